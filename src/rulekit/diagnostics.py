@@ -1,0 +1,131 @@
+"""Diagnostics: what every phase reports, and how it is shown.
+
+Codes are a public API (documented in docs/diagnostics.md, tested to stay in
+step with :data:`CODES`). A phase never raises on a user error: it appends a
+:class:`Diagnostic` and carries on, so one run reports every problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from rulekit.source import Source, Span
+
+Severity = Literal["error", "warning", "info"]
+
+#: Every diagnostic code rulekit emits, with a one-line title.
+#: docs/diagnostics.md explains each one with an example and the fix.
+CODES: dict[str, str] = {
+    # Expressions: syntax
+    "RK0101": "syntax error",
+    "RK0102": "unexpected character",
+    "RK0103": "unterminated string or unexpected end of input",
+    "RK0104": "`=` used where `==` was meant",
+    "RK0105": "invalid escape sequence",
+    "RK0106": "literal out of range",
+    "RK0107": "reserved word used as a name",
+    "RK0108": "unsupported literal",
+    "RK0109": "invalid macro call",
+    "RK0110": "expression nested too deeply",
+    # Expressions: names and types
+    "RK0201": "undeclared name",
+    "RK0202": "no such field",
+    "RK0203": "no matching overload",
+    "RK0204": "unknown function",
+    "RK0205": "condition is not a bool",
+    "RK0206": "invalid declaration",
+    "RK0207": "invalid constant argument",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a source, with its place (1-based, end inclusive of the span's end)."""
+
+    code: str
+    severity: Severity
+    message: str
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    help: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+
+
+def make(
+    code: str,
+    message: str,
+    source: Source,
+    span: Span,
+    *,
+    help: str | None = None,
+    notes: Iterable[str] = (),
+    severity: Severity = "error",
+) -> Diagnostic:
+    """Build a diagnostic for ``span`` of ``source`` (positions mapped to the host file)."""
+    assert code in CODES, code
+    start = source.position(span.start)
+    end = source.position(max(span.start, span.end))
+    return Diagnostic(
+        code=code,
+        severity=severity,
+        message=message,
+        file=source.file,
+        line=start.line,
+        column=start.column,
+        end_line=end.line,
+        end_column=end.column,
+        help=help,
+        notes=tuple(notes),
+    )
+
+
+def render(diag: Diagnostic, line_text: str | None) -> str:
+    """Compiler-style text: header, the source line, a caret under the spot, help.
+
+    ``line_text`` is the text of ``diag.line`` (None when not available).
+    """
+    out = [str(diag)]
+    if line_text is not None:
+        gutter = f"{diag.line:>4} | "
+        out.append(gutter + line_text.expandtabs(1))
+        width = 1
+        if diag.end_line == diag.line and diag.end_column > diag.column:
+            width = diag.end_column - diag.column
+        width = max(1, min(width, len(line_text) - diag.column + 2))
+        out.append(" " * (len(gutter) - 2) + "| " + " " * (diag.column - 1) + "^" * width)
+    for note in diag.notes:
+        out.append(f"  note: {note}")
+    if diag.help:
+        out.append(f"  help: {diag.help}")
+    return "\n".join(out)
+
+
+def render_all(diags: Iterable[Diagnostic], sources: dict[str, Source] | None = None) -> str:
+    """Render diagnostics, looking up source lines by file name in ``sources``."""
+    parts = []
+    for d in diags:
+        src = (sources or {}).get(d.file)
+        parts.append(render(d, src.line_text(d.line) if src is not None else None))
+    return "\n\n".join(parts)
+
+
+def to_json(diags: Iterable[Diagnostic]) -> str:
+    return json.dumps([d.to_dict() for d in diags], indent=2, ensure_ascii=False)
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.file, d.line, d.column, d.code)

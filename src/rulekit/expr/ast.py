@@ -1,0 +1,271 @@
+"""The expression AST: plain, frozen nodes, each with an id and a span.
+
+Nodes never change after the parser builds them. The checker keeps what it
+learns (types, overloads, resolved names) in tables keyed by ``node.id``, as
+cel-go's ``NewCheckedAST`` does, so one tree serves every later phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeAlias
+
+from rulekit.source import Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Node:
+    id: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Literal(Node):
+    """A constant. ``kind`` is int, double, string, bytes, bool, null or duration."""
+
+    kind: str
+    value: Any
+    text: str  # as written, so a double literal can be read exactly as money
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Ident(Node):
+    name: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Select(Node):
+    operand: Expr
+    field: str
+    field_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Has(Node):
+    """``has(a.b)``: is field ``b`` present on ``a``."""
+
+    operand: Expr
+    field: str
+    field_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Index(Node):
+    operand: Expr
+    index: Expr
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Call(Node):
+    """A function call; ``target`` is the receiver of a method call (``s.size()``)."""
+
+    function: str
+    target: Expr | None
+    args: tuple[Expr, ...]
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Unary(Node):
+    """``!x`` (op ``!``, also spelled ``not``) or ``-x`` (op ``-``)."""
+
+    op: str
+    operand: Expr
+    op_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Binary(Node):
+    """Arithmetic and relations: ``+ - * / % < <= > >= == != in``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    op_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Logical(Node):
+    """``&&`` / ``||`` (also spelled ``and`` / ``or``), commutative and error-absorbing."""
+
+    op: str
+    left: Expr
+    right: Expr
+    op_span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Conditional(Node):
+    cond: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ListLit(Node):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MapLit(Node):
+    entries: tuple[tuple[Expr, Expr], ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Comprehension(Node):
+    """A macro over a list or map: all, exists, exists_one, map, filter.
+
+    ``predicate`` is the condition (all/exists/exists_one/filter, and the
+    filter of the three-argument ``map``); ``transform`` is map's result.
+    """
+
+    macro: str
+    range: Expr
+    var: str
+    var_span: Span
+    predicate: Expr | None
+    transform: Expr | None
+
+
+Expr: TypeAlias = (
+    Literal
+    | Ident
+    | Select
+    | Has
+    | Index
+    | Call
+    | Unary
+    | Binary
+    | Logical
+    | Conditional
+    | ListLit
+    | MapLit
+    | Comprehension
+)
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``node``, in source order."""
+    match node:
+        case Literal() | Ident():
+            return ()
+        case Select(operand=o) | Has(operand=o) | Unary(operand=o):
+            return (o,)
+        case Index(operand=o, index=i):
+            return (o, i)
+        case Call(target=t, args=args):
+            return ((t, *args) if t is not None else args)
+        case Binary(left=left, right=right) | Logical(left=left, right=right):
+            return (left, right)
+        case Conditional(cond=c, then=t, otherwise=o):
+            return (c, t, o)
+        case ListLit(items=items):
+            return items
+        case MapLit(entries=entries):
+            return tuple(x for kv in entries for x in kv)
+        case Comprehension(range=r, predicate=p, transform=t):
+            return tuple(x for x in (r, p, t) if x is not None)
+    raise TypeError(node)
+
+
+def walk(node: Expr) -> list[Expr]:
+    """Every node of the tree, parents before children."""
+    out: list[Expr] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(reversed(children(n)))
+    return out
+
+
+# -- serialization ----------------------------------------------------------------------
+# The checked AST travels in compiled artifacts as JSON. Ids are not kept (a
+# loaded tree gets fresh ones); spans are, so diagnostics and traces still
+# point at the source.
+
+_CLASSES: dict[str, type[Node]] = {
+    c.__name__: c
+    for c in (Literal, Ident, Select, Has, Index, Call, Unary, Binary, Logical, Conditional, ListLit,
+              MapLit, Comprehension)
+}
+
+
+def to_json(node: Expr) -> dict[str, Any]:
+    """A JSON-ready dict for ``node`` and its sub-tree."""
+    out: dict[str, Any] = {"node": type(node).__name__, "span": [node.span.start, node.span.end]}
+    for name in node.__dataclass_fields__:
+        if name in ("id", "span"):
+            continue
+        out[name] = _field_to_json(getattr(node, name))
+    if isinstance(node, Literal):
+        out["value"] = _literal_to_json(node)
+    return out
+
+
+def _field_to_json(v: Any) -> Any:
+    if isinstance(v, Node):
+        return to_json(v)  # type: ignore[arg-type]
+    if isinstance(v, Span):
+        return [v.start, v.end]
+    if isinstance(v, tuple):
+        return [_field_to_json(x) for x in v]
+    return v
+
+
+def _literal_to_json(node: Literal) -> Any:
+    if node.kind == "bytes":
+        return node.value.hex()
+    if node.kind == "duration":
+        return node.value // timedelta(microseconds=1)
+    if node.kind == "double":
+        return repr(node.value)
+    return node.value
+
+
+class ASTFormatError(ValueError):
+    """A serialized tree that is not one rulekit wrote."""
+
+
+def from_json(data: Any, new_id: Any) -> Expr:
+    """Rebuild a tree written by :func:`to_json`; ``new_id()`` numbers the nodes."""
+    if not isinstance(data, dict) or data.get("node") not in _CLASSES:
+        raise ASTFormatError(f"not an expression node: {str(data)[:60]}")
+    cls = _CLASSES[data["node"]]
+    try:
+        kwargs: dict[str, Any] = {"id": new_id(), "span": Span(*data["span"])}
+        for name, f in cls.__dataclass_fields__.items():
+            if name in ("id", "span"):
+                continue
+            kwargs[name] = _field_from_json(name, data[name], new_id)
+        if cls is Literal:
+            kwargs["value"] = _literal_from_json(kwargs["kind"], data["value"])
+        return cls(**kwargs)  # type: ignore[return-value]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ASTFormatError(f"malformed {data.get('node')} node: {e}") from None
+
+
+_SPAN_FIELDS = {"field_span", "name_span", "op_span", "var_span"}
+
+
+def _field_from_json(name: str, v: Any, new_id: Any) -> Any:
+    if name in _SPAN_FIELDS:
+        return Span(*v)
+    if name == "entries":
+        return tuple((from_json(k, new_id), from_json(x, new_id)) for k, x in v)
+    if name in ("items", "args"):
+        return tuple(from_json(x, new_id) for x in v)
+    if isinstance(v, dict):
+        return from_json(v, new_id)
+    return v
+
+
+def _literal_from_json(kind: str, v: Any) -> Any:
+    if kind == "bytes":
+        return bytes.fromhex(v)
+    if kind == "duration":
+        return timedelta(microseconds=v)
+    if kind == "double":
+        return float(v)
+    return v

@@ -1,0 +1,525 @@
+"""Type checker: resolves names and types, never changes the tree.
+
+What it learns goes into :class:`CheckedExpr` tables keyed by node id: the
+static type of every node, which nodes read caller-supplied values (and what
+type was declared for them), and which double literals are read exactly as
+money. Every problem is a diagnostic; checking carries on past errors (a node
+that failed gets the ``error`` type, which silences follow-on reports).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.expr import ast, stdlib
+from rulekit.expr.types import (
+    BOOL,
+    BYTES,
+    DOUBLE,
+    DURATION,
+    DYN,
+    ERROR,
+    INT,
+    MONEY,
+    NULL,
+    NUMERIC,
+    STRING,
+    TIMESTAMP,
+    TYPE,
+    Type,
+    join,
+    list_of,
+    map_of,
+)
+from rulekit.source import Source, Span
+
+
+@dataclass(frozen=True)
+class CheckedExpr:
+    """A parsed and checked expression: the tree plus what the checker learned."""
+
+    source: Source
+    root: ast.Expr
+    types: Mapping[int, Type]
+    #: node id -> declared type, for nodes that read a caller-supplied value.
+    inputs: Mapping[int, Type]
+    #: double literal node id -> the exact decimal it spells (used beside money).
+    money_literals: Mapping[int, Decimal]
+    #: top-level names the expression reads from the caller's variables.
+    variables: frozenset[str]
+    uses_now: bool
+    #: False when checked without declarations (every name is dyn).
+    typed: bool = field(default=True)
+
+    @property
+    def type(self) -> Type:
+        return self.types[self.root.id]
+
+
+_TYPE_IDENTS = frozenset(stdlib.TYPES)
+_ORDERED = frozenset({"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"})
+
+# Signatures: name -> [(style, parameter kinds, result)]. style: global, member or both.
+# Parameter kinds: a type kind, "list", "map" (maps and objects) or "any".
+_Sig = tuple[str, tuple[str, ...], Type]
+_FUNCTIONS: dict[str, list[_Sig]] = {
+    "size": [("both", (k,), INT) for k in ("string", "bytes", "list", "map")],
+    "contains": [("member", ("string", "string"), BOOL)],
+    "startsWith": [("member", ("string", "string"), BOOL)],
+    "endsWith": [("member", ("string", "string"), BOOL)],
+    "matches": [("both", ("string", "string"), BOOL)],
+    "int": [("global", (k,), INT) for k in ("int", "double", "money", "string", "timestamp")],
+    "double": [("global", (k,), DOUBLE) for k in ("int", "double", "money", "string")],
+    "string": [("global", (k,), STRING) for k in
+               ("string", "int", "double", "money", "bool", "bytes", "timestamp", "duration", "type")],
+    "bytes": [("global", (k,), BYTES) for k in ("string", "bytes")],
+    "bool": [("global", (k,), BOOL) for k in ("bool", "string")],
+    "money": [("global", (k,), MONEY) for k in ("money", "int", "string")],
+    "timestamp": [("global", (k,), TIMESTAMP) for k in ("string", "int", "timestamp")],
+    "duration": [("global", (k,), DURATION) for k in ("string", "duration")],
+    "type": [("global", ("any",), TYPE)],
+    "dyn": [("global", ("any",), DYN)],
+    "since": [("global", ("timestamp",), DURATION)],
+}
+for _name in stdlib.ACCESSORS:
+    _FUNCTIONS[_name] = [("member", ("timestamp",), INT), ("member", ("timestamp", "string"), INT)]
+    if _name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds"):
+        _FUNCTIONS[_name].append(("member", ("duration",), INT))
+
+# Conversions whose literal argument can be checked before anything runs.
+_CONST_CHECKS = {
+    "timestamp": stdlib.to_timestamp, "duration": stdlib.to_duration, "money": stdlib.to_money,
+    "int": stdlib.to_int, "double": stdlib.to_double, "bool": stdlib.to_bool,
+}
+
+# Arithmetic: (op, left kind, right kind) -> result.
+_ARITH: dict[tuple[str, str, str], Type] = {}
+for _op in "+-*/":
+    _ARITH[(_op, "int", "int")] = INT
+    _ARITH[(_op, "double", "double")] = DOUBLE
+_ARITH[("%", "int", "int")] = INT
+for _op in "+-":
+    _ARITH[(_op, "money", "money")] = MONEY
+    _ARITH[(_op, "money", "int")] = MONEY
+    _ARITH[(_op, "int", "money")] = MONEY
+    _ARITH[(_op, "duration", "duration")] = DURATION
+_ARITH[("*", "money", "int")] = MONEY
+_ARITH[("*", "int", "money")] = MONEY
+_ARITH[("/", "money", "int")] = MONEY
+_ARITH[("+", "string", "string")] = STRING
+_ARITH[("+", "bytes", "bytes")] = BYTES
+_ARITH[("+", "timestamp", "duration")] = TIMESTAMP
+_ARITH[("+", "duration", "timestamp")] = TIMESTAMP
+_ARITH[("-", "timestamp", "timestamp")] = DURATION
+_ARITH[("-", "timestamp", "duration")] = TIMESTAMP
+
+_RELATIONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
+_OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
+
+
+class _Checker:
+    def __init__(self, source: Source, env: Mapping[str, Type] | None) -> None:
+        self.source = source
+        self.env = env
+        self.types: dict[int, Type] = {}
+        self.inputs: dict[int, Type] = {}
+        self.money_literals: dict[int, Decimal] = {}
+        self.variables: set[str] = set()
+        self.uses_now = False
+        self.diagnostics: list[Diagnostic] = []
+        self.scopes: list[dict[str, Type]] = []
+        self.not_in_relation: set[int] = set()
+
+    # -- reporting ------------------------------------------------------------------
+    def error(self, code: str, message: str, span: Span, help: str | None = None) -> Type:
+        self.diagnostics.append(diag.make(code, message, self.source, span, help=help))
+        return ERROR
+
+    def text(self, node: ast.Expr) -> str:
+        return self.source.snippet(node.span)
+
+    # -- dispatch ---------------------------------------------------------------------
+    def check(self, node: ast.Expr) -> Type:
+        t = self._check(node)
+        self.types[node.id] = t
+        return t
+
+    def _check(self, node: ast.Expr) -> Type:
+        match node:
+            case ast.Literal():
+                return _LITERAL_TYPES[node.kind]
+            case ast.Ident():
+                return self.ident(node)
+            case ast.Select():
+                return self.select(node)
+            case ast.Has():
+                return self.has(node)
+            case ast.Index():
+                return self.index(node)
+            case ast.Call():
+                return self.call(node)
+            case ast.Unary():
+                return self.unary(node)
+            case ast.Binary():
+                return self.binary(node)
+            case ast.Logical():
+                for side in (node.left, node.right):
+                    self.expect_bool(side, f"{_OP_WORDS[node.op]} needs bool operands")
+                return BOOL
+            case ast.Conditional():
+                self.expect_bool(node.cond, "the condition of `? :` must be a bool")
+                a, b = self.check(node.then), self.check(node.otherwise)
+                j = join(a, b)
+                if j is None:
+                    return self.error("RK0203", f"the branches of `? :` have different types: {a} and {b}",
+                                      node.span, "make both branches the same type (or wrap one in dyn())")
+                return j
+            case ast.ListLit():
+                elem: Type | None = None
+                for item in node.items:
+                    t = self.check(item)
+                    elem = t if elem is None else (join(elem, t) or DYN)
+                return list_of(elem or DYN)
+            case ast.MapLit():
+                kt: Type | None = None
+                vt: Type | None = None
+                for k, v in node.entries:
+                    tk, tv = self.check(k), self.check(v)
+                    if tk.kind not in ("int", "bool", "string", "dyn", "error"):
+                        self.error("RK0203", f"a map key must be an int, bool or string, not {tk}", k.span)
+                    kt = tk if kt is None else (join(kt, tk) or DYN)
+                    vt = tv if vt is None else (join(vt, tv) or DYN)
+                return map_of(kt or DYN, vt or DYN)
+            case ast.Comprehension():
+                return self.comprehension(node)
+        raise TypeError(node)  # pragma: no cover
+
+    def expect_bool(self, node: ast.Expr, what: str) -> None:
+        t = self.check(node)
+        if t.kind not in ("bool", "dyn", "error"):
+            help_ = None
+            if t.kind in NUMERIC or t.kind in ("string", "timestamp", "duration"):
+                help_ = f"compare it to something, e.g. `{self.text(node)} == ...` or `{self.text(node)} > ...`"
+            self.error("RK0205", f"{what}; `{self.text(node)}` is {t}", node.span, help_)
+
+    # -- names ------------------------------------------------------------------------
+    def ident(self, node: ast.Ident) -> Type:
+        name = node.name
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        if name == "now":
+            self.uses_now = True
+            return TIMESTAMP
+        if name in _TYPE_IDENTS:
+            return TYPE
+        if self.env is None:
+            self.variables.add(name)
+            self.inputs[node.id] = DYN
+            return DYN
+        if name in self.env:
+            self.variables.add(name)
+            self.inputs[node.id] = self.env[name]
+            return self.env[name]
+        return self.error("RK0201", f"undeclared name `{name}`", node.span, self.suggest_name(name))
+
+    def suggest_name(self, name: str) -> str | None:
+        assert self.env is not None
+        paths = list(_paths(self.env))
+        ends = [p for p in paths if p.rsplit(".", 1)[-1] == name]
+        if ends:
+            return "did you mean " + " or ".join(f"`{p}`" for p in ends[:3]) + "?"
+        local = [n for scope in self.scopes for n in scope]
+        close = difflib.get_close_matches(name, [*self.env, *local, "now"], n=1, cutoff=0.6)
+        if close:
+            return f"did you mean `{close[0]}`?"
+        if not self.env:
+            return "declare it, or compile without declarations to leave names untyped"
+        return "declared names: " + ", ".join(sorted(self.env)[:8])
+
+    def select(self, node: ast.Select) -> Type:
+        t = self.check(node.operand)
+        result = self.field_type(t, node.field, node.operand, node.field_span)
+        if node.operand.id in self.inputs and result.kind != "error":
+            self.inputs[node.id] = result
+        return result
+
+    def field_type(self, t: Type, name: str, operand: ast.Expr, span: Span) -> Type:
+        if t.kind == "object":
+            ft = t.field(name)
+            if ft is None:
+                close = difflib.get_close_matches(name, [f for f, _ in t.fields], n=1, cutoff=0.5)
+                help_ = f"did you mean `{t.name}.{close[0]}`?" if close else (
+                    "fields of " + t.name + ": " + ", ".join(f for f, _ in t.fields))
+                return self.error("RK0202", f"`{t.name}` has no field `{name}`", span, help_)
+            return ft
+        if t.kind == "map":
+            if t.params[0].kind not in ("string", "dyn"):
+                return self.error("RK0202", f"cannot select `.{name}` on {t}: its keys are not strings",
+                                  span)
+            return t.params[1]
+        if t.is_dynamic:
+            return DYN
+        return self.error("RK0202", f"`{self.text(operand)}` is {t}; it has no field `{name}`", span)
+
+    def has(self, node: ast.Has) -> Type:
+        t = self.check(node.operand)
+        if t.kind in ("object", "map") or t.is_dynamic:
+            if t.kind != "error":
+                self.field_type(t, node.field, node.operand, node.field_span)
+            return BOOL
+        return self.error("RK0203", f"has() needs a map or object; `{self.text(node.operand)}` is {t}",
+                          node.operand.span)
+
+    def index(self, node: ast.Index) -> Type:
+        t = self.check(node.operand)
+        it = self.check(node.index)
+        result: Type
+        if t.kind == "list":
+            if it.kind not in ("int", "dyn", "error"):
+                return self.error("RK0203", f"a list index must be an int, not {it}", node.index.span)
+            result = t.params[0]
+        elif t.kind == "map":
+            if not (it.is_dynamic or t.params[0].is_dynamic or _comparable(it, t.params[0])):
+                return self.error("RK0203", f"key of type {it} for {t}", node.index.span)
+            result = t.params[1]
+        elif t.kind == "object":
+            if isinstance(node.index, ast.Literal) and node.index.kind == "string":
+                result = self.field_type(t, node.index.value, node.operand, node.index.span)
+            elif it.kind in ("string", "dyn", "error"):
+                result = DYN
+            else:
+                return self.error("RK0203", f"the key of `{t.name}` must be a string, not {it}",
+                                  node.index.span)
+        elif t.is_dynamic:
+            result = DYN
+        else:
+            return self.error("RK0203", f"`{self.text(node.operand)}` is {t}; it cannot be indexed",
+                              node.span, "only lists and maps can be indexed with [ ]")
+        if node.operand.id in self.inputs and result.kind != "error":
+            self.inputs[node.id] = result
+        return result
+
+    # -- operators --------------------------------------------------------------------
+    def unary(self, node: ast.Unary) -> Type:
+        if node.op == "!":
+            t = self.check(node.operand)
+            if t.kind in ("bool", "dyn", "error"):
+                return BOOL
+            help_ = None
+            if node.id in self.not_in_relation:
+                help_ = "`not` binds tighter than comparisons: write `not (a < b)` to negate a comparison"
+            return self.error("RK0205", f"`!` (not) needs a bool; `{self.text(node.operand)}` is {t}",
+                              node.span, help_)
+        t = self.check(node.operand)
+        if t.kind in ("int", "double", "money", "duration") or t.is_dynamic:
+            return t
+        return self.error("RK0203", f"no matching overload: `-` of {t}", node.span)
+
+    def binary(self, node: ast.Binary) -> Type:
+        op = node.op
+        if op in _RELATIONS and isinstance(node.left, ast.Unary) and node.left.op == "!":
+            self.not_in_relation.add(node.left.id)
+        lt, rt = self.check(node.left), self.check(node.right)
+        if lt.kind == "error" or rt.kind == "error":
+            return BOOL if op in _RELATIONS else ERROR
+        lt, rt = self.money_literal(node.left, lt, rt), self.money_literal(node.right, rt, lt)
+        if op in _RELATIONS:
+            return self.relation(node, lt, rt)
+        if lt.is_dynamic or rt.is_dynamic:
+            return DYN
+        if lt.kind == rt.kind == "list" and op == "+":
+            return list_of(join(lt.params[0], rt.params[0]) or DYN)
+        result = _ARITH.get((op, lt.kind, rt.kind))
+        if result is not None:
+            return result
+        help_ = None
+        if {lt.kind, rt.kind} == {"money", "double"}:
+            help_ = 'money never mixes with double; write the amount as money("12.50") or a literal'
+        elif {lt.kind, rt.kind} == {"int", "double"}:
+            help_ = "there are no implicit conversions: use double(...) or int(...)"
+        elif "string" in (lt.kind, rt.kind) and op == "+":
+            help_ = "convert with string(...) first"
+        return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span, help_)
+
+    def money_literal(self, node: ast.Expr, t: Type, other: Type) -> Type:
+        """A double literal beside money is read exactly as the decimal it spells."""
+        if other.kind == "money" and isinstance(node, ast.Literal) and node.kind == "double":
+            self.money_literals[node.id] = stdlib.money_literal(node.text)
+            self.types[node.id] = MONEY
+            return MONEY
+        return t
+
+    def relation(self, node: ast.Binary, lt: Type, rt: Type) -> Type:
+        op = node.op
+        if op == "in":
+            if rt.kind == "list" or rt.kind == "map":
+                ok = _comparable(lt, rt.params[0])
+            elif rt.kind == "object":
+                ok = lt.kind in ("string", "dyn")
+            else:
+                ok = rt.is_dynamic
+                if not ok:
+                    return self.error("RK0203", f"`in` needs a list or map on its right; got {rt}",
+                                      node.right.span)
+            if not ok:
+                return self.error("RK0203", f"cannot look for {lt} in {rt}", node.op_span)
+            return BOOL
+        if op in ("==", "!="):
+            if _comparable(lt, rt):
+                return BOOL
+            return self.error("RK0203", f"`{op}` compares values of one type; got {lt} and {rt}",
+                              node.op_span, _quoted_number_help(node, lt, rt))
+        if lt.is_dynamic or rt.is_dynamic:
+            return BOOL
+        if (lt.kind in NUMERIC and rt.kind in NUMERIC) or (lt.kind == rt.kind and lt.kind in _ORDERED):
+            return BOOL
+        return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span,
+                          _quoted_number_help(node, lt, rt))
+
+    # -- calls ------------------------------------------------------------------------
+    def call(self, node: ast.Call) -> Type:
+        arg_types = [self.check(a) for a in ((node.target, *node.args) if node.target else node.args)]
+        name = node.function
+        sigs = _FUNCTIONS.get(name)
+        if sigs is None:
+            if node.target is not None and self.types.get(node.target.id, DYN).kind == "error":
+                return ERROR
+            close = difflib.get_close_matches(name, list(_FUNCTIONS), n=1, cutoff=0.6)
+            return self.error("RK0204", f"unknown function `{name}`", node.name_span,
+                              f"did you mean `{close[0]}`?" if close else "see docs/expressions.md for the functions")
+        if any(t.kind == "error" for t in arg_types):
+            return ERROR
+        style = "member" if node.target is not None else "global"
+        styled = [s for s in sigs if s[0] in (style, "both")]
+        if not styled:
+            if style == "global":
+                help_ = f"call it as a method: x.{name}(...)"
+            else:
+                help_ = f"call it as a function: {name}(x)"
+            return self.error("RK0203", f"`{name}` is not called like that", node.name_span, help_)
+        for _style, params, result in styled:
+            if len(params) == len(arg_types) and all(_param_ok(p, t) for p, t in zip(params, arg_types, strict=True)):
+                self.const_check(node)
+                if name == "since":
+                    self.uses_now = True
+                return result
+        shown = ", ".join(str(t) for t in arg_types)
+        accepted = "; ".join(
+            (f"{p[0]}.{name}({', '.join(p[1:])})" if s == "member" else f"{name}({', '.join(p)})")
+            for s, p, _ in styled
+        )
+        help_ = f"accepted: {accepted}"
+        if name == "since" and arg_types and arg_types[0].kind != "timestamp":
+            help_ = "since(t) takes a timestamp (a time fact) and gives the duration from t to now"
+        return self.error("RK0203", f"no matching overload: {name}({shown})", node.span, help_)
+
+    def const_check(self, node: ast.Call) -> None:
+        """Literal arguments of conversions and patterns are checked now, not at run time."""
+        args = list((node.target, *node.args) if node.target else node.args)
+        try:
+            if node.function in _CONST_CHECKS and len(args) == 1 and isinstance(args[0], ast.Literal):
+                _CONST_CHECKS[node.function](args[0].value)
+            elif node.function == "matches" and isinstance(args[1], ast.Literal):
+                stdlib.compile_regex(args[1].value)
+            elif node.function in stdlib.ACCESSORS and len(args) == 2 and isinstance(args[1], ast.Literal):
+                stdlib.time_zone(args[1].value)
+        except stdlib.CelError as e:
+            self.error("RK0207", str(e), node.span)
+
+    def comprehension(self, node: ast.Comprehension) -> Type:
+        rt = self.check(node.range)
+        if rt.kind == "list" or rt.kind == "map":
+            var = rt.params[0]
+        elif rt.kind == "object":
+            var = STRING
+        elif rt.is_dynamic:
+            var = DYN
+        else:
+            self.error("RK0203", f"{node.macro}() needs a list or map; `{self.text(node.range)}` is {rt}",
+                       node.range.span)
+            var = ERROR
+        self.scopes.append({node.var: var})
+        try:
+            if node.predicate is not None:
+                self.expect_bool(node.predicate, f"the condition of {node.macro}() must be a bool")
+            out = self.check(node.transform) if node.transform is not None else None
+        finally:
+            self.scopes.pop()
+        if node.macro in ("all", "exists", "exists_one"):
+            return BOOL
+        if node.macro == "filter":
+            return list_of(var)
+        assert out is not None
+        return list_of(out)
+
+
+_LITERAL_TYPES = {
+    "int": INT, "double": DOUBLE, "string": STRING, "bytes": BYTES, "bool": BOOL, "null": NULL,
+    "duration": DURATION,
+}
+
+
+def _param_ok(param: str, t: Type) -> bool:
+    if param == "any" or t.is_dynamic:
+        return True
+    if param == "map":
+        return t.kind in ("map", "object")
+    return t.kind == param
+
+
+def _comparable(a: Type, b: Type) -> bool:
+    if a.is_dynamic or b.is_dynamic or a.kind == "null_type" or b.kind == "null_type":
+        return True
+    if a.kind in NUMERIC and b.kind in NUMERIC:
+        return True
+    if {a.kind, b.kind} <= {"map", "object"}:
+        return True
+    if a.kind != b.kind:
+        return False
+    if a.kind in ("list", "map"):
+        return all(_comparable(x, y) for x, y in zip(a.params, b.params, strict=True))
+    return True
+
+
+def _quoted_number_help(node: ast.Binary, lt: Type, rt: Type) -> str | None:
+    for side, other in ((node.left, rt), (node.right, lt)):
+        if isinstance(side, ast.Literal) and side.kind == "string" and other.kind in NUMERIC:
+            try:
+                float(side.value)
+            except ValueError:
+                continue
+            return f"write the number without quotes: {side.value}"
+    return None
+
+
+def _paths(env: Mapping[str, Type], prefix: str = "") -> list[str]:
+    out = []
+    for name, t in env.items():
+        full = prefix + name
+        out.append(full)
+        if t.kind == "object":
+            out.extend(_paths(dict(t.fields), full + "."))
+    return out
+
+
+def check(root: ast.Expr, source: Source, env: Mapping[str, Type] | None) -> tuple[CheckedExpr, list[Diagnostic]]:
+    """Check ``root``; ``env`` None means no declarations (all names dynamic)."""
+    c = _Checker(source, env)
+    c.check(root)
+    checked = CheckedExpr(
+        source=source,
+        root=root,
+        types=c.types,
+        inputs=c.inputs,
+        money_literals=c.money_literals,
+        variables=frozenset(c.variables),
+        uses_now=c.uses_now,
+        typed=env is not None,
+    )
+    return checked, sorted(c.diagnostics, key=diag.sort_key)

@@ -1,0 +1,406 @@
+"""Compiler: a checked expression -> a Python function (the fast path).
+
+The generated function takes the caller's variables as they are (plain dicts
+and Python values) and computes the expression with Python operators where
+the static types make Python's meaning identical to CEL's, calling
+:mod:`rulekit.expr.stdlib` where they do not.
+
+Its contract: **when it returns, the value is exactly CEL's**. When it
+cannot be sure (an error, a value of an undeclared type, an error that
+CEL's commutative ``&&``/``||`` might absorb), it raises, and the function
+falls back to the reference interpreter, which returns the absorbed result or
+raises a precise :class:`EvaluationError`. Differential tests hold both paths
+to the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rulekit.expr import ast, stdlib
+from rulekit.expr.checker import CheckedExpr
+from rulekit.expr.types import NUMERIC, Type
+
+_ORDERED_SAME = frozenset({"string", "bytes", "bool", "timestamp", "duration"})
+_PY_EQ_KINDS = frozenset({"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"})
+_BOOL_FUNCTIONS = frozenset({"contains", "startsWith", "endsWith", "matches", "bool"})
+_FOLDABLE = {"timestamp": stdlib.to_timestamp, "duration": stdlib.to_duration, "money": stdlib.to_money}
+
+# Inline guards for caller-supplied values of a declared kind: the common case
+# costs a class check; anything else goes through stdlib's input_* function,
+# which widens (int for money) or raises.
+_GUARDS = {
+    "bool": "({t} if ({t} := {code}) is True or {t} is False else _in_bool({t}))",
+    "int": "({t} if ({t} := {code}).__class__ is int and -9223372036854775808 <= {t} <= 9223372036854775807"
+           " else _in_int({t}))",
+    "double": "({t} if ({t} := {code}).__class__ is float else _in_double({t}))",
+    "money": "({t} if ({t} := {code}).__class__ is _Decimal and {t}.is_finite() else _in_money({t}))",
+    "timestamp": "({t} if ({t} := {code}).__class__ is _datetime and {t}.tzinfo is not None"
+                 " else _in_timestamp({t}))",
+    "duration": "({t} if ({t} := {code}).__class__ is _timedelta else _in_duration({t}))",
+    "string": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
+    "bytes": "({t} if ({t} := {code}).__class__ is bytes else _in_bytes({t}))",
+}
+
+
+class _Raise(Exception):
+    """Raised by generated code to hand over to the interpreter."""
+
+
+def _bail(*_args: Any) -> Any:
+    raise _Raise
+
+
+def _c_all(items: Any, pred: Callable[[Any], Any]) -> bool:
+    for x in _iterable(items):
+        r = pred(x)
+        if r is False:
+            return False
+        if r is not True:
+            raise _Raise
+    return True
+
+
+def _c_exists(items: Any, pred: Callable[[Any], Any]) -> bool:
+    for x in _iterable(items):
+        r = pred(x)
+        if r is True:
+            return True
+        if r is not False:
+            raise _Raise
+    return False
+
+
+def _c_exists_one(items: Any, pred: Callable[[Any], Any]) -> bool:
+    n = 0
+    for x in _iterable(items):
+        n += stdlib.check_bool(pred(x))
+    return n == 1
+
+
+def _c_map(items: Any, fn: Callable[[Any], Any], pred: Callable[[Any], Any] | None = None) -> list[Any]:
+    if pred is None:
+        return [fn(x) for x in _iterable(items)]
+    return [fn(x) for x in _iterable(items) if stdlib.check_bool(pred(x))]
+
+
+def _c_filter(items: Any, pred: Callable[[Any], Any]) -> list[Any]:
+    return [x for x in _iterable(items) if stdlib.check_bool(pred(x))]
+
+
+def _iterable(items: Any) -> Any:
+    if stdlib.kind(items) not in ("list", "map"):
+        raise _Raise
+    return items
+
+
+def _check_map_key(obj: Any, key: str) -> bool:
+    return stdlib.has_field(obj, key)
+
+
+_RUNTIME: dict[str, Any] = {
+    "_Decimal": Decimal, "_datetime": datetime, "_timedelta": timedelta, "_bail": _bail,
+    "_in_bool": stdlib.input_bool, "_in_int": stdlib.input_int, "_in_double": stdlib.input_double,
+    "_in_money": stdlib.input_money, "_in_timestamp": stdlib.input_timestamp,
+    "_in_duration": stdlib.input_duration, "_in_string": stdlib.input_string,
+    "_in_bytes": stdlib.input_bytes, "_check_int": stdlib.check_int, "_check_dur": stdlib.check_duration,
+    "_int_div": stdlib.int_div, "_int_mod": stdlib.int_mod, "_double_div": stdlib.double_div,
+    "_add": stdlib.add, "_sub": stdlib.sub, "_mul": stdlib.mul, "_div": stdlib.div, "_mod": stdlib.mod,
+    "_neg": stdlib.neg, "_not": stdlib.logical_not, "_eq": stdlib.eq, "_rel": stdlib.relation,
+    "_in": stdlib.contains_elem, "_index": stdlib.index, "_select": stdlib.select,
+    "_has": _check_map_key, "_make_map": stdlib.make_map, "_size": stdlib.size,
+    "_contains": stdlib.contains, "_starts": stdlib.starts_with, "_ends": stdlib.ends_with,
+    "_matches": stdlib.matches, "_acc": stdlib.accessor, "_since": stdlib.since,
+    "_c_all": _c_all, "_c_exists": _c_exists, "_c_exists_one": _c_exists_one, "_c_map": _c_map,
+    "_c_filter": _c_filter, "_int": stdlib.to_int, "_double": stdlib.to_double,
+    "_string": stdlib.to_string, "_bytes": stdlib.to_bytes, "_bool": stdlib.to_bool,
+    "_money": stdlib.to_money, "_timestamp": stdlib.to_timestamp, "_duration": stdlib.to_duration,
+    "_type": stdlib.type_of, "_dyn": stdlib.dyn,
+}
+_CONVERSIONS = {"int", "double", "string", "bytes", "bool", "money", "timestamp", "duration", "type", "dyn"}
+# Declared objects (dotted declarations) are not guarded: every operation on
+# them (select, has, index, in, size) already fails on a value that is not a map.
+_INPUT_CONTAINERS = {"list": "_in_list", "map": "_in_map"}
+
+
+def _in_list(v: Any) -> Any:
+    if stdlib.kind(v) != "list":
+        raise _Raise
+    return v
+
+
+def _in_map(v: Any) -> Any:
+    if stdlib.kind(v) != "map":
+        raise _Raise
+    return v
+
+
+_RUNTIME["_in_list"] = _in_list
+_RUNTIME["_in_map"] = _in_map
+
+
+class _Emitter:
+    def __init__(self, checked: CheckedExpr) -> None:
+        self.checked = checked
+        self.types = checked.types
+        self.consts: dict[str, Any] = {}
+        self.temps = 0
+        self.scopes: list[set[str]] = []
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"_t{self.temps}"
+
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def type(self, node: ast.Expr) -> Type:
+        return self.types[node.id]
+
+    def kind(self, node: ast.Expr) -> str:
+        return self.types[node.id].kind
+
+    # -- expressions ------------------------------------------------------------------
+    def gen(self, node: ast.Expr) -> str:
+        code = self._gen(node)
+        declared = self.checked.inputs.get(node.id)
+        if declared is not None:
+            guard = _GUARDS.get(declared.kind)
+            if guard is not None:
+                return guard.format(t=self.temp(), code=code)
+            container = _INPUT_CONTAINERS.get(declared.kind)
+            if container is not None:
+                t = self.temp()
+                return f"({t} if ({t} := {code}).__class__ is {'list' if declared.kind == 'list' else 'dict'}" \
+                       f" else {container}({t}))"
+        return code
+
+    def strict_bool(self, node: ast.Expr) -> str:
+        """Code for ``node`` that yields True/False or raises (never another truthy value)."""
+        code = self.gen(node)
+        if self.sure_bool(node):
+            return code
+        t = self.temp()
+        return f"({t} if ({t} := {code}) is True or {t} is False else _bail())"
+
+    def sure_bool(self, node: ast.Expr) -> bool:
+        match node:
+            case ast.Literal(kind="bool") | ast.Logical() | ast.Has():
+                return True
+            case ast.Unary(op="!"):
+                return True
+            case ast.Binary(op=op):
+                return op in ("<", "<=", ">", ">=", "==", "!=", "in")
+            case ast.Comprehension(macro=m):
+                return m in ("all", "exists", "exists_one")
+            case ast.Call(function=f):
+                return f in _BOOL_FUNCTIONS
+        declared = self.checked.inputs.get(node.id)
+        return declared is not None and declared.kind == "bool"
+
+    def _gen(self, node: ast.Expr) -> str:
+        match node:
+            case ast.Literal():
+                return self.literal(node)
+            case ast.Ident(name=name):
+                for scope in reversed(self.scopes):
+                    if name in scope:
+                        return f"c_{name}"
+                if name == "now":
+                    return "now"
+                if node.id not in self.checked.inputs and name in stdlib.TYPES:
+                    return self.const(stdlib.TYPES[name])
+                return f"variables[{name!r}]"
+            case ast.Select():
+                return f"{self.gen(node.operand)}[{node.field!r}]"
+            case ast.Has():
+                return f"_has({self.gen(node.operand)}, {node.field!r})"
+            case ast.Index():
+                return self.index(node)
+            case ast.Unary():
+                return self.unary(node)
+            case ast.Binary():
+                return self.binary(node)
+            case ast.Logical():
+                word = " and " if node.op == "&&" else " or "
+                parts = [self.strict_bool(x) for x in _flatten(node, node.op)]
+                return "(" + word.join(parts) + ")"
+            case ast.Conditional():
+                return f"({self.gen(node.then)} if {self.strict_bool(node.cond)} else {self.gen(node.otherwise)})"
+            case ast.ListLit():
+                return "[" + "".join(self.gen(i) + ", " for i in node.items) + "]"
+            case ast.MapLit():
+                keys = [k for k, _ in node.entries]
+                if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
+                    {k.value for k in keys}  # type: ignore[union-attr]
+                ) == len(keys):
+                    return "{" + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries) + "}"
+                pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
+                return f"_make_map([{pairs}])"
+            case ast.Call():
+                return self.call(node)
+            case ast.Comprehension():
+                return self.comprehension(node)
+        raise TypeError(node)  # pragma: no cover
+
+    def literal(self, node: ast.Literal) -> str:
+        money = self.checked.money_literals.get(node.id)
+        if money is not None:
+            return self.const(money)
+        if node.kind in ("int", "string", "bytes", "bool", "null") or (
+            node.kind == "double" and node.value == node.value and abs(node.value) != float("inf")
+        ):
+            return repr(node.value)
+        return self.const(node.value)  # doubles (inf, nan, exact repr) and durations
+
+    def index(self, node: ast.Index) -> str:
+        ot, it = self.type(node.operand), self.type(node.index)
+        a, b = self.gen(node.operand), self.gen(node.index)
+        if ot.kind in ("map", "object") and it.kind == "string" and (ot.kind == "object" or ot.params[0].kind == "string"):
+            return f"{a}[{b}]"
+        if ot.kind == "list" and isinstance(node.index, ast.Literal) and node.index.kind == "int" and node.index.value >= 0:
+            return f"{a}[{b}]"
+        return f"_index({a}, {b})"
+
+    def unary(self, node: ast.Unary) -> str:
+        if node.op == "!":
+            return f"(not {self.strict_bool(node.operand)})"
+        k = self.kind(node.operand)
+        a = self.gen(node.operand)
+        if k in ("double", "money", "duration"):
+            return f"(-{a})"
+        if k == "int":
+            return f"_check_int(-{a})"
+        return f"_neg({a})"
+
+    def binary(self, node: ast.Binary) -> str:
+        op = node.op
+        lk, rk = self.kind(node.left), self.kind(node.right)
+        a, b = self.gen(node.left), self.gen(node.right)
+        if op in ("<", "<=", ">", ">="):
+            if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _ORDERED_SAME):
+                return f"({a} {op} {b})"
+            return f"_rel({op!r}, {a}, {b})"
+        if op in ("==", "!="):
+            if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _PY_EQ_KINDS):
+                return f"({a} {op} {b})"
+            return f"({'' if op == '==' else 'not '}_eq({a}, {b}))"
+        if op == "in":
+            rt = self.type(node.right)
+            if (rt.kind == "list" and rt.params[0].kind == "string" and lk == "string") or (
+                rt.kind == "map" and lk == "string" and rt.params[0].kind == "string"
+            ):
+                return f"({a} in {b})"
+            return f"_in({b}, {a})"
+        if op in "+-*" and lk == rk == "int":
+            t = self.temp()
+            return f"({t} if -9223372036854775808 <= ({t} := {a} {op} {b}) <= 9223372036854775807 else _bail())"
+        if op in "+-*" and lk == rk == "double":
+            return f"({a} {op} {b})"
+        if op in "+-" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
+            return f"({a} {op} {b})"
+        if op == "*" and {lk, rk} == {"money", "int"}:
+            return f"({a} * {b})"
+        if op == "+" and lk == rk and lk in ("string", "bytes"):
+            return f"({a} + {b})"
+        if op == "+" and {lk, rk} == {"timestamp", "duration"}:
+            return f"({a} + {b})"
+        if op == "-" and lk == "timestamp":
+            return f"({a} - {b})"
+        if op in "+-" and lk == rk == "duration":
+            return f"_check_dur({a} {op} {b})"
+        if op == "/" and lk == rk == "int":
+            return f"_int_div({a}, {b})"
+        if op == "%" and lk == rk == "int":
+            return f"_int_mod({a}, {b})"
+        if op == "/" and lk == rk == "double":
+            return f"_double_div({a}, {b})"
+        fn = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod"}[op]
+        return f"{fn}({a}, {b})"
+
+    def call(self, node: ast.Call) -> str:
+        name = node.function
+        args_nodes = list((node.target, *node.args) if node.target else node.args)
+        if name in _FOLDABLE and len(args_nodes) == 1 and isinstance(args_nodes[0], ast.Literal):
+            return self.const(_FOLDABLE[name](args_nodes[0].value))
+        if name == "matches" and isinstance(args_nodes[1], ast.Literal):
+            pattern = self.const(stdlib.compile_regex(args_nodes[1].value))
+            subject = args_nodes[0]
+            code = self.gen(subject)
+            if self.kind(subject) != "string":
+                t = self.temp()
+                code = f"({t} if ({t} := {code}).__class__ is str else _bail())"
+            return f"({pattern}.search({code}) is not None)"
+        args = [self.gen(a) for a in args_nodes]
+        kinds = [self.kind(a) for a in args_nodes]
+        if name == "size" and kinds[0] in ("string", "bytes", "list", "map"):
+            return f"len({args[0]})"
+        if name in ("contains", "startsWith", "endsWith") and kinds == ["string", "string"]:
+            if name == "contains":
+                return f"({args[1]} in {args[0]})"
+            method = "startswith" if name == "startsWith" else "endswith"
+            return f"{args[0]}.{method}({args[1]})"
+        if name == "since":
+            if kinds[0] == "timestamp":
+                return f"(now - {args[0]})"
+            return f"_since(now, {args[0]})"
+        if name in stdlib.ACCESSORS:
+            return f"_acc({name!r}, {', '.join(args)})"
+        helper = {"size": "_size", "contains": "_contains", "startsWith": "_starts", "endsWith": "_ends",
+                  "matches": "_matches"}.get(name)
+        if helper is None:
+            assert name in _CONVERSIONS, name
+            helper = f"_{name}"
+        return f"{helper}({', '.join(args)})"
+
+    def comprehension(self, node: ast.Comprehension) -> str:
+        rng = self.gen(node.range)
+        self.scopes.append({node.var})
+        try:
+            param = f"c_{node.var}"
+            pred = f"lambda {param}: {self.strict_bool(node.predicate)}" if node.predicate is not None else None
+            transform = f"lambda {param}: {self.gen(node.transform)}" if node.transform is not None else None
+        finally:
+            self.scopes.pop()
+        if node.macro == "map":
+            return f"_c_map({rng}, {transform}{', ' + pred if pred else ''})"
+        return f"_c_{node.macro}({rng}, {pred})"
+
+
+def _flatten(node: ast.Expr, op: str) -> list[ast.Expr]:
+    if isinstance(node, ast.Logical) and node.op == op:
+        return [*_flatten(node.left, op), *_flatten(node.right, op)]
+    return [node]
+
+
+def generate(checked: CheckedExpr) -> tuple[str, dict[str, Any]]:
+    """Python source of ``evaluate(variables, now)`` and the constants it needs."""
+    e = _Emitter(checked)
+    body = e.gen(checked.root)
+    # `now.tzinfo` fails for a missing `now`, and `is None` for a naive one:
+    # either way the interpreter reports it properly.
+    prologue = "        if now.tzinfo is None: _bail()\n" if checked.uses_now else ""
+    src = (
+        "def evaluate(variables=_EMPTY, now=None):\n"
+        "    try:\n"
+        f"{prologue}"
+        f"        return {body}\n"
+        "    except Exception:\n"
+        "        return _slow(variables, now)\n"
+    )
+    return src, e.consts
+
+
+def build(checked: CheckedExpr, slow: Callable[[Any, Any], Any]) -> tuple[Callable[..., Any], str]:
+    """Compile ``checked`` into a function; ``slow`` is the interpreter fallback."""
+    src, consts = generate(checked)
+    namespace: dict[str, Any] = {**_RUNTIME, **consts, "_slow": slow, "_EMPTY": {}}
+    code = compile(src, f"<rulekit expression {checked.source.name}>", "exec")
+    exec(code, namespace)
+    fn: Callable[..., Any] = namespace["evaluate"]
+    return fn, src

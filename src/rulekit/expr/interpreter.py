@@ -1,0 +1,316 @@
+"""The reference evaluator: walks the checked tree with CEL's full semantics.
+
+It is the slow path. Compiled code (:mod:`rulekit.expr.codegen`) handles the
+common case; whenever compiled code cannot finish (an error, or an error that
+CEL's ``&&``/``||`` might absorb), evaluation is re-done here, which either
+finds the absorbed result or raises an :class:`EvaluationError` naming the
+failing sub-expression and the values it saw. It also produces ``explain``
+traces. Expressions are pure, so re-evaluating is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rulekit.errors import EvaluationError
+from rulekit.expr import ast, stdlib
+from rulekit.expr.checker import CheckedExpr
+from rulekit.expr.stdlib import CelError
+
+_MAX_SHOWN = 80
+
+
+class _Fail(Exception):
+    """An error value: the node that failed and why (absorbable by && / ||)."""
+
+    def __init__(self, node: ast.Expr, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One clause of a condition, as explain shows it."""
+
+    text: str
+    value: Any
+    error: str | None
+    #: (expression as written, value) of each caller-supplied value the clause read.
+    reads: tuple[tuple[str, Any], ...]
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        outcome = f"error: {self.error}" if self.error is not None else stdlib.render(self.value)
+        reads = ", ".join(f"{k} = {_shown(v)}" for k, v in self.reads)
+        return f"{self.text} -> {outcome}" + (f"   ({reads})" if reads else "")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The value of an expression with a trace of each clause."""
+
+    value: Any
+    error: EvaluationError | None
+    clauses: tuple[Clause, ...]
+
+    def __str__(self) -> str:
+        head = f"error: {self.error}" if self.error is not None else stdlib.render(self.value)
+        return "\n".join([f"result: {head}", *(f"  {c}" for c in self.clauses)])
+
+
+def _shown(v: Any) -> str:
+    text = stdlib.render(v)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+class Interpreter:
+    def __init__(self, checked: CheckedExpr) -> None:
+        self.checked = checked
+        self.text = checked.source.text
+
+    def snippet(self, node: ast.Expr) -> str:
+        return self.checked.source.snippet(node.span)
+
+    # -- entry points ---------------------------------------------------------------
+    def evaluate(self, variables: Mapping[str, Any], now: datetime | None) -> Any:
+        run = _Run(self, variables, now)
+        try:
+            return run.ev(run.root)
+        except _Fail as f:
+            raise self.error(f, run) from None
+
+    def explain(self, variables: Mapping[str, Any], now: datetime | None) -> Explanation:
+        run = _Run(self, variables, now)
+        error: EvaluationError | None = None
+        value: Any = None
+        try:
+            value = run.ev(run.root)
+        except _Fail as f:
+            error = self.error(f, run)
+        clauses = []
+        for node in _clauses(run.root):
+            pos = self.checked.source.position(node.span.start)
+            failed = run.failures.get(node.id)
+            clauses.append(
+                Clause(
+                    text=self.snippet(node),
+                    value=run.values.get(node.id),
+                    error=failed,
+                    reads=tuple(
+                        (self.snippet(r), run.values[r.id]) for r in self.reads(node) if r.id in run.values
+                    ),
+                    line=pos.line,
+                    column=pos.column,
+                )
+            )
+        return Explanation(value, error, tuple(clauses))
+
+    def reads(self, node: ast.Expr) -> list[ast.Expr]:
+        """The outermost caller-supplied reads (and ``now``) inside ``node``."""
+        out: list[ast.Expr] = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n.id in self.checked.inputs or (isinstance(n, ast.Ident) and n.name == "now"):
+                out.append(n)
+                continue
+            stack.extend(reversed(ast.children(n)))
+        return out
+
+    def error(self, f: _Fail, run: _Run) -> EvaluationError:
+        values = {}
+        for child in ast.children(f.node):
+            if child.id in run.values and not isinstance(child, ast.Literal):
+                values[self.snippet(child)] = _shown(run.values[child.id])
+        return EvaluationError(f.message, expression=self.snippet(f.node), values=values,
+                               source=self.text)
+
+
+def _clauses(root: ast.Expr) -> list[ast.Expr]:
+    if isinstance(root, ast.Logical):
+        return [*_clauses(root.left), *_clauses(root.right)]
+    return [root]
+
+
+class _Run:
+    """One evaluation: the caller's values, scopes, and what each node produced."""
+
+    def __init__(self, interp: Interpreter, variables: Mapping[str, Any], now: datetime | None) -> None:
+        self.interp = interp
+        self.checked = interp.checked
+        self.root = interp.checked.root
+        self.variables = variables
+        self.now = now
+        self.scopes: list[dict[str, Any]] = []
+        self.values: dict[int, Any] = {}
+        self.failures: dict[int, str] = {}
+
+    def ev(self, node: ast.Expr) -> Any:
+        try:
+            v = self._ev(node)
+            declared = self.checked.inputs.get(node.id)
+            if declared is not None:
+                check = stdlib.INPUT_CHECKS.get(declared.kind)
+                if check is not None:
+                    v = check(v)
+        except CelError as e:
+            self.failures[node.id] = str(e)
+            raise _Fail(node, str(e)) from None
+        except _Fail as f:
+            self.failures.setdefault(node.id, f.message)
+            raise
+        self.values[node.id] = v
+        return v
+
+    def get_now(self) -> datetime:
+        if self.now is None:
+            raise CelError("`now` is not given: pass now= (an aware datetime) to evaluate()")
+        if not isinstance(self.now, datetime) or self.now.tzinfo is None:
+            raise CelError("`now` must be a timezone-aware datetime")
+        return self.now
+
+    def _ev(self, node: ast.Expr) -> Any:
+        match node:
+            case ast.Literal():
+                lit = self.checked.money_literals.get(node.id)
+                return lit if lit is not None else node.value
+            case ast.Ident(name=name):
+                for scope in reversed(self.scopes):
+                    if name in scope:
+                        return scope[name]
+                if name == "now":
+                    return self.get_now()
+                if node.id not in self.checked.inputs and name in stdlib.TYPES:
+                    return stdlib.TYPES[name]
+                try:
+                    return self.variables[name]
+                except KeyError:
+                    raise CelError(f"no value given for `{name}`") from None
+            case ast.Select():
+                return stdlib.select(self.ev(node.operand), node.field)
+            case ast.Has():
+                return stdlib.has_field(self.ev(node.operand), node.field)
+            case ast.Index():
+                return stdlib.index(self.ev(node.operand), self.ev(node.index))
+            case ast.Unary():
+                v = self.ev(node.operand)
+                return stdlib.logical_not(v) if node.op == "!" else stdlib.neg(v)
+            case ast.Binary():
+                a, b = self.ev(node.left), self.ev(node.right)
+                return _BINARY[node.op](a, b) if node.op in _BINARY else stdlib.relation(node.op, a, b)
+            case ast.Logical():
+                return self.logical(node.op, [node.left, node.right])
+            case ast.Conditional():
+                c = self.ev(node.cond)
+                if c is True:
+                    return self.ev(node.then)
+                if c is False:
+                    return self.ev(node.otherwise)
+                raise CelError(f"the condition of `? :` must be a bool, got {stdlib.kind(c)}")
+            case ast.ListLit():
+                return [self.ev(i) for i in node.items]
+            case ast.MapLit():
+                return stdlib.make_map([(self.ev(k), self.ev(v)) for k, v in node.entries])
+            case ast.Call():
+                return self.call(node)
+            case ast.Comprehension():
+                return self.comprehension(node)
+        raise TypeError(node)  # pragma: no cover
+
+    def logical(self, op: str, operands: list[ast.Expr], values: list[Any] | None = None) -> bool:
+        """``&&``/``||`` over operands (or precomputed values), commutative, absorbing errors."""
+        stop = op == "||"  # the value that decides: true for ||, false for &&
+        first_error: _Fail | CelError | None = None
+        results = values if values is not None else []
+        if values is None:
+            for operand in operands:
+                try:
+                    results.append(self.ev(operand))
+                except _Fail as f:
+                    results.append(f)
+        for r in results:
+            if r is stop:
+                return stop
+            if isinstance(r, _Fail | CelError):
+                first_error = first_error or r
+            elif r is not (not stop):
+                first_error = first_error or CelError(
+                    f"no such overload: {op} on {stdlib.kind(r)} (it needs bools)")
+        if first_error is not None:
+            if isinstance(first_error, _Fail):
+                raise first_error
+            raise first_error
+        return not stop
+
+    def call(self, node: ast.Call) -> Any:
+        name = node.function
+        args = [self.ev(a) for a in ((node.target, *node.args) if node.target else node.args)]
+        if name == "since":
+            return stdlib.since(self.get_now(), args[0])
+        if name in stdlib.ACCESSORS:
+            return stdlib.accessor(name, *args)
+        fn = _FUNCTIONS[name]
+        return fn(*args)
+
+    def comprehension(self, node: ast.Comprehension) -> Any:
+        rng = self.ev(node.range)
+        k = stdlib.kind(rng)
+        if k not in ("list", "map"):
+            raise CelError(f"{node.macro}() needs a list or map, got {k}")
+        items = list(rng)
+        macro = node.macro
+        scope: dict[str, Any] = {}
+        self.scopes.append(scope)
+        try:
+            if macro in ("all", "exists"):
+                assert node.predicate is not None
+                results: list[Any] = []
+                decide = macro == "exists"
+                for item in items:
+                    scope[node.var] = item
+                    try:
+                        r = self.ev(node.predicate)
+                    except _Fail as f:
+                        results.append(f)
+                        continue
+                    results.append(r)
+                    if r is decide:
+                        break
+                return self.logical("||" if decide else "&&", [], results)
+            if macro == "exists_one":
+                assert node.predicate is not None
+                count = 0
+                for item in items:
+                    scope[node.var] = item
+                    count += stdlib.check_bool(self.ev(node.predicate))
+                return count == 1
+            out = []
+            for item in items:
+                scope[node.var] = item
+                if node.predicate is not None and not stdlib.check_bool(self.ev(node.predicate)):
+                    continue
+                out.append(item if macro == "filter" else self.ev(node.transform))  # type: ignore[arg-type]
+            return out
+        finally:
+            self.scopes.pop()
+
+
+_BINARY = {"+": stdlib.add, "-": stdlib.sub, "*": stdlib.mul, "/": stdlib.div, "%": stdlib.mod}
+
+
+def _matches(a: Any, b: Any) -> bool:
+    return stdlib.matches(a, b)
+
+
+_FUNCTIONS = {
+    "size": stdlib.size, "contains": stdlib.contains, "startsWith": stdlib.starts_with,
+    "endsWith": stdlib.ends_with, "matches": _matches, "int": stdlib.to_int,
+    "double": stdlib.to_double, "string": stdlib.to_string, "bytes": stdlib.to_bytes,
+    "bool": stdlib.to_bool, "money": stdlib.to_money, "timestamp": stdlib.to_timestamp,
+    "duration": stdlib.to_duration, "type": stdlib.type_of, "dyn": stdlib.dyn,
+}

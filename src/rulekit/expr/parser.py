@@ -1,0 +1,536 @@
+"""Expression parser: text -> AST, or diagnostics.
+
+Lark's LALR parser runs our callbacks as it reduces (no parse tree is built,
+and nothing recurses, so deep nesting cannot overflow the stack here). The
+callbacks build :mod:`rulekit.expr.ast` nodes with spans, decode literals,
+and expand the macros (``has``, ``all``, ``exists``, ``exists_one``, ``map``,
+``filter``) into their own nodes. Lark's exceptions never leave this module:
+they become diagnostics with a friendly wording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import lark
+from lark import Token
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.expr import ast
+from rulekit.grammars import grammar_text
+from rulekit.source import Source, Span
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+#: Deepest nesting accepted; later phases walk the tree recursively.
+MAX_DEPTH = 120
+#: CEL's duration range: about 10,000 years either way.
+MAX_DURATION = timedelta(seconds=315_576_000_000)
+
+RESERVED = frozenset(
+    ["as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]
+)
+MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
+
+_DURATION_UNITS = {"d": 86400_000_000, "h": 3600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1000}
+
+_TOKEN_NAMES = {
+    "QMARK": "`?`", "COLON": "`:`", "OROR": "`||`", "ANDAND": "`&&`", "OR": "`or`",
+    "AND": "`and`", "NOT": "`not`", "BANG": "`!`", "LT": "`<`", "LE": "`<=`", "GT": "`>`",
+    "GE": "`>=`", "EQ": "`==`", "NE": "`!=`", "IN": "`in`", "PLUS": "`+`", "MINUS": "`-`",
+    "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`", "DOT": "`.`", "COMMA": "`,`",
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
+    "RBRACE": "`}`", "TRUE": "`true`", "FALSE": "`false`", "NULL": "`null`",
+    "IDENT": "a name", "INT": "a number", "HEX_INT": "a number", "UINT": "a number",
+    "FLOAT": "a number", "STRING": "a string", "DURATION": "a duration", "$END": "the end",
+}
+# Terminals that can start an operand: when one is expected, say "an expression".
+_OPERAND_START = {"IDENT", "INT", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "BANG"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+class _Problem(Exception):
+    """A user error found inside a parser callback (turned into a diagnostic)."""
+
+    def __init__(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.span, self.help = code, message, span, help
+
+
+def _span(first: ast.Node | Token, last: ast.Node | Token) -> Span:
+    """From the start of ``first`` to the end of ``last`` (nodes or tokens)."""
+    start = first.span.start if isinstance(first, ast.Node) else first.start_pos
+    end = last.span.end if isinstance(last, ast.Node) else last.end_pos
+    return Span(start, end)
+
+
+def _tok_span(tok: Token) -> Span:
+    return Span(tok.start_pos or 0, tok.end_pos or 0)
+
+
+_ids = itertools.count(1)
+
+
+def _id() -> int:
+    return next(_ids)
+
+
+class _Builder(lark.Transformer):  # type: ignore[misc]
+    """LALR callbacks: children are already-built nodes and tokens."""
+
+    # -- operators ------------------------------------------------------------
+    def conditional(self, c: list[Any]) -> ast.Expr:
+        return ast.Conditional(_id(), _span(c[0], c[4]), c[0], c[2], c[4])
+
+    def logical(self, c: list[Any]) -> ast.Expr:
+        op = "&&" if c[1].type in ("ANDAND", "AND") else "||"
+        return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
+
+    def binary(self, c: list[Any]) -> ast.Expr:
+        return ast.Binary(_id(), _span(c[0], c[2]), str(c[1]), c[0], c[2], _tok_span(c[1]))
+
+    def not_(self, c: list[Any]) -> ast.Expr:
+        node: ast.Expr = c[-1]
+        for tok in reversed(c[:-1]):
+            node = ast.Unary(_id(), _span(tok, node), "!", node, _tok_span(tok))
+        return node
+
+    def negate(self, c: list[Any]) -> ast.Expr:
+        node: ast.Expr = c[-1]
+        for tok in reversed(c[:-1]):
+            if isinstance(node, ast.Literal) and node.kind in ("int", "double") and not _parenthesized(node):
+                # CEL reads `-9223372036854775808` as one literal: fold the sign in.
+                node = ast.Literal(_id(), _span(tok, node), node.kind, -node.value, "-" + node.text)
+            else:
+                node = ast.Unary(_id(), _span(tok, node), "-", node, _tok_span(tok))
+        return node
+
+    # -- members --------------------------------------------------------------
+    def select(self, c: list[Any]) -> ast.Expr:
+        operand, _dot, name = c
+        _check_name(name)
+        return ast.Select(_id(), _span(operand, name), operand, str(name), _tok_span(name))
+
+    def method_call(self, c: list[Any]) -> ast.Expr:
+        target, _dot, name, _lp, args, rp = c
+        _check_name(name)
+        arglist: list[ast.Expr] = args or []
+        span = _span(target, rp)
+        if str(name) in MACROS:
+            return _comprehension(str(name), target, arglist, span, _tok_span(name))
+        return ast.Call(_id(), span, str(name), target, tuple(arglist), _tok_span(name))
+
+    def index(self, c: list[Any]) -> ast.Expr:
+        operand, _l, idx, rs = c
+        return ast.Index(_id(), _span(operand, rs), operand, idx)
+
+    # -- primaries ------------------------------------------------------------
+    def ident(self, c: list[Any]) -> ast.Expr:
+        name = c[-1]
+        _check_name(name)
+        return ast.Ident(_id(), _span(c[0], name), str(name))
+
+    def global_call(self, c: list[Any]) -> ast.Expr:
+        *_dot, name, _lp, args, rp = c
+        _check_name(name)
+        arglist: list[ast.Expr] = args or []
+        span = _span(c[0], rp)
+        if str(name) == "has":
+            if len(arglist) != 1 or not isinstance(arglist[0], ast.Select):
+                raise _Problem(
+                    "RK0109",
+                    "has() takes one field selection",
+                    span,
+                    "write it as has(order.coupon): a map or object, a dot, and the field name",
+                )
+            sel = arglist[0]
+            return ast.Has(_id(), span, sel.operand, sel.field, sel.field_span)
+        return ast.Call(_id(), span, str(name), None, tuple(arglist), _tok_span(name))
+
+    def paren(self, c: list[Any]) -> ast.Expr:
+        # The node's span takes in the parentheses, so a parent's text is whole.
+        inner: ast.Expr = dataclasses.replace(c[1], span=_span(c[0], c[2]))
+        _PARENS.add(inner.id)
+        if isinstance(inner, ast.Literal) and inner.kind == "int":
+            _check_int_range(inner)
+        return inner
+
+    def args(self, c: list[Any]) -> list[ast.Expr]:
+        return [x for x in c if not isinstance(x, Token)]
+
+    items = args
+
+    def entries(self, c: list[Any]) -> list[tuple[ast.Expr, ast.Expr]]:
+        return [x for x in c if not isinstance(x, Token)]
+
+    def entry(self, c: list[Any]) -> tuple[ast.Expr, ast.Expr]:
+        return (c[0], c[2])
+
+    def list_lit(self, c: list[Any]) -> ast.Expr:
+        return ast.ListLit(_id(), _span(c[0], c[-1]), tuple(c[1] or ()))
+
+    def map_lit(self, c: list[Any]) -> ast.Expr:
+        return ast.MapLit(_id(), _span(c[0], c[-1]), tuple(c[1] or ()))
+
+    # -- literals -------------------------------------------------------------
+    def int_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        text = str(tok)
+        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        return ast.Literal(_id(), _tok_span(tok), "int", value, text)
+
+    def uint_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        raise _Problem(
+            "RK0108",
+            f"unsigned integer literals like `{tok}` are not supported",
+            _tok_span(tok),
+            f"write `{str(tok)[:-1]}`: rulekit has one integer type, int (64-bit, signed)",
+        )
+
+    def float_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        return ast.Literal(_id(), _tok_span(tok), "double", float(str(tok)), str(tok))
+
+    def string_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        kind, value = _decode_string(str(tok), tok.start_pos or 0)
+        return ast.Literal(_id(), _tok_span(tok), kind, value, str(tok))
+
+    def duration_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        value = parse_duration_literal(str(tok))
+        if value is None:
+            raise _Problem("RK0106", f"duration `{tok}` is out of range", _tok_span(tok),
+                           "durations must be within 10,000 years")
+        return ast.Literal(_id(), _tok_span(tok), "duration", value, str(tok))
+
+    def bool_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        return ast.Literal(_id(), _tok_span(tok), "bool", tok.type == "TRUE", str(tok))
+
+    def null_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        return ast.Literal(_id(), _tok_span(tok), "null", None, "null")
+
+
+# Ids of nodes written inside parentheses (so `-(1)` is not folded into a literal).
+# Only consulted during one parse, under _LOCK, and cleared after it.
+_PARENS: set[int] = set()
+_LOCK = threading.Lock()
+
+
+def _parenthesized(node: ast.Expr) -> bool:
+    return node.id in _PARENS
+
+
+def _check_name(tok: Token) -> None:
+    if str(tok) in RESERVED:
+        raise _Problem(
+            "RK0107",
+            f"`{tok}` is a reserved word and cannot be used as a name",
+            _tok_span(tok),
+            "pick another name; if this is a map key, write it as m[\"" + str(tok) + "\"]",
+        )
+
+
+def _check_int_range(node: ast.Literal) -> None:
+    if not INT64_MIN <= node.value <= INT64_MAX:
+        raise _Problem(
+            "RK0106",
+            f"integer literal `{node.text}` is out of range",
+            node.span,
+            "int is 64-bit: from -9223372036854775808 to 9223372036854775807",
+        )
+
+
+def _comprehension(
+    macro: str, target: ast.Expr, args: list[ast.Expr], span: Span, name_span: Span
+) -> ast.Expr:
+    arities = MACROS[macro]
+    if len(args) not in arities:
+        want = " or ".join(str(a) for a in arities)
+        raise _Problem(
+            "RK0109",
+            f"{macro}() takes {want} arguments, got {len(args)}",
+            span,
+            f"write it as list.{macro}(x, <expression using x>)",
+        )
+    var = args[0]
+    if not isinstance(var, ast.Ident):
+        raise _Problem(
+            "RK0109",
+            f"the first argument of {macro}() must be a variable name",
+            var.span,
+            f"write it as list.{macro}(x, <expression using x>)",
+        )
+    if macro == "map":
+        pred, transform = (args[1], args[2]) if len(args) == 3 else (None, args[1])
+    else:
+        pred, transform = args[1], None
+    return ast.Comprehension(_id(), span, macro, target, var.name, var.span, pred, transform)
+
+
+_SIMPLE_ESCAPES = {
+    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+    "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?",
+}
+
+
+def _decode_string(text: str, offset: int) -> tuple[str, Any]:
+    """Decode a string or bytes literal token; returns (kind, value)."""
+    i = 0
+    raw = is_bytes = False
+    while text[i] not in "\"'":
+        if text[i] in "rR":
+            raw = True
+        else:
+            is_bytes = True
+        i += 1
+    quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else text[i]
+    body_start = i + len(quote)
+    body = text[body_start : len(text) - len(quote)]
+    kind = "bytes" if is_bytes else "string"
+    if raw:
+        return kind, body.encode("utf-8") if is_bytes else body
+    out_s: list[str] = []
+    out_b = bytearray()
+
+    def emit_text(s: str) -> None:
+        if is_bytes:
+            out_b.extend(s.encode("utf-8"))
+        else:
+            out_s.append(s)
+
+    j = 0
+    n = len(body)
+    while j < n:
+        ch = body[j]
+        if ch != "\\":
+            k = body.find("\\", j)
+            k = n if k < 0 else k
+            emit_text(body[j:k])
+            j = k
+            continue
+        start = j
+        esc = body[j + 1] if j + 1 < n else ""
+        here = Span(offset + body_start + start, offset + body_start + start + 2)
+        if esc in _SIMPLE_ESCAPES:
+            emit_text(_SIMPLE_ESCAPES[esc])
+            j += 2
+            continue
+        if esc in "xXuU" and esc:
+            width = {"x": 2, "X": 2, "u": 4, "U": 8}[esc]
+            digits = body[j + 2 : j + 2 + width]
+            here = Span(here.start, here.start + 2 + len(digits))
+            if len(digits) != width or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise _Problem("RK0105", f"`\\{esc}` must be followed by {width} hex digits", here)
+            code = int(digits, 16)
+            if esc in "uU" and is_bytes:
+                raise _Problem("RK0105", f"`\\{esc}` escapes are not allowed in bytes literals", here,
+                               "write the bytes with \\x escapes")
+            j += 2 + width
+        elif esc and esc in "0123":
+            digits = body[j + 1 : j + 4]
+            here = Span(here.start, here.start + 1 + len(digits))
+            if len(digits) != 3 or any(d not in "01234567" for d in digits):
+                raise _Problem("RK0105", "an octal escape takes three octal digits (\\000 to \\377)", here)
+            code = int(digits, 8)
+            j += 4
+        else:
+            raise _Problem(
+                "RK0105",
+                f"unknown escape sequence `\\{esc}`",
+                here,
+                "valid escapes: \\n \\t \\r \\\\ \\\" \\' \\xHH \\uHHHH \\UHHHHHHHH \\ooo; "
+                "or use a raw string r\"...\"",
+            )
+        if is_bytes and esc in "xX0123":
+            out_b.append(code)
+        elif 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            raise _Problem("RK0105", f"`{body[start:j]}` is not a valid Unicode code point", here)
+        else:
+            emit_text(chr(code))
+    return kind, bytes(out_b) if is_bytes else "".join(out_s)
+
+
+def parse_duration_literal(text: str) -> timedelta | None:
+    """``1h30m`` -> timedelta; None when out of CEL's duration range."""
+    total = 0
+    num = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit():
+            num += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        total += int(num) * _DURATION_UNITS[unit]
+        num = ""
+        i += len(unit)
+    value = timedelta(microseconds=total) if total <= MAX_DURATION // timedelta(microseconds=1) else None
+    return value
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    ast: ast.Expr | None
+    diagnostics: list[Diagnostic]
+
+
+_parser: lark.Lark | None = None
+
+
+def _get_parser() -> lark.Lark:
+    global _parser
+    if _parser is None:
+        _parser = lark.Lark(
+            grammar_text("cel.lark"),
+            parser="lalr",
+            lexer="contextual",
+            transformer=_Builder(),
+            maybe_placeholders=True,
+        )
+    return _parser
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse ``source`` into an AST; every failure is a diagnostic, never an exception."""
+    text = source.text
+    if not text.strip():
+        return ParseResult(None, [diag.make("RK0101", "the expression is empty", source,
+                                            Span(0, len(text)), help="write a condition, e.g. order.amount < 300")])
+    parser = _get_parser()
+    with _LOCK:
+        try:
+            node: ast.Expr = parser.parse(text)
+        except _Problem as p:
+            return ParseResult(None, [diag.make(p.code, p.message, source, p.span, help=p.help)])
+        except lark.exceptions.VisitError as e:  # pragma: no cover - lark wraps some callback errors
+            if isinstance(e.orig_exc, _Problem):
+                p = e.orig_exc
+                return ParseResult(None, [diag.make(p.code, p.message, source, p.span, help=p.help)])
+            raise
+        except lark.exceptions.UnexpectedInput as e:
+            return ParseResult(None, [_syntax_diagnostic(e, source)])
+        finally:
+            _PARENS.clear()
+    problem = _validate(node)
+    if problem is not None:
+        return ParseResult(None, [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)])
+    return ParseResult(node, [])
+
+
+def _validate(root: ast.Expr) -> _Problem | None:
+    """Checks needing the whole tree: nesting depth, int literal ranges."""
+    stack: list[tuple[ast.Expr, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return _Problem("RK0110", f"expression nested more than {MAX_DEPTH} levels deep", node.span,
+                            "split it into named constants or simpler conditions")
+        if isinstance(node, ast.Literal) and node.kind == "int":
+            try:
+                _check_int_range(node)
+            except _Problem as p:
+                return p
+        stack.extend((c, depth + 1) for c in ast.children(node))
+    return None
+
+
+def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
+    text = source.text
+    if isinstance(e, lark.exceptions.UnexpectedCharacters):
+        pos = e.pos_in_stream
+        ch = text[pos]
+        if ch == "=":
+            return diag.make("RK0104", "`=` is not an operator here", source, Span(pos, pos + 1),
+                             help="to compare, write `==`")
+        if ch in "&|":
+            word = "&&` (or `and`" if ch == "&" else "||` (or `or`"
+            return diag.make("RK0102", f"unexpected character `{ch}`", source, Span(pos, pos + 1),
+                             help=f"the logical operator is `{word})")
+        rest = text[pos:]
+        stripped = rest.lstrip("rRbB")
+        if stripped[:1] in ("'", '"') and len(rest) - len(stripped) <= 2:
+            q = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
+            return diag.make("RK0103", "unterminated string literal", source, Span(pos, pos + 1),
+                             help=f"close it with {q} on the same line"
+                             if len(q) == 1 else f"close it with {q}")
+        shown = ch if ch.isprintable() else repr(ch)
+        return diag.make("RK0102", f"unexpected character `{shown}`", source, Span(pos, pos + 1))
+    if isinstance(e, lark.exceptions.UnexpectedToken):
+        tok = e.token
+        expected = _describe_expected(e.expected)
+        if tok.type == "$END":
+            end = len(text.rstrip())
+            note = _unclosed_bracket(text)
+            notes = [note[0]] if note else []
+            help_ = f"add `{note[1]}`" if note else None
+            return diag.make("RK0103", f"unexpected end of expression; expected {expected}", source,
+                             Span(end, end + 1), notes=notes, help=help_)
+        span = _tok_span(tok)
+        help_ = None
+        if tok.type == "IDENT" and "a name" not in expected:
+            help_ = "is an operator missing before it? (`and`, `or`, `==`, ...)"
+        return diag.make("RK0101", f"unexpected {_describe_token(tok)}; expected {expected}",
+                         source, span, help=help_)
+    pos = getattr(e, "pos_in_stream", None) or len(text)  # pragma: no cover
+    return diag.make("RK0101", "syntax error", source, Span(pos, pos + 1))  # pragma: no cover
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type in ("IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION"):
+        return f"{_TOKEN_NAMES[tok.type].removeprefix('a ')} `{tok}`"
+    return f"`{tok}`"
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = set(expected)
+    parts: list[str] = []
+    if names & _OPERAND_START:
+        parts.append("an expression")
+        names -= _OPERAND_START | {"INT", "HEX_INT", "UINT", "FLOAT", "STRING", "DURATION", "TRUE",
+                                   "FALSE", "NULL", "DOT", "NOT", "BANG", "MINUS", "IDENT"}
+    for n in ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON"):
+        if n in names:
+            parts.append(_TOKEN_NAMES[n])
+            names.discard(n)
+    if len(names) > 4:
+        parts.append("an operator")
+    else:
+        parts.extend(sorted(_TOKEN_NAMES.get(n, n) for n in names if n != "$END"))
+    if not parts:
+        return "the end of the expression"
+    return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+
+
+def _unclosed_bracket(text: str) -> tuple[str, str] | None:
+    """The innermost bracket still open at the end, skipping strings: (note, closer)."""
+    stack: list[tuple[str, int]] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "\"'":
+            q = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
+            end = text.find(q, i + len(q))
+            i = len(text) if end < 0 else end + len(q)
+            continue
+        if ch in _CLOSERS:
+            stack.append((ch, i))
+        elif ch in ")]}" and stack:
+            stack.pop()
+        i += 1
+    if not stack:
+        return None
+    ch, pos = stack[-1]
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f"the `{ch}` opened at {line}:{col} is never closed", _CLOSERS[ch]

@@ -1,0 +1,890 @@
+"""The run-time library: CEL's semantics over plain Python values.
+
+Every operator and function of the language is here as a function on
+Python values (int, float, Decimal, str, bytes, bool, None, list, dict,
+aware datetime, timedelta, :class:`CelType`). Failures raise
+:class:`CelError` with a message fit for a policy author; the evaluators add
+which sub-expression failed. Compiled code calls these helpers wherever the
+static types leave a choice open, so there is exactly one definition of each
+operation's meaning.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_DURATION = timedelta(seconds=315_576_000_000)
+_US = timedelta(microseconds=1)
+
+
+class CelError(Exception):
+    """A run-time failure of one operation (message for the author)."""
+
+
+class CelType:
+    """A type as a value: what ``type(x)`` returns and ``int``, ``string`` ... name."""
+
+    __slots__ = ("name",)
+    _instances: dict[str, CelType] = {}
+
+    def __new__(cls, name: str) -> CelType:
+        inst = cls._instances.get(name)
+        if inst is None:
+            inst = super().__new__(cls)
+            inst.name = name
+            cls._instances[name] = inst
+        return inst
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (CelType, (self.name,))
+
+
+TYPE_NAMES = ("bool", "int", "double", "money", "string", "bytes", "null_type", "list", "map",
+              "timestamp", "duration", "type")
+TYPES = {n: CelType(n) for n in TYPE_NAMES}
+TYPES["dyn"] = CelType("dyn")
+
+
+def kind(v: object) -> str:
+    """The language's name for the type of a Python value."""
+    t = type(v)
+    k = _KINDS.get(t)
+    if k is not None:
+        if k == "timestamp" and v.tzinfo is None:  # type: ignore[attr-defined]
+            raise CelError("a timestamp must carry a time zone (got a naive datetime)")
+        return k
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "double"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, Mapping):
+        return "map"
+    if isinstance(v, list | tuple):
+        return "list"
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            raise CelError("a timestamp must carry a time zone (got a naive datetime)")
+        return "timestamp"
+    raise CelError(f"unsupported value of Python type {type(v).__name__}")
+
+
+_KINDS: dict[type, str] = {
+    bool: "bool", int: "int", float: "double", Decimal: "money", str: "string", bytes: "bytes",
+    type(None): "null_type", list: "list", tuple: "list", dict: "map", datetime: "timestamp",
+    timedelta: "duration", CelType: "type",
+}
+_NUMERIC = frozenset({"int", "double", "money"})
+
+
+def type_of(v: object) -> CelType:
+    return TYPES[kind(v)]
+
+
+# -- rendering values in messages ---------------------------------------------
+
+def render(v: object) -> str:
+    """A value as the author would write it (for messages and explain traces)."""
+    try:
+        k = kind(v)
+    except CelError:
+        return repr(v)
+    if k == "bool":
+        return "true" if v else "false"
+    if k == "null_type":
+        return "null"
+    if k == "string":
+        return _quote(str(v))
+    if k == "bytes":
+        return "b" + _quote(bytes(v).decode("latin-1"))  # type: ignore[call-overload]
+    if k == "double":
+        return format_double(float(v))  # type: ignore[arg-type]
+    if k == "money":
+        return format(v, "f")
+    if k == "timestamp":
+        return f'timestamp("{format_timestamp(v)}")'  # type: ignore[arg-type]
+    if k == "duration":
+        return format_duration_literal(v)  # type: ignore[arg-type]
+    if k == "list":
+        return "[" + ", ".join(render(x) for x in v) + "]"  # type: ignore[attr-defined]
+    if k == "map":
+        return "{" + ", ".join(f"{render(a)}: {render(b)}" for a, b in v.items()) + "}"  # type: ignore[attr-defined]
+    return str(v)
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+# -- integers ---------------------------------------------------------------------
+
+def check_int(v: int) -> int:
+    if INT64_MIN <= v <= INT64_MAX:
+        return v
+    raise CelError("integer overflow")
+
+
+def int_div(a: int, b: int) -> int:
+    if b == 0:
+        raise CelError("division by zero")
+    q = abs(a) // abs(b)
+    return check_int(q if (a < 0) == (b < 0) else -q)
+
+
+def int_mod(a: int, b: int) -> int:
+    if b == 0:
+        raise CelError("modulus by zero")
+    r = abs(a) % abs(b)
+    return r if a >= 0 else -r
+
+
+def double_div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if math.isnan(a) or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+# -- operators -----------------------------------------------------------------------
+
+def _overload(op: str, *args: object) -> CelError:
+    kinds = []
+    for a in args:
+        try:
+            kinds.append(kind(a))
+        except CelError as e:
+            return e
+    return CelError(f"no such overload: {op} on " + " and ".join(kinds))
+
+
+def add(a: Any, b: Any) -> Any:
+    ka, kb = kind(a), kind(b)
+    if ka == kb:
+        if ka == "int":
+            return check_int(a + b)
+        if ka in ("double", "money", "string", "bytes"):
+            return a + b
+        if ka == "list":
+            return [*a, *b]
+        if ka == "duration":
+            return check_duration(a + b)
+    elif {ka, kb} == {"money", "int"}:
+        return Decimal(a) + Decimal(b)
+    elif ka == "timestamp" and kb == "duration":
+        return ts_add(a, b)
+    elif ka == "duration" and kb == "timestamp":
+        return ts_add(b, a)
+    raise _overload("+", a, b)
+
+
+def sub(a: Any, b: Any) -> Any:
+    ka, kb = kind(a), kind(b)
+    if ka == kb:
+        if ka == "int":
+            return check_int(a - b)
+        if ka in ("double", "money"):
+            return a - b
+        if ka == "duration":
+            return check_duration(a - b)
+        if ka == "timestamp":
+            return check_duration(a - b)
+    elif {ka, kb} == {"money", "int"}:
+        return Decimal(a) - Decimal(b)
+    elif ka == "timestamp" and kb == "duration":
+        return ts_add(a, -b)
+    raise _overload("-", a, b)
+
+
+def mul(a: Any, b: Any) -> Any:
+    ka, kb = kind(a), kind(b)
+    if ka == kb and ka in ("int", "double"):
+        return check_int(a * b) if ka == "int" else a * b
+    if {ka, kb} == {"money", "int"}:
+        return Decimal(a) * Decimal(b)
+    raise _overload("*", a, b)
+
+
+def div(a: Any, b: Any) -> Any:
+    ka, kb = kind(a), kind(b)
+    if ka == kb == "int":
+        return int_div(a, b)
+    if ka == kb == "double":
+        return double_div(a, b)
+    if ka == "money" and kb == "int":
+        if b == 0:
+            raise CelError("division by zero")
+        return a / Decimal(b)
+    raise _overload("/", a, b)
+
+
+def mod(a: Any, b: Any) -> Any:
+    if kind(a) == kind(b) == "int":
+        return int_mod(a, b)
+    raise _overload("%", a, b)
+
+
+def neg(a: Any) -> Any:
+    k = kind(a)
+    if k == "int":
+        return check_int(-a)
+    if k in ("double", "money"):
+        return -a
+    if k == "duration":
+        return check_duration(-a)
+    raise _overload("-", a)
+
+
+def logical_not(a: Any) -> bool:
+    if a is True:
+        return False
+    if a is False:
+        return True
+    raise _overload("!", a)
+
+
+def eq(a: Any, b: Any) -> bool:
+    """CEL equality: heterogeneous numbers compare by value; other kinds must match."""
+    ka, kb = kind(a), kind(b)
+    if ka != kb:
+        if ka in _NUMERIC and kb in _NUMERIC:
+            return bool(a == b)
+        return False
+    if ka == "list":
+        return len(a) == len(b) and all(eq(x, y) for x, y in zip(a, b, strict=True))
+    if ka == "map":
+        if len(a) != len(b):
+            return False
+        for k, v in a.items():
+            found, other = map_lookup(b, k)
+            if not found or not eq(v, other):
+                return False
+        return True
+    return bool(a == b)
+
+
+def compare(a: Any, b: Any, op: str) -> int:
+    """-1, 0 or 1; raises for unordered kinds. NaN compares as unordered (caller: false)."""
+    ka, kb = kind(a), kind(b)
+    if (ka == kb and ka in ("string", "bytes", "bool", "timestamp", "duration", "int", "double", "money")) or (
+        ka in _NUMERIC and kb in _NUMERIC
+    ):
+        if (ka == "double" and math.isnan(a)) or (kb == "double" and math.isnan(b)):
+            raise _Unordered
+        return -1 if a < b else (1 if a > b else 0)
+    raise _overload(op, a, b)
+
+
+class _Unordered(Exception):
+    pass
+
+
+def relation(op: str, a: Any, b: Any) -> bool:
+    if op == "==":
+        return eq(a, b)
+    if op == "!=":
+        return not eq(a, b)
+    if op == "in":
+        return contains_elem(b, a)
+    try:
+        c = compare(a, b, op)
+    except _Unordered:
+        return False
+    if op == "<":
+        return c < 0
+    if op == "<=":
+        return c <= 0
+    if op == ">":
+        return c > 0
+    return c >= 0
+
+
+def contains_elem(container: Any, x: Any) -> bool:
+    k = kind(container)
+    if k == "list":
+        return any(eq(x, e) for e in container)
+    if k == "map":
+        return map_lookup(container, x)[0]
+    raise _overload("in", x, container)
+
+
+def map_lookup(m: Mapping[Any, Any], key: Any) -> tuple[bool, Any]:
+    kk = kind(key)
+    if kk == "double":
+        if key != key or key != int(key) if math.isfinite(key) else True:
+            return False, None
+        key = int(key)
+        kk = "int"
+    if kk == "money":
+        if key != key.to_integral_value():
+            return False, None
+        key = int(key)
+        kk = "int"
+    if kk not in ("int", "string", "bool"):
+        raise CelError(f"a map key cannot be a {kk}")
+    for candidate in (key,):
+        if candidate in m:
+            # bool and int keys hash alike in Python; CEL keeps them apart.
+            for k in m:
+                if k == candidate and (type(k) is bool) == (kk == "bool"):
+                    return True, m[k]
+    return False, None
+
+
+def index(container: Any, key: Any) -> Any:
+    k = kind(container)
+    if k == "list":
+        kk = kind(key)
+        if (kk == "double" and math.isfinite(key) and key == int(key)) or (kk == "money" and key == key.to_integral_value()):
+            key = int(key)
+        elif kk != "int":
+            raise _overload("[]", container, key)
+        if not 0 <= key < len(container):
+            raise CelError(f"index {key} out of range for a list of size {len(container)}")
+        return container[key]
+    if k == "map":
+        found, v = map_lookup(container, key)
+        if not found:
+            raise CelError(f"no such key: {render(key)}")
+        return v
+    raise _overload("[]", container, key)
+
+
+def select(obj: Any, field: str) -> Any:
+    if kind(obj) != "map":
+        raise CelError(f"cannot select field `{field}` of a {kind(obj)}")
+    try:
+        return obj[field]
+    except KeyError:
+        raise CelError(f"no such key: {_quote(field)}") from None
+
+
+def has_field(obj: Any, field: str) -> bool:
+    if kind(obj) != "map":
+        raise CelError(f"has() needs a map, got a {kind(obj)}")
+    return field in obj
+
+
+def make_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for k, v in pairs:
+        kk = kind(k)
+        if kk not in ("int", "string", "bool"):
+            raise CelError(f"a map key cannot be a {kk}")
+        if map_lookup(out, k)[0]:
+            raise CelError(f"duplicate map key {render(k)}")
+        out[k] = v
+    return out
+
+
+def check_bool(v: Any) -> bool:
+    if v is True or v is False:
+        return v
+    raise CelError(f"expected a bool, got {kind(v)} {render(v)}")
+
+
+# -- functions ------------------------------------------------------------------------
+
+def size(v: Any) -> int:
+    k = kind(v)
+    if k in ("string", "bytes", "list", "map"):
+        return len(v)
+    raise _overload("size", v)
+
+
+def _strings(name: str, a: Any, b: Any) -> None:
+    if type(a) is not str or type(b) is not str:
+        raise _overload(name, a, b)
+
+
+def contains(a: Any, b: Any) -> bool:
+    _strings("contains", a, b)
+    return b in a
+
+
+def starts_with(a: Any, b: Any) -> bool:
+    _strings("startsWith", a, b)
+    return bool(a.startswith(b))
+
+
+def ends_with(a: Any, b: Any) -> bool:
+    _strings("endsWith", a, b)
+    return bool(a.endswith(b))
+
+
+@lru_cache(maxsize=512)
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a pattern (RE2 syntax, as far as Python's ``re`` shares it)."""
+    if re.search(r"\(\?P?<?[=!]|\\[1-9]", pattern):
+        raise CelError("look-around and back-references are not RE2 syntax")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise CelError(f"invalid regular expression: {e}") from None
+
+
+def matches(a: Any, pattern: Any) -> bool:
+    _strings("matches", a, pattern)
+    return compile_regex(pattern).search(a) is not None
+
+
+# -- conversions ---------------------------------------------------------------------
+
+_INT_TEXT = re.compile(r"[+-]?\d+\Z")
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Inf|infinity|Infinity|NaN|nan)\Z")
+_MONEY_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)\Z")
+
+
+def to_int(v: Any) -> int:
+    k = kind(v)
+    if k == "int":
+        return int(v)
+    if k == "double":
+        if not math.isfinite(v) or not -(2.0**63) <= v < 2.0**63:
+            raise CelError(f"int() of {render(v)} is out of range")
+        return check_int(int(v))
+    if k == "money":
+        return check_int(int(v))
+    if k == "string":
+        if not _INT_TEXT.match(v):
+            raise CelError(f"int() cannot read {render(v)} as an integer")
+        return check_int(int(v))
+    if k == "timestamp":
+        return int(math.floor((v - _EPOCH) / timedelta(seconds=1)))
+    raise _overload("int", v)
+
+
+def to_double(v: Any) -> float:
+    k = kind(v)
+    if k in ("int", "double", "money"):
+        return float(v)
+    if k == "string":
+        if not _FLOAT_TEXT.match(v):
+            raise CelError(f"double() cannot read {render(v)} as a number")
+        return float(v)
+    raise _overload("double", v)
+
+
+def to_money(v: Any) -> Decimal:
+    k = kind(v)
+    if k == "money":
+        return v  # type: ignore[no-any-return]
+    if k == "int":
+        return Decimal(v)
+    if k == "string":
+        if not _MONEY_TEXT.match(v.strip()):
+            raise CelError(f"money() cannot read {render(v)} as a decimal amount")
+        return Decimal(v.strip())
+    if k == "double":
+        raise CelError("money() of a double would carry its binary rounding; pass a string like money(\"12.50\")")
+    raise _overload("money", v)
+
+
+def to_string(v: Any) -> str:
+    k = kind(v)
+    if k == "string":
+        return str(v)
+    if k == "int":
+        return str(int(v))
+    if k == "double":
+        return format_double(v)
+    if k == "money":
+        return format(v, "f")
+    if k == "bool":
+        return "true" if v else "false"
+    if k == "bytes":
+        try:
+            return bytes(v).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CelError("string() of bytes that are not valid UTF-8") from None
+    if k == "timestamp":
+        return format_timestamp(v)
+    if k == "duration":
+        return format_duration(v)
+    if k == "type":
+        return str(v.name)
+    raise _overload("string", v)
+
+
+def to_bytes(v: Any) -> bytes:
+    k = kind(v)
+    if k == "bytes":
+        return bytes(v)
+    if k == "string":
+        return str(v).encode("utf-8")
+    raise _overload("bytes", v)
+
+
+_TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
+
+
+def to_bool(v: Any) -> bool:
+    k = kind(v)
+    if k == "bool":
+        return bool(v)
+    if k == "string":
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+        raise CelError(f"bool() cannot read {render(v)} as a bool")
+    raise _overload("bool", v)
+
+
+def dyn(v: Any) -> Any:
+    kind(v)
+    return v
+
+
+# -- time --------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 timestamp with an offset -> aware datetime (kept in its own offset)."""
+    m = _RFC3339.match(text)
+    if not m:
+        raise CelError(f"timestamp {render(text)} is not RFC 3339 (like 2026-03-01T12:00:00Z)")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac, off = m.group(7) or "", m.group(8)
+    if len(frac) > 6 and int(frac[6:]) != 0:
+        raise CelError("timestamps have microsecond precision; sub-microsecond digits are not supported")
+    micro = int((frac + "000000")[:6])
+    if off in ("Z", "z"):
+        tz: tzinfo = UTC
+    else:
+        sign = -1 if off[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(off[1:3]), minutes=int(off[4:6])))
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except ValueError as e:
+        raise CelError(f"timestamp {render(text)} is invalid: {e}") from None
+
+
+def to_timestamp(v: Any) -> datetime:
+    k = kind(v)
+    if k == "timestamp":
+        return v  # type: ignore[no-any-return]
+    if k == "string":
+        return parse_timestamp(v)
+    if k == "int":
+        try:
+            return _EPOCH + timedelta(seconds=v)
+        except OverflowError:
+            raise CelError(f"timestamp({v}) is out of range") from None
+    raise _overload("timestamp", v)
+
+
+def format_timestamp(ts: datetime) -> str:
+    u = ts.astimezone(UTC)
+    base = u.strftime("%Y-%m-%dT%H:%M:%S")
+    if u.microsecond:
+        base += f".{u.microsecond:06d}".rstrip("0")
+    return base + "Z"
+
+
+def ts_add(ts: datetime, d: timedelta) -> datetime:
+    try:
+        return ts + d
+    except OverflowError:
+        raise CelError("timestamp out of range") from None
+
+
+def check_duration(d: timedelta) -> timedelta:
+    if -MAX_DURATION <= d <= MAX_DURATION:
+        return d
+    raise CelError("duration out of range")
+
+
+_DUR_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
+_DUR_US = {"ns": Decimal("0.001"), "us": Decimal(1), "µs": Decimal(1), "ms": Decimal(1000),
+           "s": Decimal(1_000_000), "m": Decimal(60_000_000), "h": Decimal(3_600_000_000),
+           "d": Decimal(86_400_000_000)}
+_ISO_DUR = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?\Z")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``1h30m``, ``-1.5h``, ``100ms``, ``10d``, or ISO 8601 ``PT48H`` -> timedelta."""
+    s = text.strip()
+    iso = _ISO_DUR.match(s)
+    if iso and s not in ("P", "PT") and not s.endswith("T"):
+        d, h, m, sec = iso.groups()
+        total = (Decimal(d or 0) * 86400 + Decimal(h or 0) * 3600 + Decimal(m or 0) * 60
+                 + Decimal(sec or 0)) * 1_000_000
+        return _micros_to_duration(total, text)
+    sign = 1
+    if s[:1] in "+-":
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return timedelta(0)
+    pos = 0
+    total = Decimal(0)
+    while pos < len(s):
+        m = _DUR_PART.match(s, pos)
+        if not m:
+            raise CelError(f"duration {render(text)} is not valid (like 1h30m, 90s, 10d)")
+        total += Decimal(m.group(1)) * _DUR_US[m.group(2)]
+        pos = m.end()
+    if pos == 0:
+        raise CelError(f"duration {render(text)} is not valid (like 1h30m, 90s, 10d)")
+    return _micros_to_duration(sign * total, text)
+
+
+def _micros_to_duration(total: Decimal, text: str) -> timedelta:
+    if total != total.to_integral_value():
+        raise CelError(f"duration {render(text)} has sub-microsecond precision, which is not supported")
+    try:
+        return check_duration(timedelta(microseconds=int(total)))
+    except OverflowError:
+        raise CelError("duration out of range") from None
+
+
+def to_duration(v: Any) -> timedelta:
+    k = kind(v)
+    if k == "duration":
+        return v  # type: ignore[no-any-return]
+    if k == "string":
+        return parse_duration(v)
+    raise _overload("duration", v)
+
+
+def format_duration(d: timedelta) -> str:
+    """CEL's string(duration): seconds with an ``s``, e.g. ``5400s``, ``1.5s``."""
+    us = d // _US
+    sign = "-" if us < 0 else ""
+    us = abs(us)
+    sec, frac = divmod(us, 1_000_000)
+    text = f"{sign}{sec}"
+    if frac:
+        text += f".{frac:06d}".rstrip("0")
+    return text + "s"
+
+
+def format_duration_literal(d: timedelta) -> str:
+    """A duration as rulekit's literal (``1h30m``) when it has one, else ``duration("...")``."""
+    us = d // _US
+    if us > 0 and us % 1000 == 0:
+        ms = us // 1000
+        parts = []
+        for unit, size_ in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+            if ms >= size_:
+                parts.append(f"{ms // size_}{unit}")
+                ms %= size_
+        return "".join(parts)
+    return f'duration("{format_duration(d)}")'
+
+
+def format_double(f: float) -> str:
+    """A double as CEL prints it: Go's ``%g`` (shortest digits; exponent form
+    when the exponent is below -4 or at least 6)."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    sign = "-" if f < 0 else ""
+    t = Decimal(repr(abs(f))).normalize().as_tuple()
+    digits = "".join(map(str, t.digits))
+    point = len(digits) + int(t.exponent)  # digits before the decimal point
+    exp = point - 1
+    if exp < -4 or exp >= 6:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+@lru_cache(maxsize=256)
+def time_zone(name: str) -> tzinfo:
+    """An IANA zone name (``Asia/Shanghai``), ``UTC``, or a fixed offset (``+08:00``)."""
+    m = re.fullmatch(r"([+-])?(\d{2}):(\d{2})", name)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CelError(f"unknown time zone {render(name)} (use an IANA name like \"Asia/Shanghai\" or an offset like \"+08:00\")") from None
+
+
+def _local(ts: Any, tz: Any) -> datetime:
+    if kind(ts) != "timestamp":
+        raise _overload("time accessor", ts)
+    if tz is None:
+        return ts.astimezone(UTC)  # type: ignore[no-any-return]
+    if type(tz) is not str:
+        raise _overload("time accessor", ts, tz)
+    return ts.astimezone(time_zone(tz))  # type: ignore[no-any-return]
+
+
+def _total(d: Any, unit: timedelta) -> int:
+    us = d // _US
+    u = unit // _US
+    q = abs(us) // u
+    return q if us >= 0 else -q
+
+
+def accessor(name: str, v: Any, tz: Any = None) -> int:
+    """getFullYear(), getMonth(), ... on timestamps (in ``tz``, default UTC) and durations."""
+    if kind(v) == "duration":
+        if tz is not None:
+            raise _overload(name, v, tz)
+        unit = _DURATION_ACCESSORS.get(name)
+        if unit is None:
+            raise _overload(name, v)
+        if name == "getMilliseconds":
+            return _total(v, timedelta(milliseconds=1))
+        return _total(v, unit)
+    t = _local(v, tz)
+    if name == "getFullYear":
+        return t.year
+    if name == "getMonth":
+        return t.month - 1
+    if name == "getDayOfYear":
+        return t.timetuple().tm_yday - 1
+    if name == "getDayOfMonth":
+        return t.day - 1
+    if name == "getDate":
+        return t.day
+    if name == "getDayOfWeek":
+        return (t.weekday() + 1) % 7
+    if name == "getHours":
+        return t.hour
+    if name == "getMinutes":
+        return t.minute
+    if name == "getSeconds":
+        return t.second
+    if name == "getMilliseconds":
+        return t.microsecond // 1000
+    raise _overload(name, v)
+
+
+_DURATION_ACCESSORS = {
+    "getHours": timedelta(hours=1), "getMinutes": timedelta(minutes=1),
+    "getSeconds": timedelta(seconds=1), "getMilliseconds": timedelta(milliseconds=1),
+}
+ACCESSORS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek",
+             "getHours", "getMinutes", "getSeconds", "getMilliseconds")
+
+
+def since(now: Any, t: Any) -> timedelta:
+    if kind(t) != "timestamp":
+        raise _overload("since", t)
+    return check_duration(now - t)
+
+
+def money_literal(text: str) -> Decimal:
+    """The exact decimal a double literal spells (``299.99`` -> Decimal("299.99"))."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the grammar admits only numbers
+        raise CelError(f"{text} is not a decimal number") from None
+
+
+# -- caller-supplied values -----------------------------------------------------------
+# A value read from the caller's variables where a type was declared is checked
+# (and widened: an int for a double or money) by the same function in the
+# compiled code and in the interpreter, so both agree on every input.
+
+def _bad_input(declared: str, v: object) -> CelError:
+    try:
+        got = f"{kind(v)} {render(v)}"
+    except CelError as e:
+        got = str(e)
+    return CelError(f"declared {declared} but the value given is {got}")
+
+
+def input_bool(v: Any) -> bool:
+    if v is True or v is False:
+        return v
+    raise _bad_input("bool", v)
+
+
+def input_int(v: Any) -> int:
+    if type(v) is int:
+        return check_int(v)
+    raise _bad_input("int", v)
+
+
+def input_double(v: Any) -> float:
+    t = type(v)
+    if t is float:
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return float(v)
+    raise _bad_input("double", v)
+
+
+def input_money(v: Any) -> Decimal:
+    t = type(v)
+    if t is Decimal:
+        if not v.is_finite():
+            raise CelError(f"declared money but the value given is {v}")
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return Decimal(v)
+    if t is float:
+        raise CelError(
+            f"declared money but the value given is the float {v!r}: pass a Decimal (or an int) "
+            "so amounts stay exact")
+    raise _bad_input("money", v)
+
+
+def input_timestamp(v: Any) -> datetime:
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v
+    if isinstance(v, datetime):
+        raise CelError("declared timestamp but the datetime given has no time zone")
+    raise _bad_input("timestamp", v)
+
+
+def input_duration(v: Any) -> timedelta:
+    if type(v) is timedelta:
+        return v
+    raise _bad_input("duration", v)
+
+
+def input_string(v: Any) -> str:
+    if type(v) is str:
+        return v
+    raise _bad_input("string", v)
+
+
+def input_bytes(v: Any) -> bytes:
+    if type(v) is bytes:
+        return v
+    raise _bad_input("bytes", v)
+
+
+#: Declared kind -> the check applied to a value read from the caller.
+INPUT_CHECKS = {
+    "bool": input_bool, "int": input_int, "double": input_double, "money": input_money,
+    "timestamp": input_timestamp, "duration": input_duration, "string": input_string,
+    "bytes": input_bytes,
+}

@@ -1,0 +1,194 @@
+"""Conditions on their own: ``rulekit.compile_expression`` and :class:`Expression`.
+
+The pipeline for one expression: parse (:mod:`rulekit.expr.parser`), check
+(:mod:`rulekit.expr.checker`), compile to Python (:mod:`rulekit.expr.codegen`)
+with the reference interpreter (:mod:`rulekit.expr.interpreter`) as its
+fallback and explain engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from rulekit import diagnostics as diag
+from rulekit.errors import CompileError, EvaluationError
+from rulekit.expr import ast, codegen, parser
+from rulekit.expr.checker import CheckedExpr, check
+from rulekit.expr.interpreter import Explanation, Interpreter
+from rulekit.expr.types import DeclarationError, Type, build_environment
+from rulekit.source import Source, Span
+
+#: Format tag of :meth:`Expression.to_dict` output.
+FORMAT = "rulekit.expression/1"
+
+Declarations = Mapping[str, str]
+
+
+class Expression:
+    """A checked, compiled expression. Immutable; safe to share between threads.
+
+    >>> e = compile_expression("order.amount < 300 && !order.shipped",
+    ...                        declarations={"order.amount": "money", "order.shipped": "bool"})
+    >>> e.evaluate({"order": {"amount": 128, "shipped": False}})
+    True
+    """
+
+    __slots__ = ("_interp", "checked", "declarations", "evaluate", "hash", "python_source", "source")
+
+    def __init__(self, checked: CheckedExpr, declarations: Declarations | None) -> None:
+        self.checked = checked
+        self.source = checked.source.text
+        self.declarations = dict(declarations) if declarations is not None else None
+        self.hash = _content_hash(self.source, self.declarations)
+        self._interp = Interpreter(checked)
+        self.python_source: str | None = None
+        #: ``evaluate(variables, now=None)``: the value of the expression for
+        #: ``variables`` (a mapping of names to plain Python values) at time ``now``
+        #: (an aware datetime; needed only if the expression reads ``now``).
+        #: Raises :class:`EvaluationError` when the expression fails.
+        #: The Python code is generated on first use, so checking a policy
+        #: never pays for compiling guards it does not run.
+        self.evaluate: Callable[..., Any] = self._compile_then_evaluate
+
+    def _compile_then_evaluate(self, variables: Any = None, now: Any = None) -> Any:
+        self.compile()
+        return self.evaluate({} if variables is None else variables, now)
+
+    def compile(self) -> None:
+        """Generate and compile the Python code now (otherwise done on first evaluate)."""
+        if self.python_source is None:
+            fn, self.python_source = codegen.build(self.checked, self._slow)
+            self.evaluate = fn
+
+    @property
+    def type(self) -> Type:
+        """The static type of the result (``dyn`` when it depends on untyped values)."""
+        return self.checked.type
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """The top-level names the expression reads from its variables."""
+        return self.checked.variables
+
+    def _slow(self, variables: Any, now: Any) -> Any:
+        if not isinstance(variables, Mapping):
+            raise EvaluationError(f"variables must be a mapping of names to values, not {type(variables).__name__}",
+                                  source=self.source)
+        if now is not None and not isinstance(now, datetime):
+            raise EvaluationError(f"now must be a datetime, not {type(now).__name__}", source=self.source)
+        return self._interp.evaluate(variables, now)
+
+    def explain(self, variables: Mapping[str, Any] | None = None, *, now: datetime | None = None) -> Explanation:
+        """The value with a trace of each clause and the values it read.
+
+        Never raises for evaluation errors: they are in ``.error`` and in the
+        clauses that failed.
+        """
+        if variables is not None and not isinstance(variables, Mapping):
+            raise EvaluationError("variables must be a mapping of names to values", source=self.source)
+        return self._interp.explain(variables or {}, now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: source, declarations, checked AST and content hash."""
+        return {
+            "format": FORMAT,
+            "source": self.source,
+            "declarations": self.declarations,
+            "hash": self.hash,
+            "ast": ast.to_json(self.checked.root),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Expression:
+        """Re-create an expression from :meth:`to_dict` output without re-parsing.
+
+        Raises :class:`CompileError` if the data is not a valid serialized expression.
+        """
+        source_text = data.get("source") if isinstance(data, Mapping) else None
+        src = Source(source_text if isinstance(source_text, str) else "", "<serialized expression>")
+
+        def fail(message: str) -> CompileError:
+            return CompileError([diag.make("RK0206", message, src, Span(0, 0))])
+
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT or not isinstance(source_text, str):
+            raise fail(f"not a serialized rulekit expression (expected format {FORMAT!r})")
+        decls = data.get("declarations")
+        if decls is not None and not isinstance(decls, Mapping):
+            raise fail("declarations must be a mapping")
+        if data.get("hash") != _content_hash(source_text, decls):
+            raise fail("content hash does not match the source and declarations (edited by hand?)")
+        ids = itertools.count(1)
+        try:
+            root = ast.from_json(data.get("ast"), lambda: next(ids))
+        except ast.ASTFormatError as e:
+            raise fail(str(e)) from None
+        return _check_and_build(src, root, decls)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_from_dict_for_pickle, (self.to_dict(),))
+
+
+def _from_dict_for_pickle(data: dict[str, Any]) -> Expression:
+    return Expression.from_dict(data)
+
+
+def _content_hash(source: str, declarations: Mapping[str, str] | None) -> str:
+    payload = json.dumps({"source": source, "declarations": dict(declarations) if declarations is not None else None},
+                         sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_and_build(src: Source, root: ast.Expr, declarations: Declarations | None) -> Expression:
+    env = None
+    if declarations is not None:
+        try:
+            env = build_environment(declarations)
+        except DeclarationError as e:
+            raise CompileError([diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
+                               ) from None
+    checked, problems = check(root, src, env)
+    if problems:
+        raise CompileError(problems, diag.render_all(problems, {src.file: src}))
+    return Expression(checked, declarations)
+
+
+def parse_and_check(source: str | Source, declarations: Declarations | None = None) -> Expression:
+    """Uncached compile (see :func:`compile_expression`)."""
+    src = source if isinstance(source, Source) else Source(source)
+    result = parser.parse(src)
+    if result.ast is None:
+        raise CompileError(result.diagnostics, diag.render_all(result.diagnostics, {src.file: src}))
+    return _check_and_build(src, result.ast, declarations)
+
+
+@lru_cache(maxsize=4096)
+def _cached(source: str, decl_items: tuple[tuple[str, str], ...] | None) -> Expression:
+    return parse_and_check(source, dict(decl_items) if decl_items is not None else None)
+
+
+def compile_expression(source: str, declarations: Declarations | None = None) -> Expression:
+    """Parse, type-check (when ``declarations`` are given) and compile a CEL expression.
+
+    ``declarations`` maps names to type names (``{"order.amount": "money"}``);
+    without it every name is dynamically typed. Compiling the same source and
+    declarations again returns the cached :class:`Expression`.
+    Raises :class:`CompileError` listing every problem found.
+
+    >>> compile_expression("since(order.paid_at) <= 6h", {"order.paid_at": "time"}).type
+    Type(kind='bool', params=(), name='', fields=())
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, not {type(source).__name__}")
+    key = None
+    if declarations is not None:
+        key = tuple(sorted((str(k), str(v)) for k, v in declarations.items()))
+    return _cached(source, key)

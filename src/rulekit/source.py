@@ -1,0 +1,79 @@
+"""Source text and spans: the first phase, shared by every later one.
+
+A :class:`Span` is a pair of character offsets into one :class:`Source`.
+Line and column are computed on demand (1-based, columns counted in
+characters), so phases carry two ints per node and never re-read text.
+
+A source may be *embedded* in a host file (a condition string inside a YAML
+rule file): ``origin`` maps offsets of the embedded text to offsets of the
+host text, so diagnostics point into the file the author edits (as cel-go's
+``policy/source.go`` does).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Half-open range ``[start, end)`` of character offsets into a source."""
+
+    start: int
+    end: int
+
+    def cover(self, other: Span) -> Span:
+        return Span(min(self.start, other.start), max(self.end, other.end))
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+
+
+@dataclass(frozen=True)
+class Source:
+    """A piece of text with a name; optionally embedded in a host source."""
+
+    text: str
+    name: str = "<expression>"
+    # For embedded text: the host source and, for each character offset of
+    # ``text`` (plus one past the end), the offset in the host text.
+    host: Source | None = None
+    origin: tuple[int, ...] | None = None
+    _line_starts: list[int] = field(default_factory=list, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        for i, ch in enumerate(self.text):
+            if ch == "\n":
+                starts.append(i + 1)
+        self._line_starts.extend(starts)
+
+    def position(self, offset: int) -> Position:
+        """Line and column of ``offset`` (clamped into the text)."""
+        if self.host is not None and self.origin is not None:
+            offset = max(0, min(offset, len(self.origin) - 1))
+            return self.host.position(self.origin[offset])
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return Position(line + 1, offset - self._line_starts[line] + 1)
+
+    def line_text(self, line: int) -> str:
+        """The text of 1-based ``line`` without its newline (of the host, if embedded)."""
+        if self.host is not None:
+            return self.host.line_text(line)
+        if not 1 <= line <= len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end < 0 else self.text[start:end]
+
+    @property
+    def file(self) -> str:
+        return self.host.file if self.host is not None else self.name
+
+    def snippet(self, span: Span) -> str:
+        return self.text[span.start : span.end]
