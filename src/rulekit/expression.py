@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import ast, codegen, parser
 from rulekit.expr.checker import CheckedExpr, check
@@ -147,7 +148,9 @@ def _content_hash(source: str, declarations: Mapping[str, str] | None) -> str:
     return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _check_and_build(src: Source, root: ast.Expr, declarations: Declarations | None) -> Expression:
+def _check_and_build(
+    src: Source, root: ast.Expr, declarations: Declarations | None, earlier: Sequence[Diagnostic] = ()
+) -> Expression:
     env = None
     if declarations is not None:
         try:
@@ -156,6 +159,7 @@ def _check_and_build(src: Source, root: ast.Expr, declarations: Declarations | N
             raise CompileError([diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
                                ) from None
     checked, problems = check(root, src, env)
+    problems = sorted([*earlier, *problems], key=diag.sort_key)
     if problems:
         raise CompileError(problems, diag.render_all(problems, {src.file: src}))
     return Expression(checked, declarations)
@@ -167,7 +171,7 @@ def parse_and_check(source: str | Source, declarations: Declarations | None = No
     result = parser.parse(src)
     if result.ast is None:
         raise CompileError(result.diagnostics, diag.render_all(result.diagnostics, {src.file: src}))
-    return _check_and_build(src, result.ast, declarations)
+    return _check_and_build(src, result.ast, declarations, result.diagnostics)
 
 
 @lru_cache(maxsize=4096)

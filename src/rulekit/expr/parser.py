@@ -93,7 +93,13 @@ class _Builder(lark.Transformer):  # type: ignore[misc]
         return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
 
     def binary(self, c: list[Any]) -> ast.Expr:
-        return ast.Binary(_id(), _span(c[0], c[2]), str(c[1]), c[0], c[2], _tok_span(c[1]))
+        op = str(c[1])
+        if op == "=":
+            # Report it, read it as `==`, and keep going: the checker may find more.
+            _RECOVERED.append(_Problem("RK0104", "`=` is not a comparison", _tok_span(c[1]),
+                                       "to compare, write `==`"))
+            op = "=="
+        return ast.Binary(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
 
     def not_(self, c: list[Any]) -> ast.Expr:
         node: ast.Expr = c[-1]
@@ -220,9 +226,11 @@ class _Builder(lark.Transformer):  # type: ignore[misc]
         return ast.Literal(_id(), _tok_span(tok), "null", None, "null")
 
 
-# Ids of nodes written inside parentheses (so `-(1)` is not folded into a literal).
-# Only consulted during one parse, under _LOCK, and cleared after it.
+# Per-parse state of the callbacks, used under _LOCK and cleared after each parse:
+# ids of nodes written inside parentheses (so `-(1)` is not folded into a
+# literal), and problems the parser recovered from.
 _PARENS: set[int] = set()
+_RECOVERED: list[_Problem] = []
 _LOCK = threading.Lock()
 
 
@@ -381,6 +389,12 @@ def parse_duration_literal(text: str) -> timedelta | None:
 
 @dataclass(frozen=True)
 class ParseResult:
+    """The tree (None when the text could not be read at all) and the problems found.
+
+    A tree may come with errors the parser recovered from (`=` for `==`):
+    later phases still check it, so one run reports everything.
+    """
+
     ast: ast.Expr | None
     diagnostics: list[Diagnostic]
 
@@ -422,10 +436,12 @@ def parse(source: Source) -> ParseResult:
             return ParseResult(None, [_syntax_diagnostic(e, source)])
         finally:
             _PARENS.clear()
+            recovered = list(_RECOVERED)
+            _RECOVERED.clear()
     problem = _validate(node)
     if problem is not None:
         return ParseResult(None, [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)])
-    return ParseResult(node, [])
+    return ParseResult(node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered])
 
 
 def _validate(root: ast.Expr) -> _Problem | None:
@@ -450,9 +466,6 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         pos = e.pos_in_stream
         ch = text[pos]
-        if ch == "=":
-            return diag.make("RK0104", "`=` is not an operator here", source, Span(pos, pos + 1),
-                             help="to compare, write `==`")
         if ch in "&|":
             word = "&&` (or `and`" if ch == "&" else "||` (or `or`"
             return diag.make("RK0102", f"unexpected character `{ch}`", source, Span(pos, pos + 1),

@@ -117,7 +117,7 @@ def render(v: object) -> str:
     if k == "money":
         return format(v, "f")
     if k == "timestamp":
-        return f'timestamp("{format_timestamp(v)}")'  # type: ignore[arg-type]
+        return f'timestamp("{format_timestamp_local(v)}")'  # type: ignore[arg-type]
     if k == "duration":
         return format_duration_literal(v)  # type: ignore[arg-type]
     if k == "list":
@@ -602,6 +602,13 @@ def format_timestamp(ts: datetime) -> str:
     if u.microsecond:
         base += f".{u.microsecond:06d}".rstrip("0")
     return base + "Z"
+
+
+def format_timestamp_local(ts: datetime) -> str:
+    """RFC 3339 in the timestamp's own offset (``Z`` for UTC): for showing values."""
+    if not ts.utcoffset():
+        return format_timestamp(ts)
+    return ts.isoformat()
 
 
 def ts_add(ts: datetime, d: timedelta) -> datetime:
