@@ -30,7 +30,9 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rulekit", description="Check, compile and run business-process policies.")
+    p = argparse.ArgumentParser(
+        prog="rulekit", description="Check, compile and run business-process policies."
+    )
     p.add_argument("--version", action="version", version=f"rulekit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -40,14 +42,33 @@ def _parser() -> argparse.ArgumentParser:
         description="Check and evaluate a condition. Values come as CEL expressions (--var) "
         "or JSON (--vars), read according to the declared types.",
     )
-    ev.add_argument("expression", help="the condition, e.g. 'order.amount < 300 and not order.shipped'")
-    ev.add_argument("-d", "--declare", action="append", default=[], metavar="NAME=TYPE",
-                    help="declare a name's type (repeatable), e.g. order.amount=money")
-    ev.add_argument("--var", action="append", default=[], metavar="NAME=EXPR",
-                    help="bind a name to the value of a CEL expression, e.g. order='{\"amount\": money(\"128\")}'")
-    ev.add_argument("--vars", metavar="JSON", help="variables as a JSON object (or @FILE to read one)")
-    ev.add_argument("--now", metavar="TIME", help="evaluation time, RFC 3339 (e.g. 2026-03-01T16:00:00+08:00)")
-    ev.add_argument("--explain", action="store_true", help="show each clause with the values it read")
+    ev.add_argument(
+        "expression", help="the condition, e.g. 'order.amount < 300 and not order.shipped'"
+    )
+    ev.add_argument(
+        "-d",
+        "--declare",
+        action="append",
+        default=[],
+        metavar="NAME=TYPE",
+        help="declare a name's type (repeatable), e.g. order.amount=money",
+    )
+    ev.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=EXPR",
+        help='bind a name to the value of a CEL expression, e.g. order=\'{"amount": money("128")}\'',
+    )
+    ev.add_argument(
+        "--vars", metavar="JSON", help="variables as a JSON object (or @FILE to read one)"
+    )
+    ev.add_argument(
+        "--now", metavar="TIME", help="evaluation time, RFC 3339 (e.g. 2026-03-01T16:00:00+08:00)"
+    )
+    ev.add_argument(
+        "--explain", action="store_true", help="show each clause with the values it read"
+    )
     ev.add_argument("--format", choices=("text", "json"), default="text")
     return p
 
@@ -90,13 +111,27 @@ def _eval(args: argparse.Namespace) -> int:
     if args.explain:
         explanation = expr.explain(variables, now=now)
         if args.format == "json":
-            print(json.dumps({
-                "value": to_json(explanation.value) if explanation.error is None else None,
-                "error": str(explanation.error) if explanation.error else None,
-                "clauses": [{"text": c.text, "line": c.line, "column": c.column,
-                             "value": to_json(c.value) if c.error is None else None, "error": c.error,
-                             "reads": {k: to_json(v) for k, v in c.reads}} for c in explanation.clauses],
-            }, indent=2, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "value": to_json(explanation.value) if explanation.error is None else None,
+                        "error": str(explanation.error) if explanation.error else None,
+                        "clauses": [
+                            {
+                                "text": c.text,
+                                "line": c.line,
+                                "column": c.column,
+                                "value": to_json(c.value) if c.error is None else None,
+                                "error": c.error,
+                                "reads": {k: to_json(v) for k, v in c.reads},
+                            }
+                            for c in explanation.clauses
+                        ],
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
         else:
             print(explanation)
         return EXIT_FAILED if explanation.error else EXIT_OK
@@ -125,13 +160,17 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
         try:
             data = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as e:
-            raise UsageError(f"--vars is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+            raise UsageError(
+                f"--vars is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+            ) from None
         if not isinstance(data, dict):
             raise UsageError("--vars must be a JSON object of names to values")
         if decls:
             try:
                 env = build_environment(decls)
-            except DeclarationError as e:  # pragma: no cover - compile_expression reported it already
+            except (
+                DeclarationError
+            ) as e:  # pragma: no cover - compile_expression reported it already
                 raise UsageError(str(e)) from None
             try:
                 data = {k: convert(v, env[k], k) if k in env else v for k, v in data.items()}

@@ -26,11 +26,16 @@ SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 3, 1, 16, 0, tzinfo=SHANGHAI)
 
 
-def _order(amount: str, paid_hours_ago: float, shipped: bool, enabled: bool = True) -> dict[str, object]:
+def _order(
+    amount: str, paid_hours_ago: float, shipped: bool, enabled: bool = True
+) -> dict[str, object]:
     return {
         "shop": {"fast_refund_enabled": enabled},
-        "order": {"amount": Decimal(amount), "paid_at": NOW - timedelta(hours=paid_hours_ago),
-                  "shipped": shipped},
+        "order": {
+            "amount": Decimal(amount),
+            "paid_at": NOW - timedelta(hours=paid_hours_ago),
+            "shipped": shipped,
+        },
     }
 
 
@@ -49,7 +54,7 @@ def main() -> int:
         print(f"- {title}")
         for line in str(condition.explain(variables, now=NOW)).splitlines():
             print(f"    {line}")
-    broken = "shop.fast_refund_enabled and order.amount < \"300\" and order.shiped = false"
+    broken = 'shop.fast_refund_enabled and order.amount < "300" and order.shiped = false'
     print(f"\nA broken condition: {broken}")
     try:
         compile_expression(broken, DECLARATIONS)

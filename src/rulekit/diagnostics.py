@@ -62,7 +62,9 @@ class Diagnostic:
         return d
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        return (
+            f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        )
 
 
 def make(

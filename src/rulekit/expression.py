@@ -40,7 +40,15 @@ class Expression:
     True
     """
 
-    __slots__ = ("_interp", "checked", "declarations", "evaluate", "hash", "python_source", "source")
+    __slots__ = (
+        "_interp",
+        "checked",
+        "declarations",
+        "evaluate",
+        "hash",
+        "python_source",
+        "source",
+    )
 
     def __init__(self, checked: CheckedExpr, declarations: Declarations | None) -> None:
         self.checked = checked
@@ -79,20 +87,28 @@ class Expression:
 
     def _slow(self, variables: Any, now: Any) -> Any:
         if not isinstance(variables, Mapping):
-            raise EvaluationError(f"variables must be a mapping of names to values, not {type(variables).__name__}",
-                                  source=self.source)
+            raise EvaluationError(
+                f"variables must be a mapping of names to values, not {type(variables).__name__}",
+                source=self.source,
+            )
         if now is not None and not isinstance(now, datetime):
-            raise EvaluationError(f"now must be a datetime, not {type(now).__name__}", source=self.source)
+            raise EvaluationError(
+                f"now must be a datetime, not {type(now).__name__}", source=self.source
+            )
         return self._interp.evaluate(variables, now)
 
-    def explain(self, variables: Mapping[str, Any] | None = None, *, now: datetime | None = None) -> Explanation:
+    def explain(
+        self, variables: Mapping[str, Any] | None = None, *, now: datetime | None = None
+    ) -> Explanation:
         """The value with a trace of each clause and the values it read.
 
         Never raises for evaluation errors: they are in ``.error`` and in the
         clauses that failed.
         """
         if variables is not None and not isinstance(variables, Mapping):
-            raise EvaluationError("variables must be a mapping of names to values", source=self.source)
+            raise EvaluationError(
+                "variables must be a mapping of names to values", source=self.source
+            )
         return self._interp.explain(variables or {}, now)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +133,11 @@ class Expression:
         def fail(message: str) -> CompileError:
             return CompileError([diag.make("RK0206", message, src, Span(0, 0))])
 
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT or not isinstance(source_text, str):
+        if (
+            not isinstance(data, Mapping)
+            or data.get("format") != FORMAT
+            or not isinstance(source_text, str)
+        ):
             raise fail(f"not a serialized rulekit expression (expected format {FORMAT!r})")
         decls = data.get("declarations")
         if decls is not None and not isinstance(decls, Mapping):
@@ -143,21 +163,31 @@ def _from_dict_for_pickle(data: dict[str, Any]) -> Expression:
 
 
 def _content_hash(source: str, declarations: Mapping[str, str] | None) -> str:
-    payload = json.dumps({"source": source, "declarations": dict(declarations) if declarations is not None else None},
-                         sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {
+            "source": source,
+            "declarations": dict(declarations) if declarations is not None else None,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _check_and_build(
-    src: Source, root: ast.Expr, declarations: Declarations | None, earlier: Sequence[Diagnostic] = ()
+    src: Source,
+    root: ast.Expr,
+    declarations: Declarations | None,
+    earlier: Sequence[Diagnostic] = (),
 ) -> Expression:
     env = None
     if declarations is not None:
         try:
             env = build_environment(declarations)
         except DeclarationError as e:
-            raise CompileError([diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
-                               ) from None
+            raise CompileError(
+                [diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
+            ) from None
     checked, problems = check(root, src, env)
     problems = sorted([*earlier, *problems], key=diag.sort_key)
     if problems:

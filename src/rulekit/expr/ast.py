@@ -155,7 +155,7 @@ def children(node: Expr) -> tuple[Expr, ...]:
         case Index(operand=o, index=i):
             return (o, i)
         case Call(target=t, args=args):
-            return ((t, *args) if t is not None else args)
+            return (t, *args) if t is not None else args
         case Binary(left=left, right=right) | Logical(left=left, right=right):
             return (left, right)
         case Conditional(cond=c, then=t, otherwise=o):
@@ -187,8 +187,21 @@ def walk(node: Expr) -> list[Expr]:
 
 _CLASSES: dict[str, type[Node]] = {
     c.__name__: c
-    for c in (Literal, Ident, Select, Has, Index, Call, Unary, Binary, Logical, Conditional, ListLit,
-              MapLit, Comprehension)
+    for c in (
+        Literal,
+        Ident,
+        Select,
+        Has,
+        Index,
+        Call,
+        Unary,
+        Binary,
+        Logical,
+        Conditional,
+        ListLit,
+        MapLit,
+        Comprehension,
+    )
 }
 
 
@@ -235,7 +248,7 @@ def from_json(data: Any, new_id: Any) -> Expr:
     cls = _CLASSES[data["node"]]
     try:
         kwargs: dict[str, Any] = {"id": new_id(), "span": Span(*data["span"])}
-        for name, f in cls.__dataclass_fields__.items():
+        for name in cls.__dataclass_fields__:
             if name in ("id", "span"):
                 continue
             kwargs[name] = _field_from_json(name, data[name], new_id)

@@ -75,8 +75,20 @@ _FUNCTIONS: dict[str, list[_Sig]] = {
     "matches": [("both", ("string", "string"), BOOL)],
     "int": [("global", (k,), INT) for k in ("int", "double", "money", "string", "timestamp")],
     "double": [("global", (k,), DOUBLE) for k in ("int", "double", "money", "string")],
-    "string": [("global", (k,), STRING) for k in
-               ("string", "int", "double", "money", "bool", "bytes", "timestamp", "duration", "type")],
+    "string": [
+        ("global", (k,), STRING)
+        for k in (
+            "string",
+            "int",
+            "double",
+            "money",
+            "bool",
+            "bytes",
+            "timestamp",
+            "duration",
+            "type",
+        )
+    ],
     "bytes": [("global", (k,), BYTES) for k in ("string", "bytes")],
     "bool": [("global", (k,), BOOL) for k in ("bool", "string")],
     "money": [("global", (k,), MONEY) for k in ("money", "int", "string")],
@@ -93,8 +105,12 @@ for _name in stdlib.ACCESSORS:
 
 # Conversions whose literal argument can be checked before anything runs.
 _CONST_CHECKS = {
-    "timestamp": stdlib.to_timestamp, "duration": stdlib.to_duration, "money": stdlib.to_money,
-    "int": stdlib.to_int, "double": stdlib.to_double, "bool": stdlib.to_bool,
+    "timestamp": stdlib.to_timestamp,
+    "duration": stdlib.to_duration,
+    "money": stdlib.to_money,
+    "int": stdlib.to_int,
+    "double": stdlib.to_double,
+    "bool": stdlib.to_bool,
 }
 
 # Arithmetic: (op, left kind, right kind) -> result.
@@ -176,8 +192,12 @@ class _Checker:
                 a, b = self.check(node.then), self.check(node.otherwise)
                 j = join(a, b)
                 if j is None:
-                    return self.error("RK0203", f"the branches of `? :` have different types: {a} and {b}",
-                                      node.span, "make both branches the same type (or wrap one in dyn())")
+                    return self.error(
+                        "RK0203",
+                        f"the branches of `? :` have different types: {a} and {b}",
+                        node.span,
+                        "make both branches the same type (or wrap one in dyn())",
+                    )
                 return j
             case ast.ListLit():
                 elem: Type | None = None
@@ -191,7 +211,9 @@ class _Checker:
                 for k, v in node.entries:
                     tk, tv = self.check(k), self.check(v)
                     if tk.kind not in ("int", "bool", "string", "dyn", "error"):
-                        self.error("RK0203", f"a map key must be an int, bool or string, not {tk}", k.span)
+                        self.error(
+                            "RK0203", f"a map key must be an int, bool or string, not {tk}", k.span
+                        )
                     kt = tk if kt is None else (join(kt, tk) or DYN)
                     vt = tv if vt is None else (join(vt, tv) or DYN)
                 return map_of(kt or DYN, vt or DYN)
@@ -254,18 +276,24 @@ class _Checker:
             ft = t.field(name)
             if ft is None:
                 close = difflib.get_close_matches(name, [f for f, _ in t.fields], n=1, cutoff=0.5)
-                help_ = f"did you mean `{t.name}.{close[0]}`?" if close else (
-                    "fields of " + t.name + ": " + ", ".join(f for f, _ in t.fields))
+                help_ = (
+                    f"did you mean `{t.name}.{close[0]}`?"
+                    if close
+                    else ("fields of " + t.name + ": " + ", ".join(f for f, _ in t.fields))
+                )
                 return self.error("RK0202", f"`{t.name}` has no field `{name}`", span, help_)
             return ft
         if t.kind == "map":
             if t.params[0].kind not in ("string", "dyn"):
-                return self.error("RK0202", f"cannot select `.{name}` on {t}: its keys are not strings",
-                                  span)
+                return self.error(
+                    "RK0202", f"cannot select `.{name}` on {t}: its keys are not strings", span
+                )
             return t.params[1]
         if t.is_dynamic:
             return DYN
-        return self.error("RK0202", f"`{self.text(operand)}` is {t}; it has no field `{name}`", span)
+        return self.error(
+            "RK0202", f"`{self.text(operand)}` is {t}; it has no field `{name}`", span
+        )
 
     def has(self, node: ast.Has) -> Type:
         t = self.check(node.operand)
@@ -273,8 +301,11 @@ class _Checker:
             if t.kind != "error":
                 self.field_type(t, node.field, node.operand, node.field_span)
             return BOOL
-        return self.error("RK0203", f"has() needs a map or object; `{self.text(node.operand)}` is {t}",
-                          node.operand.span)
+        return self.error(
+            "RK0203",
+            f"has() needs a map or object; `{self.text(node.operand)}` is {t}",
+            node.operand.span,
+        )
 
     def index(self, node: ast.Index) -> Type:
         t = self.check(node.operand)
@@ -282,7 +313,9 @@ class _Checker:
         result: Type
         if t.kind == "list":
             if it.kind not in ("int", "dyn", "error"):
-                return self.error("RK0203", f"a list index must be an int, not {it}", node.index.span)
+                return self.error(
+                    "RK0203", f"a list index must be an int, not {it}", node.index.span
+                )
             result = t.params[0]
         elif t.kind == "map":
             if not (it.is_dynamic or t.params[0].is_dynamic or _comparable(it, t.params[0])):
@@ -294,13 +327,18 @@ class _Checker:
             elif it.kind in ("string", "dyn", "error"):
                 result = DYN
             else:
-                return self.error("RK0203", f"the key of `{t.name}` must be a string, not {it}",
-                                  node.index.span)
+                return self.error(
+                    "RK0203", f"the key of `{t.name}` must be a string, not {it}", node.index.span
+                )
         elif t.is_dynamic:
             result = DYN
         else:
-            return self.error("RK0203", f"`{self.text(node.operand)}` is {t}; it cannot be indexed",
-                              node.span, "only lists and maps can be indexed with [ ]")
+            return self.error(
+                "RK0203",
+                f"`{self.text(node.operand)}` is {t}; it cannot be indexed",
+                node.span,
+                "only lists and maps can be indexed with [ ]",
+            )
         if node.operand.id in self.inputs and result.kind != "error":
             self.inputs[node.id] = result
         return result
@@ -314,8 +352,12 @@ class _Checker:
             help_ = None
             if node.id in self.not_in_relation:
                 help_ = "`not` binds tighter than comparisons: write `not (a < b)` to negate a comparison"
-            return self.error("RK0205", f"`!` (not) needs a bool; `{self.text(node.operand)}` is {t}",
-                              node.span, help_)
+            return self.error(
+                "RK0205",
+                f"`!` (not) needs a bool; `{self.text(node.operand)}` is {t}",
+                node.span,
+                help_,
+            )
         t = self.check(node.operand)
         if t.kind in ("int", "double", "money", "duration") or t.is_dynamic:
             return t
@@ -365,34 +407,55 @@ class _Checker:
             else:
                 ok = rt.is_dynamic
                 if not ok:
-                    return self.error("RK0203", f"`in` needs a list or map on its right; got {rt}",
-                                      node.right.span)
+                    return self.error(
+                        "RK0203",
+                        f"`in` needs a list or map on its right; got {rt}",
+                        node.right.span,
+                    )
             if not ok:
                 return self.error("RK0203", f"cannot look for {lt} in {rt}", node.op_span)
             return BOOL
         if op in ("==", "!="):
             if _comparable(lt, rt):
                 return BOOL
-            return self.error("RK0203", f"`{op}` compares values of one type; got {lt} and {rt}",
-                              node.op_span, _quoted_number_help(node, lt, rt))
+            return self.error(
+                "RK0203",
+                f"`{op}` compares values of one type; got {lt} and {rt}",
+                node.op_span,
+                _quoted_number_help(node, lt, rt),
+            )
         if lt.is_dynamic or rt.is_dynamic:
             return BOOL
-        if (lt.kind in NUMERIC and rt.kind in NUMERIC) or (lt.kind == rt.kind and lt.kind in _ORDERED):
+        if (lt.kind in NUMERIC and rt.kind in NUMERIC) or (
+            lt.kind == rt.kind and lt.kind in _ORDERED
+        ):
             return BOOL
-        return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span,
-                          _quoted_number_help(node, lt, rt))
+        return self.error(
+            "RK0203",
+            f"no matching overload: {lt} {op} {rt}",
+            node.op_span,
+            _quoted_number_help(node, lt, rt),
+        )
 
     # -- calls ------------------------------------------------------------------------
     def call(self, node: ast.Call) -> Type:
-        arg_types = [self.check(a) for a in ((node.target, *node.args) if node.target else node.args)]
+        arg_types = [
+            self.check(a) for a in ((node.target, *node.args) if node.target else node.args)
+        ]
         name = node.function
         sigs = _FUNCTIONS.get(name)
         if sigs is None:
             if node.target is not None and self.types.get(node.target.id, DYN).kind == "error":
                 return ERROR
             close = difflib.get_close_matches(name, list(_FUNCTIONS), n=1, cutoff=0.6)
-            return self.error("RK0204", f"unknown function `{name}`", node.name_span,
-                              f"did you mean `{close[0]}`?" if close else "see docs/expressions.md for the functions")
+            return self.error(
+                "RK0204",
+                f"unknown function `{name}`",
+                node.name_span,
+                f"did you mean `{close[0]}`?"
+                if close
+                else "see docs/expressions.md for the functions",
+            )
         if any(t.kind == "error" for t in arg_types):
             return ERROR
         style = "member" if node.target is not None else "global"
@@ -404,7 +467,9 @@ class _Checker:
                 help_ = f"call it as a function: {name}(x)"
             return self.error("RK0203", f"`{name}` is not called like that", node.name_span, help_)
         for _style, params, result in styled:
-            if len(params) == len(arg_types) and all(_param_ok(p, t) for p, t in zip(params, arg_types, strict=True)):
+            if len(params) == len(arg_types) and all(
+                _param_ok(p, t) for p, t in zip(params, arg_types, strict=True)
+            ):
                 self.const_check(node)
                 if name == "since":
                     self.uses_now = True
@@ -423,11 +488,19 @@ class _Checker:
         """Literal arguments of conversions and patterns are checked now, not at run time."""
         args = list((node.target, *node.args) if node.target else node.args)
         try:
-            if node.function in _CONST_CHECKS and len(args) == 1 and isinstance(args[0], ast.Literal):
+            if (
+                node.function in _CONST_CHECKS
+                and len(args) == 1
+                and isinstance(args[0], ast.Literal)
+            ):
                 _CONST_CHECKS[node.function](args[0].value)
             elif node.function == "matches" and isinstance(args[1], ast.Literal):
                 stdlib.compile_regex(args[1].value)
-            elif node.function in stdlib.ACCESSORS and len(args) == 2 and isinstance(args[1], ast.Literal):
+            elif (
+                node.function in stdlib.ACCESSORS
+                and len(args) == 2
+                and isinstance(args[1], ast.Literal)
+            ):
                 stdlib.time_zone(args[1].value)
         except stdlib.CelError as e:
             self.error("RK0207", str(e), node.span)
@@ -441,8 +514,11 @@ class _Checker:
         elif rt.is_dynamic:
             var = DYN
         else:
-            self.error("RK0203", f"{node.macro}() needs a list or map; `{self.text(node.range)}` is {rt}",
-                       node.range.span)
+            self.error(
+                "RK0203",
+                f"{node.macro}() needs a list or map; `{self.text(node.range)}` is {rt}",
+                node.range.span,
+            )
             var = ERROR
         self.scopes.append({node.var: var})
         try:
@@ -460,7 +536,12 @@ class _Checker:
 
 
 _LITERAL_TYPES = {
-    "int": INT, "double": DOUBLE, "string": STRING, "bytes": BYTES, "bool": BOOL, "null": NULL,
+    "int": INT,
+    "double": DOUBLE,
+    "string": STRING,
+    "bytes": BYTES,
+    "bool": BOOL,
+    "null": NULL,
     "duration": DURATION,
 }
 
@@ -508,7 +589,9 @@ def _paths(env: Mapping[str, Type], prefix: str = "") -> list[str]:
     return out
 
 
-def check(root: ast.Expr, source: Source, env: Mapping[str, Type] | None) -> tuple[CheckedExpr, list[Diagnostic]]:
+def check(
+    root: ast.Expr, source: Source, env: Mapping[str, Type] | None
+) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic)."""
     c = _Checker(source, env)
     c.check(root)

@@ -25,9 +25,15 @@ from rulekit.expr.checker import CheckedExpr
 from rulekit.expr.types import NUMERIC, Type
 
 _ORDERED_SAME = frozenset({"string", "bytes", "bool", "timestamp", "duration"})
-_PY_EQ_KINDS = frozenset({"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"})
+_PY_EQ_KINDS = frozenset(
+    {"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"}
+)
 _BOOL_FUNCTIONS = frozenset({"contains", "startsWith", "endsWith", "matches", "bool"})
-_FOLDABLE = {"timestamp": stdlib.to_timestamp, "duration": stdlib.to_duration, "money": stdlib.to_money}
+_FOLDABLE = {
+    "timestamp": stdlib.to_timestamp,
+    "duration": stdlib.to_duration,
+    "money": stdlib.to_money,
+}
 
 # Inline guards for caller-supplied values of a declared kind: the common case
 # costs a class check; anything else goes through stdlib's input_* function,
@@ -35,11 +41,11 @@ _FOLDABLE = {"timestamp": stdlib.to_timestamp, "duration": stdlib.to_duration, "
 _GUARDS = {
     "bool": "({t} if ({t} := {code}) is True or {t} is False else _in_bool({t}))",
     "int": "({t} if ({t} := {code}).__class__ is int and -9223372036854775808 <= {t} <= 9223372036854775807"
-           " else _in_int({t}))",
+    " else _in_int({t}))",
     "double": "({t} if ({t} := {code}).__class__ is float else _in_double({t}))",
     "money": "({t} if ({t} := {code}).__class__ is _Decimal and {t}.is_finite() else _in_money({t}))",
     "timestamp": "({t} if ({t} := {code}).__class__ is _datetime and {t}.tzinfo is not None"
-                 " else _in_timestamp({t}))",
+    " else _in_timestamp({t}))",
     "duration": "({t} if ({t} := {code}).__class__ is _timedelta else _in_duration({t}))",
     "string": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
     "bytes": "({t} if ({t} := {code}).__class__ is bytes else _in_bytes({t}))",
@@ -81,7 +87,9 @@ def _c_exists_one(items: Any, pred: Callable[[Any], Any]) -> bool:
     return n == 1
 
 
-def _c_map(items: Any, fn: Callable[[Any], Any], pred: Callable[[Any], Any] | None = None) -> list[Any]:
+def _c_map(
+    items: Any, fn: Callable[[Any], Any], pred: Callable[[Any], Any] | None = None
+) -> list[Any]:
     if pred is None:
         return [fn(x) for x in _iterable(items)]
     return [fn(x) for x in _iterable(items) if stdlib.check_bool(pred(x))]
@@ -102,25 +110,72 @@ def _check_map_key(obj: Any, key: str) -> bool:
 
 
 _RUNTIME: dict[str, Any] = {
-    "_Decimal": Decimal, "_datetime": datetime, "_timedelta": timedelta, "_bail": _bail,
-    "_in_bool": stdlib.input_bool, "_in_int": stdlib.input_int, "_in_double": stdlib.input_double,
-    "_in_money": stdlib.input_money, "_in_timestamp": stdlib.input_timestamp,
-    "_in_duration": stdlib.input_duration, "_in_string": stdlib.input_string,
-    "_in_bytes": stdlib.input_bytes, "_check_int": stdlib.check_int, "_check_dur": stdlib.check_duration,
-    "_int_div": stdlib.int_div, "_int_mod": stdlib.int_mod, "_double_div": stdlib.double_div,
-    "_add": stdlib.add, "_sub": stdlib.sub, "_mul": stdlib.mul, "_div": stdlib.div, "_mod": stdlib.mod,
-    "_neg": stdlib.neg, "_not": stdlib.logical_not, "_eq": stdlib.eq, "_rel": stdlib.relation,
-    "_in": stdlib.contains_elem, "_index": stdlib.index, "_select": stdlib.select,
-    "_has": _check_map_key, "_make_map": stdlib.make_map, "_size": stdlib.size,
-    "_contains": stdlib.contains, "_starts": stdlib.starts_with, "_ends": stdlib.ends_with,
-    "_matches": stdlib.matches, "_acc": stdlib.accessor, "_since": stdlib.since,
-    "_c_all": _c_all, "_c_exists": _c_exists, "_c_exists_one": _c_exists_one, "_c_map": _c_map,
-    "_c_filter": _c_filter, "_int": stdlib.to_int, "_double": stdlib.to_double,
-    "_string": stdlib.to_string, "_bytes": stdlib.to_bytes, "_bool": stdlib.to_bool,
-    "_money": stdlib.to_money, "_timestamp": stdlib.to_timestamp, "_duration": stdlib.to_duration,
-    "_type": stdlib.type_of, "_dyn": stdlib.dyn,
+    "_Decimal": Decimal,
+    "_datetime": datetime,
+    "_timedelta": timedelta,
+    "_bail": _bail,
+    "_in_bool": stdlib.input_bool,
+    "_in_int": stdlib.input_int,
+    "_in_double": stdlib.input_double,
+    "_in_money": stdlib.input_money,
+    "_in_timestamp": stdlib.input_timestamp,
+    "_in_duration": stdlib.input_duration,
+    "_in_string": stdlib.input_string,
+    "_in_bytes": stdlib.input_bytes,
+    "_check_int": stdlib.check_int,
+    "_check_dur": stdlib.check_duration,
+    "_int_div": stdlib.int_div,
+    "_int_mod": stdlib.int_mod,
+    "_double_div": stdlib.double_div,
+    "_add": stdlib.add,
+    "_sub": stdlib.sub,
+    "_mul": stdlib.mul,
+    "_div": stdlib.div,
+    "_mod": stdlib.mod,
+    "_neg": stdlib.neg,
+    "_not": stdlib.logical_not,
+    "_eq": stdlib.eq,
+    "_rel": stdlib.relation,
+    "_in": stdlib.contains_elem,
+    "_index": stdlib.index,
+    "_select": stdlib.select,
+    "_has": _check_map_key,
+    "_make_map": stdlib.make_map,
+    "_size": stdlib.size,
+    "_contains": stdlib.contains,
+    "_starts": stdlib.starts_with,
+    "_ends": stdlib.ends_with,
+    "_matches": stdlib.matches,
+    "_acc": stdlib.accessor,
+    "_since": stdlib.since,
+    "_c_all": _c_all,
+    "_c_exists": _c_exists,
+    "_c_exists_one": _c_exists_one,
+    "_c_map": _c_map,
+    "_c_filter": _c_filter,
+    "_int": stdlib.to_int,
+    "_double": stdlib.to_double,
+    "_string": stdlib.to_string,
+    "_bytes": stdlib.to_bytes,
+    "_bool": stdlib.to_bool,
+    "_money": stdlib.to_money,
+    "_timestamp": stdlib.to_timestamp,
+    "_duration": stdlib.to_duration,
+    "_type": stdlib.type_of,
+    "_dyn": stdlib.dyn,
 }
-_CONVERSIONS = {"int", "double", "string", "bytes", "bool", "money", "timestamp", "duration", "type", "dyn"}
+_CONVERSIONS = {
+    "int",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "money",
+    "timestamp",
+    "duration",
+    "type",
+    "dyn",
+}
 # Declared objects (dotted declarations) are not guarded: every operation on
 # them (select, has, index, in, size) already fails on a value that is not a map.
 _INPUT_CONTAINERS = {"list": "_in_list", "map": "_in_map"}
@@ -176,8 +231,10 @@ class _Emitter:
             container = _INPUT_CONTAINERS.get(declared.kind)
             if container is not None:
                 t = self.temp()
-                return f"({t} if ({t} := {code}).__class__ is {'list' if declared.kind == 'list' else 'dict'}" \
-                       f" else {container}({t}))"
+                return (
+                    f"({t} if ({t} := {code}).__class__ is {'list' if declared.kind == 'list' else 'dict'}"
+                    f" else {container}({t}))"
+                )
         return code
 
     def strict_bool(self, node: ast.Expr) -> str:
@@ -239,7 +296,11 @@ class _Emitter:
                 if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
                     {k.value for k in keys}  # type: ignore[union-attr]
                 ) == len(keys):
-                    return "{" + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries) + "}"
+                    return (
+                        "{"
+                        + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries)
+                        + "}"
+                    )
                 pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
                 return f"_make_map([{pairs}])"
             case ast.Call():
@@ -261,9 +322,18 @@ class _Emitter:
     def index(self, node: ast.Index) -> str:
         ot, it = self.type(node.operand), self.type(node.index)
         a, b = self.gen(node.operand), self.gen(node.index)
-        if ot.kind in ("map", "object") and it.kind == "string" and (ot.kind == "object" or ot.params[0].kind == "string"):
+        if (
+            ot.kind in ("map", "object")
+            and it.kind == "string"
+            and (ot.kind == "object" or ot.params[0].kind == "string")
+        ):
             return f"{a}[{b}]"
-        if ot.kind == "list" and isinstance(node.index, ast.Literal) and node.index.kind == "int" and node.index.value >= 0:
+        if (
+            ot.kind == "list"
+            and isinstance(node.index, ast.Literal)
+            and node.index.kind == "int"
+            and node.index.value >= 0
+        ):
             return f"{a}[{b}]"
         return f"_index({a}, {b})"
 
@@ -351,8 +421,13 @@ class _Emitter:
             return f"_since(now, {args[0]})"
         if name in stdlib.ACCESSORS:
             return f"_acc({name!r}, {', '.join(args)})"
-        helper = {"size": "_size", "contains": "_contains", "startsWith": "_starts", "endsWith": "_ends",
-                  "matches": "_matches"}.get(name)
+        helper = {
+            "size": "_size",
+            "contains": "_contains",
+            "startsWith": "_starts",
+            "endsWith": "_ends",
+            "matches": "_matches",
+        }.get(name)
         if helper is None:
             assert name in _CONVERSIONS, name
             helper = f"_{name}"
@@ -363,8 +438,16 @@ class _Emitter:
         self.scopes.append({node.var})
         try:
             param = f"c_{node.var}"
-            pred = f"lambda {param}: {self.strict_bool(node.predicate)}" if node.predicate is not None else None
-            transform = f"lambda {param}: {self.gen(node.transform)}" if node.transform is not None else None
+            pred = (
+                f"lambda {param}: {self.strict_bool(node.predicate)}"
+                if node.predicate is not None
+                else None
+            )
+            transform = (
+                f"lambda {param}: {self.gen(node.transform)}"
+                if node.transform is not None
+                else None
+            )
         finally:
             self.scopes.pop()
         if node.macro == "map":

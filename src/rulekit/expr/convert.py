@@ -32,7 +32,9 @@ def convert(value: Any, t: Type, path: str) -> Any:
         return value
     if k == "object":
         if not isinstance(value, Mapping):
-            raise ConversionError(path, f"expected an object with fields {', '.join(f for f, _ in t.fields)}")
+            raise ConversionError(
+                path, f"expected an object with fields {', '.join(f for f, _ in t.fields)}"
+            )
         out = dict(value)
         for name, ft in t.fields:
             if name in value:
@@ -45,8 +47,10 @@ def convert(value: Any, t: Type, path: str) -> Any:
     if k == "map":
         if not isinstance(value, Mapping):
             raise ConversionError(path, f"expected a map, got {_what(value)}")
-        return {convert(a, t.params[0], f"{path} key"): convert(b, t.params[1], f"{path}[{a!r}]")
-                for a, b in value.items()}
+        return {
+            convert(a, t.params[0], f"{path} key"): convert(b, t.params[1], f"{path}[{a!r}]")
+            for a, b in value.items()
+        }
     reader = _READERS.get(k)
     if reader is None:
         raise ConversionError(path, f"values of type {t} cannot be given as data")
@@ -132,6 +136,12 @@ def _duration(v: Any) -> timedelta:
 
 
 _READERS = {
-    "bool": _bool, "int": _int, "double": _double, "money": _money, "string": _string,
-    "bytes": _bytes, "timestamp": _timestamp, "duration": _duration,
+    "bool": _bool,
+    "int": _int,
+    "double": _double,
+    "money": _money,
+    "string": _string,
+    "bytes": _bytes,
+    "timestamp": _timestamp,
+    "duration": _duration,
 }

@@ -10,7 +10,7 @@ traces. Expressions are pure, so re-evaluating is safe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,7 +102,9 @@ class Interpreter:
                     value=run.values.get(node.id),
                     error=failed,
                     reads=tuple(
-                        (self.snippet(r), run.values[r.id]) for r in self.reads(node) if r.id in run.values
+                        (self.snippet(r), run.values[r.id])
+                        for r in self.reads(node)
+                        if r.id in run.values
                     ),
                     line=pos.line,
                     column=pos.column,
@@ -127,8 +129,9 @@ class Interpreter:
         for child in ast.children(f.node):
             if child.id in run.values and not isinstance(child, ast.Literal):
                 values[self.snippet(child)] = _shown(run.values[child.id])
-        return EvaluationError(f.message, expression=self.snippet(f.node), values=values,
-                               source=self.text)
+        return EvaluationError(
+            f.message, expression=self.snippet(f.node), values=values, source=self.text
+        )
 
 
 def _clauses(root: ast.Expr) -> list[ast.Expr]:
@@ -140,7 +143,9 @@ def _clauses(root: ast.Expr) -> list[ast.Expr]:
 class _Run:
     """One evaluation: the caller's values, scopes, and what each node produced."""
 
-    def __init__(self, interp: Interpreter, variables: Mapping[str, Any], now: datetime | None) -> None:
+    def __init__(
+        self, interp: Interpreter, variables: Mapping[str, Any], now: datetime | None
+    ) -> None:
         self.interp = interp
         self.checked = interp.checked
         self.root = interp.checked.root
@@ -202,7 +207,9 @@ class _Run:
                 return stdlib.logical_not(v) if node.op == "!" else stdlib.neg(v)
             case ast.Binary():
                 a, b = self.ev(node.left), self.ev(node.right)
-                return _BINARY[node.op](a, b) if node.op in _BINARY else stdlib.relation(node.op, a, b)
+                return (
+                    _BINARY[node.op](a, b) if node.op in _BINARY else stdlib.relation(node.op, a, b)
+                )
             case ast.Logical():
                 return self.logical(node.op, [node.left, node.right])
             case ast.Conditional():
@@ -235,12 +242,13 @@ class _Run:
                     results.append(f)
         for r in results:
             if r is stop:
-                return stop
+                return bool(stop)
             if isinstance(r, _Fail | CelError):
                 first_error = first_error or r
             elif r is not (not stop):
                 first_error = first_error or CelError(
-                    f"no such overload: {op} on {stdlib.kind(r)} (it needs bools)")
+                    f"no such overload: {op} on {stdlib.kind(r)} (it needs bools)"
+                )
         if first_error is not None:
             if isinstance(first_error, _Fail):
                 raise first_error
@@ -254,7 +262,7 @@ class _Run:
             return stdlib.since(self.get_now(), args[0])
         if name in stdlib.ACCESSORS:
             return stdlib.accessor(name, *args)
-        fn = _FUNCTIONS[name]
+        fn: Callable[..., Any] = _FUNCTIONS[name]
         return fn(*args)
 
     def comprehension(self, node: ast.Comprehension) -> Any:
@@ -303,14 +311,20 @@ class _Run:
 _BINARY = {"+": stdlib.add, "-": stdlib.sub, "*": stdlib.mul, "/": stdlib.div, "%": stdlib.mod}
 
 
-def _matches(a: Any, b: Any) -> bool:
-    return stdlib.matches(a, b)
-
-
-_FUNCTIONS = {
-    "size": stdlib.size, "contains": stdlib.contains, "startsWith": stdlib.starts_with,
-    "endsWith": stdlib.ends_with, "matches": _matches, "int": stdlib.to_int,
-    "double": stdlib.to_double, "string": stdlib.to_string, "bytes": stdlib.to_bytes,
-    "bool": stdlib.to_bool, "money": stdlib.to_money, "timestamp": stdlib.to_timestamp,
-    "duration": stdlib.to_duration, "type": stdlib.type_of, "dyn": stdlib.dyn,
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "size": stdlib.size,
+    "contains": stdlib.contains,
+    "startsWith": stdlib.starts_with,
+    "endsWith": stdlib.ends_with,
+    "matches": stdlib.matches,
+    "int": stdlib.to_int,
+    "double": stdlib.to_double,
+    "string": stdlib.to_string,
+    "bytes": stdlib.to_bytes,
+    "bool": stdlib.to_bool,
+    "money": stdlib.to_money,
+    "timestamp": stdlib.to_timestamp,
+    "duration": stdlib.to_duration,
+    "type": stdlib.type_of,
+    "dyn": stdlib.dyn,
 }

@@ -34,21 +34,76 @@ MAX_DEPTH = 120
 MAX_DURATION = timedelta(seconds=315_576_000_000)
 
 RESERVED = frozenset(
-    ["as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]
+    [
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ]
 )
 MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
 
-_DURATION_UNITS = {"d": 86400_000_000, "h": 3600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1000}
+_DURATION_UNITS = {
+    "d": 86400_000_000,
+    "h": 3600_000_000,
+    "m": 60_000_000,
+    "s": 1_000_000,
+    "ms": 1000,
+}
 
 _TOKEN_NAMES = {
-    "QMARK": "`?`", "COLON": "`:`", "OROR": "`||`", "ANDAND": "`&&`", "OR": "`or`",
-    "AND": "`and`", "NOT": "`not`", "BANG": "`!`", "LT": "`<`", "LE": "`<=`", "GT": "`>`",
-    "GE": "`>=`", "EQ": "`==`", "NE": "`!=`", "IN": "`in`", "PLUS": "`+`", "MINUS": "`-`",
-    "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`", "DOT": "`.`", "COMMA": "`,`",
-    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
-    "RBRACE": "`}`", "TRUE": "`true`", "FALSE": "`false`", "NULL": "`null`",
-    "IDENT": "a name", "INT": "a number", "HEX_INT": "a number", "UINT": "a number",
-    "FLOAT": "a number", "STRING": "a string", "DURATION": "a duration", "$END": "the end",
+    "QMARK": "`?`",
+    "COLON": "`:`",
+    "OROR": "`||`",
+    "ANDAND": "`&&`",
+    "OR": "`or`",
+    "AND": "`and`",
+    "NOT": "`not`",
+    "BANG": "`!`",
+    "LT": "`<`",
+    "LE": "`<=`",
+    "GT": "`>`",
+    "GE": "`>=`",
+    "EQ": "`==`",
+    "NE": "`!=`",
+    "IN": "`in`",
+    "PLUS": "`+`",
+    "MINUS": "`-`",
+    "STAR": "`*`",
+    "SLASH": "`/`",
+    "PERCENT": "`%`",
+    "DOT": "`.`",
+    "COMMA": "`,`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "TRUE": "`true`",
+    "FALSE": "`false`",
+    "NULL": "`null`",
+    "IDENT": "a name",
+    "INT": "a number",
+    "HEX_INT": "a number",
+    "UINT": "a number",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "DURATION": "a duration",
+    "$END": "the end",
 }
 # Terminals that can start an operand: when one is expected, say "an expression".
 _OPERAND_START = {"IDENT", "INT", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "BANG"}
@@ -67,7 +122,7 @@ def _span(first: ast.Node | Token, last: ast.Node | Token) -> Span:
     """From the start of ``first`` to the end of ``last`` (nodes or tokens)."""
     start = first.span.start if isinstance(first, ast.Node) else first.start_pos
     end = last.span.end if isinstance(last, ast.Node) else last.end_pos
-    return Span(start, end)
+    return Span(start or 0, end or 0)
 
 
 def _tok_span(tok: Token) -> Span:
@@ -81,7 +136,7 @@ def _id() -> int:
     return next(_ids)
 
 
-class _Builder(lark.Transformer):  # type: ignore[misc]
+class _Builder(lark.Transformer[Token, Any]):
     """LALR callbacks: children are already-built nodes and tokens."""
 
     # -- operators ------------------------------------------------------------
@@ -96,8 +151,11 @@ class _Builder(lark.Transformer):  # type: ignore[misc]
         op = str(c[1])
         if op == "=":
             # Report it, read it as `==`, and keep going: the checker may find more.
-            _RECOVERED.append(_Problem("RK0104", "`=` is not a comparison", _tok_span(c[1]),
-                                       "to compare, write `==`"))
+            _RECOVERED.append(
+                _Problem(
+                    "RK0104", "`=` is not a comparison", _tok_span(c[1]), "to compare, write `==`"
+                )
+            )
             op = "=="
         return ast.Binary(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
 
@@ -110,7 +168,11 @@ class _Builder(lark.Transformer):  # type: ignore[misc]
     def negate(self, c: list[Any]) -> ast.Expr:
         node: ast.Expr = c[-1]
         for tok in reversed(c[:-1]):
-            if isinstance(node, ast.Literal) and node.kind in ("int", "double") and not _parenthesized(node):
+            if (
+                isinstance(node, ast.Literal)
+                and node.kind in ("int", "double")
+                and not _parenthesized(node)
+            ):
                 # CEL reads `-9223372036854775808` as one literal: fold the sign in.
                 node = ast.Literal(_id(), _span(tok, node), node.kind, -node.value, "-" + node.text)
             else:
@@ -213,8 +275,12 @@ class _Builder(lark.Transformer):  # type: ignore[misc]
         tok = c[0]
         value = parse_duration_literal(str(tok))
         if value is None:
-            raise _Problem("RK0106", f"duration `{tok}` is out of range", _tok_span(tok),
-                           "durations must be within 10,000 years")
+            raise _Problem(
+                "RK0106",
+                f"duration `{tok}` is out of range",
+                _tok_span(tok),
+                "durations must be within 10,000 years",
+            )
         return ast.Literal(_id(), _tok_span(tok), "duration", value, str(tok))
 
     def bool_lit(self, c: list[Any]) -> ast.Expr:
@@ -244,7 +310,7 @@ def _check_name(tok: Token) -> None:
             "RK0107",
             f"`{tok}` is a reserved word and cannot be used as a name",
             _tok_span(tok),
-            "pick another name; if this is a map key, write it as m[\"" + str(tok) + "\"]",
+            'pick another name; if this is a map key, write it as m["' + str(tok) + '"]',
         )
 
 
@@ -286,8 +352,18 @@ def _comprehension(
 
 
 _SIMPLE_ESCAPES = {
-    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-    "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "`": "`",
+    "?": "?",
 }
 
 
@@ -341,14 +417,20 @@ def _decode_string(text: str, offset: int) -> tuple[str, Any]:
                 raise _Problem("RK0105", f"`\\{esc}` must be followed by {width} hex digits", here)
             code = int(digits, 16)
             if esc in "uU" and is_bytes:
-                raise _Problem("RK0105", f"`\\{esc}` escapes are not allowed in bytes literals", here,
-                               "write the bytes with \\x escapes")
+                raise _Problem(
+                    "RK0105",
+                    f"`\\{esc}` escapes are not allowed in bytes literals",
+                    here,
+                    "write the bytes with \\x escapes",
+                )
             j += 2 + width
         elif esc and esc in "0123":
             digits = body[j + 1 : j + 4]
             here = Span(here.start, here.start + 1 + len(digits))
             if len(digits) != 3 or any(d not in "01234567" for d in digits):
-                raise _Problem("RK0105", "an octal escape takes three octal digits (\\000 to \\377)", here)
+                raise _Problem(
+                    "RK0105", "an octal escape takes three octal digits (\\000 to \\377)", here
+                )
             code = int(digits, 8)
             j += 4
         else:
@@ -357,7 +439,7 @@ def _decode_string(text: str, offset: int) -> tuple[str, Any]:
                 f"unknown escape sequence `\\{esc}`",
                 here,
                 "valid escapes: \\n \\t \\r \\\\ \\\" \\' \\xHH \\uHHHH \\UHHHHHHHH \\ooo; "
-                "or use a raw string r\"...\"",
+                'or use a raw string r"..."',
             )
         if is_bytes and esc in "xX0123":
             out_b.append(code)
@@ -383,7 +465,11 @@ def parse_duration_literal(text: str) -> timedelta | None:
         total += int(num) * _DURATION_UNITS[unit]
         num = ""
         i += len(unit)
-    value = timedelta(microseconds=total) if total <= MAX_DURATION // timedelta(microseconds=1) else None
+    value = (
+        timedelta(microseconds=total)
+        if total <= MAX_DURATION // timedelta(microseconds=1)
+        else None
+    )
     return value
 
 
@@ -419,29 +505,42 @@ def parse(source: Source) -> ParseResult:
     """Parse ``source`` into an AST; every failure is a diagnostic, never an exception."""
     text = source.text
     if not text.strip():
-        return ParseResult(None, [diag.make("RK0101", "the expression is empty", source,
-                                            Span(0, len(text)), help="write a condition, e.g. order.amount < 300")])
+        return ParseResult(
+            None,
+            [
+                diag.make(
+                    "RK0101",
+                    "the expression is empty",
+                    source,
+                    Span(0, len(text)),
+                    help="write a condition, e.g. order.amount < 300",
+                )
+            ],
+        )
     parser = _get_parser()
     with _LOCK:
         try:
-            node: ast.Expr = parser.parse(text)
-        except _Problem as p:
-            return ParseResult(None, [diag.make(p.code, p.message, source, p.span, help=p.help)])
-        except lark.exceptions.VisitError as e:  # pragma: no cover - lark wraps some callback errors
-            if isinstance(e.orig_exc, _Problem):
-                p = e.orig_exc
-                return ParseResult(None, [diag.make(p.code, p.message, source, p.span, help=p.help)])
-            raise
+            node: ast.Expr = parser.parse(text)  # type: ignore[assignment]
+        except _Problem as problem:
+            return ParseResult(
+                None,
+                [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)],
+            )
         except lark.exceptions.UnexpectedInput as e:
             return ParseResult(None, [_syntax_diagnostic(e, source)])
         finally:
             _PARENS.clear()
             recovered = list(_RECOVERED)
             _RECOVERED.clear()
-    problem = _validate(node)
-    if problem is not None:
-        return ParseResult(None, [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)])
-    return ParseResult(node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered])
+    invalid = _validate(node)
+    if invalid is not None:
+        return ParseResult(
+            None,
+            [diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help)],
+        )
+    return ParseResult(
+        node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
+    )
 
 
 def _validate(root: ast.Expr) -> _Problem | None:
@@ -450,8 +549,12 @@ def _validate(root: ast.Expr) -> _Problem | None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return _Problem("RK0110", f"expression nested more than {MAX_DEPTH} levels deep", node.span,
-                            "split it into named constants or simpler conditions")
+            return _Problem(
+                "RK0110",
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                node.span,
+                "split it into named constants or simpler conditions",
+            )
         if isinstance(node, ast.Literal) and node.kind == "int":
             try:
                 _check_int_range(node)
@@ -464,19 +567,28 @@ def _validate(root: ast.Expr) -> _Problem | None:
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
     text = source.text
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        pos = e.pos_in_stream
+        pos: int = e.pos_in_stream or 0
         ch = text[pos]
         if ch in "&|":
             word = "&&` (or `and`" if ch == "&" else "||` (or `or`"
-            return diag.make("RK0102", f"unexpected character `{ch}`", source, Span(pos, pos + 1),
-                             help=f"the logical operator is `{word})")
+            return diag.make(
+                "RK0102",
+                f"unexpected character `{ch}`",
+                source,
+                Span(pos, pos + 1),
+                help=f"the logical operator is `{word})",
+            )
         rest = text[pos:]
         stripped = rest.lstrip("rRbB")
         if stripped[:1] in ("'", '"') and len(rest) - len(stripped) <= 2:
             q = stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]
-            return diag.make("RK0103", "unterminated string literal", source, Span(pos, pos + 1),
-                             help=f"close it with {q} on the same line"
-                             if len(q) == 1 else f"close it with {q}")
+            return diag.make(
+                "RK0103",
+                "unterminated string literal",
+                source,
+                Span(pos, pos + 1),
+                help=f"close it with {q} on the same line" if len(q) == 1 else f"close it with {q}",
+            )
         shown = ch if ch.isprintable() else repr(ch)
         return diag.make("RK0102", f"unexpected character `{shown}`", source, Span(pos, pos + 1))
     if isinstance(e, lark.exceptions.UnexpectedToken):
@@ -487,14 +599,25 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
             note = _unclosed_bracket(text)
             notes = [note[0]] if note else []
             help_ = f"add `{note[1]}`" if note else None
-            return diag.make("RK0103", f"unexpected end of expression; expected {expected}", source,
-                             Span(end, end + 1), notes=notes, help=help_)
+            return diag.make(
+                "RK0103",
+                f"unexpected end of expression; expected {expected}",
+                source,
+                Span(end, end + 1),
+                notes=notes,
+                help=help_,
+            )
         span = _tok_span(tok)
         help_ = None
         if tok.type == "IDENT" and "a name" not in expected:
             help_ = "is an operator missing before it? (`and`, `or`, `==`, ...)"
-        return diag.make("RK0101", f"unexpected {_describe_token(tok)}; expected {expected}",
-                         source, span, help=help_)
+        return diag.make(
+            "RK0101",
+            f"unexpected {_describe_token(tok)}; expected {expected}",
+            source,
+            span,
+            help=help_,
+        )
     pos = getattr(e, "pos_in_stream", None) or len(text)  # pragma: no cover
     return diag.make("RK0101", "syntax error", source, Span(pos, pos + 1))  # pragma: no cover
 
@@ -510,8 +633,22 @@ def _describe_expected(expected: set[str]) -> str:
     parts: list[str] = []
     if names & _OPERAND_START:
         parts.append("an expression")
-        names -= _OPERAND_START | {"INT", "HEX_INT", "UINT", "FLOAT", "STRING", "DURATION", "TRUE",
-                                   "FALSE", "NULL", "DOT", "NOT", "BANG", "MINUS", "IDENT"}
+        names -= _OPERAND_START | {
+            "INT",
+            "HEX_INT",
+            "UINT",
+            "FLOAT",
+            "STRING",
+            "DURATION",
+            "TRUE",
+            "FALSE",
+            "NULL",
+            "DOT",
+            "NOT",
+            "BANG",
+            "MINUS",
+            "IDENT",
+        }
     for n in ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON"):
         if n in names:
             parts.append(_TOKEN_NAMES[n])

@@ -11,8 +11,22 @@ from datetime import timedelta
 
 from rulekit.expr import ast, stdlib
 
-_BINARY_PREC = {"||": 2, "&&": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4, "in": 4,
-                "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+_BINARY_PREC = {
+    "||": 2,
+    "&&": 3,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "==": 4,
+    "!=": 4,
+    "in": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+}
 _UNARY = 7
 _MEMBER = 8
 
@@ -52,8 +66,8 @@ def _print(node: ast.Expr) -> str:
             return f"has({_wrap(o, _MEMBER)}.{f})"
         case ast.Index(operand=o, index=i):
             return f"{_wrap(o, _MEMBER)}[{_print(i)}]"
-        case ast.Call(function=f, target=t, args=args):
-            inner = ", ".join(_print(a) for a in args)
+        case ast.Call(function=f, target=t, args=call_args):
+            inner = ", ".join(_print(a) for a in call_args)
             return f"{_wrap(t, _MEMBER)}.{f}({inner})" if t is not None else f"{f}({inner})"
         case ast.Unary(op=op, operand=o):
             if isinstance(o, ast.Unary) and o.op == op:
@@ -69,8 +83,8 @@ def _print(node: ast.Expr) -> str:
         case ast.MapLit(entries=entries):
             return "{" + ", ".join(f"{_print(k)}: {_print(v)}" for k, v in entries) + "}"
         case ast.Comprehension(macro=m, range=r, var=v, predicate=p, transform=t):
-            args = [v, *(_print(x) for x in (p, t) if x is not None)]
-            return f"{_wrap(r, _MEMBER)}.{m}({', '.join(args)})"
+            parts = [v, *(_print(x) for x in (p, t) if x is not None)]
+            return f"{_wrap(r, _MEMBER)}.{m}({', '.join(parts)})"
     raise TypeError(node)  # pragma: no cover
 
 
@@ -89,7 +103,7 @@ def _literal(node: ast.Literal) -> str:
         case "string":
             return quote_string(v)
         case "bytes":
-            return "b\"" + "".join(_byte(b) for b in v) + "\""
+            return 'b"' + "".join(_byte(b) for b in v) + '"'
         case "bool":
             return "true" if v else "false"
         case "null":
@@ -101,8 +115,17 @@ def _literal(node: ast.Literal) -> str:
     raise ValueError(node.kind)  # pragma: no cover
 
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",
-            "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\v": "\\v",
+}
 
 
 def quote_string(s: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 INT64_MIN = -(2**63)
@@ -34,7 +34,8 @@ class CelType:
     """A type as a value: what ``type(x)`` returns and ``int``, ``string`` ... name."""
 
     __slots__ = ("name",)
-    _instances: dict[str, CelType] = {}
+    name: str
+    _instances: ClassVar[dict[str, CelType]] = {}
 
     def __new__(cls, name: str) -> CelType:
         inst = cls._instances.get(name)
@@ -51,8 +52,20 @@ class CelType:
         return (CelType, (self.name,))
 
 
-TYPE_NAMES = ("bool", "int", "double", "money", "string", "bytes", "null_type", "list", "map",
-              "timestamp", "duration", "type")
+TYPE_NAMES = (
+    "bool",
+    "int",
+    "double",
+    "money",
+    "string",
+    "bytes",
+    "null_type",
+    "list",
+    "map",
+    "timestamp",
+    "duration",
+    "type",
+)
 TYPES = {n: CelType(n) for n in TYPE_NAMES}
 TYPES["dyn"] = CelType("dyn")
 
@@ -85,9 +98,19 @@ def kind(v: object) -> str:
 
 
 _KINDS: dict[type, str] = {
-    bool: "bool", int: "int", float: "double", Decimal: "money", str: "string", bytes: "bytes",
-    type(None): "null_type", list: "list", tuple: "list", dict: "map", datetime: "timestamp",
-    timedelta: "duration", CelType: "type",
+    bool: "bool",
+    int: "int",
+    float: "double",
+    Decimal: "money",
+    str: "string",
+    bytes: "bytes",
+    type(None): "null_type",
+    list: "list",
+    tuple: "list",
+    dict: "map",
+    datetime: "timestamp",
+    timedelta: "duration",
+    CelType: "type",
 }
 _NUMERIC = frozenset({"int", "double", "money"})
 
@@ -97,6 +120,7 @@ def type_of(v: object) -> CelType:
 
 
 # -- rendering values in messages ---------------------------------------------
+
 
 def render(v: object) -> str:
     """A value as the author would write it (for messages and explain traces)."""
@@ -133,6 +157,7 @@ def _quote(s: str) -> str:
 
 # -- integers ---------------------------------------------------------------------
 
+
 def check_int(v: int) -> int:
     if INT64_MIN <= v <= INT64_MAX:
         return v
@@ -163,6 +188,7 @@ def double_div(a: float, b: float) -> float:
 
 
 # -- operators -----------------------------------------------------------------------
+
 
 def _overload(op: str, *args: object) -> CelError:
     kinds = []
@@ -282,9 +308,10 @@ def eq(a: Any, b: Any) -> bool:
 def compare(a: Any, b: Any, op: str) -> int:
     """-1, 0 or 1; raises for unordered kinds. NaN compares as unordered (caller: false)."""
     ka, kb = kind(a), kind(b)
-    if (ka == kb and ka in ("string", "bytes", "bool", "timestamp", "duration", "int", "double", "money")) or (
-        ka in _NUMERIC and kb in _NUMERIC
-    ):
+    if (
+        ka == kb
+        and ka in ("string", "bytes", "bool", "timestamp", "duration", "int", "double", "money")
+    ) or (ka in _NUMERIC and kb in _NUMERIC):
         if (ka == "double" and math.isnan(a)) or (kb == "double" and math.isnan(b)):
             raise _Unordered
         return -1 if a < b else (1 if a > b else 0)
@@ -351,7 +378,9 @@ def index(container: Any, key: Any) -> Any:
     k = kind(container)
     if k == "list":
         kk = kind(key)
-        if (kk == "double" and math.isfinite(key) and key == int(key)) or (kk == "money" and key == key.to_integral_value()):
+        if (kk == "double" and math.isfinite(key) and key == int(key)) or (
+            kk == "money" and key == key.to_integral_value()
+        ):
             key = int(key)
         elif kk != "int":
             raise _overload("[]", container, key)
@@ -401,6 +430,7 @@ def check_bool(v: Any) -> bool:
 
 # -- functions ------------------------------------------------------------------------
 
+
 def size(v: Any) -> int:
     k = kind(v)
     if k in ("string", "bytes", "list", "map"):
@@ -447,7 +477,9 @@ def matches(a: Any, pattern: Any) -> bool:
 # -- conversions ---------------------------------------------------------------------
 
 _INT_TEXT = re.compile(r"[+-]?\d+\Z")
-_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Inf|infinity|Infinity|NaN|nan)\Z")
+_FLOAT_TEXT = re.compile(
+    r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Inf|infinity|Infinity|NaN|nan)\Z"
+)
 _MONEY_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)\Z")
 
 
@@ -466,7 +498,8 @@ def to_int(v: Any) -> int:
             raise CelError(f"int() cannot read {render(v)} as an integer")
         return check_int(int(v))
     if k == "timestamp":
-        return int(math.floor((v - _EPOCH) / timedelta(seconds=1)))
+        seconds: int = math.floor((v - _EPOCH) / timedelta(seconds=1))
+        return seconds
     raise _overload("int", v)
 
 
@@ -492,7 +525,9 @@ def to_money(v: Any) -> Decimal:
             raise CelError(f"money() cannot read {render(v)} as a decimal amount")
         return Decimal(v.strip())
     if k == "double":
-        raise CelError("money() of a double would carry its binary rounding; pass a string like money(\"12.50\")")
+        raise CelError(
+            'money() of a double would carry its binary rounding; pass a string like money("12.50")'
+        )
     raise _overload("money", v)
 
 
@@ -569,7 +604,9 @@ def parse_timestamp(text: str) -> datetime:
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     frac, off = m.group(7) or "", m.group(8)
     if len(frac) > 6 and int(frac[6:]) != 0:
-        raise CelError("timestamps have microsecond precision; sub-microsecond digits are not supported")
+        raise CelError(
+            "timestamps have microsecond precision; sub-microsecond digits are not supported"
+        )
     micro = int((frac + "000000")[:6])
     if off in ("Z", "z"):
         tz: tzinfo = UTC
@@ -625,9 +662,16 @@ def check_duration(d: timedelta) -> timedelta:
 
 
 _DUR_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
-_DUR_US = {"ns": Decimal("0.001"), "us": Decimal(1), "µs": Decimal(1), "ms": Decimal(1000),
-           "s": Decimal(1_000_000), "m": Decimal(60_000_000), "h": Decimal(3_600_000_000),
-           "d": Decimal(86_400_000_000)}
+_DUR_US = {
+    "ns": Decimal("0.001"),
+    "us": Decimal(1),
+    "µs": Decimal(1),
+    "ms": Decimal(1000),
+    "s": Decimal(1_000_000),
+    "m": Decimal(60_000_000),
+    "h": Decimal(3_600_000_000),
+    "d": Decimal(86_400_000_000),
+}
 _ISO_DUR = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?\Z")
 
 
@@ -637,8 +681,12 @@ def parse_duration(text: str) -> timedelta:
     iso = _ISO_DUR.match(s)
     if iso and s not in ("P", "PT") and not s.endswith("T"):
         d, h, m, sec = iso.groups()
-        total = (Decimal(d or 0) * 86400 + Decimal(h or 0) * 3600 + Decimal(m or 0) * 60
-                 + Decimal(sec or 0)) * 1_000_000
+        total = (
+            Decimal(d or 0) * 86400
+            + Decimal(h or 0) * 3600
+            + Decimal(m or 0) * 60
+            + Decimal(sec or 0)
+        ) * 1_000_000
         return _micros_to_duration(total, text)
     sign = 1
     if s[:1] in "+-":
@@ -661,7 +709,9 @@ def parse_duration(text: str) -> timedelta:
 
 def _micros_to_duration(total: Decimal, text: str) -> timedelta:
     if total != total.to_integral_value():
-        raise CelError(f"duration {render(text)} has sub-microsecond precision, which is not supported")
+        raise CelError(
+            f"duration {render(text)} has sub-microsecond precision, which is not supported"
+        )
     try:
         return check_duration(timedelta(microseconds=int(total)))
     except OverflowError:
@@ -695,7 +745,13 @@ def format_duration_literal(d: timedelta) -> str:
     if us > 0 and us % 1000 == 0:
         ms = us // 1000
         parts = []
-        for unit, size_ in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        for unit, size_ in (
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+            ("ms", 1),
+        ):
             if ms >= size_:
                 parts.append(f"{ms // size_}{unit}")
                 ms %= size_
@@ -737,7 +793,9 @@ def time_zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise CelError(f"unknown time zone {render(name)} (use an IANA name like \"Asia/Shanghai\" or an offset like \"+08:00\")") from None
+        raise CelError(
+            f'unknown time zone {render(name)} (use an IANA name like "Asia/Shanghai" or an offset like "+08:00")'
+        ) from None
 
 
 def _local(ts: Any, tz: Any) -> datetime:
@@ -751,7 +809,7 @@ def _local(ts: Any, tz: Any) -> datetime:
 
 
 def _total(d: Any, unit: timedelta) -> int:
-    us = d // _US
+    us: int = d // _US
     u = unit // _US
     q = abs(us) // u
     return q if us >= 0 else -q
@@ -793,11 +851,23 @@ def accessor(name: str, v: Any, tz: Any = None) -> int:
 
 
 _DURATION_ACCESSORS = {
-    "getHours": timedelta(hours=1), "getMinutes": timedelta(minutes=1),
-    "getSeconds": timedelta(seconds=1), "getMilliseconds": timedelta(milliseconds=1),
+    "getHours": timedelta(hours=1),
+    "getMinutes": timedelta(minutes=1),
+    "getSeconds": timedelta(seconds=1),
+    "getMilliseconds": timedelta(milliseconds=1),
 }
-ACCESSORS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek",
-             "getHours", "getMinutes", "getSeconds", "getMilliseconds")
+ACCESSORS = (
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+)
 
 
 def since(now: Any, t: Any) -> timedelta:
@@ -818,6 +888,7 @@ def money_literal(text: str) -> Decimal:
 # A value read from the caller's variables where a type was declared is checked
 # (and widened: an int for a double or money) by the same function in the
 # compiled code and in the interpreter, so both agree on every input.
+
 
 def _bad_input(declared: str, v: object) -> CelError:
     try:
@@ -859,7 +930,8 @@ def input_money(v: Any) -> Decimal:
     if t is float:
         raise CelError(
             f"declared money but the value given is the float {v!r}: pass a Decimal (or an int) "
-            "so amounts stay exact")
+            "so amounts stay exact"
+        )
     raise _bad_input("money", v)
 
 
@@ -891,7 +963,12 @@ def input_bytes(v: Any) -> bytes:
 
 #: Declared kind -> the check applied to a value read from the caller.
 INPUT_CHECKS = {
-    "bool": input_bool, "int": input_int, "double": input_double, "money": input_money,
-    "timestamp": input_timestamp, "duration": input_duration, "string": input_string,
+    "bool": input_bool,
+    "int": input_int,
+    "double": input_double,
+    "money": input_money,
+    "timestamp": input_timestamp,
+    "duration": input_duration,
+    "string": input_string,
     "bytes": input_bytes,
 }

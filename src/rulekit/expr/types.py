@@ -59,7 +59,8 @@ ERROR = Type("error")
 
 NUMERIC = frozenset({"int", "double", "money"})
 PRIMITIVES = {
-    t.kind: t for t in (BOOL, INT, DOUBLE, MONEY, STRING, BYTES, TIMESTAMP, DURATION, NULL, TYPE, DYN)
+    t.kind: t
+    for t in (BOOL, INT, DOUBLE, MONEY, STRING, BYTES, TIMESTAMP, DURATION, NULL, TYPE, DYN)
 }
 #: Spellings accepted in declarations (and fact declarations of rule files).
 ALIASES = {"time": TIMESTAMP, "timestamp": TIMESTAMP, "decimal": MONEY}
@@ -135,8 +136,22 @@ class DeclarationError(ValueError):
 
 #: Names the language itself defines; a declaration may not take them.
 BUILTIN_NAMES = frozenset(
-    {"now", "int", "double", "money", "string", "bytes", "bool", "list", "map", "null_type",
-     "type", "timestamp", "duration", "dyn"}
+    {
+        "now",
+        "int",
+        "double",
+        "money",
+        "string",
+        "bytes",
+        "bool",
+        "list",
+        "map",
+        "null_type",
+        "type",
+        "timestamp",
+        "duration",
+        "dyn",
+    }
 )
 
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*\Z")
@@ -148,7 +163,9 @@ def build_environment(declarations: Mapping[str, str | Type]) -> dict[str, Type]
     for name, spec in declarations.items():
         parts = name.split(".")
         if not all(_NAME.match(p) for p in parts):
-            raise DeclarationError(name, "a declared name is identifiers joined by dots, like order.amount")
+            raise DeclarationError(
+                name, "a declared name is identifiers joined by dots, like order.amount"
+            )
         if parts[0] in BUILTIN_NAMES:
             raise DeclarationError(name, f"`{parts[0]}` is a built-in name of the language")
         try:
@@ -159,7 +176,9 @@ def build_environment(declarations: Mapping[str, str | Type]) -> dict[str, Type]
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise DeclarationError(name, f"`{'.'.join(parts[: i + 1])}` is declared as {child}, not an object")
+                raise DeclarationError(
+                    name, f"`{'.'.join(parts[: i + 1])}` is declared as {child}, not an object"
+                )
             node = child
         if parts[-1] in node:
             raise DeclarationError(name, "declared twice (or also has fields declared)")
