@@ -380,6 +380,10 @@ class _Checker:
         result = _ARITH.get((op, lt.kind, rt.kind))
         if result is not None:
             return result
+        if op in "*/" and lt.kind == rt.kind == "money" and node.right.id in self.money_literals:
+            return MONEY  # scaling by an exact factor: order.amount * 0.5, order.amount / 1.5
+        if op == "*" and lt.kind == rt.kind == "money" and node.left.id in self.money_literals:
+            return MONEY
         help_ = None
         if {lt.kind, rt.kind} == {"money", "double"}:
             help_ = 'money never mixes with double; write the amount as money("12.50") or a literal'

@@ -374,8 +374,10 @@ class _Emitter:
             return f"({a} {op} {b})"
         if op in "+-" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
             return f"({a} {op} {b})"
-        if op == "*" and {lk, rk} == {"money", "int"}:
+        if op == "*" and {lk, rk} <= {"money", "int"} and "money" in (lk, rk):
             return f"({a} * {b})"
+        if op == "/" and lk == "money" and rk in ("money", "int"):
+            return f"({a} / {b})"  # Decimal raises on zero: the interpreter reports it
         if op == "+" and lk == rk and lk in ("string", "bytes"):
             return f"({a} + {b})"
         if op == "+" and {lk, rk} == {"timestamp", "duration"}:

@@ -105,8 +105,6 @@ _TOKEN_NAMES = {
     "DURATION": "a duration",
     "$END": "the end",
 }
-# Terminals that can start an operand: when one is expected, say "an expression".
-_OPERAND_START = {"IDENT", "INT", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "BANG"}
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -578,6 +576,8 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
                 Span(pos, pos + 1),
                 help=f"the logical operator is `{word})",
             )
+        if text[max(0, pos - 2) : pos + 1] in ("'''", '"""'):
+            pos -= 2  # an unterminated triple-quoted string lexes as '' then '
         rest = text[pos:]
         stripped = rest.lstrip("rRbB")
         if stripped[:1] in ("'", '"') and len(rest) - len(stripped) <= 2:
@@ -593,7 +593,11 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
         return diag.make("RK0102", f"unexpected character `{shown}`", source, Span(pos, pos + 1))
     if isinstance(e, lark.exceptions.UnexpectedToken):
         tok = e.token
-        expected = _describe_expected(e.expected)
+        try:
+            choices = set(e.interactive_parser.accepts())
+        except Exception:  # pragma: no cover - fall back to lark's own estimate
+            choices = set(e.expected)
+        expected = _describe_expected(choices)
         if tok.type == "$END":
             end = len(text.rstrip())
             note = _unclosed_bracket(text)
@@ -609,8 +613,8 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
             )
         span = _tok_span(tok)
         help_ = None
-        if tok.type == "IDENT" and "a name" not in expected:
-            help_ = "is an operator missing before it? (`and`, `or`, `==`, ...)"
+        if tok.type in _VALUE_TOKENS and "an operator" in expected:
+            help_ = "is an operator missing before it? (`and`, `or`, `==`, `<`, ...)"
         return diag.make(
             "RK0101",
             f"unexpected {_describe_token(tok)}; expected {expected}",
@@ -628,37 +632,49 @@ def _describe_token(tok: Token) -> str:
     return f"`{tok}`"
 
 
+_OPERATORS = frozenset(
+    {
+        "QMARK",
+        "OROR",
+        "ANDAND",
+        "OR",
+        "AND",
+        "LT",
+        "LE",
+        "GT",
+        "GE",
+        "EQ",
+        "NE",
+        "IN",
+        "PLUS",
+        "MINUS",
+        "STAR",
+        "SLASH",
+        "PERCENT",
+        "DOT",
+        "LSQB",
+        "LPAR",
+    }
+)
+_VALUE_TOKENS = frozenset(
+    {"IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION", "TRUE", "FALSE", "NULL"}
+)
+
+
 def _describe_expected(expected: set[str]) -> str:
-    names = set(expected)
+    """What the parser could have taken, in words (from the parser state's choices)."""
     parts: list[str] = []
-    if names & _OPERAND_START:
+    if expected & {"IDENT", "INT", "STRING"}:
         parts.append("an expression")
-        names -= _OPERAND_START | {
-            "INT",
-            "HEX_INT",
-            "UINT",
-            "FLOAT",
-            "STRING",
-            "DURATION",
-            "TRUE",
-            "FALSE",
-            "NULL",
-            "DOT",
-            "NOT",
-            "BANG",
-            "MINUS",
-            "IDENT",
-        }
-    for n in ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON"):
-        if n in names:
-            parts.append(_TOKEN_NAMES[n])
-            names.discard(n)
-    if len(names) > 4:
+    parts.extend(
+        _TOKEN_NAMES[n] for n in ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON") if n in expected
+    )
+    if expected & _OPERATORS and "IDENT" not in expected:
         parts.append("an operator")
-    else:
-        parts.extend(sorted(_TOKEN_NAMES.get(n, n) for n in names if n != "$END"))
+    if "$END" in expected:
+        parts.append("the end of the expression")
     if not parts:
-        return "the end of the expression"
+        return "something else"
     return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
 
 

@@ -242,7 +242,7 @@ def mul(a: Any, b: Any) -> Any:
     ka, kb = kind(a), kind(b)
     if ka == kb and ka in ("int", "double"):
         return check_int(a * b) if ka == "int" else a * b
-    if {ka, kb} == {"money", "int"}:
+    if {ka, kb} <= {"money", "int"} and "money" in (ka, kb):
         return Decimal(a) * Decimal(b)
     raise _overload("*", a, b)
 
@@ -253,7 +253,7 @@ def div(a: Any, b: Any) -> Any:
         return int_div(a, b)
     if ka == kb == "double":
         return double_div(a, b)
-    if ka == "money" and kb == "int":
+    if ka == "money" and kb in ("int", "money"):
         if b == 0:
             raise CelError("division by zero")
         return a / Decimal(b)
