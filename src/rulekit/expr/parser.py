@@ -594,7 +594,7 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
     if isinstance(e, lark.exceptions.UnexpectedToken):
         tok = e.token
         try:
-            choices = set(e.interactive_parser.accepts())
+            choices = set(e.interactive_parser.accepts())  # type: ignore[no-untyped-call]
         except Exception:  # pragma: no cover - fall back to lark's own estimate
             choices = set(e.expected)
         expected = _describe_expected(choices)
