@@ -61,7 +61,7 @@ class CheckedExpr:
         return self.types[self.root.id]
 
 
-_TYPE_IDENTS = frozenset(stdlib.TYPES)
+_TYPE_IDENTS = frozenset(stdlib.TYPES) - {"dyn"}
 _ORDERED = frozenset({"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"})
 
 # Signatures: name -> [(style, parameter kinds, result)]. style: global, member or both.
@@ -238,6 +238,9 @@ class _Checker:
         if name == "now":
             self.uses_now = True
             return TIMESTAMP
+        if name == "dyn":
+            return self.error("RK0201", "`dyn` is a function, not a value", node.span,
+                              "write dyn(x) to use x without a static type")
         if name in _TYPE_IDENTS:
             return TYPE
         if self.env is None:

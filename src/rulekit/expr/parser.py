@@ -54,6 +54,7 @@ RESERVED = frozenset(
         "while",
     ]
 )
+KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
 MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
 
 _DURATION_UNITS = {
@@ -303,6 +304,10 @@ def _parenthesized(node: ast.Expr) -> bool:
 
 
 def _check_name(tok: Token) -> None:
+    if str(tok) in KEYWORDS:
+        # The contextual lexer reads a keyword where it cannot stand as a name.
+        raise _Problem("RK0107", f"`{tok}` is a keyword and cannot be used as a name", _tok_span(tok),
+                       "pick another name; if this is a map key, write it as m[\"" + str(tok) + "\"]")
     if str(tok) in RESERVED:
         raise _Problem(
             "RK0107",

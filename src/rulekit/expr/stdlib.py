@@ -466,7 +466,7 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as e:
-        raise CelError(f"invalid regular expression: {e}") from None
+        raise CelError(f"invalid regex: {e}") from None
 
 
 def matches(a: Any, pattern: Any) -> bool:
@@ -488,7 +488,8 @@ def to_int(v: Any) -> int:
     if k == "int":
         return int(v)
     if k == "double":
-        if not math.isfinite(v) or not -(2.0**63) <= v < 2.0**63:
+        # The range is open at both ends, as in CEL: -2**63 as a double is out.
+        if not math.isfinite(v) or not -(2.0**63) < v < 2.0**63:
             raise CelError(f"int() of {render(v)} is out of range")
         return check_int(int(v))
     if k == "money":
@@ -823,8 +824,9 @@ def accessor(name: str, v: Any, tz: Any = None) -> int:
         unit = _DURATION_ACCESSORS.get(name)
         if unit is None:
             raise _overload(name, v)
-        if name == "getMilliseconds":
-            return _total(v, timedelta(milliseconds=1))
+        if name == "getMilliseconds":  # the millisecond part of the seconds, as in CEL
+            ms = _total(v, timedelta(milliseconds=1))
+            return ms - _total(v, timedelta(seconds=1)) * 1000
         return _total(v, unit)
     t = _local(v, tz)
     if name == "getFullYear":
