@@ -38,6 +38,31 @@ CODES: dict[str, str] = {
     "RK0205": "condition is not a bool",
     "RK0206": "invalid declaration",
     "RK0207": "invalid constant argument",
+    "RK0208": "not a value of the enum",
+    # Policies: names and structure
+    "RK0301": "duplicate name",
+    "RK0302": "unknown state",
+    "RK0303": "unknown event",
+    "RK0304": "unknown actor",
+    "RK0305": "actor may not send this event",
+    "RK0306": "no initial state, or more than one",
+    "RK0307": "transition out of a final state",
+    "RK0308": "deadline of the wrong type",
+    "RK0309": "value of the wrong type",
+    "RK0310": "unknown fact",
+    "RK0311": "unknown effect or wrong effect arguments",
+    "RK0312": "automatic transitions loop forever",
+    "RK0313": "unknown fragment",
+    "RK0314": "invalid constant",
+    "RK0315": "invalid policy header",
+    "RK0316": "unknown type",
+    "RK0317": "reserved name",
+    # YAML form
+    "RK0401": "not valid YAML",
+    "RK0402": "invalid policy structure",
+    "RK0403": "duplicate key",
+    # Compiled artifacts
+    "RK0501": "invalid compiled artifact",
 }
 
 

@@ -37,12 +37,12 @@ class Position:
 class Source:
     """A piece of text with a name; optionally embedded in a host source."""
 
-    text: str
+    text: str = field(repr=False)
     name: str = "<expression>"
     # For embedded text: the host source and, for each character offset of
     # ``text`` (plus one past the end), the offset in the host text.
-    host: Source | None = None
-    origin: tuple[int, ...] | None = None
+    host: Source | None = field(default=None, repr=False)
+    origin: tuple[int, ...] | None = field(default=None, repr=False)
     _line_starts: list[int] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:

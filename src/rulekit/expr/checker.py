@@ -55,6 +55,8 @@ class CheckedExpr:
     uses_now: bool
     #: False when checked without declarations (every name is dyn).
     typed: bool = field(default=True)
+    #: node id -> value, for names that are constants of a policy.
+    constants: Mapping[int, object] = field(default_factory=dict)
 
     @property
     def type(self) -> Type:
@@ -139,9 +141,13 @@ _OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
 
 
 class _Checker:
-    def __init__(self, source: Source, env: Mapping[str, Type] | None) -> None:
+    def __init__(
+        self, source: Source, env: Mapping[str, Type] | None, constants: Mapping[str, tuple[Type, object]]
+    ) -> None:
         self.source = source
         self.env = env
+        self.constant_names = constants
+        self.constants: dict[int, object] = {}
         self.types: dict[int, Type] = {}
         self.inputs: dict[int, Type] = {}
         self.money_literals: dict[int, Decimal] = {}
@@ -241,6 +247,10 @@ class _Checker:
         if name == "dyn":
             return self.error("RK0201", "`dyn` is a function, not a value", node.span,
                               "write dyn(x) to use x without a static type")
+        if name in self.constant_names:
+            t, value = self.constant_names[name]
+            self.constants[node.id] = value
+            return t
         if name in _TYPE_IDENTS:
             return TYPE
         if self.env is None:
@@ -409,6 +419,9 @@ class _Checker:
         if op == "in":
             if rt.kind == "list" or rt.kind == "map":
                 ok = _comparable(lt, rt.params[0])
+                if ok and lt.kind == "enum" and isinstance(node.right, ast.ListLit):
+                    for item in node.right.items:
+                        self.enum_literal(item, lt)
             elif rt.kind == "object":
                 ok = lt.kind in ("string", "dyn")
             else:
@@ -424,6 +437,8 @@ class _Checker:
             return BOOL
         if op in ("==", "!="):
             if _comparable(lt, rt):
+                self.enum_literal(node.left, rt)
+                self.enum_literal(node.right, lt)
                 return BOOL
             return self.error(
                 "RK0203",
@@ -443,6 +458,19 @@ class _Checker:
             node.op_span,
             _quoted_number_help(node, lt, rt),
         )
+
+    def enum_literal(self, node: ast.Expr, other: Type) -> None:
+        """A string literal compared with an enum must name one of its values."""
+        if other.kind == "enum" and isinstance(node, ast.Literal) and node.kind == "string":
+            members = [m for m, _ in other.fields]
+            if node.value not in members:
+                close = difflib.get_close_matches(node.value, members, n=1, cutoff=0.5)
+                self.error(
+                    "RK0208",
+                    f"{node.text} is not a value of {other.name}",
+                    node.span,
+                    f'did you mean "{close[0]}"?' if close else f"{other.name} is one of: " + ", ".join(members),
+                )
 
     # -- calls ------------------------------------------------------------------------
     def call(self, node: ast.Call) -> Type:
@@ -564,6 +592,9 @@ def _param_ok(param: str, t: Type) -> bool:
 def _comparable(a: Type, b: Type) -> bool:
     if a.is_dynamic or b.is_dynamic or a.kind == "null_type" or b.kind == "null_type":
         return True
+    if a.kind == "enum" or b.kind == "enum":
+        # Enum values are strings: comparable with strings and with the same enum.
+        return {a.kind, b.kind} == {"enum", "string"} or a == b
     if a.kind in NUMERIC and b.kind in NUMERIC:
         return True
     if {a.kind, b.kind} <= {"map", "object"}:
@@ -597,10 +628,16 @@ def _paths(env: Mapping[str, Type], prefix: str = "") -> list[str]:
 
 
 def check(
-    root: ast.Expr, source: Source, env: Mapping[str, Type] | None
+    root: ast.Expr,
+    source: Source,
+    env: Mapping[str, Type] | None,
+    constants: Mapping[str, tuple[Type, object]] | None = None,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
-    """Check ``root``; ``env`` None means no declarations (all names dynamic)."""
-    c = _Checker(source, env)
+    """Check ``root``; ``env`` None means no declarations (all names dynamic).
+
+    ``constants`` are names with a known type and value (a policy's constants).
+    """
+    c = _Checker(source, env, constants or {})
     c.check(root)
     checked = CheckedExpr(
         source=source,
@@ -611,5 +648,6 @@ def check(
         variables=frozenset(c.variables),
         uses_now=c.uses_now,
         typed=env is not None,
+        constants=c.constants,
     )
     return checked, sorted(c.diagnostics, key=diag.sort_key)

@@ -28,6 +28,7 @@ _ORDERED_SAME = frozenset({"string", "bytes", "bool", "timestamp", "duration"})
 _PY_EQ_KINDS = frozenset(
     {"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"}
 )
+_STRINGS = frozenset({"string", "enum"})  # enum values are strings
 _BOOL_FUNCTIONS = frozenset({"contains", "startsWith", "endsWith", "matches", "bool"})
 _FOLDABLE = {
     "timestamp": stdlib.to_timestamp,
@@ -48,6 +49,7 @@ _GUARDS = {
     " else _in_timestamp({t}))",
     "duration": "({t} if ({t} := {code}).__class__ is _timedelta else _in_duration({t}))",
     "string": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
+    "enum": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
     "bytes": "({t} if ({t} := {code}).__class__ is bytes else _in_bytes({t}))",
 }
 
@@ -268,6 +270,8 @@ class _Emitter:
                 for scope in reversed(self.scopes):
                     if name in scope:
                         return f"c_{name}"
+                if node.id in self.checked.constants:
+                    return self.const(self.checked.constants[node.id])
                 if name == "now":
                     return "now"
                 if node.id not in self.checked.inputs and name in stdlib.TYPES:
@@ -357,7 +361,9 @@ class _Emitter:
                 return f"({a} {op} {b})"
             return f"_rel({op!r}, {a}, {b})"
         if op in ("==", "!="):
-            if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _PY_EQ_KINDS):
+            if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _PY_EQ_KINDS) or (
+                lk in _STRINGS and rk in _STRINGS
+            ):
                 return f"({a} {op} {b})"
             return f"({'' if op == '==' else 'not '}_eq({a}, {b}))"
         if op == "in":

@@ -190,6 +190,8 @@ class _Run:
                         return scope[name]
                 if name == "now":
                     return self.get_now()
+                if node.id in self.checked.constants:
+                    return self.checked.constants[node.id]
                 if node.id not in self.checked.inputs and name in stdlib.TYPES:
                     return stdlib.TYPES[name]
                 try:

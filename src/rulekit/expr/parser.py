@@ -11,6 +11,7 @@ they become diagnostics with a friendly wording.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import threading
 from dataclasses import dataclass
@@ -618,7 +619,11 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
             )
         span = _tok_span(tok)
         help_ = None
-        if tok.type in _VALUE_TOKENS and "an operator" in expected:
+        words = {KEYWORD_NAMES[n].strip("`"): n for n in choices if n in KEYWORD_NAMES}
+        close = difflib.get_close_matches(str(tok), list(words), n=1, cutoff=0.7)
+        if tok.type == "IDENT" and close:
+            help_ = f"did you mean `{close[0]}`?"
+        elif tok.type in _VALUE_TOKENS and "an operator" in expected:
             help_ = "is an operator missing before it? (`and`, `or`, `==`, `<`, ...)"
         return diag.make(
             "RK0101",
@@ -637,6 +642,8 @@ def _describe_token(tok: Token) -> str:
     return f"`{tok}`"
 
 
+#: Terminals of grammars built on this one (the policy language), by name.
+KEYWORD_NAMES: dict[str, str] = {}
 _OPERATORS = frozenset(
     {
         "QMARK",
@@ -669,15 +676,20 @@ _VALUE_TOKENS = frozenset(
 def _describe_expected(expected: set[str]) -> str:
     """What the parser could have taken, in words (from the parser state's choices)."""
     parts: list[str] = []
-    if expected & {"IDENT", "INT", "STRING"}:
+    if expected & {"INT", "STRING"}:
         parts.append("an expression")
+    elif "IDENT" in expected:
+        parts.append("a name")
     parts.extend(
         _TOKEN_NAMES[n] for n in ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON") if n in expected
     )
-    if expected & _OPERATORS and "IDENT" not in expected:
+    if expected & (_OPERATORS - {"DOT", "LPAR", "LSQB"}) and "IDENT" not in expected:
         parts.append("an operator")
+    keywords = sorted(KEYWORD_NAMES[n] for n in expected if n in KEYWORD_NAMES)
+    if keywords:
+        parts.append(", ".join(keywords[:8]) + (", ..." if len(keywords) > 8 else ""))
     if "$END" in expected:
-        parts.append("the end of the expression")
+        parts.append("the end of the expression" if not KEYWORD_NAMES.keys() & expected else "the end")
     if not parts:
         return "something else"
     return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]

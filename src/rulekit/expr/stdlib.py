@@ -973,4 +973,5 @@ INPUT_CHECKS = {
     "duration": input_duration,
     "string": input_string,
     "bytes": input_bytes,
+    "enum": input_string,
 }

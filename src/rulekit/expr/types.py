@@ -30,6 +30,8 @@ class Type:
             return f"map({self.params[0]}, {self.params[1]})"
         if self.kind == "object":
             return f"object `{self.name}`"
+        if self.kind == "enum":
+            return self.name
         return self.kind
 
     def field(self, name: str) -> Type | None:
@@ -66,6 +68,11 @@ PRIMITIVES = {
 ALIASES = {"time": TIMESTAMP, "timestamp": TIMESTAMP, "decimal": MONEY}
 
 
+def enum_of(name: str, members: list[str] | tuple[str, ...]) -> Type:
+    """An enum: its values are strings, one of ``members``."""
+    return Type("enum", name=name, fields=tuple((m, STRING) for m in members))
+
+
 def list_of(t: Type) -> Type:
     return Type("list", (t,))
 
@@ -81,8 +88,10 @@ class TypeSyntaxError(ValueError):
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|[(),])")
 
 
-def parse_type(text: str) -> Type:
-    """Parse a type name: ``int``, ``list(money)``, ``map(string, list(int))``."""
+def parse_type(text: str, named: Mapping[str, Type] | None = None) -> Type:
+    """Parse a type name: ``int``, ``list(money)``, ``map(string, list(int))``.
+
+    ``named`` adds types by name (a policy's enums)."""
     tokens: list[str] = []
     pos = 0
     text = text.strip()
@@ -92,13 +101,13 @@ def parse_type(text: str) -> Type:
             raise TypeSyntaxError(f"unexpected `{text[pos:].strip()[:1]}` in type `{text}`")
         tokens.append(m.group(1))
         pos = m.end()
-    result, rest = _parse_type_tokens(tokens, text)
+    result, rest = _parse_type_tokens(tokens, text, named or {})
     if rest:
         raise TypeSyntaxError(f"unexpected `{rest[0]}` after the type in `{text}`")
     return result
 
 
-def _parse_type_tokens(tokens: list[str], text: str) -> tuple[Type, list[str]]:
+def _parse_type_tokens(tokens: list[str], text: str, named: Mapping[str, Type]) -> tuple[Type, list[str]]:
     if not tokens:
         raise TypeSyntaxError(f"incomplete type `{text}`")
     head, rest = tokens[0], tokens[1:]
@@ -110,18 +119,22 @@ def _parse_type_tokens(tokens: list[str], text: str) -> tuple[Type, list[str]]:
         rest = rest[1:]
         args = []
         for i in range(arity):
-            t, rest = _parse_type_tokens(rest, text)
+            t, rest = _parse_type_tokens(rest, text, named)
             args.append(t)
             sep = "," if i < arity - 1 else ")"
             if not rest or rest[0] != sep:
                 raise TypeSyntaxError(f"expected `{sep}` in type `{text}`")
             rest = rest[1:]
         return (list_of(args[0]) if head == "list" else map_of(args[0], args[1])), rest
+    if head in named:
+        return named[head], rest
     if head in ALIASES:
         return ALIASES[head], rest
     if head in PRIMITIVES and head not in ("null_type", "type"):
         return PRIMITIVES[head], rest
     known = "bool, int, double, money, string, bytes, time, duration, list(T), map(K, V), dyn"
+    if named:
+        known += ", " + ", ".join(sorted(named))
     raise TypeSyntaxError(f"unknown type `{head}` (known types: {known})")
 
 

@@ -1,0 +1,167 @@
+"""The policy AST: what an author wrote, in either form (.rk or .yaml).
+
+Both front ends build these same frozen nodes; every node carries the
+:class:`~rulekit.source.Source` and span it came from, so the checker points
+into the file the author edits. Expressions are the condition language's own
+AST (:mod:`rulekit.expr.ast`), each with its source (:class:`ExprRef`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rulekit.expr import ast as expr_ast
+from rulekit.source import Source, Span
+
+
+@dataclass(frozen=True)
+class Located:
+    source: Source
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name(Located):
+    text: str
+
+
+@dataclass(frozen=True)
+class ExprRef(Located):
+    """An expression with the source its spans refer to."""
+
+    root: expr_ast.Expr
+
+    @property
+    def text(self) -> str:
+        return self.source.snippet(self.root.span)
+
+
+@dataclass(frozen=True)
+class TypeRef(Located):
+    name: str
+    args: tuple[TypeRef, ...] = ()
+
+    def __str__(self) -> str:
+        if self.args:
+            return f"{self.name}({', '.join(str(a) for a in self.args)})"
+        return self.name
+
+
+@dataclass(frozen=True)
+class FactDecl(Located):
+    path: Name
+    type: TypeRef
+    optional: bool
+
+
+@dataclass(frozen=True)
+class EnumDecl(Located):
+    name: Name
+    members: tuple[Name, ...]
+
+
+@dataclass(frozen=True)
+class ConstDecl(Located):
+    name: Name
+    expr: ExprRef
+    #: ("assumption" | "note", text): why the value is what it is.
+    note: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class FieldDecl(Located):
+    name: Name
+    type: TypeRef
+
+
+@dataclass(frozen=True)
+class EventDecl(Located):
+    name: Name
+    payload: tuple[FieldDecl, ...]
+    actors: tuple[Name, ...]
+
+
+@dataclass(frozen=True)
+class EffectDecl(Located):
+    name: Name
+    params: tuple[FieldDecl, ...]
+
+
+@dataclass(frozen=True)
+class Emit(Located):
+    effect: Name
+    args: tuple[tuple[Name, ExprRef], ...]
+
+
+@dataclass(frozen=True)
+class Assign(Located):
+    fact: Name
+    expr: ExprRef
+
+
+@dataclass(frozen=True)
+class Transition(Located):
+    """``kind``: ``event`` (on E), ``auto`` (when C), ``after`` (after D [from T]), ``at`` (at T)."""
+
+    kind: str
+    event: Name | None
+    actors: tuple[Name, ...] | None
+    condition: ExprRef | None  # the condition of an automatic transition
+    deadline: ExprRef | None  # after: the duration; at: the time
+    start: ExprRef | None  # after ... from: the time it counts from
+    guard: ExprRef | None
+    target: Name | None  # None: stay (an internal transition)
+    emits: tuple[Emit, ...]
+    assigns: tuple[Assign, ...]
+    cite: str | None
+
+
+@dataclass(frozen=True)
+class State(Located):
+    name: Name
+    initial: bool
+    final: bool
+    outcome: Name | None
+    waits: str | None
+    cite: str | None
+    transitions: tuple[Transition, ...]
+
+
+@dataclass(frozen=True)
+class EveryBlock(Located):
+    """Transitions for many states: ``mode`` is ``all``, ``except`` or ``in``."""
+
+    mode: str
+    states: tuple[Name, ...]
+    transitions: tuple[Transition, ...]
+
+
+@dataclass(frozen=True)
+class Use(Located):
+    fragment: Name
+
+
+Part = State | EveryBlock | Use
+
+
+@dataclass(frozen=True)
+class Workflow(Located):
+    name: Name
+    parts: tuple[Part, ...]
+    is_fragment: bool = False
+
+
+@dataclass(frozen=True)
+class Policy(Located):
+    name: Name
+    version: str | None
+    source_doc: str | None
+    timezone: Name | None
+    facts: tuple[FactDecl, ...]
+    enums: tuple[EnumDecl, ...]
+    constants: tuple[ConstDecl, ...]
+    actors: tuple[Name, ...]
+    events: tuple[EventDecl, ...]
+    effects: tuple[EffectDecl, ...]
+    fragments: tuple[Workflow, ...]
+    workflows: tuple[Workflow, ...]

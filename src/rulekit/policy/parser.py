@@ -1,0 +1,326 @@
+"""The .rk front end: policy text -> :mod:`rulekit.policy.ast`, or diagnostics.
+
+One LALR parser reads the policy language (grammar/rules.lark) and the
+condition language (grammar/cel.lark) together, so an expression inside a
+rule is parsed by the very grammar and callbacks that parse it alone, and its
+spans are offsets into the policy file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lark
+from lark import Token
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.expr import parser as expr_parser
+from rulekit.expr.parser import _Builder, _Problem, _tok_span
+from rulekit.grammars import grammar_text
+from rulekit.policy import ast
+from rulekit.source import Source, Span
+
+# The source being parsed, for the nodes the callbacks build (set under the lock).
+_CURRENT: list[Source] = []
+
+
+def _src() -> Source:
+    return _CURRENT[-1]
+
+
+def _name(tok: Token) -> ast.Name:
+    return ast.Name(_src(), _tok_span(tok), str(tok))
+
+
+def _sp(x: Any) -> Span:
+    if isinstance(x, Token):
+        return _tok_span(x)
+    return x.span  # type: ignore[no-any-return]
+
+
+def _cover(*xs: Any) -> Span:
+    spans = [_sp(x) for x in xs if x is not None]
+    return Span(min(s.start for s in spans), max(s.end for s in spans))
+
+
+def _expr(node: Any) -> ast.ExprRef:
+    return ast.ExprRef(_src(), node.span, node)
+
+
+def _text(tok: Token) -> str:
+    kind, value = expr_parser._decode_string(str(tok), tok.start_pos or 0)
+    if kind != "string":
+        raise _Problem("RK0101", "expected a text string here, not bytes", _tok_span(tok))
+    return str(value)
+
+
+class _PolicyBuilder(_Builder):
+    """Callbacks for the policy grammar; expression callbacks are inherited."""
+
+    def dotted_name(self, c: list[Token]) -> ast.Name:
+        parts = [t for t in c if t.type == "IDENT"]
+        return ast.Name(_src(), _cover(c[0], c[-1]), ".".join(str(p) for p in parts))
+
+    def header(self, c: list[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": c[1], "span": _cover(c[0], c[1])}
+        for attr in c[2:]:
+            out[attr[0]] = attr[1]
+        return out
+
+    def version(self, c: list[Token]) -> tuple[str, str]:
+        return ("version", _text(c[1]))
+
+    def source_doc(self, c: list[Token]) -> tuple[str, str]:
+        return ("source_doc", _text(c[1]))
+
+    def timezone(self, c: list[Token]) -> tuple[str, ast.Name]:
+        return ("timezone", ast.Name(_src(), _tok_span(c[1]), _text(c[1])))
+
+    def type_ref(self, c: list[Any]) -> ast.TypeRef:
+        args = tuple(x for x in c[1:] if isinstance(x, ast.TypeRef))
+        return ast.TypeRef(_src(), _cover(c[0], c[-1]), str(c[0]), args)
+
+    def fact_decl(self, c: list[Any]) -> ast.FactDecl:
+        optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
+        return ast.FactDecl(_src(), _cover(c[0], c[-1] if c[-1] is not None else c[2]), c[0], c[2], optional)
+
+    def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
+        return ("facts", [x for x in c if isinstance(x, ast.FactDecl)])
+
+    def enum_decl(self, c: list[Any]) -> tuple[str, ast.EnumDecl]:
+        idents = [t for t in c if isinstance(t, Token) and t.type == "IDENT"]
+        return ("enums", ast.EnumDecl(_src(), _cover(c[0], c[-1]), _name(idents[0]),
+                                      tuple(_name(t) for t in idents[1:])))
+
+    def note(self, c: list[Token]) -> tuple[str, str]:
+        return (str(c[0]), _text(c[1]))
+
+    def const_decl(self, c: list[Any]) -> tuple[str, ast.ConstDecl]:
+        note = c[4] if len(c) > 4 else None
+        return ("constants", ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note))
+
+    def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
+        return ("actors", [_name(t) for t in c if t.type == "IDENT"])
+
+    def field_decl(self, c: list[Any]) -> ast.FieldDecl:
+        return ast.FieldDecl(_src(), _cover(c[0], c[2]), _name(c[0]), c[2])
+
+    def payload(self, c: list[Any]) -> tuple[ast.FieldDecl, ...]:
+        return tuple(x for x in c if isinstance(x, ast.FieldDecl))
+
+    def event_decl(self, c: list[Any]) -> tuple[str, ast.EventDecl]:
+        payload: tuple[ast.FieldDecl, ...] = ()
+        rest = c[2:]
+        if rest and isinstance(rest[0], tuple):
+            payload = rest[0]
+            rest = rest[1:]
+        elif rest and rest[0] is None:
+            rest = rest[1:]
+        actors = tuple(_name(t) for t in rest if isinstance(t, Token) and t.type == "IDENT")
+        return ("events", ast.EventDecl(_src(), _cover(c[0], c[-1]), _name(c[1]), payload, actors))
+
+    def effect_decl(self, c: list[Any]) -> tuple[str, ast.EffectDecl]:
+        params = c[2] if len(c) > 2 and isinstance(c[2], tuple) else ()
+        return ("effects", ast.EffectDecl(_src(), _cover(c[0], c[1]), _name(c[1]), params))
+
+    # -- workflows ------------------------------------------------------------------
+    def fragment(self, c: list[Any]) -> tuple[str, ast.Workflow]:
+        parts = tuple(x for x in c[3:-1])
+        return ("fragments", ast.Workflow(_src(), _cover(c[0], c[1]), _name(c[1]), parts, True))
+
+    def workflow(self, c: list[Any]) -> tuple[str, ast.Workflow]:
+        parts = tuple(x for x in c[3:-1])
+        return ("workflows", ast.Workflow(_src(), _cover(c[0], c[1]), _name(c[1]), parts, False))
+
+    def use_fragment(self, c: list[Token]) -> ast.Use:
+        return ast.Use(_src(), _cover(c[0], c[1]), _name(c[1]))
+
+    def outcome(self, c: list[Token]) -> ast.Name:
+        return _name(c[1])
+
+    def waits(self, c: list[Token]) -> tuple[str, str]:
+        return ("waits", _text(c[1]))
+
+    def cite(self, c: list[Token]) -> tuple[str, str]:
+        return ("cite", _text(c[1]))
+
+    def state_body(self, c: list[Any]) -> list[ast.Transition]:
+        return [x for x in c if isinstance(x, ast.Transition)]
+
+    def state(self, c: list[Any]) -> ast.State:
+        initial = final = False
+        i = 0
+        if isinstance(c[0], Token) and c[0].type in ("INITIAL", "FINAL"):
+            initial, final = c[0].type == "INITIAL", c[0].type == "FINAL"
+            i = 1
+        elif c[0] is None:
+            i = 1
+        name_tok = c[i + 1]
+        outcome = waits = cite = None
+        transitions: list[ast.Transition] = []
+        for x in c[i + 2 :]:
+            if isinstance(x, ast.Name):
+                outcome = x
+            elif isinstance(x, tuple) and x[0] == "waits":
+                waits = x[1]
+            elif isinstance(x, tuple) and x[0] == "cite":
+                cite = x[1]
+            elif isinstance(x, list):
+                transitions = x
+        start = c[i] if c[0] is None else c[0]
+        return ast.State(_src(), _cover(start, name_tok), _name(name_tok), initial, final, outcome, waits,
+                         cite, tuple(transitions))
+
+    def ident_list(self, c: list[Token]) -> list[ast.Name]:
+        return [_name(t) for t in c if t.type == "IDENT"]
+
+    def every_block(self, c: list[Any]) -> ast.EveryBlock:
+        mode, names = "all", []
+        if isinstance(c[2], Token) and c[2].type in ("EXCEPT", "IN"):
+            mode = "except" if c[2].type == "EXCEPT" else "in"
+            names = c[3]
+        transitions = tuple(x for x in c if isinstance(x, ast.Transition))
+        return ast.EveryBlock(_src(), _cover(c[0], c[1]), mode, tuple(names), transitions)
+
+    # -- transitions ----------------------------------------------------------------
+    def on_event(self, c: list[Any]) -> dict[str, Any]:
+        actors = c[3] if len(c) > 3 and c[3] is not None else None
+        return {"kind": "event", "event": _name(c[1]), "actors": tuple(actors) if actors else None,
+                "span": _cover(c[0], c[1])}
+
+    def on_condition(self, c: list[Any]) -> dict[str, Any]:
+        return {"kind": "auto", "condition": _expr(c[1]), "span": _cover(c[0], c[1])}
+
+    def on_after(self, c: list[Any]) -> dict[str, Any]:
+        start = _expr(c[3]) if len(c) > 3 and c[3] is not None else None
+        return {"kind": "after", "deadline": _expr(c[1]), "start": start, "span": _cover(c[0], c[1])}
+
+    def on_at(self, c: list[Any]) -> dict[str, Any]:
+        return {"kind": "at", "deadline": _expr(c[1]), "span": _cover(c[0], c[1])}
+
+    def guard(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
+        return ("guard", _expr(c[1]))
+
+    def goto(self, c: list[Token]) -> tuple[str, ast.Name | None]:
+        return ("target", _name(c[1]))
+
+    def stay(self, c: list[Token]) -> tuple[str, ast.Name | None]:
+        return ("target", None)
+
+    def effect_arg(self, c: list[Any]) -> tuple[ast.Name, ast.ExprRef]:
+        return (_name(c[0]), _expr(c[2]))
+
+    def effect_args(self, c: list[Any]) -> list[tuple[ast.Name, ast.ExprRef]]:
+        return [x for x in c if isinstance(x, tuple)]
+
+    def emit(self, c: list[Any]) -> tuple[str, ast.Emit]:
+        args = c[2] if len(c) > 2 and c[2] is not None else []
+        return ("emit", ast.Emit(_src(), _cover(c[0], c[1]), _name(c[1]), tuple(args)))
+
+    def assignment(self, c: list[Any]) -> ast.Assign:
+        return ast.Assign(_src(), _cover(c[0], c[2]), c[0], _expr(c[2]))
+
+    def set_facts(self, c: list[Any]) -> tuple[str, list[ast.Assign]]:
+        return ("set", [x for x in c if isinstance(x, ast.Assign)])
+
+    def transition(self, c: list[Any]) -> ast.Transition:
+        trig: dict[str, Any] = c[0]
+        guard = target = cite = None
+        emits: list[ast.Emit] = []
+        assigns: list[ast.Assign] = []
+        for x in c[1:]:
+            if x is None:
+                continue
+            key, value = x
+            if key == "guard":
+                guard = value
+            elif key == "target":
+                target = value
+            elif key == "emit":
+                emits.append(value)
+            elif key == "set":
+                assigns.extend(value)
+            elif key == "cite":
+                cite = value
+        return ast.Transition(
+            _src(), trig["span"], trig["kind"], trig.get("event"), trig.get("actors"),
+            trig.get("condition"), trig.get("deadline"), trig.get("start"), guard, target,
+            tuple(emits), tuple(assigns), cite,
+        )
+
+    def policy(self, c: list[Any]) -> ast.Policy:
+        header: dict[str, Any] = c[0]
+        groups: dict[str, list[Any]] = {k: [] for k in (
+            "facts", "enums", "constants", "actors", "events", "effects", "fragments", "workflows")}
+        for key, value in c[1:]:
+            if isinstance(value, list):
+                groups[key].extend(value)
+            else:
+                groups[key].append(value)
+        return ast.Policy(
+            _src(), header["span"], header["name"], header.get("version"), header.get("source_doc"),
+            header.get("timezone"), *(tuple(groups[k]) for k in groups),
+        )
+
+
+# Keywords of the policy language, as syntax errors name them.
+expr_parser.KEYWORD_NAMES.update(
+    {name: f"`{name.lower()}`" for name in (
+        "POLICY", "VERSION", "SOURCE", "TIMEZONE", "FACTS", "ENUM", "CONST", "ACTORS", "EVENT", "EFFECT",
+        "BY", "FRAGMENT", "WORKFLOW", "USE", "INITIAL", "FINAL", "STATE", "OUTCOME", "WAITS", "EVERY",
+        "EXCEPT", "ON", "WHEN", "AFTER", "FROM", "AT", "STAY", "EMIT", "SET", "CITE", "ASSUMPTION", "NOTE")}
+    | {"ARROW": "`->`", "QMARK": "`?`", "ASSIGN": "`=`"}
+)
+
+_parser: lark.Lark | None = None
+
+
+def _get_parser() -> lark.Lark:
+    global _parser
+    if _parser is None:
+        _parser = lark.Lark(
+            grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
+            parser="lalr",
+            lexer="contextual",
+            start="policy",
+            transformer=_PolicyBuilder(),
+            maybe_placeholders=True,
+        )
+    return _parser
+
+
+def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
+    """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found."""
+    parser = _get_parser()
+    with expr_parser._LOCK:
+        _CURRENT.append(source)
+        try:
+            policy: ast.Policy = parser.parse(source.text)  # type: ignore[assignment]
+        except _Problem as p:
+            return None, [diag.make(p.code, p.message, source, p.span, help=p.help)]
+        except lark.exceptions.UnexpectedInput as e:
+            return None, [expr_parser._syntax_diagnostic(e, source)]
+        finally:
+            _CURRENT.pop()
+            expr_parser._PARENS.clear()
+            recovered = list(expr_parser._RECOVERED)
+            expr_parser._RECOVERED.clear()
+    problems = [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
+    for ref in _expressions(policy):
+        invalid = expr_parser._validate(ref.root)
+        if invalid is not None:
+            problems.append(diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help))
+    return policy, problems
+
+
+def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
+    out = [c.expr for c in policy.constants]
+    for wf in (*policy.fragments, *policy.workflows):
+        for part in wf.parts:
+            if isinstance(part, ast.State | ast.EveryBlock):
+                for t in part.transitions:
+                    out.extend(x for x in (t.condition, t.deadline, t.start, t.guard) if x is not None)
+                    out.extend(e for em in t.emits for _, e in em.args)
+                    out.extend(a.expr for a in t.assigns)
+    return out
