@@ -7,20 +7,25 @@ or usage. Errors are diagnostics on stderr, never tracebacks.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
+import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from rulekit import __version__
+import yaml
+
+from rulekit import __version__, policy
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import stdlib
-from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
+from rulekit.policy import artifact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -70,6 +75,24 @@ def _parser() -> argparse.ArgumentParser:
         "--explain", action="store_true", help="show each clause with the values it read"
     )
     ev.add_argument("--format", choices=("text", "json"), default="text")
+    chk = sub.add_parser(
+        "check",
+        help="parse, validate and check rule files",
+        description="Check policies (.rk, .yaml, compiled .json). Folders are searched for .rk files "
+        "and YAML files with a top-level `policy` key. Exit 0 when clean, 1 when there are errors.",
+    )
+    chk.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
+    chk.add_argument("--format", choices=("text", "json"), default="text")
+    chk.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="colour the text output (auto: only on a terminal, and not when NO_COLOR is set)")
+
+    comp = sub.add_parser(
+        "compile",
+        help="write the compiled artifact (JSON)",
+        description="Check a policy and write its compiled artifact, validated by the published JSON Schema.",
+    )
+    comp.add_argument("file", metavar="FILE", help="a .rk or .yaml policy")
+    comp.add_argument("-o", "--output", metavar="OUT.json", required=True, help="where to write ('-' for stdout)")
     return p
 
 
@@ -78,10 +101,103 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return _eval(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "compile":
+            return _compile(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects unknown commands
+
+
+def _policy_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                if candidate.suffix == ".rk" or (candidate.suffix in (".yaml", ".yml") and _is_policy_yaml(candidate)):
+                    files.append(candidate)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+    return files
+
+
+def _is_policy_yaml(path: Path) -> bool:
+    """A YAML file is a policy when its top level has a `policy` key (scenario files do not)."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return True  # let the checker report what is wrong with it
+    return isinstance(root, yaml.MappingNode) and any(k.value == "policy" for k, _ in root.value)
+
+
+def _use_color(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _check(args: argparse.Namespace) -> int:
+    files = _policy_files(args.paths)
+    if not files:
+        raise UsageError("no policy files found in " + ", ".join(args.paths))
+    results: list[tuple[Path, policy.CheckResult | None, list[Diagnostic]]] = []
+    for path in files:
+        got = policy.read(path)
+        if isinstance(got, Diagnostic):
+            results.append((path, None, [got]))
+        else:
+            result = policy.check_source(got[0], got[1], str(path))
+            results.append((path, result, result.diagnostics))
+    errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
+    warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
+    if args.format == "json":
+        print(json.dumps({
+            "files": [{"file": str(p), "ok": not any(d.severity == "error" for d in ds),
+                       "diagnostics": [d.to_dict() for d in ds]} for p, _, ds in results],
+            "errors": errors,
+            "warnings": warnings,
+        }, indent=2, ensure_ascii=False))
+    else:
+        color = _use_color(args.color)
+        for _, checked, ds in results:
+            sources = {checked.source.file: checked.source} if checked is not None else {}
+            for d in ds:
+                src = sources.get(d.file)
+                text = diag.render(d, src.line_text(d.line) if src is not None else None)
+                print((diag.colorize(text) if color else text) + "\n")
+        print(f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
+              f"{warnings} warning{'s' * (warnings != 1)}")
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _compile(args: argparse.Namespace) -> int:
+    got = policy.read(args.file)
+    if isinstance(got, Diagnostic):
+        print(diag.render(got, None), file=sys.stderr)
+        return EXIT_USAGE
+    text, fmt = got
+    if fmt == "json":
+        raise UsageError(f"{args.file} is already a compiled artifact")
+    result = policy.check_source(text, fmt, args.file)
+    if result.policy is None or not result.ok:
+        print(result.render(), file=sys.stderr)
+        return EXIT_FAILED
+    data = artifact.to_json(result.policy)
+    out = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(out)
+    else:
+        try:
+            Path(args.output).write_text(out, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+        print(f"wrote {args.output} ({data['hash']})", file=sys.stderr)
+    return EXIT_OK
 
 
 def _declarations(items: list[str]) -> dict[str, str]:
@@ -114,16 +230,16 @@ def _eval(args: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     {
-                        "value": to_json(explanation.value) if explanation.error is None else None,
+                        "value": to_data(explanation.value) if explanation.error is None else None,
                         "error": str(explanation.error) if explanation.error else None,
                         "clauses": [
                             {
                                 "text": c.text,
                                 "line": c.line,
                                 "column": c.column,
-                                "value": to_json(c.value) if c.error is None else None,
+                                "value": to_data(c.value) if c.error is None else None,
                                 "error": c.error,
-                                "reads": {k: to_json(v) for k, v in c.reads},
+                                "reads": {k: to_data(v) for k, v in c.reads},
                             }
                             for c in explanation.clauses
                         ],
@@ -141,7 +257,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     if args.format == "json":
-        print(json.dumps({"value": to_json(value), "type": stdlib.kind(value)}, ensure_ascii=False))
+        print(json.dumps({"value": to_data(value), "type": stdlib.kind(value)}, ensure_ascii=False))
     else:
         print(stdlib.render(value))
     return EXIT_OK
@@ -188,30 +304,6 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
         except EvaluationError as e:
             raise UsageError(f"--var {name.strip()}: {e}") from None
     return variables
-
-
-def to_json(v: Any) -> Any:
-    """A language value as JSON: money as a decimal string, times as RFC 3339,
-    durations as rulekit duration text, bytes as base64."""
-    if v is None or isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, float):
-        return v if v == v and v not in (float("inf"), float("-inf")) else stdlib.format_double(v)
-    if isinstance(v, Decimal):
-        return format(v, "f")
-    if isinstance(v, datetime):
-        return v.isoformat()
-    if isinstance(v, timedelta):
-        return stdlib.format_duration(v)
-    if isinstance(v, bytes):
-        return base64.b64encode(v).decode("ascii")
-    if isinstance(v, list | tuple):
-        return [to_json(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): to_json(x) for k, x in v.items()}
-    if isinstance(v, stdlib.CelType):
-        return v.name
-    return repr(v)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,8 @@ Severity = Literal["error", "warning", "info"]
 #: Every diagnostic code rulekit emits, with a one-line title.
 #: docs/diagnostics.md explains each one with an example and the fix.
 CODES: dict[str, str] = {
+    # Files
+    "RK0001": "cannot read the file",
     # Expressions: syntax
     "RK0101": "syntax error",
     "RK0102": "unexpected character",
@@ -68,7 +70,11 @@ CODES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem found in a source, with its place (1-based, end inclusive of the span's end)."""
+    """One problem found in a source, with its place.
+
+    Lines and columns are 1-based; ``end_line``/``end_column`` point one past
+    the last character of the spot (as SARIF and LSP do).
+    """
 
     code: str
     severity: Severity
@@ -126,7 +132,7 @@ def render(diag: Diagnostic, line_text: str | None) -> str:
     ``line_text`` is the text of ``diag.line`` (None when not available).
     """
     out = [str(diag)]
-    if line_text is not None:
+    if line_text:
         gutter = f"{diag.line:>4} | "
         out.append(gutter + line_text.expandtabs(1))
         width = 1
@@ -139,6 +145,19 @@ def render(diag: Diagnostic, line_text: str | None) -> str:
     if diag.help:
         out.append(f"  help: {diag.help}")
     return "\n".join(out)
+
+
+_COLORS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
+
+
+def colorize(text: str) -> str:
+    """ANSI colours for a rendered diagnostic: the severity word and the caret line."""
+    lines = text.split("\n")
+    for sev, code in _COLORS.items():
+        lines[0] = lines[0].replace(f" {sev}[", f" {code}{sev}\033[0m[", 1)
+    return "\n".join(
+        f"\033[1;32m{line}\033[0m" if line.strip().startswith("|") and "^" in line else line for line in lines
+    )
 
 
 def render_all(diags: Iterable[Diagnostic], sources: dict[str, Source] | None = None) -> str:

@@ -9,6 +9,8 @@ declared type is a :class:`ConversionError` naming the path and the problem.
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -145,3 +147,28 @@ _READERS = {
     "timestamp": _timestamp,
     "duration": _duration,
 }
+
+
+def to_data(v: Any) -> Any:
+    """A value as plain JSON data (the inverse of :func:`convert` given the type):
+    money as a decimal string, times as RFC 3339, durations as CEL duration text
+    (``5400s``), bytes as base64, type values by name."""
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else stdlib.format_double(v)
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        return stdlib.format_duration(v)
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode("ascii")
+    if isinstance(v, list | tuple):
+        return [to_data(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): to_data(x) for k, x in v.items()}
+    if isinstance(v, stdlib.CelType):
+        return v.name
+    return repr(v)

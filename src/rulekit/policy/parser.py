@@ -270,7 +270,7 @@ expr_parser.KEYWORD_NAMES.update(
         "POLICY", "VERSION", "SOURCE", "TIMEZONE", "FACTS", "ENUM", "CONST", "ACTORS", "EVENT", "EFFECT",
         "BY", "FRAGMENT", "WORKFLOW", "USE", "INITIAL", "FINAL", "STATE", "OUTCOME", "WAITS", "EVERY",
         "EXCEPT", "ON", "WHEN", "AFTER", "FROM", "AT", "STAY", "EMIT", "SET", "CITE", "ASSUMPTION", "NOTE")}
-    | {"ARROW": "`->`", "QMARK": "`?`", "ASSIGN": "`=`"}
+    | {"ARROW": "`->`"}
 )
 
 _parser: lark.Lark | None = None

@@ -1,0 +1,503 @@
+"""The policy checker: names, types and structure -> the compiled policy (IR).
+
+Reports every problem it finds in one run, each with a stable code and the
+place it was written; builds :class:`rulekit.policy.ir.Policy` only when there
+is no error. Fragments are inlined into the workflows that use them and
+``every state`` blocks are expanded into the states they apply to here, so
+the runtime sees plain states and transitions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.expr import ast as expr_ast
+from rulekit.expr import stdlib
+from rulekit.expr.checker import check as check_expr
+from rulekit.expr.types import (
+    BUILTIN_NAMES,
+    DYN,
+    NUMERIC,
+    DeclarationError,
+    Type,
+    TypeSyntaxError,
+    build_environment,
+    enum_of,
+    parse_type,
+)
+from rulekit.expression import Expression
+from rulekit.policy import ast, ir
+from rulekit.source import Source, Span
+
+#: Names the policy language gives a meaning: facts may not take them.
+RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
+SYSTEM_ACTOR = "system"
+
+
+def position(node: ast.Located) -> ir.Position:
+    return _pos(node.source, node.span)
+
+
+def _pos(source: Source, span: Span) -> ir.Position:
+    start = source.position(span.start)
+    end = source.position(span.end)
+    return ir.Position(source.file, start.line, start.column, end.line, end.column)
+
+
+@dataclass
+class _Scope:
+    """What expressions of one kind of place may read."""
+
+    env: dict[str, Type]
+    constants: dict[str, tuple[Type, object]]
+
+
+@dataclass
+class _Checker:
+    policy: ast.Policy
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    enums: dict[str, Type] = field(default_factory=dict)
+    fact_types: dict[str, ir.Fact] = field(default_factory=dict)
+    env: dict[str, Type] = field(default_factory=dict)
+    constants: dict[str, ir.Constant] = field(default_factory=dict)
+    actors: dict[str, ast.Name] = field(default_factory=dict)
+    events: dict[str, ir.Event] = field(default_factory=dict)
+    effects: dict[str, ir.EffectDecl] = field(default_factory=dict)
+    fragments: dict[str, ast.Workflow] = field(default_factory=dict)
+    # A transition written once (in a fragment or an `every state` block) is
+    # checked once, however many states it lands in.
+    parts_memo: dict[int, dict[str, object] | None] = field(default_factory=dict)
+    reported: set[tuple[int, int]] = field(default_factory=set)
+    written: dict[int, ast.Transition] = field(default_factory=dict)
+
+    # -- reporting ------------------------------------------------------------------
+    def error(self, code: str, message: str, node: ast.Located, help: str | None = None,
+              notes: Iterable[str] = ()) -> None:
+        self.diagnostics.append(diag.make(code, message, node.source, node.span, help=help, notes=notes))
+
+    def duplicates(self, names: Iterable[ast.Name], what: str) -> dict[str, ast.Name]:
+        seen: dict[str, ast.Name] = {}
+        for n in names:
+            if n.text in seen:
+                first = seen[n.text]
+                p = first.source.position(first.span.start)
+                self.error("RK0301", f"{what} `{n.text}` is declared twice", n,
+                           notes=[f"first declared at {first.source.file}:{p.line}:{p.column}"],
+                           help="rename one of them, or remove the repeat")
+            else:
+                seen[n.text] = n
+        return seen
+
+    def unknown(self, code: str, what: str, name: ast.Name, known: Iterable[str], extra: str = "") -> None:
+        known = list(known)
+        close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.6)
+        if close:
+            help_ = f"did you mean `{close[0]}`?"
+        elif known:
+            help_ = f"known {what}s: " + ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+        else:
+            help_ = f"declare the {what} first"
+        self.error(code, f"unknown {what} `{name.text}`{extra}", name, help_)
+
+    # -- declarations -----------------------------------------------------------------
+    def type_of(self, ref: ast.TypeRef) -> Type:
+        try:
+            return parse_type(str(ref), self.enums)
+        except TypeSyntaxError as e:
+            self.error("RK0316", str(e), ref, None)
+            return DYN
+
+    def declarations(self) -> None:
+        p = self.policy
+        if p.timezone is not None:
+            try:
+                stdlib.time_zone(p.timezone.text)
+            except stdlib.CelError as e:
+                self.error("RK0315", str(e), p.timezone)
+        for decl in p.enums:
+            self.duplicates(decl.members, f"value of enum {decl.name.text}")
+        for name in self.duplicates([e.name for e in p.enums], "enum"):
+            decl = next(e for e in p.enums if e.name.text == name)
+            self.enums[name] = enum_of(name, tuple(dict.fromkeys(m.text for m in decl.members)))
+        self.facts()
+        self.declare_constants()
+        self.actors = self.duplicates(p.actors, "actor")
+        if SYSTEM_ACTOR in self.actors:
+            self.error("RK0317", "`system` is the engine itself and cannot be declared as an actor",
+                       self.actors[SYSTEM_ACTOR], "remove it: deadlines and automatic transitions act as system")
+        self.duplicates([e.name for e in p.events], "event")
+        for ev in p.events:
+            for a in ev.actors:
+                if a.text not in self.actors:
+                    self.unknown("RK0304", "actor", a, self.actors)
+            self.duplicates([f.name for f in ev.payload], f"payload field of {ev.name.text}")
+            fields = tuple(ir.Field(f.name.text, self.type_of(f.type)) for f in ev.payload)
+            self.events.setdefault(ev.name.text, ir.Event(ev.name.text, tuple(dict.fromkeys(a.text for a in ev.actors)),
+                                                          fields, position(ev)))
+        self.duplicates([e.name for e in p.effects], "effect")
+        for ef in p.effects:
+            self.duplicates([f.name for f in ef.params], f"parameter of {ef.name.text}")
+            fields = tuple(ir.Field(f.name.text, self.type_of(f.type)) for f in ef.params)
+            self.effects.setdefault(ef.name.text, ir.EffectDecl(ef.name.text, fields, position(ef)))
+        self.duplicates([f.name for f in p.fragments], "fragment")
+        self.duplicates([w.name for w in p.workflows], "workflow")
+        self.fragments = {f.name.text: f for f in p.fragments}
+
+    def facts(self) -> None:
+        seen = self.duplicates([f.path for f in self.policy.facts], "fact")
+        good: dict[str, Type] = {}
+        for decl in self.policy.facts:
+            if seen.get(decl.path.text) is not decl.path:
+                continue
+            root = decl.path.text.split(".")[0]
+            if root in RESERVED_FACT_ROOTS:
+                self.error("RK0317", f"`{root}` is a reserved name and cannot start a fact", decl.path,
+                           "`event` is the payload of the event being handled, `actor` its sender; "
+                           "pick another name")
+                continue
+            t = self.type_of(decl.type)
+            try:
+                build_environment({**good, decl.path.text: t})
+            except DeclarationError as e:
+                self.error("RK0301", f"fact `{decl.path.text}` conflicts with another: {e.message}", decl.path)
+                continue
+            good[decl.path.text] = t
+            self.fact_types[decl.path.text] = ir.Fact(decl.path.text, t, decl.optional, position(decl))
+        self.env = build_environment(good)
+
+    def declare_constants(self) -> None:
+        seen = self.duplicates([c.name for c in self.policy.constants], "constant")
+        for decl in self.policy.constants:
+            name = decl.name.text
+            if seen.get(name) is not decl.name:
+                continue
+            if name in self.env or name in RESERVED_FACT_ROOTS:
+                self.error("RK0301", f"constant `{name}` has the name of a fact or a built-in name", decl.name)
+                continue
+            scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+            compiled = self.expression(decl.expr, scope, None, "")
+            if compiled is None:
+                continue
+            checked = compiled.compiled.checked
+            if checked.variables or checked.uses_now:
+                read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
+                self.error("RK0314", f"constant `{name}` reads {', '.join(f'`{r}`' for r in read)}", decl.expr,
+                           "a constant's value is fixed when the policy is compiled: it cannot read facts or now")
+                continue
+            try:
+                value = compiled.compiled.evaluate({})
+            except Exception as e:
+                self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
+                continue
+            self.constants[name] = ir.Constant(name, compiled.type, value, decl.expr.text, decl.note,
+                                               position(decl))
+
+    # -- expressions ------------------------------------------------------------------
+    def expression(self, ref: ast.ExprRef, scope: _Scope, expected: Sequence[str] | None, what: str,
+                   code: str = "RK0205", want: Type | None = None) -> ir.Expr | None:
+        checked, problems = check_expr(ref.root, ref.source, scope.env, scope.constants)
+        self.diagnostics.extend(problems)
+        if problems:
+            return None
+        t = checked.type
+        ok = expected is None or t.is_dynamic or t.kind in expected
+        if want is not None:
+            ok = _assignable(t, want)
+            if ok and want.kind == "enum" and _string_literal(ref) is not None:
+                value = _string_literal(ref)
+                if value not in [m for m, _ in want.fields]:
+                    self.error("RK0208", f'"{value}" is not a value of {want.name}', ref,
+                               f"{want.name} is one of: " + ", ".join(m for m, _ in want.fields))
+                    return None
+        if not ok:
+            wanted = f"of type {want}" if want else " or ".join(_A.get(k, k) for k in expected or ())
+            self.error(code, f"{what} must be {wanted}, but `{ref.text}` is {t}", ref)
+            return None
+        return ir.Expr(ref.text, _pos(ref.source, ref.root.span), Expression(checked, None))
+
+    def scope_for(self, t: ast.Transition) -> _Scope:
+        env = dict(self.env)
+        if t.kind == "event" and t.event is not None and t.event.text in self.events:
+            ev = self.events[t.event.text]
+            env["event"] = Type("object", name="event", fields=tuple(sorted((f.name, f.type) for f in ev.payload)))
+            env["actor"] = enum_of("actor", tuple(self.actors))
+        return _Scope(env, {k: (c.type, c.value) for k, c in self.constants.items()})
+
+    # -- workflows --------------------------------------------------------------------
+    def workflows(self) -> dict[str, ir.Workflow]:
+        out: dict[str, ir.Workflow] = {}
+        for wf in self.policy.workflows:
+            built = self.workflow(wf)
+            if built is not None and wf.name.text not in out:
+                out[wf.name.text] = built
+        for frag in self.policy.fragments:
+            for part in frag.parts:
+                if isinstance(part, ast.Use):
+                    self.error("RK0313", "a fragment cannot use another fragment", part,
+                               f"use `{part.fragment.text}` in the workflows instead")
+        return out
+
+    def workflow(self, wf: ast.Workflow) -> ir.Workflow | None:
+        # Canonical order, whatever the layout of the file: the workflow's own
+        # states and blocks first, then each used fragment's, in order of use.
+        states: list[tuple[ast.State, str]] = [(p, "state") for p in wf.parts if isinstance(p, ast.State)]
+        blocks: list[tuple[ast.EveryBlock, str]] = [(p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)]
+        for part in wf.parts:
+            if isinstance(part, ast.Use):
+                frag = self.fragments.get(part.fragment.text)
+                if frag is None:
+                    self.unknown("RK0313", "fragment", part.fragment, self.fragments)
+                    continue
+                origin = f"fragment {frag.name.text}"
+                for fp in frag.parts:
+                    if isinstance(fp, ast.State):
+                        states.append((fp, origin))
+                    elif isinstance(fp, ast.EveryBlock):
+                        blocks.append((fp, origin))
+        by_name = self.duplicates([s.name for s, _ in states], f"state of workflow {wf.name.text}")
+        decl = {name: next(s for s, _ in states if s.name is n) for name, n in by_name.items()}
+        initials = [s for s in decl.values() if s.initial]
+        if len(initials) != 1:
+            msg = (f"workflow `{wf.name.text}` has no initial state" if not initials else
+                   f"workflow `{wf.name.text}` has {len(initials)} initial states")
+            notes = [f"`{s.name.text}` at {position(s)}" for s in initials]
+            self.error("RK0306", msg, wf.name, "mark exactly one state `initial state ...`", notes)
+        for s in decl.values():
+            if s.final and s.transitions:
+                self.error("RK0307", f"final state `{s.name.text}` has transitions", s.transitions[0],
+                           "a case in a final state is closed; make the state non-final or move the transition")
+            if s.final and s.initial:
+                self.error("RK0307", f"state `{s.name.text}` is both initial and final", s.name)
+        non_final = [n for n, s in decl.items() if not s.final]
+        extra: dict[str, list[tuple[ast.Transition, str]]] = {n: [] for n in decl}
+        for block, origin in blocks:
+            for n in block.states:
+                if n.text not in decl:
+                    self.unknown("RK0302", "state", n, decl, f" in workflow {wf.name.text}")
+                elif block.mode == "in" and decl[n.text].final:
+                    self.error("RK0307", f"`every state in` names final state `{n.text}`", n)
+            listed = {n.text for n in block.states}
+            if block.mode == "all":
+                applies = non_final
+            elif block.mode == "except":
+                applies = [n for n in non_final if n not in listed]
+            else:
+                applies = [n for n in non_final if n in listed]
+            kind = "every" if origin == "state" else origin
+            for state_name in applies:
+                extra[state_name].extend((t, kind) for t in block.transitions)
+        ir_states: dict[str, ir.State] = {}
+        for name, s in decl.items():
+            transitions: list[ir.Transition] = []
+            for t, origin in [*((t, "state") for t in s.transitions), *extra[name]]:
+                built = self.transition(t, name, decl, origin, wf)
+                if built is not None:
+                    transitions.append(built)
+            outcome = s.outcome.text if s.outcome is not None else (name if s.final else None)
+            ir_states[name] = ir.State.build(name, s.initial, s.final, outcome, s.waits, s.cite,
+                                             tuple(transitions), position(s))
+        self.auto_cycles(wf, ir_states)
+        if len(initials) != 1:
+            return None
+        return ir.Workflow(wf.name.text, initials[0].name.text, ir_states, position(wf.name))
+
+    def transition(self, t: ast.Transition, state: str, states: Mapping[str, ast.State], origin: str,
+                   wf: ast.Workflow) -> ir.Transition | None:
+        if id(t) not in self.parts_memo:
+            self.parts_memo[id(t)] = self.transition_parts(t)
+        parts = self.parts_memo[id(t)]
+        target = None
+        if t.target is not None:
+            target = t.target.text
+            if target not in states:
+                if (id(t), id(wf)) not in self.reported:
+                    self.reported.add((id(t), id(wf)))
+                    self.unknown("RK0302", "state", t.target, states, f" in workflow {wf.name.text}")
+                return None
+        if parts is None:
+            return None
+        built = ir.Transition(kind=t.kind, source=state, target=target, origin=origin, at=position(t),
+                              **parts)  # type: ignore[arg-type]
+        self.written[id(built)] = t
+        return built
+
+    def transition_parts(self, t: ast.Transition) -> dict[str, object] | None:
+        """Check what does not depend on the state the transition lands in."""
+        scope = self.scope_for(t)
+        ok = True
+        parts: dict[str, object] = {"cite": t.cite}
+        if t.kind == "event":
+            assert t.event is not None
+            ev = self.events.get(t.event.text)
+            if ev is None:
+                self.unknown("RK0303", "event", t.event, self.events)
+                return None
+            actors = ev.actors
+            if t.actors is not None:
+                for a in t.actors:
+                    if a.text not in self.actors:
+                        self.unknown("RK0304", "actor", a, self.actors)
+                        ok = False
+                    elif a.text not in ev.actors:
+                        self.error("RK0305", f"`{a.text}` may not send `{ev.name}`", a,
+                                   f"`{ev.name}` is sent by {', '.join(ev.actors) or 'nobody'}; "
+                                   f"add `{a.text}` to its declaration or remove it here")
+                        ok = False
+                actors = tuple(a.text for a in t.actors if a.text in ev.actors)
+            parts["event"] = ev.name
+            parts["actors"] = actors
+        if t.condition is not None:
+            parts["guard"] = self.expression(t.condition, scope, ("bool",), "the condition")
+            ok &= parts["guard"] is not None
+        if t.guard is not None:
+            parts["guard"] = self.expression(t.guard, scope, ("bool",), "the condition")
+            ok &= parts["guard"] is not None
+        if t.deadline is not None:
+            want = ("duration",) if t.kind == "after" else ("timestamp",)
+            what = "the time after `after`" if t.kind == "after" else "the time after `at`"
+            parts["deadline"] = self.expression(t.deadline, scope, want, what, "RK0308")
+            ok &= parts["deadline"] is not None
+        if t.start is not None:
+            parts["start"] = self.expression(t.start, scope, ("timestamp",), "the time after `from`", "RK0308")
+            ok &= parts["start"] is not None
+        emits = []
+        for em in t.emits:
+            built = self.emit(em, scope)
+            ok &= built is not None
+            if built is not None:
+                emits.append(built)
+        parts["emits"] = tuple(emits)
+        assigns = []
+        for assign in t.assigns:
+            fact = self.fact_types.get(assign.fact.text)
+            if fact is None:
+                self.unknown("RK0310", "fact", assign.fact, self.fact_types)
+                ok = False
+                continue
+            value = self.expression(assign.expr, scope, None, f"the value of `{assign.fact.text}`", "RK0309",
+                                    fact.type)
+            ok &= value is not None
+            if value is not None:
+                assigns.append(ir.Assign(assign.fact.text, value))
+        parts["assigns"] = tuple(assigns)
+        return parts if ok else None
+
+    def emit(self, em: ast.Emit, scope: _Scope) -> ir.Emit | None:
+        decl = self.effects.get(em.effect.text)
+        if decl is None:
+            self.unknown("RK0311", "effect", em.effect, self.effects)
+            return None
+        params = {f.name: f.type for f in decl.params}
+        given: dict[str, ir.Expr] = {}
+        ok = True
+        for name, ref in em.args:
+            if name.text not in params:
+                self.unknown("RK0311", "parameter", name, params, f" of effect `{decl.name}`")
+                ok = False
+                continue
+            if name.text in given:
+                self.error("RK0311", f"argument `{name.text}` given twice", name)
+                ok = False
+                continue
+            value = self.expression(ref, scope, None, f"argument `{name.text}`", "RK0309", params[name.text])
+            if value is None:
+                ok = False
+            else:
+                given[name.text] = value
+        missing = [p for p in params if p not in given and p not in {n.text for n, _ in em.args}]
+        if missing:
+            self.error("RK0311", f"`{decl.name}` needs {', '.join(f'`{m}`' for m in missing)}", em,
+                       f"write it as emit {decl.name}({', '.join(f'{p}: ...' for p in params)})")
+            ok = False
+        if not ok:
+            return None
+        return ir.Emit(decl.name, tuple((p, given[p]) for p in params))
+
+    def auto_cycles(self, wf: ast.Workflow, states: Mapping[str, ir.State]) -> None:
+        """Automatic transitions that would chain forever once their condition holds."""
+        edges: dict[str, list[ir.Transition]] = {
+            n: [t for t in s.automatic if t.target is not None and not t.assigns] for n, s in states.items()
+        }
+        reported: set[frozenset[str]] = set()
+        for start in states:
+            # Follow chains from `start` looking for a way back (short: depth <= number of states).
+            stack: list[tuple[str, list[ir.Transition]]] = [(start, [])]
+            while stack:
+                node, path = stack.pop()
+                for t in edges.get(node, ()):
+                    assert t.target is not None
+                    cycle = [*path, t]
+                    if t.target == start:
+                        key = frozenset(x.source for x in cycle)
+                        texts = {x.guard.text if x.guard else "true" for x in cycle}
+                        if key not in reported and (len(texts) == 1 or texts == {"true"}):
+                            reported.add(key)
+                            written = self.written[id(cycle[0])]
+                            route = " -> ".join([*(x.source for x in cycle), start])
+                            self.diagnostics.append(diag.make(
+                                "RK0312", f"automatic transitions loop forever: {route}",
+                                written.source, written.span,
+                                help="once the condition holds, nothing stops the loop: make the conditions "
+                                     "exclusive, set a fact on the way, or wait for an event",
+                                notes=[f"condition: {next(iter(texts))}"]))
+                    elif t.target not in {x.source for x in cycle} and len(cycle) < len(states):
+                        stack.append((t.target, cycle))
+
+
+_A = {"bool": "a bool", "duration": "a duration", "timestamp": "a time"}
+
+
+def _string_literal(ref: ast.ExprRef) -> str | None:
+    root = ref.root
+    if isinstance(root, expr_ast.Literal) and root.kind == "string":
+        return str(root.value)
+    return None
+
+
+def _assignable(actual: Type, want: Type) -> bool:
+    if actual.is_dynamic or want.is_dynamic:
+        return True
+    if want.kind == "money":
+        return actual.kind in ("money", "int")
+    if want.kind == "double":
+        return actual.kind in ("double", "int")
+    if want.kind == "enum":
+        return actual.kind == "string" or actual == want
+    if want.kind in NUMERIC:
+        return actual.kind == want.kind
+    if want.kind in ("list", "map"):
+        return actual.kind == want.kind
+    if want.kind == "string":
+        return actual.kind in ("string", "enum")
+    return actual.kind == want.kind
+
+
+def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
+    """Check a parsed policy; the IR is returned only when there are no errors."""
+    c = _Checker(policy)
+    c.declarations()
+    workflows = c.workflows()
+    problems = sorted(c.diagnostics, key=diag.sort_key)
+    if any(d.severity == "error" for d in problems):
+        return None, problems
+    p = policy
+    result = ir.Policy(
+        name=p.name.text,
+        version=p.version,
+        source_doc=p.source_doc,
+        timezone=p.timezone.text if p.timezone else None,
+        facts=c.fact_types,
+        enums={k: tuple(m for m, _ in t.fields) for k, t in c.enums.items()},
+        constants=c.constants,
+        actors=tuple(c.actors),
+        events=c.events,
+        effects=c.effects,
+        workflows=workflows,
+        file=p.source.file,
+    )
+    return result, problems
+

@@ -1,0 +1,180 @@
+"""The compiled policy: plain data the runtime runs and the artifact stores.
+
+Produced by the checker from either front end, or loaded from a compiled JSON
+artifact. Nothing here refers back to source text except positions (for
+messages) and each expression's own text. Per workflow, transitions are
+indexed by state and event so the runtime never scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rulekit.expr.types import Type
+from rulekit.expression import Expression
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an element was written (1-based; the end is one past the last character, as in SARIF)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An expression of the policy: its text, where it was written, and its compiled form."""
+
+    text: str
+    at: Position
+    compiled: Expression
+
+    @property
+    def type(self) -> Type:
+        return self.compiled.type
+
+
+@dataclass(frozen=True)
+class Fact:
+    path: str
+    type: Type
+    optional: bool
+    at: Position
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: Type
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    actors: tuple[str, ...]
+    payload: tuple[Field, ...]
+    at: Position
+
+
+@dataclass(frozen=True)
+class EffectDecl:
+    name: str
+    params: tuple[Field, ...]
+    at: Position
+
+
+@dataclass(frozen=True)
+class Constant:
+    name: str
+    type: Type
+    value: Any
+    text: str
+    note: tuple[str, str] | None
+    at: Position
+
+
+@dataclass(frozen=True)
+class Emit:
+    effect: str
+    args: tuple[tuple[str, Expr], ...]
+
+
+@dataclass(frozen=True)
+class Assign:
+    fact: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One way out of (or within) a state.
+
+    ``kind``: ``event``, ``auto``, ``after`` or ``at``. ``target`` None means an
+    internal transition (stay: no exit, no entry, deadlines kept).
+    """
+
+    kind: str
+    source: str
+    target: str | None
+    event: str | None = None
+    #: Actors that may send the event through this transition.
+    actors: tuple[str, ...] = ()
+    guard: Expr | None = None
+    deadline: Expr | None = None
+    start: Expr | None = None
+    emits: tuple[Emit, ...] = ()
+    assigns: tuple[Assign, ...] = ()
+    cite: str | None = None
+    #: Where it was written: the state itself, an ``every state`` block, or a fragment.
+    origin: str = "state"
+    at: Position | None = None
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    initial: bool
+    final: bool
+    outcome: str | None
+    waits: str | None
+    cite: str | None
+    transitions: tuple[Transition, ...]
+    at: Position
+    #: event name -> transitions taking it, in order.
+    by_event: Mapping[str, tuple[Transition, ...]] = field(default_factory=dict, compare=False)
+    automatic: tuple[Transition, ...] = field(default=(), compare=False)
+    deadlines: tuple[Transition, ...] = field(default=(), compare=False)
+
+    @staticmethod
+    def build(name: str, initial: bool, final: bool, outcome: str | None, waits: str | None,
+              cite: str | None, transitions: tuple[Transition, ...], at: Position) -> State:
+        by_event: dict[str, list[Transition]] = {}
+        for t in transitions:
+            if t.kind == "event" and t.event is not None:
+                by_event.setdefault(t.event, []).append(t)
+        return State(
+            name, initial, final, outcome, waits, cite, transitions, at,
+            by_event={k: tuple(v) for k, v in by_event.items()},
+            automatic=tuple(t for t in transitions if t.kind == "auto"),
+            deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),
+        )
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    initial: str
+    states: Mapping[str, State]
+    at: Position
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A checked, compiled policy: what ``rulekit.load`` returns."""
+
+    name: str
+    version: str | None
+    source_doc: str | None
+    timezone: str | None
+    facts: Mapping[str, Fact]
+    enums: Mapping[str, tuple[str, ...]]
+    constants: Mapping[str, Constant]
+    actors: tuple[str, ...]
+    events: Mapping[str, Event]
+    effects: Mapping[str, EffectDecl]
+    workflows: Mapping[str, Workflow]
+    file: str
+    #: sha256 of the artifact's content without source positions.
+    hash: str = ""
+
+    def workflow(self, name: str) -> Workflow:
+        return self.workflows[name]

@@ -1,0 +1,352 @@
+"""The YAML front end: a policy in YAML -> :mod:`rulekit.policy.ast`.
+
+The same model as the .rk language. The structure is checked against the
+JSON Schema shipped in the package (``schemas/policy-yaml.schema.json``);
+every node keeps its position in the YAML file, and expressions inside
+strings are parsed by the condition grammar as sources *embedded* in the
+YAML file, so an error points at the offending character inside the string
+(as cel-go's ``policy/source.go`` does).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.expr import parser as expr_parser
+from rulekit.policy import ast
+from rulekit.source import Source, Span
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the YAML form."""
+    text = resources.files("rulekit").joinpath("schemas/policy-yaml.schema.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+class _Invalid(Exception):
+    pass
+
+
+@dataclass
+class _Reader:
+    source: Source
+    diagnostics: list[Diagnostic]
+
+    # -- YAML nodes -> plain data, with positions -------------------------------------
+    def plain(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key, value in node.value:
+                # Keys as written: YAML 1.1 would read `on:` as the bool true.
+                k = str(key.value) if isinstance(key, yaml.ScalarNode) else str(self.plain(key))
+                if k in out:
+                    self.error("RK0403", f"key `{k}` appears twice in this map", key,
+                               "YAML keeps only the last one; merge them into one entry")
+                out[k] = self.plain(value)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.plain(v) for v in node.value]
+        assert isinstance(node, yaml.ScalarNode)
+        if node.tag == "tag:yaml.org,2002:bool":
+            return node.value.lower() in ("true", "yes", "on")
+        if node.tag == "tag:yaml.org,2002:null" and node.style is None:
+            return None
+        return node.value  # every other scalar as written (2023-01-31 stays text)
+
+    def span(self, node: yaml.Node) -> Span:
+        return Span(node.start_mark.index, max(node.end_mark.index, node.start_mark.index + 1))
+
+    def error(self, code: str, message: str, node: yaml.Node, help: str | None = None) -> None:
+        self.diagnostics.append(diag.make(code, message, self.source, self.span(node), help=help))
+
+    # -- building the AST -------------------------------------------------------------
+    def name(self, node: yaml.Node) -> ast.Name:
+        return ast.Name(self.source, self.span(node), str(node.value).strip())
+
+    def text(self, node: yaml.Node | None) -> str | None:
+        return None if node is None else str(node.value)
+
+    def expr(self, node: yaml.Node) -> ast.ExprRef:
+        """Parse a scalar as an expression, positions mapped into the YAML file."""
+        embedded = _embedded(self.source, node)
+        result = expr_parser.parse(embedded)
+        self.diagnostics.extend(result.diagnostics)
+        if result.ast is None:
+            raise _Invalid
+        return ast.ExprRef(embedded, result.ast.span, result.ast)
+
+    def type_ref(self, node: yaml.Node) -> tuple[ast.TypeRef, bool]:
+        text = str(node.value).strip()
+        optional = text.endswith("?")
+        text = text.removesuffix("?").strip()
+        return _type_ref(text, self.source, self.span(node)), optional
+
+    def policy(self, root: yaml.MappingNode) -> ast.Policy:
+        m = _mapping(root)
+        facts = []
+        for key, value in _pairs(m.get("facts")):
+            t, optional = self.type_ref(value)
+            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional))
+        enums = [
+            ast.EnumDecl(self.source, self.span(key), self.name(key), tuple(self.name(v) for v in value.value))
+            for key, value in _pairs(m.get("enums"))
+        ]
+        constants = []
+        for key, value in _pairs(m.get("constants")):
+            note = None
+            if isinstance(value, yaml.MappingNode):
+                cm = _mapping(value)
+                for kind in ("assumption", "note"):
+                    if kind in cm:
+                        note = (kind, str(cm[kind].value))
+                value = cm["value"]
+            constants.append(self.guarded(lambda k=key, v=value, n=note: ast.ConstDecl(
+                self.source, self.span(k), self.name(k), self.expr(v), n)))
+        actors = tuple(self.name(v) for v in _items(m.get("actors")))
+        events = []
+        for key, value in _pairs(m.get("events")):
+            em = _mapping(value)
+            payload = tuple(self.field(k, v) for k, v in _pairs(em.get("payload")))
+            events.append(ast.EventDecl(self.source, self.span(key), self.name(key), payload,
+                                        tuple(self.name(a) for a in _items(em.get("by")))))
+        effects = [
+            ast.EffectDecl(self.source, self.span(key), self.name(key),
+                           tuple(self.field(k, v) for k, v in _pairs(value)))
+            for key, value in _pairs(m.get("effects"))
+        ]
+        fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
+        workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
+        tz = m.get("timezone")
+        return ast.Policy(
+            self.source, self.span(m["policy"]), self.name(m["policy"]), self.text(m.get("version")),
+            self.text(m.get("source")), self.name(tz) if tz is not None else None, tuple(facts), tuple(enums),
+            tuple(c for c in constants if c is not None), actors, tuple(events), tuple(effects),
+            tuple(fragments), tuple(workflows),
+        )
+
+    def guarded(self, build: Any) -> Any:
+        """Build a node; an expression that did not parse drops it (already reported)."""
+        try:
+            return build()
+        except _Invalid:
+            return None
+
+    def field(self, key: yaml.Node, value: yaml.Node) -> ast.FieldDecl:
+        t, _ = self.type_ref(value)
+        return ast.FieldDecl(self.source, self.span(key), self.name(key), t)
+
+    def workflow(self, key: yaml.Node, value: yaml.Node, is_fragment: bool) -> ast.Workflow:
+        m = _mapping(value)
+        parts: list[ast.Part] = []
+        for skey, svalue in _pairs(m.get("states")):
+            sm = _mapping(svalue) if isinstance(svalue, yaml.MappingNode) else {}
+            outcome = sm.get("outcome")
+            parts.append(ast.State(
+                self.source, self.span(skey), self.name(skey),
+                _truthy(sm.get("initial")), _truthy(sm.get("final")),
+                self.name(outcome) if outcome is not None else None,
+                self.text(sm.get("waits")), self.text(sm.get("cite")),
+                self.transitions(sm.get("transitions")),
+            ))
+        for block in _items(m.get("every")):
+            bm = _mapping(block)
+            mode = "except" if "except" in bm else "in" if "in" in bm else "all"
+            names = tuple(self.name(n) for n in _items(bm.get(mode))) if mode != "all" else ()
+            parts.append(ast.EveryBlock(self.source, self.span(block), mode, names,
+                                        self.transitions(bm.get("transitions"))))
+        for use in _items(m.get("use")):
+            parts.append(ast.Use(self.source, self.span(use), self.name(use)))
+        return ast.Workflow(self.source, self.span(key), self.name(key), tuple(parts), is_fragment)
+
+    def transitions(self, node: yaml.Node | None) -> tuple[ast.Transition, ...]:
+        out = []
+        for item in _items(node):
+            built = self.guarded(lambda i=item: self.transition(i))
+            if built is not None:
+                out.append(built)
+        return tuple(out)
+
+    def transition(self, node: yaml.MappingNode) -> ast.Transition:
+        m = _mapping(node)
+        event = actors = condition = deadline = start = guard = None
+        if "on" in m:
+            kind, event = "event", self.name(m["on"])
+            if "by" in m:
+                actors = tuple(self.name(a) for a in _items(m["by"]))
+            guard = self.expr(m["when"]) if "when" in m else None
+        elif "after" in m or "at" in m:
+            kind = "after" if "after" in m else "at"
+            deadline = self.expr(m[kind])
+            start = self.expr(m["from"]) if "from" in m else None
+            guard = self.expr(m["when"]) if "when" in m else None
+        else:
+            kind, condition = "auto", self.expr(m["when"])
+        emits = []
+        for e in _items(m.get("emit")):
+            if isinstance(e, yaml.ScalarNode):
+                emits.append(ast.Emit(self.source, self.span(e), self.name(e), ()))
+            else:
+                ((ekey, evalue),) = e.value
+                args = tuple((self.name(k), self.expr(v)) for k, v in _pairs(evalue))
+                emits.append(ast.Emit(self.source, self.span(ekey), self.name(ekey), args))
+        assigns = tuple(
+            ast.Assign(self.source, self.span(k), self.name(k), self.expr(v)) for k, v in _pairs(m.get("set"))
+        )
+        trigger = next(k for k in ("on", "after", "at", "when") if k in m)
+        return ast.Transition(
+            self.source, self.span(m[trigger]), kind, event, actors, condition, deadline, start, guard,
+            self.name(m["to"]) if "to" in m else None, tuple(emits), assigns, self.text(m.get("cite")),
+        )
+
+
+def _truthy(node: yaml.Node | None) -> bool:
+    return node is not None and str(node.value).lower() in ("true", "yes", "on")
+
+
+def _mapping(node: yaml.Node) -> dict[str, yaml.Node]:
+    return {str(k.value): v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+
+def _pairs(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
+    return list(node.value) if isinstance(node, yaml.MappingNode) else []
+
+
+def _items(node: yaml.Node | None) -> list[yaml.Node]:
+    if node is None:
+        return []
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return []
+    return [node]  # one name where a list is allowed (`by: merchant`)
+
+
+def _type_ref(text: str, source: Source, span: Span) -> ast.TypeRef:
+    head, _, rest = text.partition("(")
+    if not rest:
+        return ast.TypeRef(source, span, head.strip())
+    inner = rest.rsplit(")", 1)[0]
+    depth, parts, cur = 0, [], ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    parts.append(cur)
+    return ast.TypeRef(source, span, head.strip(), tuple(_type_ref(p.strip(), source, span) for p in parts))
+
+
+def _embedded(host: Source, node: yaml.Node) -> Source:
+    """The scalar's text as its own source, each character mapped to the host file.
+
+    Walks the scalar's text and the host's characters side by side, skipping
+    what YAML removed (quotes, indentation, escapes), so a position inside a
+    quoted or block scalar lands on the character the author sees.
+    """
+    value = str(node.value)
+    start, end = node.start_mark.index, node.end_mark.index
+    segment = host.text[start:end]
+    origin: list[int] = []
+    j = 0
+    for ch in value:
+        k = segment.find(ch, j, j + 64)
+        if k >= 0:
+            j = k
+            origin.append(start + j)
+            j += 1
+        else:
+            origin.append(start + min(j, max(len(segment) - 1, 0)))
+    origin.append(start + min(j, len(segment)))
+    return Source(value, host.name, host=host, origin=tuple(origin))
+
+
+_TYPE_WORDS = {"string": "a string", "array": "a list", "object": "a map", "boolean": "true or false",
+               "null": "empty"}
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None, list[Any]]:
+    """(message, help, path to point at) for a schema violation, in authors' words."""
+    sub_schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    value: Any = error.validator_value
+    where = sub_schema.get("title")
+    where_text = f" in this {where}" if where else ""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(sub_schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        key = extra[0] if extra else "?"
+        help_ = f"allowed keys{where_text}: {', '.join(allowed)}" if allowed else None
+        return f"unknown key `{key}`{where_text}", help_, [*path, ("key", key)]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in value if k not in error.instance]
+        return f"missing key `{missing[0] if missing else '?'}`{where_text}", None, path
+    if error.validator == "anyOf" and where == "transition":
+        return "a transition needs a trigger: `on`, `when`, `after` or `at`", None, path
+    if error.validator == "oneOf" and where == "transition":
+        both = isinstance(error.instance, dict) and "to" in error.instance and "stay" in error.instance
+        msg = "give either `to` or `stay`, not both" if both else "a transition needs `to: STATE` or `stay: true`"
+        return msg, None, path
+    if error.validator == "type":
+        types = [str(t) for t in (value if isinstance(value, list) else [value])]
+        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        return f"expected {wanted} here", None, path
+    if error.validator == "const":
+        return f"expected `{json.dumps(value)}` here", None, path
+    return error.message, None, path
+
+
+def _node_at(root: yaml.Node, path: list[Any]) -> yaml.Node:
+    node = root
+    for step in path:
+        if isinstance(step, tuple):  # ("key", name): the key node itself
+            for k, _v in node.value if isinstance(node, yaml.MappingNode) else ():
+                if str(k.value) == step[1]:
+                    return k  # type: ignore[no-any-return]
+            return node
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if str(k.value) == step:
+                    node = v
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            node = node.value[step]
+    return node
+
+
+def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
+    """Read a policy in YAML form: the AST (None if unreadable) and the problems found."""
+    problems: list[Diagnostic] = []
+    try:
+        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        offset = mark.index if mark is not None else 0
+        what = getattr(e, "problem", None) or str(e)
+        return None, [diag.make("RK0401", f"not valid YAML: {what}", source, Span(offset, offset + 1))]
+    if not isinstance(root, yaml.MappingNode):
+        return None, [diag.make("RK0402", "a policy file is a map with a `policy:` key at the top",
+                                source, Span(0, 1))]
+    reader = _Reader(source, problems)
+    data = reader.plain(root)
+    validator = jsonschema.Draft202012Validator(schema())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        message, help_, path = _schema_problem(error)
+        reader.error("RK0402", message, _node_at(root, path), help_)
+    if any(d.code in ("RK0402", "RK0403") for d in problems):
+        return None, sorted(problems, key=diag.sort_key)
+    policy = reader.policy(root)
+    return policy, sorted(problems, key=diag.sort_key)
