@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,81 @@ def test_usage_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["nonsense"])
     assert info.value.code == 2
+
+
+POLICIES = Path(__file__).parent / "policies"
+GOLDEN = Path(__file__).parent / "golden" / "policies"
+
+
+def test_check_clean_files(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "check",
+        str(POLICIES / "refunds.rk"),
+        str(POLICIES / "refunds.yaml"),
+        "--color",
+        "never",
+    )
+    assert (code, out) == (0, "checked 2 files: 0 errors, 0 warnings\n")
+
+
+def test_check_folder_skips_scenario_yaml(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a.rk").write_text((POLICIES / "refunds.rk").read_text())
+    (tmp_path / "scenarios.yaml").write_text("policy_file: a.rk\nscenarios: []\n")
+    code, out, _ = run(capsys, "check", str(tmp_path))
+    assert (code, out) == (0, "checked 1 file: 0 errors, 0 warnings\n")
+
+
+def test_check_reports_problems_with_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", str(GOLDEN / "many_problems_sorted.rk"), "--color", "never")
+    assert code == 1
+    assert "error[RK0303]: unknown event `aprove`" in out and "^^^^^^" in out
+    assert out.endswith("checked 1 file: 4 errors, 0 warnings\n")
+
+
+def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", str(GOLDEN / "unknown_state.rk"), "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["errors"] == 1
+    (d,) = report["files"][0]["diagnostics"]
+    assert (d["code"], d["line"], d["column"], d["help"]) == (
+        "RK0302",
+        16,
+        19,
+        "did you mean `refunded`?",
+    )
+
+
+def test_check_colour_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "check", str(GOLDEN / "unknown_state.rk"), "--color", "always")
+    assert "\033[1;31merror\033[0m" in out
+    _, out, _ = run(
+        capsys, "check", str(GOLDEN / "unknown_state.rk")
+    )  # captured output is not a terminal
+    assert "\033[" not in out
+
+
+def test_check_missing_path_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "check", "no/such/place.rk")
+    assert code == 2 and "no such file or folder: no/such/place.rk" in err
+
+
+def test_compile_writes_a_valid_artifact(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "refunds.json"
+    code, _, err = run(capsys, "compile", str(POLICIES / "refunds.rk"), "-o", str(out))
+    assert code == 0 and "wrote" in err and "sha256:" in err
+    code, stdout, _ = run(capsys, "check", str(out))
+    assert (code, stdout) == (0, "checked 1 file: 0 errors, 0 warnings\n")
+
+
+def test_compile_of_a_broken_policy_is_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys, "compile", str(GOLDEN / "unknown_event.rk"), "-o", str(tmp_path / "x.json")
+    )
+    assert code == 1 and "RK0303" in err and not (tmp_path / "x.json").exists()

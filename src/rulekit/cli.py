@@ -83,8 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
     chk.add_argument("--format", choices=("text", "json"), default="text")
-    chk.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                     help="colour the text output (auto: only on a terminal, and not when NO_COLOR is set)")
+    chk.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text output (auto: only on a terminal, and not when NO_COLOR is set)",
+    )
 
     comp = sub.add_parser(
         "compile",
@@ -92,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Check a policy and write its compiled artifact, validated by the published JSON Schema.",
     )
     comp.add_argument("file", metavar="FILE", help="a .rk or .yaml policy")
-    comp.add_argument("-o", "--output", metavar="OUT.json", required=True, help="where to write ('-' for stdout)")
+    comp.add_argument(
+        "-o", "--output", metavar="OUT.json", required=True, help="where to write ('-' for stdout)"
+    )
     return p
 
 
@@ -117,7 +123,9 @@ def _policy_files(paths: list[str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
-                if candidate.suffix == ".rk" or (candidate.suffix in (".yaml", ".yml") and _is_policy_yaml(candidate)):
+                if candidate.suffix == ".rk" or (
+                    candidate.suffix in (".yaml", ".yml") and _is_policy_yaml(candidate)
+                ):
                     files.append(candidate)
         elif path.exists():
             files.append(path)
@@ -156,12 +164,24 @@ def _check(args: argparse.Namespace) -> int:
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
     if args.format == "json":
-        print(json.dumps({
-            "files": [{"file": str(p), "ok": not any(d.severity == "error" for d in ds),
-                       "diagnostics": [d.to_dict() for d in ds]} for p, _, ds in results],
-            "errors": errors,
-            "warnings": warnings,
-        }, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "files": [
+                        {
+                            "file": str(p),
+                            "ok": not any(d.severity == "error" for d in ds),
+                            "diagnostics": [d.to_dict() for d in ds],
+                        }
+                        for p, _, ds in results
+                    ],
+                    "errors": errors,
+                    "warnings": warnings,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         color = _use_color(args.color)
         for _, checked, ds in results:
@@ -170,8 +190,10 @@ def _check(args: argparse.Namespace) -> int:
                 src = sources.get(d.file)
                 text = diag.render(d, src.line_text(d.line) if src is not None else None)
                 print((diag.colorize(text) if color else text) + "\n")
-        print(f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
-              f"{warnings} warning{'s' * (warnings != 1)}")
+        print(
+            f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
+            f"{warnings} warning{'s' * (warnings != 1)}"
+        )
     return EXIT_FAILED if errors else EXIT_OK
 
 

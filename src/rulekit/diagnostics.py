@@ -156,7 +156,8 @@ def colorize(text: str) -> str:
     for sev, code in _COLORS.items():
         lines[0] = lines[0].replace(f" {sev}[", f" {code}{sev}\033[0m[", 1)
     return "\n".join(
-        f"\033[1;32m{line}\033[0m" if line.strip().startswith("|") and "^" in line else line for line in lines
+        f"\033[1;32m{line}\033[0m" if line.strip().startswith("|") and "^" in line else line
+        for line in lines
     )
 
 

@@ -142,7 +142,10 @@ _OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
 
 class _Checker:
     def __init__(
-        self, source: Source, env: Mapping[str, Type] | None, constants: Mapping[str, tuple[Type, object]]
+        self,
+        source: Source,
+        env: Mapping[str, Type] | None,
+        constants: Mapping[str, tuple[Type, object]],
     ) -> None:
         self.source = source
         self.env = env
@@ -245,8 +248,12 @@ class _Checker:
             self.uses_now = True
             return TIMESTAMP
         if name == "dyn":
-            return self.error("RK0201", "`dyn` is a function, not a value", node.span,
-                              "write dyn(x) to use x without a static type")
+            return self.error(
+                "RK0201",
+                "`dyn` is a function, not a value",
+                node.span,
+                "write dyn(x) to use x without a static type",
+            )
         if name in self.constant_names:
             t, value = self.constant_names[name]
             self.constants[node.id] = value
@@ -469,7 +476,9 @@ class _Checker:
                     "RK0208",
                     f"{node.text} is not a value of {other.name}",
                     node.span,
-                    f'did you mean "{close[0]}"?' if close else f"{other.name} is one of: " + ", ".join(members),
+                    f'did you mean "{close[0]}"?'
+                    if close
+                    else f"{other.name} is one of: " + ", ".join(members),
                 )
 
     # -- calls ------------------------------------------------------------------------

@@ -361,8 +361,10 @@ class _Emitter:
                 return f"({a} {op} {b})"
             return f"_rel({op!r}, {a}, {b})"
         if op in ("==", "!="):
-            if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _PY_EQ_KINDS) or (
-                lk in _STRINGS and rk in _STRINGS
+            if (
+                (lk in NUMERIC and rk in NUMERIC)
+                or (lk == rk and lk in _PY_EQ_KINDS)
+                or (lk in _STRINGS and rk in _STRINGS)
             ):
                 return f"({a} {op} {b})"
             return f"({'' if op == '==' else 'not '}_eq({a}, {b}))"

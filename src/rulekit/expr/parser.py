@@ -307,8 +307,12 @@ def _parenthesized(node: ast.Expr) -> bool:
 def _check_name(tok: Token) -> None:
     if str(tok) in KEYWORDS:
         # The contextual lexer reads a keyword where it cannot stand as a name.
-        raise _Problem("RK0107", f"`{tok}` is a keyword and cannot be used as a name", _tok_span(tok),
-                       "pick another name; if this is a map key, write it as m[\"" + str(tok) + "\"]")
+        raise _Problem(
+            "RK0107",
+            f"`{tok}` is a keyword and cannot be used as a name",
+            _tok_span(tok),
+            'pick another name; if this is a map key, write it as m["' + str(tok) + '"]',
+        )
     if str(tok) in RESERVED:
         raise _Problem(
             "RK0107",
@@ -689,7 +693,9 @@ def _describe_expected(expected: set[str]) -> str:
     if keywords:
         parts.append(", ".join(keywords[:8]) + (", ..." if len(keywords) > 8 else ""))
     if "$END" in expected:
-        parts.append("the end of the expression" if not KEYWORD_NAMES.keys() & expected else "the end")
+        parts.append(
+            "the end of the expression" if not KEYWORD_NAMES.keys() & expected else "the end"
+        )
     if not parts:
         return "something else"
     return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]

@@ -107,7 +107,9 @@ def parse_type(text: str, named: Mapping[str, Type] | None = None) -> Type:
     return result
 
 
-def _parse_type_tokens(tokens: list[str], text: str, named: Mapping[str, Type]) -> tuple[Type, list[str]]:
+def _parse_type_tokens(
+    tokens: list[str], text: str, named: Mapping[str, Type]
+) -> tuple[Type, list[str]]:
     if not tokens:
         raise TypeSyntaxError(f"incomplete type `{text}`")
     head, rest = tokens[0], tokens[1:]

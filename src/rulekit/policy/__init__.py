@@ -49,12 +49,17 @@ def check_source(text: str, format: str, filename: str) -> CheckResult:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            return CheckResult(source, None, [diag.make(
-                "RK0501", f"not valid JSON: {e.msg}", source, Span(e.pos, e.pos + 1))])
+            return CheckResult(
+                source,
+                None,
+                [diag.make("RK0501", f"not valid JSON: {e.msg}", source, Span(e.pos, e.pos + 1))],
+            )
+        # Artifacts are machine-written: diagnostics name the place in words, not a source line.
+        shown = Source("", filename)
         try:
-            return CheckResult(source, artifact.from_json(data, source), [])
+            return CheckResult(shown, artifact.from_json(data, source), [])
         except CompileError as e:
-            return CheckResult(source, None, e.diagnostics)
+            return CheckResult(shown, None, e.diagnostics)
     if format == "rk":
         tree, problems = parser.parse(source)
     elif format == "yaml":
@@ -89,8 +94,13 @@ def read(path: str | os.PathLike[str]) -> tuple[str, str] | Diagnostic:
     where = Source("", str(path))
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
-        return diag.make("RK0001", f"unknown kind of policy file `{p.suffix or p.name}`", where, Span(0, 0),
-                         help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)")
+        return diag.make(
+            "RK0001",
+            f"unknown kind of policy file `{p.suffix or p.name}`",
+            where,
+            Span(0, 0),
+            help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)",
+        )
     try:
         return p.read_text(encoding="utf-8"), fmt
     except FileNotFoundError:

@@ -46,6 +46,7 @@ def schema() -> dict[str, Any]:
 
 # -- writing ---------------------------------------------------------------------------
 
+
 def _at(p: ir.Position | None) -> list[int] | None:
     return None if p is None else [p.line, p.column, p.end_line, p.end_column]
 
@@ -55,13 +56,21 @@ def _expr(e: ir.Expr | None) -> dict[str, Any] | None:
         return None
     root = e.compiled.checked.root
     shift = root.span.start
-    return {"text": e.text, "type": str(e.type), "at": _at(e.at), "ast": _shift(expr_ast.to_json(root), -shift)}
+    return {
+        "text": e.text,
+        "type": str(e.type),
+        "at": _at(e.at),
+        "ast": _shift(expr_ast.to_json(root), -shift),
+    }
 
 
 def _shift(node: Any, delta: int) -> Any:
     """Move every span in a serialized tree by ``delta`` (spans become relative to the text)."""
     if isinstance(node, dict):
-        return {k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else _shift(v, delta)) for k, v in node.items()}
+        return {
+            k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else _shift(v, delta))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_shift(x, delta) for x in node]
     return node
@@ -71,21 +80,47 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     """The artifact for ``policy`` (JSON-ready; see docs/artifact.schema.json)."""
     body: dict[str, Any] = {
         "format": FORMAT,
-        "policy": {"name": policy.name, "version": policy.version, "source": policy.source_doc,
-                   "timezone": policy.timezone},
+        "policy": {
+            "name": policy.name,
+            "version": policy.version,
+            "source": policy.source_doc,
+            "timezone": policy.timezone,
+        },
         "file": policy.file,
-        "facts": [{"path": f.path, "type": str(f.type), "optional": f.optional, "at": _at(f.at)}
-                  for f in policy.facts.values()],
+        "facts": [
+            {"path": f.path, "type": str(f.type), "optional": f.optional, "at": _at(f.at)}
+            for f in policy.facts.values()
+        ],
         "enums": {k: list(v) for k, v in policy.enums.items()},
-        "constants": [{"name": c.name, "type": str(c.type), "value": to_data(c.value), "text": c.text,
-                       "note": list(c.note) if c.note else None, "at": _at(c.at)}
-                      for c in policy.constants.values()],
+        "constants": [
+            {
+                "name": c.name,
+                "type": str(c.type),
+                "value": to_data(c.value),
+                "text": c.text,
+                "note": list(c.note) if c.note else None,
+                "at": _at(c.at),
+            }
+            for c in policy.constants.values()
+        ],
         "actors": list(policy.actors),
-        "events": [{"name": e.name, "actors": list(e.actors),
-                    "payload": [{"name": f.name, "type": str(f.type)} for f in e.payload], "at": _at(e.at)}
-                   for e in policy.events.values()],
-        "effects": [{"name": e.name, "params": [{"name": f.name, "type": str(f.type)} for f in e.params],
-                     "at": _at(e.at)} for e in policy.effects.values()],
+        "events": [
+            {
+                "name": e.name,
+                "actors": list(e.actors),
+                "payload": [{"name": f.name, "type": str(f.type)} for f in e.payload],
+                "at": _at(e.at),
+            }
+            for e in policy.events.values()
+        ],
+        "effects": [
+            {
+                "name": e.name,
+                "params": [{"name": f.name, "type": str(f.type)} for f in e.params],
+                "at": _at(e.at),
+            }
+            for e in policy.effects.values()
+        ],
         "workflows": [_workflow(w) for w in policy.workflows.values()],
     }
     body["hash"] = content_hash(body)
@@ -94,24 +129,49 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
 
 def _workflow(w: ir.Workflow) -> dict[str, Any]:
     return {
-        "name": w.name, "initial": w.initial, "at": _at(w.at),
-        "states": [{
-            "name": s.name, "initial": s.initial, "final": s.final, "outcome": s.outcome, "waits": s.waits,
-            "cite": s.cite, "at": _at(s.at),
-            "transitions": [{
-                "kind": t.kind, "event": t.event, "actors": list(t.actors), "target": t.target,
-                "guard": _expr(t.guard), "deadline": _expr(t.deadline), "start": _expr(t.start),
-                "emits": [{"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits],
-                "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
-                "cite": t.cite, "origin": t.origin, "at": _at(t.at),
-            } for t in s.transitions],
-        } for s in w.states.values()],
+        "name": w.name,
+        "initial": w.initial,
+        "at": _at(w.at),
+        "states": [
+            {
+                "name": s.name,
+                "initial": s.initial,
+                "final": s.final,
+                "outcome": s.outcome,
+                "waits": s.waits,
+                "cite": s.cite,
+                "at": _at(s.at),
+                "transitions": [
+                    {
+                        "kind": t.kind,
+                        "event": t.event,
+                        "actors": list(t.actors),
+                        "target": t.target,
+                        "guard": _expr(t.guard),
+                        "deadline": _expr(t.deadline),
+                        "start": _expr(t.start),
+                        "emits": [
+                            {"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}}
+                            for e in t.emits
+                        ],
+                        "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
+                        "cite": t.cite,
+                        "origin": t.origin,
+                        "at": _at(t.at),
+                    }
+                    for t in s.transitions
+                ],
+            }
+            for s in w.states.values()
+        ],
     }
 
 
 def _without_positions(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _without_positions(v) for k, v in node.items() if k not in ("at", "file", "hash")}
+        return {
+            k: _without_positions(v) for k, v in node.items() if k not in ("at", "file", "hash")
+        }
     if isinstance(node, list):
         return [_without_positions(x) for x in node]
     return node
@@ -119,12 +179,14 @@ def _without_positions(node: Any) -> Any:
 
 def content_hash(body: Mapping[str, Any]) -> str:
     """sha256 over the artifact without positions, file name or hash."""
-    canonical = json.dumps(_without_positions(dict(body)), sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        _without_positions(dict(body)), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # -- reading ------------------------------------------------------------------------------
+
 
 class _Reader:
     def __init__(self, data: dict[str, Any], source: Source) -> None:
@@ -150,8 +212,13 @@ class _Reader:
             self.fail(f"{where}: {e}")
             return Type("dyn")
 
-    def expr(self, data: dict[str, Any] | None, env: Mapping[str, Type],
-             constants: Mapping[str, tuple[Type, Any]], where: str) -> ir.Expr | None:
+    def expr(
+        self,
+        data: dict[str, Any] | None,
+        env: Mapping[str, Type],
+        constants: Mapping[str, tuple[Type, Any]],
+        where: str,
+    ) -> ir.Expr | None:
         if data is None:
             return None
         src = Source(data["text"], f"{self.file}: {where}")
@@ -168,8 +235,15 @@ class _Reader:
 
     def policy(self) -> ir.Policy | None:
         d = self.data
-        facts = {f["path"]: ir.Fact(f["path"], self.type(f["type"], f"fact {f['path']}"), f["optional"],
-                                    self.pos(f.get("at"))) for f in d["facts"]}
+        facts = {
+            f["path"]: ir.Fact(
+                f["path"],
+                self.type(f["type"], f"fact {f['path']}"),
+                f["optional"],
+                self.pos(f.get("at")),
+            )
+            for f in d["facts"]
+        }
         try:
             env = build_environment({k: f.type for k, f in facts.items()})
         except ValueError as e:
@@ -183,22 +257,40 @@ class _Reader:
             except ConversionError as e:
                 self.fail(f"constant {e}")
                 continue
-            constants[c["name"]] = ir.Constant(c["name"], t, value, c["text"],
-                                               (c["note"][0], c["note"][1]) if c.get("note") else None,
-                                               self.pos(c.get("at")))
+            constants[c["name"]] = ir.Constant(
+                c["name"],
+                t,
+                value,
+                c["text"],
+                (c["note"][0], c["note"][1]) if c.get("note") else None,
+                self.pos(c.get("at")),
+            )
         consts = {k: (c.type, c.value) for k, c in constants.items()}
         actors = tuple(d["actors"])
-        events = {e["name"]: ir.Event(e["name"], tuple(e["actors"]),
-                                      tuple(ir.Field(f["name"], self.type(f["type"], f"event {e['name']}"))
-                                            for f in e["payload"]), self.pos(e.get("at")))
-                  for e in d["events"]}
+        events = {
+            e["name"]: ir.Event(
+                e["name"],
+                tuple(e["actors"]),
+                tuple(
+                    ir.Field(f["name"], self.type(f["type"], f"event {e['name']}"))
+                    for f in e["payload"]
+                ),
+                self.pos(e.get("at")),
+            )
+            for e in d["events"]
+        }
         for event in events.values():
             for a in event.actors:
                 if a not in actors:
                     self.fail(f"event {event.name}: unknown actor {a!r}")
-        effects = {e["name"]: ir.EffectDecl(e["name"], tuple(ir.Field(f["name"], self.type(f["type"], e["name"]))
-                                                             for f in e["params"]), self.pos(e.get("at")))
-                   for e in d["effects"]}
+        effects = {
+            e["name"]: ir.EffectDecl(
+                e["name"],
+                tuple(ir.Field(f["name"], self.type(f["type"], e["name"])) for f in e["params"]),
+                self.pos(e.get("at")),
+            )
+            for e in d["effects"]
+        }
         workflows = {}
         for w in d["workflows"]:
             built = self.workflow(w, env, consts, events, effects, facts, actors)
@@ -207,13 +299,32 @@ class _Reader:
         if self.problems:
             return None
         p = d["policy"]
-        return ir.Policy(p["name"], p.get("version"), p.get("source"), p.get("timezone"), facts,
-                         {k: tuple(v) for k, v in d["enums"].items()}, constants, actors, events, effects,
-                         workflows, self.file, d["hash"])
+        return ir.Policy(
+            p["name"],
+            p.get("version"),
+            p.get("source"),
+            p.get("timezone"),
+            facts,
+            {k: tuple(v) for k, v in d["enums"].items()},
+            constants,
+            actors,
+            events,
+            effects,
+            workflows,
+            self.file,
+            d["hash"],
+        )
 
-    def workflow(self, w: dict[str, Any], env: Mapping[str, Type], consts: Mapping[str, tuple[Type, Any]],
-                 events: Mapping[str, ir.Event], effects: Mapping[str, ir.EffectDecl],
-                 facts: Mapping[str, ir.Fact], actors: tuple[str, ...]) -> ir.Workflow | None:
+    def workflow(
+        self,
+        w: dict[str, Any],
+        env: Mapping[str, Type],
+        consts: Mapping[str, tuple[Type, Any]],
+        events: Mapping[str, ir.Event],
+        effects: Mapping[str, ir.EffectDecl],
+        facts: Mapping[str, ir.Fact],
+        actors: tuple[str, ...],
+    ) -> ir.Workflow | None:
         names = {s["name"] for s in w["states"]}
         if w["initial"] not in names:
             self.fail(f"workflow {w['name']}: initial state {w['initial']!r} does not exist")
@@ -230,17 +341,24 @@ class _Reader:
                     if ev is None:
                         self.fail(f"{where}: unknown event {t['event']!r}")
                         continue
-                    scope["event"] = Type("object", name="event",
-                                          fields=tuple(sorted((f.name, f.type) for f in ev.payload)))
+                    scope["event"] = Type(
+                        "object",
+                        name="event",
+                        fields=tuple(sorted((f.name, f.type) for f in ev.payload)),
+                    )
                     scope["actor"] = enum_of("actor", actors)
                 emits = []
                 for e in t["emits"]:
                     if e["effect"] not in effects:
                         self.fail(f"{where}: unknown effect {e['effect']!r}")
                         continue
-                    args = tuple((k, self.expr(v, scope, consts, f"{where}, {e['effect']}({k})"))
-                                 for k, v in e["args"].items())
-                    emits.append(ir.Emit(e["effect"], tuple((k, v) for k, v in args if v is not None)))
+                    args = tuple(
+                        (k, self.expr(v, scope, consts, f"{where}, {e['effect']}({k})"))
+                        for k, v in e["args"].items()
+                    )
+                    emits.append(
+                        ir.Emit(e["effect"], tuple((k, v) for k, v in args if v is not None))
+                    )
                 assigns = []
                 for a in t["assigns"]:
                     if a["fact"] not in facts:
@@ -249,16 +367,33 @@ class _Reader:
                     value = self.expr(a["value"], scope, consts, f"{where}, set {a['fact']}")
                     if value is not None:
                         assigns.append(ir.Assign(a["fact"], value))
-                transitions.append(ir.Transition(
-                    kind=t["kind"], source=s["name"], target=t["target"], event=t["event"],
-                    actors=tuple(t["actors"]), guard=self.expr(t["guard"], scope, consts, f"{where}, guard"),
-                    deadline=self.expr(t["deadline"], scope, consts, f"{where}, deadline"),
-                    start=self.expr(t["start"], scope, consts, f"{where}, from"),
-                    emits=tuple(emits), assigns=tuple(assigns), cite=t["cite"], origin=t["origin"],
-                    at=self.pos(t.get("at")),
-                ))
-            states[s["name"]] = ir.State.build(s["name"], s["initial"], s["final"], s["outcome"], s["waits"],
-                                               s["cite"], tuple(transitions), self.pos(s.get("at")))
+                transitions.append(
+                    ir.Transition(
+                        kind=t["kind"],
+                        source=s["name"],
+                        target=t["target"],
+                        event=t["event"],
+                        actors=tuple(t["actors"]),
+                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard"),
+                        deadline=self.expr(t["deadline"], scope, consts, f"{where}, deadline"),
+                        start=self.expr(t["start"], scope, consts, f"{where}, from"),
+                        emits=tuple(emits),
+                        assigns=tuple(assigns),
+                        cite=t["cite"],
+                        origin=t["origin"],
+                        at=self.pos(t.get("at")),
+                    )
+                )
+            states[s["name"]] = ir.State.build(
+                s["name"],
+                s["initial"],
+                s["final"],
+                s["outcome"],
+                s["waits"],
+                s["cite"],
+                tuple(transitions),
+                self.pos(s.get("at")),
+            )
         return ir.Workflow(w["name"], w["initial"], states, self.pos(w.get("at")))
 
 
@@ -266,20 +401,37 @@ def from_json(data: Any, source: Source) -> ir.Policy:
     """Read an artifact (already parsed JSON); raises CompileError with RK0501 diagnostics."""
     # Diagnostics name the file; an artifact is machine-written, so no source line is shown.
     source = Source("", source.name)
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema()).iter_errors(data),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
     if errors:
-        raise CompileError([
-            diag.make("RK0501", f"not a valid compiled artifact: at /{'/'.join(map(str, e.absolute_path))}: "
-                      f"{e.message}", source, Span(0, 1)) for e in errors[:20]
-        ])
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0501",
+                    f"not a valid compiled artifact: at /{'/'.join(map(str, e.absolute_path))}: "
+                    f"{e.message}",
+                    source,
+                    Span(0, 1),
+                )
+                for e in errors[:20]
+            ]
+        )
     reader = _Reader(data, source)
     policy = reader.policy()
     if policy is None:
         raise CompileError(reader.problems)
     if data["hash"] != content_hash(data):
-        raise CompileError([diag.make(
-            "RK0501", "the content hash does not match the artifact (edited by hand?)", source, Span(0, 1),
-            help="recompile it from the rule file with `rulekit compile`")])
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0501",
+                    "the content hash does not match the artifact (edited by hand?)",
+                    source,
+                    Span(0, 1),
+                    help="recompile it from the rule file with `rulekit compile`",
+                )
+            ]
+        )
     return policy
-

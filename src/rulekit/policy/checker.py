@@ -75,30 +75,50 @@ class _Checker:
     written: dict[int, ast.Transition] = field(default_factory=dict)
 
     # -- reporting ------------------------------------------------------------------
-    def error(self, code: str, message: str, node: ast.Located, help: str | None = None,
-              notes: Iterable[str] = ()) -> None:
-        self.diagnostics.append(diag.make(code, message, node.source, node.span, help=help, notes=notes))
+    def error(
+        self,
+        code: str,
+        message: str,
+        node: ast.Located,
+        help: str | None = None,
+        notes: Iterable[str] = (),
+    ) -> None:
+        self.diagnostics.append(
+            diag.make(code, message, node.source, node.span, help=help, notes=notes)
+        )
 
-    def duplicates(self, names: Iterable[ast.Name], what: str) -> dict[str, ast.Name]:
+    def duplicates(
+        self, names: Iterable[ast.Name], what: str, where: str = ""
+    ) -> dict[str, ast.Name]:
         seen: dict[str, ast.Name] = {}
         for n in names:
             if n.text in seen:
                 first = seen[n.text]
                 p = first.source.position(first.span.start)
-                self.error("RK0301", f"{what} `{n.text}` is declared twice", n,
-                           notes=[f"first declared at {first.source.file}:{p.line}:{p.column}"],
-                           help="rename one of them, or remove the repeat")
+                self.error(
+                    "RK0301",
+                    f"{what} `{n.text}`{where} is declared twice",
+                    n,
+                    notes=[f"first declared at {first.source.file}:{p.line}:{p.column}"],
+                    help="rename one of them, or remove the repeat",
+                )
             else:
                 seen[n.text] = n
         return seen
 
-    def unknown(self, code: str, what: str, name: ast.Name, known: Iterable[str], extra: str = "") -> None:
+    def unknown(
+        self, code: str, what: str, name: ast.Name, known: Iterable[str], extra: str = ""
+    ) -> None:
         known = list(known)
         close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.6)
         if close:
             help_ = f"did you mean `{close[0]}`?"
         elif known:
-            help_ = f"known {what}s: " + ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+            help_ = (
+                f"known {what}s: "
+                + ", ".join(sorted(known)[:10])
+                + (", ..." if len(known) > 10 else "")
+            )
         else:
             help_ = f"declare the {what} first"
         self.error(code, f"unknown {what} `{name.text}`{extra}", name, help_)
@@ -119,7 +139,7 @@ class _Checker:
             except stdlib.CelError as e:
                 self.error("RK0315", str(e), p.timezone)
         for decl in p.enums:
-            self.duplicates(decl.members, f"value of enum {decl.name.text}")
+            self.duplicates(decl.members, "value", f" of enum {decl.name.text}")
         for name in self.duplicates([e.name for e in p.enums], "enum"):
             decl = next(e for e in p.enums if e.name.text == name)
             self.enums[name] = enum_of(name, tuple(dict.fromkeys(m.text for m in decl.members)))
@@ -127,20 +147,33 @@ class _Checker:
         self.declare_constants()
         self.actors = self.duplicates(p.actors, "actor")
         if SYSTEM_ACTOR in self.actors:
-            self.error("RK0317", "`system` is the engine itself and cannot be declared as an actor",
-                       self.actors[SYSTEM_ACTOR], "remove it: deadlines and automatic transitions act as system")
+            self.error(
+                "RK0317",
+                "`system` is the engine itself and cannot be declared as an actor",
+                self.actors[SYSTEM_ACTOR],
+                "remove it: deadlines and automatic transitions act as system",
+            )
         self.duplicates([e.name for e in p.events], "event")
         for ev in p.events:
             for a in ev.actors:
                 if a.text not in self.actors:
                     self.unknown("RK0304", "actor", a, self.actors)
-            self.duplicates([f.name for f in ev.payload], f"payload field of {ev.name.text}")
+            self.duplicates(
+                [f.name for f in ev.payload], "payload field", f" of event {ev.name.text}"
+            )
             fields = tuple(ir.Field(f.name.text, self.type_of(f.type)) for f in ev.payload)
-            self.events.setdefault(ev.name.text, ir.Event(ev.name.text, tuple(dict.fromkeys(a.text for a in ev.actors)),
-                                                          fields, position(ev)))
+            self.events.setdefault(
+                ev.name.text,
+                ir.Event(
+                    ev.name.text,
+                    tuple(dict.fromkeys(a.text for a in ev.actors)),
+                    fields,
+                    position(ev),
+                ),
+            )
         self.duplicates([e.name for e in p.effects], "effect")
         for ef in p.effects:
-            self.duplicates([f.name for f in ef.params], f"parameter of {ef.name.text}")
+            self.duplicates([f.name for f in ef.params], "parameter", f" of effect {ef.name.text}")
             fields = tuple(ir.Field(f.name.text, self.type_of(f.type)) for f in ef.params)
             self.effects.setdefault(ef.name.text, ir.EffectDecl(ef.name.text, fields, position(ef)))
         self.duplicates([f.name for f in p.fragments], "fragment")
@@ -155,18 +188,28 @@ class _Checker:
                 continue
             root = decl.path.text.split(".")[0]
             if root in RESERVED_FACT_ROOTS:
-                self.error("RK0317", f"`{root}` is a reserved name and cannot start a fact", decl.path,
-                           "`event` is the payload of the event being handled, `actor` its sender; "
-                           "pick another name")
+                self.error(
+                    "RK0317",
+                    f"`{root}` is a reserved name and cannot start a fact",
+                    decl.path,
+                    "`event` is the payload of the event being handled, `actor` its sender; "
+                    "pick another name",
+                )
                 continue
             t = self.type_of(decl.type)
             try:
                 build_environment({**good, decl.path.text: t})
             except DeclarationError as e:
-                self.error("RK0301", f"fact `{decl.path.text}` conflicts with another: {e.message}", decl.path)
+                self.error(
+                    "RK0301",
+                    f"fact `{decl.path.text}` conflicts with another: {e.message}",
+                    decl.path,
+                )
                 continue
             good[decl.path.text] = t
-            self.fact_types[decl.path.text] = ir.Fact(decl.path.text, t, decl.optional, position(decl))
+            self.fact_types[decl.path.text] = ir.Fact(
+                decl.path.text, t, decl.optional, position(decl)
+            )
         self.env = build_environment(good)
 
     def declare_constants(self) -> None:
@@ -176,29 +219,47 @@ class _Checker:
             if seen.get(name) is not decl.name:
                 continue
             if name in self.env or name in RESERVED_FACT_ROOTS:
-                self.error("RK0301", f"constant `{name}` has the name of a fact or a built-in name", decl.name)
+                self.error(
+                    "RK0301",
+                    f"constant `{name}` has the name of a fact or a built-in name",
+                    decl.name,
+                )
                 continue
-            scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+            scope = _Scope(
+                dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()}
+            )
             compiled = self.expression(decl.expr, scope, None, "")
             if compiled is None:
                 continue
             checked = compiled.compiled.checked
             if checked.variables or checked.uses_now:
                 read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
-                self.error("RK0314", f"constant `{name}` reads {', '.join(f'`{r}`' for r in read)}", decl.expr,
-                           "a constant's value is fixed when the policy is compiled: it cannot read facts or now")
+                self.error(
+                    "RK0314",
+                    f"constant `{name}` reads {', '.join(f'`{r}`' for r in read)}",
+                    decl.expr,
+                    "a constant's value is fixed when the policy is compiled: it cannot read facts or now",
+                )
                 continue
             try:
                 value = compiled.compiled.evaluate({})
             except Exception as e:
                 self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
                 continue
-            self.constants[name] = ir.Constant(name, compiled.type, value, decl.expr.text, decl.note,
-                                               position(decl))
+            self.constants[name] = ir.Constant(
+                name, compiled.type, value, decl.expr.text, decl.note, position(decl)
+            )
 
     # -- expressions ------------------------------------------------------------------
-    def expression(self, ref: ast.ExprRef, scope: _Scope, expected: Sequence[str] | None, what: str,
-                   code: str = "RK0205", want: Type | None = None) -> ir.Expr | None:
+    def expression(
+        self,
+        ref: ast.ExprRef,
+        scope: _Scope,
+        expected: Sequence[str] | None,
+        what: str,
+        code: str = "RK0205",
+        want: Type | None = None,
+    ) -> ir.Expr | None:
         checked, problems = check_expr(ref.root, ref.source, scope.env, scope.constants)
         self.diagnostics.extend(problems)
         if problems:
@@ -210,11 +271,17 @@ class _Checker:
             if ok and want.kind == "enum" and _string_literal(ref) is not None:
                 value = _string_literal(ref)
                 if value not in [m for m, _ in want.fields]:
-                    self.error("RK0208", f'"{value}" is not a value of {want.name}', ref,
-                               f"{want.name} is one of: " + ", ".join(m for m, _ in want.fields))
+                    self.error(
+                        "RK0208",
+                        f'"{value}" is not a value of {want.name}',
+                        ref,
+                        f"{want.name} is one of: " + ", ".join(m for m, _ in want.fields),
+                    )
                     return None
         if not ok:
-            wanted = f"of type {want}" if want else " or ".join(_A.get(k, k) for k in expected or ())
+            wanted = (
+                f"of type {want}" if want else " or ".join(_A.get(k, k) for k in expected or ())
+            )
             self.error(code, f"{what} must be {wanted}, but `{ref.text}` is {t}", ref)
             return None
         return ir.Expr(ref.text, _pos(ref.source, ref.root.span), Expression(checked, None))
@@ -223,7 +290,9 @@ class _Checker:
         env = dict(self.env)
         if t.kind == "event" and t.event is not None and t.event.text in self.events:
             ev = self.events[t.event.text]
-            env["event"] = Type("object", name="event", fields=tuple(sorted((f.name, f.type) for f in ev.payload)))
+            env["event"] = Type(
+                "object", name="event", fields=tuple(sorted((f.name, f.type) for f in ev.payload))
+            )
             env["actor"] = enum_of("actor", tuple(self.actors))
         return _Scope(env, {k: (c.type, c.value) for k, c in self.constants.items()})
 
@@ -237,15 +306,23 @@ class _Checker:
         for frag in self.policy.fragments:
             for part in frag.parts:
                 if isinstance(part, ast.Use):
-                    self.error("RK0313", "a fragment cannot use another fragment", part,
-                               f"use `{part.fragment.text}` in the workflows instead")
+                    self.error(
+                        "RK0313",
+                        "a fragment cannot use another fragment",
+                        part,
+                        f"use `{part.fragment.text}` in the workflows instead",
+                    )
         return out
 
     def workflow(self, wf: ast.Workflow) -> ir.Workflow | None:
         # Canonical order, whatever the layout of the file: the workflow's own
         # states and blocks first, then each used fragment's, in order of use.
-        states: list[tuple[ast.State, str]] = [(p, "state") for p in wf.parts if isinstance(p, ast.State)]
-        blocks: list[tuple[ast.EveryBlock, str]] = [(p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)]
+        states: list[tuple[ast.State, str]] = [
+            (p, "state") for p in wf.parts if isinstance(p, ast.State)
+        ]
+        blocks: list[tuple[ast.EveryBlock, str]] = [
+            (p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)
+        ]
         for part in wf.parts:
             if isinstance(part, ast.Use):
                 frag = self.fragments.get(part.fragment.text)
@@ -258,18 +335,27 @@ class _Checker:
                         states.append((fp, origin))
                     elif isinstance(fp, ast.EveryBlock):
                         blocks.append((fp, origin))
-        by_name = self.duplicates([s.name for s, _ in states], f"state of workflow {wf.name.text}")
+        by_name = self.duplicates(
+            [s.name for s, _ in states], "state", f" of workflow {wf.name.text}"
+        )
         decl = {name: next(s for s, _ in states if s.name is n) for name, n in by_name.items()}
         initials = [s for s in decl.values() if s.initial]
         if len(initials) != 1:
-            msg = (f"workflow `{wf.name.text}` has no initial state" if not initials else
-                   f"workflow `{wf.name.text}` has {len(initials)} initial states")
+            msg = (
+                f"workflow `{wf.name.text}` has no initial state"
+                if not initials
+                else f"workflow `{wf.name.text}` has {len(initials)} initial states"
+            )
             notes = [f"`{s.name.text}` at {position(s)}" for s in initials]
             self.error("RK0306", msg, wf.name, "mark exactly one state `initial state ...`", notes)
         for s in decl.values():
             if s.final and s.transitions:
-                self.error("RK0307", f"final state `{s.name.text}` has transitions", s.transitions[0],
-                           "a case in a final state is closed; make the state non-final or move the transition")
+                self.error(
+                    "RK0307",
+                    f"final state `{s.name.text}` has transitions",
+                    s.transitions[0],
+                    "a case in a final state is closed; make the state non-final or move the transition",
+                )
             if s.final and s.initial:
                 self.error("RK0307", f"state `{s.name.text}` is both initial and final", s.name)
         non_final = [n for n, s in decl.items() if not s.final]
@@ -298,15 +384,22 @@ class _Checker:
                 if built is not None:
                     transitions.append(built)
             outcome = s.outcome.text if s.outcome is not None else (name if s.final else None)
-            ir_states[name] = ir.State.build(name, s.initial, s.final, outcome, s.waits, s.cite,
-                                             tuple(transitions), position(s))
+            ir_states[name] = ir.State.build(
+                name, s.initial, s.final, outcome, s.waits, s.cite, tuple(transitions), position(s)
+            )
         self.auto_cycles(wf, ir_states)
         if len(initials) != 1:
             return None
         return ir.Workflow(wf.name.text, initials[0].name.text, ir_states, position(wf.name))
 
-    def transition(self, t: ast.Transition, state: str, states: Mapping[str, ast.State], origin: str,
-                   wf: ast.Workflow) -> ir.Transition | None:
+    def transition(
+        self,
+        t: ast.Transition,
+        state: str,
+        states: Mapping[str, ast.State],
+        origin: str,
+        wf: ast.Workflow,
+    ) -> ir.Transition | None:
         if id(t) not in self.parts_memo:
             self.parts_memo[id(t)] = self.transition_parts(t)
         parts = self.parts_memo[id(t)]
@@ -316,12 +409,15 @@ class _Checker:
             if target not in states:
                 if (id(t), id(wf)) not in self.reported:
                     self.reported.add((id(t), id(wf)))
-                    self.unknown("RK0302", "state", t.target, states, f" in workflow {wf.name.text}")
+                    self.unknown(
+                        "RK0302", "state", t.target, states, f" in workflow {wf.name.text}"
+                    )
                 return None
         if parts is None:
             return None
-        built = ir.Transition(kind=t.kind, source=state, target=target, origin=origin, at=position(t),
-                              **parts)  # type: ignore[arg-type]
+        built = ir.Transition(
+            kind=t.kind, source=state, target=target, origin=origin, at=position(t), **parts
+        )  # type: ignore[arg-type]
         self.written[id(built)] = t
         return built
 
@@ -343,9 +439,13 @@ class _Checker:
                         self.unknown("RK0304", "actor", a, self.actors)
                         ok = False
                     elif a.text not in ev.actors:
-                        self.error("RK0305", f"`{a.text}` may not send `{ev.name}`", a,
-                                   f"`{ev.name}` is sent by {', '.join(ev.actors) or 'nobody'}; "
-                                   f"add `{a.text}` to its declaration or remove it here")
+                        self.error(
+                            "RK0305",
+                            f"`{a.text}` may not send `{ev.name}`",
+                            a,
+                            f"`{ev.name}` is sent by {', '.join(ev.actors) or 'nobody'}; "
+                            f"add `{a.text}` to its declaration or remove it here",
+                        )
                         ok = False
                 actors = tuple(a.text for a in t.actors if a.text in ev.actors)
             parts["event"] = ev.name
@@ -362,7 +462,9 @@ class _Checker:
             parts["deadline"] = self.expression(t.deadline, scope, want, what, "RK0308")
             ok &= parts["deadline"] is not None
         if t.start is not None:
-            parts["start"] = self.expression(t.start, scope, ("timestamp",), "the time after `from`", "RK0308")
+            parts["start"] = self.expression(
+                t.start, scope, ("timestamp",), "the time after `from`", "RK0308"
+            )
             ok &= parts["start"] is not None
         emits = []
         for em in t.emits:
@@ -378,8 +480,9 @@ class _Checker:
                 self.unknown("RK0310", "fact", assign.fact, self.fact_types)
                 ok = False
                 continue
-            value = self.expression(assign.expr, scope, None, f"the value of `{assign.fact.text}`", "RK0309",
-                                    fact.type)
+            value = self.expression(
+                assign.expr, scope, None, f"the value of `{assign.fact.text}`", "RK0309", fact.type
+            )
             ok &= value is not None
             if value is not None:
                 assigns.append(ir.Assign(assign.fact.text, value))
@@ -403,15 +506,21 @@ class _Checker:
                 self.error("RK0311", f"argument `{name.text}` given twice", name)
                 ok = False
                 continue
-            value = self.expression(ref, scope, None, f"argument `{name.text}`", "RK0309", params[name.text])
+            value = self.expression(
+                ref, scope, None, f"argument `{name.text}`", "RK0309", params[name.text]
+            )
             if value is None:
                 ok = False
             else:
                 given[name.text] = value
         missing = [p for p in params if p not in given and p not in {n.text for n, _ in em.args}]
         if missing:
-            self.error("RK0311", f"`{decl.name}` needs {', '.join(f'`{m}`' for m in missing)}", em,
-                       f"write it as emit {decl.name}({', '.join(f'{p}: ...' for p in params)})")
+            self.error(
+                "RK0311",
+                f"`{decl.name}` needs {', '.join(f'`{m}`' for m in missing)}",
+                em,
+                f"write it as emit {decl.name}({', '.join(f'{p}: ...' for p in params)})",
+            )
             ok = False
         if not ok:
             return None
@@ -420,7 +529,8 @@ class _Checker:
     def auto_cycles(self, wf: ast.Workflow, states: Mapping[str, ir.State]) -> None:
         """Automatic transitions that would chain forever once their condition holds."""
         edges: dict[str, list[ir.Transition]] = {
-            n: [t for t in s.automatic if t.target is not None and not t.assigns] for n, s in states.items()
+            n: [t for t in s.automatic if t.target is not None and not t.assigns]
+            for n, s in states.items()
         }
         reported: set[frozenset[str]] = set()
         for start in states:
@@ -438,12 +548,17 @@ class _Checker:
                             reported.add(key)
                             written = self.written[id(cycle[0])]
                             route = " -> ".join([*(x.source for x in cycle), start])
-                            self.diagnostics.append(diag.make(
-                                "RK0312", f"automatic transitions loop forever: {route}",
-                                written.source, written.span,
-                                help="once the condition holds, nothing stops the loop: make the conditions "
-                                     "exclusive, set a fact on the way, or wait for an event",
-                                notes=[f"condition: {next(iter(texts))}"]))
+                            self.diagnostics.append(
+                                diag.make(
+                                    "RK0312",
+                                    f"automatic transitions loop forever: {route}",
+                                    written.source,
+                                    written.span,
+                                    help="once the condition holds, nothing stops the loop: make the conditions "
+                                    "exclusive, set a fact on the way, or wait for an event",
+                                    notes=[f"condition: {next(iter(texts))}"],
+                                )
+                            )
                     elif t.target not in {x.source for x in cycle} and len(cycle) < len(states):
                         stack.append((t.target, cycle))
 
@@ -500,4 +615,3 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         file=p.source.file,
     )
     return result, problems
-

@@ -135,14 +135,29 @@ class State:
     deadlines: tuple[Transition, ...] = field(default=(), compare=False)
 
     @staticmethod
-    def build(name: str, initial: bool, final: bool, outcome: str | None, waits: str | None,
-              cite: str | None, transitions: tuple[Transition, ...], at: Position) -> State:
+    def build(
+        name: str,
+        initial: bool,
+        final: bool,
+        outcome: str | None,
+        waits: str | None,
+        cite: str | None,
+        transitions: tuple[Transition, ...],
+        at: Position,
+    ) -> State:
         by_event: dict[str, list[Transition]] = {}
         for t in transitions:
             if t.kind == "event" and t.event is not None:
                 by_event.setdefault(t.event, []).append(t)
         return State(
-            name, initial, final, outcome, waits, cite, transitions, at,
+            name,
+            initial,
+            final,
+            outcome,
+            waits,
+            cite,
+            transitions,
+            at,
             by_event={k: tuple(v) for k, v in by_event.items()},
             automatic=tuple(t for t in transitions if t.kind == "auto"),
             deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),

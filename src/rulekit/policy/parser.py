@@ -83,22 +83,31 @@ class _PolicyBuilder(_Builder):
 
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
-        return ast.FactDecl(_src(), _cover(c[0], c[-1] if c[-1] is not None else c[2]), c[0], c[2], optional)
+        return ast.FactDecl(
+            _src(), _cover(c[0], c[-1] if c[-1] is not None else c[2]), c[0], c[2], optional
+        )
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
         return ("facts", [x for x in c if isinstance(x, ast.FactDecl)])
 
     def enum_decl(self, c: list[Any]) -> tuple[str, ast.EnumDecl]:
         idents = [t for t in c if isinstance(t, Token) and t.type == "IDENT"]
-        return ("enums", ast.EnumDecl(_src(), _cover(c[0], c[-1]), _name(idents[0]),
-                                      tuple(_name(t) for t in idents[1:])))
+        return (
+            "enums",
+            ast.EnumDecl(
+                _src(), _cover(c[0], c[-1]), _name(idents[0]), tuple(_name(t) for t in idents[1:])
+            ),
+        )
 
     def note(self, c: list[Token]) -> tuple[str, str]:
         return (str(c[0]), _text(c[1]))
 
     def const_decl(self, c: list[Any]) -> tuple[str, ast.ConstDecl]:
         note = c[4] if len(c) > 4 else None
-        return ("constants", ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note))
+        return (
+            "constants",
+            ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note),
+        )
 
     def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
         return ("actors", [_name(t) for t in c if t.type == "IDENT"])
@@ -169,8 +178,17 @@ class _PolicyBuilder(_Builder):
             elif isinstance(x, list):
                 transitions = x
         start = c[i] if c[0] is None else c[0]
-        return ast.State(_src(), _cover(start, name_tok), _name(name_tok), initial, final, outcome, waits,
-                         cite, tuple(transitions))
+        return ast.State(
+            _src(),
+            _cover(start, name_tok),
+            _name(name_tok),
+            initial,
+            final,
+            outcome,
+            waits,
+            cite,
+            tuple(transitions),
+        )
 
     def ident_list(self, c: list[Token]) -> list[ast.Name]:
         return [_name(t) for t in c if t.type == "IDENT"]
@@ -186,15 +204,24 @@ class _PolicyBuilder(_Builder):
     # -- transitions ----------------------------------------------------------------
     def on_event(self, c: list[Any]) -> dict[str, Any]:
         actors = c[3] if len(c) > 3 and c[3] is not None else None
-        return {"kind": "event", "event": _name(c[1]), "actors": tuple(actors) if actors else None,
-                "span": _cover(c[0], c[1])}
+        return {
+            "kind": "event",
+            "event": _name(c[1]),
+            "actors": tuple(actors) if actors else None,
+            "span": _cover(c[0], c[1]),
+        }
 
     def on_condition(self, c: list[Any]) -> dict[str, Any]:
         return {"kind": "auto", "condition": _expr(c[1]), "span": _cover(c[0], c[1])}
 
     def on_after(self, c: list[Any]) -> dict[str, Any]:
         start = _expr(c[3]) if len(c) > 3 and c[3] is not None else None
-        return {"kind": "after", "deadline": _expr(c[1]), "start": start, "span": _cover(c[0], c[1])}
+        return {
+            "kind": "after",
+            "deadline": _expr(c[1]),
+            "start": start,
+            "span": _cover(c[0], c[1]),
+        }
 
     def on_at(self, c: list[Any]) -> dict[str, Any]:
         return {"kind": "at", "deadline": _expr(c[1]), "span": _cover(c[0], c[1])}
@@ -244,32 +271,91 @@ class _PolicyBuilder(_Builder):
             elif key == "cite":
                 cite = value
         return ast.Transition(
-            _src(), trig["span"], trig["kind"], trig.get("event"), trig.get("actors"),
-            trig.get("condition"), trig.get("deadline"), trig.get("start"), guard, target,
-            tuple(emits), tuple(assigns), cite,
+            _src(),
+            trig["span"],
+            trig["kind"],
+            trig.get("event"),
+            trig.get("actors"),
+            trig.get("condition"),
+            trig.get("deadline"),
+            trig.get("start"),
+            guard,
+            target,
+            tuple(emits),
+            tuple(assigns),
+            cite,
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:
         header: dict[str, Any] = c[0]
-        groups: dict[str, list[Any]] = {k: [] for k in (
-            "facts", "enums", "constants", "actors", "events", "effects", "fragments", "workflows")}
+        groups: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "facts",
+                "enums",
+                "constants",
+                "actors",
+                "events",
+                "effects",
+                "fragments",
+                "workflows",
+            )
+        }
         for key, value in c[1:]:
             if isinstance(value, list):
                 groups[key].extend(value)
             else:
                 groups[key].append(value)
         return ast.Policy(
-            _src(), header["span"], header["name"], header.get("version"), header.get("source_doc"),
-            header.get("timezone"), *(tuple(groups[k]) for k in groups),
+            _src(),
+            header["span"],
+            header["name"],
+            header.get("version"),
+            header.get("source_doc"),
+            header.get("timezone"),
+            *(tuple(groups[k]) for k in groups),
         )
 
 
 # Keywords of the policy language, as syntax errors name them.
 expr_parser.KEYWORD_NAMES.update(
-    {name: f"`{name.lower()}`" for name in (
-        "POLICY", "VERSION", "SOURCE", "TIMEZONE", "FACTS", "ENUM", "CONST", "ACTORS", "EVENT", "EFFECT",
-        "BY", "FRAGMENT", "WORKFLOW", "USE", "INITIAL", "FINAL", "STATE", "OUTCOME", "WAITS", "EVERY",
-        "EXCEPT", "ON", "WHEN", "AFTER", "FROM", "AT", "STAY", "EMIT", "SET", "CITE", "ASSUMPTION", "NOTE")}
+    {
+        name: f"`{name.lower()}`"
+        for name in (
+            "POLICY",
+            "VERSION",
+            "SOURCE",
+            "TIMEZONE",
+            "FACTS",
+            "ENUM",
+            "CONST",
+            "ACTORS",
+            "EVENT",
+            "EFFECT",
+            "BY",
+            "FRAGMENT",
+            "WORKFLOW",
+            "USE",
+            "INITIAL",
+            "FINAL",
+            "STATE",
+            "OUTCOME",
+            "WAITS",
+            "EVERY",
+            "EXCEPT",
+            "ON",
+            "WHEN",
+            "AFTER",
+            "FROM",
+            "AT",
+            "STAY",
+            "EMIT",
+            "SET",
+            "CITE",
+            "ASSUMPTION",
+            "NOTE",
+        )
+    }
     | {"ARROW": "`->`"}
 )
 
@@ -310,7 +396,9 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
     for ref in _expressions(policy):
         invalid = expr_parser._validate(ref.root)
         if invalid is not None:
-            problems.append(diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help))
+            problems.append(
+                diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help)
+            )
     return policy, problems
 
 
@@ -320,7 +408,9 @@ def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
         for part in wf.parts:
             if isinstance(part, ast.State | ast.EveryBlock):
                 for t in part.transitions:
-                    out.extend(x for x in (t.condition, t.deadline, t.start, t.guard) if x is not None)
+                    out.extend(
+                        x for x in (t.condition, t.deadline, t.start, t.guard) if x is not None
+                    )
                     out.extend(e for em in t.emits for _, e in em.args)
                     out.extend(a.expr for a in t.assigns)
     return out

@@ -10,6 +10,7 @@ YAML file, so an error points at the offending character inside the string
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -51,8 +52,12 @@ class _Reader:
                 # Keys as written: YAML 1.1 would read `on:` as the bool true.
                 k = str(key.value) if isinstance(key, yaml.ScalarNode) else str(self.plain(key))
                 if k in out:
-                    self.error("RK0403", f"key `{k}` appears twice in this map", key,
-                               "YAML keeps only the last one; merge them into one entry")
+                    self.error(
+                        "RK0403",
+                        f"key `{k}` appears twice in this map",
+                        key,
+                        "YAML keeps only the last one; merge them into one entry",
+                    )
                 out[k] = self.plain(value)
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -99,7 +104,12 @@ class _Reader:
             t, optional = self.type_ref(value)
             facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional))
         enums = [
-            ast.EnumDecl(self.source, self.span(key), self.name(key), tuple(self.name(v) for v in value.value))
+            ast.EnumDecl(
+                self.source,
+                self.span(key),
+                self.name(key),
+                tuple(self.name(v) for v in value.value),
+            )
             for key, value in _pairs(m.get("enums"))
         ]
         constants = []
@@ -111,28 +121,54 @@ class _Reader:
                     if kind in cm:
                         note = (kind, str(cm[kind].value))
                 value = cm["value"]
-            constants.append(self.guarded(lambda k=key, v=value, n=note: ast.ConstDecl(
-                self.source, self.span(k), self.name(k), self.expr(v), n)))
+            constants.append(
+                self.guarded(
+                    lambda k=key, v=value, n=note: ast.ConstDecl(
+                        self.source, self.span(k), self.name(k), self.expr(v), n
+                    )
+                )
+            )
         actors = tuple(self.name(v) for v in _items(m.get("actors")))
         events = []
         for key, value in _pairs(m.get("events")):
             em = _mapping(value)
             payload = tuple(self.field(k, v) for k, v in _pairs(em.get("payload")))
-            events.append(ast.EventDecl(self.source, self.span(key), self.name(key), payload,
-                                        tuple(self.name(a) for a in _items(em.get("by")))))
+            events.append(
+                ast.EventDecl(
+                    self.source,
+                    self.span(key),
+                    self.name(key),
+                    payload,
+                    tuple(self.name(a) for a in _items(em.get("by"))),
+                )
+            )
         effects = [
-            ast.EffectDecl(self.source, self.span(key), self.name(key),
-                           tuple(self.field(k, v) for k, v in _pairs(value)))
+            ast.EffectDecl(
+                self.source,
+                self.span(key),
+                self.name(key),
+                tuple(self.field(k, v) for k, v in _pairs(value)),
+            )
             for key, value in _pairs(m.get("effects"))
         ]
         fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
         workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
         tz = m.get("timezone")
         return ast.Policy(
-            self.source, self.span(m["policy"]), self.name(m["policy"]), self.text(m.get("version")),
-            self.text(m.get("source")), self.name(tz) if tz is not None else None, tuple(facts), tuple(enums),
-            tuple(c for c in constants if c is not None), actors, tuple(events), tuple(effects),
-            tuple(fragments), tuple(workflows),
+            self.source,
+            self.span(m["policy"]),
+            self.name(m["policy"]),
+            self.text(m.get("version")),
+            self.text(m.get("source")),
+            self.name(tz) if tz is not None else None,
+            tuple(facts),
+            tuple(enums),
+            tuple(c for c in constants if c is not None),
+            actors,
+            tuple(events),
+            tuple(effects),
+            tuple(fragments),
+            tuple(workflows),
         )
 
     def guarded(self, build: Any) -> Any:
@@ -152,19 +188,32 @@ class _Reader:
         for skey, svalue in _pairs(m.get("states")):
             sm = _mapping(svalue) if isinstance(svalue, yaml.MappingNode) else {}
             outcome = sm.get("outcome")
-            parts.append(ast.State(
-                self.source, self.span(skey), self.name(skey),
-                _truthy(sm.get("initial")), _truthy(sm.get("final")),
-                self.name(outcome) if outcome is not None else None,
-                self.text(sm.get("waits")), self.text(sm.get("cite")),
-                self.transitions(sm.get("transitions")),
-            ))
+            parts.append(
+                ast.State(
+                    self.source,
+                    self.span(skey),
+                    self.name(skey),
+                    _truthy(sm.get("initial")),
+                    _truthy(sm.get("final")),
+                    self.name(outcome) if outcome is not None else None,
+                    self.text(sm.get("waits")),
+                    self.text(sm.get("cite")),
+                    self.transitions(sm.get("transitions")),
+                )
+            )
         for block in _items(m.get("every")):
             bm = _mapping(block)
             mode = "except" if "except" in bm else "in" if "in" in bm else "all"
             names = tuple(self.name(n) for n in _items(bm.get(mode))) if mode != "all" else ()
-            parts.append(ast.EveryBlock(self.source, self.span(block), mode, names,
-                                        self.transitions(bm.get("transitions"))))
+            parts.append(
+                ast.EveryBlock(
+                    self.source,
+                    self.span(block),
+                    mode,
+                    names,
+                    self.transitions(bm.get("transitions")),
+                )
+            )
         for use in _items(m.get("use")):
             parts.append(ast.Use(self.source, self.span(use), self.name(use)))
         return ast.Workflow(self.source, self.span(key), self.name(key), tuple(parts), is_fragment)
@@ -201,12 +250,24 @@ class _Reader:
                 args = tuple((self.name(k), self.expr(v)) for k, v in _pairs(evalue))
                 emits.append(ast.Emit(self.source, self.span(ekey), self.name(ekey), args))
         assigns = tuple(
-            ast.Assign(self.source, self.span(k), self.name(k), self.expr(v)) for k, v in _pairs(m.get("set"))
+            ast.Assign(self.source, self.span(k), self.name(k), self.expr(v))
+            for k, v in _pairs(m.get("set"))
         )
         trigger = next(k for k in ("on", "after", "at", "when") if k in m)
         return ast.Transition(
-            self.source, self.span(m[trigger]), kind, event, actors, condition, deadline, start, guard,
-            self.name(m["to"]) if "to" in m else None, tuple(emits), assigns, self.text(m.get("cite")),
+            self.source,
+            self.span(m[trigger]),
+            kind,
+            event,
+            actors,
+            condition,
+            deadline,
+            start,
+            guard,
+            self.name(m["to"]) if "to" in m else None,
+            tuple(emits),
+            assigns,
+            self.text(m.get("cite")),
         )
 
 
@@ -247,7 +308,9 @@ def _type_ref(text: str, source: Source, span: Span) -> ast.TypeRef:
         depth -= ch == ")"
         cur += ch
     parts.append(cur)
-    return ast.TypeRef(source, span, head.strip(), tuple(_type_ref(p.strip(), source, span) for p in parts))
+    return ast.TypeRef(
+        source, span, head.strip(), tuple(_type_ref(p.strip(), source, span) for p in parts)
+    )
 
 
 def _embedded(host: Source, node: yaml.Node) -> Source:
@@ -274,8 +337,13 @@ def _embedded(host: Source, node: yaml.Node) -> Source:
     return Source(value, host.name, host=host, origin=tuple(origin))
 
 
-_TYPE_WORDS = {"string": "a string", "array": "a list", "object": "a map", "boolean": "true or false",
-               "null": "empty"}
+_TYPE_WORDS = {
+    "string": "a string",
+    "array": "a list",
+    "object": "a map",
+    "boolean": "true or false",
+    "null": "empty",
+}
 
 
 def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None, list[Any]]:
@@ -290,6 +358,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
         extra = [k for k in error.instance if k not in allowed]
         key = extra[0] if extra else "?"
         help_ = f"allowed keys{where_text}: {', '.join(allowed)}" if allowed else None
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            help_ = f"did you mean `{close[0]}`? ({help_})"
         return f"unknown key `{key}`{where_text}", help_, [*path, ("key", key)]
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in value if k not in error.instance]
@@ -297,8 +368,14 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     if error.validator == "anyOf" and where == "transition":
         return "a transition needs a trigger: `on`, `when`, `after` or `at`", None, path
     if error.validator == "oneOf" and where == "transition":
-        both = isinstance(error.instance, dict) and "to" in error.instance and "stay" in error.instance
-        msg = "give either `to` or `stay`, not both" if both else "a transition needs `to: STATE` or `stay: true`"
+        both = (
+            isinstance(error.instance, dict) and "to" in error.instance and "stay" in error.instance
+        )
+        msg = (
+            "give either `to` or `stay`, not both"
+            if both
+            else "a transition needs `to: STATE` or `stay: true`"
+        )
         return msg, None, path
     if error.validator == "type":
         types = [str(t) for t in (value if isinstance(value, list) else [value])]
@@ -322,7 +399,9 @@ def _node_at(root: yaml.Node, path: list[Any]) -> yaml.Node:
                 if str(k.value) == step:
                     node = v
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
             node = node.value[step]
     return node
 
@@ -336,10 +415,18 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
         mark = getattr(e, "problem_mark", None)
         offset = mark.index if mark is not None else 0
         what = getattr(e, "problem", None) or str(e)
-        return None, [diag.make("RK0401", f"not valid YAML: {what}", source, Span(offset, offset + 1))]
+        return None, [
+            diag.make("RK0401", f"not valid YAML: {what}", source, Span(offset, offset + 1))
+        ]
     if not isinstance(root, yaml.MappingNode):
-        return None, [diag.make("RK0402", "a policy file is a map with a `policy:` key at the top",
-                                source, Span(0, 1))]
+        return None, [
+            diag.make(
+                "RK0402",
+                "a policy file is a map with a `policy:` key at the top",
+                source,
+                Span(0, 1),
+            )
+        ]
     reader = _Reader(source, problems)
     data = reader.plain(root)
     validator = jsonschema.Draft202012Validator(schema())
