@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
@@ -70,7 +71,7 @@ class _Checker:
     fragments: dict[str, ast.Workflow] = field(default_factory=dict)
     # A transition written once (in a fragment or an `every state` block) is
     # checked once, however many states it lands in.
-    parts_memo: dict[int, dict[str, object] | None] = field(default_factory=dict)
+    parts_memo: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     reported: set[tuple[int, int]] = field(default_factory=set)
     written: dict[int, ast.Transition] = field(default_factory=dict)
 
@@ -417,15 +418,15 @@ class _Checker:
             return None
         built = ir.Transition(
             kind=t.kind, source=state, target=target, origin=origin, at=position(t), **parts
-        )  # type: ignore[arg-type]
+        )
         self.written[id(built)] = t
         return built
 
-    def transition_parts(self, t: ast.Transition) -> dict[str, object] | None:
+    def transition_parts(self, t: ast.Transition) -> dict[str, Any] | None:
         """Check what does not depend on the state the transition lands in."""
         scope = self.scope_for(t)
         ok = True
-        parts: dict[str, object] = {"cite": t.cite}
+        parts: dict[str, Any] = {"cite": t.cite}
         if t.kind == "event":
             assert t.event is not None
             ev = self.events.get(t.event.text)
