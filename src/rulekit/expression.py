@@ -43,18 +43,26 @@ class Expression:
     __slots__ = (
         "_interp",
         "checked",
+        "_hash",
+        "_offset",
         "declarations",
         "evaluate",
-        "hash",
         "python_source",
         "source",
     )
 
-    def __init__(self, checked: CheckedExpr, declarations: Declarations | None) -> None:
+    def __init__(self, checked: CheckedExpr, declarations: Declarations | None, *, embedded: bool = False) -> None:
+        """``embedded``: the expression is part of a larger source (a rule file);
+        its ``source`` is then its own text, and serialized spans are relative to it."""
         self.checked = checked
-        self.source = checked.source.text
+        if embedded:
+            self.source = checked.source.snippet(checked.root.span)
+            self._offset = checked.root.span.start
+        else:
+            self.source = checked.source.text
+            self._offset = 0
         self.declarations = dict(declarations) if declarations is not None else None
-        self.hash = _content_hash(self.source, self.declarations)
+        self._hash: str | None = None
         self._interp = Interpreter(checked)
         self.python_source: str | None = None
         #: ``evaluate(variables, now=None)``: the value of the expression for
@@ -74,6 +82,13 @@ class Expression:
         if self.python_source is None:
             fn, self.python_source = codegen.build(self.checked, self._slow)
             self.evaluate = fn
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the source and declarations (``sha256:...``)."""
+        if self._hash is None:
+            self._hash = _content_hash(self.source, self.declarations)
+        return self._hash
 
     @property
     def type(self) -> Type:
@@ -118,7 +133,7 @@ class Expression:
             "source": self.source,
             "declarations": self.declarations,
             "hash": self.hash,
-            "ast": ast.to_json(self.checked.root),
+            "ast": ast.shift_json(ast.to_json(self.checked.root), -self._offset),
         }
 
     @classmethod

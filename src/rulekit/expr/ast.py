@@ -217,6 +217,18 @@ def to_json(node: Expr) -> dict[str, Any]:
     return out
 
 
+def shift_json(node: Any, delta: int) -> Any:
+    """Move every span of a serialized tree by ``delta`` (to make spans relative to a snippet)."""
+    if delta == 0:
+        return node
+    if isinstance(node, dict):
+        return {k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else shift_json(v, delta))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [shift_json(x, delta) for x in node]
+    return node
+
+
 def _field_to_json(v: Any) -> Any:
     if isinstance(v, Node):
         return to_json(v)  # type: ignore[arg-type]

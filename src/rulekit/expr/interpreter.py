@@ -71,7 +71,7 @@ def _shown(v: Any) -> str:
 class Interpreter:
     def __init__(self, checked: CheckedExpr) -> None:
         self.checked = checked
-        self.text = checked.source.text
+        self.text = checked.source.snippet(checked.root.span)
 
     def snippet(self, node: ast.Expr) -> str:
         return self.checked.source.snippet(node.span)

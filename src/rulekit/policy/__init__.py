@@ -8,6 +8,7 @@ JSON) to the AST, then :mod:`.checker` to the compiled :class:`Policy`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 from dataclasses import dataclass
@@ -44,6 +45,19 @@ class CheckResult:
 
 def check_source(text: str, format: str, filename: str) -> CheckResult:
     """Parse and check a policy given as text; never raises for problems in it."""
+    # The front end allocates many small objects and no reference cycles; the
+    # cyclic collector would only rescan them again and again (quadratic on
+    # large policies), so it waits until checking is done.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_source(text, format, filename)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_source(text: str, format: str, filename: str) -> CheckResult:
     source = Source(text, filename)
     if format == "json":
         try:
@@ -69,10 +83,7 @@ def check_source(text: str, format: str, filename: str) -> CheckResult:
     if tree is None or any(d.severity == "error" for d in problems):
         return CheckResult(source, None, sorted(problems, key=diag.sort_key))
     policy, found = checker.check(tree)
-    problems = sorted([*problems, *found], key=diag.sort_key)
-    if policy is not None:
-        policy = dataclasses.replace(policy, hash=artifact.to_json(policy)["hash"])
-    return CheckResult(source, policy, problems)
+    return CheckResult(source, policy, sorted([*problems, *found], key=diag.sort_key))
 
 
 def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
@@ -85,7 +96,9 @@ def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
     result = check_source(text, format, filename)
     if result.policy is None or not result.ok:
         raise CompileError(result.diagnostics, result.render())
-    return result.policy
+    if result.policy.hash:
+        return result.policy
+    return dataclasses.replace(result.policy, hash=artifact.to_json(result.policy)["hash"])
 
 
 def read(path: str | os.PathLike[str]) -> tuple[str, str] | Diagnostic:

@@ -60,20 +60,8 @@ def _expr(e: ir.Expr | None) -> dict[str, Any] | None:
         "text": e.text,
         "type": str(e.type),
         "at": _at(e.at),
-        "ast": _shift(expr_ast.to_json(root), -shift),
+        "ast": expr_ast.shift_json(expr_ast.to_json(root), -shift),
     }
-
-
-def _shift(node: Any, delta: int) -> Any:
-    """Move every span in a serialized tree by ``delta`` (spans become relative to the text)."""
-    if isinstance(node, dict):
-        return {
-            k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else _shift(v, delta))
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_shift(x, delta) for x in node]
-    return node
 
 
 def to_json(policy: ir.Policy) -> dict[str, Any]:
@@ -231,7 +219,7 @@ class _Reader:
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
             return None
-        return ir.Expr(data["text"], self.pos(data.get("at")), Expression(checked, None))
+        return ir.Expr(data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True))
 
     def policy(self) -> ir.Policy | None:
         d = self.data

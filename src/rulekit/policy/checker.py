@@ -74,6 +74,7 @@ class _Checker:
     parts_memo: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     reported: set[tuple[int, int]] = field(default_factory=set)
     written: dict[int, ast.Transition] = field(default_factory=dict)
+    scopes: dict[str | None, _Scope] = field(default_factory=dict)
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -285,9 +286,15 @@ class _Checker:
             )
             self.error(code, f"{what} must be {wanted}, but `{ref.text}` is {t}", ref)
             return None
-        return ir.Expr(ref.text, _pos(ref.source, ref.root.span), Expression(checked, None))
+        return ir.Expr(ref.text, _pos(ref.source, ref.root.span), Expression(checked, None, embedded=True))
 
     def scope_for(self, t: ast.Transition) -> _Scope:
+        event = t.event.text if t.kind == "event" and t.event is not None else None
+        if event not in self.scopes:
+            self.scopes[event] = self._scope(t)
+        return self.scopes[event]
+
+    def _scope(self, t: ast.Transition) -> _Scope:
         env = dict(self.env)
         if t.kind == "event" and t.event is not None and t.event.text in self.events:
             ev = self.events[t.event.text]
@@ -339,7 +346,8 @@ class _Checker:
         by_name = self.duplicates(
             [s.name for s, _ in states], "state", f" of workflow {wf.name.text}"
         )
-        decl = {name: next(s for s, _ in states if s.name is n) for name, n in by_name.items()}
+        first = {id(s.name): s for s, _ in states}
+        decl = {name: first[id(n)] for name, n in by_name.items()}
         initials = [s for s in decl.values() if s.initial]
         if len(initials) != 1:
             msg = (
