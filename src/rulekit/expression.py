@@ -41,17 +41,19 @@ class Expression:
     """
 
     __slots__ = (
-        "_interp",
-        "checked",
         "_hash",
+        "_interp",
         "_offset",
+        "checked",
         "declarations",
         "evaluate",
         "python_source",
         "source",
     )
 
-    def __init__(self, checked: CheckedExpr, declarations: Declarations | None, *, embedded: bool = False) -> None:
+    def __init__(
+        self, checked: CheckedExpr, declarations: Declarations | None, *, embedded: bool = False
+    ) -> None:
         """``embedded``: the expression is part of a larger source (a rule file);
         its ``source`` is then its own text, and serialized spans are relative to it."""
         self.checked = checked
@@ -85,10 +87,14 @@ class Expression:
 
     @property
     def hash(self) -> str:
-        """Content hash of the source and declarations (``sha256:...``)."""
+        """Content hash of the source, declarations and checked tree (``sha256:...``)."""
         if self._hash is None:
-            self._hash = _content_hash(self.source, self.declarations)
+            self._hash = _content_hash(self.source, self.declarations, self._tree())
         return self._hash
+
+    def _tree(self) -> dict[str, Any]:
+        tree: dict[str, Any] = ast.shift_json(ast.to_json(self.checked.root), -self._offset)
+        return tree
 
     @property
     def type(self) -> Type:
@@ -133,7 +139,7 @@ class Expression:
             "source": self.source,
             "declarations": self.declarations,
             "hash": self.hash,
-            "ast": ast.shift_json(ast.to_json(self.checked.root), -self._offset),
+            "ast": self._tree(),
         }
 
     @classmethod
@@ -146,7 +152,7 @@ class Expression:
         src = Source(source_text if isinstance(source_text, str) else "", "<serialized expression>")
 
         def fail(message: str) -> CompileError:
-            return CompileError([diag.make("RK0206", message, src, Span(0, 0))])
+            return CompileError([diag.make("RK0501", message, src, Span(0, 0))])
 
         if (
             not isinstance(data, Mapping)
@@ -157,13 +163,15 @@ class Expression:
         decls = data.get("declarations")
         if decls is not None and not isinstance(decls, Mapping):
             raise fail("declarations must be a mapping")
-        if data.get("hash") != _content_hash(source_text, decls):
-            raise fail("content hash does not match the source and declarations (edited by hand?)")
         ids = itertools.count(1)
         try:
             root = ast.from_json(data.get("ast"), lambda: next(ids))
         except ast.ASTFormatError as e:
             raise fail(str(e)) from None
+        if data.get("hash") != _content_hash(source_text, decls, data.get("ast")):
+            raise fail(
+                "content hash does not match the source, declarations and tree (edited by hand?)"
+            )
         return _check_and_build(src, root, decls)
 
     def __repr__(self) -> str:
@@ -177,11 +185,12 @@ def _from_dict_for_pickle(data: dict[str, Any]) -> Expression:
     return Expression.from_dict(data)
 
 
-def _content_hash(source: str, declarations: Mapping[str, str] | None) -> str:
+def _content_hash(source: str, declarations: Mapping[str, str] | None, tree: Any) -> str:
     payload = json.dumps(
         {
             "source": source,
             "declarations": dict(declarations) if declarations is not None else None,
+            "ast": tree,
         },
         sort_keys=True,
         ensure_ascii=False,

@@ -222,8 +222,10 @@ def shift_json(node: Any, delta: int) -> Any:
     if delta == 0:
         return node
     if isinstance(node, dict):
-        return {k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else shift_json(v, delta))
-                for k, v in node.items()}
+        return {
+            k: ([v[0] + delta, v[1] + delta] if k.endswith("span") else shift_json(v, delta))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [shift_json(x, delta) for x in node]
     return node
@@ -253,44 +255,96 @@ class ASTFormatError(ValueError):
     """A serialized tree that is not one rulekit wrote."""
 
 
-def from_json(data: Any, new_id: Any) -> Expr:
-    """Rebuild a tree written by :func:`to_json`; ``new_id()`` numbers the nodes."""
+def from_json(data: Any, new_id: Any, depth: int = 0) -> Expr:
+    """Rebuild a tree written by :func:`to_json`; ``new_id()`` numbers the nodes.
+
+    Every field is checked for its kind of value, so a hand-edited or corrupt
+    tree is an :class:`ASTFormatError`, never a crash in a later phase.
+    """
+    if depth > MAX_TREE_DEPTH:
+        raise ASTFormatError(f"expression nested more than {MAX_TREE_DEPTH} levels deep")
     if not isinstance(data, dict) or data.get("node") not in _CLASSES:
         raise ASTFormatError(f"not an expression node: {str(data)[:60]}")
     cls = _CLASSES[data["node"]]
     try:
-        kwargs: dict[str, Any] = {"id": new_id(), "span": Span(*data["span"])}
+        kwargs: dict[str, Any] = {"id": new_id(), "span": _span(data["span"])}
         for name in cls.__dataclass_fields__:
             if name in ("id", "span"):
                 continue
-            kwargs[name] = _field_from_json(name, data[name], new_id)
+            kwargs[name] = _field_from_json(cls, name, data[name], new_id, depth + 1)
         if cls is Literal:
             kwargs["value"] = _literal_from_json(kwargs["kind"], data["value"])
         return cls(**kwargs)  # type: ignore[return-value]
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ASTFormatError(f"malformed {data.get('node')} node: {e}") from None
 
 
+#: The deepest serialized tree accepted (the parser's limit, with room for folding).
+MAX_TREE_DEPTH = 128
 _SPAN_FIELDS = {"field_span", "name_span", "op_span", "var_span"}
+_NODE_FIELDS = {"operand", "index", "left", "right", "cond", "then", "otherwise", "range"}
+_OPTIONAL_NODE_FIELDS = {"target", "predicate", "transform"}
+_NAME_FIELDS = {"name", "field", "function", "var", "text"}
+_OPS = {
+    Unary: {"!", "-"},
+    Binary: {"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "in"},
+    Logical: {"&&", "||"},
+}
+_LITERAL_KINDS = {"int", "double", "string", "bytes", "bool", "null", "duration"}
+_MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 
-def _field_from_json(name: str, v: Any, new_id: Any) -> Any:
+def _span(v: Any) -> Span:
+    if not (isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= 0 for x in v)):
+        raise ValueError(f"a span is two offsets, not {str(v)[:40]}")
+    return Span(v[0], v[1])
+
+
+def _field_from_json(cls: type, name: str, v: Any, new_id: Any, depth: int) -> Any:
     if name in _SPAN_FIELDS:
-        return Span(*v)
+        return _span(v)
     if name == "entries":
-        return tuple((from_json(k, new_id), from_json(x, new_id)) for k, x in v)
+        if not isinstance(v, list) or not all(isinstance(kv, list) and len(kv) == 2 for kv in v):
+            raise ValueError("entries must be [key, value] pairs")
+        return tuple((from_json(k, new_id, depth), from_json(x, new_id, depth)) for k, x in v)
     if name in ("items", "args"):
-        return tuple(from_json(x, new_id) for x in v)
-    if isinstance(v, dict):
-        return from_json(v, new_id)
+        if not isinstance(v, list):
+            raise ValueError(f"{name} must be a list")
+        return tuple(from_json(x, new_id, depth) for x in v)
+    if name in _NODE_FIELDS or (name in _OPTIONAL_NODE_FIELDS and v is not None):
+        return from_json(v, new_id, depth)
+    if name in _OPTIONAL_NODE_FIELDS:
+        return None
+    if name in _NAME_FIELDS and not isinstance(v, str):
+        raise ValueError(f"{name} must be text")
+    if name == "op" and v not in _OPS.get(cls, ()):
+        raise ValueError(f"unknown operator {v!r}")
+    if name == "kind" and v not in _LITERAL_KINDS:
+        raise ValueError(f"unknown literal kind {v!r}")
+    if name == "macro" and v not in _MACROS:
+        raise ValueError(f"unknown macro {v!r}")
     return v
 
 
-def _literal_from_json(kind: str, v: Any) -> Any:
+def _literal_from_json(kind: str, v: object) -> Any:
+    expected = {
+        "int": int,
+        "string": str,
+        "bool": bool,
+        "bytes": str,
+        "duration": int,
+        "double": str,
+    }
+    if kind == "null":
+        if v is not None:
+            raise ValueError("a null literal has no value")
+        return None
+    if type(v) is not expected[kind]:
+        raise ValueError(f"a {kind} literal cannot hold {str(v)[:40]}")
     if kind == "bytes":
-        return bytes.fromhex(v)
+        return bytes.fromhex(str(v))
     if kind == "duration":
-        return timedelta(microseconds=v)
+        return timedelta(microseconds=int(v))
     if kind == "double":
-        return float(v)
+        return float(str(v))
     return v

@@ -146,10 +146,12 @@ class _Checker:
         source: Source,
         env: Mapping[str, Type] | None,
         constants: Mapping[str, tuple[Type, object]],
+        hints: Mapping[str, str],
     ) -> None:
         self.source = source
         self.env = env
         self.constant_names = constants
+        self.hints = hints
         self.constants: dict[int, object] = {}
         self.types: dict[int, Type] = {}
         self.inputs: dict[int, Type] = {}
@@ -157,7 +159,8 @@ class _Checker:
         self.variables: set[str] = set()
         self.uses_now = False
         self.diagnostics: list[Diagnostic] = []
-        self.scopes: list[dict[str, Type]] = []
+        # Comprehension variables: name -> (type, ranges over caller-supplied values).
+        self.scopes: list[dict[str, tuple[Type, bool]]] = []
         self.not_in_relation: set[int] = set()
 
     # -- reporting ------------------------------------------------------------------
@@ -243,7 +246,12 @@ class _Checker:
         name = node.name
         for scope in reversed(self.scopes):
             if name in scope:
-                return scope[name]
+                t, from_input = scope[name]
+                if from_input:
+                    # An element of a caller-supplied list (or key of a map) is
+                    # checked against its declared type like any input.
+                    self.inputs[node.id] = t
+                return t
         if name == "now":
             self.uses_now = True
             return TIMESTAMP
@@ -277,9 +285,15 @@ class _Checker:
         if ends:
             return "did you mean " + " or ".join(f"`{p}`" for p in ends[:3]) + "?"
         local = [n for scope in self.scopes for n in scope]
-        close = difflib.get_close_matches(name, [*self.env, *local, "now"], n=1, cutoff=0.6)
+        close = difflib.get_close_matches(
+            name, [*self.env, *local, *self.constant_names, "now"], n=1, cutoff=0.6
+        )
         if close:
             return f"did you mean `{close[0]}`?"
+        if name in self.hints:
+            return self.hints[name]
+        if "*" in self.hints:
+            return self.hints["*"]
         if not self.env:
             return "declare it, or compile without declarations to leave names untyped"
         return "declared names: " + ", ".join(sorted(self.env)[:8])
@@ -312,7 +326,7 @@ class _Checker:
         if t.is_dynamic:
             return DYN
         return self.error(
-            "RK0202", f"`{self.text(operand)}` is {t}; it has no field `{name}`", span
+            "RK0202", f"`{self.text(operand)}` is {_a(t)}; it has no field `{name}`", span
         )
 
     def has(self, node: ast.Has) -> Type:
@@ -323,7 +337,7 @@ class _Checker:
             return BOOL
         return self.error(
             "RK0203",
-            f"has() needs a map or object; `{self.text(node.operand)}` is {t}",
+            f"has() needs a map or object; `{self.text(node.operand)}` is {_a(t)}",
             node.operand.span,
         )
 
@@ -411,6 +425,8 @@ class _Checker:
             help_ = "there are no implicit conversions: use double(...) or int(...)"
         elif "string" in (lt.kind, rt.kind) and op == "+":
             help_ = "convert with string(...) first"
+        elif lt.kind == rt.kind == "money" and op in "*/":
+            help_ = "money is scaled by an int or an exact decimal written after it: order.amount / 2, order.amount * 0.5"
         return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span, help_)
 
     def money_literal(self, node: ast.Expr, t: Type, other: Type) -> Type:
@@ -459,12 +475,12 @@ class _Checker:
             lt.kind == rt.kind and lt.kind in _ORDERED
         ):
             return BOOL
-        return self.error(
-            "RK0203",
-            f"no matching overload: {lt} {op} {rt}",
-            node.op_span,
-            _quoted_number_help(node, lt, rt),
-        )
+        help_ = _quoted_number_help(node, lt, rt)
+        if isinstance(node.left, ast.Unary) and node.left.op == "!":
+            help_ = (
+                "`not` binds tighter than comparisons: write `not (a < b)` to negate a comparison"
+            )
+        return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span, help_)
 
     def enum_literal(self, node: ast.Expr, other: Type) -> None:
         """A string literal compared with an enum must name one of its values."""
@@ -564,7 +580,7 @@ class _Checker:
                 node.range.span,
             )
             var = ERROR
-        self.scopes.append({node.var: var})
+        self.scopes.append({node.var: (var, node.range.id in self.inputs and not var.is_dynamic)})
         try:
             if node.predicate is not None:
                 self.expect_bool(node.predicate, f"the condition of {node.macro}() must be a bool")
@@ -588,6 +604,13 @@ _LITERAL_TYPES = {
     "null": NULL,
     "duration": DURATION,
 }
+
+
+def _a(t: Type) -> str:
+    """A type with its article, for messages: "an int", "a string", "money"."""
+    if t.kind in ("money", "dyn", "error"):
+        return str(t)
+    return ("an " if str(t)[:1] in "aeiou" else "a ") + str(t)
 
 
 def _param_ok(param: str, t: Type) -> bool:
@@ -641,12 +664,14 @@ def check(
     source: Source,
     env: Mapping[str, Type] | None,
     constants: Mapping[str, tuple[Type, object]] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
-    ``constants`` are names with a known type and value (a policy's constants).
+    ``constants`` are names with a known type and value (a policy's constants);
+    ``hints`` the help line for particular undeclared names (``"*"``: any other).
     """
-    c = _Checker(source, env, constants or {})
+    c = _Checker(source, env, constants or {}, hints or {})
     c.check(root)
     checked = CheckedExpr(
         source=source,

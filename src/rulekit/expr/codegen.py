@@ -16,7 +16,7 @@ to the same answers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -45,9 +45,12 @@ _GUARDS = {
     " else _in_int({t}))",
     "double": "({t} if ({t} := {code}).__class__ is float else _in_double({t}))",
     "money": "({t} if ({t} := {code}).__class__ is _Decimal and {t}.is_finite() else _in_money({t}))",
-    "timestamp": "({t} if ({t} := {code}).__class__ is _datetime and {t}.tzinfo is not None"
+    # Only fixed offsets pass as they are: Python's arithmetic within one named
+    # zone is wall-clock, CEL's is on instants (_in_timestamp converts).
+    "timestamp": "({t} if ({t} := {code}).__class__ is _datetime and {t}.tzinfo.__class__ is _timezone"
     " else _in_timestamp({t}))",
-    "duration": "({t} if ({t} := {code}).__class__ is _timedelta else _in_duration({t}))",
+    "duration": "({t} if ({t} := {code}).__class__ is _timedelta and _DMIN <= {t} <= _DMAX"
+    " else _in_duration({t}))",
     "string": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
     "enum": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
     "bytes": "({t} if ({t} := {code}).__class__ is bytes else _in_bytes({t}))",
@@ -113,6 +116,9 @@ def _check_map_key(obj: Any, key: str) -> bool:
 
 _RUNTIME: dict[str, Any] = {
     "_Decimal": Decimal,
+    "_timezone": timezone,
+    "_DMIN": -stdlib.MAX_DURATION,
+    "_DMAX": stdlib.MAX_DURATION,
     "_datetime": datetime,
     "_timedelta": timedelta,
     "_bail": _bail,
@@ -475,9 +481,11 @@ def generate(checked: CheckedExpr) -> tuple[str, dict[str, Any]]:
     """Python source of ``evaluate(variables, now)`` and the constants it needs."""
     e = _Emitter(checked)
     body = e.gen(checked.root)
-    # `now.tzinfo` fails for a missing `now`, and `is None` for a naive one:
-    # either way the interpreter reports it properly.
-    prologue = "        if now.tzinfo is None: _bail()\n" if checked.uses_now else ""
+    # A missing, naive or named-zone `now` goes to the interpreter, which
+    # reports the first two and computes on instants for the third.
+    prologue = (
+        "        if now.tzinfo.__class__ is not _timezone: _bail()\n" if checked.uses_now else ""
+    )
     src = (
         "def evaluate(variables=_EMPTY, now=None):\n"
         "    try:\n"
@@ -493,7 +501,15 @@ def build(checked: CheckedExpr, slow: Callable[[Any, Any], Any]) -> tuple[Callab
     """Compile ``checked`` into a function; ``slow`` is the interpreter fallback."""
     src, consts = generate(checked)
     namespace: dict[str, Any] = {**_RUNTIME, **consts, "_slow": slow, "_EMPTY": {}}
-    code = compile(src, f"<rulekit expression {checked.source.name}>", "exec")
+    try:
+        code = compile(src, f"<rulekit expression {checked.source.name}>", "exec")
+    except (SyntaxError, MemoryError, RecursionError):
+        # Python's compiler has nesting limits of its own: such an expression
+        # is evaluated by the interpreter alone (same semantics, slower).
+        def interpreted(variables: Any = None, now: Any = None) -> Any:
+            return slow({} if variables is None else variables, now)
+
+        return interpreted, ""
     exec(code, namespace)
     fn: Callable[..., Any] = namespace["evaluate"]
     return fn, src

@@ -26,10 +26,13 @@ _MAX_SHOWN = 80
 class _Fail(Exception):
     """An error value: the node that failed and why (absorbable by && / ||)."""
 
-    def __init__(self, node: ast.Expr, message: str) -> None:
+    def __init__(self, node: ast.Expr, message: str, values: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.node = node
         self.message = message
+        #: what the failing node's operands were, taken when it failed (a macro
+        #: goes on to other elements and would overwrite them)
+        self.values = values or {}
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,7 @@ class Interpreter:
         return out
 
     def error(self, f: _Fail, run: _Run) -> EvaluationError:
-        values = {}
-        for child in ast.children(f.node):
-            if child.id in run.values and not isinstance(child, ast.Literal):
-                values[self.snippet(child)] = _shown(run.values[child.id])
+        values = f.values
         return EvaluationError(
             f.message, expression=self.snippet(f.node), values=values, source=self.text
         )
@@ -165,19 +165,32 @@ class _Run:
                     v = check(v)
         except CelError as e:
             self.failures[node.id] = str(e)
-            raise _Fail(node, str(e)) from None
+            raise _Fail(node, str(e), self.operands(node)) from None
+        except (ArithmeticError, ValueError, OverflowError) as e:
+            # Python refusing an operation (a decimal overflow, a value too large)
+            # is an evaluation error of that sub-expression, never a traceback.
+            message = f"arithmetic error: {e or type(e).__name__}"
+            self.failures[node.id] = message
+            raise _Fail(node, message, self.operands(node)) from None
         except _Fail as f:
             self.failures.setdefault(node.id, f.message)
             raise
         self.values[node.id] = v
         return v
 
+    def operands(self, node: ast.Expr) -> dict[str, str]:
+        shown = {}
+        for child in ast.children(node):
+            if child.id in self.values and not isinstance(child, ast.Literal):
+                shown[self.interp.snippet(child)] = _shown(self.values[child.id])
+        return shown
+
     def get_now(self) -> datetime:
         if self.now is None:
-            raise CelError("`now` is not given: pass now= (an aware datetime) to evaluate()")
+            raise CelError("`now` is not given: the caller must supply the evaluation time")
         if not isinstance(self.now, datetime) or self.now.tzinfo is None:
             raise CelError("`now` must be a timezone-aware datetime")
-        return self.now
+        return stdlib.input_timestamp(self.now)
 
     def _ev(self, node: ast.Expr) -> Any:
         match node:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import itertools
+import re
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,6 +59,8 @@ RESERVED = frozenset(
 KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
 MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
 
+_DURATION_PART = re.compile(r"(\d+)(ms|d|h|m|s)")
+_UNIT_ORDER = ["d", "h", "m", "s", "ms"]
 _DURATION_UNITS = {
     "d": 86400_000_000,
     "h": 3600_000_000,
@@ -167,13 +170,15 @@ class _Builder(lark.Transformer[Token, Any]):
 
     def negate(self, c: list[Any]) -> ast.Expr:
         node: ast.Expr = c[-1]
-        for tok in reversed(c[:-1]):
+        for i, tok in enumerate(reversed(c[:-1])):
             if (
-                isinstance(node, ast.Literal)
+                i == 0
+                and isinstance(node, ast.Literal)
                 and node.kind in ("int", "double")
                 and not _parenthesized(node)
             ):
-                # CEL reads `-9223372036854775808` as one literal: fold the sign in.
+                # CEL reads `-9223372036854775808` as one literal: fold the sign
+                # next to the number in; any further `-` negates that.
                 node = ast.Literal(_id(), _span(tok, node), node.kind, -node.value, "-" + node.text)
             else:
                 node = ast.Unary(_id(), _span(tok, node), "-", node, _tok_span(tok))
@@ -250,6 +255,13 @@ class _Builder(lark.Transformer[Token, Any]):
     def int_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
         text = str(tok)
+        if len(text.lstrip("0xX")) > 25:
+            raise _Problem(
+                "RK0106",
+                "integer literal is out of range",
+                _tok_span(tok),
+                "int is 64-bit: from -9223372036854775808 to 9223372036854775807",
+            )
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
         return ast.Literal(_id(), _tok_span(tok), "int", value, text)
 
@@ -273,7 +285,16 @@ class _Builder(lark.Transformer[Token, Any]):
 
     def duration_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        value = parse_duration_literal(str(tok))
+        parts = _DURATION_PART.findall(str(tok))
+        ranks = [_UNIT_ORDER.index(u) for _, u in parts]
+        if ranks != sorted(set(ranks)):
+            raise _Problem(
+                "RK0108",
+                f"duration `{tok}` repeats a unit or has them out of order",
+                _tok_span(tok),
+                "write units from largest to smallest, each once: 1d12h, 1h30m, 90s",
+            )
+        value = parse_duration_literal(str(tok)) if all(len(n) <= 12 for n, _ in parts) else None
         if value is None:
             raise _Problem(
                 "RK0106",
@@ -627,6 +648,15 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
         close = difflib.get_close_matches(str(tok), list(words), n=1, cutoff=0.7)
         if tok.type == "IDENT" and close:
             help_ = f"did you mean `{close[0]}`?"
+        elif (
+            tok.type == "IDENT"
+            and (tok.start_pos or 0) > 0
+            and text[(tok.start_pos or 0) - 1].isdigit()
+        ):
+            help_ = (
+                "a duration is whole numbers with units, largest first: 90m, 1h30m, 10d "
+                "(units d, h, m, s, ms; lowercase)"
+            )
         elif tok.type in _VALUE_TOKENS and "an operator" in expected:
             help_ = "is an operator missing before it? (`and`, `or`, `==`, `<`, ...)"
         return diag.make(

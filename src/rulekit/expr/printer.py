@@ -72,6 +72,8 @@ def _print(node: ast.Expr) -> str:
         case ast.Unary(op=op, operand=o):
             if isinstance(o, ast.Unary) and o.op == op:
                 return op + _print(o)
+            if op == "-" and isinstance(o, ast.Literal) and o.kind in ("int", "double"):
+                return f"-({_print(o)})"  # `-5` would read back as the literal -5
             return op + _wrap(o, _MEMBER)
         case ast.Binary(op=op, left=left, right=right) | ast.Logical(op=op, left=left, right=right):
             p = _BINARY_PREC[op]
@@ -98,12 +100,16 @@ def _literal(node: ast.Literal) -> str:
                 raise ValueError("NaN has no literal")
             if v in (float("inf"), float("-inf")):
                 return "1e999" if v > 0 else "-1e999"
+            # As written when it reads back the same: 0.10 beside money is the
+            # decimal 0.10, which repr() (0.1) would lose.
+            if _reads_as(node.text, v):
+                return node.text
             text = repr(v)
             return text if any(c in text for c in ".e") else text + ".0"
         case "string":
-            return quote_string(v)
+            return stdlib.quote_string(v)
         case "bytes":
-            return 'b"' + "".join(_byte(b) for b in v) + '"'
+            return stdlib.quote_bytes(v)
         case "bool":
             return "true" if v else "false"
         case "null":
@@ -115,36 +121,8 @@ def _literal(node: ast.Literal) -> str:
     raise ValueError(node.kind)  # pragma: no cover
 
 
-_ESCAPES = {
-    "\\": "\\\\",
-    '"': '\\"',
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\v": "\\v",
-}
-
-
-def quote_string(s: str) -> str:
-    """A double-quoted CEL string literal for ``s``."""
-    out = []
-    for ch in s:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif not ch.isprintable() or 0xD800 <= ord(ch) <= 0xDFFF:
-            out.append(f"\\U{ord(ch):08x}" if ord(ch) > 0xFFFF else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _byte(b: int) -> str:
-    ch = chr(b)
-    if ch in _ESCAPES:
-        return _ESCAPES[ch]
-    if 0x20 <= b < 0x7F:
-        return ch
-    return f"\\x{b:02x}"
+def _reads_as(text: str, value: float) -> bool:
+    try:
+        return bool(text) and text.lstrip("-")[:1] in "0123456789." and float(text) == value
+    except ValueError:
+        return False

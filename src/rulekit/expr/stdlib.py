@@ -77,6 +77,8 @@ def kind(v: object) -> str:
     if k is not None:
         if k == "timestamp" and v.tzinfo is None:  # type: ignore[attr-defined]
             raise CelError("a timestamp must carry a time zone (got a naive datetime)")
+        if k == "money" and not v.is_finite():  # type: ignore[attr-defined]
+            raise CelError(f"money must be a finite amount, not {v}")
         return k
     if isinstance(v, bool):
         return "bool"
@@ -133,9 +135,9 @@ def render(v: object) -> str:
     if k == "null_type":
         return "null"
     if k == "string":
-        return _quote(str(v))
+        return quote_string(str(v))
     if k == "bytes":
-        return "b" + _quote(bytes(v).decode("latin-1"))  # type: ignore[call-overload]
+        return quote_bytes(bytes(v))  # type: ignore[call-overload]
     if k == "double":
         return format_double(float(v))  # type: ignore[arg-type]
     if k == "money":
@@ -151,8 +153,44 @@ def render(v: object) -> str:
     return str(v)
 
 
-def _quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\v": "\\v",
+}
+
+
+def quote_string(s: str) -> str:
+    """A double-quoted string literal for ``s`` (control characters escaped)."""
+    out = []
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif not ch.isprintable() or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append(f"\\U{ord(ch):08x}" if ord(ch) > 0xFFFF else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def quote_bytes(b: bytes) -> str:
+    """A bytes literal for ``b``: printable ASCII as is, everything else as \\xHH."""
+    out = []
+    for byte in b:
+        ch = chr(byte)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return 'b"' + "".join(out) + '"'
 
 
 # -- integers ---------------------------------------------------------------------
@@ -230,7 +268,7 @@ def sub(a: Any, b: Any) -> Any:
         if ka == "duration":
             return check_duration(a - b)
         if ka == "timestamp":
-            return check_duration(a - b)
+            return check_duration(_utc(a) - _utc(b))
     elif {ka, kb} == {"money", "int"}:
         return Decimal(a) - Decimal(b)
     elif ka == "timestamp" and kb == "duration":
@@ -401,7 +439,7 @@ def select(obj: Any, field: str) -> Any:
     try:
         return obj[field]
     except KeyError:
-        raise CelError(f"no such key: {_quote(field)}") from None
+        raise CelError(f"no such key: {quote_string(field)}") from None
 
 
 def has_field(obj: Any, field: str) -> bool:
@@ -418,6 +456,10 @@ def make_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
             raise CelError(f"a map key cannot be a {kk}")
         if map_lookup(out, k)[0]:
             raise CelError(f"duplicate map key {render(k)}")
+        if k in out:  # true and 1 are one key to Python
+            raise CelError(
+                f"map keys {render(k)} and {render(next(x for x in out if x == k))} cannot both be used"
+            )
         out[k] = v
     return out
 
@@ -461,8 +503,16 @@ def ends_with(a: Any, b: Any) -> bool:
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> re.Pattern[str]:
     """Compile a pattern (RE2 syntax, as far as Python's ``re`` shares it)."""
-    if re.search(r"\(\?P?<?[=!]|\\[1-9]", pattern):
-        raise CelError("look-around and back-references are not RE2 syntax")
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if pattern[i + 1 : i + 2].isdigit() and pattern[i + 1] != "0":
+                raise CelError("back-references (\\1) are not RE2 syntax")
+            i += 2
+            continue
+        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?P="), i):
+            raise CelError("look-around and back-references are not RE2 syntax")
+        i += 1
     try:
         return re.compile(pattern)
     except re.error as e:
@@ -497,6 +547,8 @@ def to_int(v: Any) -> int:
     if k == "string":
         if not _INT_TEXT.match(v):
             raise CelError(f"int() cannot read {render(v)} as an integer")
+        if len(v) > 25:  # far out of range; and Python refuses very long digit strings
+            raise CelError("integer overflow")
         return check_int(int(v))
     if k == "timestamp":
         seconds: int = math.floor((v - _EPOCH) / timedelta(seconds=1))
@@ -634,8 +686,22 @@ def to_timestamp(v: Any) -> datetime:
     raise _overload("timestamp", v)
 
 
+def _utc(ts: datetime) -> datetime:
+    """The same instant with a fixed offset: Python's arithmetic on datetimes of one
+    named zone (ZoneInfo) is wall-clock arithmetic, CEL's is on instants."""
+    if type(ts.tzinfo) is timezone:
+        return ts
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise CelError("timestamp out of range") from None
+
+
 def format_timestamp(ts: datetime) -> str:
-    u = ts.astimezone(UTC)
+    try:
+        u = ts.astimezone(UTC)
+    except OverflowError:
+        raise CelError("timestamp out of range") from None
     base = u.strftime("%Y-%m-%dT%H:%M:%S")
     if u.microsecond:
         base += f".{u.microsecond:06d}".rstrip("0")
@@ -651,7 +717,7 @@ def format_timestamp_local(ts: datetime) -> str:
 
 def ts_add(ts: datetime, d: timedelta) -> datetime:
     try:
-        return ts + d
+        return _utc(ts) + d
     except OverflowError:
         raise CelError("timestamp out of range") from None
 
@@ -690,7 +756,7 @@ def parse_duration(text: str) -> timedelta:
         ) * 1_000_000
         return _micros_to_duration(total, text)
     sign = 1
-    if s[:1] in "+-":
+    if s and s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if s == "0":
@@ -701,6 +767,8 @@ def parse_duration(text: str) -> timedelta:
         m = _DUR_PART.match(s, pos)
         if not m:
             raise CelError(f"duration {render(text)} is not valid (like 1h30m, 90s, 10d)")
+        if len(m.group(1)) > 30:
+            raise CelError("duration out of range")
         total += Decimal(m.group(1)) * _DUR_US[m.group(2)]
         pos = m.end()
     if pos == 0:
@@ -790,10 +858,13 @@ def time_zone(name: str) -> tzinfo:
     m = re.fullmatch(r"([+-])?(\d{2}):(\d{2})", name)
     if m:
         sign = -1 if m.group(1) == "-" else 1
-        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+        hours, minutes = int(m.group(2)), int(m.group(3))
+        if hours > 23 or minutes > 59:
+            raise CelError(f"time zone offset {render(name)} is out of range (-23:59 to +23:59)")
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise CelError(
             f'unknown time zone {render(name)} (use an IANA name like "Asia/Shanghai" or an offset like "+08:00")'
         ) from None
@@ -802,11 +873,12 @@ def time_zone(name: str) -> tzinfo:
 def _local(ts: Any, tz: Any) -> datetime:
     if kind(ts) != "timestamp":
         raise _overload("time accessor", ts)
-    if tz is None:
-        return ts.astimezone(UTC)  # type: ignore[no-any-return]
-    if type(tz) is not str:
+    if tz is not None and type(tz) is not str:
         raise _overload("time accessor", ts, tz)
-    return ts.astimezone(time_zone(tz))  # type: ignore[no-any-return]
+    try:
+        return ts.astimezone(UTC if tz is None else time_zone(tz))  # type: ignore[no-any-return]
+    except OverflowError:
+        raise CelError("timestamp out of range in that time zone") from None
 
 
 def _total(d: Any, unit: timedelta) -> int:
@@ -875,7 +947,7 @@ ACCESSORS = (
 def since(now: Any, t: Any) -> timedelta:
     if kind(t) != "timestamp":
         raise _overload("since", t)
-    return check_duration(now - t)
+    return check_duration(_utc(now) - _utc(t))
 
 
 def money_literal(text: str) -> Decimal:
@@ -917,7 +989,12 @@ def input_double(v: Any) -> float:
     if t is float:
         return v  # type: ignore[no-any-return]
     if t is int:
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise CelError(
+                f"declared double but the int given is too large ({len(str(v))} digits)"
+            ) from None
     raise _bad_input("double", v)
 
 
@@ -939,7 +1016,9 @@ def input_money(v: Any) -> Decimal:
 
 def input_timestamp(v: Any) -> datetime:
     if isinstance(v, datetime) and v.tzinfo is not None:
-        return v
+        # Fixed offsets as given; a named zone becomes the same instant in UTC, so
+        # arithmetic is on instants (see _utc).
+        return v if type(v) is datetime and type(v.tzinfo) is timezone else _utc(v)
     if isinstance(v, datetime):
         raise CelError("declared timestamp but the datetime given has no time zone")
     raise _bad_input("timestamp", v)
@@ -947,7 +1026,7 @@ def input_timestamp(v: Any) -> datetime:
 
 def input_duration(v: Any) -> timedelta:
     if type(v) is timedelta:
-        return v
+        return check_duration(v)
     raise _bad_input("duration", v)
 
 

@@ -219,7 +219,9 @@ class _Reader:
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
             return None
-        return ir.Expr(data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True))
+        return ir.Expr(
+            data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
+        )
 
     def policy(self) -> ir.Policy | None:
         d = self.data

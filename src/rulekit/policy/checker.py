@@ -286,7 +286,9 @@ class _Checker:
             )
             self.error(code, f"{what} must be {wanted}, but `{ref.text}` is {t}", ref)
             return None
-        return ir.Expr(ref.text, _pos(ref.source, ref.root.span), Expression(checked, None, embedded=True))
+        return ir.Expr(
+            ref.text, _pos(ref.source, ref.root.span), Expression(checked, None, embedded=True)
+        )
 
     def scope_for(self, t: ast.Transition) -> _Scope:
         event = t.event.text if t.kind == "event" and t.event is not None else None
