@@ -263,7 +263,11 @@ def from_json(data: Any, new_id: Any, depth: int = 0) -> Expr:
     """
     if depth > MAX_TREE_DEPTH:
         raise ASTFormatError(f"expression nested more than {MAX_TREE_DEPTH} levels deep")
-    if not isinstance(data, dict) or data.get("node") not in _CLASSES:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("node"), str)
+        or data["node"] not in _CLASSES
+    ):
         raise ASTFormatError(f"not an expression node: {str(data)[:60]}")
     cls = _CLASSES[data["node"]]
     try:
@@ -344,7 +348,7 @@ def _literal_from_json(kind: str, v: object) -> Any:
     if kind == "bytes":
         return bytes.fromhex(str(v))
     if kind == "duration":
-        return timedelta(microseconds=int(v))
+        return timedelta(microseconds=int(str(v)))
     if kind == "double":
         return float(str(v))
     return v
