@@ -123,8 +123,8 @@ def _policy_files(paths: list[str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
-                if candidate.suffix == ".rk" or (
-                    candidate.suffix in (".yaml", ".yml") and _is_policy_yaml(candidate)
+                if candidate.suffix.lower() == ".rk" or (
+                    candidate.suffix.lower() in (".yaml", ".yml") and _is_policy_yaml(candidate)
                 ):
                     files.append(candidate)
         elif path.exists():

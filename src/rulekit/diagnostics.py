@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "RK0315": "invalid policy header",
     "RK0316": "unknown type",
     "RK0317": "reserved name",
+    "RK0318": "attribute does not fit the state",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

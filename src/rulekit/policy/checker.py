@@ -17,6 +17,7 @@ from typing import Any
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import ast as expr_ast
+from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.types import (
@@ -36,6 +37,19 @@ from rulekit.source import Source, Span
 
 #: Names the policy language gives a meaning: facts may not take them.
 RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
+#: Words the condition language cannot read as names (anywhere in a fact's path).
+UNREADABLE = expr_parser.RESERVED | expr_parser.KEYWORDS
+_RESERVED_WHY = {
+    "event": "`event` is the payload of the event being handled",
+    "actor": "`actor` is the sender of the event being handled",
+    "now": "`now` is the evaluation time",
+}
+#: Help for names a condition reads that are not declared.
+_NAME_HINTS = {
+    "event": "`event` (the payload) exists only in transitions `on` an event",
+    "actor": "`actor` (the sender) exists only in transitions `on` an event",
+    "*": "declare it under `facts`, or as a `const`",
+}
 SYSTEM_ACTOR = "system"
 
 
@@ -188,14 +202,27 @@ class _Checker:
         for decl in self.policy.facts:
             if seen.get(decl.path.text) is not decl.path:
                 continue
-            root = decl.path.text.split(".")[0]
+            segments = decl.path.text.split(".")
+            root = segments[0]
             if root in RESERVED_FACT_ROOTS:
+                why = _RESERVED_WHY.get(
+                    root, f"`{root}` is a built-in name of the condition language"
+                )
                 self.error(
                     "RK0317",
                     f"`{root}` is a reserved name and cannot start a fact",
                     decl.path,
-                    "`event` is the payload of the event being handled, `actor` its sender; "
-                    "pick another name",
+                    f"{why}; pick another name",
+                )
+                continue
+            unreadable = [seg for seg in segments if seg in UNREADABLE]
+            if unreadable:
+                self.error(
+                    "RK0317",
+                    f"`{unreadable[0]}` is a reserved word of the condition language: "
+                    f"no condition could read `{decl.path.text}`",
+                    decl.path,
+                    f"pick another name, such as `{unreadable[0]}_info`",
                 )
                 continue
             t = self.type_of(decl.type)
@@ -262,7 +289,9 @@ class _Checker:
         code: str = "RK0205",
         want: Type | None = None,
     ) -> ir.Expr | None:
-        checked, problems = check_expr(ref.root, ref.source, scope.env, scope.constants)
+        checked, problems = check_expr(
+            ref.root, ref.source, scope.env, scope.constants, _NAME_HINTS
+        )
         self.diagnostics.extend(problems)
         if problems:
             return None
@@ -313,6 +342,13 @@ class _Checker:
             built = self.workflow(wf)
             if built is not None and wf.name.text not in out:
                 out[wf.name.text] = built
+        # What no workflow reached (an unused fragment, a block that applies to no
+        # state) is still checked, except for targets, which depend on the workflow.
+        for body in (*self.policy.fragments, *self.policy.workflows):
+            for part in body.parts:
+                for t in part.transitions if isinstance(part, ast.State | ast.EveryBlock) else ():
+                    if id(t) not in self.parts_memo:
+                        self.parts_memo[id(t)] = self.transition_parts(t)
         for frag in self.policy.fragments:
             for part in frag.parts:
                 if isinstance(part, ast.Use):
@@ -333,12 +369,22 @@ class _Checker:
         blocks: list[tuple[ast.EveryBlock, str]] = [
             (p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)
         ]
+        used: set[str] = set()
         for part in wf.parts:
             if isinstance(part, ast.Use):
                 frag = self.fragments.get(part.fragment.text)
                 if frag is None:
                     self.unknown("RK0313", "fragment", part.fragment, self.fragments)
                     continue
+                if frag.name.text in used:
+                    self.error(
+                        "RK0301",
+                        f"fragment `{frag.name.text}` is used twice in workflow {wf.name.text}",
+                        part.fragment,
+                        "remove the repeated `use`",
+                    )
+                    continue
+                used.add(frag.name.text)
                 origin = f"fragment {frag.name.text}"
                 for fp in frag.parts:
                     if isinstance(fp, ast.State):
@@ -350,6 +396,8 @@ class _Checker:
         )
         first = {id(s.name): s for s, _ in states}
         decl = {name: first[id(n)] for name, n in by_name.items()}
+        own_states = {id(s) for s, origin in states if origin == "state"}
+        origins = {id(s): origin for s, origin in states}
         initials = [s for s in decl.values() if s.initial]
         if len(initials) != 1:
             msg = (
@@ -369,6 +417,20 @@ class _Checker:
                 )
             if s.final and s.initial:
                 self.error("RK0307", f"state `{s.name.text}` is both initial and final", s.name)
+            if s.outcome is not None and not s.final:
+                self.error(
+                    "RK0318",
+                    f"state `{s.name.text}` has an outcome but is not final",
+                    s.outcome,
+                    "only final states have outcomes: mark it `final state` or drop `outcome`",
+                )
+            if s.waits is not None and s.final:
+                self.error(
+                    "RK0318",
+                    f"final state `{s.name.text}` is marked as waiting",
+                    s.name,
+                    "a final state waits for nothing: drop `waits`",
+                )
         non_final = [n for n, s in decl.items() if not s.final]
         extra: dict[str, list[tuple[ast.Transition, str]]] = {n: [] for n in decl}
         for block, origin in blocks:
@@ -384,13 +446,14 @@ class _Checker:
                 applies = [n for n in non_final if n not in listed]
             else:
                 applies = [n for n in non_final if n in listed]
-            kind = "every" if origin == "state" else origin
+            kind = "every state" if origin == "state" else origin
             for state_name in applies:
                 extra[state_name].extend((t, kind) for t in block.transitions)
         ir_states: dict[str, ir.State] = {}
         for name, s in decl.items():
             transitions: list[ir.Transition] = []
-            for t, origin in [*((t, "state") for t in s.transitions), *extra[name]]:
+            own = "state" if id(s) in own_states else origins[id(s)]
+            for t, origin in [*((t, own) for t in s.transitions), *extra[name]]:
                 built = self.transition(t, name, decl, origin, wf)
                 if built is not None:
                     transitions.append(built)
@@ -469,12 +532,12 @@ class _Checker:
             ok &= parts["guard"] is not None
         if t.deadline is not None:
             want = ("duration",) if t.kind == "after" else ("timestamp",)
-            what = "the time after `after`" if t.kind == "after" else "the time after `at`"
+            what = "the delay of `after`" if t.kind == "after" else "the time of `at`"
             parts["deadline"] = self.expression(t.deadline, scope, want, what, "RK0308")
             ok &= parts["deadline"] is not None
         if t.start is not None:
             parts["start"] = self.expression(
-                t.start, scope, ("timestamp",), "the time after `from`", "RK0308"
+                t.start, scope, ("timestamp",), "the start of `from`", "RK0308"
             )
             ok &= parts["start"] is not None
         emits = []

@@ -65,17 +65,27 @@ class _PolicyBuilder(_Builder):
     def header(self, c: list[Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"name": c[1], "span": _cover(c[0], c[1])}
         for attr in c[2:]:
+            if attr[0] in out:
+                word = {"source_doc": "source"}.get(attr[0], attr[0])
+                expr_parser._RECOVERED.append(
+                    _Problem(
+                        "RK0315",
+                        f"the policy's `{word}` is given twice",
+                        attr[2],
+                        "keep one of them",
+                    )
+                )
             out[attr[0]] = attr[1]
         return out
 
-    def version(self, c: list[Token]) -> tuple[str, str]:
-        return ("version", _text(c[1]))
+    def version(self, c: list[Token]) -> tuple[str, str, Span]:
+        return ("version", _text(c[1]), _cover(c[0], c[1]))
 
-    def source_doc(self, c: list[Token]) -> tuple[str, str]:
-        return ("source_doc", _text(c[1]))
+    def source_doc(self, c: list[Token]) -> tuple[str, str, Span]:
+        return ("source_doc", _text(c[1]), _cover(c[0], c[1]))
 
-    def timezone(self, c: list[Token]) -> tuple[str, ast.Name]:
-        return ("timezone", ast.Name(_src(), _tok_span(c[1]), _text(c[1])))
+    def timezone(self, c: list[Token]) -> tuple[str, ast.Name, Span]:
+        return ("timezone", ast.Name(_src(), _tok_span(c[1]), _text(c[1])), _cover(c[0], c[1]))
 
     def type_ref(self, c: list[Any]) -> ast.TypeRef:
         args = tuple(x for x in c[1:] if isinstance(x, ast.TypeRef))

@@ -63,8 +63,8 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return [self.plain(v) for v in node.value]
         assert isinstance(node, yaml.ScalarNode)
-        if node.tag == "tag:yaml.org,2002:bool":
-            return node.value.lower() in ("true", "yes", "on")
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() in ("true", "false"):
+            return node.value.lower() == "true"  # YAML 1.2: yes/no/on/off are text
         if node.tag == "tag:yaml.org,2002:null" and node.style is None:
             return None
         return node.value  # every other scalar as written (2023-01-31 stays text)
@@ -84,6 +84,14 @@ class _Reader:
 
     def expr(self, node: yaml.Node) -> ast.ExprRef:
         """Parse a scalar as an expression, positions mapped into the YAML file."""
+        if node.tag.startswith("!") and not str(node.value).strip():
+            self.error(
+                "RK0402",
+                f"YAML reads `{node.tag}` as a tag, not as an expression",
+                node,
+                'quote the expression: when: "!order.shipped" (or write `not order.shipped`)',
+            )
+            raise _Invalid
         embedded = _embedded(self.source, node)
         result = expr_parser.parse(embedded)
         self.diagnostics.extend(result.diagnostics)
@@ -117,6 +125,12 @@ class _Reader:
             note = None
             if isinstance(value, yaml.MappingNode):
                 cm = _mapping(value)
+                if "assumption" in cm and "note" in cm:
+                    self.error(
+                        "RK0402",
+                        "give a constant either an `assumption` or a `note`, not both",
+                        cm["note"],
+                    )
                 for kind in ("assumption", "note"):
                     if kind in cm:
                         note = (kind, str(cm[kind].value))
@@ -203,6 +217,8 @@ class _Reader:
             )
         for block in _items(m.get("every")):
             bm = _mapping(block)
+            if "except" in bm and "in" in bm:
+                self.error("RK0402", "an `every` block takes `except` or `in`, not both", bm["in"])
             mode = "except" if "except" in bm else "in" if "in" in bm else "all"
             names = tuple(self.name(n) for n in _items(bm.get(mode))) if mode != "all" else ()
             parts.append(
@@ -228,6 +244,27 @@ class _Reader:
 
     def transition(self, node: yaml.MappingNode) -> ast.Transition:
         m = _mapping(node)
+        triggers = [k for k in ("on", "after", "at") if k in m]
+        problems: list[tuple[yaml.Node, str, str | None]] = []
+        if len(triggers) > 1:
+            problems.append(
+                (
+                    m[triggers[1]],
+                    f"a transition has one trigger, but this one has "
+                    f"`{triggers[0]}` and `{triggers[1]}`",
+                    "split it into two transitions",
+                )
+            )
+        if "by" in m and "on" not in m:
+            problems.append((m["by"], "`by` goes with `on`: only events have senders", None))
+        if "from" in m and "after" not in m:
+            problems.append(
+                (m["from"], "`from` goes with `after`: it is where the delay counts from", None)
+            )
+        for at, message, help_ in problems:
+            self.error("RK0402", message, at, help_)
+        if problems:
+            raise _Invalid
         event = actors = condition = deadline = start = guard = None
         if "on" in m:
             kind, event = "event", self.name(m["on"])
