@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from rulekit import diagnostics as diag
@@ -207,7 +208,7 @@ def _check_and_build(
     env = None
     if declarations is not None:
         try:
-            env = build_environment(declarations)
+            env = _environment(tuple(declarations.items()))
         except DeclarationError as e:
             raise CompileError(
                 [diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
@@ -217,6 +218,12 @@ def _check_and_build(
     if problems:
         raise CompileError(problems, diag.render_all(problems, {src.file: src}))
     return Expression(checked, declarations)
+
+
+@lru_cache(maxsize=256)
+def _environment(items: tuple[tuple[str, str], ...]) -> Mapping[str, Type]:
+    """Declarations -> types, once per distinct set (a policy compiles many guards against one)."""
+    return MappingProxyType(build_environment(dict(items)))
 
 
 def parse_and_check(source: str | Source, declarations: Declarations | None = None) -> Expression:
