@@ -32,6 +32,11 @@ def convert(value: Any, t: Type, path: str) -> Any:
     k = t.kind
     if k in ("dyn", "error"):
         return value
+    if k == "enum":
+        members = [m for m, _ in t.fields]
+        if not isinstance(value, str) or value not in members:
+            raise ConversionError(path, f"expected one of {', '.join(members)} ({t.name}), got {_what(value)}")
+        return value
     if k == "object":
         if not isinstance(value, Mapping):
             raise ConversionError(

@@ -1,0 +1,559 @@
+"""The engine: runs cases of a compiled policy, one atomic step at a time.
+
+Semantics (../shared/contracts/scenarios.md, the time rules):
+
+- a step (open, send, update, advance) runs to completion or changes nothing:
+  a refused step raises :class:`StepRefused` and the case is as it was;
+- deadlines due *before* a step's time fire first, in due order, each
+  recorded at its due time (a deadline due exactly at an event's time fires
+  after it, at the first moment later); then the event's transition; then
+  automatic transitions chain until none holds; entering a state schedules
+  its deadlines, counted from the entry time;
+- time always comes from the caller (``at=`` or the engine's clock); the
+  engine never reads the wall clock.
+
+The engine keeps no per-case state of its own: a store can persist a
+:class:`Case` between steps without changing what a step does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from rulekit.errors import EvaluationError, StepRefused
+from rulekit.expr import ast as expr_ast
+from rulekit.expr.convert import ConversionError, convert
+from rulekit.policy import ir
+from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
+
+#: Automatic transitions taken in one step before the engine calls it a loop.
+MAX_CHAIN = 64
+SYSTEM = "system"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _T:
+    """A transition prepared for running: compiled functions and lookups resolved."""
+
+    tr: ir.Transition
+    index: int
+    guard: Any  # Expression.evaluate or None
+    guard_reads_event: bool
+    reads: tuple[tuple[str, tuple[str, ...]], ...]
+    actors: frozenset[str]
+    target: ir.State | None
+    assigns: tuple[tuple[tuple[str, ...], Any], ...]
+    emits: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class _S:
+    """A state's transitions, indexed for the engine."""
+
+    by_event: Mapping[str, tuple[_T, ...]]
+    automatic: tuple[_T, ...]
+    deadlines: tuple[_T, ...]
+
+
+class Engine:
+    """Runs cases of ``policy``. ``clock`` gives the time when a call passes no ``at=``.
+
+    >>> engine = Engine(rulekit.load("rules/kuaishou_after_sales.rk"), clock)  # doctest: +SKIP
+    >>> case = engine.open("refund_only", facts)                               # doctest: +SKIP
+    >>> engine.send(case, "approve", by="merchant")                            # doctest: +SKIP
+    """
+
+    def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._states: dict[int, _S] = {}
+        for wf in policy.workflows.values():
+            for state in wf.states.values():
+                self._states[id(state)] = self._prepare(wf, state)
+        self._fact_types = {path: f.type for path, f in policy.facts.items()}
+        self._required = [path for path, f in policy.facts.items() if not f.optional]
+        self._tree = _fact_tree(policy.facts)
+
+    # -- preparing the compiled workflow -----------------------------------------------
+    def _prepare(self, wf: ir.Workflow, state: ir.State) -> _S:
+        prepared = []
+        for i, t in enumerate(state.transitions):
+            guard = t.guard.compiled if t.guard is not None else None
+            prepared.append(_T(
+                tr=t,
+                index=i,
+                guard=guard.evaluate if guard is not None else None,
+                guard_reads_event=guard is not None and bool({"event", "actor"} & guard.variables),
+                reads=_reads(t.guard),
+                actors=frozenset(t.actors),
+                target=wf.states[t.target] if t.target is not None else None,
+                assigns=tuple((tuple(a.fact.split(".")), a.value.compiled) for a in t.assigns),
+                emits=tuple((e.effect, tuple((k, v.compiled) for k, v in e.args)) for e in t.emits),
+                rule=str(t.at) if t.at is not None else "",
+            ))
+        by_event: dict[str, list[_T]] = {}
+        for p in prepared:
+            if p.tr.kind == "event" and p.tr.event is not None:
+                by_event.setdefault(p.tr.event, []).append(p)
+        return _S(
+            by_event={k: tuple(v) for k, v in by_event.items()},
+            automatic=tuple(p for p in prepared if p.tr.kind == "auto"),
+            deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at")),
+        )
+
+    # -- time ------------------------------------------------------------------------------
+    def _time(self, at: datetime | None, case: Case | None) -> datetime:
+        if at is None:
+            if self.clock is None:
+                raise ValueError("no time given: pass at= or give the engine a clock")
+            at = self.clock.now()
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise ValueError("times must be timezone-aware datetimes")
+        if case is not None and at < case.now:
+            raise ValueError(f"time cannot go back: the case is at {case.now.isoformat()}, "
+                             f"the step at {at.isoformat()}")
+        return at
+
+    # -- opening ---------------------------------------------------------------------------
+    def open(self, workflow: str, facts: Mapping[str, Any], *, at: datetime | None = None,
+             id: str | None = None) -> Case:
+        """Open a case of ``workflow`` with its initial facts (nested maps or dotted keys).
+
+        Raises :class:`StepRefused` ``invalid_fact`` for a missing required fact, an
+        undeclared one, or a value of the wrong type; ``KeyError`` for an unknown workflow.
+        """
+        wf = self.policy.workflows.get(workflow)
+        if wf is None:
+            known = ", ".join(self.policy.workflows)
+            raise KeyError(f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})")
+        t = self._time(at, None)
+        values = self._facts(facts)
+        missing = [p for p in self._required if p not in values]
+        if missing:
+            raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
+        tree: dict[str, Any] = {}
+        for path, value in values.items():
+            _set(tree, tuple(path.split(".")), value)
+        case = Case(wf, wf.states[wf.initial], tree, t, id)
+        with _Step(case) as step:
+            step.add(case, Record(0, t, "open", target=wf.initial, data=_nested(values), workflow=wf.name))
+            self._enter(case, case.state, t)
+            self._settle(case, t, step)
+        return case
+
+    def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Flatten and convert facts to their declared types (invalid_fact otherwise)."""
+        if not isinstance(given, Mapping):
+            raise StepRefused("invalid_fact", "facts must be a map of fact paths to values")
+        out: dict[str, Any] = {}
+        for path, value in _flatten(given, self._tree):
+            t = self._fact_types.get(path)
+            if t is None:
+                raise StepRefused("invalid_fact", f"`{path}` is not a declared fact")
+            if value is None and self.policy.facts[path].optional:
+                out[path] = None
+                continue
+            try:
+                out[path] = convert(value, t, path)
+            except ConversionError as e:
+                raise StepRefused("invalid_fact", str(e)) from None
+        return out
+
+    # -- steps -----------------------------------------------------------------------------
+    def send(self, case: Case, event: str, by: str, data: Mapping[str, Any] | None = None, *,
+             at: datetime | None = None, key: str | None = None) -> StepResult:
+        """Deliver ``event`` from actor ``by`` with payload ``data`` at time ``at``."""
+        if key is not None and case.keys and key in case.keys:
+            return replace(case.keys[key], repeated=True)
+        t = self._time(at, case)
+        decl = self.policy.events.get(event)
+        if decl is None:
+            raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
+        with _Step(case) as step:
+            self._fire_due(case, t, step)
+            state = case.state
+            if state.final:
+                raise StepRefused("case_closed", f"the case is closed (in final state `{state.name}`)")
+            candidates = self._states[id(state)].by_event.get(event)
+            if not candidates:
+                raise StepRefused("event_not_allowed", f"`{event}` is not taken in state `{state.name}`")
+            mine = [c for c in candidates if by in c.actors]
+            if not mine:
+                senders = sorted({a for c in candidates for a in c.actors})
+                raise StepRefused("actor_not_allowed",
+                                  f"`{by}` may not send `{event}` in state `{state.name}` "
+                                  f"(it may come from {', '.join(senders)})")
+            payload = self._payload(decl, data)
+            variables = self._variables(case, payload, by)
+            chosen = None
+            for c in mine:
+                if c.guard is None or _holds(c.guard, variables, t):
+                    chosen = c
+                    break
+            if chosen is None:
+                guards = "; ".join(c.tr.guard.text for c in mine if c.tr.guard is not None)
+                raise StepRefused("guard_failed", f"no condition for `{event}` holds now ({guards})")
+            self._take(case, chosen, t, "event", step, variables, event=event, actor=by, data=payload, key=key)
+            self._settle(case, t, step)
+            case.now = t
+            result = step.result(case)
+        if key is not None:
+            if case.keys is None:
+                case.keys = {}
+            case.keys[key] = result
+        return result
+
+    def update(self, case: Case, changes: Mapping[str, Any], *, at: datetime | None = None) -> StepResult:
+        """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run."""
+        t = self._time(at, case)
+        with _Step(case) as step:
+            self._fire_due(case, t, step)
+            if case.state.final:
+                raise StepRefused("case_closed", f"the case is closed (in final state `{case.state.name}`)")
+            values = self._facts(changes)
+            for path, value in values.items():
+                _set_fact(case, tuple(path.split(".")), value)
+            step.add(case, Record(len(case.history), t, "update", source=case.state.name,
+                                  data=_nested(values)))
+            self._settle(case, t, step)
+            case.now = t
+            return step.result(case)
+
+    def advance(self, case: Case, to: datetime | None = None) -> StepResult:
+        """Move the case's time to ``to``: every deadline due before it fires, in order."""
+        t = self._time(to, case)
+        with _Step(case) as step:
+            fired = self._fire_due(case, t, step)
+            if fired:
+                # An input record, so that replaying the history fires them again.
+                step.add(case, Record(len(case.history), t, "advance", source=case.state.name))
+            case.now = t
+            return step.result(case)
+
+    # -- the pieces of a step -------------------------------------------------------------
+    def _variables(self, case: Case, payload: Mapping[str, Any] | None, actor: str | None) -> Mapping[str, Any]:
+        if payload is None and actor is None:
+            return case.facts
+        v = dict(case.facts)
+        v["event"] = payload if payload is not None else {}
+        v["actor"] = actor
+        return v
+
+    def _payload(self, decl: ir.Event, data: Mapping[str, Any] | None) -> dict[str, Any]:
+        data = {} if data is None else data
+        if not isinstance(data, Mapping):
+            raise StepRefused("invalid_payload", "the payload must be a map of field names to values")
+        fields = {f.name: f.type for f in decl.payload}
+        for name in data:
+            if name not in fields:
+                raise StepRefused("invalid_payload", f"`{decl.name}` has no payload field `{name}`"
+                                  + (f" (fields: {', '.join(fields)})" if fields else ""))
+        out = {}
+        for name, t in fields.items():
+            if name not in data:
+                raise StepRefused("invalid_payload", f"`{decl.name}` needs payload field `{name}`")
+            try:
+                out[name] = convert(data[name], t, f"{decl.name}.{name}")
+            except ConversionError as e:
+                raise StepRefused("invalid_payload", str(e)) from None
+        return out
+
+    def _fire_due(self, case: Case, t: datetime, step: _Step) -> bool:
+        """Fire every deadline due strictly before ``t``, in due order, at its due time."""
+        fired = False
+        while case.deadlines and case.deadlines[0][0] < t and not case.state.final:
+            due, _order, transition = case.deadlines.pop(0)
+            p = self._prepared(case.state, transition)
+            at = max(due, case.now)
+            variables = case.facts
+            if p.guard is not None and not _holds(p.guard, variables, at):
+                continue
+            self._take(case, p, at, "deadline", step, variables)
+            self._settle(case, at, step)
+            case.now = at
+            fired = True
+        return fired
+
+    def _prepared(self, state: ir.State, transition: ir.Transition) -> _T:
+        s = self._states[id(state)]
+        for p in s.deadlines:
+            if p.tr is transition:
+                return p
+        raise AssertionError("deadline of another state")  # pragma: no cover
+
+    def _take(self, case: Case, p: _T, at: datetime, kind: str, step: _Step, variables: Mapping[str, Any],
+              event: str | None = None, actor: str | None = None, data: Mapping[str, Any] | None = None,
+              key: str | None = None) -> None:
+        """Apply one transition: assignments, effects, the record, then the target's entry."""
+        reads = tuple((label, _lookup(variables, path)) for label, path in p.reads)
+        if p.assigns:
+            values = [(path, _evaluate(expr, variables, at, f"set {'.'.join(path)}")) for path, expr in p.assigns]
+            for path, value in values:
+                _set_fact(case, path, value)
+            variables = self._variables(case, data, actor) if event is not None else case.facts
+        seq = len(case.history)
+        effects = tuple(
+            Effect(name, {k: _evaluate(expr, variables, at, f"{name}({k})") for k, expr in args}, at, seq)
+            for name, args in p.emits
+        )
+        t = p.tr
+        step.add(case, Record(
+            seq, at, kind, source=case.state.name, target=p.target.name if p.target is not None else None,
+            event=event, actor=actor, data=data, key=key, cite=t.cite,
+            cause=Cause(t.guard.text if t.guard is not None else None, reads),
+            effects=effects, rule=p.rule,
+        ))
+        case.effects.extend(effects)
+        step.effects.extend(effects)
+        if p.target is not None:
+            self._enter(case, p.target, at)
+        else:
+            step.touched = True  # facts may have changed: automatic transitions look again
+
+    def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
+        """Enter ``state`` at ``at``: its deadlines replace the previous state's."""
+        case.state = state
+        pending = []
+        for order, p in enumerate(self._states[id(state)].deadlines):
+            due = self._due(p, case.facts, at)
+            if due is not None:
+                pending.append((due, order, p.tr))
+        pending.sort(key=lambda d: (d[0], d[1]))
+        case.deadlines = pending
+
+    def _due(self, p: _T, facts: Mapping[str, Any], at: datetime) -> datetime | None:
+        t = p.tr
+        assert t.deadline is not None
+        try:
+            value = t.deadline.compiled.evaluate(facts, at)
+            if t.kind == "at":
+                return value  # type: ignore[no-any-return]
+            start = t.start.compiled.evaluate(facts, at) if t.start is not None else at
+            return start + value  # type: ignore[no-any-return]
+        except (EvaluationError, OverflowError):
+            return None  # e.g. an optional fact it counts from is not set: no deadline
+
+    def _settle(self, case: Case, at: datetime, step: _Step) -> None:
+        """Take automatic transitions until none holds."""
+        route = [case.state.name]
+        for _ in range(MAX_CHAIN):
+            if case.state.final:
+                return
+            autos = self._states[id(case.state)].automatic
+            chosen = next((p for p in autos if p.guard is not None and _holds(p.guard, case.facts, at)), None)
+            if chosen is None:
+                return
+            self._take(case, chosen, at, "auto", step, case.facts)
+            route.append(case.state.name)
+        raise _ChainError(f"automatic transitions did not settle after {MAX_CHAIN} steps: "
+                          + " -> ".join(route[:8]) + (" -> ..." if len(route) > 8 else ""))
+
+    # -- reading ---------------------------------------------------------------------------
+    def allowed(self, case: Case, at: datetime | None = None) -> dict[str, tuple[str, ...]]:
+        """The events that would be accepted now, each with the actors that may send it.
+
+        A condition that reads the event's payload counts as holding.
+        """
+        if case.state.final:
+            return {}
+        t = at if at is not None else case.now
+        out: dict[str, tuple[str, ...]] = {}
+        for event, candidates in self._states[id(case.state)].by_event.items():
+            actors: set[str] = set()
+            for c in candidates:
+                if c.guard is None:
+                    actors |= c.actors
+                    continue
+                reads_payload = "event" in c.tr.guard.compiled.variables  # type: ignore[union-attr]
+                for a in c.actors:
+                    if reads_payload or _holds(c.guard, self._variables(case, {}, a), t):
+                        actors.add(a)
+            if actors:
+                out[event] = tuple(sorted(actors))
+        return out
+
+    def replay(self, history: Iterable[Record], workflow: str | None = None, id: str | None = None) -> Case:
+        """Rebuild a case from the inputs recorded in its history."""
+        records = list(history)
+        if not records or records[0].kind != "open":
+            raise ValueError("a history starts with its `open` record")
+        first = records[0]
+        wf = workflow or first.workflow
+        if wf is None:
+            raise ValueError("cannot tell the workflow from the history: pass workflow=")
+        case = self.open(wf, first.data or {}, at=first.at, id=id)
+        for r in records[1:]:
+            if r.kind == "event":
+                assert r.event is not None and r.actor is not None
+                self.send(case, r.event, r.actor, r.data, at=r.at, key=r.key)
+            elif r.kind == "update":
+                self.update(case, r.data or {}, at=r.at)
+            elif r.kind == "advance":
+                self.advance(case, r.at)
+        return case
+
+
+class _ChainError(Exception):
+    pass
+
+
+class _Step:
+    """One step's bookkeeping: what it added, and how to undo it if it is refused."""
+
+    __slots__ = ("case", "effects", "records", "saved", "touched")
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        # Facts are replaced copy-on-write (see _set_fact), so a shallow copy is a snapshot.
+        self.saved = (case.state, dict(case.facts), list(case.deadlines), len(case.effects),
+                      len(case.history), case.now)
+        self.records: list[Record] = []
+        self.effects: list[Effect] = []
+        self.touched = False
+
+    def add(self, case: Case, record: Record) -> None:
+        case.history.append(record)
+        self.records.append(record)
+
+    def result(self, case: Case) -> StepResult:
+        return StepResult(tuple(self.records), case.state.name, case.state.final, tuple(self.effects))
+
+    def __enter__(self) -> _Step:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        if error is None:
+            return
+        c = self.case
+        state, facts, deadlines, n_effects, n_history, now = self.saved
+        c.state, c.facts, c.deadlines, c.now = state, facts, deadlines, now
+        del c.effects[n_effects:]
+        del c.history[n_history:]
+        if isinstance(error, _ChainError):
+            raise EvaluationError(str(error)) from None
+
+
+def _holds(guard: Any, variables: Mapping[str, Any], at: datetime) -> bool:
+    """A condition holds when it evaluates to true; an error counts as not holding."""
+    try:
+        return guard(variables, at) is True
+    except EvaluationError:
+        return False
+
+
+def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) -> Any:
+    try:
+        return expr.evaluate(variables, at)
+    except EvaluationError as e:
+        raise EvaluationError(f"{what}: {e}", expression=e.expression, values=e.values, source=e.source) from None
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+
+
+def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
+    """Set a fact copy-on-write: every dict on the path is replaced, never changed in place."""
+    def rebuilt(node: Mapping[str, Any], rest: tuple[str, ...]) -> dict[str, Any]:
+        out = dict(node)
+        if len(rest) == 1:
+            if value is None:
+                out.pop(rest[0], None)
+            else:
+                out[rest[0]] = value
+        else:
+            out[rest[0]] = rebuilt(node.get(rest[0], {}), rest[1:])
+        return out
+    case.facts = rebuilt(case.facts, path)
+
+
+def _lookup(variables: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = variables
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fact_tree(facts: Mapping[str, ir.Fact]) -> dict[str, Any]:
+    """Declared paths as a tree: leaves are True, objects are dicts."""
+    tree: dict[str, Any] = {}
+    for path in facts:
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = True
+    return tree
+
+
+def _flatten(given: Mapping[str, Any], tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested maps and dotted keys -> (declared path, value), following the declared tree."""
+    out: list[tuple[str, Any]] = []
+    for key, value in given.items():
+        path = f"{prefix}{key}"
+        node: Any = tree
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and isinstance(value, Mapping):
+            out.extend(_flatten(value, tree, path + "."))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in values.items():
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return tree
+
+
+def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The fact paths (and event fields) a guard reads, outermost first: what explain shows."""
+    if guard is None:
+        return ()
+    checked = guard.compiled.checked
+    out: list[tuple[str, tuple[str, ...]]] = []
+    seen = set()
+    stack: list[expr_ast.Expr] = [checked.root]
+    while stack:
+        node = stack.pop()
+        path = _path_of(node) if node.id in checked.inputs else None
+        if path is not None:
+            label = ".".join(path)
+            if label not in seen:
+                seen.add(label)
+                out.append((label, path))
+            continue
+        stack.extend(reversed(expr_ast.children(node)))
+    return tuple(out)
+
+
+def _path_of(node: expr_ast.Expr) -> tuple[str, ...] | None:
+    if isinstance(node, expr_ast.Ident):
+        return (node.name,)
+    if isinstance(node, expr_ast.Select):
+        inner = _path_of(node.operand)
+        return None if inner is None else (*inner, node.field)
+    return None
+

@@ -1,0 +1,133 @@
+"""What a running case is: small, slotted records the engine updates.
+
+A :class:`Case` holds only what differs between cases (state, facts, pending
+deadlines, effects, history); the compiled workflow is shared. History is an
+append-only list of :class:`Record`: replaying its inputs (open, send,
+update, advance) against the same policy rebuilds the same case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from rulekit.policy import ir
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """An effect a transition emitted: its name and evaluated arguments."""
+
+    name: str
+    args: Mapping[str, Any]
+    at: datetime
+    #: sequence number of the history record that emitted it
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a transition was taken: the guard that decided it and the values it read."""
+
+    guard: str | None
+    reads: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One entry of a case's history.
+
+    ``kind``: ``open``, ``event``, ``update``, ``advance`` (inputs), and
+    ``deadline``, ``auto`` (what the engine did by itself). Transition records
+    carry ``source``/``target`` (target None: stayed), the transition's
+    citation and its :class:`Cause`.
+    """
+
+    seq: int
+    at: datetime
+    kind: str
+    source: str | None = None
+    target: str | None = None
+    event: str | None = None
+    actor: str | None = None
+    data: Mapping[str, Any] | None = None
+    key: str | None = None
+    cite: str | None = None
+    cause: Cause | None = None
+    effects: tuple[Effect, ...] = ()
+    #: where the transition was written (file:line:col)
+    rule: str | None = None
+    #: the workflow, on the `open` record
+    workflow: str | None = None
+
+
+class Case:
+    """A live case of a workflow. Read it; change it only through the engine."""
+
+    __slots__ = ("deadlines", "effects", "facts", "history", "id", "keys", "now", "state", "workflow")
+
+    def __init__(self, workflow: ir.Workflow, state: ir.State, facts: dict[str, Any], now: datetime,
+                 id: str | None = None) -> None:
+        self.workflow = workflow
+        self.state = state
+        self.facts = facts
+        #: pending deadlines: (due, order, transition), sorted by due
+        self.deadlines: list[tuple[datetime, int, ir.Transition]] = []
+        self.effects: list[Effect] = []
+        self.history: list[Record] = []
+        #: idempotency keys seen -> the result of their step
+        self.keys: dict[str, StepResult] | None = None
+        #: the time of the last step
+        self.now = now
+        self.id = id
+
+    @property
+    def final(self) -> bool:
+        return self.state.final
+
+    @property
+    def outcome(self) -> str | None:
+        return self.state.outcome if self.state.final else None
+
+    @property
+    def next_deadline(self) -> datetime | None:
+        return self.deadlines[0][0] if self.deadlines else None
+
+    def __repr__(self) -> str:
+        return f"<Case {self.workflow.name}:{self.id or ''} in {self.state.name}>"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one step did: the records it appended and the effects they emitted."""
+
+    records: tuple[Record, ...]
+    state: str
+    final: bool
+    effects: tuple[Effect, ...] = field(default=())
+    #: True when an idempotency key was seen before: nothing was done again
+    repeated: bool = False
+
+
+class SimulatedClock:
+    """A clock the caller moves: the engine asks it for the time, never the wall clock."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("the clock needs a timezone-aware start time")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, by: timedelta) -> datetime:
+        self._now += by
+        return self._now
+
+    def set(self, to: datetime) -> datetime:
+        if to < self._now:
+            raise ValueError(f"the clock cannot go back (from {self._now.isoformat()} to {to.isoformat()})")
+        self._now = to
+        return self._now
