@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS
-from rulekit import CompileError
-from rulekit.diagnostics import CODES
+from rulekit import CompileError, scenarios
+from rulekit.diagnostics import CODES, render
 from rulekit.expression import parse_and_check
 from rulekit.policy import FORMATS, check_source
 from rulekit.source import Source
@@ -29,6 +29,7 @@ from rulekit.source import Source
 GOLDEN = TESTS / "golden"
 EXPRESSIONS = sorted((GOLDEN / "expressions").glob("*.cel"))
 POLICIES = sorted(p for p in (GOLDEN / "policies").iterdir() if p.suffix in FORMATS)
+SCENARIOS = sorted((GOLDEN / "scenarios").glob("*.yaml"))
 DECLARE = re.compile(r"^//\s*declare\s+([\w.]+)\s*:\s*(.+?)\s*$", re.M)
 
 
@@ -51,6 +52,17 @@ def _render_policy(path: Path) -> str:
     return f"codes: {codes}\n\n{result.render()}\n"
 
 
+def _render_scenario_file(path: Path) -> str:
+    try:
+        scenarios.read(path)
+    except scenarios.ScenarioFileError as e:
+        d = e.diagnostic
+        line = path.read_text(encoding="utf-8").splitlines()[d.line - 1]
+        shown = render(d, line).replace(str(path.parent) + "/", "")  # the same on every machine
+        return f"codes: {d.code}\n\n{shown}\n"
+    return "read without problems\n"
+
+
 def _compare(path: Path, actual: str) -> None:
     expected_path = (
         path.with_name(path.name + ".out") if path.suffix != ".cel" else path.with_suffix(".out")
@@ -71,6 +83,11 @@ def test_expression(path: Path) -> None:
 @pytest.mark.parametrize("path", POLICIES, ids=[p.name for p in POLICIES])
 def test_policy(path: Path) -> None:
     _compare(path, _render_policy(path))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_scenario_file(path: Path) -> None:
+    _compare(path, _render_scenario_file(path))
 
 
 def test_every_code_has_a_golden_case() -> None:

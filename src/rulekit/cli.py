@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, policy
+from rulekit import __version__, policy, scenarios
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
@@ -25,7 +25,7 @@ from rulekit.expr import stdlib
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
-from rulekit.policy import artifact
+from rulekit.policy import Policy, artifact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         help="colour the text output (auto: only on a terminal, and not when NO_COLOR is set)",
     )
 
+    tst = sub.add_parser(
+        "test",
+        help="run scenario files",
+        description="Run scenario files (a folder: every YAML file under it with a top-level `scenarios` key). "
+        "Exit 0 when all pass, 1 when any fails, 2 when a file is invalid.",
+    )
+    tst.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    tst.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
     comp = sub.add_parser(
         "compile",
         help="write the compiled artifact (JSON)",
@@ -111,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "compile":
             return _compile(args)
+        if args.command == "test":
+            return _test(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -195,6 +206,35 @@ def _check(args: argparse.Namespace) -> int:
             f"{warnings} warning{'s' * (warnings != 1)}"
         )
     return EXIT_FAILED if errors else EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    files = scenarios.discover(args.paths)
+    if not files:
+        raise UsageError("no scenario files found in " + ", ".join(args.paths))
+    results: list[scenarios.Result] = []
+    policies: dict[Path, Policy] = {}
+    for path in files:
+        try:
+            sf = scenarios.read(path)
+            results.extend(scenarios.run_file(sf, policies))
+        except scenarios.ScenarioFileError as e:
+            print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)
+            return EXIT_USAGE
+        except CompileError as e:
+            print(scenarios.load_error(path, e).diagnostic, file=sys.stderr)
+            print(e.rendered, file=sys.stderr)
+            return EXIT_USAGE
+    print(scenarios.report_json(results) if args.json else scenarios.report_text(results))
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _line(path: Path, line: int) -> str | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 def _compile(args: argparse.Namespace) -> int:

@@ -66,6 +66,8 @@ CODES: dict[str, str] = {
     "RK0403": "duplicate key",
     # Compiled artifacts
     "RK0501": "invalid compiled artifact",
+    # Scenario files
+    "RK0601": "invalid scenario file",
 }
 
 

@@ -35,7 +35,9 @@ def convert(value: Any, t: Type, path: str) -> Any:
     if k == "enum":
         members = [m for m, _ in t.fields]
         if not isinstance(value, str) or value not in members:
-            raise ConversionError(path, f"expected one of {', '.join(members)} ({t.name}), got {_what(value)}")
+            raise ConversionError(
+                path, f"expected one of {', '.join(members)} ({t.name}), got {_what(value)}"
+            )
         return value
     if k == "object":
         if not isinstance(value, Mapping):

@@ -87,18 +87,23 @@ class Engine:
         prepared = []
         for i, t in enumerate(state.transitions):
             guard = t.guard.compiled if t.guard is not None else None
-            prepared.append(_T(
-                tr=t,
-                index=i,
-                guard=guard.evaluate if guard is not None else None,
-                guard_reads_event=guard is not None and bool({"event", "actor"} & guard.variables),
-                reads=_reads(t.guard),
-                actors=frozenset(t.actors),
-                target=wf.states[t.target] if t.target is not None else None,
-                assigns=tuple((tuple(a.fact.split(".")), a.value.compiled) for a in t.assigns),
-                emits=tuple((e.effect, tuple((k, v.compiled) for k, v in e.args)) for e in t.emits),
-                rule=str(t.at) if t.at is not None else "",
-            ))
+            prepared.append(
+                _T(
+                    tr=t,
+                    index=i,
+                    guard=guard.evaluate if guard is not None else None,
+                    guard_reads_event=guard is not None
+                    and bool({"event", "actor"} & guard.variables),
+                    reads=_reads(t.guard),
+                    actors=frozenset(t.actors),
+                    target=wf.states[t.target] if t.target is not None else None,
+                    assigns=tuple((tuple(a.fact.split(".")), a.value.compiled) for a in t.assigns),
+                    emits=tuple(
+                        (e.effect, tuple((k, v.compiled) for k, v in e.args)) for e in t.emits
+                    ),
+                    rule=str(t.at) if t.at is not None else "",
+                )
+            )
         by_event: dict[str, list[_T]] = {}
         for p in prepared:
             if p.tr.kind == "event" and p.tr.event is not None:
@@ -118,13 +123,21 @@ class Engine:
         if not isinstance(at, datetime) or at.tzinfo is None:
             raise ValueError("times must be timezone-aware datetimes")
         if case is not None and at < case.now:
-            raise ValueError(f"time cannot go back: the case is at {case.now.isoformat()}, "
-                             f"the step at {at.isoformat()}")
+            raise ValueError(
+                f"time cannot go back: the case is at {case.now.isoformat()}, "
+                f"the step at {at.isoformat()}"
+            )
         return at
 
     # -- opening ---------------------------------------------------------------------------
-    def open(self, workflow: str, facts: Mapping[str, Any], *, at: datetime | None = None,
-             id: str | None = None) -> Case:
+    def open(
+        self,
+        workflow: str,
+        facts: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        id: str | None = None,
+    ) -> Case:
         """Open a case of ``workflow`` with its initial facts (nested maps or dotted keys).
 
         Raises :class:`StepRefused` ``invalid_fact`` for a missing required fact, an
@@ -133,7 +146,9 @@ class Engine:
         wf = self.policy.workflows.get(workflow)
         if wf is None:
             known = ", ".join(self.policy.workflows)
-            raise KeyError(f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})")
+            raise KeyError(
+                f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})"
+            )
         t = self._time(at, None)
         values = self._facts(facts)
         missing = [p for p in self._required if p not in values]
@@ -144,7 +159,10 @@ class Engine:
             _set(tree, tuple(path.split(".")), value)
         case = Case(wf, wf.states[wf.initial], tree, t, id)
         with _Step(case) as step:
-            step.add(case, Record(0, t, "open", target=wf.initial, data=_nested(values), workflow=wf.name))
+            step.add(
+                case,
+                Record(0, t, "open", target=wf.initial, data=_nested(values), workflow=wf.name),
+            )
             self._enter(case, case.state, t)
             self._settle(case, t, step)
         return case
@@ -168,8 +186,16 @@ class Engine:
         return out
 
     # -- steps -----------------------------------------------------------------------------
-    def send(self, case: Case, event: str, by: str, data: Mapping[str, Any] | None = None, *,
-             at: datetime | None = None, key: str | None = None) -> StepResult:
+    def send(
+        self,
+        case: Case,
+        event: str,
+        by: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> StepResult:
         """Deliver ``event`` from actor ``by`` with payload ``data`` at time ``at``."""
         if key is not None and case.keys and key in case.keys:
             return replace(case.keys[key], repeated=True)
@@ -181,16 +207,22 @@ class Engine:
             self._fire_due(case, t, step)
             state = case.state
             if state.final:
-                raise StepRefused("case_closed", f"the case is closed (in final state `{state.name}`)")
+                raise StepRefused(
+                    "case_closed", f"the case is closed (in final state `{state.name}`)"
+                )
             candidates = self._states[id(state)].by_event.get(event)
             if not candidates:
-                raise StepRefused("event_not_allowed", f"`{event}` is not taken in state `{state.name}`")
+                raise StepRefused(
+                    "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
+                )
             mine = [c for c in candidates if by in c.actors]
             if not mine:
                 senders = sorted({a for c in candidates for a in c.actors})
-                raise StepRefused("actor_not_allowed",
-                                  f"`{by}` may not send `{event}` in state `{state.name}` "
-                                  f"(it may come from {', '.join(senders)})")
+                raise StepRefused(
+                    "actor_not_allowed",
+                    f"`{by}` may not send `{event}` in state `{state.name}` "
+                    f"(it may come from {', '.join(senders)})",
+                )
             payload = self._payload(decl, data)
             variables = self._variables(case, payload, by)
             chosen = None
@@ -200,8 +232,21 @@ class Engine:
                     break
             if chosen is None:
                 guards = "; ".join(c.tr.guard.text for c in mine if c.tr.guard is not None)
-                raise StepRefused("guard_failed", f"no condition for `{event}` holds now ({guards})")
-            self._take(case, chosen, t, "event", step, variables, event=event, actor=by, data=payload, key=key)
+                raise StepRefused(
+                    "guard_failed", f"no condition for `{event}` holds now ({guards})"
+                )
+            self._take(
+                case,
+                chosen,
+                t,
+                "event",
+                step,
+                variables,
+                event=event,
+                actor=by,
+                data=payload,
+                key=key,
+            )
             self._settle(case, t, step)
             case.now = t
             result = step.result(case)
@@ -211,18 +256,26 @@ class Engine:
             case.keys[key] = result
         return result
 
-    def update(self, case: Case, changes: Mapping[str, Any], *, at: datetime | None = None) -> StepResult:
+    def update(
+        self, case: Case, changes: Mapping[str, Any], *, at: datetime | None = None
+    ) -> StepResult:
         """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run."""
         t = self._time(at, case)
         with _Step(case) as step:
             self._fire_due(case, t, step)
             if case.state.final:
-                raise StepRefused("case_closed", f"the case is closed (in final state `{case.state.name}`)")
+                raise StepRefused(
+                    "case_closed", f"the case is closed (in final state `{case.state.name}`)"
+                )
             values = self._facts(changes)
             for path, value in values.items():
                 _set_fact(case, tuple(path.split(".")), value)
-            step.add(case, Record(len(case.history), t, "update", source=case.state.name,
-                                  data=_nested(values)))
+            step.add(
+                case,
+                Record(
+                    len(case.history), t, "update", source=case.state.name, data=_nested(values)
+                ),
+            )
             self._settle(case, t, step)
             case.now = t
             return step.result(case)
@@ -239,7 +292,9 @@ class Engine:
             return step.result(case)
 
     # -- the pieces of a step -------------------------------------------------------------
-    def _variables(self, case: Case, payload: Mapping[str, Any] | None, actor: str | None) -> Mapping[str, Any]:
+    def _variables(
+        self, case: Case, payload: Mapping[str, Any] | None, actor: str | None
+    ) -> Mapping[str, Any]:
         if payload is None and actor is None:
             return case.facts
         v = dict(case.facts)
@@ -250,12 +305,17 @@ class Engine:
     def _payload(self, decl: ir.Event, data: Mapping[str, Any] | None) -> dict[str, Any]:
         data = {} if data is None else data
         if not isinstance(data, Mapping):
-            raise StepRefused("invalid_payload", "the payload must be a map of field names to values")
+            raise StepRefused(
+                "invalid_payload", "the payload must be a map of field names to values"
+            )
         fields = {f.name: f.type for f in decl.payload}
         for name in data:
             if name not in fields:
-                raise StepRefused("invalid_payload", f"`{decl.name}` has no payload field `{name}`"
-                                  + (f" (fields: {', '.join(fields)})" if fields else ""))
+                raise StepRefused(
+                    "invalid_payload",
+                    f"`{decl.name}` has no payload field `{name}`"
+                    + (f" (fields: {', '.join(fields)})" if fields else ""),
+                )
         out = {}
         for name, t in fields.items():
             if name not in data:
@@ -289,28 +349,58 @@ class Engine:
                 return p
         raise AssertionError("deadline of another state")  # pragma: no cover
 
-    def _take(self, case: Case, p: _T, at: datetime, kind: str, step: _Step, variables: Mapping[str, Any],
-              event: str | None = None, actor: str | None = None, data: Mapping[str, Any] | None = None,
-              key: str | None = None) -> None:
+    def _take(
+        self,
+        case: Case,
+        p: _T,
+        at: datetime,
+        kind: str,
+        step: _Step,
+        variables: Mapping[str, Any],
+        event: str | None = None,
+        actor: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        key: str | None = None,
+    ) -> None:
         """Apply one transition: assignments, effects, the record, then the target's entry."""
         reads = tuple((label, _lookup(variables, path)) for label, path in p.reads)
         if p.assigns:
-            values = [(path, _evaluate(expr, variables, at, f"set {'.'.join(path)}")) for path, expr in p.assigns]
+            values = [
+                (path, _evaluate(expr, variables, at, f"set {'.'.join(path)}"))
+                for path, expr in p.assigns
+            ]
             for path, value in values:
                 _set_fact(case, path, value)
             variables = self._variables(case, data, actor) if event is not None else case.facts
         seq = len(case.history)
         effects = tuple(
-            Effect(name, {k: _evaluate(expr, variables, at, f"{name}({k})") for k, expr in args}, at, seq)
+            Effect(
+                name,
+                {k: _evaluate(expr, variables, at, f"{name}({k})") for k, expr in args},
+                at,
+                seq,
+            )
             for name, args in p.emits
         )
         t = p.tr
-        step.add(case, Record(
-            seq, at, kind, source=case.state.name, target=p.target.name if p.target is not None else None,
-            event=event, actor=actor, data=data, key=key, cite=t.cite,
-            cause=Cause(t.guard.text if t.guard is not None else None, reads),
-            effects=effects, rule=p.rule,
-        ))
+        step.add(
+            case,
+            Record(
+                seq,
+                at,
+                kind,
+                source=case.state.name,
+                target=p.target.name if p.target is not None else None,
+                event=event,
+                actor=actor,
+                data=data,
+                key=key,
+                cite=t.cite,
+                cause=Cause(t.guard.text if t.guard is not None else None, reads),
+                effects=effects,
+                rule=p.rule,
+            ),
+        )
         case.effects.extend(effects)
         step.effects.extend(effects)
         if p.target is not None:
@@ -348,13 +438,18 @@ class Engine:
             if case.state.final:
                 return
             autos = self._states[id(case.state)].automatic
-            chosen = next((p for p in autos if p.guard is not None and _holds(p.guard, case.facts, at)), None)
+            chosen = next(
+                (p for p in autos if p.guard is not None and _holds(p.guard, case.facts, at)), None
+            )
             if chosen is None:
                 return
             self._take(case, chosen, at, "auto", step, case.facts)
             route.append(case.state.name)
-        raise _ChainError(f"automatic transitions did not settle after {MAX_CHAIN} steps: "
-                          + " -> ".join(route[:8]) + (" -> ..." if len(route) > 8 else ""))
+        raise _ChainError(
+            f"automatic transitions did not settle after {MAX_CHAIN} steps: "
+            + " -> ".join(route[:8])
+            + (" -> ..." if len(route) > 8 else "")
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def allowed(self, case: Case, at: datetime | None = None) -> dict[str, tuple[str, ...]]:
@@ -380,7 +475,9 @@ class Engine:
                 out[event] = tuple(sorted(actors))
         return out
 
-    def replay(self, history: Iterable[Record], workflow: str | None = None, id: str | None = None) -> Case:
+    def replay(
+        self, history: Iterable[Record], workflow: str | None = None, id: str | None = None
+    ) -> Case:
         """Rebuild a case from the inputs recorded in its history."""
         records = list(history)
         if not records or records[0].kind != "open":
@@ -413,8 +510,14 @@ class _Step:
     def __init__(self, case: Case) -> None:
         self.case = case
         # Facts are replaced copy-on-write (see _set_fact), so a shallow copy is a snapshot.
-        self.saved = (case.state, dict(case.facts), list(case.deadlines), len(case.effects),
-                      len(case.history), case.now)
+        self.saved = (
+            case.state,
+            dict(case.facts),
+            list(case.deadlines),
+            len(case.effects),
+            len(case.history),
+            case.now,
+        )
         self.records: list[Record] = []
         self.effects: list[Effect] = []
         self.touched = False
@@ -424,12 +527,16 @@ class _Step:
         self.records.append(record)
 
     def result(self, case: Case) -> StepResult:
-        return StepResult(tuple(self.records), case.state.name, case.state.final, tuple(self.effects))
+        return StepResult(
+            tuple(self.records), case.state.name, case.state.final, tuple(self.effects)
+        )
 
     def __enter__(self) -> _Step:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
         if error is None:
             return
         c = self.case
@@ -453,7 +560,9 @@ def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) 
     try:
         return expr.evaluate(variables, at)
     except EvaluationError as e:
-        raise EvaluationError(f"{what}: {e}", expression=e.expression, values=e.values, source=e.source) from None
+        raise EvaluationError(
+            f"{what}: {e}", expression=e.expression, values=e.values, source=e.source
+        ) from None
 
 
 def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -468,6 +577,7 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
     """Set a fact copy-on-write: every dict on the path is replaced, never changed in place."""
+
     def rebuilt(node: Mapping[str, Any], rest: tuple[str, ...]) -> dict[str, Any]:
         out = dict(node)
         if len(rest) == 1:
@@ -478,6 +588,7 @@ def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
         else:
             out[rest[0]] = rebuilt(node.get(rest[0], {}), rest[1:])
         return out
+
     case.facts = rebuilt(case.facts, path)
 
 
@@ -502,7 +613,9 @@ def _fact_tree(facts: Mapping[str, ir.Fact]) -> dict[str, Any]:
     return tree
 
 
-def _flatten(given: Mapping[str, Any], tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def _flatten(
+    given: Mapping[str, Any], tree: Mapping[str, Any], prefix: str = ""
+) -> list[tuple[str, Any]]:
     """Nested maps and dotted keys -> (declared path, value), following the declared tree."""
     out: list[tuple[str, Any]] = []
     for key, value in given.items():
@@ -556,4 +669,3 @@ def _path_of(node: expr_ast.Expr) -> tuple[str, ...] | None:
         inner = _path_of(node.operand)
         return None if inner is None else (*inner, node.field)
     return None
-

@@ -66,10 +66,26 @@ class Record:
 class Case:
     """A live case of a workflow. Read it; change it only through the engine."""
 
-    __slots__ = ("deadlines", "effects", "facts", "history", "id", "keys", "now", "state", "workflow")
+    __slots__ = (
+        "deadlines",
+        "effects",
+        "facts",
+        "history",
+        "id",
+        "keys",
+        "now",
+        "state",
+        "workflow",
+    )
 
-    def __init__(self, workflow: ir.Workflow, state: ir.State, facts: dict[str, Any], now: datetime,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        workflow: ir.Workflow,
+        state: ir.State,
+        facts: dict[str, Any],
+        now: datetime,
+        id: str | None = None,
+    ) -> None:
         self.workflow = workflow
         self.state = state
         self.facts = facts
@@ -128,6 +144,8 @@ class SimulatedClock:
 
     def set(self, to: datetime) -> datetime:
         if to < self._now:
-            raise ValueError(f"the clock cannot go back (from {self._now.isoformat()} to {to.isoformat()})")
+            raise ValueError(
+                f"the clock cannot go back (from {self._now.isoformat()} to {to.isoformat()})"
+            )
         self._now = to
         return self._now

@@ -1,0 +1,71 @@
+"""A case's history as a readable timeline (for `rulekit test`, `simulate` and traces)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+
+from rulekit.expr import stdlib
+from rulekit.runtime.model import Record
+
+
+def _time(at: datetime, tz: tzinfo | None) -> str:
+    local = at.astimezone(tz) if tz is not None else at
+    return local.isoformat(sep=" ")
+
+
+def describe(record: Record, tz: tzinfo | None = None) -> str:
+    """One line (and its cause) for a history record."""
+    when = _time(record.at, tz)
+    if record.kind == "open":
+        return f"{when}  opened {record.workflow or ''} in `{record.target}`".replace(
+            "  opened  in", "  opened in"
+        )
+    if record.kind == "update":
+        changes = ", ".join(f"{k} = {stdlib.render(v)}" for k, v in _flat(record.data or {}))
+        return f"{when}  facts updated: {changes}"
+    if record.kind == "advance":
+        return f"{when}  time advanced"
+    if record.kind == "event":
+        head = f"{record.event} by {record.actor}"
+        if record.data:
+            head += (
+                " (" + ", ".join(f"{k}: {stdlib.render(v)}" for k, v in record.data.items()) + ")"
+            )
+    elif record.kind == "deadline":
+        head = "deadline"
+    else:
+        head = "automatically"
+    move = (
+        f"`{record.source}` -> `{record.target}`"
+        if record.target is not None
+        else f"stays in `{record.source}`"
+    )
+    line = f"{when}  {head}: {move}"
+    details = []
+    if record.cause is not None and record.cause.guard is not None:
+        reads = ", ".join(f"{k} = {stdlib.render(v)}" for k, v in record.cause.reads)
+        details.append(f"because {record.cause.guard}" + (f" ({reads})" if reads else ""))
+    if record.cite:
+        details.append(f'cite "{record.cite}"')
+    for e in record.effects:
+        args = ", ".join(f"{k}: {stdlib.render(v)}" for k, v in e.args.items())
+        details.append(f"emit {e.name}({args})")
+    if record.rule:
+        details.append(f"rule at {record.rule}")
+    return line + "".join(f"\n      {d}" for d in details)
+
+
+def render(records: Iterable[Record], tz: tzinfo | None = None) -> str:
+    return "\n".join(describe(r, tz) for r in records)
+
+
+def _flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(v, dict):
+                out.extend(_flat(v, f"{prefix}{k}."))
+            else:
+                out.append((f"{prefix}{k}", v))
+    return out

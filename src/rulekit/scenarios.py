@@ -1,0 +1,616 @@
+"""Scenario files and `rulekit test` (../shared/contracts/scenarios.md).
+
+A scenario file names a policy and lists scenarios: a case opened at a time
+with facts, then steps (advance, until, send, update, expect). This module
+reads the files (exactly: money as written, times only with an offset) and
+runs them on the engine with a simulated clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rulekit import diagnostics as diag
+from rulekit.diagnostics import Diagnostic
+from rulekit.errors import CompileError, EvaluationError, StepRefused
+from rulekit.expr import stdlib
+from rulekit.expr.convert import ConversionError, convert
+from rulekit.policy import Policy, load
+from rulekit.runtime import Case, Engine
+from rulekit.runtime.timeline import render as render_timeline
+from rulekit.source import Source, Span
+
+STEP_KINDS = ("advance", "until", "send", "update", "expect")
+EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")
+ERROR_CODES = (
+    "unknown_event",
+    "event_not_allowed",
+    "actor_not_allowed",
+    "guard_failed",
+    "invalid_payload",
+    "invalid_fact",
+    "case_closed",
+)
+
+
+# -- reading scenario files ----------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as scenario files mean it: decimals exact, timestamps as written, positions kept."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.positions: dict[int, yaml.Mark] = {}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise _Invalid(f"key `{key.value}` appears twice", key.start_mark)
+                seen.add(key.value)
+        mapping = super().construct_mapping(node, deep=True)
+        self.positions[id(mapping)] = node.start_mark
+        return mapping
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
+        seq = super().construct_sequence(node, deep=True)
+        self.positions[id(seq)] = node.start_mark
+        return seq
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+def _map(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    return loader.construct_mapping(
+        node, deep=True
+    )  # not SafeLoader's generator: keeps the dict's id
+
+
+def _seq(loader: _Loader, node: yaml.SequenceNode) -> list[Any]:
+    return loader.construct_sequence(node, deep=True)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+_Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
+# Times stay text: they are read as RFC 3339 with an offset, or refused.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+@dataclass
+class Scenario:
+    name: str
+    workflow: str
+    at: datetime
+    facts: Mapping[str, Any]
+    steps: list[dict[str, Any]]
+    open_error: str | None
+    line: int
+
+
+@dataclass
+class ScenarioFile:
+    path: Path
+    policy_path: Path
+    scenarios: list[Scenario]
+    #: id(step map) -> line of the step, for messages
+    lines: dict[int, int] = field(default_factory=dict)
+
+
+class ScenarioFileError(Exception):
+    """A scenario file that cannot be run: ``diagnostic`` says where and why."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic
+
+
+def _fail(path: Path, text: str, message: str, mark: yaml.Mark | None) -> ScenarioFileError:
+    source = Source(text, str(path))
+    offset = mark.index if mark is not None else 0
+    return ScenarioFileError(diag.make("RK0601", message, source, Span(offset, offset + 1)))
+
+
+def is_scenario_file(path: Path) -> bool:
+    """A YAML file whose top level has a `scenarios` key."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(root, yaml.MappingNode) and any(k.value == "scenarios" for k, _ in root.value)
+
+
+def read(path: Path) -> ScenarioFile:
+    """Read and validate a scenario file; raises ScenarioFileError naming line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(path, "", f"cannot read the file: {e}", None) from None
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except _Invalid as e:
+        raise _fail(path, text, e.message, e.mark) from None
+    except yaml.YAMLError as e:
+        raise _fail(
+            path,
+            text,
+            f"not valid YAML: {getattr(e, 'problem', None) or e}",
+            getattr(e, "problem_mark", None),
+        ) from None
+    finally:
+        loader.dispose()
+    marks = loader.positions
+
+    def mark(obj: object) -> yaml.Mark | None:
+        return marks.get(id(obj))
+
+    def bad(message: str, at: object) -> ScenarioFileError:
+        return _fail(path, text, message, mark(at))
+
+    if not isinstance(data, dict):
+        raise bad("a scenario file is a map with `policy` and `scenarios`", data)
+    unknown = set(data) - {"policy", "scenarios"}
+    if unknown:
+        raise bad(
+            f"unknown key `{sorted(unknown)[0]}` at the top (allowed: policy, scenarios)", data
+        )
+    if not isinstance(data.get("policy"), str):
+        raise bad("`policy` is required: the path of the rule file, relative to this file", data)
+    scenarios = data.get("scenarios")
+    if not isinstance(scenarios, list) or not scenarios:
+        raise bad("`scenarios` is required: a non-empty list", data)
+    out: list[Scenario] = []
+    names: set[str] = set()
+    lines: dict[int, int] = {}
+    for item in scenarios:
+        if not isinstance(item, dict):
+            raise bad("each scenario is a map", scenarios)
+        allowed = {"name", "workflow", "at", "facts", "steps", "open_error"}
+        extra = set(item) - allowed
+        if extra:
+            raise bad(
+                f"unknown key `{sorted(extra)[0]}` in a scenario (allowed: {', '.join(sorted(allowed))})",
+                item,
+            )
+        for required in ("name", "workflow", "at"):
+            if required not in item:
+                raise bad(f"a scenario needs `{required}`", item)
+        name = str(item["name"])
+        if name in names:
+            raise bad(f"two scenarios are named `{name}`", item)
+        names.add(name)
+        try:
+            at = stdlib.parse_timestamp(str(item["at"]))
+        except stdlib.CelError as e:
+            raise bad(f"`at`: {e}", item) from None
+        if ("steps" in item) == ("open_error" in item):
+            raise bad("a scenario has either `steps` or `open_error`", item)
+        steps = item.get("steps") or []
+        if not isinstance(steps, list):
+            raise bad("`steps` is a list", item)
+        for step in steps:
+            _check_step(step, bad)
+            m = mark(step)
+            lines[id(step)] = m.line + 1 if m is not None else 0
+        facts = item.get("facts") or {}
+        if not isinstance(facts, dict):
+            raise bad("`facts` is a map of fact paths to values", item)
+        open_error = item.get("open_error")
+        if open_error is not None and open_error not in ERROR_CODES:
+            raise bad(f"unknown error code `{open_error}` (codes: {', '.join(ERROR_CODES)})", item)
+        m = mark(item)
+        out.append(
+            Scenario(
+                name, str(item["workflow"]), at, facts, steps, open_error, m.line + 1 if m else 0
+            )
+        )
+    return ScenarioFile(path, (path.parent / data["policy"]).resolve(), out, lines)
+
+
+def _check_step(step: Any, bad: Any) -> None:
+    if not isinstance(step, dict):
+        raise bad("each step is a map with one of: " + ", ".join(STEP_KINDS), step)
+    kinds = [k for k in step if k in STEP_KINDS]
+    others = [k for k in step if k not in STEP_KINDS and k != "expect_error"]
+    if len(kinds) != 1 or others:
+        raise bad(
+            "a step has exactly one of "
+            + ", ".join(STEP_KINDS)
+            + " (plus expect_error on send and update)",
+            step,
+        )
+    kind = kinds[0]
+    if "expect_error" in step:
+        if kind not in ("send", "update"):
+            raise bad("`expect_error` goes with `send` or `update`", step)
+        if step["expect_error"] not in ERROR_CODES:
+            raise bad(
+                f"unknown error code `{step['expect_error']}` (codes: {', '.join(ERROR_CODES)})",
+                step,
+            )
+    value = step[kind]
+    if kind == "send" and (
+        not isinstance(value, dict)
+        or "event" not in value
+        or "by" not in value
+        or set(value) - {"event", "by", "data"}
+    ):
+        raise bad("`send` is {event: NAME, by: ACTOR, data: {...}}", step)
+    if kind == "update" and not isinstance(value, dict):
+        raise bad("`update` is a map of fact paths to values", step)
+    if kind == "expect":
+        if not isinstance(value, dict):
+            raise bad("`expect` is a map of: " + ", ".join(EXPECT_KEYS), step)
+        extra = set(value) - set(EXPECT_KEYS)
+        if extra:
+            raise bad(
+                f"unknown expect key `{sorted(extra)[0]}` (keys: {', '.join(EXPECT_KEYS)})", step
+            )
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    step: int
+    message: str
+    timeline: str
+
+
+@dataclass
+class Result:
+    file: str
+    scenario: str
+    failure: Failure | None
+    steps: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+class _StepFailed(Exception):
+    pass
+
+
+def run_file(sf: ScenarioFile, policies: dict[Path, Policy] | None = None) -> list[Result]:
+    """Run every scenario of a file; the policy is loaded once (and cached in ``policies``)."""
+    cache = policies if policies is not None else {}
+    if sf.policy_path not in cache:
+        cache[sf.policy_path] = load(_shown_path(sf.policy_path))
+    engine = Engine(cache[sf.policy_path])
+    return [run(engine, sf, s) for s in sf.scenarios]
+
+
+def _shown_path(path: Path) -> Path:
+    """The path relative to the working directory when it is under it (shorter messages)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
+    tz = stdlib.time_zone(engine.policy.timezone) if engine.policy.timezone else None
+    case: Case | None = None
+    index = -1
+    try:
+        try:
+            case = engine.open(scenario.workflow, scenario.facts, at=scenario.at)
+        except StepRefused as e:
+            if scenario.open_error == e.code:
+                return Result(str(sf.path), scenario.name, None, len(scenario.steps))
+            raise _StepFailed(f"opening the case was refused: {e}") from None
+        except KeyError as e:
+            raise _StepFailed(str(e.args[0])) from None
+        if scenario.open_error is not None:
+            raise _StepFailed(
+                f"expected opening to be refused with {scenario.open_error}, but it was accepted"
+            )
+        now = scenario.at
+        for index, step in enumerate(scenario.steps):  # noqa: B007 - `index` names the failing step
+            now = _run_step(engine, case, step, now)
+        index = len(scenario.steps)
+        _check_replay(engine, case)
+        return Result(str(sf.path), scenario.name, None, len(scenario.steps))
+    except _StepFailed as e:
+        timeline = render_timeline(case.history, tz) if case is not None else "(no case was opened)"
+        return Result(
+            str(sf.path), scenario.name, Failure(index, str(e), timeline), len(scenario.steps)
+        )
+    except (EvaluationError, ValueError) as e:
+        timeline = render_timeline(case.history, tz) if case is not None else "(no case was opened)"
+        return Result(
+            str(sf.path),
+            scenario.name,
+            Failure(index, f"error: {e}", timeline),
+            len(scenario.steps),
+        )
+
+
+def _run_step(engine: Engine, case: Case, step: dict[str, Any], now: datetime) -> datetime:
+    kind = next(k for k in step if k in STEP_KINDS)
+    value = step[kind]
+    if kind == "advance":
+        try:
+            by = stdlib.parse_duration(str(value)) if isinstance(value, str) else None
+        except stdlib.CelError as e:
+            raise _StepFailed(f"advance: {e}") from None
+        if by is None or by < timedelta(0):
+            raise _StepFailed(f"advance takes a positive duration like 48h or PT48H, not {value!r}")
+        now = now + by
+        engine.advance(case, now)
+        return now
+    if kind == "until":
+        try:
+            to = stdlib.parse_timestamp(str(value))
+        except stdlib.CelError as e:
+            raise _StepFailed(f"until: {e}") from None
+        if to < now:
+            raise _StepFailed(
+                f"until {value} is before the clock ({now.isoformat()}): time never goes back"
+            )
+        engine.advance(case, to)
+        return to
+    if kind == "expect":
+        _expect(engine, case, value, now)
+        return now
+    expected_error = step.get("expect_error")
+    before = _snapshot(case)
+    try:
+        if kind == "send":
+            engine.send(case, str(value["event"]), str(value["by"]), value.get("data"), at=now)
+        else:
+            engine.update(case, value, at=now)
+    except StepRefused as e:
+        if expected_error is None:
+            raise _StepFailed(f"{kind} was refused: {e}") from None
+        if e.code != expected_error:
+            raise _StepFailed(
+                f"expected {kind} to be refused with {expected_error}, but it was refused with "
+                f"{e.code}: {e.message}"
+            ) from None
+        if _snapshot(case) != before:
+            raise _StepFailed(f"the refused {kind} changed the case") from None
+        return now
+    if expected_error is not None:
+        raise _StepFailed(
+            f"expected {kind} to be refused with {expected_error}, but it was accepted "
+            f"(now in `{case.state.name}`)"
+        )
+    return now
+
+
+def _check_replay(engine: Engine, case: Case) -> None:
+    """History is the source of truth: replaying its inputs must rebuild the same case."""
+    rebuilt = engine.replay(case.history)
+    if case.now > rebuilt.now:
+        engine.advance(rebuilt, case.now)
+    for what, a, b in (
+        ("state", case.state.name, rebuilt.state.name),
+        ("facts", case.facts, rebuilt.facts),
+        ("effects", case.effects, rebuilt.effects),
+        ("history", case.history, rebuilt.history),
+        ("deadlines", case.deadlines, rebuilt.deadlines),
+    ):
+        if a != b:
+            raise _StepFailed(
+                f"replaying the case's history rebuilt a different {what}: {b!r} instead of {a!r}"
+            )
+
+
+def _snapshot(case: Case) -> tuple[Any, ...]:
+    return (
+        case.state.name,
+        repr(case.facts),
+        list(case.deadlines),
+        len(case.effects),
+        len(case.history),
+    )
+
+
+def _expect(engine: Engine, case: Case, want: Mapping[str, Any], now: datetime) -> None:
+    problems = []
+    if "state" in want and case.state.name != want["state"]:
+        problems.append(f"state: expected `{want['state']}`, found `{case.state.name}`")
+    if "final" in want and case.final is not want["final"]:
+        problems.append(
+            f"final: expected {str(want['final']).lower()}, found {str(case.final).lower()}"
+        )
+    if "outcome" in want and case.outcome != want["outcome"]:
+        problems.append(f"outcome: expected `{want['outcome']}`, found `{case.outcome}`")
+    if "effects" in want:
+        problems.extend(_expect_effects(engine, case, want["effects"]))
+    if "facts" in want:
+        problems.extend(_expect_facts(engine, case, want["facts"]))
+    if "allowed" in want:
+        expected = set(want["allowed"] or [])
+        found = set(engine.allowed(case, now))
+        if expected != found:
+            problems.append(f"allowed: expected {sorted(expected)}, found {sorted(found)}")
+    if "deadline" in want:
+        problems.extend(_expect_deadline(case, want["deadline"], now))
+    if problems:
+        raise _StepFailed("; ".join(problems))
+
+
+def _expect_effects(engine: Engine, case: Case, expected: Any) -> list[str]:
+    if not isinstance(expected, list):
+        return ["effects: expected a list"]
+    found = [e.name for e in case.effects]
+    names = [next(iter(e)) if isinstance(e, dict) else str(e) for e in expected]
+    if names != found:
+        return [f"effects: expected {names}, found {found}"]
+    problems = []
+    for want, effect in zip(expected, case.effects, strict=True):
+        if not isinstance(want, dict):
+            continue
+        args = next(iter(want.values())) or {}
+        decl = engine.policy.effects.get(effect.name)
+        types = {f.name: f.type for f in decl.params} if decl else {}
+        for k, v in args.items():
+            try:
+                value = convert(v, types[k], f"{effect.name}.{k}") if k in types else v
+            except ConversionError as e:
+                problems.append(f"effects: {e}")
+                continue
+            if k not in effect.args or effect.args[k] != value:
+                got = stdlib.render(effect.args[k]) if k in effect.args else "nothing"
+                problems.append(
+                    f"effect {effect.name}: expected {k} = {stdlib.render(value)}, found {got}"
+                )
+    return problems
+
+
+def _expect_facts(engine: Engine, case: Case, expected: Any) -> list[str]:
+    if not isinstance(expected, dict):
+        return ["facts: expected a map of fact paths to values"]
+    problems = []
+    for path, value in _flat(expected, engine):
+        fact = engine.policy.facts.get(path)
+        if fact is None:
+            problems.append(f"facts: `{path}` is not a declared fact")
+            continue
+        node: Any = case.facts
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        try:
+            want = None if value is None else convert(value, fact.type, path)
+        except ConversionError as e:
+            problems.append(f"facts: {e}")
+            continue
+        if node != want:
+            problems.append(
+                f"facts: expected {path} = {stdlib.render(want)}, found {stdlib.render(node)}"
+            )
+    return problems
+
+
+def _flat(data: Mapping[str, Any], engine: Engine, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in data.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and path not in engine.policy.facts:
+            out.extend(_flat(v, engine, path + "."))
+        else:
+            out.append((path, v))
+    return out
+
+
+def _expect_deadline(case: Case, want: Any, now: datetime) -> list[str]:
+    found = case.next_deadline
+    if want is None:
+        return (
+            [] if found is None else [f"deadline: expected none, found one due {found.isoformat()}"]
+        )
+    if not isinstance(want, dict) or len(want) != 1 or next(iter(want)) not in ("at", "in"):
+        return ["deadline: expected {at: TIMESTAMP}, {in: DURATION} or null"]
+    try:
+        due = (
+            stdlib.parse_timestamp(str(want["at"]))
+            if "at" in want
+            else now + stdlib.parse_duration(str(want["in"]))
+        )
+    except stdlib.CelError as e:
+        return [f"deadline: {e}"]
+    if found is None:
+        return [f"deadline: expected one due {due.isoformat()}, found none"]
+    if found != due:
+        return [f"deadline: expected due {due.isoformat()}, found due {found.isoformat()}"]
+    return []
+
+
+# -- `rulekit test` --------------------------------------------------------------------------
+
+
+def discover(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(
+                f
+                for f in sorted(p.rglob("*"))
+                if f.suffix.lower() in (".yaml", ".yml") and is_scenario_file(f)
+            )
+        else:
+            files.append(p)
+    return files
+
+
+def report_text(results: list[Result]) -> str:
+    lines = []
+    for r in results:
+        if r.failure is None:
+            continue
+        f = r.failure
+        where = (
+            "opening the case"
+            if f.step < 0
+            else "replaying its history"
+            if f.step >= r.steps
+            else f"step {f.step + 1}"
+        )
+        lines.append(f"FAILED {r.file}: {r.scenario}")
+        lines.append(f"  at {where}: {f.message}")
+        lines.append("  timeline:")
+        lines.extend(f"    {line}" for line in f.timeline.splitlines())
+        lines.append("")
+    passed = sum(r.passed for r in results)
+    lines.append(f"{passed} passed, {len(results) - passed} failed")
+    return "\n".join(lines)
+
+
+def report_json(results: list[Result]) -> str:
+    passed = sum(r.passed for r in results)
+    return json.dumps(
+        {
+            "passed": passed,
+            "failed": len(results) - passed,
+            "results": [
+                {
+                    "file": r.file,
+                    "scenario": r.scenario,
+                    "passed": r.passed,
+                    "failure": None
+                    if r.failure is None
+                    else {"step": r.failure.step, "message": r.failure.message},
+                }
+                for r in results
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def load_error(path: Path, error: CompileError) -> ScenarioFileError:
+    """A scenario file whose policy does not compile."""
+    first = error.diagnostics[0] if error.diagnostics else None
+    message = f"its policy does not compile: {first}" if first else "its policy does not compile"
+    return ScenarioFileError(diag.make("RK0601", message, Source("", str(path)), Span(0, 0)))
