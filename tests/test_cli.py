@@ -186,3 +186,91 @@ def test_compile_of_a_broken_policy_is_exit_1(
         capsys, "compile", str(GOLDEN / "unknown_event.rk"), "-o", str(tmp_path / "x.json")
     )
     assert code == 1 and "RK0303" in err and not (tmp_path / "x.json").exists()
+
+
+FACTS = '{"order": {"amount": 500, "paid_at": "2026-03-01T09:00:00+08:00", "shipped": true}}'
+
+
+def test_simulate_prints_each_step_with_its_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        str(POLICIES / "refunds.rk"),
+        "-w",
+        "refund_only",
+        "--facts",
+        FACTS,
+        "--at",
+        "2026-03-01T12:00:00+08:00",
+        "--step",
+        "send approve by consumer",
+        "--step",
+        "advance 48h1s",
+        "--step",
+        "send approve by merchant",
+    )
+    assert code == 0
+    assert "refused: actor_not_allowed" in out
+    assert "2026-03-03 12:00:00+08:00  deadline: `awaiting_merchant` -> `refunded`" in out
+    assert "emit refund(amount: 500)" in out and "refused: case_closed" in out
+    assert out.rstrip().endswith("now: `refunded` (final, outcome refunded); effects: refund")
+
+
+def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        str(POLICIES / "refunds.rk"),
+        "-w",
+        "refund_only",
+        "--facts",
+        FACTS,
+        "--at",
+        "2026-03-01T12:00:00+08:00",
+        "--step",
+        "send offer by merchant service=repair",
+        "--json",
+    )
+    report = json.loads(out)
+    assert code == 0 and report["state"] == "awaiting_merchant"
+    assert report["facts"]["offer"] == {"service": "repair"}
+    assert [r["kind"] for r in report["timeline"]] == ["open", "event"]
+    assert report["next_deadline"] == "2026-03-03T12:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--facts", '{"order": {"amount": 1}}'], "invalid_fact"),
+        (["--facts", "{"], "--facts is not valid JSON"),
+        (["--at", "noon"], "--at:"),
+        (["-w", "nope"], "no workflow 'nope'"),
+    ],
+)
+def test_simulate_bad_input_is_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    base = [
+        "simulate",
+        str(POLICIES / "refunds.rk"),
+        "-w",
+        "refund_only",
+        "--facts",
+        FACTS,
+        "--at",
+        "2026-03-01T12:00:00+08:00",
+        "--json",
+    ]
+    for flag in args[::2]:
+        i = base.index(flag)
+        del base[i : i + 2]
+    code, _, err = run(capsys, *base, *args)
+    assert code == 2 and message in err
+
+
+def test_rulekit_test_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "test", str(Path(__file__).parent / "scenarios"))
+    assert code == 0 and out.splitlines()[-1].endswith(" passed, 0 failed")
+    code, out, _ = run(capsys, "test", str(Path(__file__).parent / "scenarios"), "--json")
+    report = json.loads(out)
+    assert report["failed"] == 0 and report["passed"] == len(report["results"]) > 0

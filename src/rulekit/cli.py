@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, policy, scenarios
+from rulekit import __version__, policy, scenarios, simulate
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
@@ -99,6 +99,30 @@ def _parser() -> argparse.ArgumentParser:
     tst.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     tst.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
+    sim = sub.add_parser(
+        "simulate",
+        help="run a case from the command line and print its timeline",
+        description="Open a case and run steps on it: from --step arguments, a --steps file, or "
+        "interactively (when no steps are given and the input is a terminal, or with -i). "
+        "Steps: 'send EVENT by ACTOR [field=value ...]', 'advance 48h', 'until 2026-03-03T12:00:00+08:00', "
+        "'update order.shipped=true'. Interactive extras: allowed, facts, history, help, quit.",
+    )
+    sim.add_argument("file", metavar="FILE", help="the policy (.rk, .yaml or compiled .json)")
+    sim.add_argument("--workflow", "-w", required=True, help="the workflow to open a case of")
+    sim.add_argument(
+        "--facts",
+        default="{}",
+        metavar="JSON",
+        help="initial facts as JSON (or @FILE, JSON or YAML)",
+    )
+    sim.add_argument("--at", metavar="TIME", help="when the case opens (RFC 3339); default: now")
+    sim.add_argument(
+        "--step", action="append", default=[], metavar="STEP", help="a step (repeatable)"
+    )
+    sim.add_argument("--steps", metavar="FILE", help="a file of steps, one per line (# comments)")
+    sim.add_argument("--interactive", "-i", action="store_true", help="read steps from a prompt")
+    sim.add_argument("--json", action="store_true", help="print the case and its timeline as JSON")
+
     comp = sub.add_parser(
         "compile",
         help="write the compiled artifact (JSON)",
@@ -122,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compile(args)
         if args.command == "test":
             return _test(args)
+        if args.command == "simulate":
+            return simulate.main(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
