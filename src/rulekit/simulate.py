@@ -56,11 +56,11 @@ def _pairs(words: list[str], what: str) -> dict[str, Any]:
 
 class Simulation:
     def __init__(
-        self, engine: Engine, case: Case, out: Any = sys.stdout, as_json: bool = False
+        self, engine: Engine, case: Case, out: Any = None, as_json: bool = False
     ) -> None:
         self.engine = engine
         self.case = case
-        self.out = out
+        self.out = out if out is not None else sys.stdout
         self.as_json = as_json
         self.log: list[dict[str, Any]] = []
         tz = engine.policy.timezone
