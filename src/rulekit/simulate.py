@@ -55,9 +55,7 @@ def _pairs(words: list[str], what: str) -> dict[str, Any]:
 
 
 class Simulation:
-    def __init__(
-        self, engine: Engine, case: Case, out: Any = None, as_json: bool = False
-    ) -> None:
+    def __init__(self, engine: Engine, case: Case, out: Any = None, as_json: bool = False) -> None:
         self.engine = engine
         self.case = case
         self.out = out if out is not None else sys.stdout

@@ -17,12 +17,10 @@
    transitions, and to the very same artifact. Injecting one error gives the same codes
    in both forms; any hand edit of a non-position value of an artifact is caught.
 
-Bugs these properties found are pinned in "Known bugs" as strict xfail tests, each with
-its minimal repro as an explicit ``@example``. The broad properties skip exactly those
-failure signatures (``known_bug``, and the `at`/`file`/`hash` filter of the hand-edit
-property), so they keep guarding everything else. When a bug is fixed its xfail test
-XPASSes, which fails the run (strict): then drop the marker and the matching skip, and
-move the test to the last section, regression tests of bugs already fixed.
+Bugs these properties found stay as regression tests (``test_fixed_*``), each with its
+minimal repro as an explicit ``@example``. A newly found bug goes in as a strict xfail
+with its repro, and the broad properties skip its signature (``known_bug``) until it
+is fixed.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ from random import Random
 from types import FrameType
 from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
@@ -123,8 +120,8 @@ REFUNDS_DATA: dict[str, Any] = load_yaml(REFUNDS_YAML)
 
 
 # =====================================================================================
-# Known bugs: raw exceptions that escape check_source today (see the xfail tests at the
-# end). The broad properties skip these signatures and nothing else.
+# Known bugs: raw exceptions that escape check_source (none at present; see the
+# regression tests at the end). The broad properties would skip their signatures.
 # =====================================================================================
 
 
@@ -139,10 +136,8 @@ def _frames(exc: BaseException) -> list[tuple[str, str]]:
 
 
 def known_bug(exc: BaseException) -> str | None:
-    """The name of the known bug that raised ``exc``, or None for anything new."""
-    frames = _frames(exc)
-    if isinstance(exc, IndexError) and frames[-1] == ("artifact.py", "policy"):
-        return "artifact-constant-note"  # test_bug_artifact_constant_note_*
+    """The name of a known, not yet fixed bug that raised ``exc`` (none at present), or None."""
+    del exc
     return None
 
 
@@ -1719,14 +1714,6 @@ def _leaves(
         yield pre
 
 
-def _user_key_like_position(path: tuple[Any, ...]) -> bool:
-    """A user-chosen name `at`, `file` or `hash` as a map key (known bug, see below)."""
-    return any(
-        path[i] in ("args", "enums") and path[i + 1] in ("at", "file", "hash")
-        for i in range(len(path) - 1)
-    )
-
-
 def _edited(v: Any) -> Any:
     if isinstance(v, bool):
         return not v
@@ -1743,9 +1730,6 @@ def test_any_hand_edit_of_an_artifact_is_caught(g: Generated, data: st.DataObjec
     a = artifact.to_json(rulekit.loads(g.rk, "rk", "gen.rk"))
     leaves = list(_leaves(a))
     path = data.draw(st.sampled_from(leaves), label="edited value")
-    if _user_key_like_position(path):
-        event("known bug: content-hash-drops-user-keys")
-        return
     edited = copy.deepcopy(a)
     parent = _get(edited, path[:-1])
     parent[path[-1]] = _edited(parent[path[-1]])
@@ -1760,7 +1744,7 @@ def test_any_hand_edit_of_an_artifact_is_caught(g: Generated, data: st.DataObjec
 
 
 # =====================================================================================
-# Known bugs, each pinned with its minimal repro (strict xfail: fix it, then unpin)
+# Bugs found by the properties above, fixed: regression tests with their minimal repros
 # =====================================================================================
 
 
@@ -1770,12 +1754,6 @@ def _must_not_raise(text: str, fmt: str) -> CheckResult:
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deeply nested YAML or JSON text raises a raw RecursionError out of check_source: "
-    "yaml.compose recurses once per level (about 500 levels of `[` suffice) and json.loads "
-    "(about 1000); only yaml.YAMLError and json.JSONDecodeError are caught",
-)
 @settings(PROPS, max_examples=10)
 @example(fmt="yaml", text="[" * 10_000)
 @example(fmt="json", text="[" * 100_000)
@@ -1785,20 +1763,14 @@ def _must_not_raise(text: str, fmt: str) -> CheckResult:
         lambda n: st.sampled_from(["[" * n, "[" * n + "]" * n, '{"a":' * n + "1" + "}" * n])
     ),
 )
-def test_bug_deeply_nested_yaml_or_json_text(fmt: str, text: str) -> None:
+def test_fixed_deeply_nested_yaml_or_json_text(fmt: str, text: str) -> None:
     _must_not_raise(text, fmt)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a YAML alias bomb (each anchor a list of two aliases of the previous one) is "
-    "expanded by yaml_form._Reader.plain before the schema check: a 500-byte file with 21 "
-    "levels takes seconds and 2**n work; a few more levels exhaust time and memory",
-)
 @settings(PROPS, max_examples=1)
 @example(levels=21)
 @given(levels=st.just(21))
-def test_bug_yaml_alias_bomb_is_expanded(levels: int) -> None:
+def test_fixed_yaml_alias_bomb_is_expanded(levels: int) -> None:
     lines = ["a0: &a0 [x, x]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
     text = "policy: p\nbomb:\n" + "".join(f"  {line}\n" for line in lines)
     start = time.perf_counter()
@@ -1815,16 +1787,10 @@ def _edited_artifact(edit: Callable[[dict[str, Any]], None], rehash: bool = True
     return json.dumps(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the artifact schema allows a constant's `note` of any length, and "
-    "artifact._Reader.policy reads c['note'][0] and c['note'][1]: a one-item note raises a "
-    "raw IndexError out of check_source / loads (and a three-item note is silently cut)",
-)
 @settings(PROPS, max_examples=10)
 @example(note_=["assumption"])
 @given(note_=st.lists(st.sampled_from(["assumption", "note", "x"]), min_size=1, max_size=1))
-def test_bug_artifact_constant_note_shorter_than_two(note_: list[str]) -> None:
+def test_fixed_artifact_constant_note_shorter_than_two(note_: list[str]) -> None:
     def edit(d: dict[str, Any]) -> None:
         d["constants"][1]["note"] = note_
 
@@ -1840,18 +1806,10 @@ def _free_frames() -> int:
     return sys.getrecursionlimit() - depth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="artifact.content_hash (_without_positions) recurses about twice per level of "
-    "the artifact, and check_source runs it on every artifact it loads: a deep value the "
-    "loader passes through as is (a `dyn` constant's value: nested lists) that json.loads "
-    "still reads (about 500 levels at the default recursion limit) raises a raw "
-    "RecursionError out of check_source",
-)
 @settings(PROPS, max_examples=5)
 @example(share=0.75)
 @given(share=st.floats(0.7, 0.8))
-def test_bug_artifact_deep_constant_value(share: float) -> None:
+def test_fixed_artifact_deep_constant_value(share: float) -> None:
     # Deep enough for content_hash's recursion, shallow enough for json.loads (one level
     # per list), whatever the recursion limit is (Hypothesis raises it while testing).
     value: Any = 1
@@ -1877,15 +1835,6 @@ workflow w {{
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="artifact.to_json writes constant values with convert.to_data, which convert() "
-    "cannot read back: a null constant has type null_type (not a declarable type), a bytes "
-    "constant is written as base64 and read back as the UTF-8 bytes of that text (silently "
-    "a different value, same hash), map keys become strings (`{1: 2}`, `{true: 1}`), a "
-    "non-finite double becomes '+Inf', a type value its name: the policy compiles but its "
-    "artifact fails to load (RK0501) or loads with another value",
-)
 @settings(PROPS, max_examples=20)
 @example(value="null")
 @example(value='b"ab"')
@@ -1896,25 +1845,23 @@ workflow w {{
         ["null", "[null]", 'b"ab"', "{1: 2}", "{true: 1}", "1.0 / 0.0", "-1.0 / 0.0", "type(1)"]
     )
 )
-def test_bug_constant_values_that_do_not_round_trip(value: str) -> None:
-    p = rulekit.loads(CONSTANT_BASE.format(value=value), "rk", "p.rk")
+def test_fixed_constant_values_that_do_not_round_trip(value: str) -> None:
+    # A constant either survives its artifact exactly, or is refused when compiled (RK0314).
+    try:
+        p = rulekit.loads(CONSTANT_BASE.format(value=value), "rk", "p.rk")
+    except CompileError as e:
+        assert [d.code for d in e.diagnostics] == ["RK0314"]
+        return
     a = artifact.to_json(p)
     loaded = rulekit.loads(json.dumps(a), "json", "p.json")
     assert artifact.to_json(loaded) == a
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="artifact.content_hash strips every key named `at`, `file` or `hash` at any depth "
-    "(_without_positions), including user-chosen names used as map keys: an effect argument "
-    "or an enum named `at`/`file`/`hash`. Two policies that differ only there hash alike, "
-    "and a hand edit there passes the artifact's hash check",
-)
 @settings(PROPS, max_examples=10)
 @example(name="hash", where="argument")
 @example(name="file", where="enum")
 @given(name=st.sampled_from(["hash", "file", "at"]), where=st.sampled_from(["argument", "enum"]))
-def test_bug_content_hash_ignores_user_names_at_file_hash(name: str, where: str) -> None:
+def test_fixed_content_hash_ignores_user_names_at_file_hash(name: str, where: str) -> None:
     template = """policy p
 enum {enum} {{ {members} }}
 facts {{ o.k: {enum} }}
@@ -1938,17 +1885,10 @@ workflow w {{
     assert p1.hash != p2.hash
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a constant written as a map with an unknown key fails the schema's anyOf, and "
-    "yaml_form._schema_problem passes jsonschema's raw message through (\"{'value': ..., "
-    "'asumption': ...} is not valid under any of the given schemas\") pointing at the map, "
-    'instead of "unknown key `asumption` in this constant" at the key, with the help',
-)
 @settings(PROPS, max_examples=10)
 @example(key="asumption")
 @given(key=unknown_keys.filter(lambda k: k not in ("value", "assumption", "note")))
-def test_bug_yaml_constant_map_unknown_key(key: str) -> None:
+def test_fixed_yaml_constant_map_unknown_key(key: str) -> None:
     data = copy.deepcopy(REFUNDS_DATA)
     data["constants"]["GRACE"][key] = "x"
     assert_unknown_key_reported(data, ("constants", "GRACE"), key)

@@ -62,6 +62,19 @@ def _check_source(text: str, format: str, filename: str) -> CheckResult:
     if format == "json":
         try:
             data = json.loads(text)
+        except RecursionError:
+            return CheckResult(
+                source,
+                None,
+                [
+                    diag.make(
+                        "RK0501",
+                        "not a valid compiled artifact: nested too deeply",
+                        source,
+                        Span(0, 1),
+                    )
+                ],
+            )
         except json.JSONDecodeError as e:
             return CheckResult(
                 source,
@@ -77,7 +90,14 @@ def _check_source(text: str, format: str, filename: str) -> CheckResult:
     if format == "rk":
         tree, problems = parser.parse(source)
     elif format == "yaml":
-        tree, problems = yaml_form.parse(source)
+        try:
+            tree, problems = yaml_form.parse(source)
+        except RecursionError:
+            return CheckResult(
+                source,
+                None,
+                [diag.make("RK0401", "not valid YAML: nested too deeply", source, Span(0, 1))],
+            )
     else:
         raise ValueError(f"unknown policy format {format!r} (rk, yaml or json)")
     if tree is None or any(d.severity == "error" for d in problems):

@@ -155,13 +155,24 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
     }
 
 
-def _without_positions(node: Any) -> Any:
+def _without_positions(node: Any, top: bool = True) -> Any:
+    """The artifact without positions (`at`), and at the top without `file` and `hash`.
+
+    Maps keyed by the author's names (effect arguments, enums) keep every key:
+    an argument called `at` is content, not a position.
+    """
     if isinstance(node, dict):
-        return {
-            k: _without_positions(v) for k, v in node.items() if k not in ("at", "file", "hash")
-        }
+        out = {}
+        for k, v in node.items():
+            if k == "at" or (top and k in ("file", "hash")):
+                continue
+            if k in ("args", "enums") and isinstance(v, dict):
+                out[k] = {name: _without_positions(x, False) for name, x in v.items()}
+            else:
+                out[k] = _without_positions(v, False)
+        return out
     if isinstance(node, list):
-        return [_without_positions(x) for x in node]
+        return [_without_positions(x, False) for x in node]
     return node
 
 
@@ -409,10 +420,20 @@ def from_json(data: Any, source: Source) -> ir.Policy:
             ]
         )
     reader = _Reader(data, source)
-    policy = reader.policy()
+    try:
+        policy = reader.policy()
+        digest = content_hash(data)
+    except RecursionError:
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0501", "not a valid compiled artifact: nested too deeply", source, Span(0, 1)
+                )
+            ]
+        ) from None
     if policy is None:
         raise CompileError(reader.problems)
-    if data["hash"] != content_hash(data):
+    if data["hash"] != digest:
         raise CompileError(
             [
                 diag.make(

@@ -20,6 +20,7 @@ from rulekit.expr import ast as expr_ast
 from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
+from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import (
     BUILTIN_NAMES,
     DYN,
@@ -274,6 +275,16 @@ class _Checker:
                 value = compiled.compiled.evaluate({})
             except Exception as e:
                 self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
+                continue
+            if not _storable(value, compiled.type):
+                self.error(
+                    "RK0314",
+                    f"constant `{name}` ({compiled.type}) cannot be written into a compiled "
+                    "artifact and read back as the same value",
+                    decl.expr,
+                    "constants are values a fact could hold: bool, int, double, money, string, "
+                    "time, duration, enums, and lists or string-keyed maps of them",
+                )
                 continue
             self.constants[name] = ir.Constant(
                 name, compiled.type, value, decl.expr.text, decl.note, position(decl)
@@ -635,6 +646,25 @@ class _Checker:
                             )
                     elif t.target not in {x.source for x in cycle} and len(cycle) < len(states):
                         stack.append((t.target, cycle))
+
+
+def _storable(value: Any, t: Type) -> bool:
+    """Does ``value`` survive the artifact: written as data, read back as type ``t``?"""
+    try:
+        back = convert(to_data(value), t, "constant")
+    except (ConversionError, ValueError, TypeError, RecursionError):
+        return False
+    return _same(back, value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(type(k) is str and _same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 _A = {"bool": "a bool", "duration": "a duration", "timestamp": "a time"}

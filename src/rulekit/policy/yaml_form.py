@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -39,13 +39,31 @@ class _Invalid(Exception):
     pass
 
 
+#: Values reached again through YAML aliases before the document counts as a bomb.
+MAX_ALIASED = 10_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 @dataclass
 class _Reader:
     source: Source
     diagnostics: list[Diagnostic]
+    seen: set[int] = field(default_factory=set)
+    aliased: int = 0
 
     # -- YAML nodes -> plain data, with positions -------------------------------------
     def plain(self, node: yaml.Node) -> Any:
+        # Aliases make a document's tree larger than its text: a few dozen can
+        # expand to millions of nodes. No real policy comes close to the limit.
+        if id(node) in self.seen:
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED:
+                raise _TooLarge
+        else:
+            self.seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key, value in node.value:
@@ -402,6 +420,17 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in value if k not in error.instance]
         return f"missing key `{missing[0] if missing else '?'}`{where_text}", None, path
+    if error.validator == "anyOf" and isinstance(error.instance, dict):
+        for branch in value if isinstance(value, list) else []:
+            props = branch.get("properties") if isinstance(branch, dict) else None
+            if props:
+                extra = [k for k in error.instance if k not in props]
+                if extra:
+                    close = difflib.get_close_matches(extra[0], list(props), n=1, cutoff=0.6)
+                    title = str(branch.get("title", "map"))
+                    keys = f"allowed keys: {', '.join(sorted(props))}"
+                    hint = f"did you mean `{close[0]}`? ({keys})" if close else keys
+                    return f"unknown key `{extra[0]}` in this {title}", hint, [*path, ("key", extra[0])]
     if error.validator == "anyOf" and where == "transition":
         return "a transition needs a trigger: `on`, `when`, `after` or `at`", None, path
     if error.validator == "oneOf" and where == "transition":
@@ -465,7 +494,17 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
             )
         ]
     reader = _Reader(source, problems)
-    data = reader.plain(root)
+    try:
+        data = reader.plain(root)
+    except _TooLarge:
+        return None, [
+            diag.make(
+                "RK0402",
+                f"YAML aliases repeat more than {MAX_ALIASED:,} values: write the policy out instead",
+                source,
+                Span(0, 1),
+            )
+        ]
     validator = jsonschema.Draft202012Validator(schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         message, help_, path = _schema_problem(error)
