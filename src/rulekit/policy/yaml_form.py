@@ -430,7 +430,11 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
                     title = str(branch.get("title", "map"))
                     keys = f"allowed keys: {', '.join(sorted(props))}"
                     hint = f"did you mean `{close[0]}`? ({keys})" if close else keys
-                    return f"unknown key `{extra[0]}` in this {title}", hint, [*path, ("key", extra[0])]
+                    return (
+                        f"unknown key `{extra[0]}` in this {title}",
+                        hint,
+                        [*path, ("key", extra[0])],
+                    )
     if error.validator == "anyOf" and where == "transition":
         return "a transition needs a trigger: `on`, `when`, `after` or `at`", None, path
     if error.validator == "oneOf" and where == "transition":

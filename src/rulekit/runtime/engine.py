@@ -31,6 +31,8 @@ from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 
 #: Automatic transitions taken in one step before the engine calls it a loop.
 MAX_CHAIN = 64
+_EMPTY: Mapping[str, Any] = {}
+_NO_CAUSE = Cause(None)
 SYSTEM = "system"
 
 
@@ -46,6 +48,8 @@ class _T:
     index: int
     guard: Any  # Expression.evaluate or None
     guard_reads_event: bool
+    #: any of its expressions (guard, assignments, effect arguments) reads `event` or `actor`
+    reads_event: bool
     reads: tuple[tuple[str, tuple[str, ...]], ...]
     actors: frozenset[str]
     target: ir.State | None
@@ -87,6 +91,8 @@ class Engine:
         prepared = []
         for i, t in enumerate(state.transitions):
             guard = t.guard.compiled if t.guard is not None else None
+            for expr in _expressions(t):
+                expr.compile()  # a running engine wants the fast path from the first step
             prepared.append(
                 _T(
                     tr=t,
@@ -94,6 +100,7 @@ class Engine:
                     guard=guard.evaluate if guard is not None else None,
                     guard_reads_event=guard is not None
                     and bool({"event", "actor"} & guard.variables),
+                    reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
                     reads=_reads(t.guard),
                     actors=frozenset(t.actors),
                     target=wf.states[t.target] if t.target is not None else None,
@@ -116,6 +123,8 @@ class Engine:
 
     # -- time ------------------------------------------------------------------------------
     def _time(self, at: datetime | None, case: Case | None) -> datetime:
+        if at.__class__ is datetime and at.tzinfo is not None and (case is None or at >= case.now):
+            return at  # the common case, checked first
         if at is None:
             if self.clock is None:
                 raise ValueError("no time given: pass at= or give the engine a clock")
@@ -223,13 +232,20 @@ class Engine:
                     f"`{by}` may not send `{event}` in state `{state.name}` "
                     f"(it may come from {', '.join(senders)})",
                 )
-            payload = self._payload(decl, data)
-            variables = self._variables(case, payload, by)
+            payload = self._payload(decl, data) if (data or decl.payload) else _EMPTY
+            facts = case.facts
+            variables: Mapping[str, Any] = facts
             chosen = None
             for c in mine:
-                if c.guard is None or _holds(c.guard, variables, t):
-                    chosen = c
-                    break
+                if c.guard is not None:
+                    if c.guard_reads_event and variables is facts:
+                        variables = self._variables(case, payload, by)
+                    if not _holds(c.guard, variables, t):
+                        continue
+                chosen = c
+                break
+            if chosen is not None and chosen.reads_event and variables is facts:
+                variables = self._variables(case, payload, by)
             if chosen is None:
                 guards = "; ".join(c.tr.guard.text for c in mine if c.tr.guard is not None)
                 raise StepRefused(
@@ -244,7 +260,7 @@ class Engine:
                 variables,
                 event=event,
                 actor=by,
-                data=payload,
+                data=payload or None,
                 key=key,
             )
             self._settle(case, t, step)
@@ -363,7 +379,6 @@ class Engine:
         key: str | None = None,
     ) -> None:
         """Apply one transition: assignments, effects, the record, then the target's entry."""
-        reads = tuple((label, _lookup(variables, path)) for label, path in p.reads)
         if p.assigns:
             values = [
                 (path, _evaluate(expr, variables, at, f"set {'.'.join(path)}"))
@@ -396,7 +411,7 @@ class Engine:
                 data=data,
                 key=key,
                 cite=t.cite,
-                cause=Cause(t.guard.text if t.guard is not None else None, reads),
+                cause=Cause(t.guard.text, p.reads, variables) if t.guard is not None else _NO_CAUSE,
                 effects=effects,
                 rule=p.rule,
             ),
@@ -561,7 +576,7 @@ def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) 
         return expr.evaluate(variables, at)
     except EvaluationError as e:
         raise EvaluationError(
-            f"{what}: {e}", expression=e.expression, values=e.values, source=e.source
+            f"{what}: {e.message}", expression=e.expression, values=e.values, source=e.source
         ) from None
 
 
@@ -592,13 +607,10 @@ def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
     case.facts = rebuilt(case.facts, path)
 
 
-def _lookup(variables: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = variables
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
+def _expressions(t: ir.Transition) -> list[Any]:
+    exprs = [e for e in (t.guard, t.deadline, t.start) if e is not None]
+    exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
+    return [e.compiled for e in exprs]
 
 
 def _fact_tree(facts: Mapping[str, ir.Fact]) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """What a running case is: small, slotted records the engine updates.
 
+Records, causes and effects are written once and never changed (plain
+slotted dataclasses rather than frozen ones: a frozen dataclass pays for
+every field it sets, on every step).
+
 A :class:`Case` holds only what differs between cases (state, facts, pending
 deadlines, effects, history); the compiled workflow is shared. History is an
 append-only list of :class:`Record`: replaying its inputs (open, send,
@@ -16,7 +20,7 @@ from typing import Any
 from rulekit.policy import ir
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Effect:
     """An effect a transition emitted: its name and evaluated arguments."""
 
@@ -27,15 +31,51 @@ class Effect:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
 class Cause:
-    """Why a transition was taken: the guard that decided it and the values it read."""
+    """Why a transition was taken: the guard that decided it and the values it read.
 
-    guard: str | None
-    reads: tuple[tuple[str, Any], ...] = ()
+    Facts change copy-on-write, so keeping the variables the guard saw costs
+    nothing on the step; ``reads`` looks the values up when someone asks.
+    """
+
+    __slots__ = ("_paths", "_variables", "guard")
+
+    def __init__(
+        self,
+        guard: str | None,
+        paths: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.guard = guard
+        self._paths = paths
+        self._variables = variables
+
+    @property
+    def reads(self) -> tuple[tuple[str, Any], ...]:
+        """(path as written, value) of each fact or payload field the guard read."""
+        out = []
+        for label, path in self._paths:
+            node: Any = self._variables
+            for part in path:
+                try:
+                    node = node[part]
+                except (KeyError, TypeError, IndexError):
+                    node = None
+                    break
+            out.append((label, node))
+        return tuple(out)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cause) and (self.guard, self.reads) == (other.guard, other.reads)
+
+    def __hash__(self) -> int:
+        return hash(self.guard)
+
+    def __repr__(self) -> str:
+        return f"Cause(guard={self.guard!r}, reads={self.reads!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     """One entry of a case's history.
 
@@ -115,7 +155,7 @@ class Case:
         return f"<Case {self.workflow.name}:{self.id or ''} in {self.state.name}>"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepResult:
     """What one step did: the records it appended and the effects they emitted."""
 
