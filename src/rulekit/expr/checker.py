@@ -625,8 +625,9 @@ def _comparable(a: Type, b: Type) -> bool:
     if a.is_dynamic or b.is_dynamic or a.kind == "null_type" or b.kind == "null_type":
         return True
     if a.kind == "enum" or b.kind == "enum":
-        # Enum values are strings: comparable with strings and with the same enum.
-        return {a.kind, b.kind} == {"enum", "string"} or a == b
+        # Enum values are strings: comparable with strings and with enums
+        # (`actor == evidence.party`: the sender against a Party).
+        return {a.kind, b.kind} <= {"enum", "string"}
     if a.kind in NUMERIC and b.kind in NUMERIC:
         return True
     if {a.kind, b.kind} <= {"map", "object"}:

@@ -119,6 +119,7 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
     return {
         "name": w.name,
         "initial": w.initial,
+        "requires": list(w.requires),
         "at": _at(w.at),
         "states": [
             {
@@ -395,7 +396,12 @@ class _Reader:
                 tuple(transitions),
                 self.pos(s.get("at")),
             )
-        return ir.Workflow(w["name"], w["initial"], states, self.pos(w.get("at")))
+        for path in w.get("requires", []):
+            if path not in facts:
+                self.fail(f"workflow {w['name']}: requires unknown fact {path!r}")
+        return ir.Workflow(
+            w["name"], w["initial"], states, self.pos(w.get("at")), tuple(w.get("requires", []))
+        )
 
 
 def from_json(data: Any, source: Source) -> ir.Policy:

@@ -149,6 +149,8 @@ class Workflow(Located):
     name: Name
     parts: tuple[Part, ...]
     is_fragment: bool = False
+    #: optional facts a case of this workflow must be opened with
+    requires: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -475,7 +475,23 @@ class _Checker:
         self.auto_cycles(wf, ir_states)
         if len(initials) != 1:
             return None
-        return ir.Workflow(wf.name.text, initials[0].name.text, ir_states, position(wf.name))
+        requires: list[str] = []
+        for needed in wf.requires:
+            fact = self.fact_types.get(needed.text)
+            if fact is None:
+                self.unknown("RK0310", "fact", needed, self.fact_types)
+            elif not fact.optional:
+                self.error(
+                    "RK0310",
+                    f"`{needed.text}` is required for every workflow already",
+                    needed,
+                    "`requires` names optional facts (declared with `?`) that this workflow needs",
+                )
+            else:
+                requires.append(needed.text)
+        return ir.Workflow(
+            wf.name.text, initials[0].name.text, ir_states, position(wf.name), tuple(requires)
+        )
 
     def transition(
         self,
@@ -565,9 +581,27 @@ class _Checker:
                 self.unknown("RK0310", "fact", assign.fact, self.fact_types)
                 ok = False
                 continue
-            value = self.expression(
-                assign.expr, scope, None, f"the value of `{assign.fact.text}`", "RK0309", fact.type
-            )
+            if _is_null(assign.expr):
+                # `set x = null` clears an optional fact.
+                if not fact.optional:
+                    self.error(
+                        "RK0309",
+                        f"`{assign.fact.text}` is required: it cannot be set to null",
+                        assign.expr,
+                        "only optional facts (declared with `?`) can be cleared",
+                    )
+                    ok = False
+                    continue
+                value = self.expression(assign.expr, scope, None, "")
+            else:
+                value = self.expression(
+                    assign.expr,
+                    scope,
+                    None,
+                    f"the value of `{assign.fact.text}`",
+                    "RK0309",
+                    fact.type,
+                )
             ok &= value is not None
             if value is not None:
                 assigns.append(ir.Assign(assign.fact.text, value))
@@ -668,6 +702,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 _A = {"bool": "a bool", "duration": "a duration", "timestamp": "a time"}
+
+
+def _is_null(ref: ast.ExprRef) -> bool:
+    return isinstance(ref.root, expr_ast.Literal) and ref.root.kind == "null"
 
 
 def _string_literal(ref: ast.ExprRef) -> str | None:

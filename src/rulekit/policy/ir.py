@@ -170,6 +170,8 @@ class Workflow:
     initial: str
     states: Mapping[str, State]
     at: Position
+    #: optional facts that a case of this workflow must be opened with
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -149,8 +149,13 @@ class _PolicyBuilder(_Builder):
         return ("fragments", ast.Workflow(_src(), _cover(c[0], c[1]), _name(c[1]), parts, True))
 
     def workflow(self, c: list[Any]) -> tuple[str, ast.Workflow]:
-        parts = tuple(x for x in c[3:-1])
-        return ("workflows", ast.Workflow(_src(), _cover(c[0], c[1]), _name(c[1]), parts, False))
+        requires = tuple(x for x in c if isinstance(x, ast.Name))
+        brace = next(i for i, x in enumerate(c) if isinstance(x, Token) and x.type == "LBRACE")
+        parts = tuple(c[brace + 1 : -1])
+        return (
+            "workflows",
+            ast.Workflow(_src(), _cover(c[0], c[1]), _name(c[1]), parts, False, requires),
+        )
 
     def use_fragment(self, c: list[Token]) -> ast.Use:
         return ast.Use(_src(), _cover(c[0], c[1]), _name(c[1]))
@@ -345,6 +350,7 @@ expr_parser.KEYWORD_NAMES.update(
             "BY",
             "FRAGMENT",
             "WORKFLOW",
+            "REQUIRES",
             "USE",
             "INITIAL",
             "FINAL",

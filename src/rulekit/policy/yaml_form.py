@@ -250,7 +250,12 @@ class _Reader:
             )
         for use in _items(m.get("use")):
             parts.append(ast.Use(self.source, self.span(use), self.name(use)))
-        return ast.Workflow(self.source, self.span(key), self.name(key), tuple(parts), is_fragment)
+        requires = tuple(self.name(n) for n in _items(m.get("requires")))
+        if requires and is_fragment:
+            self.error("RK0402", "`requires` belongs to a workflow, not a fragment", m["requires"])
+        return ast.Workflow(
+            self.source, self.span(key), self.name(key), tuple(parts), is_fragment, requires
+        )
 
     def transitions(self, node: yaml.Node | None) -> tuple[ast.Transition, ...]:
         out = []

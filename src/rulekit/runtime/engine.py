@@ -160,7 +160,7 @@ class Engine:
             )
         t = self._time(at, None)
         values = self._facts(facts)
-        missing = [p for p in self._required if p not in values]
+        missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
         tree: dict[str, Any] = {}
