@@ -106,7 +106,7 @@ def _money(v: Any) -> Decimal:
         # Parsers that produce floats lose the written digits; repr() gives the
         # shortest decimal that reads back as this float, which is what was written
         # for any amount with up to 15 significant digits.
-        return Decimal(repr(v))
+        return stdlib.input_money(Decimal(repr(v)))  # NaN and infinities are refused there
     if isinstance(v, str):
         return stdlib.to_money(v)
     raise ValueError(f"got {_what(v)}")

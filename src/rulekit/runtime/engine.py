@@ -174,6 +174,7 @@ class Engine:
             )
             self._enter(case, case.state, t)
             self._settle(case, t, step)
+            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
         return case
 
     def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,6 +265,7 @@ class Engine:
                 key=key,
             )
             self._settle(case, t, step)
+            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
             case.now = t
             result = step.result(case)
         if key is not None:
@@ -293,6 +295,7 @@ class Engine:
                 ),
             )
             self._settle(case, t, step)
+            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
             case.now = t
             return step.result(case)
 
@@ -472,6 +475,12 @@ class Engine:
 
         A condition that reads the event's payload counts as holding.
         """
+        if at is not None and case.deadlines and case.deadlines[0][0] < at:
+            # What would be allowed then: after the deadlines due before it (on a scratch copy).
+            scratch = Case(case.workflow, case.state, case.facts, case.now, case.id)
+            scratch.deadlines = list(case.deadlines)
+            self._fire_due(scratch, at, _Step(scratch))
+            case = scratch
         if case.state.final:
             return {}
         t = at if at is not None else case.now
