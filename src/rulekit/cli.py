@@ -235,7 +235,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    files = scenarios.discover(args.paths)
+    try:
+        files = scenarios.discover(args.paths)
+    except FileNotFoundError as e:
+        raise UsageError(f"no such file or folder: {e.args[0]}") from None
     if not files:
         raise UsageError("no scenario files found in " + ", ".join(args.paths))
     results: list[scenarios.Result] = []

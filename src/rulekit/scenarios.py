@@ -88,6 +88,16 @@ def _seq(loader: _Loader, node: yaml.SequenceNode) -> list[Any]:
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+
+
+def _bool(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    text = str(node.value)
+    return (
+        text.lower() == "true" if text.lower() in ("true", "false") else text
+    )  # YAML 1.2: `no` is text
+
+
+_Loader.add_constructor("tag:yaml.org,2002:bool", _bool)
 _Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
 # Times stay text: they are read as RFC 3339 with an offset, or refused.
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
@@ -220,8 +230,11 @@ def read(path: Path) -> ScenarioFile:
         if not isinstance(facts, dict):
             raise bad("`facts` is a map of fact paths to values", item)
         open_error = item.get("open_error")
-        if open_error is not None and open_error not in ERROR_CODES:
-            raise bad(f"unknown error code `{open_error}` (codes: {', '.join(ERROR_CODES)})", item)
+        if "open_error" in item and open_error != "invalid_fact":
+            raise bad(
+                f"`open_error: {open_error}`: opening a case can only be refused with invalid_fact",
+                item,
+            )
         m = mark(item)
         out.append(
             Scenario(
@@ -253,6 +266,22 @@ def _check_step(step: Any, bad: Any) -> None:
                 step,
             )
     value = step[kind]
+    try:
+        if kind == "advance":
+            if not isinstance(value, str) or stdlib.parse_duration(value) < timedelta(0):
+                raise bad(f"`advance` takes a duration like 48h or PT48H, not {value!r}", step)
+        elif kind == "until":
+            stdlib.parse_timestamp(str(value))
+        elif (
+            kind == "expect" and isinstance(value, dict) and isinstance(value.get("deadline"), dict)
+        ):
+            d = value["deadline"]
+            if "at" in d:
+                stdlib.parse_timestamp(str(d["at"]))
+            if "in" in d:
+                stdlib.parse_duration(str(d["in"]))
+    except stdlib.CelError as e:
+        raise bad(f"`{kind}`: {e}", step) from None
     if kind == "send" and (
         not isinstance(value, dict)
         or "event" not in value
@@ -280,6 +309,8 @@ class Failure:
     step: int
     message: str
     timeline: str
+    #: the scenario's clock when it failed
+    clock: datetime | None = None
 
 
 @dataclass
@@ -319,6 +350,7 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
     tz = stdlib.time_zone(engine.policy.timezone) if engine.policy.timezone else None
     case: Case | None = None
     index = -1
+    clock = scenario.at
     try:
         try:
             case = engine.open(scenario.workflow, scenario.facts, at=scenario.at)
@@ -335,20 +367,24 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         now = scenario.at
         for index, step in enumerate(scenario.steps):  # noqa: B007 - `index` names the failing step
             now = _run_step(engine, case, step, now)
+            clock = now
         index = len(scenario.steps)
         _check_replay(engine, case)
         return Result(str(sf.path), scenario.name, None, len(scenario.steps))
     except _StepFailed as e:
         timeline = render_timeline(case.history, tz) if case is not None else "(no case was opened)"
         return Result(
-            str(sf.path), scenario.name, Failure(index, str(e), timeline), len(scenario.steps)
+            str(sf.path),
+            scenario.name,
+            Failure(index, str(e), timeline, clock),
+            len(scenario.steps),
         )
     except (EvaluationError, ValueError) as e:
         timeline = render_timeline(case.history, tz) if case is not None else "(no case was opened)"
         return Result(
             str(sf.path),
             scenario.name,
-            Failure(index, f"error: {e}", timeline),
+            Failure(index, f"error: {e}", timeline, clock),
             len(scenario.steps),
         )
 
@@ -549,9 +585,12 @@ def _expect_deadline(case: Case, want: Any, now: datetime) -> list[str]:
 
 
 def discover(paths: list[str]) -> list[Path]:
+    """Scenario files under the paths; raises FileNotFoundError for a path that does not exist."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
+        if not p.exists():
+            raise FileNotFoundError(raw)
         if p.is_dir():
             files.extend(
                 f
@@ -577,7 +616,8 @@ def report_text(results: list[Result]) -> str:
             else f"step {f.step + 1}"
         )
         lines.append(f"FAILED {r.file}: {r.scenario}")
-        lines.append(f"  at {where}: {f.message}")
+        clock = f" (clock {f.clock.isoformat()})" if f.clock is not None else ""
+        lines.append(f"  at {where}{clock}: {f.message}")
         lines.append("  timeline:")
         lines.extend(f"    {line}" for line in f.timeline.splitlines())
         lines.append("")

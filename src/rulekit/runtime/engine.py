@@ -174,7 +174,9 @@ class Engine:
             )
             self._enter(case, case.state, t)
             self._settle(case, t, step)
-            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
+            self._fire_due(
+                case, t, step
+            )  # a deadline overdue on entry does not wait for the next step
         return case
 
     def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,7 +267,9 @@ class Engine:
                 key=key,
             )
             self._settle(case, t, step)
-            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
+            self._fire_due(
+                case, t, step
+            )  # a deadline overdue on entry does not wait for the next step
             case.now = t
             result = step.result(case)
         if key is not None:
@@ -295,7 +299,9 @@ class Engine:
                 ),
             )
             self._settle(case, t, step)
-            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait for the next step
+            self._fire_due(
+                case, t, step
+            )  # a deadline overdue on entry does not wait for the next step
             case.now = t
             return step.result(case)
 
@@ -349,9 +355,9 @@ class Engine:
         """Fire every deadline due strictly before ``t``, in due order, at its due time."""
         fired = False
         while case.deadlines and case.deadlines[0][0] < t and not case.state.final:
-            due, _order, transition = case.deadlines.pop(0)
+            due, _order, transition, entered = case.deadlines.pop(0)
             p = self._prepared(case.state, transition)
-            at = max(due, case.now)
+            at = max(due, entered)  # overdue when its state was entered: fires at the entry
             variables = case.facts
             if p.guard is not None and not _holds(p.guard, variables, at):
                 continue
@@ -382,6 +388,8 @@ class Engine:
         key: str | None = None,
     ) -> None:
         """Apply one transition: assignments, effects, the record, then the target's entry."""
+        seen = variables  # what the guard read, before the assignments (copy-on-write keeps it)
+        sets: tuple[tuple[str, Any], ...] = ()
         if p.assigns:
             values = [
                 (path, _evaluate(expr, variables, at, f"set {'.'.join(path)}"))
@@ -389,6 +397,7 @@ class Engine:
             ]
             for path, value in values:
                 _set_fact(case, path, value)
+            sets = tuple((".".join(path), value) for path, value in values)
             variables = self._variables(case, data, actor) if event is not None else case.facts
         seq = len(case.history)
         effects = tuple(
@@ -414,9 +423,10 @@ class Engine:
                 data=data,
                 key=key,
                 cite=t.cite,
-                cause=Cause(t.guard.text, p.reads, variables) if t.guard is not None else _NO_CAUSE,
+                cause=Cause(t.guard.text, p.reads, seen) if t.guard is not None else _NO_CAUSE,
                 effects=effects,
                 rule=p.rule,
+                sets=sets,
             ),
         )
         case.effects.extend(effects)
@@ -433,7 +443,7 @@ class Engine:
         for order, p in enumerate(self._states[id(state)].deadlines):
             due = self._due(p, case.facts, at)
             if due is not None:
-                pending.append((due, order, p.tr))
+                pending.append((due, order, p.tr, at))
         pending.sort(key=lambda d: (d[0], d[1]))
         case.deadlines = pending
 

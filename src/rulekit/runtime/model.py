@@ -101,6 +101,8 @@ class Record:
     rule: str | None = None
     #: the workflow, on the `open` record
     workflow: str | None = None
+    #: facts the transition set: (path, value)
+    sets: tuple[tuple[str, Any], ...] = ()
 
 
 class Case:
@@ -129,8 +131,8 @@ class Case:
         self.workflow = workflow
         self.state = state
         self.facts = facts
-        #: pending deadlines: (due, order, transition), sorted by due
-        self.deadlines: list[tuple[datetime, int, ir.Transition]] = []
+        #: pending deadlines: (due, order, transition, when its state was entered), sorted by due
+        self.deadlines: list[tuple[datetime, int, ir.Transition, datetime]] = []
         self.effects: list[Effect] = []
         self.history: list[Record] = []
         #: idempotency keys seen -> the result of their step

@@ -48,6 +48,8 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
         details.append(f"because {record.cause.guard}" + (f" ({reads})" if reads else ""))
     if record.cite:
         details.append(f'cite "{record.cite}"')
+    for path, value in record.sets:
+        details.append(f"set {path} = {stdlib.render(value)}")
     for e in record.effects:
         args = ", ".join(f"{k}: {stdlib.render(v)}" for k, v in e.args.items())
         details.append(f"emit {e.name}({args})")
