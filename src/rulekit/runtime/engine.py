@@ -292,7 +292,9 @@ class Engine:
             values = self._facts(changes)
             for path, value in values.items():
                 if value is None and (path in self._required or path in case.workflow.requires):
-                    raise StepRefused("invalid_fact", f"`{path}` is required: an update cannot remove it")
+                    raise StepRefused(
+                        "invalid_fact", f"`{path}` is required: an update cannot remove it"
+                    )
             for path, value in values.items():
                 _set_fact(case, tuple(path.split(".")), value)
             step.add(
