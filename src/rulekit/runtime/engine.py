@@ -174,9 +174,7 @@ class Engine:
             )
             self._enter(case, case.state, t)
             self._settle(case, t, step)
-            self._fire_due(
-                case, t, step
-            )  # a deadline overdue on entry does not wait for the next step
+            self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
         return case
 
     def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +214,8 @@ class Engine:
         if decl is None:
             raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
         with _Step(case) as step:
-            self._fire_due(case, t, step)
+            if case.deadlines and case.deadlines[0][0] < t:
+                self._fire_due(case, t, step)
             state = case.state
             if state.final:
                 raise StepRefused(
@@ -266,10 +265,10 @@ class Engine:
                 data=payload or None,
                 key=key,
             )
-            self._settle(case, t, step)
-            self._fire_due(
-                case, t, step
-            )  # a deadline overdue on entry does not wait for the next step
+            if self._states[id(case.state)].automatic:
+                self._settle(case, t, step)
+            if case.deadlines and case.deadlines[0][0] < t:
+                self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
             case.now = t
             result = step.result(case)
         if key is not None:
@@ -303,10 +302,10 @@ class Engine:
                     len(case.history), t, "update", source=case.state.name, data=_nested(values)
                 ),
             )
-            self._settle(case, t, step)
-            self._fire_due(
-                case, t, step
-            )  # a deadline overdue on entry does not wait for the next step
+            if self._states[id(case.state)].automatic:
+                self._settle(case, t, step)
+            if case.deadlines and case.deadlines[0][0] < t:
+                self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
             case.now = t
             return step.result(case)
 
@@ -360,7 +359,8 @@ class Engine:
         """Fire every deadline due strictly before ``t``, in due order, at its due time."""
         fired = False
         while case.deadlines and case.deadlines[0][0] < t and not case.state.final:
-            due, _order, transition, entered = case.deadlines.pop(0)
+            due, _order, transition, entered = case.deadlines[0]
+            case.deadlines = case.deadlines[1:]  # replaced, never changed in place (see _Step)
             p = self._prepared(case.state, transition)
             at = max(due, entered)  # overdue when its state was entered: fires at the entry
             variables = case.facts
@@ -548,11 +548,12 @@ class _Step:
 
     def __init__(self, case: Case) -> None:
         self.case = case
-        # Facts are replaced copy-on-write (see _set_fact), so a shallow copy is a snapshot.
+        # Facts and the deadline list are replaced, never changed in place (see
+        # _set_fact, _enter, _fire_due): keeping the references is the snapshot.
         self.saved = (
             case.state,
-            dict(case.facts),
-            list(case.deadlines),
+            case.facts,
+            case.deadlines,
             len(case.effects),
             len(case.history),
             case.now,
