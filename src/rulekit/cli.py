@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, policy, scenarios, simulate
+from rulekit import __version__, graph, policy, scenarios, simulate
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
@@ -123,6 +123,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--interactive", "-i", action="store_true", help="read steps from a prompt")
     sim.add_argument("--json", action="store_true", help="print the case and its timeline as JSON")
 
+    gr = sub.add_parser(
+        "graph",
+        help="draw the workflows",
+        description="Draw workflows as Mermaid (stateDiagram-v2), Graphviz DOT, or SVG (through Graphviz's dot).",
+    )
+    gr.add_argument("file", metavar="FILE", help="the policy (.rk, .yaml or compiled .json)")
+    gr.add_argument("--workflow", "-w", help="one workflow (default: all)")
+    gr.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid")
+    gr.add_argument(
+        "-o", "--output", metavar="OUT", help="write to a file instead of standard output"
+    )
+
     comp = sub.add_parser(
         "compile",
         help="write the compiled artifact (JSON)",
@@ -148,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _test(args)
         if args.command == "simulate":
             return simulate.main(args)
+        if args.command == "graph":
+            return _graph(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -264,6 +278,36 @@ def _line(path: Path, line: int) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _graph(args: argparse.Namespace) -> int:
+    try:
+        loaded = policy.load(args.file)
+    except CompileError as e:
+        print(e.rendered, file=sys.stderr)
+        return EXIT_USAGE
+    if args.workflow is not None and args.workflow not in loaded.workflows:
+        raise UsageError(
+            f"no workflow {args.workflow!r} in {args.file} (workflows: {', '.join(loaded.workflows)})"
+        )
+    chosen = [loaded.workflows[args.workflow]] if args.workflow else list(loaded.workflows.values())
+    if args.format == "mermaid":
+        text = "\n".join(graph.mermaid(w) for w in chosen)
+    elif args.format == "dot":
+        text = graph.dot(chosen)
+    else:
+        try:
+            text = graph.svg(chosen)
+        except graph.GraphvizMissing as e:
+            raise UsageError(str(e)) from None
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:
