@@ -33,6 +33,7 @@ from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 MAX_CHAIN = 64
 _EMPTY: Mapping[str, Any] = {}
 _NO_CAUSE = Cause(None)
+_NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
 SYSTEM = "system"
 
 
@@ -82,11 +83,32 @@ class Engine:
         for wf in policy.workflows.values():
             for state in wf.states.values():
                 self._states[id(state)] = self._prepare(wf, state)
+        self._simple = self._simple_transitions()
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
         self._tree = _fact_tree(policy.facts)
 
     # -- preparing the compiled workflow -----------------------------------------------
+    def _simple_transitions(self) -> set[int]:
+        """Event transitions after which nothing can fail: no assignment or effect to
+        evaluate, no automatic transition to settle, no deadline that could be overdue
+        on entry. Such a step needs no snapshot to undo."""
+        simple: set[int] = set()
+        for s in self._states.values():
+            for plist in s.by_event.values():
+                for p in plist:
+                    if p.assigns or p.emits:
+                        continue
+                    dest = self._states[id(p.target)] if p.target is not None else s
+                    if dest.automatic:
+                        continue
+                    if p.target is not None and any(
+                        d.tr.kind == "at" or d.tr.start is not None for d in dest.deadlines
+                    ):
+                        continue
+                    simple.add(id(p))
+        return simple
+
     def _prepare(self, wf: ir.Workflow, state: ir.State) -> _S:
         prepared = []
         for i, t in enumerate(state.transitions):
@@ -213,54 +235,100 @@ class Engine:
         decl = self.policy.events.get(event)
         if decl is None:
             raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
-        with _Step(case) as step:
-            if case.deadlines and case.deadlines[0][0] < t:
-                self._fire_due(case, t, step)
-            state = case.state
-            if state.final:
-                raise StepRefused(
-                    "case_closed", f"the case is closed (in final state `{state.name}`)"
-                )
-            candidates = self._states[id(state)].by_event.get(event)
-            if not candidates:
-                raise StepRefused(
-                    "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
-                )
-            mine = [c for c in candidates if by in c.actors]
-            if not mine:
-                senders = sorted({a for c in candidates for a in c.actors})
-                raise StepRefused(
-                    "actor_not_allowed",
-                    f"`{by}` may not send `{event}` in state `{state.name}` "
-                    f"(it may come from {', '.join(senders)})",
-                )
-            payload = self._payload(decl, data) if (data or decl.payload) else _EMPTY
-            facts = case.facts
-            variables: Mapping[str, Any] = facts
-            chosen = None
-            for c in mine:
-                if c.guard is not None:
-                    if c.guard_reads_event and variables is facts:
-                        variables = self._variables(case, payload, by)
-                    if not _holds(c.guard, variables, t):
-                        continue
-                chosen = c
-                break
-            if chosen is not None and chosen.reads_event and variables is facts:
+        if case.deadlines and case.deadlines[0][0] < t:
+            return self._send_step(case, decl, by, data, t, key, None)
+        chosen, payload, variables = self._choose(case, decl, by, data, t)
+        if id(chosen) not in self._simple:
+            return self._send_step(case, decl, by, data, t, key, (chosen, payload, variables))
+        # The common case, with nothing that could fail once the case changes (no
+        # assignments or effects to evaluate, nothing to settle or fire after it):
+        # the record is the step's only allocation.
+        state, tr = case.state, chosen.tr
+        record = Record(
+            len(case.history),
+            t,
+            "event",
+            state.name,
+            chosen.target.name if chosen.target is not None else None,
+            decl.name,
+            by,
+            payload or None,
+            key,
+            tr.cite,
+            Cause(tr.guard.text, chosen.reads, variables) if tr.guard is not None else _NO_CAUSE,
+            (),
+            chosen.rule,
+        )
+        case.history.append(record)
+        if chosen.target is not None:
+            self._enter(case, chosen.target, t)
+        case.now = t
+        result = StepResult((record,), case.state.name, case.state.final, ())
+        if key is not None:
+            if case.keys is None:
+                case.keys = {}
+            case.keys[key] = result
+        return result
+
+    def _choose(
+        self, case: Case, decl: ir.Event, by: str, data: Mapping[str, Any] | None, t: datetime
+    ) -> tuple[_T, Mapping[str, Any], Mapping[str, Any]]:
+        """The transition the event takes now, or the refusal (the case is not changed)."""
+        event = decl.name
+        state = case.state
+        if state.final:
+            raise StepRefused("case_closed", f"the case is closed (in final state `{state.name}`)")
+        candidates = self._states[id(state)].by_event.get(event)
+        if not candidates:
+            raise StepRefused(
+                "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
+            )
+        mine = [c for c in candidates if by in c.actors]
+        if not mine:
+            senders = sorted({a for c in candidates for a in c.actors})
+            raise StepRefused(
+                "actor_not_allowed",
+                f"`{by}` may not send `{event}` in state `{state.name}` (it may come from {', '.join(senders)})",
+            )
+        payload = self._payload(decl, data) if (data or decl.payload) else _EMPTY
+        facts = case.facts
+        variables: Mapping[str, Any] = facts
+        for c in mine:
+            if c.guard is not None:
+                if c.guard_reads_event and variables is facts:
+                    variables = self._variables(case, payload, by)
+                if not _holds(c.guard, variables, t):
+                    continue
+            if c.reads_event and variables is facts:
                 variables = self._variables(case, payload, by)
+            return c, payload, variables
+        guards = "; ".join(c.tr.guard.text for c in mine if c.tr.guard is not None)
+        raise StepRefused("guard_failed", f"no condition for `{event}` holds now ({guards})")
+
+    def _send_step(
+        self,
+        case: Case,
+        decl: ir.Event,
+        by: str,
+        data: Mapping[str, Any] | None,
+        t: datetime,
+        key: str | None,
+        chosen: tuple[_T, Mapping[str, Any], Mapping[str, Any]] | None,
+    ) -> StepResult:
+        """The general step: deadlines due first, then the event, settling and firing, undone on failure."""
+        with _Step(case) as step:
             if chosen is None:
-                guards = "; ".join(c.tr.guard.text for c in mine if c.tr.guard is not None)
-                raise StepRefused(
-                    "guard_failed", f"no condition for `{event}` holds now ({guards})"
-                )
+                self._fire_due(case, t, step)
+                chosen = self._choose(case, decl, by, data, t)
+            p, payload, variables = chosen
             self._take(
                 case,
-                chosen,
+                p,
                 t,
                 "event",
                 step,
                 variables,
-                event=event,
+                event=decl.name,
                 actor=by,
                 data=payload or None,
                 key=key,
@@ -444,8 +512,14 @@ class Engine:
     def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
         """Enter ``state`` at ``at``: its deadlines replace the previous state's."""
         case.state = state
+        deadlines = self._states[id(state)].deadlines
+        if not deadlines:
+            case.deadlines = (
+                _NO_DEADLINES  # shared: deadline lists are replaced, never changed in place
+            )
+            return
         pending = []
-        for order, p in enumerate(self._states[id(state)].deadlines):
+        for order, p in enumerate(deadlines):
             due = self._due(p, case.facts, at)
             if due is not None:
                 pending.append((due, order, p.tr, at))
