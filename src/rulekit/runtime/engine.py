@@ -192,7 +192,8 @@ class Engine:
         with _Step(case) as step:
             step.add(
                 case,
-                Record(0, t, "open", target=wf.initial, data=_nested(values), workflow=wf.name),
+                # The facts as opened: shared with the case (facts are replaced, never changed in place).
+                Record(0, t, "open", target=wf.initial, data=tree, workflow=wf.name),
             )
             self._enter(case, case.state, t)
             self._settle(case, t, step)
@@ -680,6 +681,8 @@ def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) 
 
 
 def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    if value is None:
+        return  # an optional fact given as null is simply not set
     node = tree
     for part in path[:-1]:
         node = node.setdefault(part, {})

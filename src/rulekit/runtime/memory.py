@@ -40,6 +40,13 @@ class MemoryStore:
         except KeyError:
             raise KeyError(f"no case {case_id!r}") from None
 
+    def remove(self, case_id: str) -> Case:
+        """Take a case out of the store (a closed case a service has archived, say)."""
+        case = self._cases.pop(case_id, None)
+        if case is None:
+            raise KeyError(f"no case {case_id!r}")
+        return case  # its heap entries are dropped as stale when they come up
+
     def _index(self, case: Case) -> None:
         due = case.next_deadline
         if due is not None:
