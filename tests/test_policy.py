@@ -33,6 +33,15 @@ def test_both_forms_compile_to_the_same_artifact(rk: Path) -> None:
     assert artifact._without_positions(a) == artifact._without_positions(b)
 
 
+def test_the_shipped_policy_checks_without_warnings() -> None:
+    from rulekit.policy import FORMATS, check_source
+
+    for path in sorted((ROOT / "rules").iterdir()):
+        if path.suffix in FORMATS:
+            result = check_source(path.read_text(encoding="utf-8"), FORMATS[path.suffix], str(path))
+            assert result.ok and result.diagnostics == [], result.render()
+
+
 def test_there_are_twins_to_compare() -> None:
     assert twins()
 

@@ -60,6 +60,12 @@ CODES: dict[str, str] = {
     "RK0316": "unknown type",
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
+    # Analyses (warnings)
+    "RK0701": "unreachable state",
+    "RK0702": "state with no way out",
+    "RK0703": "a case can wait forever",
+    "RK0704": "fact never used",
+    "RK0705": "event never taken",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

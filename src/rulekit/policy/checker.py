@@ -34,6 +34,7 @@ from rulekit.expr.types import (
 )
 from rulekit.expression import Expression
 from rulekit.policy import ast, ir
+from rulekit.policy.lint import lint
 from rulekit.source import Source, Span
 
 #: Names the policy language gives a meaning: facts may not take them.
@@ -756,4 +757,5 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         workflows=workflows,
         file=p.source.file,
     )
+    problems = sorted([*problems, *lint(policy, result)], key=diag.sort_key)
     return result, problems
