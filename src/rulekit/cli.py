@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, graph, policy, scenarios, simulate
+from rulekit import __version__, graph, policy, reports, scenarios, simulate
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
@@ -82,7 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         "and YAML files with a top-level `policy` key. Exit 0 when clean, 1 when there are errors.",
     )
     chk.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
-    chk.add_argument("--format", choices=("text", "json"), default="text")
+    chk.add_argument(
+        "--format",
+        choices=("text", "json", "github", "sarif"),
+        default="text",
+        help="text (default), json, github (workflow annotations) or sarif (SARIF 2.1.0)",
+    )
     chk.add_argument(
         "--color",
         choices=("auto", "always", "never"),
@@ -214,7 +219,17 @@ def _check(args: argparse.Namespace) -> int:
             results.append((path, result, result.diagnostics))
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
-    if args.format == "json":
+    everything = [d for _, _, ds in results for d in ds]
+    if args.format == "github":
+        if everything:
+            print(reports.github(everything))
+        print(
+            f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
+            f"{warnings} warning{'s' * (warnings != 1)}"
+        )
+    elif args.format == "sarif":
+        print(json.dumps(reports.sarif(everything), indent=2, ensure_ascii=False))
+    elif args.format == "json":
         print(
             json.dumps(
                 {
