@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, graph, policy, reports, scenarios, simulate
+from rulekit import __version__, diff, graph, policy, reports, scenarios, simulate
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
@@ -140,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT", help="write to a file instead of standard output"
     )
 
+    dif = sub.add_parser(
+        "diff",
+        help="what changed between two versions of a policy",
+        description="Compare two policies (.rk, .yaml, compiled .json, or REV:path from git) and say what "
+        "changed, marking the changes that can break live cases or the clients that send events.",
+    )
+    dif.add_argument(
+        "old", metavar="OLD", help="the old version (a file, or e.g. HEAD~1:rules/x.rk)"
+    )
+    dif.add_argument("new", metavar="NEW", help="the new version")
+    dif.add_argument(
+        "--fail-on", choices=("breaking", "any"), help="exit 1 when there are such changes"
+    )
+    dif.add_argument("--format", choices=("text", "json"), default="text")
+
     comp = sub.add_parser(
         "compile",
         help="write the compiled artifact (JSON)",
@@ -167,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return simulate.main(args)
         if args.command == "graph":
             return _graph(args)
+        if args.command == "diff":
+            return _diff(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -293,6 +310,38 @@ def _line(path: Path, line: int) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _diff(args: argparse.Namespace) -> int:
+    try:
+        old, new = diff.read(args.old), diff.read(args.new)
+    except diff.DiffInputError as e:
+        raise UsageError(str(e)) from None
+    changes = diff.compare(old, new)
+    breaking = [c for c in changes if c.breaking]
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "changes": [
+                        {"where": c.where, "what": c.what, "breaking": c.breaking} for c in changes
+                    ],
+                    "breaking": len(breaking),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for c in changes:
+            print(c)
+        print(
+            f"{len(changes)} change{'s' * (len(changes) != 1)}, {len(breaking)} breaking"
+            if changes
+            else "no changes"
+        )
+    failed = (args.fail_on == "breaking" and breaking) or (args.fail_on == "any" and changes)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _graph(args: argparse.Namespace) -> int:
