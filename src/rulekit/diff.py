@@ -111,18 +111,18 @@ def compare(old: ir.Policy, new: ir.Policy) -> list[Change]:
                     )
                 )
     for name in sorted(old.constants.keys() | new.constants.keys()):
-        a, b = old.constants.get(name), new.constants.get(name)
-        if a is None and b is not None:
-            out.append(Change("constants", f"added {name} = {b.text}"))
-        elif b is None and a is not None:
+        ca, cb = old.constants.get(name), new.constants.get(name)
+        if ca is None and cb is not None:
+            out.append(Change("constants", f"added {name} = {cb.text}"))
+        elif cb is None and ca is not None:
             out.append(Change("constants", f"removed {name}"))
-        elif a is not None and b is not None and a.text != b.text:
-            out.append(Change("constants", f"{name}: {a.text} -> {b.text}"))
+        elif ca is not None and cb is not None and ca.text != cb.text:
+            out.append(Change("constants", f"{name}: {ca.text} -> {cb.text}"))
     for name in sorted(old.events.keys() | new.events.keys()):
-        a, b = old.events.get(name), new.events.get(name)
-        if a is None and b is not None:
+        ea, eb = old.events.get(name), new.events.get(name)
+        if ea is None and eb is not None:
             out.append(Change("events", f"added {name}"))
-        elif b is None and a is not None:
+        elif eb is None and ea is not None:
             out.append(
                 Change(
                     "events",
@@ -130,22 +130,23 @@ def compare(old: ir.Policy, new: ir.Policy) -> list[Change]:
                     breaking=True,
                 )
             )
-        elif a is not None and b is not None:
-            if set(b.actors) < set(a.actors):
+        elif ea is not None and eb is not None:
+            if set(eb.actors) < set(ea.actors):
                 out.append(
                     Change(
                         "events",
-                        f"{name}: no longer sent by {', '.join(sorted(set(a.actors) - set(b.actors)))}",
+                        f"{name}: no longer sent by {', '.join(sorted(set(ea.actors) - set(eb.actors)))}",
                         breaking=True,
                     )
                 )
-            elif set(a.actors) != set(b.actors):
+            elif set(ea.actors) != set(eb.actors):
                 out.append(
                     Change(
-                        "events", f"{name}: senders {', '.join(a.actors)} -> {', '.join(b.actors)}"
+                        "events",
+                        f"{name}: senders {', '.join(ea.actors)} -> {', '.join(eb.actors)}",
                     )
                 )
-            fa, fb = {f.name: f.type for f in a.payload}, {f.name: f.type for f in b.payload}
+            fa, fb = {f.name: f.type for f in ea.payload}, {f.name: f.type for f in eb.payload}
             for field in sorted(fa.keys() | fb.keys()):
                 if field not in fa:
                     out.append(
@@ -168,17 +169,17 @@ def compare(old: ir.Policy, new: ir.Policy) -> list[Change]:
                         )
                     )
     for name in sorted(old.workflows.keys() | new.workflows.keys()):
-        a, b = old.workflows.get(name), new.workflows.get(name)
-        if a is None:
+        wa, wb = old.workflows.get(name), new.workflows.get(name)
+        if wa is None:
             out.append(Change(f"workflow {name}", "added"))
-        elif b is None:
+        elif wb is None:
             out.append(
                 Change(
                     f"workflow {name}", "removed (its live cases have no workflow)", breaking=True
                 )
             )
         else:
-            out.extend(_workflow(a, b))
+            out.extend(_workflow(wa, wb))
     return out
 
 
