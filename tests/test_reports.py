@@ -26,7 +26,7 @@ def test_github_annotations(capsys: pytest.CaptureFixture[str]) -> None:
 def test_github_warnings_are_warning_annotations(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(GOLDEN / "lint_warnings.rk"), "--format", "github"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert all(line.startswith("::warning file=") for line in lines[:-1]) and len(lines) == 8
+    assert all(line.startswith("::warning file=") for line in lines[:-1]) and len(lines) == 9
 
 
 def test_sarif_log(capsys: pytest.CaptureFixture[str]) -> None:

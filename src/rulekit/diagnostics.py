@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "RK0703": "a case can wait forever",
     "RK0704": "fact never used",
     "RK0705": "event never taken",
+    "RK0706": "deadline that can never fire",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

@@ -8,15 +8,20 @@ warning with a stable code (docs/diagnostics.md):
 - RK0703 a non-final state where a case can wait forever (no deadline, no
   automatic transition) unless it is marked ``waits "reason"``;
 - RK0704 a fact no condition, deadline, assignment or effect uses;
-- RK0705 an event no transition takes.
+- RK0705 an event no transition takes;
+- RK0706 an `after` deadline a shorter one always beats.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
+from rulekit.errors import EvaluationError
 from rulekit.expr import ast as expr_ast
 from rulekit.policy import ast, ir
+from rulekit.source import Span
 
 
 def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
@@ -65,6 +70,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                         severity="warning",
                     )
                 )
+        out.extend(_dead_deadlines(wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
         if decl.path.text in policy.facts and decl.path.text not in used_facts:
@@ -97,6 +103,58 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _fixed_delay(t: ir.Transition) -> timedelta | None:
+    """The delay of an `after` deadline that counts from entry and needs no facts."""
+    if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    checked = t.deadline.compiled.checked
+    if checked.variables or checked.uses_now:
+        return None
+    try:
+        value = t.deadline.compiled.evaluate({})
+    except EvaluationError:
+        return None
+    return value if isinstance(value, timedelta) else None
+
+
+def _dead_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -> list[Diagnostic]:
+    """`after` deadlines that a shorter, unguarded one leaving the same state always beats."""
+    out = []
+    for name, state in wf.states.items():
+        fixed = [(d, _fixed_delay(d)) for d in state.deadlines]
+        winners = [
+            (d, delay)
+            for d, delay in fixed
+            if delay is not None and d.guard is None and d.target is not None
+        ]
+        for d, delay in fixed:
+            if delay is None:
+                continue
+            beaten = [w for w, wd in winners if w is not d and wd < delay]
+            node = states.get((wf.name, name))
+            if beaten and node is not None and d.at is not None:
+                w = beaten[0]
+                out.append(
+                    diag.make(
+                        "RK0706",
+                        f"in state `{name}` of workflow {wf.name}, `after {d.deadline.text if d.deadline else ''}` can never "
+                        f"fire: `after {w.deadline.text if w.deadline else ''}` always leaves the state first",
+                        node.source,
+                        _span_at(node, d.at),
+                        help="shorten it, guard the shorter one, or remove it",
+                        severity="warning",
+                    )
+                )
+    return out
+
+
+def _span_at(node: ast.State, at: ir.Position) -> Span:
+    """The span of the line and column a compiled position names (in the state's source)."""
+    lines = node.source.text.split("\n")
+    offset = sum(len(line) + 1 for line in lines[: at.line - 1]) + at.column - 1
+    return Span(offset, offset + 5)
 
 
 def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
