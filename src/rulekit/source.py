@@ -23,9 +23,6 @@ class Span:
     start: int
     end: int
 
-    def cover(self, other: Span) -> Span:
-        return Span(min(self.start, other.start), max(self.end, other.end))
-
 
 @dataclass(frozen=True)
 class Position:

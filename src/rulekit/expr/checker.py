@@ -53,8 +53,6 @@ class CheckedExpr:
     #: top-level names the expression reads from the caller's variables.
     variables: frozenset[str]
     uses_now: bool
-    #: False when checked without declarations (every name is dyn).
-    typed: bool = field(default=True)
     #: node id -> value, for names that are constants of a policy.
     constants: Mapping[int, object] = field(default_factory=dict)
 
@@ -682,7 +680,6 @@ def check(
         money_literals=c.money_literals,
         variables=frozenset(c.variables),
         uses_now=c.uses_now,
-        typed=env is not None,
         constants=c.constants,
     )
     return checked, sorted(c.diagnostics, key=diag.sort_key)

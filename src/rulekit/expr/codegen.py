@@ -110,10 +110,6 @@ def _iterable(items: Any) -> Any:
     return items
 
 
-def _check_map_key(obj: Any, key: str) -> bool:
-    return stdlib.has_field(obj, key)
-
-
 _RUNTIME: dict[str, Any] = {
     "_Decimal": Decimal,
     "_timezone": timezone,
@@ -147,7 +143,7 @@ _RUNTIME: dict[str, Any] = {
     "_in": stdlib.contains_elem,
     "_index": stdlib.index,
     "_select": stdlib.select,
-    "_has": _check_map_key,
+    "_has": stdlib.has_field,
     "_make_map": stdlib.make_map,
     "_size": stdlib.size,
     "_contains": stdlib.contains,

@@ -85,7 +85,7 @@ class Interpreter:
         try:
             return run.ev(run.root)
         except _Fail as f:
-            raise self.error(f, run) from None
+            raise self.error(f) from None
 
     def explain(self, variables: Mapping[str, Any], now: datetime | None) -> Explanation:
         run = _Run(self, variables, now)
@@ -94,7 +94,7 @@ class Interpreter:
         try:
             value = run.ev(run.root)
         except _Fail as f:
-            error = self.error(f, run)
+            error = self.error(f)
         clauses = []
         for node in _clauses(run.root):
             pos = self.checked.source.position(node.span.start)
@@ -127,7 +127,7 @@ class Interpreter:
             stack.extend(reversed(ast.children(n)))
         return out
 
-    def error(self, f: _Fail, run: _Run) -> EvaluationError:
+    def error(self, f: _Fail) -> EvaluationError:
         values = f.values
         return EvaluationError(
             f.message, expression=self.snippet(f.node), values=values, source=self.text

@@ -209,17 +209,6 @@ def _to_type(node: object, path: str) -> Type:
     return Type("object", name=path, fields=fields)
 
 
-def assignable(actual: Type, expected: Type) -> bool:
-    """Can a value of static type ``actual`` be used where ``expected`` is needed."""
-    if actual.is_dynamic or expected.is_dynamic:
-        return True
-    if actual.kind != expected.kind:
-        return expected.kind == "map" and actual.kind == "object"
-    if actual.kind in ("list", "map"):
-        return all(assignable(a, e) for a, e in zip(actual.params, expected.params, strict=True))
-    return True
-
-
 def join(a: Type, b: Type) -> Type | None:
     """The common type of two branches or elements; None when they have none."""
     if a.kind == "error" or b.kind == "error":

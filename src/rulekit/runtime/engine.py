@@ -34,7 +34,6 @@ MAX_CHAIN = 64
 _EMPTY: Mapping[str, Any] = {}
 _NO_CAUSE = Cause(None)
 _NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
-SYSTEM = "system"
 
 
 class Clock(Protocol):
@@ -507,8 +506,6 @@ class Engine:
         step.effects.extend(effects)
         if p.target is not None:
             self._enter(case, p.target, at)
-        else:
-            step.touched = True  # facts may have changed: automatic transitions look again
 
     def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
         """Enter ``state`` at ``at``: its deadlines replace the previous state's."""
@@ -619,7 +616,7 @@ class _ChainError(Exception):
 class _Step:
     """One step's bookkeeping: what it added, and how to undo it if it is refused."""
 
-    __slots__ = ("case", "effects", "records", "saved", "touched")
+    __slots__ = ("case", "effects", "records", "saved")
 
     def __init__(self, case: Case) -> None:
         self.case = case
@@ -635,7 +632,6 @@ class _Step:
         )
         self.records: list[Record] = []
         self.effects: list[Effect] = []
-        self.touched = False
 
     def add(self, case: Case, record: Record) -> None:
         case.history.append(record)
