@@ -18,6 +18,7 @@ The engine keeps no per-case state of its own: a store can persist a
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -245,7 +246,7 @@ class Engine:
         # the record is the step's only allocation.
         state, tr = case.state, chosen.tr
         record = Record(
-            len(case.history),
+            case.base + len(case.history),
             t,
             "event",
             state.name,
@@ -367,7 +368,11 @@ class Engine:
             step.add(
                 case,
                 Record(
-                    len(case.history), t, "update", source=case.state.name, data=_nested(values)
+                    case.base + len(case.history),
+                    t,
+                    "update",
+                    source=case.state.name,
+                    data=_nested(values),
                 ),
             )
             if self._states[id(case.state)].automatic:
@@ -384,7 +389,10 @@ class Engine:
             fired = self._fire_due(case, t, step)
             if fired:
                 # An input record, so that replaying the history fires them again.
-                step.add(case, Record(len(case.history), t, "advance", source=case.state.name))
+                step.add(
+                    case,
+                    Record(case.base + len(case.history), t, "advance", source=case.state.name),
+                )
             case.now = t
             return step.result(case)
 
@@ -472,7 +480,7 @@ class Engine:
                 _set_fact(case, path, value)
             sets = tuple((".".join(path), value) for path, value in values)
             variables = self._variables(case, data, actor) if event is not None else case.facts
-        seq = len(case.history)
+        seq = case.base + len(case.history)
         effects = tuple(
             Effect(
                 name,
@@ -606,6 +614,38 @@ class Engine:
                 self.update(case, r.data or {}, at=r.at)
             elif r.kind == "advance":
                 self.advance(case, r.at)
+        return case
+
+    # -- storing ---------------------------------------------------------------------------
+    @staticmethod
+    def pending(case: Case) -> list[tuple[datetime, int, datetime]]:
+        """The case's pending deadlines as plain data: (due, order in its state, state entered)."""
+        return [(due, order, entered) for due, order, _tr, entered in case.deadlines]
+
+    def resume(
+        self,
+        workflow: str,
+        state: str,
+        facts: dict[str, Any],
+        pending: Iterable[tuple[datetime, int, datetime]],
+        now: datetime,
+        *,
+        id: str | None = None,
+        base: int = 0,
+    ) -> Case:
+        """Rebuild a case from what a durable store kept of it (see :meth:`pending`).
+
+        The case holds no history (``base`` counts the records kept elsewhere), so its
+        next step's records are numbered after them.
+        """
+        wf = self.policy.workflows[workflow]
+        s = wf.states[state]
+        case = Case(wf, s, facts, now, id)
+        deadlines = self._states[builtins.id(s)].deadlines
+        case.deadlines = [
+            (due, order, deadlines[order].tr, entered) for due, order, entered in pending
+        ]
+        case.base = base
         return case
 
 

@@ -50,6 +50,11 @@ class Cause:
         self._paths = paths
         self._variables = variables
 
+    @classmethod
+    def of(cls, guard: str | None, reads: tuple[tuple[str, Any], ...]) -> Cause:
+        """A cause from values already read (a record a store kept)."""
+        return cls(guard, tuple((label, (label,)) for label, _ in reads), dict(reads))
+
     @property
     def reads(self) -> tuple[tuple[str, Any], ...]:
         """(path as written, value) of each fact or payload field the guard read."""
@@ -109,6 +114,7 @@ class Case:
     """A live case of a workflow. Read it; change it only through the engine."""
 
     __slots__ = (
+        "base",
         "deadlines",
         "effects",
         "facts",
@@ -135,6 +141,9 @@ class Case:
         self.deadlines: list[tuple[datetime, int, ir.Transition, datetime]] = []
         self.effects: list[Effect] = []
         self.history: list[Record] = []
+        #: how many earlier records of the history are not held in ``history`` (a case a
+        #: durable store loaded holds only the records of the step it runs)
+        self.base = 0
         #: idempotency keys seen -> the result of their step
         self.keys: dict[str, StepResult] | None = None
         #: the time of the last step

@@ -1,0 +1,838 @@
+"""Durable stores: cases, their history, deadlines and effects in a database.
+
+One implementation of every rule (:class:`SqlStore`); the SQLite and
+PostgreSQL stores only say how to talk to their database (a :class:`Dialect`).
+Each step runs in one transaction:
+
+1. lock the case (PostgreSQL: its row, ``FOR UPDATE``; SQLite: the database,
+   ``BEGIN IMMEDIATE``), so concurrent steps on a case are serialized;
+2. a repeated idempotency key returns the first step's result and changes nothing;
+3. rebuild the case from its stored snapshot (state, facts, pending deadlines)
+   and run the step with the engine of the policy version the case is pinned to;
+4. write the new snapshot, the step's history records, its next deadline and
+   the effects it emitted (the outbox) -- and commit them together.
+
+A refused step rolls back: nothing of it is written. Times default to the
+database's clock, never a worker's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, Self, TypeVar
+
+from rulekit.errors import RuleError
+from rulekit.policy import ir
+from rulekit.policy.artifact import content_hash, from_json, to_json
+from rulekit.runtime.engine import Engine
+from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
+from rulekit.source import Source
+from rulekit.stores import codec
+
+
+class StoreError(RuleError):
+    """A store cannot do what was asked. ``code`` is stable (docs/service.md)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CaseNotFound(StoreError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__("case_not_found", f"no case {case_id!r}")
+
+
+@dataclass(frozen=True)
+class StoredCase:
+    """A case as the store keeps it: what a service shows of it."""
+
+    id: str
+    policy: str
+    workflow: str
+    state: str
+    final: bool
+    outcome: str | None
+    facts: Mapping[str, Any]
+    next_deadline: datetime | None
+    #: how many steps changed it (optimistic concurrency and ETags)
+    version: int
+    #: who the case belongs to, per actor: {"merchant": "shop-1", "consumer": "c-7"}
+    parties: Mapping[str, str]
+    opened_at: datetime
+    updated_at: datetime
+    #: the number of history records
+    records: int
+
+
+@dataclass(frozen=True)
+class OutboxEffect:
+    """An effect waiting in the outbox. ``key`` is stable: consumers deduplicate on it."""
+
+    id: int
+    key: str
+    case_id: str
+    seq: int
+    name: str
+    args: Mapping[str, Any]
+    at: datetime
+    status: str
+    attempts: int
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What one due deadline did when a worker fired it (``result`` None: it no longer applied)."""
+
+    case_id: str
+    due: datetime
+    result: StepResult | None
+
+
+class Cursor(Protocol):
+    """The slice of a DB-API cursor a store uses (SQL written with ``?`` placeholders)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class CommitUnknown(Exception):
+    """The connection broke while committing: the transaction may or may not have committed."""
+
+
+class Dialect(Protocol):
+    """What differs between databases."""
+
+    name: str
+
+    def transaction(self, write: bool) -> AbstractContextManager[Cursor]:
+        """One transaction (``write``: one that will write; SQLite takes its lock up front).
+
+        Raises :class:`CommitUnknown` when the commit itself failed on a broken connection.
+        """
+        ...
+
+    def retryable(self, error: Exception) -> bool:
+        """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
+        ...
+
+    def lock_case(self, cur: Cursor, case_id: str, *, skip_locked: bool = False) -> Any:
+        """The case's row (``CASE_COLUMNS``), locked until the transaction ends; None if absent
+        (or, with ``skip_locked``, held by another transaction)."""
+        ...
+
+    def now(self, cur: Cursor) -> datetime: ...
+    def time_param(self, t: datetime) -> Any: ...
+    def time_value(self, v: Any) -> datetime: ...
+    def claim_deadlines(self, cur: Cursor, now: Any, limit: int) -> list[tuple[int, str, Any]]: ...
+    def claim_effects(self, cur: Cursor, now: datetime, limit: int, lease: timedelta) -> list[Any]:
+        """Rows (``EFFECT_COLUMNS``) of up to ``limit`` claimable effects, now claimed for ``lease``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+#: the columns of rk_cases, in the order a case row is read
+CASE_COLUMNS = (
+    "id, policy_hash, workflow, state, final, outcome, facts, deadlines, case_time, records, "
+    "version, parties, opened_at, updated_at, next_due"
+)
+EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Loaded:
+    """A case read for a step: the engine's case and what its row said."""
+
+    case: Case
+    engine: Engine
+    version: int
+    next_due: datetime | None
+
+
+class SqlStore:
+    """Cases of any number of policy versions, kept in a database (see the module docstring)."""
+
+    #: deliveries of an effect before it moves to the dead letters
+    max_attempts = 10
+    #: times a transaction is run again after a deadlock or a lost connection
+    retries = 5
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._engines: dict[str, Engine] = {}
+        self._latest: dict[str, str] = {}  # policy name -> hash registered last in this process
+        self._lock = threading.Lock()
+
+    # -- life cycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.dialect.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, work: Callable[[Cursor], T], *, write: bool = False, safe: bool = True) -> T:
+        """Run ``work`` in one transaction, again after a deadlock or a lost connection.
+
+        ``safe``: running it twice cannot apply it twice (a read, or a step with an
+        idempotency key). A commit whose outcome is unknown is retried only then.
+        """
+        attempt = 0
+        while True:
+            try:
+                with self.dialect.transaction(write) as cur:
+                    return work(cur)
+            except CommitUnknown as e:
+                if not safe or attempt >= self.retries:
+                    raise StoreError(
+                        "commit_unknown",
+                        "the database connection broke while the step was committing: it may or "
+                        "may not have been applied (send it again with an idempotency key to be sure)",
+                    ) from e
+            except Exception as e:
+                if not self.dialect.retryable(e) or attempt >= self.retries:
+                    raise
+            attempt += 1
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+
+    def now(self) -> datetime:
+        """The database's clock: what every step without ``at=`` is timed by."""
+        return self._run(self.dialect.now)
+
+    # -- policies --------------------------------------------------------------------------
+    def register(self, policy: ir.Policy) -> str:
+        """Keep ``policy`` (its compiled artifact) so cases can be pinned to it; returns its hash.
+
+        The version registered last under a name is the one :meth:`open` uses.
+        """
+        artifact = to_json(policy)
+        digest = policy.hash or content_hash(artifact)
+
+        def work(cur: Cursor) -> None:
+            cur.execute(
+                "INSERT INTO rk_policies (hash, name, version, artifact, registered_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                (
+                    digest,
+                    policy.name,
+                    policy.version,
+                    codec.dumps(artifact),
+                    self.dialect.time_param(self.dialect.now(cur)),
+                ),
+            )
+
+        self._run(work, write=True)
+        with self._lock:
+            self._engines.setdefault(digest, Engine(policy))
+            self._latest[policy.name] = digest
+        return digest
+
+    def policies(self) -> list[dict[str, Any]]:
+        """Every policy version kept, newest first, with how many open cases each has."""
+
+        def work(cur: Cursor) -> list[Any]:
+            cur.execute(
+                "SELECT p.hash, p.name, p.version, p.registered_at, "
+                "(SELECT COUNT(*) FROM rk_cases c WHERE c.policy_hash = p.hash AND NOT c.final) "
+                "FROM rk_policies p ORDER BY p.registered_at DESC, p.hash"
+            )
+            return cur.fetchall()
+
+        return [
+            {
+                "hash": r[0],
+                "name": r[1],
+                "version": r[2],
+                "registered_at": self.dialect.time_value(r[3]),
+                "open_cases": int(r[4]),
+                "current": self._latest.get(r[1]) == r[0],
+            }
+            for r in self._run(work)
+        ]
+
+    def engine(self, digest: str) -> Engine:
+        """The engine of one policy version (read back from the store if not registered here)."""
+        engine = self._engines.get(digest)
+        if engine is not None:
+            return engine
+
+        def work(cur: Cursor) -> Any:
+            cur.execute("SELECT artifact FROM rk_policies WHERE hash = ?", (digest,))
+            return cur.fetchone()
+
+        row = self._run(work)
+        if row is None:
+            raise StoreError("unknown_policy", f"no policy version {digest!r} in the store")
+        policy = from_json(codec.loads(row[0]), Source("", f"<store:{digest[:12]}>"))
+        with self._lock:
+            return self._engines.setdefault(digest, Engine(policy))
+
+    def current(self, name: str | None = None) -> str:
+        """The hash new cases of policy ``name`` are pinned to (None: the only policy)."""
+        known = ", ".join(sorted(self._latest)) or "none registered"
+        if name is None:
+            if len(self._latest) != 1:
+                raise StoreError("unknown_policy", f"name the policy (policies: {known})")
+            return next(iter(self._latest.values()))
+        if name in self._latest:
+            return self._latest[name]
+        if name in self._engines:
+            return name  # a hash
+        raise StoreError("unknown_policy", f"no policy {name!r} (policies: {known})")
+
+    # -- cases -----------------------------------------------------------------------------
+    def open(
+        self,
+        workflow: str,
+        facts: Mapping[str, Any],
+        *,
+        policy: str | None = None,
+        id: str | None = None,
+        parties: Mapping[str, str] | None = None,
+        key: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[StoredCase, StepResult]:
+        """Open a case of ``workflow`` on ``policy`` (a name or a hash; None: the only one).
+
+        ``parties`` says who the case belongs to, per actor (authorization reads it).
+        Opening an ``id`` again with the same ``key`` returns the case as it was opened
+        (``repeated``); with another key, or none, it is ``case_exists``.
+        """
+        digest = self.current(policy)
+        engine = self.engine(digest)
+        if workflow not in engine.policy.workflows:
+            known = ", ".join(engine.policy.workflows)
+            raise StoreError(
+                "unknown_workflow", f"no workflow {workflow!r} in {engine.policy.name} ({known})"
+            )
+        case_id = id if id is not None else uuid.uuid4().hex
+
+        def work(cur: Cursor) -> tuple[StoredCase, StepResult]:
+            cur.execute("SELECT 1 FROM rk_cases WHERE id = ?", (case_id,))
+            if cur.fetchone() is not None:
+                repeated = self._repeated(cur, case_id, key) if key is not None else None
+                if repeated is None:
+                    raise StoreError("case_exists", f"case {case_id!r} exists already")
+                return self._read(cur, case_id), repeated
+            t = at if at is not None else self.dialect.now(cur)
+            case = engine.open(workflow, facts, at=t, id=case_id)
+            records = tuple(case.history)
+            result = StepResult(records, case.state.name, case.state.final, tuple(case.effects))
+            stamp = self.dialect.time_param(t)
+            cur.execute(
+                f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    case_id,
+                    digest,
+                    workflow,
+                    case.state.name,
+                    case.state.final,
+                    case.outcome,
+                    codec.dumps(case.facts),
+                    codec.dumps(Engine.pending(case)),
+                    self.dialect.time_param(case.now),
+                    len(records),
+                    1,
+                    codec.dumps(dict(parties or {})),
+                    stamp,
+                    stamp,
+                    self._due(case.next_deadline),
+                ),
+            )
+            if parties:
+                cur.executemany(
+                    "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
+                    [(case_id, a, p) for a, p in parties.items()],
+                )
+            self._write_step(cur, case_id, records, result, key, None, case.next_deadline, t)
+            return self._read(cur, case_id), result
+
+        return self._run(work, write=True, safe=key is not None)
+
+    def send(
+        self,
+        case_id: str,
+        event: str,
+        by: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        at: datetime | None = None,
+    ) -> StepResult:
+        """Deliver an event to a case (:meth:`Engine.send`): the step commits whole or not at all."""
+        return self._step(
+            case_id, key, at, lambda e, c, t: e.send(c, event, by, data, at=t, key=key)
+        )
+
+    def update(
+        self,
+        case_id: str,
+        changes: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        at: datetime | None = None,
+    ) -> StepResult:
+        """Change facts of a case from outside (:meth:`Engine.update`)."""
+        return self._step(case_id, key, at, lambda e, c, t: e.update(c, changes, at=t))
+
+    def _step(
+        self,
+        case_id: str,
+        key: str | None,
+        at: datetime | None,
+        run: Callable[[Engine, Case, datetime], StepResult],
+    ) -> StepResult:
+        def work(cur: Cursor) -> StepResult:
+            row = self.dialect.lock_case(cur, case_id)
+            if row is None:
+                raise CaseNotFound(case_id)
+            if key is not None:
+                repeated = self._repeated(cur, case_id, key)
+                if repeated is not None:
+                    return repeated
+            loaded = self._load(row)
+            t = at if at is not None else max(self.dialect.now(cur), loaded.case.now)
+            result = run(loaded.engine, loaded.case, t)
+            self._save(cur, loaded, result, key, t)
+            return result
+
+        return self._run(work, write=True, safe=key is not None)
+
+    def fire_due(self, *, limit: int = 100, now: datetime | None = None) -> list[Fired]:
+        """Fire the deadlines due before ``now`` (default: the database's clock), ``limit`` at most.
+
+        Any number of workers may run this at once: each due deadline is claimed by one
+        of them and fires once, recorded at its due time however late the worker is. A
+        deadline of a case that moved on since it was set is a no-op.
+        """
+
+        def work(cur: Cursor) -> list[Fired]:
+            t = now if now is not None else self.dialect.now(cur)
+            out: list[Fired] = []
+            for deadline_id, case_id, due_value in self.dialect.claim_deadlines(
+                cur, self.dialect.time_param(t), limit
+            ):
+                row = self.dialect.lock_case(cur, case_id, skip_locked=True)
+                if row is None:
+                    continue  # a step holds the case: it fires what is due itself
+                cur.execute(
+                    "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
+                    (self.dialect.time_param(t), deadline_id),
+                )
+                loaded = self._load(row)
+                due = self.dialect.time_value(due_value)
+                if loaded.case.next_deadline != due:
+                    out.append(Fired(case_id, due, None))
+                    continue
+                result = loaded.engine.advance(loaded.case, max(t, loaded.case.now))
+                self._save(cur, loaded, result, None, t)
+                out.append(Fired(case_id, due, result))
+            return out
+
+        return self._run(work, write=True)
+
+    def get(self, case_id: str) -> StoredCase:
+        return self._run(lambda cur: self._read(cur, case_id))
+
+    def history(self, case_id: str, *, after: int = -1, limit: int | None = None) -> list[Record]:
+        """The case's history records (``after``: only those with a greater ``seq``)."""
+
+        def work(cur: Cursor) -> list[Record]:
+            stored = self._read(cur, case_id)
+            end = stored.records if limit is None else min(stored.records, after + 1 + limit)
+            return self._records(cur, case_id, after + 1, end)
+
+        return self._run(work)
+
+    def allowed(self, case_id: str, *, at: datetime | None = None) -> dict[str, tuple[str, ...]]:
+        """The events the case would accept now, each with the actors that may send it."""
+
+        def work(cur: Cursor) -> tuple[Any, datetime]:
+            return self._row(cur, case_id), at if at is not None else self.dialect.now(cur)
+
+        row, t = self._run(work)
+        loaded = self._load(row)
+        return loaded.engine.allowed(loaded.case, max(t, loaded.case.now))
+
+    def cases(
+        self,
+        *,
+        workflow: str | None = None,
+        state: str | None = None,
+        party: tuple[str, str] | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[StoredCase]:
+        """Cases by workflow and state, in id order (``after``: the last id of the page before).
+
+        ``party`` (actor, principal): only the cases that principal is a party to.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("workflow", workflow), ("state", state)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if after is not None:
+            where.append("id > ?")
+            params.append(after)
+        if party is not None:
+            where.append("id IN (SELECT case_id FROM rk_parties WHERE actor = ? AND principal = ?)")
+            params.extend(party)
+        sql = f"SELECT {CASE_COLUMNS} FROM rk_cases"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+
+        def work(cur: Cursor) -> list[Any]:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+        return [self._stored(r) for r in self._run(work)]
+
+    def count(self) -> dict[tuple[str, str], int]:
+        """How many cases sit in each (workflow, state): for metrics."""
+
+        def work(cur: Cursor) -> list[Any]:
+            cur.execute("SELECT workflow, state, COUNT(*) FROM rk_cases GROUP BY workflow, state")
+            return cur.fetchall()
+
+        return {(w, s): int(n) for w, s, n in self._run(work)}
+
+    def pending(self) -> dict[str, int]:
+        """Deadlines waiting and effects by status: for metrics."""
+
+        def work(cur: Cursor) -> dict[str, int]:
+            cur.execute("SELECT COUNT(*) FROM rk_deadlines WHERE done_at IS NULL")
+            out = {"deadlines": int(cur.fetchone()[0])}
+            cur.execute("SELECT status, COUNT(*) FROM rk_effects GROUP BY status")
+            out.update({f"effects_{s}": int(n) for s, n in cur.fetchall()})
+            return out
+
+        return self._run(work)
+
+    # -- effects (the outbox) ----------------------------------------------------------------
+    def claim(
+        self, *, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+    ) -> list[OutboxEffect]:
+        """Claim effects to carry out; each stays claimed for ``lease``.
+
+        An effect not acknowledged within its lease is claimed again: delivery is at
+        least once, so consumers deduplicate on ``key``. After :attr:`max_attempts`
+        deliveries it moves to the dead letters, and blocks nothing else.
+        """
+
+        def work(cur: Cursor) -> list[Any]:
+            now = self.dialect.now(cur)
+            cur.execute(
+                "UPDATE rk_effects SET status = 'dead', "
+                "last_error = COALESCE(last_error, 'not acknowledged within its lease') "
+                "WHERE status = 'pending' AND available_at <= ? AND attempts >= ?",
+                (self.dialect.time_param(now), self.max_attempts),
+            )
+            return self.dialect.claim_effects(cur, now, limit, lease)
+
+        return [self._effect(r) for r in self._run(work, write=True)]
+
+    def ack(self, key: str) -> OutboxEffect:
+        """Mark an effect carried out (acknowledging it again changes nothing)."""
+
+        def work(cur: Cursor) -> OutboxEffect:
+            cur.execute(
+                "UPDATE rk_effects SET status = 'done', done_at = ? "
+                "WHERE key = ? AND status = 'pending'",
+                (self.dialect.time_param(self.dialect.now(cur)), key),
+            )
+            return self._effect_by_key(cur, key)
+
+        return self._run(work, write=True)
+
+    def fail(self, key: str, error: str, *, retry_in: timedelta = timedelta(0)) -> OutboxEffect:
+        """Report a failed delivery: tried again after ``retry_in``, dead after :attr:`max_attempts`."""
+
+        def work(cur: Cursor) -> OutboxEffect:
+            now = self.dialect.now(cur)
+            cur.execute(
+                "UPDATE rk_effects SET last_error = ?, available_at = ?, "
+                "status = CASE WHEN attempts >= ? THEN 'dead' ELSE status END "
+                "WHERE key = ? AND status = 'pending'",
+                (error, self.dialect.time_param(now + retry_in), self.max_attempts, key),
+            )
+            return self._effect_by_key(cur, key)
+
+        return self._run(work, write=True)
+
+    def effects(
+        self, *, status: str | None = None, case_id: str | None = None, limit: int = 100
+    ) -> list[OutboxEffect]:
+        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("status", status), ("case_id", case_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {EFFECT_COLUMNS} FROM rk_effects"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+
+        def work(cur: Cursor) -> list[Any]:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+        return [self._effect(r) for r in self._run(work)]
+
+    def retry_dead(self, key: str) -> OutboxEffect:
+        """Put a dead-lettered effect back in the outbox for another round of deliveries."""
+
+        def work(cur: Cursor) -> OutboxEffect:
+            cur.execute(
+                "UPDATE rk_effects SET status = 'pending', attempts = 0, available_at = ? "
+                "WHERE key = ? AND status = 'dead'",
+                (self.dialect.time_param(self.dialect.now(cur)), key),
+            )
+            return self._effect_by_key(cur, key)
+
+        return self._run(work, write=True)
+
+    # -- rows <-> cases ------------------------------------------------------------------------
+    def _row(self, cur: Cursor, case_id: str) -> Any:
+        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?", (case_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise CaseNotFound(case_id)
+        return row
+
+    def _read(self, cur: Cursor, case_id: str) -> StoredCase:
+        return self._stored(self._row(cur, case_id))
+
+    def _stored(self, row: Any) -> StoredCase:
+        tv = self.dialect.time_value
+        return StoredCase(
+            id=row[0],
+            policy=row[1],
+            workflow=row[2],
+            state=row[3],
+            final=bool(row[4]),
+            outcome=row[5],
+            facts=codec.loads(row[6]),
+            next_deadline=tv(row[14]) if row[14] is not None else None,
+            version=int(row[10]),
+            parties=codec.loads(row[11]),
+            opened_at=tv(row[12]),
+            updated_at=tv(row[13]),
+            records=int(row[9]),
+        )
+
+    def _load(self, row: Any) -> _Loaded:
+        engine = self.engine(row[1])
+        case = engine.resume(
+            row[2],
+            row[3],
+            codec.loads(row[6]),
+            [(due, int(order), entered) for due, order, entered in codec.loads(row[7])],
+            self.dialect.time_value(row[8]),
+            id=row[0],
+            base=int(row[9]),
+        )
+        due = self.dialect.time_value(row[14]) if row[14] is not None else None
+        return _Loaded(case, engine, int(row[10]), due)
+
+    def _save(
+        self, cur: Cursor, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
+    ) -> None:
+        case = loaded.case
+        assert case.id is not None
+        cur.execute(
+            "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
+            "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ? "
+            "WHERE id = ? AND version = ?",
+            (
+                case.state.name,
+                case.state.final,
+                case.outcome,
+                codec.dumps(case.facts),
+                codec.dumps(Engine.pending(case)),
+                self.dialect.time_param(case.now),
+                case.base + len(case.history),
+                loaded.version + 1,
+                self.dialect.time_param(t),
+                self._due(case.next_deadline),
+                case.id,
+                loaded.version,
+            ),
+        )
+        self._write_step(
+            cur, case.id, tuple(case.history), result, key, loaded.next_due, case.next_deadline, t
+        )
+
+    def _write_step(
+        self,
+        cur: Cursor,
+        case_id: str,
+        records: tuple[Record, ...],
+        result: StepResult,
+        key: str | None,
+        due_before: datetime | None,
+        due_after: datetime | None,
+        t: datetime,
+    ) -> None:
+        """The step's history, outbox, idempotency key and next deadline."""
+        if records:
+            cur.executemany(
+                "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (case_id, r.seq, self.dialect.time_param(r.at), r.kind, _record_json(r))
+                    for r in records
+                ],
+            )
+        effects = [(i, e) for r in records for i, e in enumerate(r.effects)]
+        if effects:
+            stamp = self.dialect.time_param(t)
+            cur.executemany(
+                "INSERT INTO rk_effects (key, case_id, seq, name, args, at, status, attempts, "
+                "available_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                [
+                    (
+                        f"{case_id}/{e.seq}/{i}",  # stable: the case, the record, its place in it
+                        case_id,
+                        e.seq,
+                        e.name,
+                        codec.dumps(dict(e.args)),
+                        self.dialect.time_param(e.at),
+                        stamp,
+                    )
+                    for i, e in effects
+                ],
+            )
+        if key is not None:
+            cur.execute(
+                "INSERT INTO rk_keys (case_id, key, first_seq, last_seq, state, final) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    case_id,
+                    key,
+                    records[0].seq if records else -1,
+                    records[-1].seq if records else -2,
+                    result.state,
+                    result.final,
+                ),
+            )
+        if due_after != due_before:
+            if due_before is not None:
+                cur.execute(
+                    "UPDATE rk_deadlines SET done_at = ? WHERE case_id = ? AND done_at IS NULL",
+                    (self.dialect.time_param(t), case_id),
+                )
+            if due_after is not None:
+                cur.execute(
+                    "INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)",
+                    (case_id, self.dialect.time_param(due_after)),
+                )
+
+    def _repeated(self, cur: Cursor, case_id: str, key: str) -> StepResult | None:
+        cur.execute(
+            "SELECT first_seq, last_seq, state, final FROM rk_keys WHERE case_id = ? AND key = ?",
+            (case_id, key),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        records = tuple(self._records(cur, case_id, int(row[0]), int(row[1]) + 1))
+        effects = tuple(e for r in records for e in r.effects)
+        return StepResult(records, row[2], bool(row[3]), effects, repeated=True)
+
+    def _records(self, cur: Cursor, case_id: str, start: int, end: int) -> list[Record]:
+        cur.execute(
+            "SELECT record FROM rk_history WHERE case_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+            (case_id, start, end),
+        )
+        return [_record_from_json(r[0]) for r in cur.fetchall()]
+
+    def _effect(self, row: Any) -> OutboxEffect:
+        return OutboxEffect(
+            id=int(row[0]),
+            key=row[1],
+            case_id=row[2],
+            seq=int(row[3]),
+            name=row[4],
+            args=codec.loads(row[5]),
+            at=self.dialect.time_value(row[6]),
+            status=row[7],
+            attempts=int(row[8]),
+            last_error=row[9],
+        )
+
+    def _effect_by_key(self, cur: Cursor, key: str) -> OutboxEffect:
+        cur.execute(f"SELECT {EFFECT_COLUMNS} FROM rk_effects WHERE key = ?", (key,))
+        row = cur.fetchone()
+        if row is None:
+            raise StoreError("effect_not_found", f"no effect {key!r} in the outbox")
+        return self._effect(row)
+
+    def _due(self, due: datetime | None) -> Any:
+        return self.dialect.time_param(due) if due is not None else None
+
+
+def _record_json(r: Record) -> str:
+    return codec.dumps(
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "kind": r.kind,
+            "source": r.source,
+            "target": r.target,
+            "event": r.event,
+            "actor": r.actor,
+            "data": dict(r.data) if r.data is not None else None,
+            "key": r.key,
+            "cite": r.cite,
+            "guard": r.cause.guard if r.cause is not None else None,
+            "reads": [[k, v] for k, v in r.cause.reads] if r.cause is not None else [],
+            "effects": [[e.name, dict(e.args)] for e in r.effects],
+            "rule": r.rule,
+            "workflow": r.workflow,
+            "sets": [[k, v] for k, v in r.sets],
+        }
+    )
+
+
+def _record_from_json(text: str) -> Record:
+    d = codec.loads(text)
+    seq, at = d["seq"], d["at"]
+    return Record(
+        seq,
+        at,
+        d["kind"],
+        source=d["source"],
+        target=d["target"],
+        event=d["event"],
+        actor=d["actor"],
+        data=d["data"],
+        key=d["key"],
+        cite=d["cite"],
+        cause=Cause.of(d["guard"], tuple((k, v) for k, v in d["reads"])),
+        effects=tuple(Effect(name, args, at, seq) for name, args in d["effects"]),
+        rule=d["rule"],
+        workflow=d["workflow"],
+        sets=tuple((k, v) for k, v in d["sets"]),
+    )

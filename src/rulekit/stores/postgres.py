@@ -1,0 +1,211 @@
+"""The PostgreSQL store: several service and worker processes, on several hosts, one database.
+
+psycopg 3 with its connection pool. Steps lock their case's row
+(``SELECT ... FOR UPDATE``), so concurrent steps on one case are serialized
+and steps on different cases run in parallel. Workers claim due deadlines
+with ``FOR UPDATE SKIP LOCKED`` through a partial index on pending deadlines
+only, so any number of them share the work and the claim stays as fast once
+millions of deadlines have fired. Every time is the database's clock.
+
+A deadlock, a serialization failure or a lost connection (a restarted
+server) runs the transaction again on a fresh connection; a commit lost with
+its connection is retried only when that cannot apply a step twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, CommitUnknown, SqlStore, StoreError
+from rulekit.stores.migrations import Migration, check_schema, migrations
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError:  # pragma: no cover - depends on the installation
+    psycopg = None  # type: ignore[assignment]
+
+UTC = UTC
+#: an arbitrary constant: the advisory lock migrations take so two upgrades never interleave
+_MIGRATION_LOCK = 0x726B6D67
+
+
+class _Cursor:
+    """A psycopg cursor that takes the ``?`` placeholders the store's SQL is written with."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self._cur.execute(sql.replace("?", "%s"), params, prepare=True)
+
+    def executemany(self, sql: str, params: Any) -> Any:
+        return self._cur.executemany(sql.replace("?", "%s"), params)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
+
+
+class PostgresDialect:
+    name = "postgresql"
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        if psycopg is None:
+            raise StoreError(
+                "driver_missing",
+                "the PostgreSQL store needs psycopg: pip install 'rulekit[postgresql]'",
+            )
+        self.dsn = dsn
+        self.pool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True},
+        )
+        try:
+            self.pool.open(wait=True, timeout=10)
+        except Exception as e:
+            self.pool.close()
+            raise StoreError(
+                "store_unreachable", f"cannot reach PostgreSQL at {_safe(dsn)}: {e}"
+            ) from None
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[_Cursor]:
+        with self.pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                with conn.cursor() as cur:
+                    yield _Cursor(cur)
+            except BaseException:
+                # A broken connection needs no rollback: the server drops its transaction.
+                with suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except psycopg.OperationalError as e:
+                raise CommitUnknown(str(e)) from e
+
+    def retryable(self, error: Exception) -> bool:
+        return isinstance(
+            error,
+            pg_errors.DeadlockDetected
+            | pg_errors.SerializationFailure
+            | psycopg.OperationalError
+            | pg_errors.AdminShutdown
+            | pg_errors.CannotConnectNow
+            | PoolTimeout,
+        )
+
+    def lock_case(self, cur: Any, case_id: str, *, skip_locked: bool = False) -> Any:
+        cur.execute(
+            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ? FOR UPDATE"
+            + (" SKIP LOCKED" if skip_locked else ""),
+            (case_id,),
+        )
+        return cur.fetchone()
+
+    def now(self, cur: Any) -> datetime:
+        cur.execute("SELECT clock_timestamp()")
+        value: datetime = cur.fetchone()[0]
+        return value
+
+    def time_param(self, t: datetime) -> datetime:
+        if t.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        return t
+
+    def time_value(self, v: Any) -> datetime:
+        value: datetime = v
+        return value.astimezone(UTC)
+
+    def claim_deadlines(self, cur: Any, now: Any, limit: int) -> list[tuple[int, str, Any]]:
+        cur.execute(
+            "SELECT id, case_id, due FROM rk_deadlines WHERE done_at IS NULL AND due < ? "
+            "ORDER BY due LIMIT ? FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def claim_effects(self, cur: Any, now: datetime, limit: int, lease: timedelta) -> list[Any]:
+        cur.execute(
+            "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
+            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
+            "ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED) "
+            f"RETURNING {EFFECT_COLUMNS}",
+            (now + lease, now, limit),
+        )
+        return sorted(cur.fetchall(), key=lambda r: r[0])
+
+    def schema_version(self) -> int:
+        with self.transaction(False) as cur:
+            cur.execute("SELECT to_regclass('rk_schema') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return 0
+            cur.execute("SELECT COALESCE(MAX(version), 0) FROM rk_schema")
+            return int(cur.fetchone()[0])
+
+    def migrate(self) -> list[Migration]:
+        applied = []
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS rk_schema (version integer PRIMARY KEY, "
+                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                for m in migrations(self.name):
+                    with conn.transaction():
+                        done = conn.execute(
+                            "SELECT 1 FROM rk_schema WHERE version = %s", (m.version,)
+                        ).fetchone()
+                        if done:
+                            continue
+                        conn.execute(m.sql.encode())
+                        conn.execute(
+                            "INSERT INTO rk_schema (version, name) VALUES (%s, %s)",
+                            (m.version, m.name),
+                        )
+                    applied.append(m)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        return applied
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _safe(dsn: str) -> str:
+    """The connection string without its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "(an unreadable connection string)"
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+class PostgresStore(SqlStore):
+    """A store in a PostgreSQL database (``postgresql://user@host:5432/db``)."""
+
+    def __init__(self, dsn: str, *, migrate: bool = False, pool_size: int = 10) -> None:
+        """Connect to ``dsn``; ``migrate``: bring the schema up to date first.
+
+        Without ``migrate``, a schema behind this version of rulekit is an error that says
+        to run ``rulekit db upgrade``.
+        """
+        dialect = PostgresDialect(dsn, max_size=pool_size)
+        super().__init__(dialect)
+        if migrate:
+            dialect.migrate()
+        check_schema(dialect, _safe(dsn))

@@ -1,0 +1,192 @@
+"""The SQLite store: the embedded default, no server to install.
+
+WAL journal and ``synchronous=FULL`` by default: a step the store returned
+from survives a power cut. Write transactions start with ``BEGIN IMMEDIATE``,
+which takes the database's write lock up front, so steps on a case (and
+everything else that writes) are serialized across threads and processes;
+readers go on meanwhile. Several processes may share one database file on
+one host (a service and a worker, say); for several hosts, use PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, SqlStore
+from rulekit.stores.migrations import Migration, check_schema, migrations
+
+UTC = UTC
+
+
+class SQLiteDialect:
+    name = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        if path == ":memory:":
+            # One shared connection: each new one would be a database of its own.
+            self._shared: sqlite3.Connection | None = self._connect()
+            self._shared_lock = threading.RLock()
+        else:
+            self._shared = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # transactions are begun and ended here, explicitly
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._guard:
+            self._connections.append(conn)
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[sqlite3.Cursor]:
+        if self._shared is not None:
+            with self._shared_lock:
+                yield from self._transaction(self._shared, write)
+        else:
+            yield from self._transaction(self._connection(), write)
+
+    def _transaction(self, conn: sqlite3.Connection, write: bool) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cur
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cur.close()
+
+    def retryable(self, error: Exception) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+    def lock_case(self, cur: Any, case_id: str, *, skip_locked: bool = False) -> Any:
+        # The write transaction already holds the database's write lock.
+        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?", (case_id,))
+        return cur.fetchone()
+
+    def now(self, cur: Any) -> datetime:
+        # The database is this host's file: its clock is this host's clock.
+        return datetime.now(UTC)
+
+    def time_param(self, t: datetime) -> str:
+        if t.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def time_value(self, v: Any) -> datetime:
+        return datetime.fromisoformat(v)
+
+    def claim_deadlines(self, cur: Any, now: Any, limit: int) -> list[tuple[int, str, Any]]:
+        cur.execute(
+            "SELECT id, case_id, due FROM rk_deadlines WHERE done_at IS NULL AND due < ? "
+            "ORDER BY due LIMIT ?",
+            (now, limit),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def claim_effects(self, cur: Any, now: datetime, limit: int, lease: timedelta) -> list[Any]:
+        cur.execute(
+            "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
+            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
+            "ORDER BY available_at, id LIMIT ?) "
+            f"RETURNING {EFFECT_COLUMNS}",
+            (self.time_param(now + lease), self.time_param(now), limit),
+        )
+        return sorted(cur.fetchall(), key=lambda r: r[0])
+
+    def schema_version(self) -> int:
+        with self.transaction(False) as cur:
+            cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'rk_schema'"
+            )
+            if cur.fetchone() is None:
+                return 0
+            cur.execute("SELECT COALESCE(MAX(version), 0) FROM rk_schema")
+            return int(cur.fetchone()[0])
+
+    def migrate(self) -> list[Migration]:
+        applied = []
+        conn = self._shared if self._shared is not None else self._connection()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS rk_schema "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for m in migrations(self.name):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute(
+                    "SELECT 1 FROM rk_schema WHERE version = ?", (m.version,)
+                ).fetchone():
+                    conn.rollback()
+                    continue
+                for statement in _statements(m.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO rk_schema VALUES (?, ?, ?)",
+                    (m.version, m.name, self.time_param(datetime.now(UTC))),
+                )
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            applied.append(m)
+        return applied
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> Sequence[str]:
+    """The statements of a migration script (``;`` ends one; there are no triggers)."""
+    text = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+class SQLiteStore(SqlStore):
+    """A store in one SQLite file (``:memory:`` for a throwaway one)."""
+
+    def __init__(
+        self, path: str | Path, *, migrate: bool = False, synchronous: str = "FULL"
+    ) -> None:
+        """Open the store at ``path``; ``migrate``: bring its schema up to date first.
+
+        Without ``migrate``, a store whose schema is behind this version of rulekit is an
+        error that says to run ``rulekit db upgrade``.
+        """
+        dialect = SQLiteDialect(str(path), synchronous=synchronous)
+        super().__init__(dialect)
+        if migrate:
+            dialect.migrate()
+        check_schema(dialect, str(path))
