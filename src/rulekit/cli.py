@@ -26,6 +26,7 @@ from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
 from rulekit.policy import Policy, artifact
+from rulekit.stores import DEFAULT_STORE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -164,7 +165,71 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "-o", "--output", metavar="OUT.json", required=True, help="where to write ('-' for stdout)"
     )
+
+    srv = sub.add_parser(
+        "serve",
+        help="the HTTP service, on the embedded store by default",
+        description="Serve cases of the given policies over HTTP (OpenAPI at /openapi.json), with a "
+        "deadline worker in the same process. Without --tokens, only loopback development tokens "
+        "(dev:ACTOR[:PRINCIPAL], dev:admin) are accepted.",
+    )
+    srv.add_argument(
+        "files", nargs="+", metavar="FILE", help="policies to serve (.rk, .yaml, .json)"
+    )
+    _store_argument(srv)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    srv.add_argument(
+        "--tokens", metavar="FILE", help="bearer tokens and who they are (YAML; docs/service.md)"
+    )
+    srv.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="fire no deadlines here (run `rulekit worker` instead)",
+    )
+    srv.add_argument(
+        "--worker-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often the in-process worker looks for due deadlines (default 1)",
+    )
+    srv.add_argument(
+        "--migrate",
+        action="store_true",
+        help="bring a PostgreSQL schema up to date first (SQLite stores always are)",
+    )
+
+    wrk = sub.add_parser(
+        "worker",
+        help="fire due deadlines (run any number, on any host)",
+        description="Fire due deadlines of every case in the store, in due order, each once, "
+        "recorded at its due time. Stops after the batch in flight on SIGINT or SIGTERM.",
+    )
+    _store_argument(wrk)
+    wrk.add_argument(
+        "--interval", type=float, default=1.0, metavar="SECONDS", help="pause when nothing is due"
+    )
+    wrk.add_argument("--batch", type=int, default=100, help="deadlines claimed per transaction")
+    wrk.add_argument("--once", action="store_true", help="fire what is due now, then exit")
+
+    db = sub.add_parser("db", help="the store's schema: upgrade, status")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for name, text in (
+        ("upgrade", "apply the schema migrations not yet applied"),
+        ("status", "show the schema version"),
+    ):
+        _store_argument(db_sub.add_parser(name, help=text, description=text.capitalize() + "."))
     return p
+
+
+def _store_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        default=os.environ.get("RULEKIT_STORE", DEFAULT_STORE),
+        metavar="URL",
+        help="a SQLite file (default $RULEKIT_STORE or ./rulekit.db) or postgresql://user@host/db",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _graph(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command in ("serve", "worker", "db"):
+            from rulekit import serving
+
+            return serving.main(args)
     except UsageError as e:
         print(f"rulekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE

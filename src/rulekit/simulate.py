@@ -23,7 +23,7 @@ from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
-from rulekit.runtime.timeline import describe
+from rulekit.runtime.timeline import describe, record_data
 
 HELP = """steps:
   send EVENT by ACTOR [field=value ...]   deliver an event (values: JSON, or text)
@@ -162,26 +162,8 @@ class Simulation:
             ],
             "next_deadline": c.next_deadline.isoformat() if c.next_deadline else None,
             "steps": self.log,
-            "timeline": [_record(r) for r in c.history],
+            "timeline": [record_data(r) for r in c.history],
         }
-
-
-def _record(r: Record) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "at": r.at.isoformat(),
-        "kind": r.kind,
-        "source": r.source,
-        "target": r.target,
-        "event": r.event,
-        "actor": r.actor,
-        "data": to_data(dict(r.data)) if r.data else None,
-        "cite": r.cite,
-        "guard": r.cause.guard if r.cause else None,
-        "reads": {k: to_data(v) for k, v in r.cause.reads} if r.cause else {},
-        "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in r.effects],
-        "rule": r.rule,
-    }
 
 
 def _facts(text: str) -> Any:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from typing import Any
 
 from rulekit.expr import stdlib
+from rulekit.expr.convert import to_data
 from rulekit.runtime.model import Record
 
 
@@ -71,3 +73,22 @@ def _flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
             else:
                 out.append((f"{prefix}{k}", v))
     return out
+
+
+def record_data(r: Record) -> dict[str, Any]:
+    """A record as JSON data (`rulekit simulate --json`, the HTTP service)."""
+    return {
+        "seq": r.seq,
+        "at": r.at.isoformat(),
+        "kind": r.kind,
+        "source": r.source,
+        "target": r.target,
+        "event": r.event,
+        "actor": r.actor,
+        "data": to_data(dict(r.data)) if r.data else None,
+        "cite": r.cite,
+        "guard": r.cause.guard if r.cause else None,
+        "reads": {k: to_data(v) for k, v in r.cause.reads} if r.cause else {},
+        "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in r.effects],
+        "rule": r.rule,
+    }

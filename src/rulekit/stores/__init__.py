@@ -9,6 +9,7 @@ docs/service.md for what a store guarantees.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rulekit.stores.base import (
     CaseNotFound,
@@ -18,6 +19,11 @@ from rulekit.stores.base import (
     StoredCase,
     StoreError,
 )
+from rulekit.stores.migrations import Migration, latest
+
+if TYPE_CHECKING:
+    from rulekit.stores.postgres import PostgresDialect
+    from rulekit.stores.sqlite import SQLiteDialect
 
 DEFAULT_STORE = "rulekit.db"
 
@@ -31,7 +37,19 @@ __all__ = [
     "StoredCase",
     "describe",
     "open_store",
+    "schema",
 ]
+
+
+def _postgres(url: str) -> bool:
+    # a URL, or a key=value connection string
+    return url.startswith(("postgresql://", "postgres://")) or ("=" in url and "dbname" in url)
+
+
+def _sqlite_path(url: str) -> str:
+    if url.startswith("sqlite://"):
+        return url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    return url
 
 
 def open_store(url: str | Path, *, migrate: bool = False) -> SqlStore:
@@ -40,24 +58,39 @@ def open_store(url: str | Path, *, migrate: bool = False) -> SqlStore:
     ``migrate``: bring the schema up to date first (what ``rulekit db upgrade`` does).
     """
     text = str(url)
-    if text.startswith(("postgresql://", "postgres://")) or (
-        "=" in text and "dbname" in text  # a key=value connection string
-    ):
+    if _postgres(text):
         from rulekit.stores.postgres import PostgresStore
 
         return PostgresStore(text, migrate=migrate)
     from rulekit.stores.sqlite import SQLiteStore
 
-    if text.startswith("sqlite://"):
-        text = text.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    return SQLiteStore(text, migrate=migrate)
+    return SQLiteStore(_sqlite_path(text), migrate=migrate)
+
+
+def schema(url: str | Path, *, upgrade: bool) -> tuple[list[Migration], int, int]:
+    """Migrations applied now (``upgrade``), the schema version, and the version this rulekit writes."""
+    text = str(url)
+    dialect: SQLiteDialect | PostgresDialect
+    if _postgres(text):
+        from rulekit.stores.postgres import PostgresDialect
+
+        dialect = PostgresDialect(text)
+    else:
+        from rulekit.stores.sqlite import SQLiteDialect
+
+        dialect = SQLiteDialect(_sqlite_path(text))
+    try:
+        applied = dialect.migrate() if upgrade else []
+        return applied, dialect.schema_version(), latest(dialect.name)
+    finally:
+        dialect.close()
 
 
 def describe(url: str | Path) -> str:
     """``url`` for messages and logs, without a password."""
     text = str(url)
-    if text.startswith(("postgresql://", "postgres://")) or "dbname" in text:
-        from rulekit.stores.postgres import _safe
+    if _postgres(text):
+        from rulekit.stores.postgres import safe_dsn
 
-        return _safe(text)
+        return safe_dsn(text)
     return text

@@ -76,7 +76,7 @@ class PostgresDialect:
         except Exception as e:
             self.pool.close()
             raise StoreError(
-                "store_unreachable", f"cannot reach PostgreSQL at {_safe(dsn)}: {e}"
+                "store_unreachable", f"cannot reach PostgreSQL at {safe_dsn(dsn)}: {e}"
             ) from None
 
     @contextmanager
@@ -185,7 +185,7 @@ class PostgresDialect:
         self.pool.close()
 
 
-def _safe(dsn: str) -> str:
+def safe_dsn(dsn: str) -> str:
     """The connection string without its password."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -208,4 +208,4 @@ class PostgresStore(SqlStore):
         super().__init__(dialect)
         if migrate:
             dialect.migrate()
-        check_schema(dialect, _safe(dsn))
+        check_schema(dialect, safe_dsn(dsn))

@@ -1,0 +1,661 @@
+"""The HTTP service: cases of compiled policies, run durably for other services.
+
+``rulekit serve rules/x.rk`` serves the policies given on the store given
+(SQLite by default), with a deadline worker in the same process;
+``rulekit worker`` runs more workers elsewhere. The API is described at
+``/openapi.json`` (and browsable at ``/docs``); docs/service.md is the guide.
+
+Every request but ``/health``, ``/metrics`` and the OpenAPI document needs a
+bearer token (see :mod:`rulekit.auth` for who may do what). Errors are JSON,
+``{"error": {"code": ..., "message": ...}}``, with the refusal codes of the
+engine and the store's own codes, and the HTTP status that fits each.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from pydantic import BaseModel, Field
+
+from rulekit import __version__
+from rulekit.auth import Caller, Tokens
+from rulekit.errors import EvaluationError, RuleError, StepRefused
+from rulekit.expr.convert import to_data
+from rulekit.policy import Policy
+from rulekit.runtime.model import StepResult
+from rulekit.runtime.timeline import record_data
+from rulekit.stores import CaseNotFound, OutboxEffect, SqlStore, StoredCase, StoreError
+
+log = logging.getLogger("rulekit.service")
+
+#: HTTP status of each error code
+STATUS = {
+    "unauthorized": 401,
+    "forbidden": 403,
+    "case_not_found": 404,
+    "effect_not_found": 404,
+    "not_found": 404,
+    "case_exists": 409,
+    "unknown_event": 422,
+    "event_not_allowed": 409,
+    "actor_not_allowed": 403,
+    "guard_failed": 409,
+    "invalid_payload": 422,
+    "invalid_fact": 422,
+    "case_closed": 409,
+    "unknown_workflow": 422,
+    "unknown_policy": 422,
+    "invalid_request": 422,
+    "evaluation_error": 422,
+    "commit_unknown": 503,
+    "store_unavailable": 503,
+}
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+KEY_HEADER = Header(
+    alias="Idempotency-Key",
+    max_length=200,
+    description="Repeating a request with the same key returns the first result and changes nothing.",
+)
+
+
+class Problem(Exception):
+    """An error the service answers with (code -> status in :data:`STATUS`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# -- request and response bodies -------------------------------------------------------------
+class OpenCase(BaseModel):
+    workflow: str = Field(description="the workflow of the policy to open a case of")
+    facts: dict[str, Any] = Field(
+        default_factory=dict, description="initial facts (nested or dotted)"
+    )
+    policy: str | None = Field(
+        default=None, description="policy name or version hash (default: the only one)"
+    )
+    id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="the case id (default: generated)"
+    )
+    parties: dict[str, str] = Field(
+        default_factory=dict,
+        description='who the case belongs to, per actor: {"merchant": "shop-1", "consumer": "user-7"}',
+    )
+
+
+class SendEvent(BaseModel):
+    event: str
+    data: dict[str, Any] | None = Field(default=None, description="the event's payload")
+
+
+class UpdateFacts(BaseModel):
+    facts: dict[str, Any] = Field(description="fact paths (or nested maps) to their new values")
+
+
+class ClaimEffects(BaseModel):
+    limit: int = Field(default=100, ge=1, le=1000)
+    lease_seconds: float = Field(default=60, gt=0, le=86400)
+
+
+class FailEffect(BaseModel):
+    error: str = Field(max_length=2000)
+    retry_in_seconds: float = Field(default=0, ge=0, le=86400 * 7)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class RecordView(BaseModel):
+    seq: int
+    at: str
+    kind: str
+    source: str | None
+    target: str | None
+    event: str | None
+    actor: str | None
+    data: dict[str, Any] | None
+    cite: str | None
+    guard: str | None
+    reads: dict[str, Any]
+    effects: list[dict[str, Any]]
+    rule: str | None
+
+
+class EffectView(BaseModel):
+    key: str = Field(description="stable across deliveries: deduplicate on it")
+    case_id: str
+    seq: int
+    name: str
+    args: dict[str, Any]
+    at: str
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+class CaseView(BaseModel):
+    id: str
+    policy: str
+    workflow: str
+    state: str
+    final: bool
+    outcome: str | None
+    facts: dict[str, Any]
+    next_deadline: str | None
+    version: int
+    parties: dict[str, str]
+    opened_at: str
+    updated_at: str
+    allowed: dict[str, list[str]] | None = Field(
+        default=None, description="events accepted now, each with the actors that may send it"
+    )
+    history: list[RecordView] | None = None
+
+
+class StepView(BaseModel):
+    state: str
+    final: bool
+    repeated: bool = Field(description="true when the idempotency key was seen before")
+    records: list[RecordView]
+    effects: list[dict[str, Any]]
+    case: CaseView
+
+
+class CaseList(BaseModel):
+    cases: list[CaseView]
+    next: str | None = Field(description="pass as `after` for the next page (null: no more)")
+
+
+class EffectList(BaseModel):
+    effects: list[EffectView]
+
+
+class PolicyView(BaseModel):
+    hash: str
+    name: str
+    version: str | None
+    registered_at: str
+    open_cases: int
+    current: bool
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicyView]
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    version: str
+    database_time: str
+
+
+# -- the service -------------------------------------------------------------------------------
+class Service:
+    """The store, the policies served, who may call, the metrics and the in-process worker."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        policies: list[Policy],
+        tokens: Tokens,
+        *,
+        worker_interval: float | None = 1.0,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        #: policy name -> the version hash new cases pin to
+        self.current = {p.name: store.register(p) for p in policies}
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rulekit_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.steps = Counter(
+            "rulekit_steps",
+            "Steps applied by kind and outcome (applied, repeated, or the refusal code)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rulekit_step_seconds",
+            "Time to apply and commit a step",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.fired = Counter(
+            "rulekit_deadlines_fired",
+            "Deadlines fired by the in-process worker",
+            registry=self.registry,
+        )
+        self.registry.register(_StoreCollector(store))
+        self.worker = (
+            Worker(store, interval=worker_interval, on_fired=self.fired.inc)
+            if worker_interval
+            else None
+        )
+
+    def step(self, kind: str, run: Callable[[], StepResult]) -> StepResult:
+        start = time.perf_counter()
+        try:
+            result = run()
+        except StepRefused as e:
+            self.steps.labels(kind, e.code).inc()
+            raise
+        self.latency.labels(kind).observe(time.perf_counter() - start)
+        self.steps.labels(kind, "repeated" if result.repeated else "applied").inc()
+        return result
+
+
+class _StoreCollector:
+    """Case counts by state, pending deadlines and the outbox, read from the store at scrape time."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        cases = GaugeMetricFamily(
+            "rulekit_cases", "Cases by workflow and state", labels=["workflow", "state"]
+        )
+        for (workflow, state), n in sorted(self.store.count().items()):
+            cases.add_metric([workflow, state], n)
+        yield cases
+        pending = self.store.pending()
+        yield GaugeMetricFamily(
+            "rulekit_deadlines_pending",
+            "Deadlines not yet fired",
+            value=pending.get("deadlines", 0),
+        )
+        effects = GaugeMetricFamily(
+            "rulekit_effects", "Outbox effects by status", labels=["status"]
+        )
+        for status in ("pending", "done", "dead"):
+            effects.add_metric([status], pending.get(f"effects_{status}", 0))
+        yield effects
+
+
+class Worker:
+    """Fires due deadlines in a loop until stopped; a stop lets the batch in flight finish."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        *,
+        interval: float = 1.0,
+        batch: int = 100,
+        on_fired: Callable[[float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.batch = batch
+        self.on_fired = on_fired
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> tuple[int, int]:
+        """Claim one batch of due deadlines: (how many were claimed, how many fired)."""
+        claimed = self.store.fire_due(limit=self.batch)
+        fired = sum(1 for f in claimed if f.result is not None)
+        if fired and self.on_fired is not None:
+            self.on_fired(fired)
+        return len(claimed), fired
+
+    def run(self) -> None:
+        """Until :meth:`stop`: drain what is due, then wait ``interval`` before looking again."""
+        while not self.stopping.is_set():
+            try:
+                while self.run_once()[0] == self.batch and not self.stopping.is_set():
+                    pass  # a full batch: more may be due
+            except (RuleError, OSError) as e:
+                log.error("deadline worker: %s", e)
+            except Exception:  # a database outage: log it, keep going
+                log.exception("deadline worker: firing deadlines failed; retrying")
+            self.stopping.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="rulekit-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+# -- views ------------------------------------------------------------------------------------
+def _time(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _case(
+    c: StoredCase,
+    allowed: Mapping[str, tuple[str, ...]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "policy": c.policy,
+        "workflow": c.workflow,
+        "state": c.state,
+        "final": c.final,
+        "outcome": c.outcome,
+        "facts": to_data(dict(c.facts)),
+        "next_deadline": _time(c.next_deadline),
+        "version": c.version,
+        "parties": dict(c.parties),
+        "opened_at": c.opened_at.isoformat(),
+        "updated_at": c.updated_at.isoformat(),
+        "allowed": {k: list(v) for k, v in allowed.items()} if allowed is not None else None,
+        "history": history,
+    }
+
+
+def _step(result: StepResult, case: StoredCase) -> dict[str, Any]:
+    return {
+        "state": result.state,
+        "final": result.final,
+        "repeated": result.repeated,
+        "records": [record_data(r) for r in result.records],
+        "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in result.effects],
+        "case": _case(case),
+    }
+
+
+def _effect(e: OutboxEffect) -> dict[str, Any]:
+    return {
+        "key": e.key,
+        "case_id": e.case_id,
+        "seq": e.seq,
+        "name": e.name,
+        "args": to_data(dict(e.args)),
+        "at": e.at.isoformat(),
+        "status": e.status,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+    }
+
+
+def _error(code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}},
+        status_code=STATUS.get(code, 400),
+        headers=headers,
+    )
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "no or unknown bearer token"),
+        (403, "the caller may not do this"),
+        (404, "no such case, or not one the caller may see"),
+        (409, "refused in the case's current state"),
+        (422, "invalid input"),
+        (503, "the store is unavailable"),
+    )
+}
+
+
+# -- the application --------------------------------------------------------------------------
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The caller a request's bearer token names (401 without one)."""
+    if authorization is None or not authorization.lower().startswith("bearer "):
+        raise Problem("unauthorized", "send a bearer token: Authorization: Bearer <token>")
+    service: Service = request.app.state.service
+    found = service.tokens.caller(authorization[7:].strip())
+    if found is None:
+        raise Problem("unauthorized", "unknown bearer token")
+    return found
+
+
+Who = Annotated[Caller, Depends(_caller)]
+
+
+def create_app(service: Service) -> FastAPI:
+    store = service.store
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if service.worker is not None:
+            service.worker.start()
+        yield
+        if service.worker is not None:
+            service.worker.stop()
+
+    app = FastAPI(
+        title="rulekit",
+        version=__version__,
+        description="Cases of compiled rulekit policies: open them, send events, read them, "
+        "and carry out the effects they emit. See docs/service.md.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.state.service = service
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, e: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if e.code == "unauthorized" else None
+        return _error(e.code, e.message, headers)
+
+    @app.exception_handler(StepRefused)
+    async def _refused(request: Request, e: StepRefused) -> JSONResponse:
+        return _error(e.code, str(e))
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, e: StoreError) -> JSONResponse:
+        return _error(e.code, e.message)
+
+    @app.exception_handler(EvaluationError)
+    async def _evaluation(request: Request, e: EvaluationError) -> JSONResponse:
+        return _error("evaluation_error", str(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error("invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        service.requests.labels(path, request.method, str(response.status_code)).inc()
+        return response
+
+    def visible(who: Caller, case_id: str) -> StoredCase:
+        case = store.get(case_id)
+        if not who.sees(case.parties):
+            raise CaseNotFound(
+                case_id
+            )  # not 403: a case a caller may not see does not exist for it
+        return case
+
+    def admin(who: Caller) -> None:
+        if not who.admin:
+            raise Problem("forbidden", "only an admin token may do this")
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> dict[str, Any]:
+        """The service and its store answer."""
+        return {
+            "status": "ok",
+            "store": store.dialect.name,
+            "version": __version__,
+            "database_time": store.now().isoformat(),
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    def metrics() -> PlainTextResponse:
+        """Prometheus metrics (text format)."""
+        return PlainTextResponse(
+            generate_latest(service.registry).decode("utf-8"),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    @app.get("/policies", response_model=PolicyList, tags=["policies"])
+    def policies(who: Who) -> dict[str, Any]:
+        """Policy versions in the store; new cases pin to the current one of each name."""
+        return {
+            "policies": [
+                {**p, "registered_at": p["registered_at"].isoformat()} for p in store.policies()
+            ]
+        }
+
+    @app.post("/cases", response_model=StepView, status_code=201, tags=["cases"])
+    def open_case(
+        body: OpenCase, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+    ) -> dict[str, Any]:
+        """Open a case. A consumer opens its own; an admin any."""
+        if not who.may_open(body.parties):
+            raise Problem(
+                "forbidden",
+                f"a {who.actor or 'caller'} may only open cases it is the `{who.actor}` party of",
+            )
+
+        opened: list[StoredCase] = []
+
+        def run() -> StepResult:
+            case, result = store.open(
+                body.workflow,
+                body.facts,
+                policy=body.policy,
+                id=body.id,
+                parties=body.parties,
+                key=key,
+            )
+            opened.append(case)
+            return result
+
+        result = service.step("open", run)
+        return _step(result, opened[0])
+
+    @app.get("/cases", response_model=CaseList, tags=["cases"])
+    def list_cases(
+        who: Who,
+        workflow: str | None = None,
+        state: str | None = None,
+        after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Cases the caller may see, by workflow and state, in id order."""
+        if who.actor is None and not who.admin:
+            raise Problem("forbidden", "this token sees no cases")
+        found = store.cases(
+            workflow=workflow, state=state, party=who.party, after=after, limit=limit
+        )
+        return {
+            "cases": [_case(c) for c in found],
+            "next": found[-1].id if len(found) == limit else None,
+        }
+
+    @app.get("/cases/{case_id}", response_model=CaseView, tags=["cases"])
+    def read_case(case_id: str, who: Who) -> dict[str, Any]:
+        """A case: state, facts, what it accepts now, its next deadline and its history."""
+        case = visible(who, case_id)
+        history = [record_data(r) for r in store.history(case_id)]
+        return _case(case, store.allowed(case_id), history)
+
+    @app.get("/cases/{case_id}/history", response_model=list[RecordView], tags=["cases"])
+    def case_history(
+        case_id: str,
+        who: Who,
+        after: Annotated[int, Query(ge=-1, description="only records with a greater seq")] = -1,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> list[dict[str, Any]]:
+        """The case's history, a page at a time."""
+        visible(who, case_id)
+        return [record_data(r) for r in store.history(case_id, after=after, limit=limit)]
+
+    @app.post("/cases/{case_id}/events", response_model=StepView, tags=["cases"])
+    def send_event(
+        case_id: str, body: SendEvent, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+    ) -> dict[str, Any]:
+        """Send an event as the caller's actor."""
+        visible(who, case_id)
+        if who.actor is None:
+            raise Problem("forbidden", "this token has no actor to send events as")
+        actor = who.actor
+        result = service.step(
+            "event", lambda: store.send(case_id, body.event, actor, body.data, key=key)
+        )
+        return _step(result, store.get(case_id))
+
+    @app.post("/cases/{case_id}/facts", response_model=StepView, tags=["cases"])
+    def update_facts(
+        case_id: str, body: UpdateFacts, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+    ) -> dict[str, Any]:
+        """Change facts from outside (an admin's integration: the order was shipped, say)."""
+        visible(who, case_id)
+        admin(who)
+        result = service.step("update", lambda: store.update(case_id, body.facts, key=key))
+        return _step(result, store.get(case_id))
+
+    @app.post("/effects/claim", response_model=EffectList, tags=["effects"])
+    def claim(body: ClaimEffects, who: Who) -> dict[str, Any]:
+        """Claim effects to carry out; acknowledge each within its lease, or it is delivered again."""
+        admin(who)
+        found = store.claim(limit=body.limit, lease=timedelta(seconds=body.lease_seconds))
+        return {"effects": [_effect(e) for e in found]}
+
+    @app.post("/effects/{key:path}/ack", response_model=EffectView, tags=["effects"])
+    def ack(key: str, who: Who) -> dict[str, Any]:
+        """The effect was carried out (acknowledging twice is harmless)."""
+        admin(who)
+        return _effect(store.ack(key))
+
+    @app.post("/effects/{key:path}/fail", response_model=EffectView, tags=["effects"])
+    def fail(key: str, body: FailEffect, who: Who) -> dict[str, Any]:
+        """Carrying out the effect failed: retried later, dead-lettered after too many tries."""
+        admin(who)
+        return _effect(
+            store.fail(key, body.error, retry_in=timedelta(seconds=body.retry_in_seconds))
+        )
+
+    @app.get("/effects", response_model=EffectList, tags=["effects"])
+    def list_effects(
+        who: Who,
+        status: Annotated[str | None, Query(pattern="^(pending|done|dead)$")] = None,
+        case_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Effects in the outbox (the dead letters: status=dead)."""
+        admin(who)
+        return {
+            "effects": [
+                _effect(e) for e in store.effects(status=status, case_id=case_id, limit=limit)
+            ]
+        }
+
+    @app.post("/effects/{key:path}/retry", response_model=EffectView, tags=["effects"])
+    def retry(key: str, who: Who) -> dict[str, Any]:
+        """Put a dead-lettered effect back in the outbox."""
+        admin(who)
+        return _effect(store.retry_dead(key))
+
+    return app

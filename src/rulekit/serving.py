@@ -1,0 +1,163 @@
+"""The commands that run rulekit as a service: ``serve``, ``worker`` and ``db``.
+
+Imported by the CLI only when one of them runs: checking and testing
+policies never loads the HTTP stack or a database driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+from types import FrameType
+
+from rulekit import policy
+from rulekit.auth import DevTokens, Tokens, TokensError
+from rulekit.errors import CompileError
+from rulekit.stores import StoreError, describe, open_store, schema
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("rulekit")
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="rulekit: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "worker":
+            return _worker(args)
+        return _db(args)
+    except StoreError as e:
+        print(f"rulekit: error: {e.message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _db(args: argparse.Namespace) -> int:
+    applied, version, wanted = schema(args.store, upgrade=args.db_command == "upgrade")
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    if version == wanted:
+        state = "up to date" + (
+            ", nothing to apply" if args.db_command == "upgrade" and not applied else ""
+        )
+    elif version < wanted:
+        state = "behind: run `rulekit db upgrade`"
+    else:
+        state = "newer than this rulekit: upgrade rulekit"
+    print(f"{describe(args.store)}: schema version {version} (this rulekit: {wanted}), {state}")
+    return EXIT_OK if version == wanted else EXIT_FAILED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rulekit.service import Service, create_app
+
+    loaded = []
+    for file in args.files:
+        try:
+            loaded.append(policy.load(file))
+        except CompileError as e:
+            print(e.rendered, file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as e:
+            print(f"rulekit: error: {file}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    names = [p.name for p in loaded]
+    if len(set(names)) != len(names):
+        print(
+            "rulekit: error: two of the files are versions of the same policy: serve one",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    actors = {a for p in loaded for a in p.actors}
+    if args.tokens:
+        try:
+            tokens: Tokens = Tokens.load(args.tokens, actors)
+        except TokensError as e:
+            print(f"rulekit: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        if not _loopback(args.host):
+            print(
+                f"rulekit: error: listening on {args.host} needs --tokens FILE "
+                "(without one, only loopback development tokens are accepted)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        log.warning(
+            "no --tokens file: development mode, loopback only; send "
+            "`Authorization: Bearer dev:ACTOR[:PRINCIPAL]` or `dev:admin`"
+        )
+        tokens = DevTokens(actors)
+    store = open_store(args.store, migrate=args.migrate or not _postgres(args.store))
+    try:
+        service = Service(
+            store, loaded, tokens, worker_interval=None if args.no_worker else args.worker_interval
+        )
+        log.info(
+            "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",
+            ", ".join(names),
+            describe(args.store),
+            args.host,
+            args.port,
+            "" if args.no_worker else ", deadline worker in-process",
+        )
+        # uvicorn stops on SIGINT/SIGTERM after the requests in flight (each a whole step) finish.
+        uvicorn.run(
+            create_app(service),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from rulekit.service import Worker
+
+    store = open_store(args.store)
+    worker = Worker(store, interval=args.interval, batch=args.batch)
+    try:
+        if args.once:
+            total = 0
+            while True:
+                claimed, fired = worker.run_once()
+                total += fired
+                if claimed < args.batch:
+                    break
+            print(f"fired {total} due deadline{'s' * (total != 1)}")
+            return EXIT_OK
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("stopping after the batch in flight")
+            worker.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info(
+            "worker on %s: firing due deadlines every %ss", describe(args.store), args.interval
+        )
+        worker.run()
+    finally:
+        store.close()
+    return EXIT_OK
