@@ -166,6 +166,70 @@ def test_check_colour_only_when_asked(capsys: pytest.CaptureFixture[str]) -> Non
     assert "\033[" not in out
 
 
+def test_check_explain_times(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", "--explain-times", str(GOLDEN / "max_open_within.rk"))
+    assert code == 0
+    assert (
+        "refund: opened and left alone, closes within 12d: "
+        "requested --after 48h--> in_review --after 10d--> refunded"
+    ) in out.splitlines()
+    assert "  in_review: closes within 10d: in_review --after 10d--> refunded" in out.splitlines()
+
+
+def test_check_explain_times_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "check", "--explain-times", "--format", "json", str(POLICIES / "refunds.rk")
+    )
+    (times,) = json.loads(out)["files"][0]["times"]
+    assert code == 0 and times["workflow"] == "refund_only"
+    assert (times["opened"]["bound"], times["opened"]["bound_seconds"]) == ("2d", 172800.0)
+    assert times["opened"]["path"][0]["trigger"] == "after 48h (REVIEW)"
+    assert times["worst"]["bound"] is None and "platform_review" in times["worst"]["reason"]
+    # Without the flag, the JSON output is as before.
+    _, out, _ = run(capsys, "check", "--format", "json", str(POLICIES / "refunds.rk"))
+    assert "times" not in json.loads(out)["files"][0]
+
+
+@pytest.mark.parametrize(
+    ("limit", "status", "summary"),
+    [
+        ("12d", 0, "checked 1 file: 0 errors, 0 warnings"),
+        ("288h", 0, "checked 1 file: 0 errors, 0 warnings"),
+        ("11d23h", 1, "checked 1 file: 1 error, 0 warnings"),
+    ],
+)
+def test_check_max_open(
+    capsys: pytest.CaptureFixture[str], limit: str, status: int, summary: str
+) -> None:
+    code, out, _ = run(capsys, "check", "--max-open", limit, str(GOLDEN / "max_open_within.rk"))
+    assert (code, out.splitlines()[-1]) == (status, summary)
+    if status:
+        assert "max_open_within.rk:11:10: error[RK0710]: a case of workflow refund" in out
+        assert "help: shorten the deadlines on this path, or raise --max-open" in out
+
+
+def test_check_max_open_unbounded_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", "--max-open", "365d", str(POLICIES / "refunds.rk"))
+    assert (
+        code == 1 and "error[RK0710]" in out and "(unbounded, from state `platform_review`)" in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-open", "30 days"], '--max-open: duration "30 days" is not valid'),
+        (["--max-open=-1d"], "--max-open: '-1d' is negative"),
+        (["--explain-times", "--format", "sarif"], "--explain-times prints text or JSON"),
+    ],
+)
+def test_check_bad_times_options_are_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "check", *args, str(POLICIES / "refunds.rk"))
+    assert (code, out) == (2, "") and message in err and "Traceback" not in err
+
+
 def test_check_missing_path_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "check", "no/such/place.rk")
     assert code == 2 and "no such file or folder: no/such/place.rk" in err

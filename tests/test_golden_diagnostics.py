@@ -3,7 +3,9 @@
 - tests/golden/expressions/*.cel: conditions on their own. A `.cel` file may
   declare names in comment lines (`// declare order.amount: money`); with
   none, names are untyped.
-- tests/golden/policies/*.rk|.yaml|.json: policies in every form.
+- tests/golden/policies/*.rk|.yaml|.json: policies in every form. A policy
+  may ask for what `rulekit check --max-open D` adds (RK0710) with a comment
+  line `// max-open: D`.
 
 Each input's output is in the `.out` file beside it. To accept new output
 after a deliberate wording change:
@@ -15,15 +17,17 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conftest import TESTS
 from rulekit import CompileError, scenarios
-from rulekit.diagnostics import CODES, render
+from rulekit.diagnostics import CODES, render, sort_key
+from rulekit.expr.stdlib import parse_duration
 from rulekit.expression import parse_and_check
-from rulekit.policy import FORMATS, check_source
+from rulekit.policy import FORMATS, check_source, times
 from rulekit.source import Source
 
 GOLDEN = TESTS / "golden"
@@ -31,6 +35,7 @@ EXPRESSIONS = sorted((GOLDEN / "expressions").glob("*.cel"))
 POLICIES = sorted(p for p in (GOLDEN / "policies").iterdir() if p.suffix in FORMATS)
 SCENARIOS = sorted((GOLDEN / "scenarios").glob("*.yaml"))
 DECLARE = re.compile(r"^//\s*declare\s+([\w.]+)\s*:\s*(.+?)\s*$", re.M)
+MAX_OPEN = re.compile(r"^//\s*max-open:\s*(\S+)\s*$", re.M)
 
 
 def _render_expression(path: Path) -> str:
@@ -45,7 +50,14 @@ def _render_expression(path: Path) -> str:
 
 
 def _render_policy(path: Path) -> str:
-    result = check_source(path.read_text(encoding="utf-8"), FORMATS[path.suffix], path.name)
+    text = path.read_text(encoding="utf-8")
+    result = check_source(text, FORMATS[path.suffix], path.name)
+    limit = MAX_OPEN.search(text)
+    if limit is not None and result.policy is not None and result.ok:
+        too_long = times.too_long(
+            times.worst_case_times(result.policy), parse_duration(limit.group(1))
+        )
+        result = replace(result, diagnostics=sorted([*result.diagnostics, *too_long], key=sort_key))
     if not result.diagnostics:
         return "checked without problems\n"
     codes = " ".join(d.code for d in result.diagnostics)

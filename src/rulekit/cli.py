@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from rulekit.expr import stdlib
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
-from rulekit.policy import Policy, artifact
+from rulekit.policy import Policy, artifact, times
 from rulekit.stores import DEFAULT_STORE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
         choices=("text", "json", "github", "sarif"),
         default="text",
         help="text (default), json, github (workflow annotations) or sarif (SARIF 2.1.0)",
+    )
+    chk.add_argument(
+        "--explain-times",
+        action="store_true",
+        help="print, per workflow and per state, the worst-case time a case stays open if nobody "
+        "acts, with a path that reaches it (text, or `times` in --format json)",
+    )
+    chk.add_argument(
+        "--max-open",
+        metavar="DURATION",
+        help="an error (RK0710) for each workflow where a case may stay open longer than this "
+        "if nobody acts, e.g. 30d",
     )
     chk.add_argument(
         "--color",
@@ -291,18 +304,41 @@ def _use_color(choice: str) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+def _max_open(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        limit = stdlib.parse_duration(text)
+    except stdlib.CelError as e:
+        raise UsageError(f"--max-open: {e}") from None
+    if limit < timedelta(0):
+        raise UsageError(f"--max-open: {text!r} is negative: give how long a case may stay open")
+    return limit
+
+
 def _check(args: argparse.Namespace) -> int:
+    limit = _max_open(args.max_open)
+    if args.explain_times and args.format in ("github", "sarif"):
+        raise UsageError("--explain-times prints text or JSON: use --format text or json")
     files = _policy_files(args.paths)
     if not files:
         raise UsageError("no policy files found in " + ", ".join(args.paths))
     results: list[tuple[Path, policy.CheckResult | None, list[Diagnostic]]] = []
+    explained: dict[Path, list[times.WorkflowTimes]] = {}
     for path in files:
         got = policy.read(path)
         if isinstance(got, Diagnostic):
             results.append((path, None, [got]))
-        else:
-            result = policy.check_source(got[0], got[1], str(path))
-            results.append((path, result, result.diagnostics))
+            continue
+        result = policy.check_source(got[0], got[1], str(path))
+        found = result.diagnostics
+        if result.policy is not None and result.ok and (args.explain_times or limit is not None):
+            figures = times.worst_case_times(result.policy)
+            if args.explain_times:
+                explained[path] = figures
+            if limit is not None:
+                found = sorted([*found, *times.too_long(figures, limit)], key=diag.sort_key)
+        results.append((path, result, found))
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
     everything = [d for _, _, ds in results for d in ds]
@@ -325,6 +361,11 @@ def _check(args: argparse.Namespace) -> int:
                             "ok": not any(d.severity == "error" for d in ds),
                             "diagnostics": [d.to_dict() for d in ds],
                         }
+                        | (
+                            {"times": [w.to_dict() for w in explained.get(p, [])]}
+                            if args.explain_times
+                            else {}
+                        )
                         for p, _, ds in results
                     ],
                     "errors": errors,
@@ -342,6 +383,9 @@ def _check(args: argparse.Namespace) -> int:
                 src = sources.get(d.file)
                 text = diag.render(d, src.line_text(d.line) if src is not None else None)
                 print((diag.colorize(text) if color else text) + "\n")
+        for path, figures in explained.items():
+            print(f"{path}: worst-case time a case stays open if nobody acts")
+            print(times.render(figures) + "\n")
         print(
             f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
             f"{warnings} warning{'s' * (warnings != 1)}"

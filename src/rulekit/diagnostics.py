@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
     "RK0704": "fact never used",
     "RK0705": "event never taken",
     "RK0706": "deadline that can never fire",
+    "RK0710": "may stay open too long",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

@@ -15,6 +15,7 @@ warning with a stable code (docs/diagnostics.md):
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
@@ -28,13 +29,13 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     states = _state_nodes(tree)
     for wf in policy.workflows.values():
-        reachable = _reachable(wf)
+        reached = reachable(wf)
         for name, state in wf.states.items():
             node = states.get((wf.name, name))
             if node is None:
                 continue
             where = f"workflow {wf.name}"
-            if name not in reachable:
+            if name not in reached:
                 out.append(
                     diag.make(
                         "RK0701",
@@ -105,25 +106,31 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
     return out
 
 
-def _fixed_delay(t: ir.Transition) -> timedelta | None:
-    """The delay of an `after` deadline that counts from entry and needs no facts."""
-    if t.kind != "after" or t.start is not None or t.deadline is None:
-        return None
-    checked = t.deadline.compiled.checked
+def constant(e: ir.Expr) -> tuple[Any] | None:
+    """The value of an expression that reads no facts and not `now` (in a 1-tuple, since
+    the value may be null), or None when it depends on them or fails."""
+    checked = e.compiled.checked
     if checked.variables or checked.uses_now:
         return None
     try:
-        value = t.deadline.compiled.evaluate({})
+        return (e.compiled.evaluate({}),)
     except EvaluationError:
         return None
-    return value if isinstance(value, timedelta) else None
+
+
+def fixed_delay(t: ir.Transition) -> timedelta | None:
+    """The delay of an `after` deadline that counts from entry and needs no facts."""
+    if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    value = constant(t.deadline)
+    return value[0] if value is not None and isinstance(value[0], timedelta) else None
 
 
 def _dead_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -> list[Diagnostic]:
     """`after` deadlines that a shorter, unguarded one leaving the same state always beats."""
     out = []
     for name, state in wf.states.items():
-        fixed = [(d, _fixed_delay(d)) for d in state.deadlines]
+        fixed = [(d, fixed_delay(d)) for d in state.deadlines]
         winners = [
             (d, delay)
             for d, delay in fixed
@@ -177,7 +184,7 @@ def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
     return out
 
 
-def _reachable(wf: ir.Workflow) -> set[str]:
+def reachable(wf: ir.Workflow) -> set[str]:
     seen = {wf.initial}
     todo = [wf.initial]
     while todo:
