@@ -1,23 +1,27 @@
 """``./dev demo``: rulekit's main job on the shipped policy, start to finish.
 
-Checks the rule files, shows the fast-refund condition explained, then opens a
-case of each Kuaishou after-sales workflow with a simulated clock, moves time,
-and prints each case's timeline with the cause and citation of every
-transition. Time is always given: the engine never reads the wall clock.
+Checks the rule files, shows the fast-refund condition explained, then runs a
+case of each Kuaishou after-sales workflow durably, in the embedded store (a
+SQLite file, no server to install): events are sent, a deadline worker fires
+what falls due, the outbox hands the effects (refunds) to their consumer, and
+each case's timeline is read back from the store with the cause and citation
+of every transition. Times are given explicitly so the story is the same on
+every run; a service uses the database's clock.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rulekit import Engine, load
+from rulekit import load
 from rulekit.policy import FORMATS, check_source
-from rulekit.runtime import Case
 from rulekit.runtime.timeline import render
+from rulekit.stores import SqlStore, open_store
 
 SHANGHAI = timezone(timedelta(hours=8))
 START = datetime(2026, 3, 1, 12, 0, tzinfo=SHANGHAI)
@@ -36,14 +40,16 @@ def _facts(
     return {"order": order, "shop": {"fast_refund_enabled": fast_refund}}
 
 
-def _show(title: str, case: Case) -> None:
+def _show(title: str, store: SqlStore, case_id: str) -> None:
     print(f"\n== {title}")
-    print("   " + render(case.history, SHANGHAI).replace("\n", "\n   "))
+    print("   " + render(store.history(case_id), SHANGHAI).replace("\n", "\n   "))
     effects = ", ".join(
-        f"{e.name}({', '.join(f'{k}: {v}' for k, v in e.args.items())})" for e in case.effects
+        f"{e.name}({', '.join(f'{k}: {v}' for k, v in e.args.items())})"
+        for e in store.effects(case_id=case_id)
     )
-    outcome = f"closed, outcome {case.outcome}" if case.final else f"open, in `{case.state.name}`"
-    print(f"   => {outcome}; effects: {effects or 'none'}")
+    case = store.get(case_id)
+    outcome = f"closed, outcome {case.outcome}" if case.final else f"open, in `{case.state}`"
+    print(f"   => {outcome}; effects in the outbox: {effects or 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,62 +74,80 @@ def main(argv: list[str] | None = None) -> int:
     for line in str(guard.compiled.explain(variables, now=START)).splitlines():
         print(f"    {line}")
 
-    engine = Engine(policy)
-    case = engine.open("refund_only", _facts("128.00", 2, False), at=START)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "rulekit.db"
+        with open_store(db, migrate=True) as store:
+            print(f"\nCases run in the embedded store: {db} (SQLite, WAL, synchronous=FULL)")
+            store.register(policy)
+            _run(store)
+    return 0
+
+
+def _run(store: SqlStore) -> None:
+    t = START
+
+    def at(**delta: float) -> datetime:
+        return t + timedelta(**delta)
+
+    case, _ = store.open("refund_only", _facts("128.00", 2, False), id="fast-refund", at=t)
     _show(
-        "refund only: a small unshipped order paid 2h ago is refunded at once (fast refund)", case
+        "refund only: a small unshipped order paid 2h ago is refunded at once (fast refund)",
+        store,
+        case.id,
     )
 
-    case = engine.open("refund_only", _facts("500.00", 30, True), at=START)
-    engine.advance(case, START + timedelta(hours=48))
-    engine.advance(case, START + timedelta(hours=48, seconds=1))
-    _show("refund only: the merchant stays silent; 48h later the system refunds", case)
+    case, _ = store.open("refund_only", _facts("500.00", 30, True), id="silent-merchant", at=t)
+    # The deadline worker: what falls due is fired at its due time, however late it runs.
+    store.fire_due(now=at(hours=48))
+    fired = store.fire_due(now=at(hours=49))
+    print(f"\n(the deadline worker, an hour after 48h: fired {len(fired)} deadline(s))")
+    _show("refund only: the merchant stays silent; 48h later the system refunds", store, case.id)
 
-    case = engine.open("return_refund", _facts("899.00", 50, True), at=START)
-    engine.send(case, "approve", "merchant", at=START + timedelta(hours=3))
-    engine.send(
-        case,
-        "submit_waybill",
-        "consumer",
-        {"waybill_no": "SF1234567890", "carrier": "SF Express"},
-        at=START + timedelta(days=2),
+    case, _ = store.open("return_refund", _facts("899.00", 50, True), id="return", at=t)
+    store.send(case.id, "approve", "merchant", at=at(hours=3))
+    # A retried request with the same idempotency key changes nothing the second time.
+    waybill = {"waybill_no": "SF1234567890", "carrier": "SF Express"}
+    store.send(case.id, "submit_waybill", "consumer", waybill, key="waybill-1", at=at(days=2))
+    again = store.send(
+        case.id, "submit_waybill", "consumer", waybill, key="waybill-1", at=at(days=2)
     )
-    engine.advance(case, START + timedelta(days=12, seconds=1))
-    _show("return and refund: approved, goods shipped back, receipt never confirmed", case)
+    store.fire_due(now=at(days=12, seconds=1))
+    _show(
+        "return and refund: approved, goods shipped back, receipt never confirmed "
+        f"(the waybill sent twice with one key: the second {'repeated' if again.repeated else 'APPLIED'})",
+        store,
+        case.id,
+    )
 
-    case = engine.open("return_refund", _facts("899.00", 50, True), at=START)
-    engine.send(case, "reject", "merchant", {"reason": "used goods"}, at=START + timedelta(hours=5))
-    engine.send(case, "escalate", "consumer", at=START + timedelta(hours=8))
-    engine.send(
-        case,
-        "request_evidence",
-        "platform",
-        {"party": "consumer", "within": "24h"},
-        at=START + timedelta(days=1),
-    )
-    engine.send(
-        case,
-        "submit_evidence",
-        "consumer",
-        {"note": "photos of the unopened box"},
-        at=START + timedelta(days=1, hours=3),
-    )
-    engine.send(case, "rule", "platform", {"decision": "return"}, at=START + timedelta(days=2))
+    case, _ = store.open("return_refund", _facts("899.00", 50, True), id="dispute", at=t)
+    store.send(case.id, "reject", "merchant", {"reason": "used goods"}, at=at(hours=5))
+    store.send(case.id, "escalate", "consumer", at=at(hours=8))
+    evidence = {"party": "consumer", "within": "24h"}
+    store.send(case.id, "request_evidence", "platform", evidence, at=at(days=1))
+    note = {"note": "photos of the unopened box"}
+    store.send(case.id, "submit_evidence", "consumer", note, at=at(days=1, hours=3))
+    store.send(case.id, "rule", "platform", {"decision": "return"}, at=at(days=2))
     _show(
         "a dispute: rejected, escalated, evidence asked and given, the platform rules 'return'",
-        case,
+        store,
+        case.id,
     )
 
-    case = engine.open(
-        "exchange_repair",
-        _facts("2399.00", 400, True, after_sales_until="2026-02-20T00:00:00+08:00"),
-        at=START,
-    )
-    _show("exchange/repair after the validity period", case)
+    late = _facts("2399.00", 400, True, after_sales_until="2026-02-20T00:00:00+08:00")
+    case, _ = store.open("exchange_repair", late, id="exchange", at=t)
+    _show("exchange/repair after the validity period", store, case.id)
+
+    # The outbox: a payment service claims the effects, carries them out, acknowledges them.
+    claimed = store.claim(limit=100)
+    for effect in claimed:
+        store.ack(effect.key)
     print(
-        f"\nEach case is replayable from its history: {len(case.history)} record(s) here rebuild the same case."
+        f"\nThe outbox delivered {len(claimed)} effect(s) to their consumer, each with a stable key "
+        f"to deduplicate on ({', '.join(e.key for e in claimed)}); all acknowledged."
     )
-    return 0
+    print(
+        "Each case is pinned to the policy version it started on and replayable from its history."
+    )
 
 
 if __name__ == "__main__":
