@@ -211,14 +211,5 @@ def _used_facts(policy: ir.Policy) -> set[str]:
 
 def _read_paths(e: ir.Expr) -> list[str]:
     checked = e.compiled.checked
-    out = []
-    for node in expr_ast.walk(checked.root):
-        if node.id in checked.inputs:
-            path = []
-            n: expr_ast.Expr = node
-            while isinstance(n, expr_ast.Select):
-                path.append(n.field)
-                n = n.operand
-            if isinstance(n, expr_ast.Ident):
-                out.append(".".join([n.name, *reversed(path)]))
-    return out
+    paths = (expr_ast.path_of(n) for n in expr_ast.walk(checked.root) if n.id in checked.inputs)
+    return [".".join(p) for p in paths if p is not None]
