@@ -67,6 +67,9 @@ CODES: dict[str, str] = {
     "RK0704": "fact never used",
     "RK0705": "event never taken",
     "RK0706": "deadline that can never fire",
+    "RK0707": "conditions that can both hold",
+    "RK0708": "transition that can never be taken",
+    "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
     # YAML form
     "RK0401": "not valid YAML",

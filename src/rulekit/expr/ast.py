@@ -169,6 +169,16 @@ def children(node: Expr) -> tuple[Expr, ...]:
     raise TypeError(node)
 
 
+def path_of(node: Expr) -> tuple[str, ...] | None:
+    """The dotted name ``node`` spells (``order.amount`` -> ("order", "amount")), or None."""
+    if isinstance(node, Ident):
+        return (node.name,)
+    if isinstance(node, Select):
+        inner = path_of(node.operand)
+        return None if inner is None else (*inner, node.field)
+    return None
+
+
 def walk(node: Expr) -> list[Expr]:
     """Every node of the tree, parents before children."""
     out: list[Expr] = []

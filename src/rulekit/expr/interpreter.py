@@ -87,6 +87,14 @@ class Interpreter:
         except _Fail as f:
             raise self.error(f) from None
 
+    def constant(self, node: ast.Expr) -> Any:
+        """The value of a sub-tree that reads no variables and not ``now`` (a folded constant)."""
+        run = _Run(self, {}, None)
+        try:
+            return run.ev(node)
+        except _Fail as f:
+            raise self.error(f) from None
+
     def explain(self, variables: Mapping[str, Any], now: datetime | None) -> Explanation:
         run = _Run(self, variables, now)
         error: EvaluationError | None = None

@@ -9,11 +9,19 @@ warning with a stable code (docs/diagnostics.md):
   automatic transition) unless it is marked ``waits "reason"``;
 - RK0704 a fact no condition, deadline, assignment or effect uses;
 - RK0705 an event no transition takes;
-- RK0706 an `after` deadline a shorter one always beats.
+- RK0706 an `after` deadline a shorter one always beats;
+- RK0707 two transitions of a state on one event (or two automatic ones)
+  whose conditions can both hold: the first written is taken;
+- RK0708 a transition that can never be taken: its condition never holds,
+  or earlier transitions on the same event always take it first;
+- RK0709 (info) two such conditions the guard analysis cannot decide on
+  (:mod:`rulekit.policy.guards` says which conditions it decides).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +29,9 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import EvaluationError
 from rulekit.expr import ast as expr_ast
-from rulekit.policy import ast, ir
-from rulekit.source import Span
+from rulekit.expr import stdlib
+from rulekit.policy import ast, guards, ir
+from rulekit.source import Source, Span
 
 
 def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
@@ -72,6 +81,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                     )
                 )
         out.extend(_dead_deadlines(wf, states))
+        out.extend(_competing(policy, wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
         if decl.path.text in policy.facts and decl.path.text not in used_facts:
@@ -164,6 +174,192 @@ def _span_at(node: ast.State, at: ir.Position) -> Span:
     return Span(offset, offset + 5)
 
 
+@dataclass
+class _Finding:
+    """A guard finding, once for every state it holds in (a block applies to many)."""
+
+    code: str
+    #: the message, with {where} for the states
+    message: str
+    source: Source
+    span: Span
+    notes: list[str]
+    help: str
+    states: list[str] = field(default_factory=list)
+
+    def diagnostic(self, workflow: str) -> Diagnostic:
+        names = ", ".join(f"`{s}`" for s in self.states)
+        where = f"state{'s' * (len(self.states) > 1)} {names} of workflow {workflow}"
+        return diag.make(
+            self.code,
+            self.message.format(where=where),
+            self.source,
+            self.span,
+            help=self.help,
+            notes=self.notes,
+            severity="info" if self.code == "RK0709" else "warning",
+        )
+
+
+def _competing(
+    policy: ir.Policy, wf: ir.Workflow, states: dict[tuple[str, str], ast.State]
+) -> list[Diagnostic]:
+    """RK0707-RK0709: what the conditions of a state's transitions allow.
+
+    The engine tries the transitions on an event that the sender may take, and
+    the automatic ones, in the order of ``State.transitions`` (the state's own,
+    then those of `every state` blocks and fragments): the first whose condition
+    holds is taken. A deadline is not chosen among others (each fires when it
+    is due): only a condition that never holds is reported for one.
+    """
+    found: dict[tuple[object, ...], _Finding] = {}
+    actor = guards.actor_var(policy.actors)
+
+    def report(key: tuple[object, ...], state: str, make: _Finding) -> None:
+        found.setdefault(key, make).states.append(state)
+
+    for name, state in wf.states.items():
+        node = states.get((wf.name, name))
+        if node is None:
+            continue
+        for group in (*state.by_event.values(), state.automatic):
+            conditions = [guards.Condition(t.guard.compiled if t.guard else None) for t in group]
+            for i in range(len(group)):
+                for key, finding in _judge(group, conditions, i, actor, node):
+                    report(key, name, finding)
+        for d in state.deadlines:
+            if (
+                d.guard is not None
+                and guards.satisfiable([(guards.Condition(d.guard.compiled), True)]).answer == "no"
+            ):
+                report(("RK0708", d.at), name, _never(d, node))
+    return [f.diagnostic(wf.name) for f in found.values()]
+
+
+def _judge(
+    group: Sequence[ir.Transition],
+    conditions: Sequence[guards.Condition],
+    i: int,
+    actor: guards.Var,
+    node: ast.State,
+) -> list[tuple[tuple[object, ...], _Finding]]:
+    """Findings about ``group[i]`` against the transitions before it."""
+    t, condition = group[i], conditions[i]
+    event = t.kind == "event"
+    given = {actor: t.actors} if event else None
+    if t.guard is not None and guards.satisfiable([(condition, True)], given).answer == "no":
+        return [(("RK0708", t.at), _never(t, node))]
+    # For each sender, the earlier transitions it may take.
+    senders = t.actors if event else ("",)
+    earlier = {a: [j for j in range(i) if not event or a in group[j].actors] for a in senders}
+    competing = sorted({j for js in earlier.values() for j in js})
+    if not competing:
+        return []
+    taken = [
+        guards.satisfiable(
+            [(condition, True), *((conditions[j], False) for j in js)],
+            {actor: (a,)} if event else None,
+        )
+        for a, js in earlier.items()
+    ]
+    if all(v.answer == "no" for v in taken):
+        return [(("RK0708", t.at), _shadowed(t, [group[j] for j in competing], node))]
+    if t.guard is None:
+        return []  # a transition without a condition after others is their fallback
+    out: list[tuple[tuple[object, ...], _Finding]] = []
+    for j in competing:
+        e = group[j]
+        shared = tuple(a for a in t.actors if a in e.actors)
+        both = guards.satisfiable(
+            [(conditions[j], True), (condition, True)], {actor: shared} if event else None
+        )
+        if both.answer == "yes":
+            reads_actor = any(
+                "actor" in c.expr.variables for c in (condition, conditions[j]) if c.expr
+            )
+            shown = [
+                f"{k} = {stdlib.render(v)}" for k, v in both.witness if k != "actor" or reads_actor
+            ]
+            out.append(
+                (
+                    ("RK0707", t.at, e.at),
+                    _Finding(
+                        "RK0707",
+                        f"the conditions of two {_what(t)} transitions in {{where}} can both hold; the first written is taken",
+                        *_place(t, node),
+                        [
+                            f"the earlier one: {_shown(e)}",
+                            "both hold when " + (", ".join(shown) or "anything"),
+                        ],
+                        "make the conditions exclusive, or merge the transitions",
+                    ),
+                )
+            )
+        elif both.answer == "unknown":
+            out.append(
+                (
+                    ("RK0709", t.at, e.at),
+                    _Finding(
+                        "RK0709",
+                        f"cannot tell whether the conditions of two {_what(t)} transitions in {{where}} can both hold",
+                        *_place(t, node),
+                        [
+                            f"the earlier one: {_shown(e)}",
+                            "beyond the analysis: " + ", ".join(f"`{u}`" for u in both.unknown),
+                        ],
+                        "check by hand that they exclude each other (docs/diagnostics.md, RK0709)",
+                    ),
+                )
+            )
+    return out
+
+
+def _never(t: ir.Transition, node: ast.State) -> _Finding:
+    verb = "fire" if t.kind in ("after", "at") else "be taken"
+    return _Finding(
+        "RK0708",
+        f"the {_what(t)} transition in {{where}} can never {verb}: its condition never holds",
+        *_place(t, node),
+        [],
+        "fix the condition, or remove the transition",
+    )
+
+
+def _shadowed(t: ir.Transition, earlier: list[ir.Transition], node: ast.State) -> _Finding:
+    return _Finding(
+        "RK0708",
+        f"the {_what(t)} transition in {{where}} can never be taken: whenever its condition holds, "
+        f"an earlier one is taken first",
+        *_place(t, node),
+        [f"earlier: {_shown(e)}" for e in earlier],
+        "narrow the earlier conditions, move this transition before them, or remove it",
+    )
+
+
+def _what(t: ir.Transition) -> str:
+    if t.kind == "event":
+        return f"`on {t.event}`"
+    if t.kind == "auto":
+        return "automatic"
+    return f"`{t.kind} {t.deadline.text if t.deadline else ''}`"
+
+
+def _shown(t: ir.Transition) -> str:
+    """A transition in a note: its line, condition and target."""
+    line = f"line {t.at.line}: " if t.at is not None else ""
+    cond = f"when {t.guard.text} " if t.guard is not None else ""
+    return f"{line}{cond}-> {t.target or 'stay'}"
+
+
+def _place(t: ir.Transition, node: ast.State) -> tuple[Source, Span]:
+    """Where to point for ``t``: its condition, or where it was written."""
+    if t.guard is not None:
+        checked = t.guard.compiled.checked
+        return checked.source, checked.root.span
+    assert t.at is not None
+    return node.source, _span_at(node, t.at)
+
+
 def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
     """Where each state of each workflow was written (its own or a used fragment's)."""
     fragments = {f.name.text: f for f in tree.fragments}
@@ -218,14 +414,5 @@ def _used_facts(policy: ir.Policy) -> set[str]:
 
 def _read_paths(e: ir.Expr) -> list[str]:
     checked = e.compiled.checked
-    out = []
-    for node in expr_ast.walk(checked.root):
-        if node.id in checked.inputs:
-            path = []
-            n: expr_ast.Expr = node
-            while isinstance(n, expr_ast.Select):
-                path.append(n.field)
-                n = n.operand
-            if isinstance(n, expr_ast.Ident):
-                out.append(".".join([n.name, *reversed(path)]))
-    return out
+    paths = (expr_ast.path_of(n) for n in expr_ast.walk(checked.root) if n.id in checked.inputs)
+    return [".".join(p) for p in paths if p is not None]

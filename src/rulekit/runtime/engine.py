@@ -801,7 +801,7 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     stack: list[expr_ast.Expr] = [checked.root]
     while stack:
         node = stack.pop()
-        path = _path_of(node) if node.id in checked.inputs else None
+        path = expr_ast.path_of(node) if node.id in checked.inputs else None
         if path is not None:
             label = ".".join(path)
             if label not in seen:
@@ -810,12 +810,3 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
             continue
         stack.extend(reversed(expr_ast.children(node)))
     return tuple(out)
-
-
-def _path_of(node: expr_ast.Expr) -> tuple[str, ...] | None:
-    if isinstance(node, expr_ast.Ident):
-        return (node.name,)
-    if isinstance(node, expr_ast.Select):
-        inner = _path_of(node.operand)
-        return None if inner is None else (*inner, node.field)
-    return None
