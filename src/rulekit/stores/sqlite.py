@@ -34,6 +34,7 @@ class SQLiteDialect:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._writer = threading.Lock()
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         if path == ":memory:":
@@ -72,8 +73,18 @@ class SQLiteDialect:
             yield from self._transaction(self._connection(), write)
 
     def _transaction(self, conn: sqlite3.Connection, write: bool) -> Iterator[sqlite3.Cursor]:
+        if not write:
+            yield from self._run(conn, "BEGIN")
+            return
+        # Writers of this process queue here rather than in SQLite's busy handler, which
+        # polls with sleeps of up to 100 ms; other processes still wait in the handler.
+        with self._writer:
+            yield from self._run(conn, "BEGIN IMMEDIATE")
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Cursor]:
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        cur.execute(begin)
         try:
             yield cur
         except BaseException:
