@@ -326,13 +326,16 @@ class SqlStore:
             )
         case_id = id if id is not None else uuid.uuid4().hex
 
+        def exists(cur: Cursor) -> tuple[StoredCase, StepResult]:
+            repeated = self._repeated(cur, case_id, key) if key is not None else None
+            if repeated is None:
+                raise StoreError("case_exists", f"case {case_id!r} exists already")
+            return self._read(cur, case_id), repeated
+
         def work(cur: Cursor) -> tuple[StoredCase, StepResult]:
             cur.execute("SELECT 1 FROM rk_cases WHERE id = ?", (case_id,))
             if cur.fetchone() is not None:
-                repeated = self._repeated(cur, case_id, key) if key is not None else None
-                if repeated is None:
-                    raise StoreError("case_exists", f"case {case_id!r} exists already")
-                return self._read(cur, case_id), repeated
+                return exists(cur)
             t = at if at is not None else self.dialect.now(cur)
             case = engine.open(workflow, facts, at=t, id=case_id)
             records = tuple(case.history)
@@ -340,7 +343,10 @@ class SqlStore:
             stamp = self.dialect.time_param(t)
             cur.execute(
                 f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                # A concurrent open of the same id may have inserted it since the SELECT
+                # above: PostgreSQL waits for that one to commit, then inserts nothing.
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
                     case_id,
                     digest,
@@ -359,6 +365,8 @@ class SqlStore:
                     self._due(case.next_deadline),
                 ),
             )
+            if cur.fetchone() is None:
+                return exists(cur)
             if parties:
                 cur.executemany(
                     "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
