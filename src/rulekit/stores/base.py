@@ -270,12 +270,16 @@ class SqlStore:
         engine = self._engines.get(digest)
         if engine is not None:
             return engine
+        return self._run(lambda cur: self._engine(cur, digest))
 
-        def work(cur: Cursor) -> Any:
-            cur.execute("SELECT artifact FROM rk_policies WHERE hash = ?", (digest,))
-            return cur.fetchone()
-
-        row = self._run(work)
+    def _engine(self, cur: Cursor, digest: str) -> Engine:
+        """:meth:`engine` inside a transaction already begun (never a second one: on SQLite
+        that cannot begin, on PostgreSQL it would hold two pooled connections at once)."""
+        engine = self._engines.get(digest)
+        if engine is not None:
+            return engine
+        cur.execute("SELECT artifact FROM rk_policies WHERE hash = ?", (digest,))
+        row = cur.fetchone()
         if row is None:
             raise StoreError("unknown_policy", f"no policy version {digest!r} in the store")
         policy = from_json(codec.loads(row[0]), Source("", f"<store:{digest[:12]}>"))
@@ -322,13 +326,16 @@ class SqlStore:
             )
         case_id = id if id is not None else uuid.uuid4().hex
 
+        def exists(cur: Cursor) -> tuple[StoredCase, StepResult]:
+            repeated = self._repeated(cur, case_id, key) if key is not None else None
+            if repeated is None:
+                raise StoreError("case_exists", f"case {case_id!r} exists already")
+            return self._read(cur, case_id), repeated
+
         def work(cur: Cursor) -> tuple[StoredCase, StepResult]:
             cur.execute("SELECT 1 FROM rk_cases WHERE id = ?", (case_id,))
             if cur.fetchone() is not None:
-                repeated = self._repeated(cur, case_id, key) if key is not None else None
-                if repeated is None:
-                    raise StoreError("case_exists", f"case {case_id!r} exists already")
-                return self._read(cur, case_id), repeated
+                return exists(cur)
             t = at if at is not None else self.dialect.now(cur)
             case = engine.open(workflow, facts, at=t, id=case_id)
             records = tuple(case.history)
@@ -336,7 +343,10 @@ class SqlStore:
             stamp = self.dialect.time_param(t)
             cur.execute(
                 f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                # A concurrent open of the same id may have inserted it since the SELECT
+                # above: PostgreSQL waits for that one to commit, then inserts nothing.
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
                     case_id,
                     digest,
@@ -355,6 +365,8 @@ class SqlStore:
                     self._due(case.next_deadline),
                 ),
             )
+            if cur.fetchone() is None:
+                return exists(cur)
             if parties:
                 cur.executemany(
                     "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
@@ -406,7 +418,7 @@ class SqlStore:
                 repeated = self._repeated(cur, case_id, key)
                 if repeated is not None:
                     return repeated
-            loaded = self._load(row)
+            loaded = self._load(row, cur)
             t = at if at is not None else max(self.dialect.now(cur), loaded.case.now)
             result = run(loaded.engine, loaded.case, t)
             self._save(cur, loaded, result, key, t)
@@ -435,7 +447,7 @@ class SqlStore:
                     "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
                     (self.dialect.time_param(t), deadline_id),
                 )
-                loaded = self._load(row)
+                loaded = self._load(row, cur)
                 due = self.dialect.time_value(due_value)
                 if loaded.case.next_deadline != due:
                     out.append(Fired(case_id, due, None))
@@ -643,8 +655,8 @@ class SqlStore:
             records=int(row[9]),
         )
 
-    def _load(self, row: Any) -> _Loaded:
-        engine = self.engine(row[1])
+    def _load(self, row: Any, cur: Cursor | None = None) -> _Loaded:
+        engine = self.engine(row[1]) if cur is None else self._engine(cur, row[1])
         case = engine.resume(
             row[2],
             row[3],

@@ -1,0 +1,172 @@
+"""The durable stores under test: every test asking for ``store`` or ``backend`` runs twice.
+
+- ``sqlite``: a fresh database file in the test's tmp_path;
+- ``postgresql``: the server named by RULEKIT_TEST_POSTGRES_DSN. The test session works
+  in a schema of its own (``rk_test_<pid>_<random>``, reached through the connection
+  string's ``options=-csearch_path=...``: the stores' SQL names its tables unqualified),
+  migrated once and dropped at the end; each test starts on empty tables (TRUNCATE).
+
+Without the variable the PostgreSQL tests are skipped (with how to run them), except in
+CI (``CI=true``), where that is a failure; with the variable set, an unreachable server
+is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import rulekit
+from rulekit.policy import Policy
+from rulekit.stores import SqlStore, open_store
+
+from .helpers import KUAISHOU
+
+PG_ENV = "RULEKIT_TEST_POSTGRES_DSN"
+PG_SKIP = (
+    "PostgreSQL tests need a server: set RULEKIT_TEST_POSTGRES_DSN=postgresql://user@host:5432/db"
+)
+#: every table a store writes, children first (rk_schema stays: it says the schema is migrated)
+TABLES = (
+    "rk_parties",
+    "rk_history",
+    "rk_keys",
+    "rk_deadlines",
+    "rk_effects",
+    "rk_cases",
+    "rk_policies",
+)
+
+
+@dataclass
+class Backend:
+    """One database a store can be opened on, any number of times (several processes too)."""
+
+    name: str
+    #: what ``open_store`` (and a worker process) takes
+    url: str
+    _opened: list[SqlStore] = field(default_factory=list)
+
+    def open(self, *, migrate: bool = False, register: Policy | None = None) -> SqlStore:
+        """A new store object on this database, closed when the test ends."""
+        store = open_store(self.url, migrate=migrate)
+        self._opened.append(store)
+        if register is not None:
+            store.register(register)
+        return store
+
+    def reset(self) -> None:
+        """Empty every table (between the examples of a property test)."""
+        if self.name == "sqlite":
+            with closing(sqlite3.connect(self.url)) as db, db:
+                for table in TABLES:
+                    db.execute(f"DELETE FROM {table}")
+            return
+        import psycopg
+
+        # DELETE, in one transaction: much cheaper than TRUNCATE on tables this small
+        with psycopg.connect(self.url, autocommit=True) as conn, conn.transaction():
+            for table in TABLES:
+                conn.execute(f"DELETE FROM {table}")
+
+    @contextmanager
+    def empty(self) -> Iterator[str]:
+        """The url of another database of this kind, with no schema at all (dropped after)."""
+        if self.name == "sqlite":
+            with tempfile.TemporaryDirectory() as folder:
+                yield str(Path(folder) / "empty.db")
+            return
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        schema = f"rk_test_{os.getpid()}_{secrets.token_hex(4)}_empty"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                info = conninfo_to_dict(self.url)
+                info["options"] = f"-csearch_path={schema}"
+                yield make_conninfo("", **info)
+            finally:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    def close(self) -> None:
+        for store in self._opened:
+            store.close()
+        self._opened.clear()
+
+
+@pytest.fixture(scope="session")
+def kuaishou() -> Policy:
+    return rulekit.load(KUAISHOU)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The connection string of this session's own schema (created, migrated, then dropped)."""
+    dsn = os.environ.get(PG_ENV, "").strip()
+    if not dsn:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{PG_ENV} is not set in CI: the PostgreSQL store would go untested")
+        pytest.skip(PG_SKIP)
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    schema = f"rk_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        pytest.fail(f"{PG_ENV} is set but PostgreSQL cannot be reached: {e}")
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        url = make_conninfo(dsn, options=f"-csearch_path={schema}")
+        open_store(url, migrate=True).close()
+        yield url
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated SQLite database that each test copies (cheaper than migrating)."""
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    open_store(path, migrate=True).close()  # closing checkpoints the WAL into the file
+    return path
+
+
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    path = tmp_path / "store.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return Backend("sqlite", str(path))
+
+
+def _postgres(request: pytest.FixtureRequest) -> Backend:
+    url: str = request.getfixturevalue("postgres_url")
+    backend = Backend("postgresql", url)
+    backend.reset()
+    return backend
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """An empty, migrated database of each kind."""
+    b = _sqlite(request, tmp_path) if request.param == "sqlite" else _postgres(request)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def store(backend: Backend, kuaishou: Policy) -> SqlStore:
+    """A store on an empty database, with the Kuaishou policy registered."""
+    return backend.open(register=kuaishou)

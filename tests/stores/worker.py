@@ -1,0 +1,79 @@
+"""A process the reliability tests start (and kill): it steps cases or fires deadlines.
+
+Run as ``python worker.py '<json spec>'``. It opens the store, prints ``ready``, waits
+for a line on stdin (so that several workers start at once), then works, printing one
+JSON line per call the store returned from, flushed at once: what a caller would have
+seen acknowledged had the process died right after. ``done`` ends a run that finished.
+
+Specs:
+- ``{"do": "steps", "url", "steps": [{"op": "open"|"send"|"update", ...}]}``
+- ``{"do": "fire", "url", "now", "limit"}``: ``fire_due`` until nothing is due.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import rulekit
+from rulekit.errors import StepRefused
+from rulekit.stores import SqlStore, open_store
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def _say(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def _step(store: SqlStore, step: dict[str, Any]) -> dict[str, Any]:
+    op, key, at = step["op"], step.get("key"), _time(step.get("at"))
+    try:
+        if op == "open":
+            facts = step["facts"]
+            facts["order"]["amount"] = Decimal(facts["order"]["amount"])
+            facts["order"]["paid_at"] = _time(facts["order"]["paid_at"])
+            _, result = store.open(step["workflow"], facts, id=step["case"], key=key, at=at)
+        elif op == "send":
+            result = store.send(
+                step["case"], step["event"], step["by"], step.get("data"), key=key, at=at
+            )
+        else:
+            result = store.update(step["case"], step["changes"], key=key, at=at)
+    except StepRefused as e:
+        return {"id": step["id"], "refused": e.code}
+    return {
+        "id": step["id"],
+        "case": step["case"],
+        "seqs": [r.seq for r in result.records],
+        "repeated": result.repeated,
+        "state": result.state,
+    }
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    store = open_store(spec["url"])
+    store.register(rulekit.load(spec["policy"]))
+    _say({"ready": True})
+    sys.stdin.readline()
+    if spec["do"] == "steps":
+        for step in spec["steps"]:
+            _say(_step(store, step))
+    else:
+        now = _time(spec["now"])
+        while fired := store.fire_due(now=now, limit=spec["limit"]):
+            for f in fired:
+                _say({"case": f.case_id, "due": f.due.isoformat(), "fired": f.result is not None})
+    _say({"done": True})
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
