@@ -641,6 +641,46 @@ def test_fire_due_honours_its_limit_in_due_order(store: SqlStore) -> None:
     assert all(store.get(f"c{i}").state == "refunded" for i in range(5))
 
 
+POISON = """\
+policy poison version "1"
+facts {
+  n: int
+}
+actors user
+event go by user
+effect pay(amount: int)
+workflow w {
+  initial state waiting {
+    on go -> done
+    after 1h -> done emit pay(amount: 100 / n)
+  }
+  final state done
+}
+"""
+
+
+def test_a_deadline_that_fails_is_recorded_and_holds_back_no_other(backend: Backend) -> None:
+    store = backend.open(register=rulekit.loads(POISON))
+    store.open("w", {"n": 0}, id="bad", at=T)  # 100 / 0 when its deadline fires
+    for i in range(3):
+        store.open("w", {"n": 4}, id=f"ok{i}", at=T + timedelta(minutes=i + 1))
+    fired = store.fire_due(now=T + D)
+    assert [(f.case_id, f.result is not None) for f in fired] == [
+        ("bad", False),
+        ("ok0", True),
+        ("ok1", True),
+        ("ok2", True),
+    ]
+    assert fired[0].error is not None and "division by zero" in fired[0].error
+    assert store.get("bad").state == "waiting" and len(store.history("bad")) == 1
+    assert [e.args for e in store.effects()] == [{"amount": 25}] * 3
+    assert store.fire_due(now=T + 2 * D) == []  # the failed deadline is not claimed again
+    # the case's next step meets the same error, and is refused whole
+    with pytest.raises(rulekit.EvaluationError):
+        store.send("bad", "go", "user", at=T + 2 * D)
+    assert store.get("bad").state == "waiting"
+
+
 def test_a_step_fires_what_is_due_before_it_and_the_worker_then_has_nothing(
     store: SqlStore,
 ) -> None:

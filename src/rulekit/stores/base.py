@@ -18,6 +18,7 @@ database's clock, never a worker's.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -27,13 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
-from rulekit.errors import RuleError
+from rulekit.errors import EvaluationError, RuleError, StepRefused
 from rulekit.policy import ir
 from rulekit.policy.artifact import content_hash, from_json, to_json
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 from rulekit.source import Source
 from rulekit.stores import codec
+
+log = logging.getLogger("rulekit.stores")
 
 
 class StoreError(RuleError):
@@ -90,11 +93,18 @@ class OutboxEffect:
 
 @dataclass(frozen=True)
 class Fired:
-    """What one due deadline did when a worker fired it (``result`` None: it no longer applied)."""
+    """What one due deadline did when a worker fired it.
+
+    ``result`` None: it no longer applied (the case moved on), or firing it failed:
+    ``error`` says why (a condition or effect argument that cannot be evaluated); the
+    case is left as it was, the deadline is marked done with the error, and the case's
+    next step meets the same error.
+    """
 
     case_id: str
     due: datetime
     result: StepResult | None
+    error: str | None = None
 
 
 class Cursor(Protocol):
@@ -452,8 +462,22 @@ class SqlStore:
                 if loaded.case.next_deadline != due:
                     out.append(Fired(case_id, due, None))
                     continue
-                result = loaded.engine.advance(loaded.case, max(t, loaded.case.now))
-                self._save(cur, loaded, result, None, t)
+                # One case's failure must not hold back the batch (nor, as the same rows
+                # come first every time, every later one): it is undone alone and recorded.
+                cur.execute("SAVEPOINT rk_fire")
+                try:
+                    result = loaded.engine.advance(loaded.case, max(t, loaded.case.now))
+                    self._save(cur, loaded, result, None, t)
+                except (EvaluationError, StepRefused) as e:
+                    cur.execute("ROLLBACK TO SAVEPOINT rk_fire")
+                    cur.execute("RELEASE SAVEPOINT rk_fire")
+                    cur.execute(
+                        "UPDATE rk_deadlines SET error = ? WHERE id = ?", (str(e), deadline_id)
+                    )
+                    log.error("case %s: the deadline due %s failed: %s", case_id, due, e)
+                    out.append(Fired(case_id, due, None, error=str(e)))
+                    continue
+                cur.execute("RELEASE SAVEPOINT rk_fire")
                 out.append(Fired(case_id, due, result))
             return out
 

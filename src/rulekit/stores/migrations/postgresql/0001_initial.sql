@@ -58,7 +58,9 @@ CREATE TABLE rk_deadlines (
     id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     case_id text NOT NULL REFERENCES rk_cases (id),
     due     timestamptz NOT NULL,
-    done_at timestamptz
+    done_at timestamptz,
+    -- why firing it failed (the case was left as it was)
+    error   text
 );
 -- Only pending deadlines are indexed: fired ones pile up without slowing the claim.
 CREATE INDEX rk_deadlines_pending ON rk_deadlines (due) WHERE done_at IS NULL;

@@ -59,7 +59,9 @@ CREATE TABLE rk_deadlines (
     id      INTEGER PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES rk_cases (id),
     due     TEXT NOT NULL,
-    done_at TEXT
+    done_at TEXT,
+    -- why firing it failed (the case was left as it was)
+    error   TEXT
 );
 -- Only pending deadlines are indexed: fired ones pile up without slowing the claim.
 CREATE INDEX rk_deadlines_pending ON rk_deadlines (due) WHERE done_at IS NULL;
