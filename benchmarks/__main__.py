@@ -200,6 +200,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
     )
+    # `./dev bench ARGS` passes the same arguments to benchmarks.stores, which alone uses this.
+    p.add_argument("--postgres", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     quick = args.quick
     args.records = args.records if args.records is not None else (5_000 if quick else 100_000)

@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from benchmarks.report import machine_facts, rate, ratio
+from benchmarks.stores import pg_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "rules" / "kuaishou_after_sales.rk"
@@ -246,8 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--postgres",
         metavar="DSN",
-        default=os.environ.get("RULEKIT_BENCH_POSTGRES_DSN"),
-        help="also measure on PostgreSQL (a database the benchmark may create tables in)",
+        default=os.environ.get("RULEKIT_BENCH_POSTGRES"),
+        help="also measure on PostgreSQL (in a schema of its own, dropped afterwards)",
     )
     args = parser.parse_args(argv)
     n = args.requests or (600 if args.quick else 3000)
@@ -256,10 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     baseline = measure_baseline(n, args.clients)
     rows = [("baseline: bare FastAPI endpoint", baseline)]
-    stores = [("SQLite", "sqlite")] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
-    for label, store in stores:
-        for what, figures in measure_service(store, n, args.clients).items():
-            rows.append((f"rulekit on {label}: {what}", figures))
+    for what, figures in measure_service("sqlite", n, args.clients).items():
+        rows.append((f"rulekit on SQLite: {what}", figures))
+    if args.postgres:
+        with pg_schema(args.postgres) as dsn:
+            for what, figures in measure_service(dsn, n, args.clients).items():
+                rows.append((f"rulekit on PostgreSQL: {what}", figures))
     failed = 0
     print(f"{'':42} {'req/s':>9} {'ratio':>8} {'p50':>9} {'p99':>9}")
     for label, r in rows:

@@ -1006,6 +1006,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     # module: the options only that one has are accepted here and ignored.
     p.add_argument("--records", help=argparse.SUPPRESS)
     p.add_argument("--conditions", help=argparse.SUPPRESS)
+    p.add_argument("--postgres", help=argparse.SUPPRESS)  # benchmarks.stores's
     args = p.parse_args(argv)
     quick = args.quick
     args.events = args.events if args.events is not None else (20_000 if quick else 100_000)

@@ -453,13 +453,10 @@ class SqlStore:
                 row = self.dialect.lock_case(cur, case_id, skip_locked=True)
                 if row is None:
                     continue  # a step holds the case: it fires what is due itself
-                cur.execute(
-                    "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
-                    (self.dialect.time_param(t), deadline_id),
-                )
                 loaded = self._load(row, cur)
                 due = self.dialect.time_value(due_value)
                 if loaded.case.next_deadline != due:
+                    self._deadline_done(cur, deadline_id, t)
                     out.append(Fired(case_id, due, None))
                     continue
                 # One case's failure must not hold back the batch (nor, as the same rows
@@ -467,12 +464,19 @@ class SqlStore:
                 cur.execute("SAVEPOINT rk_fire")
                 try:
                     result = loaded.engine.advance(loaded.case, max(t, loaded.case.now))
+                    if loaded.next_due is None or loaded.case.next_deadline == loaded.next_due:
+                        # _save leaves the case's deadlines alone: mark this one done here.
+                        # (Else _write_step marks every pending deadline of the case done at
+                        # t, this one included: marking it here too would be one more
+                        # statement per deadline.)
+                        self._deadline_done(cur, deadline_id, t)
                     self._save(cur, loaded, result, None, t)
                 except (EvaluationError, StepRefused) as e:
                     cur.execute("ROLLBACK TO SAVEPOINT rk_fire")
                     cur.execute("RELEASE SAVEPOINT rk_fire")
                     cur.execute(
-                        "UPDATE rk_deadlines SET error = ? WHERE id = ?", (str(e), deadline_id)
+                        "UPDATE rk_deadlines SET done_at = ?, error = ? WHERE id = ?",
+                        (self.dialect.time_param(t), str(e), deadline_id),
                     )
                     log.error("case %s: the deadline due %s failed: %s", case_id, due, e)
                     out.append(Fired(case_id, due, None, error=str(e)))
@@ -482,6 +486,12 @@ class SqlStore:
             return out
 
         return self._run(work, write=True)
+
+    def _deadline_done(self, cur: Cursor, deadline_id: int, t: datetime) -> None:
+        cur.execute(
+            "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
+            (self.dialect.time_param(t), deadline_id),
+        )
 
     def get(self, case_id: str) -> StoredCase:
         return self._run(lambda cur: self._read(cur, case_id))

@@ -50,8 +50,19 @@ def _escape(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    text = json.dumps(value, default=_tagged, ensure_ascii=False, separators=(",", ":"))
-    if '"$rk"' in text and _needs_escape(value):
+    tags = 0
+
+    def tagged(v: Any) -> Any:
+        nonlocal tags
+        out = _tagged(v)
+        if type(out) is dict:
+            tags += 1  # each writes "$rk" once, and no tag's "v" can hold the text "$rk"
+        return out
+
+    text = json.dumps(value, default=tagged, ensure_ascii=False, separators=(",", ":"))
+    # Walk the value (slow) only when "$rk" shows up more often than the tags wrote it: then a
+    # map, key or string of the caller's own holds it, and it may be a map that looks like a tag.
+    if '"$rk"' in text and text.count('"$rk"') != tags and _needs_escape(value):
         text = json.dumps(
             _escape(value), default=_tagged, ensure_ascii=False, separators=(",", ":")
         )
