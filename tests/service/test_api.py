@@ -19,6 +19,7 @@ from service_support import (
     METRICS,
     PARTIES_A,
     PARTIES_B,
+    POLICY_FILE,
     TestClient,
     auth,
     error_of,
@@ -28,11 +29,12 @@ from service_support import (
 )
 
 from rulekit import __version__
+from rulekit import policy as policies
 from rulekit.auth import Tokens
 from rulekit.errors import EvaluationError
 from rulekit.policy import Policy
 from rulekit.service import STATUS, Service, create_app
-from rulekit.stores import SqlStore
+from rulekit.stores import SqlStore, open_store
 from rulekit.stores.base import CommitUnknown
 
 
@@ -212,6 +214,38 @@ def test_the_outbox_claim_ack_fail_and_dead_letters(
     assert c.get("/effects", params={"status": "pending"}, headers=admin).json()["effects"] == []
     listed = c.get("/effects", params={"case_id": case["id"]}, headers=admin).json()["effects"]
     assert [(e["key"], e["status"]) for e in listed] == [(key, "done")]
+
+
+def test_cases_of_an_older_policy_version_go_on_after_a_restart(
+    tmp_path: Any, kuaishou: Policy, tokens: Tokens
+) -> None:
+    # Bug fixed: a step on a case pinned to a version this process had not registered read the
+    # version back inside the step's transaction; SQLite cannot nest them: a 500 (and
+    # `rulekit worker`, which registers nothing, could fire no deadline at all).
+    db = tmp_path / "cases.db"
+    with open_store(db, migrate=True) as store, make_client(store, kuaishou, tokens) as c:
+        old = _opened(c)
+    newer = tmp_path / "newer.rk"
+    newer.write_text(
+        POLICY_FILE.read_text(encoding="utf-8").replace(
+            'version "2023-01-31"', 'version "2024-01-01"'
+        ),
+        encoding="utf-8",
+    )
+    v2 = policies.load(newer)
+    with open_store(db) as store, make_client(store, v2, tokens) as c:
+        r = send(c, old, "approve", "merchant")
+        assert r.status_code == 200, r.text
+        assert r.json()["case"]["policy"] == kuaishou.hash
+        assert (
+            _opened(c, id="new")
+            and c.get("/cases/new", headers=auth("admin")).json()["policy"] == v2.hash
+        )
+        listed = c.get("/policies", headers=auth("admin")).json()["policies"]
+        assert {(p["hash"], p["current"]) for p in listed} == {
+            (kuaishou.hash, False),
+            (v2.hash, True),
+        }
 
 
 # -- idempotency keys over HTTP ------------------------------------------------------------------

@@ -265,8 +265,11 @@ class SqlStore:
             for r in self._run(work)
         ]
 
-    def engine(self, digest: str) -> Engine:
-        """The engine of one policy version (read back from the store if not registered here)."""
+    def engine(self, digest: str, cur: Cursor | None = None) -> Engine:
+        """The engine of one policy version (read back from the store if not registered here).
+
+        ``cur``: the transaction in progress, if any (SQLite cannot begin one inside another).
+        """
         engine = self._engines.get(digest)
         if engine is not None:
             return engine
@@ -275,7 +278,7 @@ class SqlStore:
             cur.execute("SELECT artifact FROM rk_policies WHERE hash = ?", (digest,))
             return cur.fetchone()
 
-        row = self._run(work)
+        row = work(cur) if cur is not None else self._run(work)
         if row is None:
             raise StoreError("unknown_policy", f"no policy version {digest!r} in the store")
         policy = from_json(codec.loads(row[0]), Source("", f"<store:{digest[:12]}>"))
@@ -406,7 +409,7 @@ class SqlStore:
                 repeated = self._repeated(cur, case_id, key)
                 if repeated is not None:
                     return repeated
-            loaded = self._load(row)
+            loaded = self._load(row, cur)
             t = at if at is not None else max(self.dialect.now(cur), loaded.case.now)
             result = run(loaded.engine, loaded.case, t)
             self._save(cur, loaded, result, key, t)
@@ -435,7 +438,7 @@ class SqlStore:
                     "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
                     (self.dialect.time_param(t), deadline_id),
                 )
-                loaded = self._load(row)
+                loaded = self._load(row, cur)
                 due = self.dialect.time_value(due_value)
                 if loaded.case.next_deadline != due:
                     out.append(Fired(case_id, due, None))
@@ -643,8 +646,8 @@ class SqlStore:
             records=int(row[9]),
         )
 
-    def _load(self, row: Any) -> _Loaded:
-        engine = self.engine(row[1])
+    def _load(self, row: Any, cur: Cursor | None = None) -> _Loaded:
+        engine = self.engine(row[1], cur)
         case = engine.resume(
             row[2],
             row[3],
