@@ -14,7 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import (
+
+from rulekit import policy as policies
+from rulekit.auth import Tokens
+from rulekit.policy import Policy
+from rulekit.stores import SqlStore, open_store
+
+from .service_support import (
     POLICY_FILE,
     POSTGRES_ENV,
     TOKENS_FILE,
@@ -22,11 +28,6 @@ from service_support import (
     make_client,
     postgres_base_dsn,
 )
-
-from rulekit import policy as policies
-from rulekit.auth import Tokens
-from rulekit.policy import Policy
-from rulekit.stores import SqlStore, open_store
 
 
 @pytest.fixture(scope="session")

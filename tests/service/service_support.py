@@ -1,7 +1,6 @@
 """Helpers for the service tests: the shipped policy, real tokens, clients and cases.
 
-(A module of its own, not conftest.py, so test files can import from it by a
-name no other test folder uses.)
+(A module of its own: tests/conftest.py is the one other tests import from.)
 """
 
 from __future__ import annotations

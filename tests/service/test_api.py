@@ -15,7 +15,17 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_support import (
+
+from rulekit import __version__
+from rulekit import policy as policies
+from rulekit.auth import Tokens
+from rulekit.errors import EvaluationError
+from rulekit.policy import Policy
+from rulekit.service import STATUS, Service, create_app
+from rulekit.stores import SqlStore, open_store
+from rulekit.stores.base import CommitUnknown
+
+from .service_support import (
     METRICS,
     PARTIES_A,
     PARTIES_B,
@@ -27,15 +37,6 @@ from service_support import (
     open_case,
     refund_facts,
 )
-
-from rulekit import __version__
-from rulekit import policy as policies
-from rulekit.auth import Tokens
-from rulekit.errors import EvaluationError
-from rulekit.policy import Policy
-from rulekit.service import STATUS, Service, create_app
-from rulekit.stores import SqlStore, open_store
-from rulekit.stores.base import CommitUnknown
 
 
 def send(client: TestClient, case_id: str, event: str, role: str, **kw: Any) -> Any:

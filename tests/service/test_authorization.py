@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_support import (
+
+from rulekit.auth import Caller, DevTokens, Tokens, TokensError
+from rulekit.policy import Policy
+from rulekit.stores import SqlStore, open_store
+
+from .service_support import (
     PARTIES_A,
     PARTIES_B,
     TOKENS,
@@ -26,10 +31,6 @@ from service_support import (
     make_client,
     refund_facts,
 )
-
-from rulekit.auth import Caller, DevTokens, Tokens, TokensError
-from rulekit.policy import Policy
-from rulekit.stores import SqlStore, open_store
 
 ROLES = [
     "merchant",

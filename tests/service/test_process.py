@@ -20,7 +20,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from service_support import (
+
+from rulekit import policy as policies
+from rulekit.stores import SqlStore, open_store
+from rulekit.stores.migrations import latest
+
+from .service_support import (
     PARTIES_A,
     POLICY_FILE,
     TOKENS_FILE,
@@ -28,10 +33,6 @@ from service_support import (
     free_port,
     refund_facts,
 )
-
-from rulekit import policy as policies
-from rulekit.stores import SqlStore, open_store
-from rulekit.stores.migrations import latest
 
 START_TIMEOUT = 30.0  # seconds for a server to answer /health
 EXIT_TIMEOUT = 30.0  # seconds for a process to exit once told to

@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from service_support import POLICY_FILE, auth, make_client, open_case
 
 from rulekit import policy as policies
 from rulekit.auth import DevTokens, Tokens
 from rulekit.policy import Policy
 from rulekit.service import Service, create_app
 from rulekit.stores import SqlStore, open_store
+
+from .service_support import POLICY_FILE, auth, make_client, open_case
 
 EXAMPLES = 15  # per operation and mode: ~400 requests in all, a few seconds
 
