@@ -14,8 +14,10 @@ engine and the store's own codes, and the HTTP status that fits each.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -27,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from rulekit import __version__
 from rulekit.auth import Caller, Tokens
@@ -46,6 +49,7 @@ STATUS = {
     "case_not_found": 404,
     "effect_not_found": 404,
     "not_found": 404,
+    "method_not_allowed": 405,
     "case_exists": 409,
     "unknown_event": 422,
     "event_not_allowed": 409,
@@ -63,6 +67,11 @@ STATUS = {
 }
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+#: a string a database text column can hold (PostgreSQL's cannot hold NUL)
+TEXT_PATTERN = r"^[^\x00]*$"
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+#: ids of cases opened with an idempotency key and no id (derived from the caller and the key)
+KEYED_IDS = uuid.UUID("5b0c7c8e-2f55-4d0e-9a43-5a1a3c2f4e61")
 KEY_HEADER = Header(
     alias="Idempotency-Key",
     max_length=200,
@@ -91,7 +100,7 @@ class OpenCase(BaseModel):
     id: str | None = Field(
         default=None, pattern=ID_PATTERN, description="the case id (default: generated)"
     )
-    parties: dict[str, str] = Field(
+    parties: dict[Text, Text] = Field(
         default_factory=dict,
         description='who the case belongs to, per actor: {"merchant": "shop-1", "consumer": "user-7"}',
     )
@@ -112,7 +121,7 @@ class ClaimEffects(BaseModel):
 
 
 class FailEffect(BaseModel):
-    error: str = Field(max_length=2000)
+    error: str = Field(max_length=2000, pattern=TEXT_PATTERN)
     retry_in_seconds: float = Field(default=0, ge=0, le=86400 * 7)
 
 
@@ -474,6 +483,35 @@ def create_app(service: Service) -> FastAPI:
     async def _evaluation(request: Request, e: EvaluationError) -> JSONResponse:
         return _error("evaluation_error", str(e))
 
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, e: HTTPException) -> JSONResponse:
+        # no such route, or not with this method: the same error body as every other error
+        if e.status_code == 405:
+            return _error("method_not_allowed", f"{request.method} is not allowed here")
+        if e.status_code == 404:
+            return _error("not_found", f"no route {request.url.path}")
+        return JSONResponse(
+            {"error": {"code": "http_error", "message": str(e.detail)}},
+            status_code=e.status_code,
+            headers=e.headers,
+        )
+
+    async def _unavailable(request: Request, e: Exception) -> JSONResponse:
+        # A database error that running the step again may cure (a lock held too long, a lost
+        # connection), still there after the store's own retries: 503, not a 500.
+        if not store.dialect.retryable(e):
+            raise e
+        log.warning("store unavailable: %s", e)
+        return _error("store_unavailable", "the store is unavailable: try again later")
+
+    app.add_exception_handler(sqlite3.OperationalError, _unavailable)
+    if store.dialect.name == "postgresql":
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        app.add_exception_handler(psycopg.OperationalError, _unavailable)
+        app.add_exception_handler(PoolTimeout, _unavailable)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {}
@@ -482,7 +520,13 @@ def create_app(service: Service) -> FastAPI:
 
     @app.middleware("http")
     async def _count(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
+        if "\x00" in request.scope["path"] or any(
+            "\x00" in k + v for k, v in request.query_params.multi_items()
+        ):
+            # the database could not compare it with anything (PostgreSQL's text holds no NUL)
+            response = _error("invalid_request", "a NUL character in the path or the query")
+        else:
+            response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         service.requests.labels(path, request.method, str(response.status_code)).inc()
@@ -539,13 +583,18 @@ def create_app(service: Service) -> FastAPI:
             )
 
         opened: list[StoredCase] = []
+        # A key without an id: the id is derived from the caller and the key, so sending the
+        # request again opens nothing new (a random id would open a second case each time).
+        case_id = body.id
+        if case_id is None and key is not None:
+            case_id = uuid.uuid5(KEYED_IDS, f"{who.name}\n{key}").hex
 
         def run() -> StepResult:
             case, result = store.open(
                 body.workflow,
                 body.facts,
                 policy=body.policy,
-                id=body.id,
+                id=case_id,
                 parties=body.parties,
                 key=key,
             )
@@ -553,6 +602,9 @@ def create_app(service: Service) -> FastAPI:
             return result
 
         result = service.step("open", run)
+        if result.repeated and not who.sees(opened[0].parties):
+            # the key of someone else's case: say no more than a caller without the key is told
+            raise StoreError("case_exists", f"case {case_id!r} exists already")
         return _step(result, opened[0])
 
     @app.get("/cases", response_model=CaseList, tags=["cases"])

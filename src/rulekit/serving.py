@@ -7,11 +7,14 @@ policies never loads the HTTP stack or a database driver.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 from rulekit import policy
 from rulekit.auth import DevTokens, Tokens, TokensError
@@ -111,16 +114,38 @@ def _serve(args: argparse.Namespace) -> int:
             "" if args.no_worker else ", deadline worker in-process",
         )
         # uvicorn stops on SIGINT/SIGTERM after the requests in flight (each a whole step) finish.
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(service),
             host=args.host,
             port=args.port,
             log_level="warning",
             timeout_graceful_shutdown=30,
         )
+        _server(config).run()
     finally:
         store.close()
     return EXIT_OK
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, except that a graceful stop on SIGTERM or SIGINT exits 0.
+
+    uvicorn raises the signal again once it has shut down, which (with the default
+    handlers) killed the process there: exit status -15, and the store never closed.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    # stopped as asked, gracefully: nothing to raise again
+                    getattr(self, "_captured_signals", []).clear()
+
+    return Server(config)
 
 
 def _loopback(host: str) -> bool:

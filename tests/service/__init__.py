@@ -1,0 +1,1 @@
+"""Service-level tests: the HTTP API, authorization, schemathesis and the real processes."""
