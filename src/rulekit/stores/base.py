@@ -170,6 +170,10 @@ class _Loaded:
     engine: Engine
     version: int
     next_due: datetime | None
+    #: the facts as read, and their stored text: facts change copy-on-write, so while
+    #: ``case.facts`` is still this object the text is still theirs (not encoded again)
+    facts: Any = None
+    facts_text: str = ""
 
 
 class SqlStore:
@@ -691,17 +695,18 @@ class SqlStore:
 
     def _load(self, row: Any, cur: Cursor | None = None) -> _Loaded:
         engine = self.engine(row[1]) if cur is None else self._engine(cur, row[1])
+        facts = codec.loads(row[6])
         case = engine.resume(
             row[2],
             row[3],
-            codec.loads(row[6]),
+            facts,
             [(due, int(order), entered) for due, order, entered in codec.loads(row[7])],
             self.dialect.time_value(row[8]),
             id=row[0],
             base=int(row[9]),
         )
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
-        return _Loaded(case, engine, int(row[10]), due)
+        return _Loaded(case, engine, int(row[10]), due, facts, row[6])
 
     def _save(
         self, cur: Cursor, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
@@ -716,7 +721,7 @@ class SqlStore:
                 case.state.name,
                 case.state.final,
                 case.outcome,
-                codec.dumps(case.facts),
+                loaded.facts_text if case.facts is loaded.facts else codec.dumps(case.facts),
                 codec.dumps(Engine.pending(case)),
                 self.dialect.time_param(case.now),
                 case.base + len(case.history),
