@@ -1255,7 +1255,11 @@ def test_history_records_cause_cite_rule_and_effects() -> None:
         "awaiting",
         "w",
     )
-    assert opened.data == {"order": {"amount": Decimal("128.50"), "fee": Decimal("0.50")}}
+    # every declared group is there, the ones with no fact set yet empty
+    assert opened.data == {
+        "order": {"amount": Decimal("128.50"), "fee": Decimal("0.50")},
+        "refund": {},
+    }
 
     assert (rejected.seq, rejected.kind, rejected.at) == (1, "event", T0 + H)
     assert (rejected.event, rejected.actor, rejected.data, rejected.key) == (
@@ -1824,3 +1828,44 @@ def test_bug_allowed_at_a_later_time_sees_the_deadlines_due_before_it() -> None:
     }
     assert engine.allowed(case) == engine.allowed(case, T0 + 48 * H)
     assert case.state.name == "waiting" and case.history[-1].kind == "open"  # untouched
+
+
+HAS_POLICY = """\
+policy has version "1"
+facts {
+  order.amount: money
+  offer.service: string?
+  offer.note.text: string?
+}
+actors a
+event go by a
+workflow w {
+  initial state s {
+    on go when !has(offer.service) && !has(offer.note.text) -> unset
+    on go when has(offer.service) -> set
+  }
+  final state unset
+  final state set
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("facts", "state"),
+    [
+        ({"order.amount": 1}, "unset"),  # no fact of `offer` at all: has() is false, not an error
+        ({"order.amount": 1, "offer.note.text": "x"}, "set_none"),
+        ({"order.amount": 1, "offer.service": "repair"}, "set"),
+    ],
+)
+def test_has_is_false_for_a_declared_fact_whose_group_has_nothing_set(
+    facts: dict[str, object], state: str
+) -> None:
+    engine = Engine(rulekit.loads(HAS_POLICY))
+    case = engine.open("w", facts, at=T0)
+    if state == "set_none":
+        with pytest.raises(rulekit.StepRefused) as refused:
+            engine.send(case, "go", "a", at=T0)
+        assert refused.value.code == "guard_failed"
+        return
+    assert engine.send(case, "go", "a", at=T0).state == state

@@ -87,6 +87,9 @@ class Engine:
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
         self._tree = _fact_tree(policy.facts)
+        #: the declared fact groups (``order`` of ``order.amount``) as a tree of empty maps,
+        #: shared by every case (facts are replaced, never changed in place)
+        self._groups = _groups(self._tree)
 
     # -- preparing the compiled workflow -----------------------------------------------
     def _simple_transitions(self) -> set[int]:
@@ -188,6 +191,9 @@ class Engine:
         tree: dict[str, Any] = {}
         for path, value in values.items():
             _set(tree, tuple(path.split(".")), value)
+        # Every declared group is there, empty or not: `has(offer.service)` is false (and
+        # `!has(...)` true) while no fact of `offer` is set, rather than an error.
+        _fill(tree, self._groups)
         case = Case(wf, wf.states[wf.initial], tree, t, id)
         with _Step(case) as step:
             step.add(
@@ -749,6 +755,21 @@ def _expressions(t: ir.Transition) -> list[Any]:
     exprs = [e for e in (t.guard, t.deadline, t.start) if e is not None]
     exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
     return [e.compiled for e in exprs]
+
+
+def _groups(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The declared tree without its leaves: the groups, nested."""
+    return {name: _groups(node) for name, node in tree.items() if isinstance(node, dict)}
+
+
+def _fill(facts: dict[str, Any], groups: Mapping[str, Any]) -> None:
+    """Add the groups ``facts`` lacks (shared empty ones: never changed in place)."""
+    for name, sub in groups.items():
+        node = facts.get(name)
+        if node is None:
+            facts[name] = sub
+        elif sub:
+            _fill(node, sub)
 
 
 def _fact_tree(facts: Mapping[str, ir.Fact]) -> dict[str, Any]:
