@@ -7,7 +7,8 @@ seen acknowledged had the process died right after. ``done`` ends a run that fin
 
 Specs:
 - ``{"do": "steps", "url", "steps": [{"op": "open"|"send"|"update", ...}]}``
-- ``{"do": "fire", "url", "now", "limit"}``: ``fire_due`` until nothing is due.
+- ``{"do": "fire", "url", "now", "limit"}``: ``fire_due`` until nothing is due;
+  with ``"quiet": true``, one line at the end instead: how many it fired and claimed.
 """
 
 from __future__ import annotations
@@ -68,9 +69,18 @@ def main() -> None:
             _say(_step(store, step))
     else:
         now = _time(spec["now"])
+        counts = {"claimed": 0, "fired": 0}
         while fired := store.fire_due(now=now, limit=spec["limit"]):
             for f in fired:
-                _say({"case": f.case_id, "due": f.due.isoformat(), "fired": f.result is not None})
+                if spec.get("quiet"):
+                    counts["claimed"] += 1
+                    counts["fired"] += f.result is not None
+                else:
+                    _say(
+                        {"case": f.case_id, "due": f.due.isoformat(), "fired": f.result is not None}
+                    )
+        if spec.get("quiet"):
+            _say(counts)
     _say({"done": True})
     store.close()
 
