@@ -649,12 +649,13 @@ def create_app(service: Service) -> FastAPI:
         case_id: str, body: SendEvent, who: Who, key: Annotated[str | None, KEY_HEADER] = None
     ) -> dict[str, Any]:
         """Send an event as the caller's actor."""
-        visible(who, case_id)
         if who.actor is None:
+            visible(who, case_id)  # a case it cannot see is a 404 first
             raise Problem("forbidden", "this token has no actor to send events as")
         actor = who.actor
         result = service.step(
-            "event", lambda: store.send(case_id, body.event, actor, body.data, key=key)
+            "event",
+            lambda: store.send(case_id, body.event, actor, body.data, key=key, only_if=who.sees),
         )
         return _step(result, store.get(case_id))
 

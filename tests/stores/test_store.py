@@ -8,6 +8,7 @@ and case listings, deadlines fired by workers, an outbox of effects, a versioned
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -792,3 +793,24 @@ def test_schema_versions(backend: Backend) -> None:
         with pytest.raises(StoreError) as ahead:
             open_store(url)
         assert ahead.value.code == "schema_ahead"
+
+
+def test_only_if_refuses_a_step_on_a_case_the_test_rejects_as_not_found(store: SqlStore) -> None:
+    store.open("refund_only", slow_refund(), id="c1", parties={"merchant": "shop-1"}, at=T)
+    before = everything(store, "c1")
+
+    def other_shop(parties: Mapping[str, str]) -> bool:
+        return parties.get("merchant") == "shop-2"
+
+    for step in (
+        lambda: store.send("c1", "approve", "merchant", at=T + H, only_if=other_shop),
+        lambda: store.update("c1", {"order.shipped": False}, at=T + H, only_if=other_shop),
+    ):
+        with pytest.raises(StoreError) as refused:
+            step()
+        assert refused.value.code == "case_not_found"
+    assert everything(store, "c1") == before
+    result = store.send(
+        "c1", "approve", "merchant", at=T + H, only_if=lambda p: p["merchant"] == "shop-1"
+    )
+    assert result.state == "refunded"

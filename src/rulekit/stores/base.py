@@ -400,10 +400,19 @@ class SqlStore:
         *,
         key: str | None = None,
         at: datetime | None = None,
+        only_if: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> StepResult:
-        """Deliver an event to a case (:meth:`Engine.send`): the step commits whole or not at all."""
+        """Deliver an event to a case (:meth:`Engine.send`): the step commits whole or not at all.
+
+        ``only_if``: a test of the case's parties, made under the step's lock (a service's
+        authorization); when it fails, the case is not found for this caller.
+        """
         return self._step(
-            case_id, key, at, lambda e, c, t: e.send(c, event, by, data, at=t, key=key)
+            case_id,
+            key,
+            at,
+            lambda e, c, t: e.send(c, event, by, data, at=t, key=key),
+            only_if,
         )
 
     def update(
@@ -413,9 +422,10 @@ class SqlStore:
         *,
         key: str | None = None,
         at: datetime | None = None,
+        only_if: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> StepResult:
-        """Change facts of a case from outside (:meth:`Engine.update`)."""
-        return self._step(case_id, key, at, lambda e, c, t: e.update(c, changes, at=t))
+        """Change facts of a case from outside (:meth:`Engine.update`); ``only_if`` as for send."""
+        return self._step(case_id, key, at, lambda e, c, t: e.update(c, changes, at=t), only_if)
 
     def _step(
         self,
@@ -423,10 +433,11 @@ class SqlStore:
         key: str | None,
         at: datetime | None,
         run: Callable[[Engine, Case, datetime], StepResult],
+        only_if: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> StepResult:
         def work(cur: Cursor) -> StepResult:
             row = self.dialect.lock_case(cur, case_id)
-            if row is None:
+            if row is None or (only_if is not None and not only_if(codec.loads(row[11]))):
                 raise CaseNotFound(case_id)
             if key is not None:
                 repeated = self._repeated(cur, case_id, key)
