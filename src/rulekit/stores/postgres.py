@@ -68,7 +68,8 @@ class PostgresDialect:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            check=ConnectionPool.check_connection,
+            # No check on checkout (a round trip each time): a connection that died while
+            # idle fails its transaction's first statement, which runs again on a new one.
             kwargs={"autocommit": True},
         )
         try:
