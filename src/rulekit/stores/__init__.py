@@ -78,7 +78,10 @@ def schema(url: str | Path, *, upgrade: bool) -> tuple[list[Migration], int, int
     else:
         from rulekit.stores.sqlite import SQLiteDialect
 
-        dialect = SQLiteDialect(_sqlite_path(text))
+        path = _sqlite_path(text)
+        if not upgrade and path != ":memory:" and not Path(path).exists():
+            return [], 0, latest("sqlite")  # nothing there yet, and nothing made by looking
+        dialect = SQLiteDialect(path)
     try:
         applied = dialect.migrate() if upgrade else []
         return applied, dialect.schema_version(), latest(dialect.name)

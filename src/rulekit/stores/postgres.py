@@ -63,6 +63,13 @@ class PostgresDialect:
                 "the PostgreSQL store needs psycopg: pip install 'rulekit[postgresql]'",
             )
         self.dsn = dsn
+        try:  # one connection first: a clear error at once rather than the pool's retries
+            psycopg.connect(dsn, connect_timeout=10).close()
+        except psycopg.Error as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreError(
+                "store_unreachable", f"cannot reach PostgreSQL at {safe_dsn(dsn)}: {reason}"
+            ) from None
         self.pool = ConnectionPool(
             dsn,
             min_size=min_size,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, SqlStore
+from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, SqlStore, StoreError
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 UTC = UTC
@@ -27,10 +27,29 @@ UTC = UTC
 class SQLiteDialect:
     name = "sqlite"
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        create: bool = True,
+    ) -> None:
+        """``create``: make the file (and its folder) when there is none yet."""
         self.path = path
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not create and not Path(path).exists():
+                raise StoreError(
+                    "schema_behind",
+                    f"there is no store at {path} yet: create it with "
+                    f"`rulekit db upgrade --store {path}`",
+                )
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(
+                    "store_unreachable", f"cannot open the SQLite store at {path}: {e.strerror}"
+                ) from None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
@@ -45,13 +64,18 @@ class SQLiteDialect:
             self._shared = None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self._busy_timeout,
-            isolation_level=None,  # transactions are begun and ended here, explicitly
-            check_same_thread=False,
-        )
-        conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are begun and ended here, explicitly
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as e:
+            raise StoreError(
+                "store_unreachable", f"cannot open the SQLite store at {self.path}: {e}"
+            ) from None
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._guard:
@@ -196,7 +220,7 @@ class SQLiteStore(SqlStore):
         Without ``migrate``, a store whose schema is behind this version of rulekit is an
         error that says to run ``rulekit db upgrade``.
         """
-        dialect = SQLiteDialect(str(path), synchronous=synchronous)
+        dialect = SQLiteDialect(str(path), synchronous=synchronous, create=migrate)
         super().__init__(dialect)
         if migrate:
             dialect.migrate()

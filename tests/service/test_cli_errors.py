@@ -1,0 +1,66 @@
+"""`rulekit db`, `worker` and `serve` on bad input: a message that names the place, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from rulekit.cli import main
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_status_of_a_store_that_does_not_exist_makes_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "nothing.db"
+    code, out = _run(["db", "status", "--store", str(store)], capsys)
+    assert code == 1 and "schema version 0" in out and "rulekit db upgrade" in out
+    assert not store.exists()
+
+
+def test_a_worker_on_a_store_that_does_not_exist_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "nothing.db"
+    code, out = _run(["worker", "--once", "--store", str(store)], capsys)
+    assert code == 1
+    assert f"there is no store at {store} yet: create it with `rulekit db upgrade" in out
+    assert not store.exists() and "Traceback" not in out
+
+
+def test_a_store_where_no_file_can_be_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, out = _run(["db", "upgrade", "--store", str(blocker / "store.db")], capsys)
+    assert code == 1 and f"cannot open the SQLite store at {blocker / 'store.db'}" in out
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not SQLite" * 100)
+    code, out = _run(["db", "upgrade", "--store", str(junk)], capsys)
+    assert code == 1 and f"cannot open the SQLite store at {junk}" in out
+    assert "Traceback" not in out
+
+
+def test_an_unreachable_postgresql_fails_at_once_with_the_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out = _run(
+        ["db", "status", "--store", f"postgresql://u:secret@127.0.0.1:{port}/x"], capsys
+    )
+    assert code == 1
+    assert f"cannot reach PostgreSQL at user=u dbname=x host=127.0.0.1 port={port}" in out
+    assert "secret" not in out
