@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
@@ -136,9 +136,12 @@ class Dialect(Protocol):
         """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
         ...
 
-    def lock_case(self, cur: Cursor, case_id: str, *, skip_locked: bool = False) -> Any:
-        """The case's row (``CASE_COLUMNS``), locked until the transaction ends; None if absent
-        (or, with ``skip_locked``, held by another transaction)."""
+    def lock_case(self, cur: Cursor, case_id: str) -> Any:
+        """The case's row (``CASE_COLUMNS``), locked until the transaction ends; None if absent."""
+        ...
+
+    def lock_cases(self, cur: Cursor, case_ids: list[str]) -> list[Any]:
+        """The rows of those cases no other transaction holds, locked until this one ends."""
         ...
 
     def now(self, cur: Cursor) -> datetime: ...
@@ -174,6 +177,57 @@ class _Loaded:
     #: ``case.facts`` is still this object the text is still theirs (not encoded again)
     facts: Any = None
     facts_text: str = ""
+
+
+@dataclass
+class _Writes:
+    """The rows one or more steps write, flushed together: one statement per kind of row
+    (a worker's batch of deadlines costs a handful of round trips, not a handful per case)."""
+
+    cases: list[tuple[Any, ...]] = field(default_factory=list)
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    effects: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (time, case id): every pending deadline of the case is done (it moved on)
+    moved: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (time, error, deadline id): one claimed deadline is done
+    done: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (case id, due): the case's next deadline
+    deadlines: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def flush(self, cur: Cursor) -> None:
+        for sql, rows in (
+            (
+                "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
+                "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ? "
+                "WHERE id = ? AND version = ?",
+                self.cases,
+            ),
+            (
+                "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)",
+                self.history,
+            ),
+            (
+                "INSERT INTO rk_effects (key, case_id, seq, name, args, at, status, attempts, "
+                "available_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                self.effects,
+            ),
+            (
+                "INSERT INTO rk_keys (case_id, key, first_seq, last_seq, state, final) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self.keys,
+            ),
+            ("UPDATE rk_deadlines SET done_at = ?, error = ? WHERE id = ?", self.done),
+            (
+                "UPDATE rk_deadlines SET done_at = ? WHERE case_id = ? AND done_at IS NULL",
+                self.moved,
+            ),
+            ("INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)", self.deadlines),
+        ):
+            if len(rows) == 1:
+                cur.execute(sql, rows[0])
+            elif rows:
+                cur.executemany(sql, rows)
 
 
 class SqlStore:
@@ -386,7 +440,9 @@ class SqlStore:
                     "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
                     [(case_id, a, p) for a, p in parties.items()],
                 )
-            self._write_step(cur, case_id, records, result, key, None, case.next_deadline, t)
+            writes = _Writes()
+            self._collect_step(writes, case_id, records, result, key, None, case.next_deadline, t)
+            writes.flush(cur)
             return self._read(cur, case_id), result
 
         return self._run(work, write=True, safe=key is not None)
@@ -461,52 +517,45 @@ class SqlStore:
 
         def work(cur: Cursor) -> list[Fired]:
             t = now if now is not None else self.dialect.now(cur)
+            stamp = self.dialect.time_param(t)
+            claimed = self.dialect.claim_deadlines(cur, stamp, limit)
+            if not claimed:
+                return []
+            # The cases, locked in one statement; one a step holds is skipped: that step
+            # fires what is due itself.
+            rows = {r[0]: r for r in self.dialect.lock_cases(cur, [c for _, c, _ in claimed])}
             out: list[Fired] = []
-            for deadline_id, case_id, due_value in self.dialect.claim_deadlines(
-                cur, self.dialect.time_param(t), limit
-            ):
-                row = self.dialect.lock_case(cur, case_id, skip_locked=True)
+            writes = _Writes()
+            for deadline_id, case_id, due_value in claimed:
+                row = rows.pop(case_id, None)
                 if row is None:
-                    continue  # a step holds the case: it fires what is due itself
+                    continue
                 loaded = self._load(row, cur)
                 due = self.dialect.time_value(due_value)
                 if loaded.case.next_deadline != due:
-                    self._deadline_done(cur, deadline_id, t)
+                    writes.done.append((stamp, None, deadline_id))
                     out.append(Fired(case_id, due, None))
                     continue
-                # One case's failure must not hold back the batch (nor, as the same rows
-                # come first every time, every later one): it is undone alone and recorded.
-                cur.execute("SAVEPOINT rk_fire")
                 try:
                     result = loaded.engine.advance(loaded.case, max(t, loaded.case.now))
-                    if loaded.next_due is None or loaded.case.next_deadline == loaded.next_due:
-                        # _save leaves the case's deadlines alone: mark this one done here.
-                        # (Else _write_step marks every pending deadline of the case done at
-                        # t, this one included: marking it here too would be one more
-                        # statement per deadline.)
-                        self._deadline_done(cur, deadline_id, t)
-                    self._save(cur, loaded, result, None, t)
                 except (EvaluationError, StepRefused) as e:
-                    cur.execute("ROLLBACK TO SAVEPOINT rk_fire")
-                    cur.execute("RELEASE SAVEPOINT rk_fire")
-                    cur.execute(
-                        "UPDATE rk_deadlines SET done_at = ?, error = ? WHERE id = ?",
-                        (self.dialect.time_param(t), str(e), deadline_id),
-                    )
+                    # The engine wrote nothing yet (it writes nothing at all: the batch's rows
+                    # are written below): the case stays as it was, the deadline is done with
+                    # its error, and the rest of the batch goes on.
+                    writes.done.append((stamp, str(e), deadline_id))
                     log.error("case %s: the deadline due %s failed: %s", case_id, due, e)
                     out.append(Fired(case_id, due, None, error=str(e)))
                     continue
-                cur.execute("RELEASE SAVEPOINT rk_fire")
+                if loaded.next_due is None or loaded.case.next_deadline == loaded.next_due:
+                    # the step leaves the case's deadline rows alone: mark this one done
+                    # (otherwise every pending one of the case is marked done, this one too)
+                    writes.done.append((stamp, None, deadline_id))
+                self._collect(writes, loaded, result, None, t)
                 out.append(Fired(case_id, due, result))
+            writes.flush(cur)
             return out
 
         return self._run(work, write=True)
-
-    def _deadline_done(self, cur: Cursor, deadline_id: int, t: datetime) -> None:
-        cur.execute(
-            "UPDATE rk_deadlines SET done_at = ? WHERE id = ?",
-            (self.dialect.time_param(t), deadline_id),
-        )
 
     def get(self, case_id: str) -> StoredCase:
         return self._run(lambda cur: self._read(cur, case_id))
@@ -722,12 +771,17 @@ class SqlStore:
     def _save(
         self, cur: Cursor, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
     ) -> None:
+        writes = _Writes()
+        self._collect(writes, loaded, result, key, t)
+        writes.flush(cur)
+
+    def _collect(
+        self, writes: _Writes, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
+    ) -> None:
+        """What a step on a loaded case writes: its new row, then as for :meth:`_collect_step`."""
         case = loaded.case
         assert case.id is not None
-        cur.execute(
-            "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
-            "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ? "
-            "WHERE id = ? AND version = ?",
+        writes.cases.append(
             (
                 case.state.name,
                 case.state.final,
@@ -741,15 +795,22 @@ class SqlStore:
                 self._due(case.next_deadline),
                 case.id,
                 loaded.version,
-            ),
+            )
         )
-        self._write_step(
-            cur, case.id, tuple(case.history), result, key, loaded.next_due, case.next_deadline, t
+        self._collect_step(
+            writes,
+            case.id,
+            tuple(case.history),
+            result,
+            key,
+            loaded.next_due,
+            case.next_deadline,
+            t,
         )
 
-    def _write_step(
+    def _collect_step(
         self,
-        cur: Cursor,
+        writes: _Writes,
         case_id: str,
         records: tuple[Record, ...],
         result: StepResult,
@@ -759,37 +820,24 @@ class SqlStore:
         t: datetime,
     ) -> None:
         """The step's history, outbox, idempotency key and next deadline."""
-        if records:
-            cur.executemany(
-                "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (case_id, r.seq, self.dialect.time_param(r.at), r.kind, _record_json(r))
-                    for r in records
-                ],
+        tp = self.dialect.time_param
+        writes.history.extend((case_id, r.seq, tp(r.at), r.kind, _record_json(r)) for r in records)
+        stamp = tp(t)
+        writes.effects.extend(
+            (
+                f"{case_id}/{e.seq}/{i}",  # stable: the case, the record, its place in it
+                case_id,
+                e.seq,
+                e.name,
+                codec.dumps(dict(e.args)),
+                tp(e.at),
+                stamp,
             )
-        effects = [(i, e) for r in records for i, e in enumerate(r.effects)]
-        if effects:
-            stamp = self.dialect.time_param(t)
-            cur.executemany(
-                "INSERT INTO rk_effects (key, case_id, seq, name, args, at, status, attempts, "
-                "available_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
-                [
-                    (
-                        f"{case_id}/{e.seq}/{i}",  # stable: the case, the record, its place in it
-                        case_id,
-                        e.seq,
-                        e.name,
-                        codec.dumps(dict(e.args)),
-                        self.dialect.time_param(e.at),
-                        stamp,
-                    )
-                    for i, e in effects
-                ],
-            )
+            for r in records
+            for i, e in enumerate(r.effects)
+        )
         if key is not None:
-            cur.execute(
-                "INSERT INTO rk_keys (case_id, key, first_seq, last_seq, state, final) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+            writes.keys.append(
                 (
                     case_id,
                     key,
@@ -797,19 +845,13 @@ class SqlStore:
                     records[-1].seq if records else -2,
                     result.state,
                     result.final,
-                ),
+                )
             )
         if due_after != due_before:
             if due_before is not None:
-                cur.execute(
-                    "UPDATE rk_deadlines SET done_at = ? WHERE case_id = ? AND done_at IS NULL",
-                    (self.dialect.time_param(t), case_id),
-                )
+                writes.moved.append((stamp, case_id))
             if due_after is not None:
-                cur.execute(
-                    "INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)",
-                    (case_id, self.dialect.time_param(due_after)),
-                )
+                writes.deadlines.append((case_id, tp(due_after)))
 
     def _repeated(self, cur: Cursor, case_id: str, key: str) -> StepResult | None:
         cur.execute(

@@ -115,13 +115,16 @@ class PostgresDialect:
             | PoolTimeout,
         )
 
-    def lock_case(self, cur: Any, case_id: str, *, skip_locked: bool = False) -> Any:
-        cur.execute(
-            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ? FOR UPDATE"
-            + (" SKIP LOCKED" if skip_locked else ""),
-            (case_id,),
-        )
+    def lock_case(self, cur: Any, case_id: str) -> Any:
+        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ? FOR UPDATE", (case_id,))
         return cur.fetchone()
+
+    def lock_cases(self, cur: Any, case_ids: list[str]) -> list[Any]:
+        cur.execute(
+            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ANY(?) FOR UPDATE SKIP LOCKED",
+            (case_ids,),
+        )
+        return list(cur.fetchall())
 
     def now(self, cur: Any) -> datetime:
         cur.execute("SELECT clock_timestamp()")

@@ -122,10 +122,15 @@ class SQLiteDialect:
     def retryable(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
-    def lock_case(self, cur: Any, case_id: str, *, skip_locked: bool = False) -> Any:
+    def lock_case(self, cur: Any, case_id: str) -> Any:
         # The write transaction already holds the database's write lock.
         cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?", (case_id,))
         return cur.fetchone()
+
+    def lock_cases(self, cur: Any, case_ids: list[str]) -> list[Any]:
+        marks = ", ".join("?" * len(case_ids))
+        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id IN ({marks})", case_ids)
+        return list(cur.fetchall())
 
     def now(self, cur: Any) -> datetime:
         # The database is this host's file: its clock is this host's clock.
