@@ -898,26 +898,22 @@ class SqlStore:
 
 
 def _record_json(r: Record) -> str:
-    return codec.dumps(
-        {
-            "seq": r.seq,
-            "at": r.at,
-            "kind": r.kind,
-            "source": r.source,
-            "target": r.target,
-            "event": r.event,
-            "actor": r.actor,
-            "data": dict(r.data) if r.data is not None else None,
-            "key": r.key,
-            "cite": r.cite,
-            "guard": r.cause.guard if r.cause is not None else None,
-            "reads": [[k, v] for k, v in r.cause.reads] if r.cause is not None else [],
-            "effects": [[e.name, dict(e.args)] for e in r.effects],
-            "rule": r.rule,
-            "workflow": r.workflow,
-            "sets": [[k, v] for k, v in r.sets],
-        }
-    )
+    """A record as stored: what it has (fields it leaves empty are left out)."""
+    d: dict[str, Any] = {"seq": r.seq, "at": r.at, "kind": r.kind}
+    for name in ("source", "target", "event", "actor", "key", "cite", "rule", "workflow"):
+        value = getattr(r, name)
+        if value is not None:
+            d[name] = value
+    if r.data is not None:
+        d["data"] = dict(r.data)
+    if r.cause is not None and r.cause.guard is not None:
+        d["guard"] = r.cause.guard
+        d["reads"] = [[k, v] for k, v in r.cause.reads]
+    if r.effects:
+        d["effects"] = [[e.name, dict(e.args)] for e in r.effects]
+    if r.sets:
+        d["sets"] = [[k, v] for k, v in r.sets]
+    return codec.dumps(d)
 
 
 def _record_from_json(text: str) -> Record:
@@ -927,16 +923,16 @@ def _record_from_json(text: str) -> Record:
         seq,
         at,
         d["kind"],
-        source=d["source"],
-        target=d["target"],
-        event=d["event"],
-        actor=d["actor"],
-        data=d["data"],
-        key=d["key"],
-        cite=d["cite"],
-        cause=Cause.of(d["guard"], tuple((k, v) for k, v in d["reads"])),
-        effects=tuple(Effect(name, args, at, seq) for name, args in d["effects"]),
-        rule=d["rule"],
-        workflow=d["workflow"],
-        sets=tuple((k, v) for k, v in d["sets"]),
+        source=d.get("source"),
+        target=d.get("target"),
+        event=d.get("event"),
+        actor=d.get("actor"),
+        data=d.get("data"),
+        key=d.get("key"),
+        cite=d.get("cite"),
+        cause=Cause.of(d.get("guard"), tuple((k, v) for k, v in d.get("reads", ()))),
+        effects=tuple(Effect(name, args, at, seq) for name, args in d.get("effects", ())),
+        rule=d.get("rule"),
+        workflow=d.get("workflow"),
+        sets=tuple((k, v) for k, v in d.get("sets", ())),
     )
