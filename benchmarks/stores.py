@@ -946,7 +946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append(
             "PostgreSQL: not measured; pass --postgres DSN (or set RULEKIT_BENCH_POSTGRES)"
         )
-    notes.append("HTTP requests per second (rulekit serve): not measured here yet.")
+    notes.append("HTTP requests per second (rulekit serve): python -m benchmarks.http.")
     print("Notes:")
     for text in notes:
         print(textwrap.fill(text, width=100, initial_indent="- ", subsequent_indent="  "))
