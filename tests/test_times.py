@@ -325,3 +325,22 @@ def test_the_reported_path_is_taken(label: str, workflow: str, facts: dict[str, 
     ]
     assert moves == [(s.source, s.target) for s in figure.path]
     assert case.state.final and _closed_at(case.history) == T0 + figure.bound
+
+
+def test_a_chain_of_thousands_of_states_needs_no_deep_recursion() -> None:
+    """The search keeps its own stack: a 3,000-state chain (Python's recursion limit is
+    1,000 frames) and a cycle at its end are worked out, not a RecursionError."""
+    n = 3_000
+    states = ["  initial state s0 { after 1h -> s1 }"]
+    states += [f"  state s{i} {{ after 1h -> s{i + 1} }}" for i in range(1, n)]
+    chain = "\n".join([*states, f"  final state s{n}"])
+    loop = chain.replace(f"after 1h -> s{n} }}", "after 1h -> s0 }")
+    for body, bound in ((chain, timedelta(hours=n)), (loop, None)):
+        policy = rulekit.loads(f'policy p version "1"\nactors a\nworkflow w {{\n{body}\n}}\n')
+        [times] = worst_case_times(policy)
+        assert times.opened.bound == bound
+        assert len(times.states) == n
+        if bound is None:
+            assert times.opened.reason is not None and "cycle" in times.opened.reason
+        else:
+            assert len(times.opened.path) == n

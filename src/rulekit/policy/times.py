@@ -236,6 +236,30 @@ def _worse(a: _Worst, b: _Worst) -> bool:
     return a.bound > b.bound
 
 
+@dataclass(frozen=True)
+class _Follow:
+    """A way out of a state: ``steps``, taking ``offset``, then whatever ``target`` leads to."""
+
+    steps: tuple[Step, ...]
+    offset: timedelta | None
+    target: str
+
+
+@dataclass
+class _Frame:
+    """A state the search is in: its remaining ways out, the worst so far, and the way out
+    whose target it is waiting for."""
+
+    name: str
+    candidates: Iterator[_Worst | _Follow]
+    result: _Worst | None = None
+    pending: _Follow | None = None
+
+    def offer(self, candidate: _Worst) -> None:
+        if self.result is None or _worse(candidate, self.result):
+            self.result = candidate
+
+
 def _truth(guard: ir.Expr | None) -> bool | None:
     """True or False when a condition is constant (or absent: true), None when facts decide."""
     if guard is None:
@@ -259,33 +283,60 @@ class _Analysis:
         return Figure(name, w.bound, w.path, w.reason)
 
     def worst(self, name: str) -> _Worst:
+        """The worst case from entering ``name``: a depth-first search over the states it
+        can move to, run on a stack of its own (a chain of thousands of states is fine)."""
+        if self.wf.states[name].final:
+            return _Worst(_ZERO, ())
         known = self.done.get(name)
         if known is not None:
             return known
-        state = self.wf.states[name]
-        if state.final:
-            return _Worst(_ZERO, ())
+        stack = [self._enter(name)]
+        while True:
+            frame = stack[-1]
+            item = next(frame.candidates, None)
+            if item is None:  # every way out of this state is known: it is done
+                stack.pop()
+                self.active.discard(frame.name)
+                assert frame.result is not None  # a state with no way out waits: a candidate
+                self.done[frame.name] = frame.result
+                if not stack:
+                    return frame.result
+                parent = stack[-1]
+                assert parent.pending is not None
+                parent.offer(frame.result.behind(parent.pending.steps, parent.pending.offset))
+                parent.pending = None
+                continue
+            if isinstance(item, _Worst):
+                frame.offer(item)
+                continue
+            target = item.target
+            if self.wf.states[target].final:
+                tail = _Worst(_ZERO, ())
+            elif target in self.active:
+                tail = _Worst(
+                    None,
+                    (),
+                    f"back in `{target}`: the case can go round this cycle forever",
+                    _CYCLE,
+                )
+            elif target in self.done:
+                tail = self.done[target]
+            else:  # not known yet: work it out first, then come back to this frame
+                frame.pending = item
+                stack.append(self._enter(target))
+                continue
+            frame.offer(tail.behind(item.steps, item.offset))
+
+    def _enter(self, name: str) -> _Frame:
         self.active.add(name)
-        result: _Worst | None = None
-        for candidate in self._candidates(state):
-            if result is None or _worse(candidate, result):
-                result = candidate
-        self.active.discard(name)
-        assert result is not None  # a state with no way out waits: a candidate
-        self.done[name] = result
-        return result
+        return _Frame(name, self._candidates(self.wf.states[name]))
 
-    def _follow(self, steps: tuple[Step, ...], offset: timedelta | None, target: str) -> _Worst:
-        if target in self.active:
-            tail = _Worst(
-                None, (), f"back in `{target}`: the case can go round this cycle forever", _CYCLE
-            )
-        else:
-            tail = self.worst(target)
-        return tail.behind(steps, offset)
+    def _follow(self, steps: tuple[Step, ...], offset: timedelta | None, target: str) -> _Follow:
+        return _Follow(steps, offset, target)
 
-    def _candidates(self, state: ir.State) -> Iterator[_Worst]:
-        """Every way the case can leave ``state`` (or stay in it) if nobody acts."""
+    def _candidates(self, state: ir.State) -> Iterator[_Worst | _Follow]:
+        """Every way the case can leave ``state`` (or stay in it) if nobody acts: a figure,
+        or the steps to a state whose figure then follows."""
         may_hold: list[tuple[ir.Transition, str]] = []
         for t in state.automatic:
             truth = _truth(t.guard)
@@ -321,7 +372,7 @@ class _Analysis:
         d: ir.Transition,
         delay: timedelta | None,
         may_hold: list[tuple[ir.Transition, str]],
-    ) -> Iterator[_Worst]:
+    ) -> Iterator[_Follow]:
         """Deadline ``d`` fires ``delay`` after entry: it leaves, or it stays and an
         automatic transition may then hold."""
         step = self._step(state, d, delay)
