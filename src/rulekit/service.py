@@ -490,6 +490,8 @@ def create_app(service: Service) -> FastAPI:
             return _error("method_not_allowed", f"{request.method} is not allowed here")
         if e.status_code == 404:
             return _error("not_found", f"no route {request.url.path}")
+        if e.status_code == 400:  # a body the framework cannot even parse: bad input like any
+            return _error("invalid_request", str(e.detail))
         return JSONResponse(
             {"error": {"code": "http_error", "message": str(e.detail)}},
             status_code=e.status_code,

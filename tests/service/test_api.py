@@ -402,6 +402,16 @@ ERRORS: list[tuple[str, int, Setup]] = [
     ("unknown_policy", 422, _open(policy="kuaishou.before_sales")),
     ("invalid_request", 422, _open(id="not an id!")),
     ("invalid_request", 422, lambda c: c.post("/cases", content=b"{", headers=auth("admin"))),
+    # nested deeper than the JSON parser goes (the framework's own 400): the same error
+    (
+        "invalid_request",
+        422,
+        lambda c: c.post(
+            "/cases",
+            content=b'{"workflow": "w", "facts": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001,
+            headers={**auth("admin"), "Content-Type": "application/json"},
+        ),
+    ),
     ("invalid_request", 422, lambda c: c.get("/cases?limit=0", headers=auth("admin"))),
     ("invalid_request", 422, lambda c: c.get("/effects?status=lost", headers=auth("admin"))),
     (
