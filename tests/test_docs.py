@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,28 @@ def test_kuaishou_worst_case_times_are_the_analysis_output(
     assert capsys.readouterr().out == shown, (
         "docs/kuaishou.md is stale: paste the output of the command above into it"
     )
+
+
+def test_the_readme_service_example_opens_a_case(tmp_path: Path) -> None:
+    """README's curl example, as the service receives it: its headers and its body."""
+    from fastapi.testclient import TestClient
+
+    from rulekit import load
+    from rulekit.auth import DevTokens
+    from rulekit.service import Service, create_app
+    from rulekit.stores import open_store
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"^curl -s -X POST localhost:8080(\S+) (.*?)'\n```", readme, re.M | re.S)
+    assert example is not None, "README's service example moved: update this test"
+    path, rest = example[1], example[2]
+    headers = dict(h.split(": ", 1) for h in re.findall(r"-H '([^']+)'", rest))
+    body = rest.split("-d '", 1)[1]
+    policy = load(ROOT / "rules" / "kuaishou_after_sales.rk")
+    with open_store(tmp_path / "readme.db", migrate=True) as store:
+        app = create_app(
+            Service(store, [policy], DevTokens(set(policy.actors)), worker_interval=None)
+        )
+        response = TestClient(app).post(path, content=body.encode(), headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["case"]["parties"] == {"consumer": "user-7", "merchant": "shop-1"}

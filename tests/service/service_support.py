@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import os
 import socket
-import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from rulekit.auth import Tokens
 from rulekit.policy import Policy
 from rulekit.service import Service, create_app
 from rulekit.stores import SqlStore
-
-# starlette warns that its test client will move from httpx to httpx2: not ours to act on.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-from fastapi.testclient import TestClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "rules" / "kuaishou_after_sales.rk"
