@@ -99,3 +99,14 @@ def load() -> str:
         return f"load average {os.getloadavg()[0]:.2f}"
     except OSError:
         return "load average unknown"
+
+
+def exit_status(problems: Sequence[str]) -> int:
+    """Print what went wrong (the first 20), if anything: 1 then, 0 otherwise."""
+    if not problems:
+        return 0
+    print()
+    print("PROBLEMS:")
+    for text in problems[:20]:
+        print(f"  {text}")
+    return 1

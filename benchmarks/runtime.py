@@ -43,7 +43,7 @@ from functools import partial
 from typing import Any
 
 import rulekit
-from benchmarks.report import load, machine_facts, rate, ratio, seconds
+from benchmarks.report import exit_status, load, machine_facts, rate, ratio, seconds
 
 #: Every step happens at this time (the engine never reads the wall clock).
 T = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -1125,13 +1125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"- {m.name}: not installed; `pip install {m.package}` (or ./dev bench) to measure it"
         )
-    if problems:
-        print()
-        print("PROBLEMS:")
-        for text in problems[:20]:
-            print(f"  {text}")
-        return 1
-    return 0
+    return exit_status(problems)
 
 
 if __name__ == "__main__":

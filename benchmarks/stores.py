@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import rulekit
-from benchmarks.report import load, machine_facts, rate, ratio
+from benchmarks.report import exit_status, load, machine_facts, rate, ratio
 from rulekit.stores import SqlStore, open_store
 from rulekit.stores.base import CASE_COLUMNS
 
@@ -950,13 +950,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Notes:")
     for text in notes:
         print(textwrap.fill(text, width=100, initial_indent="- ", subsequent_indent="  "))
-    if problems:
-        print()
-        print("PROBLEMS:")
-        for text in problems[:20]:
-            print(f"  {text}")
-        return 1
-    return 0
+    return exit_status(problems)
 
 
 if __name__ == "__main__":

@@ -233,8 +233,8 @@ class Service:
     ) -> None:
         self.store = store
         self.tokens = tokens
-        #: policy name -> the version hash new cases pin to
-        self.current = {p.name: store.register(p) for p in policies}
+        for policy in policies:
+            store.register(policy)  # new cases pin to these versions
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "rulekit_http_requests",

@@ -19,7 +19,7 @@ from typing import Any
 from rulekit import policy
 from rulekit.auth import DevTokens, Tokens, TokensError
 from rulekit.errors import CompileError
-from rulekit.stores import StoreError, describe, open_store, schema
+from rulekit.stores import StoreError, describe, is_postgres, open_store, schema
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("rulekit")
@@ -36,10 +36,6 @@ def main(args: argparse.Namespace) -> int:
     except StoreError as e:
         print(f"rulekit: error: {e.message}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -100,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
             "`Authorization: Bearer dev:ACTOR[:PRINCIPAL]` or `dev:admin`"
         )
         tokens = DevTokens(actors)
-    store = open_store(args.store, migrate=args.migrate or not _postgres(args.store))
+    store = open_store(args.store, migrate=args.migrate or not is_postgres(args.store))
     try:
         service = Service(
             store, loaded, tokens, worker_interval=None if args.no_worker else args.worker_interval

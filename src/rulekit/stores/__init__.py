@@ -36,13 +36,14 @@ __all__ = [
     "StoreError",
     "StoredCase",
     "describe",
+    "is_postgres",
     "open_store",
     "schema",
 ]
 
 
-def _postgres(url: str) -> bool:
-    # a URL, or a key=value connection string
+def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database (a URL, or a key=value connection string)."""
     return url.startswith(("postgresql://", "postgres://")) or ("=" in url and "dbname" in url)
 
 
@@ -58,7 +59,7 @@ def open_store(url: str | Path, *, migrate: bool = False) -> SqlStore:
     ``migrate``: bring the schema up to date first (what ``rulekit db upgrade`` does).
     """
     text = str(url)
-    if _postgres(text):
+    if is_postgres(text):
         from rulekit.stores.postgres import PostgresStore
 
         return PostgresStore(text, migrate=migrate)
@@ -71,7 +72,7 @@ def schema(url: str | Path, *, upgrade: bool) -> tuple[list[Migration], int, int
     """Migrations applied now (``upgrade``), the schema version, and the version this rulekit writes."""
     text = str(url)
     dialect: SQLiteDialect | PostgresDialect
-    if _postgres(text):
+    if is_postgres(text):
         from rulekit.stores.postgres import PostgresDialect
 
         dialect = PostgresDialect(text)
@@ -92,7 +93,7 @@ def schema(url: str | Path, *, upgrade: bool) -> tuple[list[Migration], int, int
 def describe(url: str | Path) -> str:
     """``url`` for messages and logs, without a password."""
     text = str(url)
-    if _postgres(text):
+    if is_postgres(text):
         from rulekit.stores.postgres import safe_dsn
 
         return safe_dsn(text)

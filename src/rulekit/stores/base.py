@@ -136,22 +136,15 @@ class Dialect(Protocol):
         """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
         ...
 
-    def lock_case(self, cur: Cursor, case_id: str) -> Any:
-        """The case's row (``CASE_COLUMNS``), locked until the transaction ends; None if absent."""
-        ...
-
-    def lock_cases(self, cur: Cursor, case_ids: list[str]) -> list[Any]:
-        """The rows of those cases no other transaction holds, locked until this one ends."""
-        ...
+    #: what locks the rows a write transaction reads: " FOR UPDATE" (PostgreSQL); "" where
+    #: the write transaction holds the whole database already (SQLite)
+    locking: str
+    #: what lets several workers claim at once: " SKIP LOCKED" (PostgreSQL), or ""
+    skip_locked: str
 
     def now(self, cur: Cursor) -> datetime: ...
     def time_param(self, t: datetime) -> Any: ...
     def time_value(self, v: Any) -> datetime: ...
-    def claim_deadlines(self, cur: Cursor, now: Any, limit: int) -> list[tuple[int, str, Any]]: ...
-    def claim_effects(self, cur: Cursor, now: datetime, limit: int, lease: timedelta) -> list[Any]:
-        """Rows (``EFFECT_COLUMNS``) of up to ``limit`` claimable effects, now claimed for ``lease``."""
-        ...
-
     def close(self) -> None: ...
 
 
@@ -492,7 +485,7 @@ class SqlStore:
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> StepResult:
         def work(cur: Cursor) -> StepResult:
-            row = self.dialect.lock_case(cur, case_id)
+            row = self._lock_case(cur, case_id)
             if row is None or (only_if is not None and not only_if(codec.loads(row[11]))):
                 raise CaseNotFound(case_id)
             if key is not None:
@@ -518,12 +511,12 @@ class SqlStore:
         def work(cur: Cursor) -> list[Fired]:
             t = now if now is not None else self.dialect.now(cur)
             stamp = self.dialect.time_param(t)
-            claimed = self.dialect.claim_deadlines(cur, stamp, limit)
+            claimed = self._claim_deadlines(cur, stamp, limit)
             if not claimed:
                 return []
             # The cases, locked in one statement; one a step holds is skipped: that step
             # fires what is due itself.
-            rows = {r[0]: r for r in self.dialect.lock_cases(cur, [c for _, c, _ in claimed])}
+            rows = {r[0]: r for r in self._lock_cases(cur, [c for _, c, _ in claimed])}
             out: list[Fired] = []
             writes = _Writes()
             for deadline_id, case_id, due_value in claimed:
@@ -593,29 +586,34 @@ class SqlStore:
 
         ``party`` (actor, principal): only the cases that principal is a party to.
         """
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("workflow", workflow), ("state", state)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+        conditions: list[tuple[str, Sequence[Any]]] = [
+            (f"{column} = ?", (value,))
+            for column, value in (("workflow", workflow), ("state", state))
+            if value is not None
+        ]
         if after is not None:
-            where.append("id > ?")
-            params.append(after)
+            conditions.append(("id > ?", (after,)))
         if party is not None:
-            where.append("id IN (SELECT case_id FROM rk_parties WHERE actor = ? AND principal = ?)")
-            params.extend(party)
-        sql = f"SELECT {CASE_COLUMNS} FROM rk_cases"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(limit)
+            conditions.append(
+                ("id IN (SELECT case_id FROM rk_parties WHERE actor = ? AND principal = ?)", party)
+            )
+        rows = self._select(f"SELECT {CASE_COLUMNS} FROM rk_cases", conditions, limit)
+        return [self._stored(r) for r in rows]
+
+    def _select(
+        self, select: str, conditions: list[tuple[str, Sequence[Any]]], limit: int
+    ) -> list[Any]:
+        """``select`` narrowed by every condition (SQL and its parameters), in id order."""
+        sql = select
+        if conditions:
+            sql += " WHERE " + " AND ".join(c for c, _ in conditions)
+        params = [p for _, ps in conditions for p in ps]
 
         def work(cur: Cursor) -> list[Any]:
-            cur.execute(sql, params)
+            cur.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
             return cur.fetchall()
 
-        return [self._stored(r) for r in self._run(work)]
+        return self._run(work)
 
     def count(self) -> dict[tuple[str, str], int]:
         """How many cases sit in each (workflow, state): for metrics."""
@@ -657,7 +655,7 @@ class SqlStore:
                 "WHERE status = 'pending' AND available_at <= ? AND attempts >= ?",
                 (self.dialect.time_param(now), self.max_attempts),
             )
-            return self.dialect.claim_effects(cur, now, limit, lease)
+            return self._claim_effects(cur, now, limit, lease)
 
         return [self._effect(r) for r in self._run(work, write=True)]
 
@@ -693,23 +691,13 @@ class SqlStore:
         self, *, status: str | None = None, case_id: str | None = None, limit: int = 100
     ) -> list[OutboxEffect]:
         """Effects in the outbox, oldest first (the dead letters: ``status="dead"``)."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("status", status), ("case_id", case_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = f"SELECT {EFFECT_COLUMNS} FROM rk_effects"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(limit)
-
-        def work(cur: Cursor) -> list[Any]:
-            cur.execute(sql, params)
-            return cur.fetchall()
-
-        return [self._effect(r) for r in self._run(work)]
+        conditions: list[tuple[str, Sequence[Any]]] = [
+            (f"{column} = ?", (value,))
+            for column, value in (("status", status), ("case_id", case_id))
+            if value is not None
+        ]
+        rows = self._select(f"SELECT {EFFECT_COLUMNS} FROM rk_effects", conditions, limit)
+        return [self._effect(r) for r in rows]
 
     def retry_dead(self, key: str) -> OutboxEffect:
         """Put a dead-lettered effect back in the outbox for another round of deliveries."""
@@ -725,6 +713,44 @@ class SqlStore:
         return self._run(work, write=True)
 
     # -- rows <-> cases ------------------------------------------------------------------------
+    def _lock_case(self, cur: Cursor, case_id: str) -> Any:
+        """The case's row, locked until the transaction ends; None if there is no such case."""
+        cur.execute(
+            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?{self.dialect.locking}", (case_id,)
+        )
+        return cur.fetchone()
+
+    def _lock_cases(self, cur: Cursor, case_ids: list[str]) -> list[Any]:
+        """The rows of those cases no other transaction holds, locked until this one ends."""
+        marks = ", ".join("?" * len(case_ids))
+        cur.execute(
+            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id IN ({marks})"
+            f"{self.dialect.locking}{self.dialect.skip_locked}",
+            case_ids,
+        )
+        return list(cur.fetchall())
+
+    def _claim_deadlines(self, cur: Cursor, now: Any, limit: int) -> list[tuple[int, str, Any]]:
+        """Up to ``limit`` pending deadlines due before ``now``, earliest first, claimed."""
+        cur.execute(
+            "SELECT id, case_id, due FROM rk_deadlines WHERE done_at IS NULL AND due < ? "
+            f"ORDER BY due LIMIT ?{self.dialect.locking}{self.dialect.skip_locked}",
+            (now, limit),
+        )
+        return [tuple(r) for r in cur.fetchall()]
+
+    def _claim_effects(self, cur: Cursor, now: datetime, limit: int, lease: timedelta) -> list[Any]:
+        """Rows of up to ``limit`` claimable effects, now hidden for ``lease``."""
+        tp = self.dialect.time_param
+        cur.execute(
+            "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
+            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
+            f"ORDER BY available_at, id LIMIT ?{self.dialect.locking}{self.dialect.skip_locked}) "
+            f"RETURNING {EFFECT_COLUMNS}",
+            (tp(now + lease), tp(now), limit),
+        )
+        return sorted(cur.fetchall(), key=lambda r: r[0])
+
     def _row(self, cur: Cursor, case_id: str) -> Any:
         cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?", (case_id,))
         row = cur.fetchone()

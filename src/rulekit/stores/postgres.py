@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, CommitUnknown, SqlStore, StoreError
+from rulekit.stores.base import CommitUnknown, SqlStore, StoreError
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 try:
@@ -55,6 +55,8 @@ class _Cursor:
 
 class PostgresDialect:
     name = "postgresql"
+    locking = " FOR UPDATE"
+    skip_locked = " SKIP LOCKED"
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         if psycopg is None:
@@ -115,17 +117,6 @@ class PostgresDialect:
             | PoolTimeout,
         )
 
-    def lock_case(self, cur: Any, case_id: str) -> Any:
-        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ? FOR UPDATE", (case_id,))
-        return cur.fetchone()
-
-    def lock_cases(self, cur: Any, case_ids: list[str]) -> list[Any]:
-        cur.execute(
-            f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ANY(?) FOR UPDATE SKIP LOCKED",
-            (case_ids,),
-        )
-        return list(cur.fetchall())
-
     def now(self, cur: Any) -> datetime:
         cur.execute("SELECT clock_timestamp()")
         value: datetime = cur.fetchone()[0]
@@ -139,24 +130,6 @@ class PostgresDialect:
     def time_value(self, v: Any) -> datetime:
         value: datetime = v
         return value.astimezone(UTC)
-
-    def claim_deadlines(self, cur: Any, now: Any, limit: int) -> list[tuple[int, str, Any]]:
-        cur.execute(
-            "SELECT id, case_id, due FROM rk_deadlines WHERE done_at IS NULL AND due < ? "
-            "ORDER BY due LIMIT ? FOR UPDATE SKIP LOCKED",
-            (now, limit),
-        )
-        return [tuple(r) for r in cur.fetchall()]
-
-    def claim_effects(self, cur: Any, now: datetime, limit: int, lease: timedelta) -> list[Any]:
-        cur.execute(
-            "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
-            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
-            "ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED) "
-            f"RETURNING {EFFECT_COLUMNS}",
-            (now + lease, now, limit),
-        )
-        return sorted(cur.fetchall(), key=lambda r: r[0])
 
     def schema_version(self) -> int:
         with self.transaction(False) as cur:

@@ -14,11 +14,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rulekit.stores.base import CASE_COLUMNS, EFFECT_COLUMNS, SqlStore, StoreError
+from rulekit.stores.base import SqlStore, StoreError
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 UTC = UTC
@@ -26,6 +26,8 @@ UTC = UTC
 
 class SQLiteDialect:
     name = "sqlite"
+    locking = ""  # a write transaction holds the whole database (BEGIN IMMEDIATE)
+    skip_locked = ""
 
     def __init__(
         self,
@@ -122,16 +124,6 @@ class SQLiteDialect:
     def retryable(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
-    def lock_case(self, cur: Any, case_id: str) -> Any:
-        # The write transaction already holds the database's write lock.
-        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id = ?", (case_id,))
-        return cur.fetchone()
-
-    def lock_cases(self, cur: Any, case_ids: list[str]) -> list[Any]:
-        marks = ", ".join("?" * len(case_ids))
-        cur.execute(f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE id IN ({marks})", case_ids)
-        return list(cur.fetchall())
-
     def now(self, cur: Any) -> datetime:
         # The database is this host's file: its clock is this host's clock.
         return datetime.now(UTC)
@@ -143,24 +135,6 @@ class SQLiteDialect:
 
     def time_value(self, v: Any) -> datetime:
         return datetime.fromisoformat(v)
-
-    def claim_deadlines(self, cur: Any, now: Any, limit: int) -> list[tuple[int, str, Any]]:
-        cur.execute(
-            "SELECT id, case_id, due FROM rk_deadlines WHERE done_at IS NULL AND due < ? "
-            "ORDER BY due LIMIT ?",
-            (now, limit),
-        )
-        return [tuple(r) for r in cur.fetchall()]
-
-    def claim_effects(self, cur: Any, now: datetime, limit: int, lease: timedelta) -> list[Any]:
-        cur.execute(
-            "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
-            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
-            "ORDER BY available_at, id LIMIT ?) "
-            f"RETURNING {EFFECT_COLUMNS}",
-            (self.time_param(now + lease), self.time_param(now), limit),
-        )
-        return sorted(cur.fetchall(), key=lambda r: r[0])
 
     def schema_version(self) -> int:
         with self.transaction(False) as cur:
