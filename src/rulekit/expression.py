@@ -162,8 +162,11 @@ class Expression:
         ):
             raise fail(f"not a serialized rulekit expression (expected format {FORMAT!r})")
         decls = data.get("declarations")
-        if decls is not None and not isinstance(decls, Mapping):
-            raise fail("declarations must be a mapping")
+        if decls is not None and not (
+            isinstance(decls, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in decls.items())
+        ):
+            raise fail("declarations must map names to type names")
         ids = itertools.count(1)
         try:
             root = ast.from_json(data.get("ast"), lambda: next(ids))

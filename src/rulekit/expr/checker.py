@@ -171,9 +171,35 @@ class _Checker:
 
     # -- dispatch ---------------------------------------------------------------------
     def check(self, node: ast.Expr) -> Type:
-        t = self._check(node)
+        t = self.malformed(node) or self._check(node)
         self.types[node.id] = t
         return t
+
+    def malformed(self, node: ast.Expr) -> Type | None:
+        """What the parser could never have built (a hand-made or edited tree).
+
+        Refused here, so nothing reaches code generation that did not pass
+        the same rules as source text.
+        """
+        match node:
+            case ast.Ident(name=name) | ast.Select(field=name) | ast.Has(field=name):
+                if not ast.is_name(name):
+                    return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
+            case ast.Comprehension():
+                if not ast.is_name(node.var):
+                    return self.error("RK0107", f"{node.var[:40]!r} is not a name", node.var_span)
+                shape = (node.predicate is not None, node.transform is not None)
+                if shape not in ast.MACRO_SHAPES.get(node.macro, ()):
+                    return self.error(
+                        "RK0109", f"{node.macro[:40]!r} is not a macro of that form", node.span
+                    )
+            case ast.Unary() | ast.Binary() | ast.Logical():
+                if node.op not in ast.OPERATORS[type(node)]:
+                    return self.error("RK0203", f"unknown operator {node.op[:10]!r}", node.span)
+            case ast.Literal():
+                if type(node.value) is not ast.LITERAL_VALUES.get(node.kind):
+                    return self.error("RK0108", f"not a {node.kind[:20]} literal", node.span)
+        return None
 
     def _check(self, node: ast.Expr) -> Type:
         match node:

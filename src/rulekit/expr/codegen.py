@@ -11,6 +11,15 @@ CEL's commutative ``&&``/``||`` might absorb), it raises, and the function
 falls back to the reference interpreter, which returns the absorbed result or
 raises a precise :class:`EvaluationError`. Differential tests hold both paths
 to the same answers.
+
+Its invariant, which keeps a compiled artifact data and never code: **the
+generated source never contains a string it did not produce itself.** Names
+of comprehension variables become generated names (``_v0``, ``_v1``, ... by
+nesting depth); operators, macros and functions are looked up in the tables
+below (a missing entry is a bug and raises, it never falls through to the
+text of a node); names, fields and literals enter only through ``repr`` of
+their exact Python type or as constants in the namespace. The checker
+refuses any tree the parser could not have produced before it gets here.
 """
 
 from __future__ import annotations
@@ -30,6 +39,24 @@ _PY_EQ_KINDS = frozenset(
 )
 _STRINGS = frozenset({"string", "enum"})  # enum values are strings
 _BOOL_FUNCTIONS = frozenset({"contains", "startsWith", "endsWith", "matches", "bool"})
+#: CEL operator -> the Python operator with the same meaning on the kinds it is used for.
+_PY_OPS = {
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "==": "==",
+    "!=": "!=",
+    "+": "+",
+    "-": "-",
+    "*": "*",
+    "/": "/",
+}
+_RELATIONS = frozenset({"<", "<=", ">", ">="})
+_ADDITIVE = frozenset({"+", "-"})
+_RING = frozenset({"+", "-", "*"})
+#: Literal kinds whose Python repr is the value, given a value of exactly this type.
+_REPR_LITERALS = {"int": int, "string": str, "bytes": bytes, "bool": bool, "null": type(None)}
 _FOLDABLE = {
     "timestamp": stdlib.to_timestamp,
     "duration": stdlib.to_duration,
@@ -168,17 +195,30 @@ _RUNTIME: dict[str, Any] = {
     "_type": stdlib.type_of,
     "_dyn": stdlib.dyn,
 }
-_CONVERSIONS = {
-    "int",
-    "double",
-    "string",
-    "bytes",
-    "bool",
-    "money",
-    "timestamp",
-    "duration",
-    "type",
-    "dyn",
+#: Function -> the runtime helper that computes it (accessors and since() apart).
+_HELPERS = {
+    "size": "_size",
+    "contains": "_contains",
+    "startsWith": "_starts",
+    "endsWith": "_ends",
+    "matches": "_matches",
+    "int": "_int",
+    "double": "_double",
+    "string": "_string",
+    "bytes": "_bytes",
+    "bool": "_bool",
+    "money": "_money",
+    "timestamp": "_timestamp",
+    "duration": "_duration",
+    "type": "_type",
+    "dyn": "_dyn",
+}
+_MACROS = {
+    "all": "_c_all",
+    "exists": "_c_exists",
+    "exists_one": "_c_exists_one",
+    "map": "_c_map",
+    "filter": "_c_filter",
 }
 # Declared objects (dotted declarations) are not guarded: every operation on
 # them (select, has, index, in, size) already fails on a value that is not a map.
@@ -207,7 +247,8 @@ class _Emitter:
         self.types = checked.types
         self.consts: dict[str, Any] = {}
         self.temps = 0
-        self.scopes: list[set[str]] = []
+        #: comprehension variable -> its generated name, innermost scope last
+        self.scopes: list[dict[str, str]] = []
 
     def temp(self) -> str:
         self.temps += 1
@@ -271,7 +312,7 @@ class _Emitter:
             case ast.Ident(name=name):
                 for scope in reversed(self.scopes):
                     if name in scope:
-                        return f"c_{name}"
+                        return scope[name]
                 if node.id in self.checked.constants:
                     return self.const(self.checked.constants[node.id])
                 if name == "now":
@@ -319,8 +360,12 @@ class _Emitter:
         money = self.checked.money_literals.get(node.id)
         if money is not None:
             return self.const(money)
-        if node.kind in ("int", "string", "bytes", "bool", "null") or (
-            node.kind == "double" and node.value == node.value and abs(node.value) != float("inf")
+        exact = _REPR_LITERALS.get(node.kind)
+        if (exact is not None and type(node.value) is exact) or (
+            node.kind == "double"
+            and type(node.value) is float
+            and node.value == node.value
+            and abs(node.value) != float("inf")
         ):
             return repr(node.value)
         return self.const(node.value)  # doubles (inf, nan, exact repr) and durations
@@ -358,9 +403,9 @@ class _Emitter:
         op = node.op
         lk, rk = self.kind(node.left), self.kind(node.right)
         a, b = self.gen(node.left), self.gen(node.right)
-        if op in ("<", "<=", ">", ">="):
+        if op in _RELATIONS:
             if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _ORDERED_SAME):
-                return f"({a} {op} {b})"
+                return f"({a} {_PY_OPS[op]} {b})"
             return f"_rel({op!r}, {a}, {b})"
         if op in ("==", "!="):
             if (
@@ -368,7 +413,7 @@ class _Emitter:
                 or (lk == rk and lk in _PY_EQ_KINDS)
                 or (lk in _STRINGS and rk in _STRINGS)
             ):
-                return f"({a} {op} {b})"
+                return f"({a} {_PY_OPS[op]} {b})"
             return f"({'' if op == '==' else 'not '}_eq({a}, {b}))"
         if op == "in":
             rt = self.type(node.right)
@@ -377,13 +422,13 @@ class _Emitter:
             ):
                 return f"({a} in {b})"
             return f"_in({b}, {a})"
-        if op in "+-*" and lk == rk == "int":
+        if op in _RING and lk == rk == "int":
             t = self.temp()
-            return f"({t} if -9223372036854775808 <= ({t} := {a} {op} {b}) <= 9223372036854775807 else _bail())"
-        if op in "+-*" and lk == rk == "double":
-            return f"({a} {op} {b})"
-        if op in "+-" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
-            return f"({a} {op} {b})"
+            return f"({t} if -9223372036854775808 <= ({t} := {a} {_PY_OPS[op]} {b}) <= 9223372036854775807 else _bail())"
+        if op in _RING and lk == rk == "double":
+            return f"({a} {_PY_OPS[op]} {b})"
+        if op in _ADDITIVE and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
+            return f"({a} {_PY_OPS[op]} {b})"
         if op == "*" and {lk, rk} <= {"money", "int"} and "money" in (lk, rk):
             return f"({a} * {b})"
         if op == "/" and lk == "money" and rk in ("money", "int"):
@@ -394,8 +439,8 @@ class _Emitter:
             return f"({a} + {b})"
         if op == "-" and lk == "timestamp":
             return f"({a} - {b})"
-        if op in "+-" and lk == rk == "duration":
-            return f"_check_dur({a} {op} {b})"
+        if op in _ADDITIVE and lk == rk == "duration":
+            return f"_check_dur({a} {_PY_OPS[op]} {b})"
         if op == "/" and lk == rk == "int":
             return f"_int_div({a}, {b})"
         if op == "%" and lk == rk == "int":
@@ -433,23 +478,13 @@ class _Emitter:
             return f"_since(now, {args[0]})"
         if name in stdlib.ACCESSORS:
             return f"_acc({name!r}, {', '.join(args)})"
-        helper = {
-            "size": "_size",
-            "contains": "_contains",
-            "startsWith": "_starts",
-            "endsWith": "_ends",
-            "matches": "_matches",
-        }.get(name)
-        if helper is None:
-            assert name in _CONVERSIONS, name
-            helper = f"_{name}"
-        return f"{helper}({', '.join(args)})"
+        return f"{_HELPERS[name]}({', '.join(args)})"
 
     def comprehension(self, node: ast.Comprehension) -> str:
         rng = self.gen(node.range)
-        self.scopes.append({node.var})
+        param = f"_v{len(self.scopes)}"
+        self.scopes.append({node.var: param})
         try:
-            param = f"c_{node.var}"
             pred = (
                 f"lambda {param}: {self.strict_bool(node.predicate)}"
                 if node.predicate is not None
@@ -462,9 +497,10 @@ class _Emitter:
             )
         finally:
             self.scopes.pop()
+        helper = _MACROS[node.macro]
         if node.macro == "map":
-            return f"_c_map({rng}, {transform}{', ' + pred if pred else ''})"
-        return f"_c_{node.macro}({rng}, {pred})"
+            return f"{helper}({rng}, {transform}{', ' + pred if pred else ''})"
+        return f"{helper}({rng}, {pred})"
 
 
 def _flatten(node: ast.Expr, op: str) -> list[ast.Expr]:

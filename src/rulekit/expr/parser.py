@@ -35,28 +35,8 @@ MAX_DEPTH = 120
 #: CEL's duration range: about 10,000 years either way.
 MAX_DURATION = timedelta(seconds=315_576_000_000)
 
-RESERVED = frozenset(
-    [
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ]
-)
-KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
+RESERVED = ast.RESERVED
+KEYWORDS = ast.KEYWORDS
 MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
 
 _DURATION_PART = re.compile(r"(\d+)(ms|d|h|m|s)")

@@ -408,10 +408,19 @@ def from_json(data: Any, source: Source) -> ir.Policy:
     """Read an artifact (already parsed JSON); raises CompileError with RK0501 diagnostics."""
     # Diagnostics name the file; an artifact is machine-written, so no source line is shown.
     source = Source("", source.name)
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema()).iter_errors(data),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
+    try:
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema()).iter_errors(data),
+            key=lambda e: list(map(str, e.absolute_path)),
+        )
+    except RecursionError:
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0501", "not a valid compiled artifact: nested too deeply", source, Span(0, 1)
+                )
+            ]
+        ) from None
     if errors:
         raise CompileError(
             [
