@@ -60,8 +60,16 @@ def test_simulate_refuses_the_artifact(
     evil_file: Path, sentinel: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
-        ["simulate", str(evil_file), "-w", "refund_only", "--facts", json.dumps(FACTS)]
-        + ["--at", AT.isoformat()]
+        [
+            "simulate",
+            str(evil_file),
+            "-w",
+            "refund_only",
+            "--facts",
+            json.dumps(FACTS),
+            "--at",
+            AT.isoformat(),
+        ]
     )
     assert code == 2
     assert "error[RK0501]" in capsys.readouterr().err

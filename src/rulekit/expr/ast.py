@@ -14,7 +14,6 @@ from typing import Any, TypeAlias
 
 from rulekit.source import Span
 
-
 #: CEL's IDENT (grammar/cel.lark): the only spelling of a name, a field, a
 #: function or a comprehension variable.
 IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
