@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "RK0206": "invalid declaration",
     "RK0207": "invalid constant argument",
     "RK0208": "not a value of the enum",
+    "RK0210": "expression may cost too much to evaluate",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
@@ -60,6 +61,7 @@ CODES: dict[str, str] = {
     "RK0316": "unknown type",
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
+    "RK0319": "invalid cost limit",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

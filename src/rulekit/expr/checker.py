@@ -17,6 +17,7 @@ from decimal import Decimal
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import ast, stdlib
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, ZERO, Estimate, estimate
 from rulekit.expr.types import (
     BOOL,
     BYTES,
@@ -55,10 +56,19 @@ class CheckedExpr:
     uses_now: bool
     #: node id -> value, for names that are constants of a policy.
     constants: Mapping[int, object] = field(default_factory=dict)
+    #: what evaluating it may cost (:mod:`rulekit.expr.cost`), and the limit it was checked
+    #: against, which is also its run-time budget.
+    cost: Estimate = ZERO
+    cost_limit: int = DEFAULT_COST_LIMIT
 
     @property
     def type(self) -> Type:
         return self.types[self.root.id]
+
+    @property
+    def counted(self) -> bool:
+        """Whether an evaluation must count its cost: the estimate cannot vouch for it."""
+        return self.cost.max > self.cost_limit or self.cost.assumed
 
 
 _TYPE_IDENTS = frozenset(stdlib.TYPES) - {"dyn"}
@@ -690,14 +700,29 @@ def check(
     env: Mapping[str, Type] | None,
     constants: Mapping[str, tuple[Type, object]] | None = None,
     hints: Mapping[str, str] | None = None,
+    cost_limit: int = DEFAULT_COST_LIMIT,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
     ``constants`` are names with a known type and value (a policy's constants);
-    ``hints`` the help line for particular undeclared names (``"*"``: any other).
+    ``hints`` the help line for particular undeclared names (``"*"``: any other);
+    ``cost_limit`` the most its estimated cost may be (RK0210 past it).
     """
     c = _Checker(source, env, constants or {}, hints or {})
     c.check(root)
+    cost = ZERO
+    if not c.diagnostics:
+        cost = estimate(root, c.types, c.inputs, c.constants)
+        if cost.max > cost_limit:
+            c.error(
+                "RK0210",
+                f"expression may cost too much to evaluate: up to {cost.max:,} "
+                f"(the limit is {cost_limit:,})",
+                root.span,
+                "nested macros multiply their ranges and repeated `+` doubles what it builds:"
+                " iterate over smaller lists, un-nest, or raise the limit (`cost_limit` in the"
+                " policy header)",
+            )
     checked = CheckedExpr(
         source=source,
         root=root,
@@ -707,5 +732,7 @@ def check(
         variables=frozenset(c.variables),
         uses_now=c.uses_now,
         constants=c.constants,
+        cost=cost,
+        cost_limit=cost_limit,
     )
     return checked, sorted(c.diagnostics, key=diag.sort_key)

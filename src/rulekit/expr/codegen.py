@@ -20,6 +20,14 @@ below (a missing entry is a bug and raises, it never falls through to the
 text of a node); names, fields and literals enter only through ``repr`` of
 their exact Python type or as constants in the namespace. The checker
 refuses any tree the parser could not have produced before it gets here.
+
+Cost: when the static estimate vouches for the expression (its maximum is
+within the limit and relies on no assumed input size), the code counts
+nothing. Otherwise it charges a per-evaluation :class:`~rulekit.expr.cost.Budget`
+exactly as the interpreter does (macro iterations, sizes of values built). An
+evaluation stopped for cost, memory or stack depth raises its
+:class:`EvaluationError` at once: it is never handed to the interpreter to be
+run a second time.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from typing import Any
 
 from rulekit.expr import ast, stdlib
 from rulekit.expr.checker import CheckedExpr
+from rulekit.expr.cost import Budget
+from rulekit.expr.interpreter import STOPPED
 from rulekit.expr.types import NUMERIC, Type
 
 _ORDERED_SAME = frozenset({"string", "bytes", "bool", "timestamp", "duration"})
@@ -132,9 +142,28 @@ def _c_filter(items: Any, pred: Callable[[Any], Any]) -> list[Any]:
 
 
 def _iterable(items: Any) -> Any:
+    if items.__class__ is _Charged:
+        return items
     if stdlib.kind(items) not in ("list", "map"):
         raise _Raise
     return items
+
+
+class _Charged:
+    """A macro's range whose iteration charges the budget (in code that counts)."""
+
+    __slots__ = ("budget", "items", "step")
+
+    def __init__(self, budget: Budget, items: Any, step: int) -> None:
+        self.budget = budget
+        self.items = _iterable(items)
+        self.step = step
+
+    def __iter__(self) -> Any:
+        charge, step = self.budget.charge, self.step
+        for x in self.items:
+            charge(step)
+            yield x
 
 
 _RUNTIME: dict[str, Any] = {
@@ -239,12 +268,18 @@ def _in_map(v: Any) -> Any:
 
 _RUNTIME["_in_list"] = _in_list
 _RUNTIME["_in_map"] = _in_map
+_RUNTIME["_Budget"] = Budget
+_RUNTIME["_Charged"] = _Charged
+_RUNTIME["_STOPPED"] = STOPPED
+#: Result kinds of a `+` that may build a sized value (charged in code that counts).
+_BUILT_BY_PLUS = frozenset({"string", "bytes", "list", "dyn"})
 
 
 class _Emitter:
     def __init__(self, checked: CheckedExpr) -> None:
         self.checked = checked
         self.types = checked.types
+        self.counted = checked.counted
         self.consts: dict[str, Any] = {}
         self.temps = 0
         #: comprehension variable -> its generated name, innermost scope last
@@ -337,24 +372,29 @@ class _Emitter:
             case ast.Conditional():
                 return f"({self.gen(node.then)} if {self.strict_bool(node.cond)} else {self.gen(node.otherwise)})"
             case ast.ListLit():
-                return "[" + "".join(self.gen(i) + ", " for i in node.items) + "]"
+                return self.built(
+                    len(node.items), "[" + "".join(self.gen(i) + ", " for i in node.items) + "]"
+                )
             case ast.MapLit():
-                keys = [k for k, _ in node.entries]
-                if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
-                    {k.value for k in keys}  # type: ignore[union-attr]
-                ) == len(keys):
-                    return (
-                        "{"
-                        + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries)
-                        + "}"
-                    )
-                pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
-                return f"_make_map([{pairs}])"
+                return self.built(len(node.entries), self.map_literal(node))
             case ast.Call():
                 return self.call(node)
             case ast.Comprehension():
                 return self.comprehension(node)
         raise TypeError(node)  # pragma: no cover
+
+    def built(self, size: int, code: str) -> str:
+        """``code`` builds a literal of ``size`` entries: charged first where code counts."""
+        return f"(_b.charge({size:d}) or {code})" if self.counted else code
+
+    def map_literal(self, node: ast.MapLit) -> str:
+        keys = [k for k, _ in node.entries]
+        if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
+            {k.value for k in keys}  # type: ignore[union-attr]
+        ) == len(keys):
+            return "{" + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries) + "}"
+        pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
+        return f"_make_map([{pairs}])"
 
     def literal(self, node: ast.Literal) -> str:
         money = self.checked.money_literals.get(node.id)
@@ -403,6 +443,9 @@ class _Emitter:
         op = node.op
         lk, rk = self.kind(node.left), self.kind(node.right)
         a, b = self.gen(node.left), self.gen(node.right)
+        if self.counted and op == "+" and self.kind(node) in _BUILT_BY_PLUS:
+            t1, t2 = self.temp(), self.temp()
+            return f"(_b.concat(({t1} := {a}), ({t2} := {b})) or _add({t1}, {t2}))"
         if op in _RELATIONS:
             if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _ORDERED_SAME):
                 return f"({a} {_PY_OPS[op]} {b})"
@@ -482,6 +525,10 @@ class _Emitter:
 
     def comprehension(self, node: ast.Comprehension) -> str:
         rng = self.gen(node.range)
+        if self.counted:
+            # As the interpreter: 1 an iteration, 1 more for what map()/filter() may add.
+            step = 2 if node.macro in ("map", "filter") else 1
+            rng = f"_Charged(_b, {rng}, {step:d})"
         param = f"_v{len(self.scopes)}"
         self.scopes.append({node.var: param})
         try:
@@ -518,21 +565,36 @@ def generate(checked: CheckedExpr) -> tuple[str, dict[str, Any]]:
     prologue = (
         "        if now.tzinfo.__class__ is not _timezone: _bail()\n" if checked.uses_now else ""
     )
+    if e.counted:
+        prologue += f"        _b = _Budget({e.const(checked.cost_limit)})\n"
     src = (
         "def evaluate(variables=_EMPTY, now=None):\n"
         "    try:\n"
         f"{prologue}"
         f"        return {body}\n"
+        "    except _STOPPED as e:\n"
+        "        raise _stopped(e) from None\n"
         "    except Exception:\n"
         "        return _slow(variables, now)\n"
     )
     return src, e.consts
 
 
-def build(checked: CheckedExpr, slow: Callable[[Any, Any], Any]) -> tuple[Callable[..., Any], str]:
-    """Compile ``checked`` into a function; ``slow`` is the interpreter fallback."""
+def build(
+    checked: CheckedExpr,
+    slow: Callable[[Any, Any], Any],
+    stopped: Callable[[BaseException], Exception],
+) -> tuple[Callable[..., Any], str]:
+    """Compile ``checked`` into a function; ``slow`` is the interpreter fallback, and
+    ``stopped`` the error for an evaluation stopped for cost, memory or stack depth."""
     src, consts = generate(checked)
-    namespace: dict[str, Any] = {**_RUNTIME, **consts, "_slow": slow, "_EMPTY": {}}
+    namespace: dict[str, Any] = {
+        **_RUNTIME,
+        **consts,
+        "_slow": slow,
+        "_stopped": stopped,
+        "_EMPTY": {},
+    }
     try:
         code = compile(src, f"<rulekit expression {checked.source.name}>", "exec")
     except (SyntaxError, MemoryError, RecursionError):

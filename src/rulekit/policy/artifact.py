@@ -26,6 +26,7 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError
 from rulekit.expr import ast as expr_ast
+from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
@@ -298,9 +299,14 @@ class _Reader:
             built = self.workflow(w, env, consts, events, effects, facts, actors)
             if built is not None:
                 workflows[w["name"]] = built
+        p = d["policy"]
+        if p.get("timezone") is not None:
+            try:
+                stdlib.time_zone(p["timezone"])
+            except stdlib.CelError as e:
+                self.fail(f"policy timezone: {e}")
         if self.problems:
             return None
-        p = d["policy"]
         return ir.Policy(
             p["name"],
             p.get("version"),
