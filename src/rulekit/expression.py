@@ -151,7 +151,7 @@ class Expression:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: source, declarations, checked AST and content hash
         (and the cost limit, when it is not the default)."""
-        out = {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "source": self.source,
             "declarations": self.declarations,
