@@ -22,7 +22,7 @@ from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import ast, codegen, parser
 from rulekit.expr.checker import CheckedExpr, check
-from rulekit.expr.cost import DEFAULT_COST_LIMIT
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
 from rulekit.expr.types import DeclarationError, Type, build_environment
 from rulekit.source import Source, Span
@@ -196,8 +196,8 @@ class Expression:
                 "content hash does not match the source, declarations and tree (edited by hand?)"
             )
         limit = data.get("cost_limit", DEFAULT_COST_LIMIT)
-        if type(limit) is not int or limit <= 0:
-            raise fail("cost_limit must be a positive integer")
+        if type(limit) is not int or not 1 <= limit <= MAX_COST_LIMIT:
+            raise fail(f"cost_limit must be an integer from 1 to {MAX_COST_LIMIT}")
         return _check_and_build(src, root, decls, cost_limit=limit)
 
     def __repr__(self) -> str:
@@ -299,8 +299,8 @@ def compile_expression(
     """
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, not {type(source).__name__}")
-    if type(cost_limit) is not int or cost_limit <= 0:
-        raise ValueError(f"cost_limit must be a positive int, not {cost_limit!r}")
+    if type(cost_limit) is not int or not 1 <= cost_limit <= MAX_COST_LIMIT:
+        raise ValueError(f"cost_limit must be an int from 1 to {MAX_COST_LIMIT}, not {cost_limit!r}")
     key = None
     if declarations is not None:
         key = tuple(sorted((str(k), str(v)) for k, v in declarations.items()))

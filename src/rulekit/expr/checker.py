@@ -719,9 +719,9 @@ def check(
                 f"expression may cost too much to evaluate: up to {cost.max:,} "
                 f"(the limit is {cost_limit:,})",
                 root.span,
-                "nested macros multiply their ranges and repeated `+` doubles what it builds:"
-                " iterate over smaller lists, un-nest, or raise the limit (`cost_limit` in the"
-                " policy header)",
+                "nested macros multiply their ranges, and `+` in a macro can double what it"
+                " builds: iterate over smaller lists, un-nest, or raise the limit (`cost_limit`"
+                " in the policy header; compile_expression(..., cost_limit=N))",
             )
     checked = CheckedExpr(
         source=source,

@@ -33,6 +33,8 @@ from rulekit.expr.types import Type
 
 #: The default limit of an expression's estimated cost, and of its run-time budget.
 DEFAULT_COST_LIMIT = 1_000_000
+#: The largest limit a policy or caller may set.
+MAX_COST_LIMIT = 10**15
 #: Entries assumed of a caller-supplied list or map (the run-time budget counts the real ones).
 ASSUMED_ENTRIES = 100
 #: Characters (or bytes) assumed of a caller-supplied string (or bytes).
@@ -68,6 +70,14 @@ class Estimate:
 
     def __str__(self) -> str:
         return f"{self.min:,}" if self.min == self.max else f"{self.min:,} to {self.max:,}"
+
+
+def parse_cost_limit(text: str) -> int | None:
+    """A cost limit as a policy writes it (``1000000``), or None if it is not a valid one."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_COST_LIMIT else None
 
 
 def _sat(n: int) -> int:

@@ -28,6 +28,7 @@ from rulekit.errors import CompileError
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
 from rulekit.expression import Expression
@@ -112,6 +113,9 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
         ],
         "workflows": [_workflow(w) for w in policy.workflows.values()],
     }
+    if policy.cost_limit != DEFAULT_COST_LIMIT:
+        # Only when set: the artifacts (and content hashes) of other policies stay as they were.
+        body["policy"]["cost_limit"] = policy.cost_limit
     body["hash"] = content_hash(body)
     return body
 
@@ -197,6 +201,10 @@ class _Reader:
         self.problems: list[Diagnostic] = []
         self.enums = {k: enum_of(k, tuple(v)) for k, v in data["enums"].items()}
         self.ids = itertools.count(1)
+        self.cost_limit = data["policy"].get("cost_limit", DEFAULT_COST_LIMIT)
+        if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
+            self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
+            self.cost_limit = DEFAULT_COST_LIMIT
 
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
@@ -228,7 +236,7 @@ class _Reader:
         except expr_ast.ASTFormatError as e:
             self.fail(f"{where}: {e}")
             return None
-        checked, problems = check_expr(root, src, env, constants)
+        checked, problems = check_expr(root, src, env, constants, cost_limit=self.cost_limit)
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
             return None
@@ -321,6 +329,7 @@ class _Reader:
             workflows,
             self.file,
             d["hash"],
+            self.cost_limit,
         )
 
     def workflow(

@@ -167,3 +167,5 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
+    #: the header's `cost_limit`, as written (checked into an int: RK0319)
+    cost_limit: Name | None = None

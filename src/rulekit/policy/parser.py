@@ -87,6 +87,10 @@ class _PolicyBuilder(_Builder):
     def timezone(self, c: list[Token]) -> tuple[str, ast.Name, Span]:
         return ("timezone", ast.Name(_src(), _tok_span(c[1]), _text(c[1])), _cover(c[0], c[1]))
 
+    def cost_limit(self, c: list[Token]) -> tuple[str, ast.Name, Span]:
+        # Any number or string is read, so the checker can say what is wrong with it (RK0319).
+        return ("cost_limit", ast.Name(_src(), _tok_span(c[1]), str(c[1])), _cover(c[0], c[1]))
+
     def type_ref(self, c: list[Any]) -> ast.TypeRef:
         args = tuple(x for x in c[1:] if isinstance(x, ast.TypeRef))
         return ast.TypeRef(_src(), _cover(c[0], c[-1]), str(c[0]), args)
@@ -329,6 +333,7 @@ class _PolicyBuilder(_Builder):
             header.get("source_doc"),
             header.get("timezone"),
             *(tuple(groups[k]) for k in groups),
+            cost_limit=header.get("cost_limit"),
         )
 
 
@@ -341,6 +346,7 @@ expr_parser.KEYWORD_NAMES.update(
             "VERSION",
             "SOURCE",
             "TIMEZONE",
+            "COST_LIMIT",
             "FACTS",
             "ENUM",
             "CONST",

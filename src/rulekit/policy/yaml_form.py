@@ -186,6 +186,7 @@ class _Reader:
         fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
         workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
         tz = m.get("timezone")
+        cost_limit = m.get("cost_limit")
         return ast.Policy(
             self.source,
             self.span(m["policy"]),
@@ -201,6 +202,7 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
+            cost_limit=self.name(cost_limit) if cost_limit is not None else None,
         )
 
     def guarded(self, build: Any) -> Any:
