@@ -300,7 +300,9 @@ def compile_expression(
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, not {type(source).__name__}")
     if type(cost_limit) is not int or not 1 <= cost_limit <= MAX_COST_LIMIT:
-        raise ValueError(f"cost_limit must be an int from 1 to {MAX_COST_LIMIT}, not {cost_limit!r}")
+        raise ValueError(
+            f"cost_limit must be an int from 1 to {MAX_COST_LIMIT}, not {cost_limit!r}"
+        )
     key = None
     if declarations is not None:
         key = tuple(sorted((str(k), str(v)) for k, v in declarations.items()))

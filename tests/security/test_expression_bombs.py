@@ -11,19 +11,23 @@ memory or stack depth is never run a second time by the interpreter.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import rulekit
-from rulekit.errors import CompileError, EvaluationError
+from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import codegen, parser
 from rulekit.expr.checker import check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT
 from rulekit.expr.interpreter import Interpreter
 from rulekit.expression import Expression, parse_and_check
+from rulekit.policy import artifact
+from rulekit.runtime.engine import Engine
 from rulekit.source import Source
 
 #: Generous: each bomb is stopped in well under a second; unbounded, they ran for minutes.
@@ -168,3 +172,74 @@ def test_the_limit_can_be_raised_or_lowered() -> None:
     with pytest.raises(CompileError):
         rulekit.compile_expression(deeper)
     assert rulekit.compile_expression(deeper, cost_limit=10_000 * high).cost[1] > DEFAULT_COST_LIMIT
+
+
+RK_POLICY = """policy demo.bulk version "1"{limit}
+facts {{
+  order.items: list(int)
+}}
+actors consumer
+event ask by consumer
+workflow w {{
+  initial state open waits "the consumer asks" {{
+    on ask when {guard} -> done
+  }}
+  final state done
+}}
+"""
+YAML_POLICY = """policy: demo.bulk
+version: "1"{limit}
+facts:
+  order.items: list(int)
+actors: [consumer]
+events:
+  ask: {{by: consumer}}
+workflows:
+  w:
+    states:
+      open:
+        initial: true
+        waits: the consumer asks
+        transitions:
+          - on: ask
+            when: {guard}
+            to: done
+      done: {{final: true}}
+"""
+NESTED = "order.items.map(a, order.items.map(b, order.items.map(c, a * b * c))).size() > 0"
+
+
+@pytest.mark.parametrize(
+    ("template", "setting"),
+    [(RK_POLICY, " cost_limit 10000000"), (YAML_POLICY, "\ncost_limit: 10000000")],
+)
+def test_a_policy_sets_its_own_limit(template: str, setting: str) -> None:
+    fmt = "rk" if template is RK_POLICY else "yaml"
+    with pytest.raises(CompileError) as info:
+        rulekit.loads(template.format(limit="", guard=NESTED), fmt, f"p.{fmt}")
+    assert [d.code for d in info.value.diagnostics] == ["RK0210"]
+    policy = rulekit.loads(template.format(limit=setting, guard=NESTED), fmt, f"p.{fmt}")
+    assert policy.cost_limit == 10_000_000
+    written = artifact.to_json(policy)
+    assert written["policy"]["cost_limit"] == 10_000_000
+    assert rulekit.loads(json.dumps(written), "json", "p.json").cost_limit == 10_000_000
+
+
+def test_the_default_limit_is_left_out_of_artifacts() -> None:
+    policy = rulekit.loads(RK_POLICY.format(limit="", guard="order.items.size() > 0"), "rk", "p.rk")
+    assert policy.cost_limit == DEFAULT_COST_LIMIT
+    assert "cost_limit" not in artifact.to_json(policy)["policy"]
+
+
+def test_a_guard_over_a_huge_list_stops_and_does_not_hold() -> None:
+    policy = rulekit.loads(
+        RK_POLICY.format(limit="", guard="order.items.exists(i, i < 0)"), "rk", "p.rk"
+    )
+    engine = Engine(policy)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    case = engine.open("w", {"order": {"items": [0] * 2_000_000}}, at=at)
+    start = time.monotonic()
+    with pytest.raises(StepRefused) as info:  # the guard's evaluation stopped: it does not hold
+        engine.send(case, "ask", by="consumer", at=at)
+    assert time.monotonic() - start < BOUND_SECONDS
+    assert info.value.code == "guard_failed" and case.state.name == "open"

@@ -28,8 +28,8 @@ from rulekit.errors import CompileError
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
-from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
 from rulekit.expression import Expression
 from rulekit.policy import ir

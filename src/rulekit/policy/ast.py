@@ -159,6 +159,8 @@ class Policy(Located):
     version: str | None
     source_doc: str | None
     timezone: Name | None
+    #: the header's `cost_limit`, as written (checked into an int: RK0319)
+    cost_limit: Name | None
     facts: tuple[FactDecl, ...]
     enums: tuple[EnumDecl, ...]
     constants: tuple[ConstDecl, ...]
@@ -167,5 +169,3 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
-    #: the header's `cost_limit`, as written (checked into an int: RK0319)
-    cost_limit: Name | None = None

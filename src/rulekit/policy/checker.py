@@ -20,8 +20,8 @@ from rulekit.expr import ast as expr_ast
 from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
-from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT, parse_cost_limit
 from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT, parse_cost_limit
 from rulekit.expr.types import (
     BUILTIN_NAMES,
     DYN,

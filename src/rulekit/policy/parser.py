@@ -332,8 +332,8 @@ class _PolicyBuilder(_Builder):
             header.get("version"),
             header.get("source_doc"),
             header.get("timezone"),
+            header.get("cost_limit"),
             *(tuple(groups[k]) for k in groups),
-            cost_limit=header.get("cost_limit"),
         )
 
 

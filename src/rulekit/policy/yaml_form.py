@@ -194,6 +194,7 @@ class _Reader:
             self.text(m.get("version")),
             self.text(m.get("source")),
             self.name(tz) if tz is not None else None,
+            self.name(cost_limit) if cost_limit is not None else None,
             tuple(facts),
             tuple(enums),
             tuple(c for c in constants if c is not None),
@@ -202,7 +203,6 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
-            cost_limit=self.name(cost_limit) if cost_limit is not None else None,
         )
 
     def guarded(self, build: Any) -> Any:
