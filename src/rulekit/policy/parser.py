@@ -92,10 +92,13 @@ class _PolicyBuilder(_Builder):
         return ast.TypeRef(_src(), _cover(c[0], c[-1]), str(c[0]), args)
 
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
+        by: tuple[ast.Name, ...] = ()
+        if isinstance(c[-1], list):  # `by ACTOR, ...`
+            by = tuple(c[-1])
+            c = c[:-2]
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
-        return ast.FactDecl(
-            _src(), _cover(c[0], c[-1] if c[-1] is not None else c[2]), c[0], c[2], optional
-        )
+        end = by[-1] if by else c[-1] if c[-1] is not None else c[2]
+        return ast.FactDecl(_src(), _cover(c[0], end), c[0], c[2], optional, by)
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
         return ("facts", [x for x in c if isinstance(x, ast.FactDecl)])

@@ -127,8 +127,13 @@ class _Reader:
         m = _mapping(root)
         facts = []
         for key, value in _pairs(m.get("facts")):
+            by: tuple[ast.Name, ...] = ()
+            if isinstance(value, yaml.MappingNode):  # {type: "string?", by: [consumer]}
+                fm = _mapping(value)
+                by = tuple(self.name(a) for a in _items(fm.get("by")))
+                value = fm["type"]
             t, optional = self.type_ref(value)
-            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional))
+            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by))
         enums = [
             ast.EnumDecl(
                 self.source,
@@ -425,6 +430,17 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in value if k not in error.instance]
         return f"missing key `{missing[0] if missing else '?'}`{where_text}", None, path
+    objects = [
+        b
+        for b in (value if isinstance(value, list) else [])
+        if isinstance(b, dict) and b.get("type") == "object"
+    ]
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and len(objects) == 1:
+        # a map where a string or a map may stand: say what is wrong with it as that map
+        inner = next(jsonschema.Draft202012Validator(objects[0]).iter_errors(error.instance), None)
+        if inner is not None:
+            message, help_, inner_path = _schema_problem(inner)
+            return message, help_, [*path, *inner_path]
     if error.validator == "anyOf" and isinstance(error.instance, dict):
         for branch in value if isinstance(value, list) else []:
             props = branch.get("properties") if isinstance(branch, dict) else None

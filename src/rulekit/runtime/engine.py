@@ -171,9 +171,12 @@ class Engine:
         *,
         at: datetime | None = None,
         id: str | None = None,
+        by: str | None = None,
     ) -> Case:
         """Open a case of ``workflow`` with its initial facts (nested maps or dotted keys).
 
+        ``by`` is the actor supplying the facts, when it is not the integration: it may
+        supply only the facts the policy declares ``by`` it (``fact_not_allowed``).
         Raises :class:`StepRefused` ``invalid_fact`` for a missing required fact, an
         undeclared one, or a value of the wrong type; ``KeyError`` for an unknown workflow.
         """
@@ -184,7 +187,7 @@ class Engine:
                 f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})"
             )
         t = self._time(at, None)
-        values = self._facts(facts)
+        values = self._facts(facts, by)
         missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
@@ -206,12 +209,32 @@ class Engine:
             self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
         return case
 
-    def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Flatten and convert facts to their declared types (invalid_fact otherwise)."""
+    def _facts(self, given: Mapping[str, Any], by: str | None) -> dict[str, Any]:
+        """Flatten and convert facts to their declared types (invalid_fact otherwise).
+
+        ``by``, an actor rather than the integration, must be allowed to supply each
+        declared fact it gives (fact_not_allowed, before any value is looked at).
+        """
         if not isinstance(given, Mapping):
             raise StepRefused("invalid_fact", "facts must be a map of fact paths to values")
+        items = list(_flatten(given, self._tree))
+        if by is not None:
+            for path, _ in items:
+                fact = self.policy.facts.get(path)
+                if fact is not None and by not in fact.by:
+                    may = [f.path for f in self.policy.facts.values() if by in f.by]
+                    raise StepRefused(
+                        "fact_not_allowed",
+                        f"a {by} may not supply `{path}`: "
+                        + (
+                            "only the integration may"
+                            if not fact.by
+                            else f"only the integration and {', '.join(fact.by)} may"
+                        )
+                        + (f" (a {by} may supply {', '.join(may)})" if may else ""),
+                    )
         out: dict[str, Any] = {}
-        for path, value in _flatten(given, self._tree):
+        for path, value in items:
             t = self._fact_types.get(path)
             if t is None:
                 raise StepRefused("invalid_fact", f"`{path}` is not a declared fact")
@@ -353,9 +376,17 @@ class Engine:
         return result
 
     def update(
-        self, case: Case, changes: Mapping[str, Any], *, at: datetime | None = None
+        self,
+        case: Case,
+        changes: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        by: str | None = None,
     ) -> StepResult:
-        """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run."""
+        """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run.
+
+        ``by``: as for :meth:`open`, the actor supplying the facts (None: the integration).
+        """
         t = self._time(at, case)
         with _Step(case) as step:
             self._fire_due(case, t, step)
@@ -363,7 +394,7 @@ class Engine:
                 raise StepRefused(
                     "case_closed", f"the case is closed (in final state `{case.state.name}`)"
                 )
-            values = self._facts(changes)
+            values = self._facts(changes, by)
             for path, value in values.items():
                 if value is None and (path in self._required or path in case.workflow.requires):
                     raise StepRefused(
