@@ -21,17 +21,20 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from rulekit.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.stdlib import format_duration
 from rulekit.policy import ir
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 
 #: Automatic transitions taken in one step before the engine calls it a loop.
 MAX_CHAIN = 64
+#: the latest time a case can reach: a deadline after it cannot be represented
+_LATEST = datetime.max.replace(tzinfo=UTC)
 _EMPTY: Mapping[str, Any] = {}
 _NO_CAUSE = Cause(None)
 _NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
@@ -320,7 +323,7 @@ class Engine:
                 "actor_not_allowed",
                 f"`{by}` may not send `{event}` in state `{state.name}` (it may come from {', '.join(senders)})",
             )
-        payload = self._payload(decl, data) if (data or decl.payload) else _EMPTY
+        payload = self._payload(decl, data, t) if (data or decl.payload) else _EMPTY
         facts = case.facts
         variables: Mapping[str, Any] = facts
         for c in mine:
@@ -444,7 +447,15 @@ class Engine:
         v["actor"] = actor
         return v
 
-    def _payload(self, decl: ir.Event, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _payload(
+        self, decl: ir.Event, data: Mapping[str, Any] | None, t: datetime
+    ) -> dict[str, Any]:
+        """The payload converted to its declared types (invalid_payload otherwise).
+
+        A duration sent in a payload is a length of time someone is given (evidence within
+        3 days): it must be positive and end within the engine's time range from now, or a
+        deadline counted with it would be overdue at once or could never be represented.
+        """
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise StepRefused(
@@ -459,13 +470,19 @@ class Engine:
                     + (f" (fields: {', '.join(fields)})" if fields else ""),
                 )
         out = {}
-        for name, t in fields.items():
+        for name, kind in fields.items():
             if name not in data:
                 raise StepRefused("invalid_payload", f"`{decl.name}` needs payload field `{name}`")
             try:
-                out[name] = convert(data[name], t, f"{decl.name}.{name}")
+                value = out[name] = convert(data[name], kind, f"{decl.name}.{name}")
             except ConversionError as e:
                 raise StepRefused("invalid_payload", str(e)) from None
+            if kind.kind == "duration" and not timedelta(0) < value <= _LATEST - t:
+                raise StepRefused(
+                    "invalid_payload",
+                    f"`{decl.name}.{name}`: a duration in a payload must be positive and end "
+                    f"by {_LATEST.date().isoformat()}, not {format_duration(value)}",
+                )
         return out
 
     def _fire_due(self, case: Case, t: datetime, step: _Step) -> bool:
@@ -578,8 +595,14 @@ class Engine:
                 return value  # type: ignore[no-any-return]
             start = t.start.compiled.evaluate(facts, at) if t.start is not None else at
             return start + value  # type: ignore[no-any-return]
-        except (EvaluationError, OverflowError):
+        except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
+        except OverflowError:
+            # Not "no deadline": a case would wait forever unseen. The step is refused.
+            raise EvaluationError(
+                f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
+                f"{_LATEST.date().isoformat()}, the latest time rulekit can represent"
+            ) from None
 
     def _settle(self, case: Case, at: datetime, step: _Step) -> None:
         """Take automatic transitions until none holds."""
