@@ -292,9 +292,9 @@ class Engine:
             (),
             chosen.rule,
         )
-        case.history.append(record)
         if chosen.target is not None:
-            self._enter(case, chosen.target, t)
+            self._enter(case, chosen.target, t)  # first: it fails (a deadline past 9999) or not
+        case.history.append(record)
         case.now = t
         result = StepResult((record,), case.state.name, case.state.final, ())
         if key is not None:
@@ -570,10 +570,13 @@ class Engine:
             self._enter(case, p.target, at)
 
     def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
-        """Enter ``state`` at ``at``: its deadlines replace the previous state's."""
-        case.state = state
+        """Enter ``state`` at ``at``: its deadlines replace the previous state's.
+
+        Raises (and changes nothing) when a deadline cannot be scheduled.
+        """
         deadlines = self._states[id(state)].deadlines
         if not deadlines:
+            case.state = state
             case.deadlines = (
                 _NO_DEADLINES  # shared: deadline lists are replaced, never changed in place
             )
@@ -584,6 +587,7 @@ class Engine:
             if due is not None:
                 pending.append((due, order, p.tr, at))
         pending.sort(key=lambda d: (d[0], d[1]))
+        case.state = state
         case.deadlines = pending
 
     def _due(self, p: _T, facts: Mapping[str, Any], at: datetime) -> datetime | None:
