@@ -1825,6 +1825,41 @@ def test_a_fired_deadline_is_recorded_and_sees_now_at_its_due_time_or_its_states
     assert case.facts["late"]["noted_at"] == recorded  # `now` in its transition
 
 
+TIME_ONLY = """
+policy t.time_only
+facts {
+  order.paid_at: time
+  order.note: string?
+}
+actors consumer
+event poke by consumer
+workflow w {
+  initial state waiting {
+    when since(order.paid_at) > 6h -> late
+    on poke stay
+  }
+  final state late
+}
+"""
+
+
+@pytest.mark.parametrize("step", ["advance", "update", "stay event"])
+def test_automatic_transitions_are_checked_at_steps_never_because_time_passes(step: str) -> None:
+    """language.md, "When automatic transitions are checked": time alone is not a step."""
+    engine = engine_for(TIME_ONLY)
+    case = engine.open("w", {"order.paid_at": T0}, at=T0)
+    later = T0 + 7 * H
+    if step == "advance":
+        engine.advance(case, later)
+        assert case.state.name == "waiting"  # seven hours passed, nothing checked it
+        return
+    if step == "update":
+        engine.update(case, {"order.note": "any change"}, at=later)
+    else:
+        engine.send(case, "poke", "consumer", at=later)
+    assert case.state.name == "late"
+
+
 def test_bug_replay_of_an_overdue_deadline_fired_in_a_step() -> None:
     """Was (08bf2df), same cause: recorded at max(due, case.now), where case.now may come
     from an advance that fired nothing (not in the history): the replay differed."""
