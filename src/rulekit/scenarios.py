@@ -24,6 +24,7 @@ from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.policy import Policy, load
+from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
 from rulekit.runtime.timeline import show_time
@@ -166,11 +167,9 @@ def read(path: Path) -> ScenarioFile:
     except _Invalid as e:
         raise _fail(path, text, e.message, e.mark) from None
     except yaml.YAMLError as e:
-        raise _fail(
-            path,
-            text,
-            f"not valid YAML: {getattr(e, 'problem', None) or e}",
-            getattr(e, "problem_mark", None),
+        what, help_, offset = yaml_problem(e, text)
+        raise ScenarioFileError(
+            diag.make("RK0601", what, Source(text, str(path)), Span(offset, offset + 1), help=help_)
         ) from None
     finally:
         loader.dispose()
