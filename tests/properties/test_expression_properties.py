@@ -845,7 +845,8 @@ def typed_exprs(draw: st.DrawFn, ty: str, depth: int, scope: dict[str, str] | No
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
         if in_scope and draw(st.booleans()):
             return draw(st.sampled_from(in_scope))
-        return draw(_LEAVES[ty])
+        # a declared name that a comprehension variable of another type shadows is not a leaf
+        return draw(_LEAVES[ty].filter(lambda leaf: scope.get(leaf, ty) == ty))
     production = draw(st.sampled_from(_PRODUCTIONS[ty]))
     return production(_G(draw, depth - 1, scope))
 
