@@ -20,6 +20,8 @@ from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_DURATION = timedelta(seconds=315_576_000_000)
@@ -500,28 +502,79 @@ def ends_with(a: Any, b: Any) -> bool:
     return bool(a.endswith(b))
 
 
-@lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a pattern (RE2 syntax, as far as Python's ``re`` shares it)."""
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            if pattern[i + 1 : i + 2].isdigit() and pattern[i + 1] != "0":
-                raise CelError("back-references (\\1) are not RE2 syntax")
-            i += 2
-            continue
-        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?P="), i):
-            raise CelError("look-around and back-references are not RE2 syntax")
-        i += 1
+#: RE2 options for `matches`: patterns and text are UTF-8, and each compiled
+#: pattern may use at most 2 MiB (its program and its DFA cache; past the cache
+#: RE2 runs its NFA, still linear). A pattern too large for that is refused. With
+#: the 128 patterns kept compiled below, patterns hold at most 256 MiB.
+REGEX_MAX_MEM = 2 << 20
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.encoding = re2.Options.Encoding.UTF8
+_RE2_OPTIONS.max_mem = REGEX_MAX_MEM
+_RE2_OPTIONS.log_errors = False  # errors are raised, not printed to stderr
+
+# What RE2's error names, and why it is not there: RE2 matches in time linear
+# in the text because it never backtracks, so it has no construct that needs to.
+_NO_BACKTRACKING = (
+    "RE2 has no backtracking constructs: look-around, back-references, atomic groups, "
+    "possessive quantifiers and conditionals are not supported (RE2 matches in linear time)"
+)
+_BACKTRACKING_PARTS = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "(?(", "(?P=", "(?P>", "(?&", "(?R")
+
+
+class RegexError(CelError):
+    """A pattern RE2 refuses: ``reason`` is RE2's message, ``part`` the piece of
+    the pattern it names ("" when it names none), ``help`` a fix when one is known."""
+
+    def __init__(self, pattern: str, reason: str, part: str, help: str | None) -> None:
+        super().__init__(f"invalid regular expression {render(pattern)}: {reason}")
+        self.reason = reason
+        self.part = part
+        self.help = help
+
+
+def _regex_help(reason: str, part: str) -> str | None:
+    if part.startswith(_BACKTRACKING_PARTS) or re.fullmatch(r"\\[1-9]", part):
+        return _NO_BACKTRACKING
+    if reason.startswith("bad repetition operator") and part[1:2] == "+":
+        return _NO_BACKTRACKING  # a possessive quantifier: a++, a*+, a?+
+    if part == "\\Z":
+        return "RE2 writes the end of the text as \\z (or $ outside multi-line mode)"
+    if part.startswith("(?#"):
+        return "RE2 has no comments inside patterns"
+    if reason.startswith("invalid repetition size"):
+        return "RE2 repeats at most 1000 times: write {n,m} with n <= m <= 1000"
+    if reason.startswith("pattern too large"):
+        return f"the compiled pattern must fit in {REGEX_MAX_MEM >> 20} MiB: use smaller repetition counts"
+    return None
+
+
+@lru_cache(maxsize=128)
+def compile_regex(pattern: str) -> Any:
+    """Compile a pattern with RE2 (``re2.compile``, never a fallback to Python's
+    ``re``): RE2 syntax and semantics, as in CEL, and matching in linear time.
+
+    >>> compile_regex(r"^[[:alpha:]]+$").search("refund") is not None
+    True
+    """
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise CelError(f"invalid regex: {e}") from None
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as e:
+        raw = e.args[0] if e.args else "invalid pattern"
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        part = reason.split(": ", 1)[1] if ": " in reason else ""
+        raise RegexError(pattern, reason, part, _regex_help(reason, part)) from None
+    except UnicodeEncodeError:
+        raise CelError("a pattern must be valid Unicode text (it has a lone surrogate)") from None
 
 
 def matches(a: Any, pattern: Any) -> bool:
+    """CEL's ``matches``: does RE2 ``pattern`` match anywhere in ``a`` (unanchored)?"""
     _strings("matches", a, pattern)
-    return compile_regex(pattern).search(a) is not None
+    rx = compile_regex(pattern)
+    try:
+        return rx.search(a) is not None
+    except UnicodeEncodeError:
+        raise CelError("matches() of a string that is not valid Unicode (a lone surrogate)") from None
 
 
 # -- conversions ---------------------------------------------------------------------
