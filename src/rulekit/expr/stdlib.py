@@ -13,9 +13,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +38,23 @@ _US = timedelta(microseconds=1)
 
 class CelError(Exception):
     """A run-time failure of one operation (message for the author)."""
+
+
+#: Money is exact: ``+``, ``-`` and ``*`` keep every digit of their result, up
+#: to MONEY_DIGITS significant digits, and a result that would need more is an
+#: error instead of a silent rounding. Division rounds to MONEY_DIGITS digits,
+#: half to even (documented). Both run in these contexts, never in the thread's
+#: ambient decimal context, which the host application may have changed; the
+#: compiled code calls the same context methods, so both paths agree.
+MONEY_DIGITS = 28
+MONEY_EXACT = Context(
+    prec=MONEY_DIGITS,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+MONEY_DIVISION = Context(
+    prec=MONEY_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 
 
 class CelType:
@@ -245,14 +270,16 @@ def add(a: Any, b: Any) -> Any:
     if ka == kb:
         if ka == "int":
             return check_int(a + b)
-        if ka in ("double", "money", "string", "bytes"):
+        if ka == "money":
+            return money_exact(MONEY_EXACT.add, a, b)
+        if ka in ("double", "string", "bytes"):
             return a + b
         if ka == "list":
             return [*a, *b]
         if ka == "duration":
             return check_duration(a + b)
     elif {ka, kb} == {"money", "int"}:
-        return Decimal(a) + Decimal(b)
+        return money_exact(MONEY_EXACT.add, a, b)
     elif ka == "timestamp" and kb == "duration":
         return ts_add(a, b)
     elif ka == "duration" and kb == "timestamp":
@@ -265,14 +292,16 @@ def sub(a: Any, b: Any) -> Any:
     if ka == kb:
         if ka == "int":
             return check_int(a - b)
-        if ka in ("double", "money"):
+        if ka == "double":
             return a - b
+        if ka == "money":
+            return money_exact(MONEY_EXACT.subtract, a, b)
         if ka == "duration":
             return check_duration(a - b)
         if ka == "timestamp":
             return check_duration(_utc(a) - _utc(b))
     elif {ka, kb} == {"money", "int"}:
-        return Decimal(a) - Decimal(b)
+        return money_exact(MONEY_EXACT.subtract, a, b)
     elif ka == "timestamp" and kb == "duration":
         return ts_add(a, -b)
     raise _overload("-", a, b)
@@ -283,7 +312,7 @@ def mul(a: Any, b: Any) -> Any:
     if ka == kb and ka in ("int", "double"):
         return check_int(a * b) if ka == "int" else a * b
     if {ka, kb} <= {"money", "int"} and "money" in (ka, kb):
-        return Decimal(a) * Decimal(b)
+        return money_exact(MONEY_EXACT.multiply, a, b)
     raise _overload("*", a, b)
 
 
@@ -296,7 +325,7 @@ def div(a: Any, b: Any) -> Any:
     if ka == "money" and kb in ("int", "money"):
         if b == 0:
             raise CelError("division by zero")
-        return a / Decimal(b)
+        return money_exact(MONEY_DIVISION.divide, a, b)
     raise _overload("/", a, b)
 
 
@@ -310,11 +339,26 @@ def neg(a: Any) -> Any:
     k = kind(a)
     if k == "int":
         return check_int(-a)
-    if k in ("double", "money"):
+    if k == "double":
         return -a
+    if k == "money":
+        return a.copy_negate()  # exact: never rounded to a context's precision
     if k == "duration":
         return check_duration(-a)
     raise _overload("-", a)
+
+
+def money_exact(op: Callable[[Any, Any], Decimal], a: Any, b: Any) -> Decimal:
+    """``op`` (a method of MONEY_EXACT or MONEY_DIVISION) on money and ints, or
+    the error that says why the result cannot be given exactly."""
+    try:
+        return op(a, b)
+    except Overflow:
+        raise CelError("money out of range") from None
+    except Inexact:
+        raise CelError(
+            f"money result is not exact: more than {MONEY_DIGITS} significant digits"
+        ) from None
 
 
 def logical_not(a: Any) -> bool:
@@ -574,7 +618,9 @@ def matches(a: Any, pattern: Any) -> bool:
     try:
         return rx.search(a) is not None
     except UnicodeEncodeError:
-        raise CelError("matches() of a string that is not valid Unicode (a lone surrogate)") from None
+        raise CelError(
+            "matches() of a string that is not valid Unicode (a lone surrogate)"
+        ) from None
 
 
 # -- conversions ---------------------------------------------------------------------
@@ -698,27 +744,40 @@ def dyn(v: Any) -> Any:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z",
+    re.ASCII,
 )
+#: RFC 3339 allows any number of fraction digits; rulekit reads nanoseconds at
+#: most (as CEL does), of which the last three must be zero (microseconds).
+MAX_FRACTION_DIGITS = 9
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An RFC 3339 timestamp with an offset -> aware datetime (kept in its own offset)."""
+    """An RFC 3339 timestamp with an offset -> aware datetime (kept in its own offset).
+
+    Every reader of timestamps (literals, ``timestamp()``, facts and payloads,
+    the CLI's ``--now`` and ``--at``, scenario files) goes through here, so each
+    refuses the same texts with the same message.
+    """
     m = _RFC3339.match(text)
     if not m:
         raise CelError(f"timestamp {render(text)} is not RFC 3339 (like 2026-03-01T12:00:00Z)")
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     frac, off = m.group(7) or "", m.group(8)
-    if len(frac) > 6 and int(frac[6:]) != 0:
+    if len(frac) > MAX_FRACTION_DIGITS:
+        raise CelError(
+            f"a timestamp's fraction of a second has at most {MAX_FRACTION_DIGITS} digits, "
+            f"not {len(frac)}"
+        )
+    if frac[6:].strip("0"):
         raise CelError(
             "timestamps have microsecond precision; sub-microsecond digits are not supported"
         )
     micro = int((frac + "000000")[:6])
-    if off in ("Z", "z"):
-        tz: tzinfo = UTC
-    else:
-        sign = -1 if off[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(off[1:3]), minutes=int(off[4:6])))
+    try:
+        tz = UTC if off in ("Z", "z") else time_zone(off)
+    except CelError as e:
+        raise CelError(f"timestamp {render(text)} is invalid: {e}") from None
     try:
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError as e:
@@ -755,7 +814,8 @@ def format_timestamp(ts: datetime) -> str:
         u = ts.astimezone(UTC)
     except OverflowError:
         raise CelError("timestamp out of range") from None
-    base = u.strftime("%Y-%m-%dT%H:%M:%S")
+    # Four-digit years, as RFC 3339 has them (strftime's %Y gives "1" for year 1).
+    base = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
     if u.microsecond:
         base += f".{u.microsecond:06d}".rstrip("0")
     return base + "Z"
