@@ -562,7 +562,8 @@ _NO_BACKTRACKING = (
     "RE2 has no backtracking constructs: look-around, back-references, atomic groups, "
     "possessive quantifiers and conditionals are not supported (RE2 matches in linear time)"
 )
-_BACKTRACKING_PARTS = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "(?(", "(?P=", "(?P>", "(?&", "(?R")
+# RE2 names "(?P" for (?P=name) and (?P>name), and "(?&" and "(?R" for recursion.
+_BACKTRACKING_PARTS = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "(?(", "(?&", "(?R")
 
 
 class RegexError(CelError):
@@ -577,7 +578,7 @@ class RegexError(CelError):
 
 
 def _regex_help(reason: str, part: str) -> str | None:
-    if part.startswith(_BACKTRACKING_PARTS) or re.fullmatch(r"\\[1-9]", part):
+    if part == "(?P" or part.startswith(_BACKTRACKING_PARTS) or re.fullmatch(r"\\[1-9]", part):
         return _NO_BACKTRACKING
     if reason.startswith("bad repetition operator") and part[1:2] == "+":
         return _NO_BACKTRACKING  # a possessive quantifier: a++, a*+, a?+
