@@ -112,6 +112,10 @@ def _iterable(items: Any) -> Any:
 
 _RUNTIME: dict[str, Any] = {
     "_Decimal": Decimal,
+    "_madd": stdlib.MONEY_EXACT.add,
+    "_msub": stdlib.MONEY_EXACT.subtract,
+    "_mmul": stdlib.MONEY_EXACT.multiply,
+    "_mdiv": stdlib.MONEY_DIVISION.divide,
     "_timezone": timezone,
     "_DMIN": -stdlib.MAX_DURATION,
     "_DMAX": stdlib.MAX_DURATION,
@@ -168,6 +172,7 @@ _RUNTIME: dict[str, Any] = {
     "_type": stdlib.type_of,
     "_dyn": stdlib.dyn,
 }
+_MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
 _CONVERSIONS = {
     "int",
     "double",
@@ -348,7 +353,9 @@ class _Emitter:
             return f"(not {self.strict_bool(node.operand)})"
         k = self.kind(node.operand)
         a = self.gen(node.operand)
-        if k in ("double", "money", "duration"):
+        if k == "money":
+            return f"{a}.copy_negate()"  # exact, as stdlib.neg
+        if k in ("double", "duration"):
             return f"(-{a})"
         if k == "int":
             return f"_check_int(-{a})"
@@ -382,12 +389,12 @@ class _Emitter:
             return f"({t} if -9223372036854775808 <= ({t} := {a} {op} {b}) <= 9223372036854775807 else _bail())"
         if op in "+-*" and lk == rk == "double":
             return f"({a} {op} {b})"
-        if op in "+-" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
-            return f"({a} {op} {b})"
-        if op == "*" and {lk, rk} <= {"money", "int"} and "money" in (lk, rk):
-            return f"({a} * {b})"
+        # Money runs in stdlib's contexts, not the ambient one: a result that is
+        # not exact (or a division by zero) raises, and the interpreter reports it.
+        if op in "+-*" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
+            return f"{_MONEY_OPS[op]}({a}, {b})"
         if op == "/" and lk == "money" and rk in ("money", "int"):
-            return f"({a} / {b})"  # Decimal raises on zero: the interpreter reports it
+            return f"_mdiv({a}, {b})"
         if op == "+" and lk == rk and lk in ("string", "bytes"):
             return f"({a} + {b})"
         if op == "+" and {lk, rk} == {"timestamp", "duration"}:
