@@ -117,6 +117,9 @@ class PostgresDialect:
             | PoolTimeout,
         )
 
+    def damaged(self, error: Exception) -> bool:
+        return isinstance(error, pg_errors.DataCorrupted | pg_errors.IndexCorrupted)
+
     def now(self, cur: Any) -> datetime:
         cur.execute("SELECT clock_timestamp()")
         value: datetime = cur.fetchone()[0]
