@@ -99,7 +99,11 @@ def _serve(args: argparse.Namespace) -> int:
     store = open_store(args.store, migrate=args.migrate or not is_postgres(args.store))
     try:
         service = Service(
-            store, loaded, tokens, worker_interval=None if args.no_worker else args.worker_interval
+            store,
+            loaded,
+            tokens,
+            worker_interval=None if args.no_worker else args.worker_interval,
+            max_body=args.max_body,
         )
         log.info(
             "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",

@@ -377,7 +377,7 @@ def test_kill_9_under_load_loses_and_repeats_nothing(
                         "parties": PARTIES_A,
                         "id": case_id,
                     },
-                    {**auth("consumer"), "Idempotency-Key": f"open-{case_id}"},
+                    {**auth("admin"), "Idempotency-Key": f"open-{case_id}"},
                 )
             )
             out.append(

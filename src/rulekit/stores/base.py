@@ -542,9 +542,7 @@ class SqlStore:
                     [(case_id, a, p) for a, p in parties.items()],
                 )
             writes = _Writes()
-            self._collect_step(
-                writes, case_id, records, result, keyed, None, case.next_deadline, t
-            )
+            self._collect_step(writes, case_id, records, result, keyed, None, case.next_deadline, t)
             writes.flush(cur)
             return self._read(cur, case_id), result
 
