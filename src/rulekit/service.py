@@ -108,7 +108,7 @@ class Problem(Exception):
 # -- request and response bodies -------------------------------------------------------------
 def _bounded(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """Facts or a payload within :data:`LIMITS`, of Unicode text only (a string with a lone
-    surrogate, which JSON's ``\\udfff`` can spell, is no text a database can store)."""
+    surrogate, which JSON can spell as ``\\udfff``, is no text a database can store)."""
     if value is None:
         return None
     values, limit, depth_limit = 0, LIMITS["max_values"], LIMITS["max_depth"]
