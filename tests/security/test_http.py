@@ -538,15 +538,3 @@ def test_openapi_declares_the_bearer_scheme(any_client: TestClient) -> None:
             assert operation.get("security") == expected, (method, path)
     # and the service's own 401 body, not the framework's
     assert error_of(any_client.get("/cases")) == (401, "unauthorized")
-
-
-def test_keys_of_one_caller_are_shared_by_its_tokens_only(
-    any_client: TestClient,
-) -> None:
-    # two consumers, the same key, the same body but their own party: two cases
-    c = any_client
-    a = post(c, "/cases", opening({"consumer": "user-1"}), "consumer", "same")
-    b = post(c, "/cases", opening({"consumer": "user-2"}), "other_consumer", "same")
-    assert a.status_code == b.status_code == 201
-    assert a.json()["case"]["id"] != b.json()["case"]["id"]
-    assert not b.json()["repeated"]

@@ -23,8 +23,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
@@ -47,6 +47,28 @@ class StoreError(RuleError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def damaged(error: Exception) -> StoreError:
+    """The error a damaged database is reported as (and logged: an operator must act)."""
+    log.error("the store is damaged: %s", error)
+    return StoreError(
+        "store_damaged",
+        "the store's database is damaged and cannot be read: restore it from a backup "
+        "(the log says what the database reported)",
+    )
+
+
+@contextmanager
+def reporting_damage(dialect: Dialect) -> Iterator[None]:
+    """Errors that say the database is damaged, as :func:`damaged` (outside :meth:`SqlStore._run`:
+    opening and migrating a store)."""
+    try:
+        yield
+    except Exception as e:
+        if dialect.damaged(e):
+            raise damaged(e) from e
+        raise
 
 
 class CaseNotFound(StoreError):
@@ -301,12 +323,7 @@ class SqlStore:
                     ) from e
             except Exception as e:
                 if self.dialect.damaged(e):
-                    log.error("the store is damaged: %s", e)
-                    raise StoreError(
-                        "store_damaged",
-                        "the store's database is damaged and cannot be read: "
-                        "restore it from a backup",
-                    ) from e
+                    raise damaged(e) from e
                 if not self.dialect.retryable(e) or attempt >= self.retries:
                     raise
             attempt += 1

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from rulekit.stores.base import CommitUnknown, SqlStore, StoreError
+from rulekit.stores.base import CommitUnknown, SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 try:
@@ -193,6 +193,7 @@ class PostgresStore(SqlStore):
         """
         dialect = PostgresDialect(dsn, max_size=pool_size)
         super().__init__(dialect)
-        if migrate:
-            dialect.migrate()
-        check_schema(dialect, safe_dsn(dsn))
+        with reporting_damage(dialect):
+            if migrate:
+                dialect.migrate()
+            check_schema(dialect, safe_dsn(dsn))

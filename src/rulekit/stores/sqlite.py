@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rulekit.stores.base import SqlStore, StoreError
+from rulekit.stores.base import SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 UTC = UTC
@@ -210,6 +210,7 @@ class SQLiteStore(SqlStore):
         """
         dialect = SQLiteDialect(str(path), synchronous=synchronous, create=migrate)
         super().__init__(dialect)
-        if migrate:
-            dialect.migrate()
-        check_schema(dialect, str(path))
+        with reporting_damage(dialect):
+            if migrate:
+                dialect.migrate()
+            check_schema(dialect, str(path))
