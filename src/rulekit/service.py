@@ -92,7 +92,8 @@ Text = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=LIMITS["max_text"])
 KEY_HEADER = Header(
     alias="Idempotency-Key",
     max_length=200,
-    description="Repeating a request with the same key returns the first result and changes nothing.",
+    description="The caller's own key for this request: the same request again returns the first "
+    "result and changes nothing; another request with it is 422 idempotency_key_reused.",
 )
 
 
@@ -484,6 +485,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the caller may not do this"),
         (404, "no such case, or not one the caller may see"),
         (409, "refused in the case's current state"),
+        (413, "the request body is larger than the limit"),
         (422, "invalid input"),
         (503, "the store is unavailable"),
     )
