@@ -215,7 +215,6 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--max-body",
         type=_positive_int,
-        default=1 << 20,
         metavar="BYTES",
         help="refuse request bodies larger than this with 413 (default 1048576: 1 MiB)",
     )

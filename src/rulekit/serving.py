@@ -57,7 +57,7 @@ def _db(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from rulekit.service import Service, create_app
+    from rulekit.service import LIMITS, Service, create_app
 
     loaded = []
     for file in args.files:
@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
             loaded,
             tokens,
             worker_interval=None if args.no_worker else args.worker_interval,
-            max_body=args.max_body,
+            max_body=args.max_body or LIMITS["max_body"],
         )
         log.info(
             "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",
