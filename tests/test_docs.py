@@ -66,3 +66,25 @@ def test_the_readme_service_example_opens_a_case(tmp_path: Path) -> None:
         response = TestClient(app).post(path, content=body.encode(), headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["case"]["parties"] == {"consumer": "user-7", "merchant": "shop-1"}
+
+
+def _checked_examples() -> list[tuple[str, str, str]]:
+    """Every code block the docs mark with `<!-- check: NAME -->`: (doc, file name, text)."""
+    found = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        for m in re.finditer(r"<!-- check: (\S+) -->\n```\w*\n(.*?)```", text, re.S):
+            found.append((doc.name, m[1], m[2]))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("doc", "name", "text"), _checked_examples(), ids=lambda x: x if "\n" not in x else ""
+)
+def test_docs_examples_marked_check_have_no_errors(
+    doc: str, name: str, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    status = main(["check", str(path)])
+    assert status == 0, f"{doc}: the example {name} does not check:\n{capsys.readouterr().out}"

@@ -1782,6 +1782,84 @@ def test_bug_an_overdue_deadline_fired_in_a_step_is_recorded_at_the_steps_time(
     assert fired.at == T0 + H  # was T0, an hour before the state was entered
 
 
+NOTED = """
+policy t.noted
+facts {
+  parcel.sent_at: time?
+  late.noted_at: time?
+}
+actors consumer
+event ship(sent_at: time) by consumer
+workflow w {
+  initial state awaiting {
+    on ship -> in_transit set parcel.sent_at = event.sent_at
+  }
+  state in_transit {
+    after 10d from parcel.sent_at -> late set late.noted_at = now
+  }
+  final state late
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("sent", "advance_to", "recorded"),
+    [
+        # due in the future: fires when the clock passes it, recorded at its due time
+        (T0, T0 + 12 * D, T0 + 10 * D),
+        # already due when its state is entered (at T0 + H): recorded at the entry, not before
+        (T0 - 11 * D, T0 + H, T0 + H),
+    ],
+    ids=["due-later", "overdue-on-entry"],
+)
+def test_a_fired_deadline_is_recorded_and_sees_now_at_its_due_time_or_its_states_entry(
+    sent: datetime, advance_to: datetime, recorded: datetime
+) -> None:
+    """runtime.md, steps 1 and 5: both sides of the one rule (never before the entry)."""
+    engine = engine_for(NOTED)
+    case = engine.open("w", {}, at=T0)
+    engine.send(case, "ship", "consumer", {"sent_at": sent}, at=T0 + H)
+    engine.advance(case, advance_to)
+    fired = [r for r in case.history if r.kind == "deadline"]
+    assert [(r.target, r.at) for r in fired] == [("late", recorded)]
+    assert case.facts["late"]["noted_at"] == recorded  # `now` in its transition
+
+
+TIME_ONLY = """
+policy t.time_only
+facts {
+  order.paid_at: time
+  order.note: string?
+}
+actors consumer
+event poke by consumer
+workflow w {
+  initial state waiting {
+    when since(order.paid_at) > 6h -> late
+    on poke stay
+  }
+  final state late
+}
+"""
+
+
+@pytest.mark.parametrize("step", ["advance", "update", "stay event"])
+def test_automatic_transitions_are_checked_at_steps_never_because_time_passes(step: str) -> None:
+    """language.md, "When automatic transitions are checked": time alone is not a step."""
+    engine = engine_for(TIME_ONLY)
+    case = engine.open("w", {"order.paid_at": T0}, at=T0)
+    later = T0 + 7 * H
+    if step == "advance":
+        engine.advance(case, later)
+        assert case.state.name == "waiting"  # seven hours passed, nothing checked it
+        return
+    if step == "update":
+        engine.update(case, {"order.note": "any change"}, at=later)
+    else:
+        engine.send(case, "poke", "consumer", at=later)
+    assert case.state.name == "late"
+
+
 def test_bug_replay_of_an_overdue_deadline_fired_in_a_step() -> None:
     """Was (08bf2df), same cause: recorded at max(due, case.now), where case.now may come
     from an advance that fired nothing (not in the history): the replay differed."""

@@ -22,8 +22,11 @@ The rules (enforced by the service, never by the client):
   case does not exist for it (404, not 403);
 - events are sent as the caller's actor: the policy then says whether that
   actor may send them (``actor_not_allowed``);
-- opening a case needs an admin, or a caller that is the opened case's party
-  for its actor (a consumer opens its own requests);
+- opening a case needs an admin, or a caller with a principal that names
+  itself as the case's only party (a consumer opens its own requests; the
+  case's other parties come from the integration, an admin); only an admin
+  chooses a case's id or a policy version that is not current;
+- idempotency keys are each caller's own (:attr:`Caller.identity`);
 - updating facts from outside and the outbox (claim, ack, fail, dead letters)
   need an admin.
 """
@@ -58,11 +61,34 @@ class Caller:
         return self.principal is None or parties.get(self.actor) == self.principal
 
     def may_open(self, parties: Mapping[str, str]) -> bool:
+        """Whether it may open a case with these parties: an admin any; another caller only
+        one whose only party is itself (other parties come from the integration)."""
         if self.admin:
             return True
-        return self.actor is not None and (
-            self.principal is None or parties.get(self.actor) == self.principal
+        return (
+            self.actor is not None
+            and self.principal is not None
+            and dict(parties) == {self.actor: self.principal}
         )
+
+    @property
+    def may_not_open(self) -> str:
+        """Why :meth:`may_open` said no."""
+        if self.actor is None or self.principal is None:
+            return f"a {self.actor or 'caller'} without a principal cannot open cases: an admin opens them"
+        return (
+            f"a {self.actor} may only open cases whose only party is itself: "
+            f'"parties": {{"{self.actor}": "{self.principal}"}}'
+        )
+
+    @property
+    def identity(self) -> str:
+        """Whose idempotency keys these are: ``admin`` (every admin token: the integration),
+        or the actor and principal. Two tokens of one identity share their keys; callers
+        of different identities never see each other's."""
+        if self.admin:
+            return "admin"
+        return f"{self.actor}:{self.principal}" if self.principal else str(self.actor)
 
     @property
     def party(self) -> tuple[str, str] | None:

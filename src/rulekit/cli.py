@@ -212,6 +212,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bring a PostgreSQL schema up to date first (SQLite stores always are)",
     )
+    srv.add_argument(
+        "--max-body",
+        type=_positive_int,
+        metavar="BYTES",
+        help="refuse request bodies larger than this with 413 (default 1048576: 1 MiB)",
+    )
 
     wrk = sub.add_parser(
         "worker",
@@ -234,6 +240,13 @@ def _parser() -> argparse.ArgumentParser:
     ):
         _store_argument(db_sub.add_parser(name, help=text, description=text.capitalize() + "."))
     return p
+
+
+def _positive_int(text: str) -> int:
+    """A whole number of 1 or more (an argument's type)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return int(text)
 
 
 def _store_argument(p: argparse.ArgumentParser) -> None:

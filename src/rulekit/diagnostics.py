@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "RK0206": "invalid declaration",
     "RK0207": "invalid constant argument",
     "RK0208": "not a value of the enum",
+    "RK0209": "invalid regular expression",
     "RK0210": "expression may cost too much to evaluate",
     # Policies: names and structure
     "RK0301": "duplicate name",

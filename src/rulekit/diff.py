@@ -38,12 +38,21 @@ def read(spec: str) -> ir.Policy:
     path = Path(spec)
     if not path.exists() and ":" in spec:
         rev, _, name = spec.partition(":")
+        if rev.startswith("-"):  # never an option of git's, whatever the caller passes
+            raise DiffInputError(f"{spec}: not a file, nor a git revision (REV:path)")
         done = subprocess.run(
-            ["git", "show", f"{rev}:{name}"], capture_output=True, text=True, check=False
+            ["git", "show", "--end-of-options", f"{rev}:{name}"],
+            capture_output=True,
+            check=False,
         )
         if done.returncode != 0:
-            raise DiffInputError(f"{spec}: {done.stderr.strip() or 'git show failed'}")
-        text, suffix = done.stdout, Path(name).suffix.lower()
+            error = done.stderr.decode("utf-8", "replace").strip()
+            raise DiffInputError(f"{spec}: {error or 'git show failed'}")
+        try:
+            text = done.stdout.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DiffInputError(f"{spec}: not UTF-8 text (byte {e.start})") from None
+        suffix = Path(name).suffix.lower()
     else:
         try:
             text, suffix = path.read_text(encoding="utf-8"), path.suffix.lower()

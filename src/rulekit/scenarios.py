@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.policy import Policy, load
+from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
+from rulekit.runtime.timeline import show_time
 from rulekit.source import Source, Span
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
@@ -165,11 +167,9 @@ def read(path: Path) -> ScenarioFile:
     except _Invalid as e:
         raise _fail(path, text, e.message, e.mark) from None
     except yaml.YAMLError as e:
-        raise _fail(
-            path,
-            text,
-            f"not valid YAML: {getattr(e, 'problem', None) or e}",
-            getattr(e, "problem_mark", None),
+        what, help_, offset = yaml_problem(e, text)
+        raise ScenarioFileError(
+            diag.make("RK0601", what, Source(text, str(path)), Span(offset, offset + 1), help=help_)
         ) from None
     finally:
         loader.dispose()
@@ -347,7 +347,7 @@ def _shown_path(path: Path) -> Path:
 
 
 def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
-    tz = stdlib.time_zone(engine.policy.timezone) if engine.policy.timezone else None
+    tz = _zone(engine)
     case: Case | None = None
     index = -1
     clock = scenario.at
@@ -376,7 +376,7 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         return Result(
             str(sf.path),
             scenario.name,
-            Failure(index, str(e), timeline, clock),
+            Failure(index, str(e), timeline, clock.astimezone(tz) if tz else clock),
             len(scenario.steps),
         )
     except (EvaluationError, ValueError) as e:
@@ -384,7 +384,7 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         return Result(
             str(sf.path),
             scenario.name,
-            Failure(index, f"error: {e}", timeline, clock),
+            Failure(index, f"error: {e}", timeline, clock.astimezone(tz) if tz else clock),
             len(scenario.steps),
         )
 
@@ -409,7 +409,8 @@ def _run_step(engine: Engine, case: Case, step: dict[str, Any], now: datetime) -
             raise _StepFailed(f"until: {e}") from None
         if to < now:
             raise _StepFailed(
-                f"until {value} is before the clock ({now.isoformat()}): time never goes back"
+                f"until {value} is before the clock ({show_time(now, _zone(engine))}): "
+                "time never goes back"
             )
         engine.advance(case, to)
         return to
@@ -490,7 +491,7 @@ def _expect(engine: Engine, case: Case, want: Mapping[str, Any], now: datetime) 
         if expected != found:
             problems.append(f"allowed: expected {sorted(expected)}, found {sorted(found)}")
     if "deadline" in want:
-        problems.extend(_expect_deadline(case, want["deadline"], now))
+        problems.extend(_expect_deadline(case, want["deadline"], now, _zone(engine)))
     if problems:
         raise _StepFailed("; ".join(problems))
 
@@ -558,11 +559,18 @@ def _flat(data: Mapping[str, Any], engine: Engine, prefix: str = "") -> list[tup
     return out
 
 
-def _expect_deadline(case: Case, want: Any, now: datetime) -> list[str]:
+def _zone(engine: Engine) -> tzinfo | None:
+    """The policy's time zone: where scenario messages show times, as its timelines do."""
+    return stdlib.time_zone(engine.policy.timezone) if engine.policy.timezone else None
+
+
+def _expect_deadline(case: Case, want: Any, now: datetime, tz: tzinfo | None) -> list[str]:
     found = case.next_deadline
     if want is None:
         return (
-            [] if found is None else [f"deadline: expected none, found one due {found.isoformat()}"]
+            []
+            if found is None
+            else [f"deadline: expected none, found one due {show_time(found, tz)}"]
         )
     if not isinstance(want, dict) or len(want) != 1 or next(iter(want)) not in ("at", "in"):
         return ["deadline: expected {at: TIMESTAMP}, {in: DURATION} or null"]
@@ -575,9 +583,9 @@ def _expect_deadline(case: Case, want: Any, now: datetime) -> list[str]:
     except stdlib.CelError as e:
         return [f"deadline: {e}"]
     if found is None:
-        return [f"deadline: expected one due {due.isoformat()}, found none"]
+        return [f"deadline: expected one due {show_time(due, tz)}, found none"]
     if found != due:
-        return [f"deadline: expected due {due.isoformat()}, found due {found.isoformat()}"]
+        return [f"deadline: expected due {show_time(due, tz)}, found due {show_time(found, tz)}"]
     return []
 
 
@@ -616,7 +624,7 @@ def report_text(results: list[Result]) -> str:
             else f"step {f.step + 1}"
         )
         lines.append(f"FAILED {r.file}: {r.scenario}")
-        clock = f" (clock {f.clock.isoformat()})" if f.clock is not None else ""
+        clock = f" (clock {show_time(f.clock, None)})" if f.clock is not None else ""
         lines.append(f"  at {where}{clock}: {f.message}")
         lines.append("  timeline:")
         lines.extend(f"    {line}" for line in f.timeline.splitlines())

@@ -6,18 +6,21 @@
 ``/openapi.json`` (and browsable at ``/docs``); docs/service.md is the guide.
 
 Every request but ``/health``, ``/metrics`` and the OpenAPI document needs a
-bearer token (see :mod:`rulekit.auth` for who may do what). Errors are JSON,
+bearer token (see :mod:`rulekit.auth` for who may do what), checked before a
+byte of the body is read; bodies are limited in size (``413``), and facts,
+payloads and parties in their shape (:data:`LIMITS`). Errors are JSON,
 ``{"error": {"code": ..., "message": ...}}``, with the refusal codes of the
 engine and the store's own codes, and the HTTP status that fits each.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -26,10 +29,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rulekit import __version__
 from rulekit.auth import Caller, Tokens
@@ -61,21 +67,33 @@ STATUS = {
     "unknown_workflow": 422,
     "unknown_policy": 422,
     "invalid_request": 422,
+    "idempotency_key_reused": 422,
+    "payload_too_large": 413,
     "evaluation_error": 422,
     "commit_unknown": 503,
     "store_unavailable": 503,
+    "store_damaged": 503,
+}
+
+#: the bounds of a request (docs/service.md, "Limits"); ``max_body`` is the default of
+#: ``rulekit serve --max-body`` (and of :class:`Service`'s ``max_body``)
+LIMITS = {
+    "max_body": 1 << 20,  # bytes of a request body
+    "max_parties": 16,  # entries of a case's parties
+    "max_text": 200,  # characters of a party's actor or principal
+    "max_values": 1000,  # values in the facts or the payload of one request (maps and lists too)
+    "max_depth": 16,  # nesting of maps and lists in them
 }
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 #: a string a database text column can hold (PostgreSQL's cannot hold NUL)
 TEXT_PATTERN = r"^[^\x00]*$"
-Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
-#: ids of cases opened with an idempotency key and no id (derived from the caller and the key)
-KEYED_IDS = uuid.UUID("5b0c7c8e-2f55-4d0e-9a43-5a1a3c2f4e61")
+Text = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=LIMITS["max_text"])]
 KEY_HEADER = Header(
     alias="Idempotency-Key",
     max_length=200,
-    description="Repeating a request with the same key returns the first result and changes nothing.",
+    description="The caller's own key for this request: the same request again returns the first "
+    "result and changes nothing; another request with it is 422 idempotency_key_reused.",
 )
 
 
@@ -89,30 +107,69 @@ class Problem(Exception):
 
 
 # -- request and response bodies -------------------------------------------------------------
+def _bounded(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Facts or a payload within :data:`LIMITS`, of Unicode text only (a string with a lone
+    surrogate, which JSON can spell as ``\\udfff``, is no text a database can store)."""
+    if value is None:
+        return None
+    values, limit, depth_limit = 0, LIMITS["max_values"], LIMITS["max_depth"]
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        values += 1
+        if values > limit:
+            raise ValueError(f"more than {limit} values (the limit of one request)")
+        if isinstance(item, dict | list):
+            if depth > depth_limit:
+                raise ValueError(f"nested deeper than {depth_limit} (the limit of one request)")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, v in children:
+                if isinstance(k, str):
+                    _text(k)
+                todo.append((v, depth + 1))
+        elif isinstance(item, str):
+            _text(item)
+    return value
+
+
+def _text(s: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{s!r} is not Unicode text (a lone surrogate)") from None
+
+
+Data = Annotated[dict[str, Any], AfterValidator(_bounded)]
+
+
 class OpenCase(BaseModel):
     workflow: str = Field(description="the workflow of the policy to open a case of")
-    facts: dict[str, Any] = Field(
-        default_factory=dict, description="initial facts (nested or dotted)"
-    )
+    facts: Data = Field(default_factory=dict, description="initial facts (nested or dotted)")
     policy: str | None = Field(
-        default=None, description="policy name or version hash (default: the only one)"
+        default=None,
+        description="policy name, or version hash: of a current version (an admin: of any "
+        "stored version); default: the only policy",
     )
     id: str | None = Field(
-        default=None, pattern=ID_PATTERN, description="the case id (default: generated)"
+        default=None,
+        pattern=ID_PATTERN,
+        description="the case id (default: a random one); only an admin may choose it",
     )
     parties: dict[Text, Text] = Field(
         default_factory=dict,
-        description='who the case belongs to, per actor: {"merchant": "shop-1", "consumer": "user-7"}',
+        max_length=LIMITS["max_parties"],
+        description='who the case belongs to, per actor: {"merchant": "shop-1", "consumer": '
+        '"user-7"}; a caller that is not an admin names only itself: {"consumer": "user-7"}',
     )
 
 
 class SendEvent(BaseModel):
     event: str
-    data: dict[str, Any] | None = Field(default=None, description="the event's payload")
+    data: Data | None = Field(default=None, description="the event's payload")
 
 
 class UpdateFacts(BaseModel):
-    facts: dict[str, Any] = Field(description="fact paths (or nested maps) to their new values")
+    facts: Data = Field(description="fact paths (or nested maps) to their new values")
 
 
 class ClaimEffects(BaseModel):
@@ -204,7 +261,7 @@ class PolicyView(BaseModel):
     name: str
     version: str | None
     registered_at: str
-    open_cases: int
+    open_cases: int | None = Field(description="cases not final on it (null: not an admin)")
     current: bool
 
 
@@ -213,10 +270,11 @@ class PolicyList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or the store's error code (503)")
     store: str
     version: str
-    database_time: str
+    database_time: str | None
+    error: ErrorDetail | None = None
 
 
 # -- the service -------------------------------------------------------------------------------
@@ -230,9 +288,12 @@ class Service:
         tokens: Tokens,
         *,
         worker_interval: float | None = 1.0,
+        max_body: int = LIMITS["max_body"],
     ) -> None:
         self.store = store
         self.tokens = tokens
+        #: bytes of a request body at most (413 payload_too_large beyond)
+        self.max_body = max_body
         for policy in policies:
             store.register(policy)  # new cases pin to these versions
         self.registry = CollectorRegistry()
@@ -424,6 +485,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the caller may not do this"),
         (404, "no such case, or not one the caller may see"),
         (409, "refused in the case's current state"),
+        (413, "the request body is larger than the limit"),
         (422, "invalid input"),
         (503, "the store is unavailable"),
     )
@@ -431,18 +493,136 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # -- the application --------------------------------------------------------------------------
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
-    """The caller a request's bearer token names (401 without one)."""
+#: what needs no token: the health check, the metrics and the API's description
+OPEN_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+#: the methods metrics name; any other counts as ``other`` (a label set of fixed size)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: where :class:`_Gate` leaves the caller it authenticated, in the request's scope
+CALLER = "rulekit.caller"
+#: the bearer scheme, for the OpenAPI document (authentication itself is :class:`_Gate`'s)
+BEARER = HTTPBearer(scheme_name="bearer", auto_error=False)
+
+
+def _authenticate(tokens: Tokens, authorization: str | None) -> Caller | JSONResponse:
+    """The caller a bearer token names, or the 401 that says what is wrong."""
     if authorization is None or not authorization.lower().startswith("bearer "):
+        message = "send a bearer token: Authorization: Bearer <token>"
+    else:
+        found = tokens.caller(authorization[7:].strip())
+        if found is not None:
+            return found
+        message = "unknown bearer token"
+    return _error("unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+class _Gate:
+    """Before the application sees a request: a NUL in the path or query is refused, the
+    caller is authenticated (all but :data:`OPEN_PATHS`), and the body is read, up to
+    ``max_body`` bytes (413 beyond, read no further: a declared length is refused before
+    any of it is read). Every request is counted in the metrics, with labels from fixed
+    sets: the route's template (or ``unmatched``), the method (or ``other``), the status."""
+
+    def __init__(self, app: ASGIApp, service: Service, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.service = service
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, counted)
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.service.requests.labels(self._route(scope), method, str(status)).inc()
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        if "\x00" in scope["path"] or any(
+            "\x00" in k + v for k, v in request.query_params.multi_items()
+        ):
+            # the database could not compare it with anything (PostgreSQL's text holds no NUL)
+            refusal = _error("invalid_request", "a NUL character in the path or the query")
+            await refusal(scope, receive, send)
+            return
+        if scope["path"] not in OPEN_PATHS:
+            caller = _authenticate(self.service.tokens, request.headers.get("authorization"))
+            if isinstance(caller, JSONResponse):
+                await caller(scope, receive, send)
+                return
+            scope[CALLER] = caller
+        body = await self._body(request, receive)
+        if body is None:
+            too_large = _error(
+                "payload_too_large",
+                f"the request body is larger than {self.service.max_body} bytes",
+                {"Connection": "close"},
+            )
+            await too_large(scope, receive, send)
+            return
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _body(self, request: Request, receive: Receive) -> bytes | None:
+        """The whole body, or None when it is longer than the limit (read no further)."""
+        limit = self.service.max_body
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing more comes
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _route(self, scope: Scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return str(getattr(route, "path", "unmatched"))
+        return "unmatched"
+
+
+def _caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Caller:
+    """The caller :class:`_Gate` authenticated (``bearer`` declares the scheme in OpenAPI)."""
+    caller = request.scope.get(CALLER)
+    if not isinstance(caller, Caller):  # an app without its gate: nobody is let in
         raise Problem("unauthorized", "send a bearer token: Authorization: Bearer <token>")
-    service: Service = request.app.state.service
-    found = service.tokens.caller(authorization[7:].strip())
-    if found is None:
-        raise Problem("unauthorized", "unknown bearer token")
-    return found
+    return caller
 
 
 Who = Annotated[Caller, Depends(_caller)]
+
+
+def fingerprint(method: str, path: str, body: BaseModel) -> str:
+    """What an idempotency key is compared by: SHA-256 over the method, the path and the
+    body as canonical JSON (the fields as validated, keys sorted)."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).hexdigest()
 
 
 def create_app(service: Service) -> FastAPI:
@@ -520,19 +700,7 @@ def create_app(service: Service) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error("invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next: Any) -> Any:
-        if "\x00" in request.scope["path"] or any(
-            "\x00" in k + v for k, v in request.query_params.multi_items()
-        ):
-            # the database could not compare it with anything (PostgreSQL's text holds no NUL)
-            response = _error("invalid_request", "a NUL character in the path or the query")
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        service.requests.labels(path, request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_Gate, service=service, routes=app.router.routes)
 
     def visible(who: Caller, case_id: str) -> StoredCase:
         case = store.get(case_id)
@@ -546,15 +714,23 @@ def create_app(service: Service) -> FastAPI:
         if not who.admin:
             raise Problem("forbidden", "only an admin token may do this")
 
-    @app.get("/health", response_model=Health, tags=["service"])
-    def health() -> dict[str, Any]:
-        """The service and its store answer."""
-        return {
-            "status": "ok",
-            "store": store.dialect.name,
-            "version": __version__,
-            "database_time": store.now().isoformat(),
-        }
+    @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
+    def health() -> Any:
+        """The service and its store answer: the store's schema version, a policy and a case
+        can be read (a cheap check, not a full one). 503 when they cannot."""
+        about = {"store": store.dialect.name, "version": __version__}
+        try:
+            return {"status": "ok", **about, "database_time": store.check().isoformat()}
+        except StoreError as e:
+            code, message = e.code, e.message
+        except Exception as e:
+            if not store.dialect.retryable(e):
+                raise
+            code, message = "store_unavailable", "the store is unavailable: try again later"
+        error = {"code": code, "message": message}
+        return JSONResponse(
+            {"status": code, **about, "database_time": None, "error": error}, status_code=503
+        )
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     def metrics() -> PlainTextResponse:
@@ -566,48 +742,49 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/policies", response_model=PolicyList, tags=["policies"])
     def policies(who: Who) -> dict[str, Any]:
-        """Policy versions in the store; new cases pin to the current one of each name."""
+        """Policy versions in the store; new cases pin to the current one of each name.
+        How many cases are open on each: to admins only (others get null)."""
         return {
             "policies": [
-                {**p, "registered_at": p["registered_at"].isoformat()} for p in store.policies()
+                {
+                    **p,
+                    "registered_at": p["registered_at"].isoformat(),
+                    "open_cases": p["open_cases"] if who.admin else None,
+                }
+                for p in store.policies()
             ]
         }
 
     @app.post("/cases", response_model=StepView, status_code=201, tags=["cases"])
     def open_case(
-        body: OpenCase, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+        body: OpenCase, request: Request, who: Who, key: Annotated[str | None, KEY_HEADER] = None
     ) -> dict[str, Any]:
-        """Open a case. A consumer opens its own; an admin any."""
+        """Open a case. An admin opens any, with any id and parties; another caller one whose
+        only party is itself, with a random id. A key without an id is the caller's own: the
+        same request again answers the case it opened."""
+        if body.id is not None and not who.admin:
+            raise Problem("forbidden", "only an admin may choose a case's id: leave `id` out")
         if not who.may_open(body.parties):
-            raise Problem(
-                "forbidden",
-                f"a {who.actor or 'caller'} may only open cases it is the `{who.actor}` party of",
-            )
+            raise Problem("forbidden", who.may_not_open)
 
         opened: list[StoredCase] = []
-        # A key without an id: the id is derived from the caller and the key, so sending the
-        # request again opens nothing new (a random id would open a second case each time).
-        case_id = body.id
-        if case_id is None and key is not None:
-            case_id = uuid.uuid5(KEYED_IDS, f"{who.name}\n{key}").hex
 
         def run() -> StepResult:
             case, result = store.open(
                 body.workflow,
                 body.facts,
                 policy=body.policy,
-                id=case_id,
+                id=body.id,
                 parties=body.parties,
                 key=key,
+                caller=who.identity,
+                fingerprint=fingerprint("POST", request.url.path, body),
+                any_version=who.admin,
             )
             opened.append(case)
             return result
 
-        result = service.step("open", run)
-        if result.repeated and not who.sees(opened[0].parties):
-            # the key of someone else's case: say no more than a caller without the key is told
-            raise StoreError("case_exists", f"case {case_id!r} exists already")
-        return _step(result, opened[0])
+        return _step(service.step("open", run), opened[0])
 
     @app.get("/cases", response_model=CaseList, tags=["cases"])
     def list_cases(
@@ -648,7 +825,11 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/cases/{case_id}/events", response_model=StepView, tags=["cases"])
     def send_event(
-        case_id: str, body: SendEvent, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+        case_id: str,
+        body: SendEvent,
+        request: Request,
+        who: Who,
+        key: Annotated[str | None, KEY_HEADER] = None,
     ) -> dict[str, Any]:
         """Send an event as the caller's actor."""
         if who.actor is None:
@@ -657,18 +838,40 @@ def create_app(service: Service) -> FastAPI:
         actor = who.actor
         result = service.step(
             "event",
-            lambda: store.send(case_id, body.event, actor, body.data, key=key, only_if=who.sees),
+            lambda: store.send(
+                case_id,
+                body.event,
+                actor,
+                body.data,
+                key=key,
+                only_if=who.sees,
+                caller=who.identity,
+                fingerprint=fingerprint("POST", request.url.path, body),
+            ),
         )
         return _step(result, store.get(case_id))
 
     @app.post("/cases/{case_id}/facts", response_model=StepView, tags=["cases"])
     def update_facts(
-        case_id: str, body: UpdateFacts, who: Who, key: Annotated[str | None, KEY_HEADER] = None
+        case_id: str,
+        body: UpdateFacts,
+        request: Request,
+        who: Who,
+        key: Annotated[str | None, KEY_HEADER] = None,
     ) -> dict[str, Any]:
         """Change facts from outside (an admin's integration: the order was shipped, say)."""
         visible(who, case_id)
         admin(who)
-        result = service.step("update", lambda: store.update(case_id, body.facts, key=key))
+        result = service.step(
+            "update",
+            lambda: store.update(
+                case_id,
+                body.facts,
+                key=key,
+                caller=who.identity,
+                fingerprint=fingerprint("POST", request.url.path, body),
+            ),
+        )
         return _step(result, store.get(case_id))
 
     @app.post("/effects/claim", response_model=EffectList, tags=["effects"])

@@ -57,7 +57,7 @@ def _db(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from rulekit.service import Service, create_app
+    from rulekit.service import LIMITS, Service, create_app
 
     loaded = []
     for file in args.files:
@@ -99,7 +99,11 @@ def _serve(args: argparse.Namespace) -> int:
     store = open_store(args.store, migrate=args.migrate or not is_postgres(args.store))
     try:
         service = Service(
-            store, loaded, tokens, worker_interval=None if args.no_worker else args.worker_interval
+            store,
+            loaded,
+            tokens,
+            worker_interval=None if args.no_worker else args.worker_interval,
+            max_body=args.max_body or LIMITS["max_body"],
         )
         log.info(
             "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",

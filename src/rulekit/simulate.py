@@ -23,7 +23,7 @@ from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
-from rulekit.runtime.timeline import describe, record_data
+from rulekit.runtime.timeline import describe, record_data, show_time
 
 HELP = """steps:
   send EVENT by ACTOR [field=value ...]   deliver an event (values: JSON, or text)
@@ -121,7 +121,7 @@ class Simulation:
             self.say(f"> {line.strip()}")
             self.show([r for r in result.records if r.kind not in ("advance",)] or [])
             if not result.records:
-                self.say(f"  nothing happened; now {c.now.isoformat()} in `{c.state.name}`")
+                self.say(f"  nothing happened; now {show_time(c.now, self.tz)} in `{c.state.name}`")
         except StepRefused as err:
             entry["refused"], entry["message"] = err.code, err.message
             self.say(f"> {line.strip()}\n  refused: {err.code}: {err.message}")
@@ -136,10 +136,10 @@ class Simulation:
         while True:
             allowed = ", ".join(self.engine.allowed(self.case)) or "nothing"
             deadline = self.case.next_deadline
-            due = f"; next deadline {deadline.isoformat()}" if deadline else ""
+            due = f"; next deadline {show_time(deadline, self.tz)}" if deadline else ""
             try:
                 line = input(
-                    f"[{self.case.state.name} at {self.case.now.isoformat()}; allowed: {allowed}{due}] "
+                    f"[{self.case.state.name} at {show_time(self.case.now, self.tz)}; allowed: {allowed}{due}] "
                 )
             except EOFError:
                 print(file=self.out)
@@ -213,7 +213,7 @@ def _main(args: argparse.Namespace) -> int:
     except StepRefused as e:
         raise SimulationError(f"the case cannot be opened: {e.code}: {e.message}") from None
     sim = Simulation(engine, case, as_json=args.json)
-    sim.say(f"opened a case of {args.workflow} at {at.isoformat()}")
+    sim.say(f"opened a case of {args.workflow} at {show_time(at, sim.tz)}")
     sim.show(case.history)
     steps = list(args.step)
     if args.steps:

@@ -6,6 +6,7 @@ PostgreSQL too (when RULEKIT_TEST_POSTGRES_DSN is set).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -64,8 +65,10 @@ def test_policies_lists_the_served_version(any_client: TestClient, kuaishou: Pol
     assert p["version"] == "2023-01-31"
     assert p["hash"] == kuaishou.hash
     assert p["current"] is True
-    assert p["open_cases"] == 1
+    assert p["open_cases"] is None  # how busy each version is: for admins only
     assert datetime.fromisoformat(p["registered_at"])
+    [p] = any_client.get("/policies", headers=auth("admin")).json()["policies"]
+    assert p["open_cases"] == 1
 
 
 def test_a_case_from_opening_to_its_refund(any_client: TestClient) -> None:
@@ -78,7 +81,7 @@ def test_a_case_from_opening_to_its_refund(any_client: TestClient) -> None:
             "parties": PARTIES_A,
             "id": "c-1",
         },
-        headers=auth("consumer"),
+        headers=auth("admin"),
     )
     assert r.status_code == 201, r.text
     opened = r.json()
@@ -260,15 +263,20 @@ def test_an_event_sent_again_with_its_key_is_applied_once(any_client: TestClient
     assert (first.json()["repeated"], again.json()["repeated"]) == (False, True)
     assert again.json()["records"] == first.json()["records"]
     assert again.json()["state"] == "merchant_rejected"
-    # the same key with another request still answers the first result and changes nothing
-    other = send(c, case["id"], "withdraw", "consumer", headers=key)
-    assert other.json()["repeated"] is True
-    assert other.json()["state"] == "merchant_rejected"
+    # the same key with another request is refused, and changes nothing
+    other = send(c, case["id"], "reject", "merchant", data={"reason": "y"}, headers=key)
+    assert error_of(other) == (422, "idempotency_key_reused")
     history = c.get(f"/cases/{case['id']}/history", headers=auth("admin")).json()
     assert [h["kind"] for h in history] == ["open", "event"]
+    # another caller's same key is another key: its step is applied
+    other = send(c, case["id"], "reapply", "consumer", headers=key)
+    assert (other.json()["repeated"], other.json()["state"]) == (False, "awaiting_merchant")
+    assert send(c, case["id"], "reapply", "consumer", headers=key).json()["repeated"] is True
     # a new key is a new step
-    r = send(c, case["id"], "reapply", "consumer", headers={"Idempotency-Key": "reapply-1"})
-    assert (r.json()["repeated"], r.json()["state"]) == (False, "awaiting_merchant")
+    r = send(
+        c, case["id"], "reject", "merchant", data={"reason": "z"}, headers={"Idempotency-Key": "2"}
+    )
+    assert (r.json()["repeated"], r.json()["state"]) == (False, "merchant_rejected")
 
 
 def test_a_refused_step_is_not_remembered_under_its_key(client: TestClient) -> None:
@@ -308,7 +316,7 @@ def test_opening_again_with_the_key_and_id(any_client: TestClient) -> None:
 
 def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestClient) -> None:
     # Bug fixed: a random id was generated each time, so each retry opened another case.
-    body = {"workflow": "refund_only", "facts": refund_facts(), "parties": PARTIES_A}
+    body = {"workflow": "refund_only", "facts": refund_facts(), "parties": {"consumer": "user-1"}}
     headers = {**auth("consumer"), "Idempotency-Key": "retry-me"}
     first = any_client.post("/cases", json=body, headers=headers)
     again = any_client.post("/cases", json=body, headers=headers)
@@ -326,17 +334,23 @@ def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestCli
 
 def test_opening_again_does_not_show_a_case_the_caller_cannot_see(client: TestClient) -> None:
     # Bug fixed: a repeated open answered with the case as it is, to any caller with its key.
-    body = {"workflow": "refund_only", "facts": refund_facts(), "id": "secret"}
+    # Keys are each caller's own: another consumer's same key opens a case of its own.
+    body = {"workflow": "refund_only", "facts": refund_facts()}
     key = {"Idempotency-Key": "open-secret"}
-    r = client.post(
-        "/cases", json={**body, "parties": PARTIES_A}, headers={**auth("consumer"), **key}
+    mine = client.post(
+        "/cases",
+        json={**body, "parties": {"consumer": "user-1"}},
+        headers={**auth("consumer"), **key},
     )
-    assert r.status_code == 201
+    assert mine.status_code == 201
     r = client.post(
-        "/cases", json={**body, "parties": PARTIES_B}, headers={**auth("other_consumer"), **key}
+        "/cases",
+        json={**body, "parties": {"consumer": "user-2"}},
+        headers={**auth("other_consumer"), **key},
     )
-    assert error_of(r) == (409, "case_exists")
-    assert "facts" not in r.text
+    assert (r.status_code, r.json()["repeated"]) == (201, False)
+    assert r.json()["case"]["id"] != mine.json()["case"]["id"]
+    assert r.json()["case"]["parties"] == {"consumer": "user-2"}
 
 
 # -- every error code, with its status -----------------------------------------------------------
@@ -428,6 +442,38 @@ ERRORS: list[tuple[str, int, Setup]] = [
     ("invalid_request", 422, lambda c: c.get("/cases/a%00b", headers=auth("admin"))),
     ("invalid_request", 422, lambda c: c.get("/cases?workflow=a%00", headers=auth("admin"))),
     ("invalid_request", 422, _open(parties={"consumer": "user\x00"})),
+    ("invalid_request", 422, _open(parties={f"actor{i}": "p" for i in range(17)})),
+    # a lone surrogate (JSON can spell one: "\\udfff") is no text a database can store
+    (
+        "invalid_request",
+        422,
+        lambda c: c.post(
+            "/cases",
+            content=json.dumps({"workflow": "refund_only", "facts": {"order": {"x": "\udfff"}}}),
+            headers={**auth("admin"), "Content-Type": "application/json"},
+        ),
+    ),
+    (
+        "idempotency_key_reused",
+        422,
+        lambda c: [
+            send(
+                c,
+                case_id,
+                "reject",
+                "merchant",
+                data={"reason": r},
+                headers={"Idempotency-Key": "k"},
+            )
+            for case_id in [_opened(c)]
+            for r in ("first", "second")
+        ][1],
+    ),
+    (
+        "payload_too_large",
+        413,
+        lambda c: c.post("/cases", content=b" " * (1 << 20) + b"{}", headers=auth("admin")),
+    ),
     (
         "invalid_request",
         422,
@@ -435,7 +481,7 @@ ERRORS: list[tuple[str, int, Setup]] = [
     ),
 ]
 #: codes exercised by tests of their own below
-ELSEWHERE = {"evaluation_error", "commit_unknown", "store_unavailable"}
+ELSEWHERE = {"evaluation_error", "commit_unknown", "store_unavailable", "store_damaged"}
 
 
 def test_every_error_code_is_exercised() -> None:

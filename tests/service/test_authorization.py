@@ -102,13 +102,24 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
     "GET /metrics": EVERYONE,
     "GET /openapi.json": EVERYONE,
     "GET /policies": ANY_TOKEN,
-    # opening a case with the parties of A or B
-    "POST /cases": row(
-        merchant=(CREATED, FORBIDDEN),
-        other_merchant=(FORBIDDEN, CREATED),
+    # opening a case with the parties of A or B: an admin's (the integration names them)
+    "POST /cases": row(*[(FORBIDDEN, FORBIDDEN)] * 5, admin=(CREATED, CREATED)),
+    # opening a case whose only party is A's (or B's) consumer: that consumer's, an admin's
+    "POST /cases consumer": row(
+        merchant=(FORBIDDEN, FORBIDDEN),
+        other_merchant=(FORBIDDEN, FORBIDDEN),
         consumer=(CREATED, FORBIDDEN),
         other_consumer=(FORBIDDEN, CREATED),
-        platform=(CREATED, CREATED),  # an actor with no principal: every case
+        platform=(FORBIDDEN, FORBIDDEN),  # an actor with no principal is no party to name
+        admin=(CREATED, CREATED),
+    ),
+    # ... whose only party is A's (or B's) merchant
+    "POST /cases merchant": row(
+        merchant=(CREATED, FORBIDDEN),
+        other_merchant=(FORBIDDEN, CREATED),
+        consumer=(FORBIDDEN, FORBIDDEN),
+        other_consumer=(FORBIDDEN, FORBIDDEN),
+        platform=(FORBIDDEN, FORBIDDEN),
         admin=(CREATED, CREATED),
     ),
     "GET /cases": row(
@@ -213,8 +224,10 @@ def request_for(endpoint: str, case_id: str, parties: dict[str, str], effect: st
     if endpoint.startswith("POST /cases/{id}/events "):
         event = endpoint.split()[-1]
         return lambda c, h: c.post(f"/cases/{case_id}/events", json={"event": event}, headers=h)
-    if endpoint == "POST /cases":
-        body = {"workflow": "refund_only", "facts": refund_facts(), "parties": parties}
+    if endpoint.startswith("POST /cases") and "{id}" not in endpoint:
+        only = endpoint.split()[2:]  # the one party named, or all of them
+        named = {a: p for a, p in parties.items() if not only or a in only}
+        body = {"workflow": "refund_only", "facts": refund_facts(), "parties": named}
         return lambda c, h: c.post("/cases", json=body, headers=h)
     if endpoint == "POST /cases/{id}/facts":
         return lambda c, h: c.post(path[endpoint], json={"facts": {"order.amount": 499}}, headers=h)
@@ -445,11 +458,20 @@ tokens:
 def test_callers_rules() -> None:
     admin, platform = Caller("admin", admin=True), Caller("platform", "platform")
     merchant = Caller("m", "merchant", "shop-1")
-    assert admin.sees({}) and admin.may_open({}) and admin.party is None
-    assert platform.sees(PARTIES_B) and platform.may_open({}) and platform.party is None
+    assert admin.sees({}) and admin.may_open(PARTIES_A) and admin.party is None
+    assert platform.sees(PARTIES_B) and not platform.may_open({}) and platform.party is None
     assert merchant.sees(PARTIES_A) and not merchant.sees(PARTIES_B)
     assert not merchant.sees({}) and not merchant.may_open({"consumer": "shop-1"})
+    # a caller names itself only: the other parties come from the integration
+    assert merchant.may_open({"merchant": "shop-1"}) and not merchant.may_open(PARTIES_A)
+    assert not merchant.may_open({})
     assert merchant.party == ("merchant", "shop-1")
+    # whose idempotency keys: every admin token's are the integration's
+    assert (admin.identity, platform.identity, merchant.identity) == (
+        "admin",
+        "platform",
+        "merchant:shop-1",
+    )
     assert not Caller("nobody").sees(PARTIES_A) and not Caller("nobody").may_open(PARTIES_A)
 
 
@@ -480,7 +502,7 @@ def test_dev_tokens_over_http(sqlite_store: SqlStore, kuaishou: Policy) -> None:
         r = c.post(
             "/cases",
             json={"workflow": "refund_only", "facts": refund_facts(), "parties": PARTIES_A},
-            headers={"Authorization": "Bearer dev:consumer:user-1"},
+            headers={"Authorization": "Bearer dev:admin"},
         )
         assert r.status_code == 201
         case_id = r.json()["case"]["id"]

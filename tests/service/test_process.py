@@ -156,17 +156,18 @@ def tokens_file(tmp_path: Path) -> Path:
 
 # -- serve ---------------------------------------------------------------------------------
 def test_serve_starts_from_just_the_policy_file(serve: Any, tmp_path: Path) -> None:
-    server = serve()  # the default store: ./rulekit.db, dev tokens, the in-process worker
+    # the default store: ./rulekit.db, dev tokens, the in-process worker (a small body limit)
+    server = serve("--max-body", "4096")
     health = httpx.get(f"{server.url}/health", timeout=5).json()
     assert (health["status"], health["store"]) == ("ok", "sqlite")
     assert (tmp_path / "rulekit.db").exists()
-    r = httpx.post(
-        f"{server.url}/cases",
-        json={"workflow": "refund_only", "facts": refund_facts(), "parties": PARTIES_A},
-        headers={"Authorization": "Bearer dev:consumer:user-1"},
-        timeout=10,
-    )
+    body = {"workflow": "refund_only", "facts": refund_facts(), "parties": {"consumer": "user-1"}}
+    consumer = {"Authorization": "Bearer dev:consumer:user-1"}
+    r = httpx.post(f"{server.url}/cases", json=body, headers=consumer, timeout=10)
     assert r.status_code == 201, r.text
+    body["facts"]["order"]["note"] = "x" * 4096
+    r = httpx.post(f"{server.url}/cases", json=body, headers=consumer, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "payload_too_large")
     assert httpx.get(f"{server.url}/policies", timeout=5).status_code == 401
     assert "development mode" in server.output()
     server.signal(signal.SIGTERM)
@@ -377,7 +378,7 @@ def test_kill_9_under_load_loses_and_repeats_nothing(
                         "parties": PARTIES_A,
                         "id": case_id,
                     },
-                    {**auth("consumer"), "Idempotency-Key": f"open-{case_id}"},
+                    {**auth("admin"), "Idempotency-Key": f"open-{case_id}"},
                 )
             )
             out.append(

@@ -40,6 +40,7 @@ TABLES = (
     "rk_parties",
     "rk_history",
     "rk_keys",
+    "rk_open_keys",
     "rk_deadlines",
     "rk_effects",
     "rk_cases",

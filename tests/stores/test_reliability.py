@@ -222,6 +222,24 @@ def test_the_same_keyed_open_from_many_threads_opens_once(store: SqlStore) -> No
         assert exists.value.code == "case_exists"
 
 
+def test_the_same_keyed_open_without_an_id_from_many_threads_opens_once(store: SqlStore) -> None:
+    # A keyed open without an id finds the caller's earlier open by its key (rk_open_keys): the
+    # losers of the race wait for the winner's insert of the key, then answer its case.
+    for n in range(10):
+        key = f"o{n}"
+
+        def opening(_: int, key: str = key) -> tuple[str, bool]:
+            case, result = store.open(
+                "refund_only", slow_refund(), key=key, caller="admin", fingerprint="f", at=T
+            )
+            return case.id, result.repeated
+
+        results = at_once(6, opening)
+        assert len({case_id for case_id, _ in results}) == 1
+        assert sum(not repeated for _, repeated in results) == 1
+    assert len(store.cases()) == 10
+
+
 def test_the_same_keyed_event_from_many_processes_applies_once(
     store: SqlStore, backend: Backend
 ) -> None:

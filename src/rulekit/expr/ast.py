@@ -8,7 +8,8 @@ cel-go's ``NewCheckedAST`` does, so one tree serves every later phase.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
@@ -206,6 +207,25 @@ def children(node: Expr) -> tuple[Expr, ...]:
         case Comprehension(range=r, predicate=p, transform=t):
             return tuple(x for x in (r, p, t) if x is not None)
     raise TypeError(node)
+
+
+def map_children(node: Expr, fn: Callable[[Expr], Expr]) -> Expr:
+    """``node`` with ``fn`` applied to each direct sub-expression (``node`` itself when
+    nothing changed). The new node keeps ``node``'s id and spans."""
+    changes: dict[str, Any] = {}
+    for f in fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, Node):
+            new: Any = fn(v)  # type: ignore[arg-type]  # every Node subclass is an Expr
+        elif f.name == "entries":
+            new = tuple((fn(k), fn(x)) for k, x in v)
+        elif f.name in ("args", "items"):
+            new = tuple(fn(x) for x in v)
+        else:
+            continue
+        if new != v:
+            changes[f.name] = new
+    return replace(node, **changes) if changes else node
 
 
 def path_of(node: Expr) -> tuple[str, ...] | None:

@@ -589,7 +589,7 @@ class _Checker:
             ):
                 _CONST_CHECKS[node.function](args[0].value)
             elif node.function == "matches" and isinstance(args[1], ast.Literal):
-                stdlib.compile_regex(args[1].value)
+                self.regex_literal(args[1])
             elif (
                 node.function in stdlib.ACCESSORS
                 and len(args) == 2
@@ -598,6 +598,16 @@ class _Checker:
                 stdlib.time_zone(args[1].value)
         except stdlib.CelError as e:
             self.error("RK0207", str(e), node.span)
+
+    def regex_literal(self, lit: ast.Literal) -> None:
+        """A pattern literal RE2 refuses is RK0209, the caret on the part RE2 names."""
+        if not isinstance(lit.value, str):
+            return  # not a string: the overload check has reported it
+        try:
+            stdlib.compile_regex(lit.value)
+        except stdlib.RegexError as e:
+            span = _part_span(self.text(lit), lit.value, e.part, lit.span)
+            self.error("RK0209", f"invalid regular expression: {e.reason}", span, e.help)
 
     def comprehension(self, node: ast.Comprehension) -> Type:
         rt = self.check(node.range)
@@ -627,6 +637,19 @@ class _Checker:
             return list_of(var)
         assert out is not None
         return list_of(out)
+
+
+def _part_span(written: str, value: str, part: str, literal: Span) -> Span:
+    """Where ``part`` of a string literal's ``value`` is in its source text
+    (``written``, with prefix, quotes and escapes): its first occurrence as
+    written, or the whole literal when the part cannot be found."""
+    unprefixed = written.lstrip("rR")
+    quote = 3 if unprefixed[:3] in ('"""', "'''") else 1
+    opening = len(written) - len(unprefixed) + quote
+    at = written.find(part, opening, len(written) - quote) if part and part in value else -1
+    if at < 0:
+        return literal
+    return Span(literal.start + at, literal.start + at + len(part))
 
 
 _LITERAL_TYPES = {

@@ -168,6 +168,10 @@ class _Charged:
 
 _RUNTIME: dict[str, Any] = {
     "_Decimal": Decimal,
+    "_madd": stdlib.MONEY_EXACT.add,
+    "_msub": stdlib.MONEY_EXACT.subtract,
+    "_mmul": stdlib.MONEY_EXACT.multiply,
+    "_mdiv": stdlib.MONEY_DIVISION.divide,
     "_timezone": timezone,
     "_DMIN": -stdlib.MAX_DURATION,
     "_DMAX": stdlib.MAX_DURATION,
@@ -224,6 +228,7 @@ _RUNTIME: dict[str, Any] = {
     "_type": stdlib.type_of,
     "_dyn": stdlib.dyn,
 }
+_MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
 #: Function -> the runtime helper that computes it (accessors and since() apart).
 _HELPERS = {
     "size": "_size",
@@ -433,7 +438,9 @@ class _Emitter:
             return f"(not {self.strict_bool(node.operand)})"
         k = self.kind(node.operand)
         a = self.gen(node.operand)
-        if k in ("double", "money", "duration"):
+        if k == "money":
+            return f"{a}.copy_negate()"  # exact, as stdlib.neg
+        if k in ("double", "duration"):
             return f"(-{a})"
         if k == "int":
             return f"_check_int(-{a})"
@@ -470,12 +477,12 @@ class _Emitter:
             return f"({t} if -9223372036854775808 <= ({t} := {a} {_PY_OPS[op]} {b}) <= 9223372036854775807 else _bail())"
         if op in _RING and lk == rk == "double":
             return f"({a} {_PY_OPS[op]} {b})"
-        if op in _ADDITIVE and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
-            return f"({a} {_PY_OPS[op]} {b})"
-        if op == "*" and {lk, rk} <= {"money", "int"} and "money" in (lk, rk):
-            return f"({a} * {b})"
+        # Money runs in stdlib's contexts, not the ambient one: a result that is
+        # not exact (or a division by zero) raises, and the interpreter reports it.
+        if op in _RING and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
+            return f"{_MONEY_OPS[op]}({a}, {b})"
         if op == "/" and lk == "money" and rk in ("money", "int"):
-            return f"({a} / {b})"  # Decimal raises on zero: the interpreter reports it
+            return f"_mdiv({a}, {b})"
         if op == "+" and lk == rk and lk in ("string", "bytes"):
             return f"({a} + {b})"
         if op == "+" and {lk, rk} == {"timestamp", "duration"}:

@@ -114,6 +114,10 @@ def _money(v: Any) -> Decimal:
 
 def _string(v: Any) -> str:
     if isinstance(v, str):
+        try:
+            v.encode("utf-8")  # a lone surrogate (JSON can spell one: "\udfff") is no Unicode text
+        except UnicodeEncodeError:
+            raise ValueError("got a string with a lone surrogate (not Unicode text)") from None
         return v
     raise ValueError(f"got {_what(v)}")
 

@@ -541,6 +541,7 @@ def parse(source: Source) -> ParseResult:
             _PARENS.clear()
             recovered = list(_RECOVERED)
             _RECOVERED.clear()
+    node = balance(node)
     invalid = _validate(node)
     if invalid is not None:
         return ParseResult(
@@ -549,6 +550,46 @@ def parse(source: Source) -> ParseResult:
         )
     return ParseResult(
         node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
+    )
+
+
+def balance(root: ast.Expr) -> ast.Expr:
+    """``root`` with every chain of ``&&`` (or of ``||``) as a balanced tree, as cel-go's
+    parser builds them: `a || b || ... || z` nests log2(n) deep, not n, so long flat chains
+    stay within the nesting limit. Both operators are associative in CEL (errors included),
+    so the value is the same; ``(a || b) || c`` joins the chain too.
+    """
+    try:
+        return _balanced(root)
+    except RecursionError:
+        return root  # nested too deeply whatever the chains: _validate says so
+
+
+def _balanced(node: ast.Expr) -> ast.Expr:
+    if not isinstance(node, ast.Logical):
+        return ast.map_children(node, _balanced)
+    items: list[ast.Expr] = []
+    ops: list[Span] = []  # ops[i] stands between items[i] and items[i + 1]
+    stack: list[ast.Expr | Span] = [node]
+    while stack:  # in source order, without recursing along the chain
+        top = stack.pop()
+        if isinstance(top, ast.Logical) and top.op == node.op:
+            stack.extend((top.right, top.op_span, top.left))
+        elif isinstance(top, Span):
+            ops.append(top)
+        else:
+            items.append(_balanced(top))
+    return _join(items, ops, node.op, node.id)
+
+
+def _join(items: list[ast.Expr], ops: list[Span], op: str, node_id: int) -> ast.Expr:
+    if len(items) == 1:
+        return items[0]
+    mid = len(items) // 2
+    left = _join(items[:mid], ops[: mid - 1], op, _id())
+    right = _join(items[mid:], ops[mid:], op, _id())
+    return ast.Logical(
+        node_id, Span(left.span.start, right.span.end), op, left, right, ops[mid - 1]
     )
 
 

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -28,6 +38,23 @@ _US = timedelta(microseconds=1)
 
 class CelError(Exception):
     """A run-time failure of one operation (message for the author)."""
+
+
+#: Money is exact: ``+``, ``-`` and ``*`` keep every digit of their result, up
+#: to MONEY_DIGITS significant digits, and a result that would need more is an
+#: error instead of a silent rounding. Division rounds to MONEY_DIGITS digits,
+#: half to even (documented). Both run in these contexts, never in the thread's
+#: ambient decimal context, which the host application may have changed; the
+#: compiled code calls the same context methods, so both paths agree.
+MONEY_DIGITS = 28
+MONEY_EXACT = Context(
+    prec=MONEY_DIGITS,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+MONEY_DIVISION = Context(
+    prec=MONEY_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 
 
 class CelType:
@@ -243,14 +270,16 @@ def add(a: Any, b: Any) -> Any:
     if ka == kb:
         if ka == "int":
             return check_int(a + b)
-        if ka in ("double", "money", "string", "bytes"):
+        if ka == "money":
+            return money_exact(MONEY_EXACT.add, a, b)
+        if ka in ("double", "string", "bytes"):
             return a + b
         if ka == "list":
             return [*a, *b]
         if ka == "duration":
             return check_duration(a + b)
     elif {ka, kb} == {"money", "int"}:
-        return Decimal(a) + Decimal(b)
+        return money_exact(MONEY_EXACT.add, a, b)
     elif ka == "timestamp" and kb == "duration":
         return ts_add(a, b)
     elif ka == "duration" and kb == "timestamp":
@@ -263,14 +292,16 @@ def sub(a: Any, b: Any) -> Any:
     if ka == kb:
         if ka == "int":
             return check_int(a - b)
-        if ka in ("double", "money"):
+        if ka == "double":
             return a - b
+        if ka == "money":
+            return money_exact(MONEY_EXACT.subtract, a, b)
         if ka == "duration":
             return check_duration(a - b)
         if ka == "timestamp":
             return check_duration(_utc(a) - _utc(b))
     elif {ka, kb} == {"money", "int"}:
-        return Decimal(a) - Decimal(b)
+        return money_exact(MONEY_EXACT.subtract, a, b)
     elif ka == "timestamp" and kb == "duration":
         return ts_add(a, -b)
     raise _overload("-", a, b)
@@ -281,7 +312,7 @@ def mul(a: Any, b: Any) -> Any:
     if ka == kb and ka in ("int", "double"):
         return check_int(a * b) if ka == "int" else a * b
     if {ka, kb} <= {"money", "int"} and "money" in (ka, kb):
-        return Decimal(a) * Decimal(b)
+        return money_exact(MONEY_EXACT.multiply, a, b)
     raise _overload("*", a, b)
 
 
@@ -294,7 +325,7 @@ def div(a: Any, b: Any) -> Any:
     if ka == "money" and kb in ("int", "money"):
         if b == 0:
             raise CelError("division by zero")
-        return a / Decimal(b)
+        return money_exact(MONEY_DIVISION.divide, a, b)
     raise _overload("/", a, b)
 
 
@@ -308,11 +339,26 @@ def neg(a: Any) -> Any:
     k = kind(a)
     if k == "int":
         return check_int(-a)
-    if k in ("double", "money"):
+    if k == "double":
         return -a
+    if k == "money":
+        return a.copy_negate()  # exact: never rounded to a context's precision
     if k == "duration":
         return check_duration(-a)
     raise _overload("-", a)
+
+
+def money_exact(op: Callable[[Any, Any], Decimal], a: Any, b: Any) -> Decimal:
+    """``op`` (a method of MONEY_EXACT or MONEY_DIVISION) on money and ints, or
+    the error that says why the result cannot be given exactly."""
+    try:
+        return op(a, b)
+    except Overflow:
+        raise CelError("money out of range") from None
+    except Inexact:
+        raise CelError(
+            f"money result is not exact: more than {MONEY_DIGITS} significant digits"
+        ) from None
 
 
 def logical_not(a: Any) -> bool:
@@ -500,28 +546,82 @@ def ends_with(a: Any, b: Any) -> bool:
     return bool(a.endswith(b))
 
 
-@lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a pattern (RE2 syntax, as far as Python's ``re`` shares it)."""
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            if pattern[i + 1 : i + 2].isdigit() and pattern[i + 1] != "0":
-                raise CelError("back-references (\\1) are not RE2 syntax")
-            i += 2
-            continue
-        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?P="), i):
-            raise CelError("look-around and back-references are not RE2 syntax")
-        i += 1
+#: RE2 options for `matches`: patterns and text are UTF-8, and each compiled
+#: pattern may use at most 2 MiB (its program and its DFA cache; past the cache
+#: RE2 runs its NFA, still linear). A pattern too large for that is refused. With
+#: the 128 patterns kept compiled below, patterns hold at most 256 MiB.
+REGEX_MAX_MEM = 2 << 20
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.encoding = re2.Options.Encoding.UTF8
+_RE2_OPTIONS.max_mem = REGEX_MAX_MEM
+_RE2_OPTIONS.log_errors = False  # errors are raised, not printed to stderr
+
+# What RE2's error names, and why it is not there: RE2 matches in time linear
+# in the text because it never backtracks, so it has no construct that needs to.
+_NO_BACKTRACKING = (
+    "RE2 has no backtracking constructs: look-around, back-references, atomic groups, "
+    "possessive quantifiers and conditionals are not supported (RE2 matches in linear time)"
+)
+# RE2 names "(?P" for (?P=name) and (?P>name), and "(?&" and "(?R" for recursion.
+_BACKTRACKING_PARTS = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "(?(", "(?&", "(?R")
+
+
+class RegexError(CelError):
+    """A pattern RE2 refuses: ``reason`` is RE2's message, ``part`` the piece of
+    the pattern it names ("" when it names none), ``help`` a fix when one is known."""
+
+    def __init__(self, pattern: str, reason: str, part: str, help: str | None) -> None:
+        super().__init__(f"invalid regular expression {render(pattern)}: {reason}")
+        self.reason = reason
+        self.part = part
+        self.help = help
+
+
+def _regex_help(reason: str, part: str) -> str | None:
+    if part == "(?P" or part.startswith(_BACKTRACKING_PARTS) or re.fullmatch(r"\\[1-9]", part):
+        return _NO_BACKTRACKING
+    if reason.startswith("bad repetition operator") and part[1:2] == "+":
+        return _NO_BACKTRACKING  # a possessive quantifier: a++, a*+, a?+
+    if part == "\\Z":
+        return "RE2 writes the end of the text as \\z (or $ outside multi-line mode)"
+    if part.startswith("(?#"):
+        return "RE2 has no comments inside patterns"
+    if reason.startswith("invalid repetition size"):
+        return "RE2 repeats at most 1000 times: write {n,m} with n <= m <= 1000"
+    if reason.startswith("pattern too large"):
+        return f"the compiled pattern must fit in {REGEX_MAX_MEM >> 20} MiB: use smaller repetition counts"
+    return None
+
+
+@lru_cache(maxsize=128)
+def compile_regex(pattern: str) -> Any:
+    """Compile a pattern with RE2 (``re2.compile``, never a fallback to Python's
+    ``re``): RE2 syntax and semantics, as in CEL, and matching in linear time.
+
+    >>> compile_regex(r"^[[:alpha:]]+$").search("refund") is not None
+    True
+    """
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise CelError(f"invalid regex: {e}") from None
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as e:
+        raw = e.args[0] if e.args else "invalid pattern"
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        part = reason.split(": ", 1)[1] if ": " in reason else ""
+        raise RegexError(pattern, reason, part, _regex_help(reason, part)) from None
+    except UnicodeEncodeError:
+        raise CelError("a pattern must be valid Unicode text (it has a lone surrogate)") from None
 
 
 def matches(a: Any, pattern: Any) -> bool:
+    """CEL's ``matches``: does RE2 ``pattern`` match anywhere in ``a`` (unanchored)?"""
     _strings("matches", a, pattern)
-    return compile_regex(pattern).search(a) is not None
+    rx = compile_regex(pattern)
+    try:
+        return rx.search(a) is not None
+    except UnicodeEncodeError:
+        raise CelError(
+            "matches() of a string that is not valid Unicode (a lone surrogate)"
+        ) from None
 
 
 # -- conversions ---------------------------------------------------------------------
@@ -645,27 +745,40 @@ def dyn(v: Any) -> Any:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z",
+    re.ASCII,
 )
+#: RFC 3339 allows any number of fraction digits; rulekit reads nanoseconds at
+#: most (as CEL does), of which the last three must be zero (microseconds).
+MAX_FRACTION_DIGITS = 9
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An RFC 3339 timestamp with an offset -> aware datetime (kept in its own offset)."""
+    """An RFC 3339 timestamp with an offset -> aware datetime (kept in its own offset).
+
+    Every reader of timestamps (literals, ``timestamp()``, facts and payloads,
+    the CLI's ``--now`` and ``--at``, scenario files) goes through here, so each
+    refuses the same texts with the same message.
+    """
     m = _RFC3339.match(text)
     if not m:
         raise CelError(f"timestamp {render(text)} is not RFC 3339 (like 2026-03-01T12:00:00Z)")
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     frac, off = m.group(7) or "", m.group(8)
-    if len(frac) > 6 and int(frac[6:]) != 0:
+    if len(frac) > MAX_FRACTION_DIGITS:
+        raise CelError(
+            f"a timestamp's fraction of a second has at most {MAX_FRACTION_DIGITS} digits, "
+            f"not {len(frac)}"
+        )
+    if frac[6:].strip("0"):
         raise CelError(
             "timestamps have microsecond precision; sub-microsecond digits are not supported"
         )
     micro = int((frac + "000000")[:6])
-    if off in ("Z", "z"):
-        tz: tzinfo = UTC
-    else:
-        sign = -1 if off[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(off[1:3]), minutes=int(off[4:6])))
+    try:
+        tz = UTC if off in ("Z", "z") else time_zone(off)
+    except CelError as e:
+        raise CelError(f"timestamp {render(text)} is invalid: {e}") from None
     try:
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError as e:
@@ -702,7 +815,8 @@ def format_timestamp(ts: datetime) -> str:
         u = ts.astimezone(UTC)
     except OverflowError:
         raise CelError("timestamp out of range") from None
-    base = u.strftime("%Y-%m-%dT%H:%M:%S")
+    # Four-digit years, as RFC 3339 has them (strftime's %Y gives "1" for year 1).
+    base = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
     if u.microsecond:
         base += f".{u.microsecond:06d}".rstrip("0")
     return base + "Z"

@@ -66,6 +66,14 @@ def _expr(e: ir.Expr | None) -> dict[str, Any] | None:
     }
 
 
+def _fact(f: ir.Fact) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": f.path, "type": str(f.type), "optional": f.optional}
+    if f.by:  # only when given: artifacts of policies without `by` hash as before
+        data["by"] = list(f.by)
+    data["at"] = _at(f.at)
+    return data
+
+
 def to_json(policy: ir.Policy) -> dict[str, Any]:
     """The artifact for ``policy`` (JSON-ready; see docs/artifact.schema.json)."""
     body: dict[str, Any] = {
@@ -77,10 +85,7 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
             "timezone": policy.timezone,
         },
         "file": policy.file,
-        "facts": [
-            {"path": f.path, "type": str(f.type), "optional": f.optional, "at": _at(f.at)}
-            for f in policy.facts.values()
-        ],
+        "facts": [_fact(f) for f in policy.facts.values()],
         "enums": {k: list(v) for k, v in policy.enums.items()},
         "constants": [
             {
@@ -252,6 +257,7 @@ class _Reader:
                 self.type(f["type"], f"fact {f['path']}"),
                 f["optional"],
                 self.pos(f.get("at")),
+                tuple(f.get("by", ())),
             )
             for f in d["facts"]
         }
@@ -294,6 +300,10 @@ class _Reader:
             for a in event.actors:
                 if a not in actors:
                     self.fail(f"event {event.name}: unknown actor {a!r}")
+        for fact in facts.values():
+            for a in fact.by:
+                if a not in actors:
+                    self.fail(f"fact {fact.path}: unknown actor {a!r} may supply it")
         effects = {
             e["name"]: ir.EffectDecl(
                 e["name"],

@@ -52,6 +52,8 @@ class FactDecl(Located):
     path: Name
     type: TypeRef
     optional: bool
+    #: actors that may supply the fact from outside (besides the integration)
+    by: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,17 @@ class _Checker:
                 self.actors[SYSTEM_ACTOR],
                 "remove it: deadlines and automatic transitions act as system",
             )
+        for fact in p.facts:
+            for a in fact.by:
+                if a.text == SYSTEM_ACTOR:
+                    self.error(
+                        "RK0304",
+                        "`system` is the engine itself: it supplies no facts from outside",
+                        a,
+                        "remove it: facts the engine sets are written with `set` in transitions",
+                    )
+                elif a.text not in self.actors:
+                    self.unknown("RK0304", "actor", a, self.actors)
         self.duplicates([e.name for e in p.events], "event")
         for ev in p.events:
             for a in ev.actors:
@@ -254,7 +265,11 @@ class _Checker:
                 continue
             good[decl.path.text] = t
             self.fact_types[decl.path.text] = ir.Fact(
-                decl.path.text, t, decl.optional, position(decl)
+                decl.path.text,
+                t,
+                decl.optional,
+                position(decl),
+                tuple(dict.fromkeys(a.text for a in decl.by)),
             )
         self.env = build_environment(good)
 

@@ -50,6 +50,9 @@ class Fact:
     type: Type
     optional: bool
     at: Position
+    #: actors that may supply the fact when they open or update a case; the integration
+    #: (an admin caller of the service) always may, and by default only it
+    by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

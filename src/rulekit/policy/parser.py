@@ -8,6 +8,7 @@ spans are offsets into the policy file.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import lark
@@ -45,7 +46,7 @@ def _cover(*xs: Any) -> Span:
 
 
 def _expr(node: Any) -> ast.ExprRef:
-    return ast.ExprRef(_src(), node.span, node)
+    return ast.ExprRef(_src(), node.span, expr_parser.balance(node))
 
 
 def _text(tok: Token) -> str:
@@ -96,10 +97,13 @@ class _PolicyBuilder(_Builder):
         return ast.TypeRef(_src(), _cover(c[0], c[-1]), str(c[0]), args)
 
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
+        by: tuple[ast.Name, ...] = ()
+        if isinstance(c[-1], list):  # `by ACTOR, ...`
+            by = tuple(c[-1])
+            c = c[:-2]
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
-        return ast.FactDecl(
-            _src(), _cover(c[0], c[-1] if c[-1] is not None else c[2]), c[0], c[2], optional
-        )
+        end = by[-1] if by else c[-1] if c[-1] is not None else c[2]
+        return ast.FactDecl(_src(), _cover(c[0], end), c[0], c[2], optional, by)
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
         return ("facts", [x for x in c if isinstance(x, ast.FactDecl)])
@@ -380,6 +384,55 @@ expr_parser.KEYWORD_NAMES.update(
     }
     | {"ARROW": "`->`"}
 )
+_KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
+
+
+def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
+    """The expression language's syntax message, said better where the policy's shape is known."""
+    text = source.text
+    if isinstance(e, lark.exceptions.UnexpectedToken):
+        tok = e.token
+        prev = (getattr(e, "token_history", None) or [None])[-1]
+        if tok.type == "$END" and not re.sub(r"//[^\n]*", "", text).strip():
+            return diag.make(
+                "RK0101",
+                "there is no policy in this file",
+                source,
+                Span(0, min(1, len(text))),
+                help='a policy starts with its header: policy NAME version "..."',
+            )
+        if prev is not None and prev.type == "IDENT" and str(prev) in _KEYWORDS:
+            return diag.make(
+                "RK0101",
+                f"`{prev}` is a keyword, not a name: is a name missing before it?",
+                source,
+                _tok_span(prev),
+                help="after `->` comes the target state: `-> refunded set ...`"
+                if str(prev) in ("set", "emit", "cite")
+                else None,
+            )
+        try:
+            accepts = set(e.interactive_parser.accepts())  # type: ignore[no-untyped-call]
+        except Exception:  # pragma: no cover - lark's own estimate
+            accepts = set(e.expected)
+        if prev is not None and "BY" in accepts and (tok.line or 0) > (prev.line or 0):
+            return diag.make(
+                "RK0101",
+                f"expected `by` after `{prev}`: who may send it?",
+                source,
+                _tok_span(prev),
+                help=f"name the actors that send it: event {prev} by consumer",
+            )
+        if str(tok) in "+-*/%" and text[tok.end_pos or 0 : (tok.end_pos or 0) + 1] == "=":
+            return diag.make(
+                "RK0101",
+                f"there is no `{tok}=`",
+                source,
+                Span(tok.start_pos or 0, (tok.end_pos or 0) + 1),
+                help=f"write the new value in full: set x = x {tok} 1",
+            )
+    return expr_parser._syntax_diagnostic(e, source)
+
 
 _parser: lark.Lark | None = None
 
@@ -408,7 +461,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
         except _Problem as p:
             return None, [diag.make(p.code, p.message, source, p.span, help=p.help)]
         except lark.exceptions.UnexpectedInput as e:
-            return None, [expr_parser._syntax_diagnostic(e, source)]
+            return None, [_syntax_diagnostic(e, source)]
         finally:
             _CURRENT.pop()
             expr_parser._PARENS.clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -95,6 +96,9 @@ class _Reader:
 
     # -- building the AST -------------------------------------------------------------
     def name(self, node: yaml.Node) -> ast.Name:
+        if not isinstance(node, yaml.ScalarNode):
+            self.error("RK0402", f"expected a name here, not {_kind_of(node)}", node)
+            return ast.Name(self.source, self.span(node), "")
         return ast.Name(self.source, self.span(node), str(node.value).strip())
 
     def text(self, node: yaml.Node | None) -> str | None:
@@ -127,8 +131,21 @@ class _Reader:
         m = _mapping(root)
         facts = []
         for key, value in _pairs(m.get("facts")):
+            if not isinstance(key, yaml.ScalarNode) or not _DOTTED.fullmatch(str(key.value)):
+                shown = f"`{key.value}`" if isinstance(key, yaml.ScalarNode) else _kind_of(key)
+                self.error(
+                    "RK0402",
+                    f"a fact's name is names joined by dots, like `order.amount`, not {shown}",
+                    key,
+                )
+                continue
+            by: tuple[ast.Name, ...] = ()
+            if isinstance(value, yaml.MappingNode):  # {type: "string?", by: [consumer]}
+                fm = _mapping(value)
+                by = tuple(self.name(a) for a in _items(fm.get("by")))
+                value = fm["type"]
             t, optional = self.type_ref(value)
-            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional))
+            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by))
         enums = [
             ast.EnumDecl(
                 self.source,
@@ -337,6 +354,13 @@ def _truthy(node: yaml.Node | None) -> bool:
     return node is not None and str(node.value).lower() in ("true", "yes", "on")
 
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+def _kind_of(node: yaml.Node) -> str:
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a map"
+
+
 def _mapping(node: yaml.Node) -> dict[str, yaml.Node]:
     return {str(k.value): v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
 
@@ -427,6 +451,17 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in value if k not in error.instance]
         return f"missing key `{missing[0] if missing else '?'}`{where_text}", None, path
+    objects = [
+        b
+        for b in (value if isinstance(value, list) else [])
+        if isinstance(b, dict) and b.get("type") == "object"
+    ]
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and len(objects) == 1:
+        # a map where a string or a map may stand: say what is wrong with it as that map
+        inner = next(jsonschema.Draft202012Validator(objects[0]).iter_errors(error.instance), None)
+        if inner is not None:
+            message, help_, inner_path = _schema_problem(inner)
+            return message, help_, [*path, *inner_path]
     if error.validator == "anyOf" and isinstance(error.instance, dict):
         for branch in value if isinstance(value, list) else []:
             props = branch.get("properties") if isinstance(branch, dict) else None
@@ -483,18 +518,70 @@ def _node_at(root: yaml.Node, path: list[Any]) -> yaml.Node:
     return node
 
 
+_INDENT_HELP = (
+    "check the indentation of this line: the keys of one map, and the items of one list, "
+    "start in the same column, indented with spaces under the key they belong to"
+)
+
+
+def yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, str | None, int]:
+    """PyYAML's error in ``text`` in an author's words: (message, help, offset), no internals."""
+    what, help_, mark = _yaml_problem(e)
+    offset = mark.index if mark is not None else 0
+    if what == _NO_KEY_HERE:
+        # `a.x int` then `b: 1` reads as one text over two lines: the line missing its `:` is
+        # the one before, where the text started
+        start = text.rfind("\n", 0, offset) + 1
+        before = text.rfind("\n", 0, max(start - 1, 0)) + 1
+        line = text[before : max(start - 1, before)]
+        item = line.strip().removeprefix("- ")
+        if start and item and ":" not in item and not item.startswith("#"):
+            offset = before + len(line) - len(line.lstrip())
+            return "expected `key: value` on this line", "is a `:` missing after the key?", offset
+    return what, help_, offset
+
+
+_NO_KEY_HERE = "a `key: value` cannot start here"
+
+
+def _yaml_problem(e: yaml.YAMLError) -> tuple[str, str | None, yaml.Mark | None]:
+    problem = str(getattr(e, "problem", None) or e)
+    context = str(getattr(e, "context", None) or "")
+    mark: yaml.Mark | None = getattr(e, "problem_mark", None)
+    opened: yaml.Mark | None = getattr(e, "context_mark", None) or mark
+    if problem.startswith("expected <block end>"):
+        return "this line is not indented like the lines of the block it is in", _INDENT_HELP, mark
+    if problem.startswith("mapping values are not allowed"):
+        return (
+            _NO_KEY_HERE,
+            "check the indentation of this line (is it indented more than the keys beside it?), "
+            "and quote a value that contains `: `",
+            mark,
+        )
+    if "could not find expected ':'" in problem:
+        return "expected `key: value` on this line", "is a `:` missing after the key?", opened
+    if "cannot start any token" in problem and "\\t" in problem:
+        return "a tab character: YAML indents with spaces only", "indent with spaces", mark
+    if "quoted scalar" in context:
+        return "this quoted text is not closed", "close it with the same quote", opened
+    for closer, what in (("]", "list `[`"), ("}", "map `{`")):
+        if f"expected ',' or '{closer}'" in problem:
+            return (
+                f"the {what} opened here is not closed",
+                f"close it with `{closer}`, or separate its items with `,`",
+                opened,
+            )
+    return f"not valid YAML: {problem}", None, mark
+
+
 def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
     """Read a policy in YAML form: the AST (None if unreadable) and the problems found."""
     problems: list[Diagnostic] = []
     try:
         root = yaml.compose(source.text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        offset = mark.index if mark is not None else 0
-        what = getattr(e, "problem", None) or str(e)
-        return None, [
-            diag.make("RK0401", f"not valid YAML: {what}", source, Span(offset, offset + 1))
-        ]
+        what, help_, offset = yaml_problem(e, source.text)
+        return None, [diag.make("RK0401", what, source, Span(offset, offset + 1), help=help_)]
     if not isinstance(root, yaml.MappingNode):
         return None, [
             diag.make(

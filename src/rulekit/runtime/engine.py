@@ -21,17 +21,20 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from rulekit.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.stdlib import format_duration
 from rulekit.policy import ir
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 
 #: Automatic transitions taken in one step before the engine calls it a loop.
 MAX_CHAIN = 64
+#: the latest time a case can reach: a deadline after it cannot be represented
+_LATEST = datetime.max.replace(tzinfo=UTC)
 _EMPTY: Mapping[str, Any] = {}
 _NO_CAUSE = Cause(None)
 _NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
@@ -171,9 +174,12 @@ class Engine:
         *,
         at: datetime | None = None,
         id: str | None = None,
+        by: str | None = None,
     ) -> Case:
         """Open a case of ``workflow`` with its initial facts (nested maps or dotted keys).
 
+        ``by`` is the actor supplying the facts, when it is not the integration: it may
+        supply only the facts the policy declares ``by`` it (``fact_not_allowed``).
         Raises :class:`StepRefused` ``invalid_fact`` for a missing required fact, an
         undeclared one, or a value of the wrong type; ``KeyError`` for an unknown workflow.
         """
@@ -184,7 +190,7 @@ class Engine:
                 f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})"
             )
         t = self._time(at, None)
-        values = self._facts(facts)
+        values = self._facts(facts, by)
         missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
@@ -206,12 +212,32 @@ class Engine:
             self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
         return case
 
-    def _facts(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Flatten and convert facts to their declared types (invalid_fact otherwise)."""
+    def _facts(self, given: Mapping[str, Any], by: str | None) -> dict[str, Any]:
+        """Flatten and convert facts to their declared types (invalid_fact otherwise).
+
+        ``by``, an actor rather than the integration, must be allowed to supply each
+        declared fact it gives (fact_not_allowed, before any value is looked at).
+        """
         if not isinstance(given, Mapping):
             raise StepRefused("invalid_fact", "facts must be a map of fact paths to values")
+        items = list(_flatten(given, self._tree))
+        if by is not None:
+            for path, _ in items:
+                fact = self.policy.facts.get(path)
+                if fact is not None and by not in fact.by:
+                    may = [f.path for f in self.policy.facts.values() if by in f.by]
+                    raise StepRefused(
+                        "fact_not_allowed",
+                        f"a {by} may not supply `{path}`: "
+                        + (
+                            "only the integration may"
+                            if not fact.by
+                            else f"only the integration and {', '.join(fact.by)} may"
+                        )
+                        + (f" (a {by} may supply {', '.join(may)})" if may else ""),
+                    )
         out: dict[str, Any] = {}
-        for path, value in _flatten(given, self._tree):
+        for path, value in items:
             t = self._fact_types.get(path)
             if t is None:
                 raise StepRefused("invalid_fact", f"`{path}` is not a declared fact")
@@ -266,9 +292,9 @@ class Engine:
             (),
             chosen.rule,
         )
-        case.history.append(record)
         if chosen.target is not None:
-            self._enter(case, chosen.target, t)
+            self._enter(case, chosen.target, t)  # first: it fails (a deadline past 9999) or not
+        case.history.append(record)
         case.now = t
         result = StepResult((record,), case.state.name, case.state.final, ())
         if key is not None:
@@ -297,7 +323,7 @@ class Engine:
                 "actor_not_allowed",
                 f"`{by}` may not send `{event}` in state `{state.name}` (it may come from {', '.join(senders)})",
             )
-        payload = self._payload(decl, data) if (data or decl.payload) else _EMPTY
+        payload = self._payload(decl, data, t) if (data or decl.payload) else _EMPTY
         facts = case.facts
         variables: Mapping[str, Any] = facts
         for c in mine:
@@ -353,9 +379,17 @@ class Engine:
         return result
 
     def update(
-        self, case: Case, changes: Mapping[str, Any], *, at: datetime | None = None
+        self,
+        case: Case,
+        changes: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        by: str | None = None,
     ) -> StepResult:
-        """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run."""
+        """Change facts from outside (``{"order.shipped": True}``); automatic transitions re-run.
+
+        ``by``: as for :meth:`open`, the actor supplying the facts (None: the integration).
+        """
         t = self._time(at, case)
         with _Step(case) as step:
             self._fire_due(case, t, step)
@@ -363,7 +397,7 @@ class Engine:
                 raise StepRefused(
                     "case_closed", f"the case is closed (in final state `{case.state.name}`)"
                 )
-            values = self._facts(changes)
+            values = self._facts(changes, by)
             for path, value in values.items():
                 if value is None and (path in self._required or path in case.workflow.requires):
                     raise StepRefused(
@@ -413,7 +447,15 @@ class Engine:
         v["actor"] = actor
         return v
 
-    def _payload(self, decl: ir.Event, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _payload(
+        self, decl: ir.Event, data: Mapping[str, Any] | None, t: datetime
+    ) -> dict[str, Any]:
+        """The payload converted to its declared types (invalid_payload otherwise).
+
+        A duration sent in a payload is a length of time someone is given (evidence within
+        3 days): it must be positive and end within the engine's time range from now, or a
+        deadline counted with it would be overdue at once or could never be represented.
+        """
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise StepRefused(
@@ -428,13 +470,19 @@ class Engine:
                     + (f" (fields: {', '.join(fields)})" if fields else ""),
                 )
         out = {}
-        for name, t in fields.items():
+        for name, kind in fields.items():
             if name not in data:
                 raise StepRefused("invalid_payload", f"`{decl.name}` needs payload field `{name}`")
             try:
-                out[name] = convert(data[name], t, f"{decl.name}.{name}")
+                value = out[name] = convert(data[name], kind, f"{decl.name}.{name}")
             except ConversionError as e:
                 raise StepRefused("invalid_payload", str(e)) from None
+            if kind.kind == "duration" and not timedelta(0) < value <= _LATEST - t:
+                raise StepRefused(
+                    "invalid_payload",
+                    f"`{decl.name}.{name}`: a duration in a payload must be positive and end "
+                    f"by {_LATEST.date().isoformat()}, not {format_duration(value)}",
+                )
         return out
 
     def _fire_due(self, case: Case, t: datetime, step: _Step) -> bool:
@@ -522,10 +570,13 @@ class Engine:
             self._enter(case, p.target, at)
 
     def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
-        """Enter ``state`` at ``at``: its deadlines replace the previous state's."""
-        case.state = state
+        """Enter ``state`` at ``at``: its deadlines replace the previous state's.
+
+        Raises (and changes nothing) when a deadline cannot be scheduled.
+        """
         deadlines = self._states[id(state)].deadlines
         if not deadlines:
+            case.state = state
             case.deadlines = (
                 _NO_DEADLINES  # shared: deadline lists are replaced, never changed in place
             )
@@ -536,6 +587,7 @@ class Engine:
             if due is not None:
                 pending.append((due, order, p.tr, at))
         pending.sort(key=lambda d: (d[0], d[1]))
+        case.state = state
         case.deadlines = pending
 
     def _due(self, p: _T, facts: Mapping[str, Any], at: datetime) -> datetime | None:
@@ -547,8 +599,14 @@ class Engine:
                 return value  # type: ignore[no-any-return]
             start = t.start.compiled.evaluate(facts, at) if t.start is not None else at
             return start + value  # type: ignore[no-any-return]
-        except (EvaluationError, OverflowError):
+        except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
+        except OverflowError:
+            # Not "no deadline": a case would wait forever unseen. The step is refused.
+            raise EvaluationError(
+                f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
+                f"{_LATEST.date().isoformat()}, the latest time rulekit can represent"
+            ) from None
 
     def _settle(self, case: Case, at: datetime, step: _Step) -> None:
         """Take automatic transitions until none holds."""

@@ -60,11 +60,12 @@ class MemoryStore:
         *,
         at: datetime | None = None,
         id: str | None = None,
+        by: str | None = None,
     ) -> Case:
         case_id = id if id is not None else f"c{next(self._ids)}"
         if case_id in self._cases:
             raise KeyError(f"case {case_id!r} exists already")
-        case = self.engine.open(workflow, facts, at=at, id=case_id)
+        case = self.engine.open(workflow, facts, at=at, id=case_id, by=by)
         self._cases[case_id] = case
         self._index(case)
         return case
@@ -87,11 +88,16 @@ class MemoryStore:
         return result
 
     def update(
-        self, case_id: str, changes: Mapping[str, Any], *, at: datetime | None = None
+        self,
+        case_id: str,
+        changes: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        by: str | None = None,
     ) -> StepResult:
         case = self.get(case_id)
         before = case.next_deadline
-        result = self.engine.update(case, changes, at=at)
+        result = self.engine.update(case, changes, at=at, by=by)
         if case.next_deadline != before:
             self._index(case)
         return result

@@ -11,14 +11,15 @@ from rulekit.expr.convert import to_data
 from rulekit.runtime.model import Record
 
 
-def _time(at: datetime, tz: tzinfo | None) -> str:
+def show_time(at: datetime, tz: tzinfo | None) -> str:
+    """A time as timelines and messages show it: in the policy's zone ``tz`` when it has one."""
     local = at.astimezone(tz) if tz is not None else at
     return local.isoformat(sep=" ")
 
 
 def describe(record: Record, tz: tzinfo | None = None) -> str:
     """One line (and its cause) for a history record."""
-    when = _time(record.at, tz)
+    when = show_time(record.at, tz)
     if record.kind == "open":
         return f"{when}  opened {record.workflow or ''} in `{record.target}`".replace(
             "  opened  in", "  opened in"

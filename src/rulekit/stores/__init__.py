@@ -18,6 +18,7 @@ from rulekit.stores.base import (
     SqlStore,
     StoredCase,
     StoreError,
+    reporting_damage,
 )
 from rulekit.stores.migrations import Migration, latest
 
@@ -84,8 +85,9 @@ def schema(url: str | Path, *, upgrade: bool) -> tuple[list[Migration], int, int
             return [], 0, latest("sqlite")  # nothing there yet, and nothing made by looking
         dialect = SQLiteDialect(path)
     try:
-        applied = dialect.migrate() if upgrade else []
-        return applied, dialect.schema_version(), latest(dialect.name)
+        with reporting_damage(dialect):
+            applied = dialect.migrate() if upgrade else []
+            return applied, dialect.schema_version(), latest(dialect.name)
     finally:
         dialect.close()
 

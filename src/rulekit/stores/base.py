@@ -6,7 +6,8 @@ Each step runs in one transaction:
 
 1. lock the case (PostgreSQL: its row, ``FOR UPDATE``; SQLite: the database,
    ``BEGIN IMMEDIATE``), so concurrent steps on a case are serialized;
-2. a repeated idempotency key returns the first step's result and changes nothing;
+2. a repeated idempotency key (of the same caller) returns the first step's result and
+   changes nothing; the same caller's key with another request is ``idempotency_key_reused``;
 3. rebuild the case from its stored snapshot (state, facts, pending deadlines)
    and run the step with the engine of the policy version the case is pinned to;
 4. write the new snapshot, the step's history records, its next deadline and
@@ -22,8 +23,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
@@ -46,6 +47,28 @@ class StoreError(RuleError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def damaged(error: Exception) -> StoreError:
+    """The error a damaged database is reported as (and logged: an operator must act)."""
+    log.error("the store is damaged: %s", error)
+    return StoreError(
+        "store_damaged",
+        "the store's database is damaged and cannot be read: restore it from a backup "
+        "(the log says what the database reported)",
+    )
+
+
+@contextmanager
+def reporting_damage(dialect: Dialect) -> Iterator[None]:
+    """Errors that say the database is damaged, as :func:`damaged` (outside :meth:`SqlStore._run`:
+    opening and migrating a store)."""
+    try:
+        yield
+    except Exception as e:
+        if dialect.damaged(e):
+            raise damaged(e) from e
+        raise
 
 
 class CaseNotFound(StoreError):
@@ -136,6 +159,10 @@ class Dialect(Protocol):
         """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
         ...
 
+    def damaged(self, error: Exception) -> bool:
+        """Whether ``error`` says the database's files are damaged (reported as ``store_damaged``)."""
+        ...
+
     #: what locks the rows a write transaction reads: " FOR UPDATE" (PostgreSQL); "" where
     #: the write transaction holds the whole database already (SQLite)
     locking: str
@@ -156,6 +183,35 @@ CASE_COLUMNS = (
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Key:
+    """An idempotency key as a store keeps it: whose it is and what request it came with.
+
+    ``caller``: who used it ('' for the Python API's single trusted caller): another
+    caller's same key is another key. ``fingerprint``: a digest of the request ('' for
+    none): the same caller's key with another fingerprint is ``idempotency_key_reused``;
+    '' matches any request (keys the Python API writes, and those written before the
+    store kept fingerprints).
+    """
+
+    key: str
+    caller: str = ""
+    fingerprint: str = ""
+
+    @classmethod
+    def of(cls, key: str | None, caller: str | None, fingerprint: str | None) -> Key | None:
+        return None if key is None else cls(key, caller or "", fingerprint or "")
+
+    def check(self, stored: str) -> None:
+        """Refuse a request that is not the one this key was first used with."""
+        if stored and self.fingerprint and stored != self.fingerprint:
+            raise StoreError(
+                "idempotency_key_reused",
+                f"the idempotency key {self.key!r} was used with another request: "
+                "use a new key for a new request",
+            )
 
 
 @dataclass
@@ -206,8 +262,8 @@ class _Writes:
                 self.effects,
             ),
             (
-                "INSERT INTO rk_keys (case_id, key, first_seq, last_seq, state, final) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rk_keys (case_id, caller, key, fingerprint, first_seq, last_seq, "
+                "state, final) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 self.keys,
             ),
             ("UPDATE rk_deadlines SET done_at = ?, error = ? WHERE id = ?", self.done),
@@ -266,6 +322,8 @@ class SqlStore:
                         "may not have been applied (send it again with an idempotency key to be sure)",
                     ) from e
             except Exception as e:
+                if self.dialect.damaged(e):
+                    raise damaged(e) from e
                 if not self.dialect.retryable(e) or attempt >= self.retries:
                     raise
             attempt += 1
@@ -274,6 +332,24 @@ class SqlStore:
     def now(self) -> datetime:
         """The database's clock: what every step without ``at=`` is timed by."""
         return self._run(self.dialect.now)
+
+    def check(self) -> datetime:
+        """A cheap proof the store can be read (a service's health check): in one
+        transaction, the schema version, one policy and one case row; the database's clock.
+
+        Not a full integrity check: damage in pages these reads do not touch shows up
+        (as ``store_damaged``) on the requests that touch them.
+        """
+
+        def work(cur: Cursor) -> datetime:
+            cur.execute("SELECT MAX(version) FROM rk_schema")
+            cur.fetchone()
+            for table in ("rk_policies", "rk_cases"):
+                cur.execute(f"SELECT * FROM {table} LIMIT 1")
+                cur.fetchone()
+            return self.dialect.now(cur)
+
+        return self._run(work)
 
     # -- policies --------------------------------------------------------------------------
     def register(self, policy: ir.Policy) -> str:
@@ -347,8 +423,13 @@ class SqlStore:
         with self._lock:
             return self._engines.setdefault(digest, Engine(policy))
 
-    def current(self, name: str | None = None) -> str:
-        """The hash new cases of policy ``name`` are pinned to (None: the only policy)."""
+    def current(self, name: str | None = None, *, any_version: bool = False) -> str:
+        """The hash new cases of policy ``name`` are pinned to (None: the only policy).
+
+        ``name`` is a policy's name, or the hash of a version registered by this process
+        as current; ``any_version``: or the hash of any version the store keeps. What was
+        read before never matters (versions read back for old cases are not current).
+        """
         known = ", ".join(sorted(self._latest)) or "none registered"
         if name is None:
             if len(self._latest) != 1:
@@ -356,9 +437,16 @@ class SqlStore:
             return next(iter(self._latest.values()))
         if name in self._latest:
             return self._latest[name]
-        if name in self._engines:
+        if name in self._latest.values() or (any_version and self._stored_version(name)):
             return name  # a hash
         raise StoreError("unknown_policy", f"no policy {name!r} (policies: {known})")
+
+    def _stored_version(self, digest: str) -> bool:
+        def work(cur: Cursor) -> bool:
+            cur.execute("SELECT 1 FROM rk_policies WHERE hash = ?", (digest,))
+            return cur.fetchone() is not None
+
+        return self._run(work)
 
     # -- cases -----------------------------------------------------------------------------
     def open(
@@ -371,32 +459,69 @@ class SqlStore:
         parties: Mapping[str, str] | None = None,
         key: str | None = None,
         at: datetime | None = None,
+        caller: str | None = None,
+        fingerprint: str | None = None,
+        any_version: bool = True,
     ) -> tuple[StoredCase, StepResult]:
         """Open a case of ``workflow`` on ``policy`` (a name or a hash; None: the only one).
 
         ``parties`` says who the case belongs to, per actor (authorization reads it).
         Opening an ``id`` again with the same ``key`` returns the case as it was opened
-        (``repeated``); with another key, or none, it is ``case_exists``.
+        (``repeated``); with another key, or none, it is ``case_exists``. A ``key``
+        without an ``id`` is looked up among the keyed opens of the same ``caller``: the
+        case it opened (``repeated``), or a new case with a random id. ``caller`` and
+        ``fingerprint``: see :class:`Key` (None: the Python API's single trusted caller,
+        no request to compare). ``any_version``: ``policy`` may name any stored version
+        (:meth:`current`); a service passes False for callers that are not admins.
         """
-        digest = self.current(policy)
+        digest = self.current(policy, any_version=any_version)
         engine = self.engine(digest)
+        keyed = Key.of(key, caller, fingerprint)
         if workflow not in engine.policy.workflows:
             known = ", ".join(engine.policy.workflows)
             raise StoreError(
                 "unknown_workflow", f"no workflow {workflow!r} in {engine.policy.name} ({known})"
             )
-        case_id = id if id is not None else uuid.uuid4().hex
 
-        def exists(cur: Cursor) -> tuple[StoredCase, StepResult]:
-            repeated = self._repeated(cur, case_id, key) if key is not None else None
+        def exists(cur: Cursor, case_id: str) -> tuple[StoredCase, StepResult]:
+            repeated = self._repeated(cur, case_id, keyed) if keyed is not None else None
             if repeated is None:
                 raise StoreError("case_exists", f"case {case_id!r} exists already")
             return self._read(cur, case_id), repeated
 
+        def opened_with_key(cur: Cursor, keyed: Key) -> str | None:
+            """The case this caller's key opened before (refused if another request)."""
+            cur.execute(
+                "SELECT case_id, fingerprint FROM rk_open_keys WHERE caller = ? AND key = ?",
+                (keyed.caller, keyed.key),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            keyed.check(row[1])
+            return str(row[0])
+
         def work(cur: Cursor) -> tuple[StoredCase, StepResult]:
+            case_id = id
+            if case_id is None and keyed is not None:
+                before = opened_with_key(cur, keyed)
+                if before is not None:
+                    return exists(cur, before)
+                case_id = uuid.uuid4().hex
+                cur.execute(
+                    "INSERT INTO rk_open_keys (caller, key, case_id, fingerprint) "
+                    # a concurrent open with the same key may have inserted it since the
+                    # SELECT above: PostgreSQL waits for that one to commit, then inserts nothing
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (caller, key) DO NOTHING RETURNING case_id",
+                    (keyed.caller, keyed.key, case_id, keyed.fingerprint),
+                )
+                if cur.fetchone() is None:
+                    return exists(cur, opened_with_key(cur, keyed) or case_id)
+            elif case_id is None:
+                case_id = uuid.uuid4().hex
             cur.execute("SELECT 1 FROM rk_cases WHERE id = ?", (case_id,))
             if cur.fetchone() is not None:
-                return exists(cur)
+                return exists(cur, case_id)
             t = at if at is not None else self.dialect.now(cur)
             case = engine.open(workflow, facts, at=t, id=case_id)
             records = tuple(case.history)
@@ -427,14 +552,14 @@ class SqlStore:
                 ),
             )
             if cur.fetchone() is None:
-                return exists(cur)
+                return exists(cur, case_id)
             if parties:
                 cur.executemany(
                     "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
                     [(case_id, a, p) for a, p in parties.items()],
                 )
             writes = _Writes()
-            self._collect_step(writes, case_id, records, result, key, None, case.next_deadline, t)
+            self._collect_step(writes, case_id, records, result, keyed, None, case.next_deadline, t)
             writes.flush(cur)
             return self._read(cur, case_id), result
 
@@ -450,15 +575,18 @@ class SqlStore:
         key: str | None = None,
         at: datetime | None = None,
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
+        caller: str | None = None,
+        fingerprint: str | None = None,
     ) -> StepResult:
         """Deliver an event to a case (:meth:`Engine.send`): the step commits whole or not at all.
 
         ``only_if``: a test of the case's parties, made under the step's lock (a service's
-        authorization); when it fails, the case is not found for this caller.
+        authorization); when it fails, the case is not found for this caller. ``key``,
+        ``caller`` and ``fingerprint``: an idempotency key and whose it is (:class:`Key`).
         """
         return self._step(
             case_id,
-            key,
+            Key.of(key, caller, fingerprint),
             at,
             lambda e, c, t: e.send(c, event, by, data, at=t, key=key),
             only_if,
@@ -472,14 +600,22 @@ class SqlStore:
         key: str | None = None,
         at: datetime | None = None,
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
+        caller: str | None = None,
+        fingerprint: str | None = None,
     ) -> StepResult:
-        """Change facts of a case from outside (:meth:`Engine.update`); ``only_if`` as for send."""
-        return self._step(case_id, key, at, lambda e, c, t: e.update(c, changes, at=t), only_if)
+        """Change facts of a case from outside (:meth:`Engine.update`); the rest as for send."""
+        return self._step(
+            case_id,
+            Key.of(key, caller, fingerprint),
+            at,
+            lambda e, c, t: e.update(c, changes, at=t),
+            only_if,
+        )
 
     def _step(
         self,
         case_id: str,
-        key: str | None,
+        key: Key | None,
         at: datetime | None,
         run: Callable[[Engine, Case, datetime], StepResult],
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
@@ -495,7 +631,9 @@ class SqlStore:
             loaded = self._load(row, cur)
             t = at if at is not None else max(self.dialect.now(cur), loaded.case.now)
             result = run(loaded.engine, loaded.case, t)
-            self._save(cur, loaded, result, key, t)
+            writes = _Writes()
+            self._collect(writes, loaded, result, key, t)
+            writes.flush(cur)
             return result
 
         return self._run(work, write=True, safe=key is not None)
@@ -794,15 +932,8 @@ class SqlStore:
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
         return _Loaded(case, engine, int(row[10]), due, facts, row[6])
 
-    def _save(
-        self, cur: Cursor, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
-    ) -> None:
-        writes = _Writes()
-        self._collect(writes, loaded, result, key, t)
-        writes.flush(cur)
-
     def _collect(
-        self, writes: _Writes, loaded: _Loaded, result: StepResult, key: str | None, t: datetime
+        self, writes: _Writes, loaded: _Loaded, result: StepResult, key: Key | None, t: datetime
     ) -> None:
         """What a step on a loaded case writes: its new row, then as for :meth:`_collect_step`."""
         case = loaded.case
@@ -840,7 +971,7 @@ class SqlStore:
         case_id: str,
         records: tuple[Record, ...],
         result: StepResult,
-        key: str | None,
+        key: Key | None,
         due_before: datetime | None,
         due_after: datetime | None,
         t: datetime,
@@ -866,7 +997,9 @@ class SqlStore:
             writes.keys.append(
                 (
                     case_id,
-                    key,
+                    key.caller,
+                    key.key,
+                    key.fingerprint,
                     records[0].seq if records else -1,
                     records[-1].seq if records else -2,
                     result.state,
@@ -879,14 +1012,18 @@ class SqlStore:
             if due_after is not None:
                 writes.deadlines.append((case_id, tp(due_after)))
 
-    def _repeated(self, cur: Cursor, case_id: str, key: str) -> StepResult | None:
+    def _repeated(self, cur: Cursor, case_id: str, key: Key) -> StepResult | None:
+        """The first result of the step ``key`` was used with (None: a new key), or
+        ``idempotency_key_reused`` when this request is not the one it was used with."""
         cur.execute(
-            "SELECT first_seq, last_seq, state, final FROM rk_keys WHERE case_id = ? AND key = ?",
-            (case_id, key),
+            "SELECT first_seq, last_seq, state, final, fingerprint FROM rk_keys "
+            "WHERE case_id = ? AND caller = ? AND key = ?",
+            (case_id, key.caller, key.key),
         )
         row = cur.fetchone()
         if row is None:
             return None
+        key.check(row[4])
         records = tuple(self._records(cur, case_id, int(row[0]), int(row[1]) + 1))
         effects = tuple(e for r in records for e in r.effects)
         return StepResult(records, row[2], bool(row[3]), effects, repeated=True)

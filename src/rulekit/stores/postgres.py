@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from rulekit.stores.base import CommitUnknown, SqlStore, StoreError
+from rulekit.stores.base import CommitUnknown, SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 try:
@@ -117,6 +117,9 @@ class PostgresDialect:
             | PoolTimeout,
         )
 
+    def damaged(self, error: Exception) -> bool:
+        return isinstance(error, pg_errors.DataCorrupted | pg_errors.IndexCorrupted)
+
     def now(self, cur: Any) -> datetime:
         cur.execute("SELECT clock_timestamp()")
         value: datetime = cur.fetchone()[0]
@@ -190,6 +193,7 @@ class PostgresStore(SqlStore):
         """
         dialect = PostgresDialect(dsn, max_size=pool_size)
         super().__init__(dialect)
-        if migrate:
-            dialect.migrate()
-        check_schema(dialect, safe_dsn(dsn))
+        with reporting_damage(dialect):
+            if migrate:
+                dialect.migrate()
+            check_schema(dialect, safe_dsn(dsn))

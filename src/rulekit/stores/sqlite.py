@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rulekit.stores.base import SqlStore, StoreError
+from rulekit.stores.base import SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
 UTC = UTC
+#: SQLite's primary result codes for a damaged database file: SQLITE_CORRUPT, SQLITE_NOTADB
+_DAMAGED = (11, 26)
 
 
 class SQLiteDialect:
@@ -124,6 +126,13 @@ class SQLiteDialect:
     def retryable(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
+    def damaged(self, error: Exception) -> bool:
+        # SQLITE_CORRUPT ("database disk image is malformed") and SQLITE_NOTADB
+        return (
+            isinstance(error, sqlite3.DatabaseError)
+            and getattr(error, "sqlite_errorcode", 0) & 0xFF in _DAMAGED
+        )
+
     def now(self, cur: Any) -> datetime:
         # The database is this host's file: its clock is this host's clock.
         return datetime.now(UTC)
@@ -201,6 +210,7 @@ class SQLiteStore(SqlStore):
         """
         dialect = SQLiteDialect(str(path), synchronous=synchronous, create=migrate)
         super().__init__(dialect)
-        if migrate:
-            dialect.migrate()
-        check_schema(dialect, str(path))
+        with reporting_damage(dialect):
+            if migrate:
+                dialect.migrate()
+            check_schema(dialect, str(path))
