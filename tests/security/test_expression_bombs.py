@@ -206,7 +206,10 @@ workflows:
             to: done
       done: {{final: true}}
 """
-NESTED = "order.items.map(a, order.items.map(b, order.items.map(c, a * b * c))).size() > 0"
+NESTED = (
+    "order.items.exists(a, order.items.exists(b, order.items.exists(c,"
+    " order.items.exists(d, order.items.exists(e, a + b + c + d + e == 100)))))"
+)
 
 
 @pytest.mark.parametrize(

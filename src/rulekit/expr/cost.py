@@ -36,9 +36,9 @@ DEFAULT_COST_LIMIT = 1_000_000
 #: The largest limit a policy or caller may set.
 MAX_COST_LIMIT = 10**15
 #: Entries assumed of a caller-supplied list or map (the run-time budget counts the real ones).
-ASSUMED_ENTRIES = 100
+ASSUMED_ENTRIES = 10
 #: Characters (or bytes) assumed of a caller-supplied string (or bytes).
-ASSUMED_LENGTH = 1_000
+ASSUMED_LENGTH = 100
 #: Estimates saturate here (cel-go saturates at the largest uint64).
 SATURATED = 2**63 - 1
 #: The longest text ``string(x)`` gives for a value that is not a string or bytes.

@@ -33,6 +33,7 @@ from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
 from rulekit.expression import Expression
 from rulekit.policy import ir
+from rulekit.policy.checker import _assignable as assignable
 from rulekit.source import Source, Span
 
 FORMAT = "rulekit.policy/1"
@@ -232,7 +233,10 @@ class _Reader:
         env: Mapping[str, Type],
         constants: Mapping[str, tuple[Type, Any]],
         where: str,
+        want: Type | tuple[str, ...] | None = None,
     ) -> ir.Expr | None:
+        """The expression, re-checked as source text would be, and of the type its place
+        wants: kinds (``("bool",)``) or a declared type (a fact's, an effect parameter's)."""
         if data is None:
             return None
         src = Source(data["text"], f"{self.file}: {where}")
@@ -244,6 +248,16 @@ class _Reader:
         checked, problems = check_expr(root, src, env, constants, cost_limit=self.cost_limit)
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
+            return None
+        t = checked.type
+        if isinstance(want, Type):
+            fits = assignable(t, want)
+        else:
+            fits = want is None or t.is_dynamic or t.kind in want
+        if not fits:
+            self.fail(
+                f"{where}: `{data['text']}` is {t}, not {want if isinstance(want, Type) else ' or '.join(want or ())}"
+            )
             return None
         return ir.Expr(
             data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
@@ -362,6 +376,10 @@ class _Reader:
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
                 if t["target"] is not None and t["target"] not in names:
                     self.fail(f"{where}: target state {t['target']!r} does not exist")
+                if (t["kind"] in ("after", "at") and t["deadline"] is None) or (
+                    t["kind"] == "auto" and t["guard"] is None
+                ):
+                    self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
                 scope = dict(env)
                 if t["kind"] == "event":
                     ev = events.get(t["event"])
@@ -379,8 +397,15 @@ class _Reader:
                     if e["effect"] not in effects:
                         self.fail(f"{where}: unknown effect {e['effect']!r}")
                         continue
+                    params = {f.name: f.type for f in effects[e["effect"]].params}
+                    if set(e["args"]) != set(params):
+                        self.fail(f"{where}: the arguments of {e['effect']} are not its parameters")
+                        continue
                     args = tuple(
-                        (k, self.expr(v, scope, consts, f"{where}, {e['effect']}({k})"))
+                        (
+                            k,
+                            self.expr(v, scope, consts, f"{where}, {e['effect']}({k})", params[k]),
+                        )
                         for k, v in e["args"].items()
                     )
                     emits.append(
@@ -391,7 +416,16 @@ class _Reader:
                     if a["fact"] not in facts:
                         self.fail(f"{where}: unknown fact {a['fact']!r}")
                         continue
-                    value = self.expr(a["value"], scope, consts, f"{where}, set {a['fact']}")
+                    fact = facts[a["fact"]]
+                    # `set x = null` clears an optional fact (as the checker allows).
+                    clears = fact.optional and _is_null(a["value"])
+                    value = self.expr(
+                        a["value"],
+                        scope,
+                        consts,
+                        f"{where}, set {a['fact']}",
+                        ("null_type",) if clears else fact.type,
+                    )
                     if value is not None:
                         assigns.append(ir.Assign(a["fact"], value))
                 transitions.append(
@@ -401,9 +435,17 @@ class _Reader:
                         target=t["target"],
                         event=t["event"],
                         actors=tuple(t["actors"]),
-                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard"),
-                        deadline=self.expr(t["deadline"], scope, consts, f"{where}, deadline"),
-                        start=self.expr(t["start"], scope, consts, f"{where}, from"),
+                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard", ("bool",)),
+                        deadline=self.expr(
+                            t["deadline"],
+                            scope,
+                            consts,
+                            f"{where}, deadline",
+                            ("duration",) if t["kind"] == "after" else ("timestamp",),
+                        ),
+                        start=self.expr(
+                            t["start"], scope, consts, f"{where}, from", ("timestamp",)
+                        ),
                         emits=tuple(emits),
                         assigns=tuple(assigns),
                         cite=t["cite"],
@@ -427,6 +469,11 @@ class _Reader:
         return ir.Workflow(
             w["name"], w["initial"], states, self.pos(w.get("at")), tuple(w.get("requires", []))
         )
+
+
+def _is_null(expr: Any) -> bool:
+    tree = expr.get("ast") if isinstance(expr, dict) else None
+    return isinstance(tree, dict) and tree.get("node") == "Literal" and tree.get("kind") == "null"
 
 
 def from_json(data: Any, source: Source) -> ir.Policy:
