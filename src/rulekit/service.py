@@ -73,6 +73,7 @@ STATUS = {
     "commit_unknown": 503,
     "store_unavailable": 503,
     "store_damaged": 503,
+    "fact_not_allowed": 403,
 }
 
 #: the bounds of a request (docs/service.md, "Limits"); ``max_body`` is the default of
@@ -780,6 +781,7 @@ def create_app(service: Service) -> FastAPI:
                 caller=who.identity,
                 fingerprint=fingerprint("POST", request.url.path, body),
                 any_version=who.admin,
+                by=None if who.admin else who.actor,
             )
             opened.append(case)
             return result
@@ -859,9 +861,9 @@ def create_app(service: Service) -> FastAPI:
         who: Who,
         key: Annotated[str | None, KEY_HEADER] = None,
     ) -> dict[str, Any]:
-        """Change facts from outside (an admin's integration: the order was shipped, say)."""
-        visible(who, case_id)
-        admin(who)
+        """Change facts from outside: the integration (an admin) any fact, the order was
+        shipped, say; a party of the case, as its actor, only the facts the policy lets that
+        actor supply (403 fact_not_allowed otherwise)."""
         result = service.step(
             "update",
             lambda: store.update(
@@ -870,6 +872,8 @@ def create_app(service: Service) -> FastAPI:
                 key=key,
                 caller=who.identity,
                 fingerprint=fingerprint("POST", request.url.path, body),
+                only_if=who.sees,
+                by=None if who.admin else who.actor,
             ),
         )
         return _step(result, store.get(case_id))

@@ -314,8 +314,9 @@ def test_opening_again_with_the_key_and_id(any_client: TestClient) -> None:
     )
 
 
-def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestClient) -> None:
+def test_opening_again_with_the_key_and_no_id_opens_one_case(lax_client: TestClient) -> None:
     # Bug fixed: a random id was generated each time, so each retry opened another case.
+    any_client = lax_client  # consumers supply the order's facts in the lax policy
     body = {"workflow": "refund_only", "facts": refund_facts(), "parties": {"consumer": "user-1"}}
     headers = {**auth("consumer"), "Idempotency-Key": "retry-me"}
     first = any_client.post("/cases", json=body, headers=headers)
@@ -332,7 +333,8 @@ def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestCli
     assert other.json()["case"]["id"] != first.json()["case"]["id"]
 
 
-def test_opening_again_does_not_show_a_case_the_caller_cannot_see(client: TestClient) -> None:
+def test_opening_again_does_not_show_a_case_the_caller_cannot_see(lax_client: TestClient) -> None:
+    client = lax_client  # consumers supply the order's facts in the lax policy
     # Bug fixed: a repeated open answered with the case as it is, to any caller with its key.
     # Keys are each caller's own: another consumer's same key opens a case of its own.
     body = {"workflow": "refund_only", "facts": refund_facts()}
@@ -395,6 +397,19 @@ ERRORS: list[tuple[str, int, Setup]] = [
         _send_on_open("submit_waybill", "consumer", {"waybill_no": "Y", "carrier": "Z"}),
     ),
     ("actor_not_allowed", 403, _send_on_open("approve", "consumer")),
+    (
+        "fact_not_allowed",
+        403,
+        lambda c: c.post(
+            "/cases",
+            json={
+                "workflow": "refund_only",
+                "facts": refund_facts(),
+                "parties": {"consumer": "user-1"},
+            },
+            headers=auth("consumer"),
+        ),
+    ),
     (
         "guard_failed",
         409,
