@@ -1,7 +1,9 @@
 """The ``rulekit`` command.
 
 Exit status: 0 success, 1 a check, test or evaluation failed, 2 invalid input
-or usage. Errors are diagnostics on stderr, never tracebacks.
+or usage, 141 the reader of the output went away (``rulekit ... | head``: the
+status a shell reports for a Unix tool stopped by SIGPIPE, 128 + 13). Errors are
+diagnostics on stderr, never tracebacks.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rulekit.policy import Policy, artifact, times
 from rulekit.stores import DEFAULT_STORE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a tool that SIGPIPE stopped
 
 
 class UsageError(Exception):
@@ -81,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="parse, validate and check rule files",
         description="Check policies (.rk, .yaml, compiled .json). Folders are searched for .rk files "
-        "and YAML files with a top-level `policy` key. Exit 0 when clean, 1 when there are errors.",
+        "and YAML files with a top-level `policy` key (scenario files, with a `scenarios` key, are "
+        "skipped: `rulekit test` runs them). Exit 0 when clean, 1 when there are errors.",
     )
     chk.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
     chk.add_argument(
@@ -246,6 +250,20 @@ def _store_argument(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe shows on the last write
+    except BrokenPipeError:
+        # The reader went away (`rulekit check ... | head -1`): stop quietly, as Unix tools
+        # do. Standard output now points at /dev/null, so the flush at exit fails no more
+        # (the recipe in the Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "eval":
@@ -282,6 +300,11 @@ def _policy_files(paths: list[str]) -> list[Path]:
                     candidate.suffix.lower() in (".yaml", ".yml") and _is_policy_yaml(candidate)
                 ):
                     files.append(candidate)
+        elif path.suffix.lower() in (".yaml", ".yml") and scenarios.is_scenario_file(path):
+            raise UsageError(
+                f"{raw} is a scenario file (it has a top-level `scenarios` key), not a policy: "
+                f"run it with `rulekit test {raw}`"
+            )
         elif path.exists():
             files.append(path)
         else:
@@ -290,7 +313,12 @@ def _policy_files(paths: list[str]) -> list[Path]:
 
 
 def _is_policy_yaml(path: Path) -> bool:
-    """A YAML file is a policy when its top level has a `policy` key (scenario files do not)."""
+    """A YAML file is a policy when its top level has a `policy` key and no `scenarios` key.
+
+    Scenario files name their policy with a `policy` key too: `rulekit test` runs them.
+    """
+    if scenarios.is_scenario_file(path):
+        return False
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
