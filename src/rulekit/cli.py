@@ -29,6 +29,7 @@ from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
 from rulekit.policy import Policy, artifact, times
+from rulekit.source import read_text
 from rulekit.stores import DEFAULT_STORE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -320,7 +321,7 @@ def _is_policy_yaml(path: Path) -> bool:
     if scenarios.is_scenario_file(path):
         return False
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return True  # let the checker report what is wrong with it
     return isinstance(root, yaml.MappingNode) and any(k.value == "policy" for k, _ in root.value)
@@ -447,7 +448,7 @@ def _test(args: argparse.Namespace) -> int:
 
 def _line(path: Path, line: int) -> str | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return None
     return lines[line - 1] if 0 < line <= len(lines) else None
@@ -609,8 +610,7 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
         text = args.vars
         if text.startswith("@"):
             try:
-                with open(text[1:], encoding="utf-8") as f:
-                    text = f.read()
+                text = read_text(text[1:])
             except OSError as e:
                 raise UsageError(f"--vars: cannot read {text[1:]}: {e.strerror}") from None
         try:

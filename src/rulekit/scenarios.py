@@ -28,7 +28,7 @@ from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
 from rulekit.runtime.timeline import show_time
-from rulekit.source import Source, Span
+from rulekit.source import Source, Span, read_text
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
 EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")
@@ -149,7 +149,7 @@ def _fail(path: Path, text: str, message: str, mark: yaml.Mark | None) -> Scenar
 def is_scenario_file(path: Path) -> bool:
     """A YAML file whose top level has a `scenarios` key."""
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(root, yaml.MappingNode) and any(k.value == "scenarios" for k, _ in root.value)
@@ -158,7 +158,7 @@ def is_scenario_file(path: Path) -> bool:
 def read(path: Path) -> ScenarioFile:
     """Read and validate a scenario file; raises ScenarioFileError naming line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as e:
         raise _fail(path, "", f"cannot read the file: {e}", None) from None
     loader = _Loader(text)

@@ -13,7 +13,6 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,6 +23,7 @@ from rulekit.expr.convert import to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe, record_data, show_time
+from rulekit.source import read_text
 
 HELP = """steps:
   send EVENT by ACTOR [field=value ...]   deliver an event (values: JSON, or text)
@@ -169,7 +169,7 @@ class Simulation:
 def _facts(text: str) -> Any:
     if text.startswith("@"):
         try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            text = read_text(text[1:])
         except OSError as e:
             raise SimulationError(f"--facts: cannot read {text[1:]}: {e.strerror}") from None
         try:
@@ -220,7 +220,7 @@ def _main(args: argparse.Namespace) -> int:
         try:
             steps += [
                 line
-                for line in Path(args.steps).read_text(encoding="utf-8").splitlines()
+                for line in read_text(args.steps).splitlines()
                 if line.strip() and not line.lstrip().startswith("#")
             ]
         except OSError as e:
