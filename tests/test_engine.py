@@ -975,8 +975,11 @@ def test_open_accepts_valid_facts(facts: dict[str, Any], expected: dict[str, Any
     assert {k: v for k, v in case.facts.items() if k != "order"} == expected
 
 
-def test_open_an_unknown_workflow_is_a_key_error() -> None:
-    with pytest.raises(KeyError, match="nope"):
+def test_open_an_unknown_workflow_is_refused_with_the_workflows_listed() -> None:
+    with pytest.raises(
+        rulekit.StepRefused,
+        match=r"^unknown_workflow: no workflow 'nope' in policy \S+ \(workflows: \w+",
+    ):
         engine_for(FACTS).open("nope", GOOD_FACTS, at=T0)
 
 

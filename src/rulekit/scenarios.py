@@ -357,9 +357,9 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         except StepRefused as e:
             if scenario.open_error == e.code:
                 return Result(str(sf.path), scenario.name, None, len(scenario.steps))
+            if e.code == "unknown_workflow":
+                raise _StepFailed(e.message) from None
             raise _StepFailed(f"opening the case was refused: {e}") from None
-        except KeyError as e:
-            raise _StepFailed(str(e.args[0])) from None
         if scenario.open_error is not None:
             raise _StepFailed(
                 f"expected opening to be refused with {scenario.open_error}, but it was accepted"

@@ -208,9 +208,9 @@ def _main(args: argparse.Namespace) -> int:
         raise SimulationError(f"--at: {e}") from None
     try:
         case = engine.open(args.workflow, _facts(args.facts), at=at)
-    except KeyError as e:
-        raise SimulationError(str(e.args[0])) from None
     except StepRefused as e:
+        if e.code == "unknown_workflow":
+            raise SimulationError(e.message) from None
         raise SimulationError(f"the case cannot be opened: {e.code}: {e.message}") from None
     sim = Simulation(engine, case, as_json=args.json)
     sim.say(f"opened a case of {args.workflow} at {show_time(at, sim.tz)}")
