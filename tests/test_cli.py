@@ -395,3 +395,48 @@ def test_rulekit_test_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "test", str(Path(__file__).parent / "scenarios"), "--json")
     report = json.loads(out)
     assert report["failed"] == 0 and report["passed"] == len(report["results"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (
+            "nope.rk",
+            [
+                "s.yaml:1:9: error[RK0601]: policy file not found: nope.rk",
+                "   1 | policy: nope.rk",
+                "     |         ^",
+                "  help: the path is relative to the folder of this scenario file",
+            ],
+        ),
+        (
+            "broken.rk",
+            [
+                "s.yaml:1:9: error[RK0601]: its policy does not compile (1 error, shown below)",
+                "   1 | policy: broken.rk",
+                "     |         ^",
+                "  help: run `rulekit check` on the policy",
+                "",
+                "broken.rk:2:10: error[RK0306]: workflow `w` has no initial state",
+                "   2 | workflow w { state a }",
+                "     |          ^",
+                "  help: mark exactly one state `initial state ...`",
+            ],
+        ),
+    ],
+)
+def test_rulekit_test_says_once_what_is_wrong_with_the_policy(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    policy: str,
+    expected: list[str],
+) -> None:
+    (tmp_path / "broken.rk").write_text('policy x version "1"\nworkflow w { state a }\n')
+    (tmp_path / "s.yaml").write_text(
+        f"policy: {policy}\nscenarios:\n  - name: x\n    workflow: w\n"
+        "    at: 2026-03-01T12:00:00+08:00\n    steps: []\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "test", "s.yaml")
+    assert (code, out, err.splitlines()) == (2, "", expected)

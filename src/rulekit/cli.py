@@ -434,16 +434,21 @@ def _test(args: argparse.Namespace) -> int:
     for path in files:
         try:
             sf = scenarios.read(path)
-            results.extend(scenarios.run_file(sf, policies))
+            try:
+                results.extend(scenarios.run_file(sf, policies))
+            except CompileError as e:
+                _print_scenario_error(path, scenarios.load_error(sf, e))
+                print("\n" + e.rendered, file=sys.stderr)
+                return EXIT_USAGE
         except scenarios.ScenarioFileError as e:
-            print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)
-            return EXIT_USAGE
-        except CompileError as e:
-            print(scenarios.load_error(path, e).diagnostic, file=sys.stderr)
-            print(e.rendered, file=sys.stderr)
+            _print_scenario_error(path, e)
             return EXIT_USAGE
     print(scenarios.report_json(results) if args.json else scenarios.report_text(results))
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _print_scenario_error(path: Path, e: scenarios.ScenarioFileError) -> None:
+    print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)
 
 
 def _line(path: Path, line: int) -> str | None:
