@@ -99,6 +99,10 @@ def test_evaluation_error_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
         (["eval", "x", "-d", "x"], "--declare takes NAME=TYPE"),
         (["eval", "now", "--now", "yesterday"], "--now: timestamp"),
         (["eval", "x", "--vars", "@/no/such/file.json"], "cannot read /no/such/file.json"),
+        # deeper than Python's recursion limit, and deeper than rulekit's limit on data
+        (["eval", "a", "--vars", '{"a": %s}' % ("[" * 5000 + "]" * 5000)], "nested more than 100"),
+        (["eval", "a", "--vars", '{"a": %s}' % ("[" * 101 + "]" * 101)], "nested more than 100"),
+        (["eval", "a", "-d", "a=dyn", "--vars", '{"a": %s}' % ("[" * 101 + "]" * 101)], "--vars"),
     ],
 )
 def test_bad_input_is_exit_2(
@@ -363,6 +367,7 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     ("args", "message"),
     [
         (["--facts", '{"order": {"amount": 1}}'], "invalid_fact"),
+        (["--facts", '{"order": %s}' % ("[" * 5000 + "]" * 5000)], "--facts: nested more than 100"),
         (["--facts", "{"], "--facts is not valid JSON"),
         (["--at", "noon"], "--at:"),
         (["-w", "nope"], "no workflow 'nope'"),

@@ -975,6 +975,16 @@ def test_open_accepts_valid_facts(facts: dict[str, Any], expected: dict[str, Any
     assert {k: v for k, v in case.facts.items() if k != "order"} == expected
 
 
+@pytest.mark.parametrize("depth", [101, 5000])
+def test_facts_nested_too_deep_are_refused_not_a_recursion_error(depth: int) -> None:
+    deep: list[Any] = []
+    for _ in range(depth - 1):
+        deep = [deep]
+    with pytest.raises(rulekit.StepRefused) as refusal:
+        engine_for(FACTS).open("w", with_fact("order.tags", deep), at=T0)
+    assert str(refusal.value) == "invalid_fact: order.tags: nested more than 100 levels deep"
+
+
 def test_open_an_unknown_workflow_is_refused_with_the_workflows_listed() -> None:
     with pytest.raises(
         rulekit.StepRefused,

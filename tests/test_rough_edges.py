@@ -62,3 +62,16 @@ def test_a_byte_order_mark_changes_nothing_in_a_scenario_file(
     marked.write_text(BOM + text.replace("policy: ", f"policy: {policy} # ", 1), encoding="utf-8")
     assert main(["test", str(marked)]) == 0, capsys.readouterr()
     assert main(["test", str(tmp_path)]) == 0, "found as a scenario file in a folder"
+
+
+def test_a_type_nested_500_deep_is_an_rk0316_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (TESTS / "golden" / "policies" / "unknown_type.rk").read_text(encoding="utf-8")
+    deep = "list(" * 500 + "int" + ")" * 500
+    path = tmp_path / "deep.rk"
+    path.write_text(text.replace("Stauts", "Status").replace("money", deep, 1))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "error[RK0316]: type nested too deeply (more than 32 levels)" in out
+    assert out.splitlines()[-1] == "checked 1 file: 1 error, 0 warnings"

@@ -25,7 +25,7 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import stdlib
-from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
 from rulekit.policy import Policy, artifact, times
@@ -624,8 +624,14 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
             raise UsageError(
                 f"--vars is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
             ) from None
+        except RecursionError:
+            raise UsageError(f"--vars: nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(data, dict):
             raise UsageError("--vars must be a JSON object of names to values")
+        try:
+            check_nesting(data, "--vars")
+        except ConversionError as e:
+            raise UsageError(str(e)) from None
         if decls:
             try:
                 env = build_environment(decls)

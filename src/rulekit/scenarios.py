@@ -23,7 +23,7 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.convert import MAX_NESTING, ConversionError, convert
 from rulekit.policy import Policy, load
 from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
@@ -201,6 +201,8 @@ def read(path: Path) -> ScenarioFile:
         data = loader.get_single_data()
     except _Invalid as e:
         raise _fail(path, text, e.message, e.mark.index if e.mark else None) from None
+    except RecursionError:
+        raise _fail(path, text, f"nested more than {MAX_NESTING} levels deep", None) from None
     except yaml.YAMLError as e:
         what, help_, offset = yaml_problem(e, text)
         raise _fail(path, text, what, offset, help_) from None

@@ -19,7 +19,7 @@ import yaml
 
 from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.expr.convert import to_data
+from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe, record_data, show_time
@@ -167,6 +167,18 @@ class Simulation:
 
 
 def _facts(text: str) -> Any:
+    try:
+        data = _read_facts(text)
+    except RecursionError:
+        raise SimulationError(f"--facts: nested more than {MAX_NESTING} levels deep") from None
+    try:
+        check_nesting(data, "--facts")
+    except ConversionError as e:
+        raise SimulationError(str(e)) from None
+    return data
+
+
+def _read_facts(text: str) -> Any:
     if text.startswith("@"):
         try:
             text = read_text(text[1:])
