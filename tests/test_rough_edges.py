@@ -75,3 +75,12 @@ def test_a_type_nested_500_deep_is_an_rk0316_not_a_traceback(
     out = capsys.readouterr().out
     assert "error[RK0316]: type nested too deeply (more than 32 levels)" in out
     assert out.splitlines()[-1] == "checked 1 file: 1 error, 0 warnings"
+
+
+def test_record_keeps_both_forms_alike() -> None:
+    """`record "why"` (.rk) and `record:` (YAML) silence RK0704 alike and change no artifact."""
+    from rulekit import load
+
+    golden = TESTS / "golden" / "policies"
+    rk, yml = load(golden / "fact_unused_leaf.rk"), load(golden / "fact_unused_leaf.yaml")
+    assert rk.hash == yml.hash

@@ -62,6 +62,8 @@ class FactDecl(Located):
     optional: bool
     #: actors that may supply the fact from outside (besides the integration)
     by: tuple[Name, ...] = ()
+    #: why the fact is kept though no rule reads it (`record "..."`): no RK0704
+    record: str | None = None
 
 
 @dataclass(frozen=True)
