@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, TESTS
+from rulekit import load
 from rulekit.cli import main
 
 
@@ -79,8 +80,6 @@ def test_a_type_nested_500_deep_is_an_rk0316_not_a_traceback(
 
 def test_record_keeps_both_forms_alike() -> None:
     """`record "why"` (.rk) and `record:` (YAML) silence RK0704 alike and change no artifact."""
-    from rulekit import load
-
     golden = TESTS / "golden" / "policies"
     rk, yml = load(golden / "fact_unused_leaf.rk"), load(golden / "fact_unused_leaf.yaml")
     assert rk.hash == yml.hash
