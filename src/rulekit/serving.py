@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
         return _db(args)
     except StoreError as e:
         print(f"rulekit: error: {e.message}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if e.code == "invalid_store_url" else EXIT_FAILED
 
 
 def _db(args: argparse.Namespace) -> int:
