@@ -122,3 +122,26 @@ def test_sqlite_url_with_three_slashes_is_an_absolute_path(
     code, out = _run(["db", "upgrade", "--store", f"sqlite://{target}"], capsys)
     assert code == 0, out
     assert target.exists() and list(elsewhere.iterdir()) == []
+
+
+def test_serve_on_a_port_in_use_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, item 8: it printed "serving ... from http://..." and then uvicorn's error
+    (exit 3). Now: nothing is served, no store is made, one line says why (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        policy = str(Path(__file__).parents[2] / "rules" / "kuaishou_after_sales.rk")
+        code, out = _run(["serve", policy, "--port", str(port)], capsys)
+    finally:
+        taken.close()
+    assert code == 2
+    assert out.splitlines() == [
+        f"rulekit: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(is another server there? choose another --port)"
+    ]
+    assert list(tmp_path.iterdir()) == []
