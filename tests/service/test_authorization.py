@@ -316,7 +316,9 @@ def test_an_event_is_sent_as_the_callers_actor_whatever_the_body_says(client: Te
         headers=headers_of("consumer"),
     )
     assert error_of(r) == ACTOR_NOT_ALLOWED
-    history = client.get(f"/cases/{case['id']}/history", headers=headers_of("admin")).json()
+    history = client.get(f"/cases/{case['id']}/history", headers=headers_of("admin")).json()[
+        "records"
+    ]
     assert [h["kind"] for h in history] == ["open"]
 
 
