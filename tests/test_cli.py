@@ -172,8 +172,12 @@ scenarios:
 
 @pytest.mark.parametrize(
     "args",
-    [["check", "--explain-times", "rules/kuaishou_after_sales.rk"], ["test", "failing.yaml"]],
-    ids=["check", "failing-test"],
+    [
+        ["rulekit.cli", "check", "--explain-times", "rules/kuaishou_after_sales.rk"],
+        ["rulekit.cli", "test", "failing.yaml"],
+        ["rulekit.demo"],
+    ],
+    ids=["check", "failing-test", "demo"],
 )
 def test_a_closed_pipe_ends_quietly(args: list[str], tmp_path: Path) -> None:
     """`rulekit ... | head -1`: the reader is gone before rulekit writes; no traceback."""
@@ -184,7 +188,7 @@ def test_a_closed_pipe_ends_quietly(args: list[str], tmp_path: Path) -> None:
     os.close(read_end)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "rulekit.cli", *args],
+            [sys.executable, "-m", *args],
             cwd=ROOT,
             stdout=write_end,
             stderr=subprocess.PIPE,

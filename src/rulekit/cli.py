@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -264,8 +264,13 @@ def _store_argument(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return quiet_on_closed_pipe(_main, argv)
+
+
+def quiet_on_closed_pipe(run: Callable[[Sequence[str] | None], int], argv: Any) -> int:
+    """``run(argv)``'s status; if its reader went away, stop quietly with status 141."""
     try:
-        status = _main(argv)
+        status = run(argv)
         sys.stdout.flush()  # inside the try: a closed pipe shows on the last write
     except BrokenPipeError:
         # The reader went away (`rulekit check ... | head -1`): stop quietly, as Unix tools

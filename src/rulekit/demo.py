@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -82,7 +83,7 @@ def path_hint(rules: Path) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     path = Path(argv[0]) if argv else _shipped_policy()
     print(f"rulekit check {path.parent}/")
     for rule_file in sorted(p for p in path.parent.iterdir() if p.suffix in FORMATS):
@@ -180,4 +181,6 @@ def _run(store: SqlStore) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    from rulekit.cli import quiet_on_closed_pipe
+
+    raise SystemExit(quiet_on_closed_pipe(main, sys.argv[1:]))
