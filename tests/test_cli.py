@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from rulekit.cli import main
+from conftest import ROOT
+from rulekit.cli import EXIT_BROKEN_PIPE, main
 
 DECLARE = ["-d", "order.amount=money", "-d", "order.shipped=bool"]
 
@@ -95,6 +99,10 @@ def test_evaluation_error_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
         (["eval", "x", "-d", "x"], "--declare takes NAME=TYPE"),
         (["eval", "now", "--now", "yesterday"], "--now: timestamp"),
         (["eval", "x", "--vars", "@/no/such/file.json"], "cannot read /no/such/file.json"),
+        # deeper than Python's recursion limit, and deeper than rulekit's limit on data
+        (["eval", "a", "--vars", '{"a": %s}' % ("[" * 5000 + "]" * 5000)], "nested more than 100"),
+        (["eval", "a", "--vars", '{"a": %s}' % ("[" * 101 + "]" * 101)], "nested more than 100"),
+        (["eval", "a", "-d", "a=dyn", "--vars", '{"a": %s}' % ("[" * 101 + "]" * 101)], "--vars"),
     ],
 )
 def test_bad_input_is_exit_2(
@@ -132,9 +140,64 @@ def test_check_folder_skips_scenario_yaml(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "a.rk").write_text((POLICIES / "refunds.rk").read_text())
-    (tmp_path / "scenarios.yaml").write_text("policy_file: a.rk\nscenarios: []\n")
+    # a scenario file names its policy with a top-level `policy` key too
+    (tmp_path / "scenarios.yaml").write_text("policy: a.rk\nscenarios: []\n")
     code, out, _ = run(capsys, "check", str(tmp_path))
     assert (code, out.splitlines()[-1]) == (0, "checked 1 file: 0 errors, 1 warning")
+
+
+def test_check_of_a_scenario_file_says_to_run_rulekit_test(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(Path(__file__).parent / "scenarios" / "refunds.yaml")
+    code, out, err = run(capsys, "check", path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rulekit: error: {path} is a scenario file (it has a top-level `scenarios` key), "
+        f"not a policy: run it with `rulekit test {path}`\n"
+    )
+
+
+FAILING_SCENARIO = """\
+policy: {policy}
+scenarios:
+  - name: expects the wrong state
+    workflow: refund_only
+    at: 2026-03-01T12:00:00+08:00
+    facts: {{order: {{amount: 500, paid_at: 2026-03-01T09:00:00+08:00, shipped: true}}}}
+    steps:
+      - expect: {{state: refunded}}
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rulekit.cli", "check", "--explain-times", "rules/kuaishou_after_sales.rk"],
+        ["rulekit.cli", "test", "failing.yaml"],
+        ["rulekit.demo"],
+    ],
+    ids=["check", "failing-test", "demo"],
+)
+def test_a_closed_pipe_ends_quietly(args: list[str], tmp_path: Path) -> None:
+    """`rulekit ... | head -1`: the reader is gone before rulekit writes; no traceback."""
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(FAILING_SCENARIO.format(policy=POLICIES / "refunds.rk"))
+    args = [str(failing) if a == "failing.yaml" else a for a in args]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (EXIT_BROKEN_PIPE, "")
 
 
 def test_check_reports_problems_with_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -308,6 +371,7 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     ("args", "message"),
     [
         (["--facts", '{"order": {"amount": 1}}'], "invalid_fact"),
+        (["--facts", '{"order": %s}' % ("[" * 5000 + "]" * 5000)], "--facts: nested more than 100"),
         (["--facts", "{"], "--facts is not valid JSON"),
         (["--at", "noon"], "--at:"),
         (["-w", "nope"], "no workflow 'nope'"),
@@ -340,3 +404,48 @@ def test_rulekit_test_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "test", str(Path(__file__).parent / "scenarios"), "--json")
     report = json.loads(out)
     assert report["failed"] == 0 and report["passed"] == len(report["results"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (
+            "nope.rk",
+            [
+                "s.yaml:1:9: error[RK0601]: policy file not found: nope.rk",
+                "   1 | policy: nope.rk",
+                "     |         ^",
+                "  help: the path is relative to the folder of this scenario file",
+            ],
+        ),
+        (
+            "broken.rk",
+            [
+                "s.yaml:1:9: error[RK0601]: its policy does not compile (1 error, shown below)",
+                "   1 | policy: broken.rk",
+                "     |         ^",
+                "  help: run `rulekit check` on the policy",
+                "",
+                "broken.rk:2:10: error[RK0306]: workflow `w` has no initial state",
+                "   2 | workflow w { state a }",
+                "     |          ^",
+                "  help: mark exactly one state `initial state ...`",
+            ],
+        ),
+    ],
+)
+def test_rulekit_test_says_once_what_is_wrong_with_the_policy(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    policy: str,
+    expected: list[str],
+) -> None:
+    (tmp_path / "broken.rk").write_text('policy x version "1"\nworkflow w { state a }\n')
+    (tmp_path / "s.yaml").write_text(
+        f"policy: {policy}\nscenarios:\n  - name: x\n    workflow: w\n"
+        "    at: 2026-03-01T12:00:00+08:00\n    steps: []\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "test", "s.yaml")
+    assert (code, out, err.splitlines()) == (2, "", expected)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from conftest import ROOT
@@ -26,3 +29,25 @@ def test_demo_runs_every_workflow_in_the_embedded_store(
         "outcome not_eligible",
     ):
         assert outcome in out
+
+
+def test_demo_ends_with_how_to_run_rulekit_next(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `./dev demo`, `rulekit` is in .venv/bin, not on the PATH: the demo says so."""
+    monkeypatch.chdir(ROOT)
+    scripts = Path(sys.executable).absolute().parent
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert demo.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rulekit check rules/\n")
+    assert out.endswith(
+        f"Next: the `rulekit` command is installed in {scripts}, which is not on your PATH.\n"
+        f"  activate the environment:  . {scripts}/activate  (then: rulekit check rules/)\n"
+        f"  or call it by its path:    {scripts}/rulekit check rules/\n"
+        "  or, from the repository, install it for your user: pipx install .\n"
+    )
+    monkeypatch.setenv("PATH", f"{scripts}:/usr/bin:/bin")
+    assert demo.path_hint(Path("rules")) == (
+        "Next: `rulekit check rules/`, and the other commands in README.md."
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,70 @@ def test_docs_examples_marked_check_have_no_errors(
     path.write_text(text, encoding="utf-8")
     status = main(["check", str(path)])
     assert status == 0, f"{doc}: the example {name} does not check:\n{capsys.readouterr().out}"
+
+
+@dataclass(frozen=True)
+class ConsoleExample:
+    """One `$ rulekit ...` line of a ```console block, with the output shown under it."""
+
+    doc: str
+    line: int
+    argv: list[str]
+    shown: str
+    #: files a `$ cat FILE` earlier in the block shows: written before the command runs
+    files: dict[str, str]
+
+
+def _console_examples(commands: tuple[str, ...]) -> list[ConsoleExample]:
+    """Every console example in docs/*.md of `rulekit COMMAND` (COMMAND in ``commands``).
+
+    A command whose quotes span lines goes on in the following lines, which the
+    docs show after the shell's `> ` prompt.
+    """
+    found = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        for block in re.finditer(r"```console\n(.*?)```", text, re.S):
+            first = text.count("\n", 0, block.start(1)) + 1
+            lines = block[1].splitlines()
+            files: dict[str, str] = {}
+            i = 0
+            while i < len(lines):
+                start, command = i, lines[i].removeprefix("$ ")
+                i += 1
+                while True:
+                    try:
+                        argv = shlex.split(command)
+                        break
+                    except ValueError:  # an open quote: the command goes on
+                        assert i < len(lines), f"{doc.name}:{first + start}: unclosed quote"
+                        command += "\n" + lines[i].removeprefix("> ")
+                        i += 1
+                out = []
+                while i < len(lines) and not lines[i].startswith("$ "):
+                    out.append(lines[i])
+                    i += 1
+                shown = "".join(f"{line}\n" for line in out)
+                if argv[:1] == ["cat"]:
+                    files[argv[1]] = shown
+                elif argv[:1] == ["rulekit"] and argv[1] in commands:
+                    found.append(
+                        ConsoleExample(doc.name, first + start, argv[1:], shown, dict(files))
+                    )
+    return found
+
+
+@pytest.mark.parametrize("example", _console_examples(("eval",)), ids=lambda e: f"{e.doc}:{e.line}")
+def test_console_examples_show_the_real_output(
+    example: ConsoleExample,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the docs show after `$ rulekit eval ...` is what the command prints."""
+    monkeypatch.chdir(tmp_path)
+    for name, content in example.files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    main(example.argv)
+    out, err = capsys.readouterr()
+    assert out + err == example.shown, f"docs/{example.doc}:{example.line} shows other output"

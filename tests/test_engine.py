@@ -975,8 +975,21 @@ def test_open_accepts_valid_facts(facts: dict[str, Any], expected: dict[str, Any
     assert {k: v for k, v in case.facts.items() if k != "order"} == expected
 
 
-def test_open_an_unknown_workflow_is_a_key_error() -> None:
-    with pytest.raises(KeyError, match="nope"):
+@pytest.mark.parametrize("depth", [101, 5000])
+def test_facts_nested_too_deep_are_refused_not_a_recursion_error(depth: int) -> None:
+    deep: list[Any] = []
+    for _ in range(depth - 1):
+        deep = [deep]
+    with pytest.raises(rulekit.StepRefused) as refusal:
+        engine_for(FACTS).open("w", with_fact("order.tags", deep), at=T0)
+    assert str(refusal.value) == "invalid_fact: order.tags: nested more than 100 levels deep"
+
+
+def test_open_an_unknown_workflow_is_refused_with_the_workflows_listed() -> None:
+    with pytest.raises(
+        rulekit.StepRefused,
+        match=r"^unknown_workflow: no workflow 'nope' in policy \S+ \(workflows: \w+",
+    ):
         engine_for(FACTS).open("nope", GOOD_FACTS, at=T0)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS
-from rulekit import CompileError, scenarios
+from rulekit import CompileError, load, scenarios
 from rulekit.diagnostics import CODES, render, sort_key
 from rulekit.expr.stdlib import parse_duration
 from rulekit.expression import parse_and_check
@@ -65,8 +65,10 @@ def _render_policy(path: Path) -> str:
 
 
 def _render_scenario_file(path: Path) -> str:
+    """What `rulekit test` says before running anything: the file, then its names."""
     try:
-        scenarios.read(path)
+        sf = scenarios.read(path)
+        scenarios.check_names(sf, load(sf.policy_path))
     except scenarios.ScenarioFileError as e:
         d = e.diagnostic
         line = path.read_text(encoding="utf-8").splitlines()[d.line - 1]

@@ -88,3 +88,18 @@ def test_installed_cli_runs(installed: Path, tmp_path: Path) -> None:
         text=True,
     )
     assert (result.returncode, result.stdout) == (0, "true\n"), result.stderr
+
+
+def test_installed_demo_runs_the_shipped_policy(installed: Path, tmp_path: Path) -> None:
+    """The example policy is package data: the demo needs no checkout."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(installed / "bin" / "python"), "-m", "rulekit.demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kuaishou_after_sales.rk: ok" in result.stdout
+    assert "closed, outcome refunded" in result.stdout

@@ -1,7 +1,9 @@
 """The ``rulekit`` command.
 
 Exit status: 0 success, 1 a check, test or evaluation failed, 2 invalid input
-or usage. Errors are diagnostics on stderr, never tracebacks.
+or usage, 141 the reader of the output went away (``rulekit ... | head``: the
+status a shell reports for a Unix tool stopped by SIGPIPE, 128 + 13). Errors are
+diagnostics on stderr, never tracebacks.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +25,15 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import stdlib
-from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, convert, to_data
 from rulekit.expr.types import DeclarationError, build_environment
 from rulekit.expression import compile_expression
 from rulekit.policy import Policy, artifact, times
+from rulekit.source import read_text
 from rulekit.stores import DEFAULT_STORE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a tool that SIGPIPE stopped
 
 
 class UsageError(Exception):
@@ -81,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="parse, validate and check rule files",
         description="Check policies (.rk, .yaml, compiled .json). Folders are searched for .rk files "
-        "and YAML files with a top-level `policy` key. Exit 0 when clean, 1 when there are errors.",
+        "and YAML files with a top-level `policy` key (scenario files, with a `scenarios` key, are "
+        "skipped: `rulekit test` runs them). Exit 0 when clean, 1 when there are errors.",
     )
     chk.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
     chk.add_argument(
@@ -259,6 +264,25 @@ def _store_argument(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return quiet_on_closed_pipe(_main, argv)
+
+
+def quiet_on_closed_pipe(run: Callable[[Sequence[str] | None], int], argv: Any) -> int:
+    """``run(argv)``'s status; if its reader went away, stop quietly with status 141."""
+    try:
+        status = run(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe shows on the last write
+    except BrokenPipeError:
+        # The reader went away (`rulekit check ... | head -1`): stop quietly, as Unix tools
+        # do. Standard output now points at /dev/null, so the flush at exit fails no more
+        # (the recipe in the Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "eval":
@@ -295,6 +319,11 @@ def _policy_files(paths: list[str]) -> list[Path]:
                     candidate.suffix.lower() in (".yaml", ".yml") and _is_policy_yaml(candidate)
                 ):
                     files.append(candidate)
+        elif path.suffix.lower() in (".yaml", ".yml") and scenarios.is_scenario_file(path):
+            raise UsageError(
+                f"{raw} is a scenario file (it has a top-level `scenarios` key), not a policy: "
+                f"run it with `rulekit test {raw}`"
+            )
         elif path.exists():
             files.append(path)
         else:
@@ -303,9 +332,14 @@ def _policy_files(paths: list[str]) -> list[Path]:
 
 
 def _is_policy_yaml(path: Path) -> bool:
-    """A YAML file is a policy when its top level has a `policy` key (scenario files do not)."""
+    """A YAML file is a policy when its top level has a `policy` key and no `scenarios` key.
+
+    Scenario files name their policy with a `policy` key too: `rulekit test` runs them.
+    """
+    if scenarios.is_scenario_file(path):
+        return False
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return True  # let the checker report what is wrong with it
     return isinstance(root, yaml.MappingNode) and any(k.value == "policy" for k, _ in root.value)
@@ -418,21 +452,26 @@ def _test(args: argparse.Namespace) -> int:
     for path in files:
         try:
             sf = scenarios.read(path)
-            results.extend(scenarios.run_file(sf, policies))
+            try:
+                results.extend(scenarios.run_file(sf, policies))
+            except CompileError as e:
+                _print_scenario_error(path, scenarios.load_error(sf, e))
+                print("\n" + e.rendered, file=sys.stderr)
+                return EXIT_USAGE
         except scenarios.ScenarioFileError as e:
-            print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)
-            return EXIT_USAGE
-        except CompileError as e:
-            print(scenarios.load_error(path, e).diagnostic, file=sys.stderr)
-            print(e.rendered, file=sys.stderr)
+            _print_scenario_error(path, e)
             return EXIT_USAGE
     print(scenarios.report_json(results) if args.json else scenarios.report_text(results))
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
+def _print_scenario_error(path: Path, e: scenarios.ScenarioFileError) -> None:
+    print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)
+
+
 def _line(path: Path, line: int) -> str | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return None
     return lines[line - 1] if 0 < line <= len(lines) else None
@@ -594,8 +633,7 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
         text = args.vars
         if text.startswith("@"):
             try:
-                with open(text[1:], encoding="utf-8") as f:
-                    text = f.read()
+                text = read_text(text[1:])
             except OSError as e:
                 raise UsageError(f"--vars: cannot read {text[1:]}: {e.strerror}") from None
         try:
@@ -604,8 +642,14 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
             raise UsageError(
                 f"--vars is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
             ) from None
+        except RecursionError:
+            raise UsageError(f"--vars: nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(data, dict):
             raise UsageError("--vars must be a JSON object of names to values")
+        try:
+            check_nesting(data, "--vars")
+        except ConversionError as e:
+            raise UsageError(str(e)) from None
         if decls:
             try:
                 env = build_environment(decls)

@@ -7,25 +7,32 @@ what falls due, the outbox hands the effects (refunds) to their consumer, and
 each case's timeline is read back from the store with the cause and citation
 of every transition. Times are given explicitly so the story is the same on
 every run; a service uses the database's clock.
+
+The example policy ships in the wheel (``rulekit/rules/``), so ``python -m
+rulekit.demo`` runs from an installed copy as well as from a checkout.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rulekit import load
+from rulekit.grammars import shipped_dir
 from rulekit.policy import FORMATS, check_source
 from rulekit.runtime.timeline import render
+from rulekit.source import read_text
 from rulekit.stores import SqlStore, open_store
 
 SHANGHAI = timezone(timedelta(hours=8))
 START = datetime(2026, 3, 1, 12, 0, tzinfo=SHANGHAI)
-POLICY = Path("rules/kuaishou_after_sales.rk")
+POLICY_FILE = "kuaishou_after_sales.rk"
 
 
 def _facts(
@@ -52,13 +59,35 @@ def _show(title: str, store: SqlStore, case_id: str) -> None:
     print(f"   => {outcome}; effects in the outbox: {effects or 'none'}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    path = Path((argv or sys.argv[1:] or [str(POLICY)])[0])
+def _shipped_policy() -> Path:
+    """The example policy: ``rules/`` of the checkout, or the copy in the installed package."""
+    path = shipped_dir("rules", POLICY_FILE) / POLICY_FILE
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def path_hint(rules: Path) -> str:
+    """How to run `rulekit` next (on the folder ``rules``): it may be installed where the
+    shell does not look, as `./dev` installs it in .venv."""
+    on_path = shutil.which("rulekit")
+    scripts = Path(sys.executable).absolute().parent
+    if on_path is not None and Path(on_path).absolute().parent == scripts:
+        return f"Next: `rulekit check {rules}/`, and the other commands in README.md."
+    return (
+        f"Next: the `rulekit` command is installed in {scripts}, which is not on your PATH.\n"
+        f"  activate the environment:  . {scripts / 'activate'}  (then: rulekit check {rules}/)\n"
+        f"  or call it by its path:    {scripts / 'rulekit'} check {rules}/\n"
+        "  or, from the repository, install it for your user: pipx install ."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    path = Path(argv[0]) if argv else _shipped_policy()
     print(f"rulekit check {path.parent}/")
     for rule_file in sorted(p for p in path.parent.iterdir() if p.suffix in FORMATS):
-        result = check_source(
-            rule_file.read_text(encoding="utf-8"), FORMATS[rule_file.suffix], str(rule_file)
-        )
+        result = check_source(read_text(rule_file), FORMATS[rule_file.suffix], str(rule_file))
         errors = sum(d.severity == "error" for d in result.diagnostics)
         print(f"  {rule_file}: {'ok' if result.ok else f'{errors} errors'}")
         if not result.ok:
@@ -80,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nCases run in the embedded store: {db} (SQLite, WAL, synchronous=FULL)")
             store.register(policy)
             _run(store)
+    print("\n" + path_hint(path.parent))
     return 0
 
 
@@ -151,4 +181,6 @@ def _run(store: SqlStore) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rulekit.cli import quiet_on_closed_pipe
+
+    raise SystemExit(quiet_on_closed_pipe(main, sys.argv[1:]))

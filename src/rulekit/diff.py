@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rulekit.errors import CompileError
 from rulekit.policy import FORMATS, ir, loads
+from rulekit.source import read_text
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,13 @@ def read(spec: str) -> ir.Policy:
             error = done.stderr.decode("utf-8", "replace").strip()
             raise DiffInputError(f"{spec}: {error or 'git show failed'}")
         try:
-            text = done.stdout.decode("utf-8")
+            text = done.stdout.decode("utf-8-sig")  # as source.read_text reads files
         except UnicodeDecodeError as e:
             raise DiffInputError(f"{spec}: not UTF-8 text (byte {e.start})") from None
         suffix = Path(name).suffix.lower()
     else:
         try:
-            text, suffix = path.read_text(encoding="utf-8"), path.suffix.lower()
+            text, suffix = read_text(path), path.suffix.lower()
         except OSError as e:
             raise DiffInputError(f"{spec}: {e.strerror}") from None
     fmt = FORMATS.get(suffix)

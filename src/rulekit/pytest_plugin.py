@@ -58,6 +58,10 @@ class ScenarioItem(pytest.Item):
                 _POLICIES[path] = load(path)
             except CompileError as e:
                 raise ScenarioFailed(f"the policy {path} does not compile:\n{e.rendered}") from None
+        try:
+            scenarios.check_names(self.file, _POLICIES[path])
+        except scenarios.ScenarioFileError as e:
+            raise ScenarioFailed(str(e.diagnostic)) from None
         result = scenarios.run(Engine(_POLICIES[path]), self.file, self.scenario)
         if result.failure is not None:
             raise ScenarioFailed(scenarios.report_text([result]).rsplit("\n", 1)[0].rstrip())

@@ -8,8 +8,9 @@ runs them on the engine with a simulated clock.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -22,13 +23,13 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.convert import MAX_NESTING, ConversionError, convert
 from rulekit.policy import Policy, load
 from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
 from rulekit.runtime.timeline import show_time
-from rulekit.source import Source, Span
+from rulekit.source import Source, Span, read_text
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
 EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")
@@ -52,6 +53,8 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.positions: dict[int, yaml.Mark] = {}
+        #: id(map) -> key -> (offset of the key, offset of its value)
+        self.keys: dict[int, dict[str, tuple[int, int]]] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -62,6 +65,11 @@ class _Loader(yaml.SafeLoader):
                 seen.add(key.value)
         mapping = super().construct_mapping(node, deep=True)
         self.positions[id(mapping)] = node.start_mark
+        self.keys[id(mapping)] = {
+            str(k.value): (k.start_mark.index, v.start_mark.index)
+            for k, v in node.value
+            if isinstance(k, yaml.ScalarNode)
+        }
         return mapping
 
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
@@ -121,6 +129,8 @@ class Scenario:
     steps: list[dict[str, Any]]
     open_error: str | None
     line: int
+    #: the scenario's map as read (its keys have positions in ScenarioFile.keys)
+    written: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -130,6 +140,18 @@ class ScenarioFile:
     scenarios: list[Scenario]
     #: id(step map) -> line of the step, for messages
     lines: dict[int, int] = field(default_factory=dict)
+    #: the file's text and, per map (by id), where each key and its value start
+    text: str = ""
+    keys: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    #: the file's top-level map as read
+    written: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def error(
+        self, message: str, at: object, key: str, *, value: bool = True, help: str | None = None
+    ) -> ScenarioFileError:
+        """An RK0601 pointing at ``key`` of the map ``at`` (at its value when ``value``)."""
+        place = self.keys.get(id(at), {}).get(key, (0, 0))
+        return _fail(self.path, self.text, message, place[1 if value else 0], help)
 
 
 class ScenarioFileError(Exception):
@@ -140,136 +162,184 @@ class ScenarioFileError(Exception):
         self.diagnostic = diagnostic
 
 
-def _fail(path: Path, text: str, message: str, mark: yaml.Mark | None) -> ScenarioFileError:
+def _fail(
+    path: Path, text: str, message: str, offset: int | None, help: str | None = None
+) -> ScenarioFileError:
     source = Source(text, str(path))
-    offset = mark.index if mark is not None else 0
-    return ScenarioFileError(diag.make("RK0601", message, source, Span(offset, offset + 1)))
+    at = offset or 0
+    return ScenarioFileError(diag.make("RK0601", message, source, Span(at, at + 1), help=help))
+
+
+def _did_you_mean(name: object, known: Iterable[str], what: str) -> str:
+    """The help line for an unknown name: the closest known one, then all of them."""
+    names = list(known)
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    listed = f"{what}: {', '.join(names)}"
+    return f"did you mean `{close[0]}`? ({listed})" if close else listed
 
 
 def is_scenario_file(path: Path) -> bool:
     """A YAML file whose top level has a `scenarios` key."""
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(root, yaml.MappingNode) and any(k.value == "scenarios" for k, _ in root.value)
 
 
+SCENARIO_KEYS = ("name", "workflow", "at", "facts", "steps", "open_error")
+
+
 def read(path: Path) -> ScenarioFile:
     """Read and validate a scenario file; raises ScenarioFileError naming line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as e:
         raise _fail(path, "", f"cannot read the file: {e}", None) from None
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
     except _Invalid as e:
-        raise _fail(path, text, e.message, e.mark) from None
+        raise _fail(path, text, e.message, e.mark.index if e.mark else None) from None
+    except RecursionError:
+        raise _fail(path, text, f"nested more than {MAX_NESTING} levels deep", None) from None
     except yaml.YAMLError as e:
         what, help_, offset = yaml_problem(e, text)
-        raise ScenarioFileError(
-            diag.make("RK0601", what, Source(text, str(path)), Span(offset, offset + 1), help=help_)
-        ) from None
+        raise _fail(path, text, what, offset, help_) from None
     finally:
         loader.dispose()
     marks = loader.positions
+    sf = ScenarioFile(path, path, [], {}, text, loader.keys, data if isinstance(data, dict) else {})
 
-    def mark(obj: object) -> yaml.Mark | None:
-        return marks.get(id(obj))
-
-    def bad(message: str, at: object) -> ScenarioFileError:
-        return _fail(path, text, message, mark(at))
+    def bad(message: str, at: object, help: str | None = None) -> ScenarioFileError:
+        m = marks.get(id(at))
+        return _fail(path, text, message, m.index if m is not None else None, help)
 
     if not isinstance(data, dict):
         raise bad("a scenario file is a map with `policy` and `scenarios`", data)
-    unknown = set(data) - {"policy", "scenarios"}
+    unknown = sorted(set(data) - {"policy", "scenarios"}, key=str)
     if unknown:
-        raise bad(
-            f"unknown key `{sorted(unknown)[0]}` at the top (allowed: policy, scenarios)", data
+        raise sf.error(
+            f"unknown key `{unknown[0]}` at the top of a scenario file",
+            data,
+            unknown[0],
+            value=False,
+            help=_did_you_mean(unknown[0], ("policy", "scenarios"), "allowed"),
         )
     if not isinstance(data.get("policy"), str):
         raise bad("`policy` is required: the path of the rule file, relative to this file", data)
+    sf.policy_path = (path.parent / data["policy"]).resolve()
+    if not sf.policy_path.is_file():
+        raise sf.error(
+            f"policy file not found: {data['policy']}",
+            data,
+            "policy",
+            help="the path is relative to the folder of this scenario file",
+        )
     scenarios = data.get("scenarios")
     if not isinstance(scenarios, list) or not scenarios:
         raise bad("`scenarios` is required: a non-empty list", data)
-    out: list[Scenario] = []
     names: set[str] = set()
-    lines: dict[int, int] = {}
     for item in scenarios:
         if not isinstance(item, dict):
             raise bad("each scenario is a map", scenarios)
-        allowed = {"name", "workflow", "at", "facts", "steps", "open_error"}
-        extra = set(item) - allowed
+        extra = sorted(set(item) - set(SCENARIO_KEYS), key=str)
         if extra:
-            raise bad(
-                f"unknown key `{sorted(extra)[0]}` in a scenario (allowed: {', '.join(sorted(allowed))})",
+            raise sf.error(
+                f"unknown key `{extra[0]}` in a scenario",
                 item,
+                extra[0],
+                value=False,
+                help=_did_you_mean(extra[0], SCENARIO_KEYS, "allowed"),
             )
         for required in ("name", "workflow", "at"):
             if required not in item:
                 raise bad(f"a scenario needs `{required}`", item)
         name = str(item["name"])
         if name in names:
-            raise bad(f"two scenarios are named `{name}`", item)
+            raise sf.error(f"two scenarios are named `{name}`", item, "name")
         names.add(name)
         try:
             at = stdlib.parse_timestamp(str(item["at"]))
         except stdlib.CelError as e:
-            raise bad(f"`at`: {e}", item) from None
+            raise sf.error(f"`at`: {e}", item, "at") from None
         if ("steps" in item) == ("open_error" in item):
             raise bad("a scenario has either `steps` or `open_error`", item)
         steps = item.get("steps") or []
         if not isinstance(steps, list):
-            raise bad("`steps` is a list", item)
+            raise sf.error("`steps` is a list", item, "steps")
         for step in steps:
-            _check_step(step, bad)
-            m = mark(step)
-            lines[id(step)] = m.line + 1 if m is not None else 0
+            _check_step(step, bad, sf)
+            m = marks.get(id(step))
+            sf.lines[id(step)] = m.line + 1 if m is not None else 0
         facts = item.get("facts") or {}
         if not isinstance(facts, dict):
-            raise bad("`facts` is a map of fact paths to values", item)
+            raise sf.error("`facts` is a map of fact paths to values", item, "facts")
         open_error = item.get("open_error")
         if "open_error" in item and open_error != "invalid_fact":
-            raise bad(
+            raise sf.error(
                 f"`open_error: {open_error}`: opening a case can only be refused with invalid_fact",
                 item,
+                "open_error",
             )
-        m = mark(item)
-        out.append(
+        m = marks.get(id(item))
+        sf.scenarios.append(
             Scenario(
-                name, str(item["workflow"]), at, facts, steps, open_error, m.line + 1 if m else 0
+                name,
+                str(item["workflow"]),
+                at,
+                facts,
+                steps,
+                open_error,
+                m.line + 1 if m else 0,
+                item,
             )
         )
-    return ScenarioFile(path, (path.parent / data["policy"]).resolve(), out, lines)
+    return sf
 
 
-def _check_step(step: Any, bad: Any) -> None:
+def _check_step(step: Any, bad: Any, sf: ScenarioFile) -> None:
     if not isinstance(step, dict):
         raise bad("each step is a map with one of: " + ", ".join(STEP_KINDS), step)
     kinds = [k for k in step if k in STEP_KINDS]
     others = [k for k in step if k not in STEP_KINDS and k != "expect_error"]
-    if len(kinds) != 1 or others:
-        raise bad(
-            "a step has exactly one of "
-            + ", ".join(STEP_KINDS)
-            + " (plus expect_error on send and update)",
+    if others:
+        raise sf.error(
+            f"unknown step `{others[0]}`",
             step,
+            others[0],
+            value=False,
+            help=_did_you_mean(others[0], STEP_KINDS, "steps"),
+        )
+    if len(kinds) != 1:
+        message = "a step has exactly one of " + ", ".join(STEP_KINDS)
+        if not kinds:
+            raise bad(message + " (plus expect_error on send and update)", step)
+        raise sf.error(
+            f"{message}, but this one also has `{kinds[1]}`",
+            step,
+            kinds[1],
+            value=False,
+            help="split it into two steps",
         )
     kind = kinds[0]
     if "expect_error" in step:
         if kind not in ("send", "update"):
-            raise bad("`expect_error` goes with `send` or `update`", step)
+            raise sf.error("`expect_error` goes with `send` or `update`", step, "expect_error")
         if step["expect_error"] not in ERROR_CODES:
-            raise bad(
-                f"unknown error code `{step['expect_error']}` (codes: {', '.join(ERROR_CODES)})",
+            raise sf.error(
+                f"unknown error code `{step['expect_error']}`",
                 step,
+                "expect_error",
+                help=_did_you_mean(step["expect_error"], ERROR_CODES, "codes"),
             )
     value = step[kind]
     try:
         if kind == "advance":
             if not isinstance(value, str) or stdlib.parse_duration(value) < timedelta(0):
-                raise bad(f"`advance` takes a duration like 48h or PT48H, not {value!r}", step)
+                raise sf.error(
+                    f"`advance` takes a duration like 48h or PT48H, not {value!r}", step, kind
+                )
         elif kind == "until":
             stdlib.parse_timestamp(str(value))
         elif (
@@ -281,24 +351,95 @@ def _check_step(step: Any, bad: Any) -> None:
             if "in" in d:
                 stdlib.parse_duration(str(d["in"]))
     except stdlib.CelError as e:
-        raise bad(f"`{kind}`: {e}", step) from None
-    if kind == "send" and (
-        not isinstance(value, dict)
-        or "event" not in value
-        or "by" not in value
-        or set(value) - {"event", "by", "data"}
-    ):
-        raise bad("`send` is {event: NAME, by: ACTOR, data: {...}}", step)
+        raise sf.error(f"`{kind}`: {e}", step, kind) from None
+    if kind == "send":
+        if not isinstance(value, dict) or "event" not in value or "by" not in value:
+            raise sf.error("`send` is {event: NAME, by: ACTOR, data: {...}}", step, kind)
+        extra = sorted(set(value) - {"event", "by", "data"}, key=str)
+        if extra:
+            raise sf.error(
+                f"unknown key `{extra[0]}` in `send`",
+                value,
+                extra[0],
+                value=False,
+                help=_did_you_mean(extra[0], ("event", "by", "data"), "keys"),
+            )
     if kind == "update" and not isinstance(value, dict):
-        raise bad("`update` is a map of fact paths to values", step)
+        raise sf.error("`update` is a map of fact paths to values", step, kind)
     if kind == "expect":
         if not isinstance(value, dict):
-            raise bad("`expect` is a map of: " + ", ".join(EXPECT_KEYS), step)
-        extra = set(value) - set(EXPECT_KEYS)
+            raise sf.error("`expect` is a map of: " + ", ".join(EXPECT_KEYS), step, kind)
+        extra = sorted(set(value) - set(EXPECT_KEYS), key=str)
         if extra:
-            raise bad(
-                f"unknown expect key `{sorted(extra)[0]}` (keys: {', '.join(EXPECT_KEYS)})", step
+            raise sf.error(
+                f"unknown key `{extra[0]}` in `expect`",
+                value,
+                extra[0],
+                value=False,
+                help=_did_you_mean(extra[0], EXPECT_KEYS, "keys"),
             )
+        if "allowed" in value and not isinstance(value["allowed"], list | None):
+            raise sf.error(
+                "`allowed` is a list of event names, like [approve, reject] ([] for none)",
+                value,
+                "allowed",
+                help=f"write it as [{value['allowed']}]"
+                if isinstance(value["allowed"], str)
+                else None,
+            )
+
+
+def check_names(sf: ScenarioFile, policy: Policy) -> None:
+    """The workflows, events, actors and states the file names exist in ``policy``.
+
+    A misspelt name is a mistake in the file (RK0601 with a suggestion), not a failed
+    scenario. A `send` with `expect_error` may name an unknown event or actor on purpose.
+    """
+    actors = [*policy.actors, "system"]
+    for scenario in sf.scenarios:
+        item = scenario.written
+        wf = policy.workflows.get(scenario.workflow)
+        if wf is None:
+            raise sf.error(
+                f"unknown workflow `{scenario.workflow}` in policy {policy.name}",
+                item,
+                "workflow",
+                help=_did_you_mean(scenario.workflow, policy.workflows, "workflows"),
+            )
+        for step in scenario.steps:
+            send, want = step.get("send"), step.get("expect")
+            if isinstance(send, dict) and "expect_error" not in step:
+                if send["event"] not in policy.events:
+                    raise sf.error(
+                        f"unknown event `{send['event']}`",
+                        send,
+                        "event",
+                        help=_did_you_mean(send["event"], policy.events, "events"),
+                    )
+                if send["by"] not in actors:
+                    raise sf.error(
+                        f"unknown actor `{send['by']}`",
+                        send,
+                        "by",
+                        help=_did_you_mean(send["by"], actors, "actors"),
+                    )
+            if not isinstance(want, dict):
+                continue
+            if "state" in want and want["state"] not in wf.states:
+                raise sf.error(
+                    f"workflow {wf.name} has no state `{want['state']}`",
+                    want,
+                    "state",
+                    help=_did_you_mean(want["state"], wf.states, "states"),
+                )
+            for event in want.get("allowed") or []:
+                if event not in policy.events:
+                    raise sf.error(
+                        f"unknown event `{event}` in `allowed`",
+                        want,
+                        "allowed",
+                        help=_did_you_mean(event, policy.events, "events"),
+                    )
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -334,6 +475,7 @@ def run_file(sf: ScenarioFile, policies: dict[Path, Policy] | None = None) -> li
     cache = policies if policies is not None else {}
     if sf.policy_path not in cache:
         cache[sf.policy_path] = load(_shown_path(sf.policy_path))
+    check_names(sf, cache[sf.policy_path])
     engine = Engine(cache[sf.policy_path])
     return [run(engine, sf, s) for s in sf.scenarios]
 
@@ -357,9 +499,9 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         except StepRefused as e:
             if scenario.open_error == e.code:
                 return Result(str(sf.path), scenario.name, None, len(scenario.steps))
+            if e.code == "unknown_workflow":
+                raise _StepFailed(e.message) from None
             raise _StepFailed(f"opening the case was refused: {e}") from None
-        except KeyError as e:
-            raise _StepFailed(str(e.args[0])) from None
         if scenario.open_error is not None:
             raise _StepFailed(
                 f"expected opening to be refused with {scenario.open_error}, but it was accepted"
@@ -657,8 +799,12 @@ def report_json(results: list[Result]) -> str:
     )
 
 
-def load_error(path: Path, error: CompileError) -> ScenarioFileError:
-    """A scenario file whose policy does not compile."""
-    first = error.diagnostics[0] if error.diagnostics else None
-    message = f"its policy does not compile: {first}" if first else "its policy does not compile"
-    return ScenarioFileError(diag.make("RK0601", message, Source("", str(path)), Span(0, 0)))
+def load_error(sf: ScenarioFile, error: CompileError) -> ScenarioFileError:
+    """A scenario file whose policy does not compile; the policy's diagnostics come after it."""
+    errors = sum(d.severity == "error" for d in error.diagnostics)
+    return sf.error(
+        f"its policy does not compile ({errors} error{'s' * (errors != 1)}, shown below)",
+        sf.written,
+        "policy",
+        help="run `rulekit check` on the policy",
+    )

@@ -42,7 +42,7 @@ from rulekit.auth import Caller, Tokens
 from rulekit.errors import EvaluationError, RuleError, StepRefused
 from rulekit.expr.convert import to_data
 from rulekit.policy import Policy
-from rulekit.runtime.model import StepResult
+from rulekit.runtime.model import Record, StepResult
 from rulekit.runtime.timeline import record_data
 from rulekit.stores import CaseNotFound, OutboxEffect, SqlStore, StoredCase, StoreError
 
@@ -73,6 +73,7 @@ STATUS = {
     "commit_unknown": 503,
     "store_unavailable": 503,
     "store_damaged": 503,
+    "fact_not_allowed": 403,
 }
 
 #: the bounds of a request (docs/service.md, "Limits"); ``max_body`` is the default of
@@ -250,6 +251,11 @@ class StepView(BaseModel):
 class CaseList(BaseModel):
     cases: list[CaseView]
     next: str | None = Field(description="pass as `after` for the next page (null: no more)")
+
+
+class RecordList(BaseModel):
+    records: list[RecordView]
+    next: int | None = Field(description="pass as `after` for the next page (null: no more)")
 
 
 class EffectList(BaseModel):
@@ -450,10 +456,22 @@ def _step(result: StepResult, case: StoredCase) -> dict[str, Any]:
         "state": result.state,
         "final": result.final,
         "repeated": result.repeated,
-        "records": [record_data(r) for r in result.records],
+        "records": [_record(r) for r in result.records],
         "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in result.effects],
         "case": _case(case),
     }
+
+
+def _record(r: Record) -> dict[str, Any]:
+    """A history record as the API shows it: its rule named by the policy file's name and
+    line (``kuaishou_after_sales.rk:113:5``), never by the server's folders."""
+    data = record_data(r)
+    if r.rule:
+        path, _, where = r.rule.rpartition(":")
+        path, _, line = path.rpartition(":")
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]  # a POSIX or a Windows path
+        data["rule"] = f"{name}:{line}:{where}" if path else r.rule
+    return data
 
 
 def _effect(e: OutboxEffect) -> dict[str, Any]:
@@ -780,6 +798,7 @@ def create_app(service: Service) -> FastAPI:
                 caller=who.identity,
                 fingerprint=fingerprint("POST", request.url.path, body),
                 any_version=who.admin,
+                by=None if who.admin else who.actor,
             )
             opened.append(case)
             return result
@@ -809,19 +828,23 @@ def create_app(service: Service) -> FastAPI:
     def read_case(case_id: str, who: Who) -> dict[str, Any]:
         """A case: state, facts, what it accepts now, its next deadline and its history."""
         case = visible(who, case_id)
-        history = [record_data(r) for r in store.history(case_id)]
+        history = [_record(r) for r in store.history(case_id)]
         return _case(case, store.allowed(case_id), history)
 
-    @app.get("/cases/{case_id}/history", response_model=list[RecordView], tags=["cases"])
+    @app.get("/cases/{case_id}/history", response_model=RecordList, tags=["cases"])
     def case_history(
         case_id: str,
         who: Who,
         after: Annotated[int, Query(ge=-1, description="only records with a greater seq")] = -1,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> list[dict[str, Any]]:
-        """The case's history, a page at a time."""
+    ) -> dict[str, Any]:
+        """The case's history, a page at a time (the same shape as a page of cases)."""
         visible(who, case_id)
-        return [record_data(r) for r in store.history(case_id, after=after, limit=limit)]
+        found = store.history(case_id, after=after, limit=limit)
+        return {
+            "records": [_record(r) for r in found],
+            "next": found[-1].seq if len(found) == limit else None,
+        }
 
     @app.post("/cases/{case_id}/events", response_model=StepView, tags=["cases"])
     def send_event(
@@ -859,9 +882,9 @@ def create_app(service: Service) -> FastAPI:
         who: Who,
         key: Annotated[str | None, KEY_HEADER] = None,
     ) -> dict[str, Any]:
-        """Change facts from outside (an admin's integration: the order was shipped, say)."""
-        visible(who, case_id)
-        admin(who)
+        """Change facts from outside: the integration (an admin) any fact, the order was
+        shipped, say; a party of the case, as its actor, only the facts the policy lets that
+        actor supply (403 fact_not_allowed otherwise)."""
         result = service.step(
             "update",
             lambda: store.update(
@@ -870,6 +893,8 @@ def create_app(service: Service) -> FastAPI:
                 key=key,
                 caller=who.identity,
                 fingerprint=fingerprint("POST", request.url.path, body),
+                only_if=who.sees,
+                by=None if who.admin else who.actor,
             ),
         )
         return _step(result, store.get(case_id))

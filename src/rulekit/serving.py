@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from types import FrameType
@@ -35,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         return _db(args)
     except StoreError as e:
         print(f"rulekit: error: {e.message}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if e.code == "invalid_store_url" else EXIT_FAILED
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -96,6 +97,15 @@ def _serve(args: argparse.Namespace) -> int:
             "`Authorization: Bearer dev:ACTOR[:PRINCIPAL]` or `dev:admin`"
         )
         tokens = DevTokens(actors)
+    try:
+        listening = _listen(args.host, args.port)
+    except OSError as e:
+        print(
+            f"rulekit: error: cannot listen on {args.host}:{args.port}: "
+            f"{e.strerror or e} (is another server there? choose another --port)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     store = open_store(args.store, migrate=args.migrate or not is_postgres(args.store))
     try:
         service = Service(
@@ -110,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
             ", ".join(names),
             describe(args.store),
             args.host,
-            args.port,
+            listening.getsockname()[1],
             "" if args.no_worker else ", deadline worker in-process",
         )
         # uvicorn stops on SIGINT/SIGTERM after the requests in flight (each a whole step) finish.
@@ -121,10 +131,27 @@ def _serve(args: argparse.Namespace) -> int:
             log_level="warning",
             timeout_graceful_shutdown=30,
         )
-        _server(config).run()
+        _server(config).run(sockets=[listening])
     finally:
+        listening.close()
         store.close()
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says it serves (a port in use is one clear
+    error, not a "serving ..." line and then uvicorn's own)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _server(config: Any) -> Any:

@@ -13,17 +13,17 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from rulekit.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.expr.convert import to_data
+from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe, record_data, show_time
+from rulekit.source import read_text
 
 HELP = """steps:
   send EVENT by ACTOR [field=value ...]   deliver an event (values: JSON, or text)
@@ -167,9 +167,21 @@ class Simulation:
 
 
 def _facts(text: str) -> Any:
+    try:
+        data = _read_facts(text)
+    except RecursionError:
+        raise SimulationError(f"--facts: nested more than {MAX_NESTING} levels deep") from None
+    try:
+        check_nesting(data, "--facts")
+    except ConversionError as e:
+        raise SimulationError(str(e)) from None
+    return data
+
+
+def _read_facts(text: str) -> Any:
     if text.startswith("@"):
         try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            text = read_text(text[1:])
         except OSError as e:
             raise SimulationError(f"--facts: cannot read {text[1:]}: {e.strerror}") from None
         try:
@@ -208,9 +220,9 @@ def _main(args: argparse.Namespace) -> int:
         raise SimulationError(f"--at: {e}") from None
     try:
         case = engine.open(args.workflow, _facts(args.facts), at=at)
-    except KeyError as e:
-        raise SimulationError(str(e.args[0])) from None
     except StepRefused as e:
+        if e.code == "unknown_workflow":
+            raise SimulationError(e.message) from None
         raise SimulationError(f"the case cannot be opened: {e.code}: {e.message}") from None
     sim = Simulation(engine, case, as_json=args.json)
     sim.say(f"opened a case of {args.workflow} at {show_time(at, sim.tz)}")
@@ -220,7 +232,7 @@ def _main(args: argparse.Namespace) -> int:
         try:
             steps += [
                 line
-                for line in Path(args.steps).read_text(encoding="utf-8").splitlines()
+                for line in read_text(args.steps).splitlines()
                 if line.strip() and not line.lstrip().startswith("#")
             ]
         except OSError as e:

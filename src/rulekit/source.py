@@ -13,7 +13,18 @@ host text, so diagnostics point into the file the author edits (as cel-go's
 from __future__ import annotations
 
 import bisect
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The text of a file as its author sees it: UTF-8, without the byte-order mark
+    (U+FEFF) that some editors write first, so positions are those the editor shows.
+
+    Raises OSError or UnicodeDecodeError like :meth:`Path.read_text`.
+    """
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 @dataclass(frozen=True, slots=True)

@@ -328,6 +328,7 @@ RK_KEYWORDS = [
     "state",
     "outcome",
     "waits",
+    "record",
     "every",
     "except",
     "in",

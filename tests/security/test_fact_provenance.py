@@ -6,6 +6,7 @@ come from the integration unless a fact's declaration names the actor (`by consu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,9 @@ import pytest
 
 from conftest import TESTS
 from rulekit import Engine, StepRefused, load
+from rulekit.auth import Tokens
+from rulekit.stores import SqlStore
+from service.service_support import PARTIES_A, TestClient, auth, error_of, make_client
 
 T = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ORDER = {"order": {"amount": "120.00", "paid_at": "2026-03-01T10:00:00Z"}}
@@ -93,3 +97,54 @@ def test_the_shipped_policy_keeps_order_and_shop_facts_for_the_integration() -> 
     policy = load(TESTS.parent / "rules" / "kuaishou_after_sales.rk")
     suppliable = {path: fact.by for path, fact in policy.facts.items() if fact.by}
     assert suppliable == {}
+
+
+# -- over HTTP: the service refuses with 403 fact_not_allowed, naming the fact -----------------
+@pytest.fixture
+def http(any_store: SqlStore, tokens: Tokens) -> Iterator[TestClient]:
+    with make_client(any_store, load(TESTS / "policies" / "provenance.rk"), tokens) as c:
+        yield c
+
+
+def _open(c: TestClient) -> str:
+    body = {"workflow": "w", "facts": ORDER, "parties": PARTIES_A}
+    r = c.post("/cases", json=body, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    return str(r.json()["case"]["id"])
+
+
+# (who, the facts it sends, the answer)
+HTTP_UPDATES: list[tuple[str, dict[str, Any], int | tuple[int, str]]] = [
+    ("consumer", {"request.reason": "it broke"}, 200),  # the policy lets the consumer say why
+    ("merchant", {"request": {"photos": ["a.jpg"]}}, 200),
+    ("consumer", {"order.amount": "1.00"}, (403, "fact_not_allowed")),  # the finding
+    ("consumer", {"order": {"paid_at": "2026-03-01T11:59:00Z"}}, (403, "fact_not_allowed")),
+    ("merchant", {"request.reason": "mine"}, (403, "fact_not_allowed")),
+    ("platform", {"order.amount": "1.00"}, (403, "fact_not_allowed")),
+    ("other_consumer", {"request.reason": "not my case"}, (404, "case_not_found")),
+    ("admin", {"order.amount": "1.00", "request.reason": "integration"}, 200),
+]
+
+
+@pytest.mark.parametrize(("role", "facts", "answer"), HTTP_UPDATES)
+def test_parties_supply_only_the_facts_the_policy_lets_them(
+    http: TestClient, role: str, facts: dict[str, Any], answer: int | tuple[int, str]
+) -> None:
+    case_id = _open(http)
+    r = http.post(f"/cases/{case_id}/facts", json={"facts": facts}, headers=auth(role))
+    if isinstance(answer, int):
+        assert r.status_code == answer, r.text
+        return
+    assert error_of(r) == answer
+    if answer[1] == "fact_not_allowed":
+        assert "may not supply" in r.json()["error"]["message"]
+    after = http.get(f"/cases/{case_id}", headers=auth("admin")).json()
+    assert after["facts"]["order"]["amount"] == "120.00"  # nothing changed
+    assert after["history"][-1]["kind"] == "open"
+
+
+def test_a_consumer_cannot_open_a_case_with_the_integrations_facts(http: TestClient) -> None:
+    body = {"workflow": "w", "facts": ORDER, "parties": {"consumer": "user-1"}}
+    r = http.post("/cases", json=body, headers=auth("consumer"))
+    assert error_of(r) == (403, "fact_not_allowed")
+    assert "`order.amount`" in r.json()["error"]["message"]

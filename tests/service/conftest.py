@@ -9,6 +9,7 @@ Without the variable those tests skip, saying how to set it; in CI
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,26 @@ from .service_support import (
 @pytest.fixture(scope="session")
 def kuaishou() -> Policy:
     return policies.load(POLICY_FILE)
+
+
+def lax_kuaishou_text() -> str:
+    """The shipped policy, except that its parties may supply the order's and the shop's
+    facts: for tests of keys, ids and parties that open cases as a consumer or a merchant
+    (the shipped policy leaves those facts to the integration: fact_not_allowed)."""
+    text = POLICY_FILE.read_text(encoding="utf-8")
+    lax = re.sub(
+        r"^(  (?:order|shop)\.\w+: [\w?()]+)", r"\1 by consumer, merchant", text, flags=re.M
+    )
+    assert lax.count(" by consumer, merchant") - text.count(" by consumer, merchant") == 5, (
+        "the shipped policy's facts moved"
+    )
+    return lax
+
+
+@pytest.fixture(scope="session")
+def lax_kuaishou() -> Policy:
+    """:func:`lax_kuaishou_text`, loaded."""
+    return policies.loads(lax_kuaishou_text(), "rk", "lax_kuaishou.rk")
 
 
 @pytest.fixture(scope="session")
@@ -90,4 +111,11 @@ def client(sqlite_store: SqlStore, kuaishou: Policy, tokens: Tokens) -> Iterator
 @pytest.fixture
 def any_client(any_store: SqlStore, kuaishou: Policy, tokens: Tokens) -> Iterator[TestClient]:
     with make_client(any_store, kuaishou, tokens) as c:
+        yield c
+
+
+@pytest.fixture
+def lax_client(any_store: SqlStore, lax_kuaishou: Policy, tokens: Tokens) -> Iterator[TestClient]:
+    """A client of every store serving :func:`lax_kuaishou`: parties open cases too."""
+    with make_client(any_store, lax_kuaishou, tokens) as c:
         yield c

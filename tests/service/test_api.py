@@ -119,14 +119,18 @@ def test_a_case_from_opening_to_its_refund(any_client: TestClient) -> None:
     assert [h["event"] for h in view["history"][1:]] == ["reject", "reapply", "approve"]
     assert view["facts"]["rejection"]["reason"] == "no proof"
 
+    # a page of history has the shape of a page of cases: its items and the next `after`
     r = c.get("/cases/c-1/history", params={"after": 0, "limit": 2}, headers=auth("consumer"))
-    assert [h["seq"] for h in r.json()] == [1, 2]
-    assert [h["seq"] for h in c.get("/cases/c-1/history", headers=auth("admin")).json()] == [
-        0,
-        1,
-        2,
-        3,
-    ]
+    assert [h["seq"] for h in r.json()["records"]] == [1, 2]
+    assert r.json()["next"] == 2
+    r = c.get("/cases/c-1/history", params={"after": 2, "limit": 2}, headers=auth("consumer"))
+    assert ([h["seq"] for h in r.json()["records"]], r.json()["next"]) == ([3], None)
+    whole = c.get("/cases/c-1/history", headers=auth("admin")).json()
+    assert ([h["seq"] for h in whole["records"]], whole["next"]) == ([0, 1, 2, 3], None)
+    # rules are named by the policy file and line, not by the server's folders
+    assert all(h["rule"].startswith("kuaishou_after_sales.rk:") for h in whole["records"][1:]), (
+        whole["records"]
+    )
 
 
 def test_read_says_what_the_case_accepts_now(client: TestClient) -> None:
@@ -266,7 +270,7 @@ def test_an_event_sent_again_with_its_key_is_applied_once(any_client: TestClient
     # the same key with another request is refused, and changes nothing
     other = send(c, case["id"], "reject", "merchant", data={"reason": "y"}, headers=key)
     assert error_of(other) == (422, "idempotency_key_reused")
-    history = c.get(f"/cases/{case['id']}/history", headers=auth("admin")).json()
+    history = c.get(f"/cases/{case['id']}/history", headers=auth("admin")).json()["records"]
     assert [h["kind"] for h in history] == ["open", "event"]
     # another caller's same key is another key: its step is applied
     other = send(c, case["id"], "reapply", "consumer", headers=key)
@@ -314,8 +318,9 @@ def test_opening_again_with_the_key_and_id(any_client: TestClient) -> None:
     )
 
 
-def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestClient) -> None:
+def test_opening_again_with_the_key_and_no_id_opens_one_case(lax_client: TestClient) -> None:
     # Bug fixed: a random id was generated each time, so each retry opened another case.
+    any_client = lax_client  # consumers supply the order's facts in the lax policy
     body = {"workflow": "refund_only", "facts": refund_facts(), "parties": {"consumer": "user-1"}}
     headers = {**auth("consumer"), "Idempotency-Key": "retry-me"}
     first = any_client.post("/cases", json=body, headers=headers)
@@ -332,7 +337,8 @@ def test_opening_again_with_the_key_and_no_id_opens_one_case(any_client: TestCli
     assert other.json()["case"]["id"] != first.json()["case"]["id"]
 
 
-def test_opening_again_does_not_show_a_case_the_caller_cannot_see(client: TestClient) -> None:
+def test_opening_again_does_not_show_a_case_the_caller_cannot_see(lax_client: TestClient) -> None:
+    client = lax_client  # consumers supply the order's facts in the lax policy
     # Bug fixed: a repeated open answered with the case as it is, to any caller with its key.
     # Keys are each caller's own: another consumer's same key opens a case of its own.
     body = {"workflow": "refund_only", "facts": refund_facts()}
@@ -395,6 +401,19 @@ ERRORS: list[tuple[str, int, Setup]] = [
         _send_on_open("submit_waybill", "consumer", {"waybill_no": "Y", "carrier": "Z"}),
     ),
     ("actor_not_allowed", 403, _send_on_open("approve", "consumer")),
+    (
+        "fact_not_allowed",
+        403,
+        lambda c: c.post(
+            "/cases",
+            json={
+                "workflow": "refund_only",
+                "facts": refund_facts(),
+                "parties": {"consumer": "user-1"},
+            },
+            headers=auth("consumer"),
+        ),
+    ),
     (
         "guard_failed",
         409,

@@ -57,6 +57,7 @@ NOAUTH = (401, "unauthorized")
 HIDDEN = (404, "case_not_found")
 FORBIDDEN = (403, "forbidden")
 ACTOR_NOT_ALLOWED = (403, "actor_not_allowed")
+FACT_NOT_ALLOWED = (403, "fact_not_allowed")  # the policy's order facts are the integration's
 LISTED, UNLISTED = "listed", "unlisted"  # GET /cases: 200, with or without the case
 
 Outcome = int | tuple[int, str] | str
@@ -104,19 +105,20 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
     "GET /policies": ANY_TOKEN,
     # opening a case with the parties of A or B: an admin's (the integration names them)
     "POST /cases": row(*[(FORBIDDEN, FORBIDDEN)] * 5, admin=(CREATED, CREATED)),
-    # opening a case whose only party is A's (or B's) consumer: that consumer's, an admin's
+    # opening a case whose only party is A's (or B's) consumer: that consumer may name itself,
+    # but not supply the order's facts (only the integration may: the policy says so)
     "POST /cases consumer": row(
         merchant=(FORBIDDEN, FORBIDDEN),
         other_merchant=(FORBIDDEN, FORBIDDEN),
-        consumer=(CREATED, FORBIDDEN),
-        other_consumer=(FORBIDDEN, CREATED),
+        consumer=(FACT_NOT_ALLOWED, FORBIDDEN),
+        other_consumer=(FORBIDDEN, FACT_NOT_ALLOWED),
         platform=(FORBIDDEN, FORBIDDEN),  # an actor with no principal is no party to name
         admin=(CREATED, CREATED),
     ),
     # ... whose only party is A's (or B's) merchant
     "POST /cases merchant": row(
-        merchant=(CREATED, FORBIDDEN),
-        other_merchant=(FORBIDDEN, CREATED),
+        merchant=(FACT_NOT_ALLOWED, FORBIDDEN),
+        other_merchant=(FORBIDDEN, FACT_NOT_ALLOWED),
         consumer=(FORBIDDEN, FORBIDDEN),
         other_consumer=(FORBIDDEN, FORBIDDEN),
         platform=(FORBIDDEN, FORBIDDEN),
@@ -159,13 +161,14 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
         platform=(ACTOR_NOT_ALLOWED, ACTOR_NOT_ALLOWED),
         admin=(FORBIDDEN, FORBIDDEN),
     ),
-    # facts from outside: an admin's; a caller that does not see the case gets 404 first
+    # facts from outside: order.amount is the integration's (an admin's); a party asserting
+    # it is refused by the policy; a caller that does not see the case gets 404 first
     "POST /cases/{id}/facts": row(
-        merchant=(FORBIDDEN, HIDDEN),
-        other_merchant=(HIDDEN, FORBIDDEN),
-        consumer=(FORBIDDEN, HIDDEN),
-        other_consumer=(HIDDEN, FORBIDDEN),
-        platform=(FORBIDDEN, FORBIDDEN),
+        merchant=(FACT_NOT_ALLOWED, HIDDEN),
+        other_merchant=(HIDDEN, FACT_NOT_ALLOWED),
+        consumer=(FACT_NOT_ALLOWED, HIDDEN),
+        other_consumer=(HIDDEN, FACT_NOT_ALLOWED),
+        platform=(FACT_NOT_ALLOWED, FACT_NOT_ALLOWED),
         admin=(OK, OK),
     ),
     # the outbox: an admin's (the case column is whose refund the request names)
@@ -313,7 +316,9 @@ def test_an_event_is_sent_as_the_callers_actor_whatever_the_body_says(client: Te
         headers=headers_of("consumer"),
     )
     assert error_of(r) == ACTOR_NOT_ALLOWED
-    history = client.get(f"/cases/{case['id']}/history", headers=headers_of("admin")).json()
+    history = client.get(f"/cases/{case['id']}/history", headers=headers_of("admin")).json()[
+        "records"
+    ]
     assert [h["kind"] for h in history] == ["open"]
 
 

@@ -64,3 +64,84 @@ def test_an_unreachable_postgresql_fails_at_once_with_the_address(
     assert code == 1
     assert f"cannot reach PostgreSQL at user=u dbname=x host=127.0.0.1 port={port}" in out
     assert "secret" not in out
+
+
+# (the --store given, the exit status, the message) -- issue 12, item 3: an unknown scheme
+# made a SQLite file named after the URL, and sqlite:///var/... a relative path
+BAD_STORE_URLS = [
+    (
+        "postgresq://app@db/rulekit",
+        2,
+        "postgresq://app@db/rulekit: unknown store scheme `postgresq://` (use postgresql://, "
+        "postgres://, sqlite:///absolute/path.db, or a file path)",
+    ),
+    (
+        "postgresql+psycopg://app@db/rulekit",
+        2,
+        "unknown store scheme `postgresql+psycopg://`",
+    ),
+    (
+        "sqlite://db/rulekit.db",
+        2,
+        "sqlite://db/rulekit.db: sqlite:// takes no host: write sqlite:///absolute/path.db",
+    ),
+    (
+        "{tmp}/no/such/folder/x.db",
+        1,
+        "{tmp}/no/such/folder/x.db: the folder {tmp}/no/such/folder does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "status", "message"), BAD_STORE_URLS)
+@pytest.mark.parametrize("verb", [["db", "upgrade"], ["db", "status"], ["worker", "--once"]])
+def test_a_store_url_rulekit_cannot_read_is_an_error_not_a_file(
+    verb: list[str],
+    url: str,
+    status: int,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url, message = url.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    code, out = _run([*verb, "--store", url], capsys)
+    assert code == status, out
+    assert message in out and "Traceback" not in out
+    assert list(tmp_path.iterdir()) == []  # nothing made
+
+
+def test_sqlite_url_with_three_slashes_is_an_absolute_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "data"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    target = tmp_path / "abs.db"
+    code, out = _run(["db", "upgrade", "--store", f"sqlite://{target}"], capsys)
+    assert code == 0, out
+    assert target.exists() and list(elsewhere.iterdir()) == []
+
+
+def test_serve_on_a_port_in_use_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, item 8: it printed "serving ... from http://..." and then uvicorn's error
+    (exit 3). Now: nothing is served, no store is made, one line says why (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        policy = str(Path(__file__).parents[2] / "rules" / "kuaishou_after_sales.rk")
+        code, out = _run(["serve", policy, "--port", str(port)], capsys)
+    finally:
+        taken.close()
+    assert code == 2
+    assert out.splitlines() == [
+        f"rulekit: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(is another server there? choose another --port)"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -163,8 +163,12 @@ def test_serve_starts_from_just_the_policy_file(serve: Any, tmp_path: Path) -> N
     assert (tmp_path / "rulekit.db").exists()
     body = {"workflow": "refund_only", "facts": refund_facts(), "parties": {"consumer": "user-1"}}
     consumer = {"Authorization": "Bearer dev:consumer:user-1"}
-    r = httpx.post(f"{server.url}/cases", json=body, headers=consumer, timeout=10)
+    integration = {"Authorization": "Bearer dev:admin"}
+    r = httpx.post(f"{server.url}/cases", json=body, headers=integration, timeout=10)
     assert r.status_code == 201, r.text
+    # the order's facts are the integration's to give (the policy's fact provenance)
+    r = httpx.post(f"{server.url}/cases", json=body, headers=consumer, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "fact_not_allowed")
     body["facts"]["order"]["note"] = "x" * 4096
     r = httpx.post(f"{server.url}/cases", json=body, headers=consumer, timeout=10)
     assert (r.status_code, r.json()["error"]["code"]) == (413, "payload_too_large")

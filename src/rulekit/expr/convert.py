@@ -27,8 +27,34 @@ class ConversionError(ValueError):
         self.message = message
 
 
+#: How deep plain data may nest (lists and maps in one another). Deeper data is a
+#: ConversionError: the code that converts, evaluates, prints or stores values recurses.
+MAX_NESTING = 100
+
+
+def check_nesting(value: Any, path: str) -> None:
+    """ConversionError when ``value`` nests lists and maps more than MAX_NESTING deep."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > MAX_NESTING:
+            raise ConversionError(path, f"nested more than {MAX_NESTING} levels deep")
+        level = [
+            v
+            for item in level
+            if isinstance(item, Mapping | list | tuple)
+            for v in (item.values() if isinstance(item, Mapping) else item)
+            if isinstance(v, Mapping | list | tuple)
+        ]
+
+
 def convert(value: Any, t: Type, path: str) -> Any:
     """Read plain ``value`` as type ``t`` (``path`` names it in errors)."""
+    check_nesting(value, path)
+    return _convert(value, t, path)
+
+
+def _convert(value: Any, t: Type, path: str) -> Any:
     k = t.kind
     if k in ("dyn", "error"):
         return value
@@ -47,17 +73,17 @@ def convert(value: Any, t: Type, path: str) -> Any:
         out = dict(value)
         for name, ft in t.fields:
             if name in value:
-                out[name] = convert(value[name], ft, f"{path}.{name}")
+                out[name] = _convert(value[name], ft, f"{path}.{name}")
         return out
     if k == "list":
         if not isinstance(value, list | tuple):
             raise ConversionError(path, f"expected a list, got {_what(value)}")
-        return [convert(v, t.params[0], f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_convert(v, t.params[0], f"{path}[{i}]") for i, v in enumerate(value)]
     if k == "map":
         if not isinstance(value, Mapping):
             raise ConversionError(path, f"expected a map, got {_what(value)}")
         return {
-            convert(a, t.params[0], f"{path} key"): convert(b, t.params[1], f"{path}[{a!r}]")
+            _convert(a, t.params[0], f"{path} key"): _convert(b, t.params[1], f"{path}[{a!r}]")
             for a, b in value.items()
         }
     reader = _READERS.get(k)

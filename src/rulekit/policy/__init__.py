@@ -19,7 +19,7 @@ from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError
 from rulekit.policy import artifact, checker, parser, yaml_form
 from rulekit.policy.ir import Policy
-from rulekit.source import Source, Span
+from rulekit.source import Source, Span, read_text
 
 __all__ = ["FORMATS", "CheckResult", "Policy", "check_source", "load", "loads"]
 
@@ -135,7 +135,7 @@ def read(path: str | os.PathLike[str]) -> tuple[str, str] | Diagnostic:
             help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)",
         )
     try:
-        return p.read_text(encoding="utf-8"), fmt
+        return read_text(p), fmt
     except FileNotFoundError:
         return diag.make("RK0001", "no such file", where, Span(0, 0))
     except (OSError, UnicodeDecodeError) as e:

@@ -46,6 +46,14 @@ class TypeRef(Located):
             return f"{self.name}({', '.join(str(a) for a in self.args)})"
         return self.name
 
+    def nesting(self) -> int:
+        """How many levels deep the type is (``int`` 1, ``list(int)`` 2), without recursion."""
+        depth, level = 0, [self]
+        while level:
+            depth += 1
+            level = [a for t in level for a in t.args]
+        return depth
+
 
 @dataclass(frozen=True)
 class FactDecl(Located):
@@ -54,6 +62,8 @@ class FactDecl(Located):
     optional: bool
     #: actors that may supply the fact from outside (besides the integration)
     by: tuple[Name, ...] = ()
+    #: why the fact is kept though no rule reads it (`record "..."`): no RK0704
+    record: str | None = None
 
 
 @dataclass(frozen=True)

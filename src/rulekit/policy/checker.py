@@ -54,6 +54,9 @@ _NAME_HINTS = {
     "*": "declare it under `facts`, or as a `const`",
 }
 SYSTEM_ACTOR = "system"
+#: How deep a declared type may nest (`list(list(int))` is 3): deeper is an RK0316, never a
+#: RecursionError in the code that reads, prints or converts it.
+MAX_TYPE_NESTING = 32
 
 
 def position(node: ast.Located) -> ir.Position:
@@ -145,6 +148,14 @@ class _Checker:
 
     # -- declarations -----------------------------------------------------------------
     def type_of(self, ref: ast.TypeRef) -> Type:
+        if ref.nesting() > MAX_TYPE_NESTING:
+            self.error(
+                "RK0316",
+                f"type nested too deeply (more than {MAX_TYPE_NESTING} levels)",
+                ref,
+                "declare the data flatter, or use dyn for a part whose shape does not matter",
+            )
+            return DYN
         try:
             return parse_type(str(ref), self.enums)
         except TypeSyntaxError as e:

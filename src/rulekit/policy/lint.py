@@ -84,14 +84,18 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
         out.extend(_competing(policy, wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
-        if decl.path.text in policy.facts and decl.path.text not in used_facts:
+        if (
+            decl.path.text in policy.facts
+            and decl.path.text not in used_facts
+            and decl.record is None
+        ):
             out.append(
                 diag.make(
                     "RK0704",
                     f"fact `{decl.path.text}` is declared but nothing uses it",
                     decl.source,
                     decl.path.span,
-                    help="read it in a condition, set it, or remove it",
+                    help='read it in a condition, set it, remove it, or keep it on purpose: record "why"',
                     severity="warning",
                 )
             )
@@ -413,6 +417,28 @@ def _used_facts(policy: ir.Policy) -> set[str]:
 
 
 def _read_paths(e: ir.Expr) -> list[str]:
+    """The fact paths ``e`` reads, each as far as it is spelt: `order.amount` reads that
+    leaf only, not every fact of `order`; `has(qux.a)` reads `qux.a`. A whole object read
+    on its own (`size(order.items)`, `order == ...`) reads all its facts."""
     checked = e.compiled.checked
-    paths = (expr_ast.path_of(n) for n in expr_ast.walk(checked.root) if n.id in checked.inputs)
-    return [".".join(p) for p in paths if p is not None]
+    nodes = expr_ast.walk(checked.root)
+    reads = [
+        n
+        for n in nodes
+        if n.id in checked.inputs
+        or (isinstance(n, expr_ast.Has) and n.operand.id in checked.inputs)
+    ]
+    # `order` in `order.amount` is read only to reach `amount`
+    reached = {n.operand.id for n in reads if isinstance(n, expr_ast.Select | expr_ast.Has)}
+    paths = []
+    for n in reads:
+        if n.id in reached:
+            continue
+        if isinstance(n, expr_ast.Has):
+            inner = expr_ast.path_of(n.operand)
+            path = None if inner is None else (*inner, n.field)
+        else:
+            path = expr_ast.path_of(n)
+        if path is not None:
+            paths.append(".".join(path))
+    return paths

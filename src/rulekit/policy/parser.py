@@ -96,14 +96,31 @@ class _PolicyBuilder(_Builder):
         args = tuple(x for x in c[1:] if isinstance(x, ast.TypeRef))
         return ast.TypeRef(_src(), _cover(c[0], c[-1]), str(c[0]), args)
 
+    def fact_record(self, c: list[Token]) -> tuple[str, Token]:
+        return ("record", c[1])
+
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
+        record: Token | None = None
+        if isinstance(c[-1], tuple):  # `record "why"`
+            record = c[-1][1]
+            c = c[:-1]
         by: tuple[ast.Name, ...] = ()
         if isinstance(c[-1], list):  # `by ACTOR, ...`
             by = tuple(c[-1])
             c = c[:-2]
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
-        end = by[-1] if by else c[-1] if c[-1] is not None else c[2]
-        return ast.FactDecl(_src(), _cover(c[0], end), c[0], c[2], optional, by)
+        end = (
+            record if record is not None else by[-1] if by else c[-1] if c[-1] is not None else c[2]
+        )
+        return ast.FactDecl(
+            _src(),
+            _cover(c[0], end),
+            c[0],
+            c[2],
+            optional,
+            by,
+            _text(record) if record is not None else None,
+        )
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
         return ("facts", [x for x in c if isinstance(x, ast.FactDecl)])
@@ -367,6 +384,7 @@ expr_parser.KEYWORD_NAMES.update(
             "STATE",
             "OUTCOME",
             "WAITS",
+            "RECORD",
             "EVERY",
             "EXCEPT",
             "ON",

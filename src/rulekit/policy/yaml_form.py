@@ -140,12 +140,18 @@ class _Reader:
                 )
                 continue
             by: tuple[ast.Name, ...] = ()
-            if isinstance(value, yaml.MappingNode):  # {type: "string?", by: [consumer]}
+            record = None
+            if isinstance(
+                value, yaml.MappingNode
+            ):  # {type: "string?", by: [consumer], record: why}
                 fm = _mapping(value)
                 by = tuple(self.name(a) for a in _items(fm.get("by")))
+                record = str(fm["record"].value) if "record" in fm else None
                 value = fm["type"]
             t, optional = self.type_ref(value)
-            facts.append(ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by))
+            facts.append(
+                ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by, record)
+            )
         enums = [
             ast.EnumDecl(
                 self.source,

@@ -181,13 +181,15 @@ class Engine:
         ``by`` is the actor supplying the facts, when it is not the integration: it may
         supply only the facts the policy declares ``by`` it (``fact_not_allowed``).
         Raises :class:`StepRefused` ``invalid_fact`` for a missing required fact, an
-        undeclared one, or a value of the wrong type; ``KeyError`` for an unknown workflow.
+        undeclared one, or a value of the wrong type; ``unknown_workflow`` for a workflow the
+        policy does not have.
         """
         wf = self.policy.workflows.get(workflow)
         if wf is None:
             known = ", ".join(self.policy.workflows)
-            raise KeyError(
-                f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})"
+            raise StepRefused(
+                "unknown_workflow",
+                f"no workflow {workflow!r} in policy {self.policy.name} (workflows: {known})",
             )
         t = self._time(at, None)
         values = self._facts(facts, by)

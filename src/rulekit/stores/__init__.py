@@ -1,13 +1,14 @@
 """Where cases live between steps: SQLite (the embedded default) or PostgreSQL.
 
-``open_store("cases.db")`` (or ``sqlite:///cases.db``) and
-``open_store("postgresql://user@host/db")`` give a :class:`SqlStore`; the
-in-memory store for library use is :class:`rulekit.MemoryStore`. See
-docs/service.md for what a store guarantees.
+``open_store("cases.db")`` (a path, or ``sqlite:///var/data/cases.db``, an
+absolute one) and ``open_store("postgresql://user@host/db")`` give a
+:class:`SqlStore`; the in-memory store for library use is
+:class:`rulekit.MemoryStore`. See docs/service.md for what a store guarantees.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,14 +49,38 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://")) or ("=" in url and "dbname" in url)
 
 
+_SCHEMES = "postgresql://, postgres://, sqlite:///absolute/path.db, or a file path"
+
+
 def _sqlite_path(url: str) -> str:
-    if url.startswith("sqlite://"):
-        return url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    """The SQLite file a store URL names, read as URLs are: ``sqlite:///var/data/x.db`` is the
+    absolute path /var/data/x.db, ``sqlite:data/x.db`` and ``data/x.db`` relative ones,
+    ``sqlite://`` (or ``sqlite:///:memory:``) a database in memory. Any other scheme is an
+    error (a typo such as ``postgresq://`` must not become a file)."""
+    if url.startswith("sqlite:"):
+        rest = url.removeprefix("sqlite:")
+        if rest.startswith("//"):
+            rest = rest[2:]
+            if rest and not rest.startswith("/"):
+                raise StoreError(
+                    "invalid_store_url",
+                    f"{url}: sqlite:// takes no host: write sqlite:///absolute/path.db "
+                    "(three slashes), or the path alone",
+                )
+        url = ":memory:" if rest in ("", "/:memory:", ":memory:") else rest
+    elif scheme := re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url):
+        raise StoreError(
+            "invalid_store_url", f"{url}: unknown store scheme `{scheme[1]}://` (use {_SCHEMES})"
+        )
+    folder = Path(url).parent
+    if url != ":memory:" and not folder.exists():
+        raise StoreError("store_not_found", f"{url}: the folder {folder} does not exist")
     return url
 
 
 def open_store(url: str | Path, *, migrate: bool = False) -> SqlStore:
-    """The store at ``url``: a PostgreSQL connection string, ``sqlite:///path``, or a file path.
+    """The store at ``url``: a PostgreSQL connection string, ``sqlite:///absolute/path``, or a
+    file path (:func:`_sqlite_path`).
 
     ``migrate``: bring the schema up to date first (what ``rulekit db upgrade`` does).
     """

@@ -462,8 +462,12 @@ class SqlStore:
         caller: str | None = None,
         fingerprint: str | None = None,
         any_version: bool = True,
+        by: str | None = None,
     ) -> tuple[StoredCase, StepResult]:
         """Open a case of ``workflow`` on ``policy`` (a name or a hash; None: the only one).
+
+        ``by``: the actor supplying ``facts`` when it is not the integration; it may supply
+        only the facts the policy declares ``by`` it (:meth:`Engine.open`, fact_not_allowed).
 
         ``parties`` says who the case belongs to, per actor (authorization reads it).
         Opening an ``id`` again with the same ``key`` returns the case as it was opened
@@ -523,7 +527,7 @@ class SqlStore:
             if cur.fetchone() is not None:
                 return exists(cur, case_id)
             t = at if at is not None else self.dialect.now(cur)
-            case = engine.open(workflow, facts, at=t, id=case_id)
+            case = engine.open(workflow, facts, at=t, id=case_id, by=by)
             records = tuple(case.history)
             result = StepResult(records, case.state.name, case.state.final, tuple(case.effects))
             stamp = self.dialect.time_param(t)
@@ -602,13 +606,15 @@ class SqlStore:
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
         caller: str | None = None,
         fingerprint: str | None = None,
+        by: str | None = None,
     ) -> StepResult:
-        """Change facts of a case from outside (:meth:`Engine.update`); the rest as for send."""
+        """Change facts of a case from outside (:meth:`Engine.update`, ``by`` as there); the
+        rest as for send."""
         return self._step(
             case_id,
             Key.of(key, caller, fingerprint),
             at,
-            lambda e, c, t: e.update(c, changes, at=t),
+            lambda e, c, t: e.update(c, changes, at=t, by=by),
             only_if,
         )
 
