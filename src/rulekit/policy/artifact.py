@@ -33,7 +33,7 @@ from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
 from rulekit.expression import Expression
 from rulekit.policy import ir
-from rulekit.policy.checker import _assignable as assignable
+from rulekit.policy.checker import assignable
 from rulekit.source import Source, Span
 
 FORMAT = "rulekit.policy/1"

@@ -351,7 +351,7 @@ class _Checker:
         t = checked.type
         ok = expected is None or t.is_dynamic or t.kind in expected
         if want is not None:
-            ok = _assignable(t, want)
+            ok = assignable(t, want)
             if ok and want.kind == "enum" and _string_literal(ref) is not None:
                 value = _string_literal(ref)
                 if value not in [m for m, _ in want.fields]:
@@ -757,7 +757,10 @@ def _string_literal(ref: ast.ExprRef) -> str | None:
     return None
 
 
-def _assignable(actual: Type, want: Type) -> bool:
+def assignable(actual: Type, want: Type) -> bool:
+    """Whether a value of type ``actual`` may stand where ``want`` is declared (a fact, an
+    effect parameter): the same kind, dyn on either side, int as money or double, a string as
+    an enum (checked against its values elsewhere) and an enum as a string."""
     if actual.is_dynamic or want.is_dynamic:
         return True
     if want.kind == "money":
