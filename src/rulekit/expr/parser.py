@@ -26,7 +26,7 @@ from lark import Token
 
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
-from rulekit.expr import ast
+from rulekit.expr import ast, stdlib
 from rulekit.grammars import grammar_text
 from rulekit.source import Source, Span
 
@@ -34,8 +34,6 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 #: Deepest nesting accepted; later phases walk the tree recursively.
 MAX_DEPTH = 120
-#: CEL's duration range: about 10,000 years either way.
-MAX_DURATION = timedelta(seconds=315_576_000_000)
 
 RESERVED = ast.RESERVED
 KEYWORDS = ast.KEYWORDS
@@ -43,13 +41,6 @@ MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map"
 
 _DURATION_PART = re.compile(r"(\d+)(ms|d|h|m|s)")
 _UNIT_ORDER = ["d", "h", "m", "s", "ms"]
-_DURATION_UNITS = {
-    "d": 86400_000_000,
-    "h": 3600_000_000,
-    "m": 60_000_000,
-    "s": 1_000_000,
-    "ms": 1000,
-}
 
 _TOKEN_NAMES = {
     "QMARK": "`?`",
@@ -490,26 +481,12 @@ def decode_string(text: str, offset: int) -> tuple[str, Any]:
 
 
 def parse_duration_literal(text: str) -> timedelta | None:
-    """``1h30m`` -> timedelta; None when out of CEL's duration range."""
-    total = 0
-    num = ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit():
-            num += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        total += int(num) * _DURATION_UNITS[unit]
-        num = ""
-        i += len(unit)
-    value = (
-        timedelta(microseconds=total)
-        if total <= MAX_DURATION // timedelta(microseconds=1)
-        else None
-    )
-    return value
+    """``1h30m`` (a token the lexer read as a duration) -> timedelta; None when out of
+    CEL's duration range. The one duration reader is stdlib's, as for ``duration("...")``."""
+    try:
+        return stdlib.parse_duration(text)
+    except stdlib.CelError:
+        return None
 
 
 @dataclass(frozen=True)
