@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rulekit.runtime import Store
 from rulekit.runtime.model import Case, Effect, Record
-from rulekit.stores import OutboxEffect, SqlStore
+from rulekit.stores import OutboxEffect
 
 TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
@@ -95,7 +96,7 @@ def case_view(case: Case) -> dict[str, Any]:
     }
 
 
-def stored_view(store: SqlStore, case_id: str) -> dict[str, Any]:
+def stored_view(store: Store, case_id: str) -> dict[str, Any]:
     c = store.get(case_id)
     return {
         "state": c.state,
@@ -107,7 +108,7 @@ def stored_view(store: SqlStore, case_id: str) -> dict[str, Any]:
     }
 
 
-def everything(store: SqlStore, case_id: str) -> dict[str, Any]:
+def everything(store: Store, case_id: str) -> dict[str, Any]:
     """All a store holds of one case: what a refused step must leave exactly as it was."""
     c = store.get(case_id)
     return {
