@@ -16,6 +16,7 @@ TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 KUAISHOU = ROOT / "rules" / "kuaishou_after_sales.rk"
 VALUES = TESTS / "policies" / "store_values.rk"
+PROVENANCE = TESTS / "policies" / "provenance.rk"
 WORKER = Path(__file__).resolve().parent / "worker.py"
 
 CST = timezone(timedelta(hours=8))

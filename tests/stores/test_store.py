@@ -28,6 +28,7 @@ from rulekit.stores import SqlStore, StoreError, open_store
 from .conftest import Backend
 from .helpers import (
     KUAISHOU,
+    PROVENANCE,
     REVIEW,
     VALUES,
     D,
@@ -441,6 +442,79 @@ def test_open_with_an_id_and_a_key_twice(store: Store) -> None:
             store.open("refund_only", slow_refund(), id="c1", key=key, at=T)
         assert exists.value.code == "case_exists"
     assert everything(store, "c1") == before
+
+
+# (caller, fingerprint, the service offered, what comes back: "new", "repeated" or an error code)
+KEYED_SENDS: list[tuple[str | None, str | None, str, str]] = [
+    ("merchant:shop-1", "f1", "repair", "new"),
+    ("merchant:shop-1", "f1", "exchange", "repeated"),  # the same request: its first result
+    ("merchant:shop-1", "f2", "exchange", "idempotency_key_reused"),  # another request
+    ("merchant:shop-1", None, "exchange", "repeated"),  # no fingerprint matches any request
+    ("merchant:shop-2", "f1", "exchange", "new"),  # another caller's same key: another key
+    ("merchant:shop-2", "f1", "repair", "repeated"),
+    (None, None, "repair", "new"),  # the Python API's single trusted caller
+]
+
+
+def test_a_key_belongs_to_its_caller_and_its_request(store: Store) -> None:
+    store.open("return_refund", slow_refund(), id="c1", at=T)
+    offered = None
+    for i, (caller, fingerprint, service, expected) in enumerate(KEYED_SENDS):
+        before = everything(store, "c1")
+        request: dict[str, Any] = {"caller": caller, "fingerprint": fingerprint, "at": T + i * H}
+        data = {"service": service}
+        if expected in ("new", "repeated"):
+            result = store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
+            assert result.repeated == (expected == "repeated"), KEYED_SENDS[i]
+            offered = service if expected == "new" else offered
+        else:
+            with pytest.raises(StoreError) as refused:
+                store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
+            assert refused.value.code == expected
+        if expected != "new":
+            assert everything(store, "c1") == before
+        assert store.get("c1").facts["offer"]["service"] == offered
+
+
+def test_a_keyed_open_without_an_id(store: Store) -> None:
+    facts = slow_refund()
+    del facts["order"]["amount"]
+    with pytest.raises(StepRefused):  # refused: the key is not used up
+        store.open("refund_only", facts, key="o1", caller="a", fingerprint="f", at=T)
+    first, opened = store.open(
+        "refund_only", slow_refund(), key="o1", caller="a", fingerprint="f", at=T
+    )
+    again, repeated = store.open(
+        "refund_only", slow_refund(), key="o1", caller="a", fingerprint="f", at=T + H
+    )
+    assert (again, repeated.repeated, views(repeated.records)) == (
+        first,
+        True,
+        views(opened.records),
+    )
+    with pytest.raises(StoreError) as reused:
+        store.open("refund_only", slow_refund(), key="o1", caller="a", fingerprint="g", at=T)
+    assert reused.value.code == "idempotency_key_reused"
+    other, _ = store.open("refund_only", slow_refund(), key="o1", caller="b", at=T)
+    assert len({first.id, other.id}) == 2
+    assert sorted(c.id for c in store.cases()) == sorted([first.id, other.id])
+
+
+def test_by_supplies_only_the_facts_the_policy_lets_that_actor_supply(store: Store) -> None:
+    store.register(rulekit.load(PROVENANCE))
+    order = {"order": {"amount": Decimal("120.00"), "paid_at": T - H}}
+    with pytest.raises(StepRefused) as opening:
+        store.open("w", order, policy="t.provenance", id="p0", by="consumer", at=T)
+    assert opening.value.code == "fact_not_allowed"
+    assert store.cases() == []
+    store.open("w", order, policy="t.provenance", id="p1", at=T)
+    before = everything(store, "p1")
+    with pytest.raises(StepRefused) as updating:
+        store.update("p1", {"request.reason": "mine"}, by="merchant", at=T + H)
+    assert updating.value.code == "fact_not_allowed"
+    assert everything(store, "p1") == before
+    store.update("p1", {"request.reason": "broken"}, by="consumer", at=T + H)
+    assert store.get("p1").facts["request"]["reason"] == "broken"
 
 
 def test_case_not_found(store: Store) -> None:
