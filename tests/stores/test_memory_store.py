@@ -60,7 +60,13 @@ def test_a_removed_case_is_gone_and_its_deadline_with_it(kuaishou: Policy) -> No
     store.open("refund_only", slow_refund(), id="c1", at=T)
     assert store.remove("c1").id == "c1"
     assert len(store) == 0 and store.fire_due(now=T + 2 * REVIEW) == []
-    for call in (lambda: store.get("c1"), lambda: store.remove("c1")):
+    keyed, _ = store.open("refund_only", slow_refund(), key="o1", at=T)
+    store.remove(keyed.id)
+    for call in (
+        lambda: store.get("c1"),
+        lambda: store.remove("c1"),
+        lambda: store.open("refund_only", slow_refund(), key="o1", at=T),  # its case is gone
+    ):
         with pytest.raises(StoreError) as missing:
             call()
         assert missing.value.code == "case_not_found"

@@ -243,7 +243,7 @@ class MemoryStore:
         return self._stored(entry), result
 
     def _exists(self, case_id: str, keyed: Key | None) -> tuple[StoredCase, StepResult]:
-        entry = self._cases[case_id]
+        entry = self._entry(case_id)  # gone if it was removed since its key opened it
         repeated = self._repeated(entry, keyed) if keyed is not None else None
         if repeated is None:
             raise StoreError("case_exists", f"case {case_id!r} exists already")
