@@ -15,6 +15,7 @@ from rulekit.expr.interpreter import Clause, Explanation
 from rulekit.expression import Expression, compile_expression
 from rulekit.policy import Policy, load, loads
 from rulekit.runtime import Case, Engine, MemoryStore, SimulatedClock, StepResult
+from rulekit.runtime.store import Store as Store  # the contract of MemoryStore and SqlStore
 
 __all__ = [
     "Case",

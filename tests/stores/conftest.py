@@ -1,5 +1,7 @@
-"""The durable stores under test: every test asking for ``store`` or ``backend`` runs twice.
+"""The stores under test: every test asking for ``store`` or ``backend`` runs on each.
 
+- ``memory``: a :class:`rulekit.MemoryStore` (the "database" is the store object: opening
+  the backend again gives the same one; its clock is the wall clock, as a database's is);
 - ``sqlite``: a fresh database file in the test's tmp_path;
 - ``postgresql``: the server named by RULEKIT_TEST_POSTGRES_DSN. The test session works
   in a schema of its own (``rk_test_<pid>_<random>``, reached through the connection
@@ -9,6 +11,10 @@
 Without the variable the PostgreSQL tests are skipped (with how to run them), except in
 CI (``CI=true``), where that is a failure; with the variable set, an unreachable server
 is a failure, never a skip.
+
+What only a database can be put through (other store objects, threads and processes
+sharing it, migrations, damaged files, lost connections) asks for ``sql_store`` or
+``sql_backend`` instead: SQLite and PostgreSQL only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import pytest
 
 import rulekit
 from rulekit.policy import Policy
+from rulekit.runtime import MemoryStore, Store
 from rulekit.stores import SqlStore, open_store
 
 from .helpers import KUAISHOU
@@ -56,17 +63,33 @@ class Backend:
     #: what ``open_store`` (and a worker process) takes
     url: str
     _opened: list[SqlStore] = field(default_factory=list)
+    #: the one store of the ``memory`` backend
+    _memory: MemoryStore | None = None
 
-    def open(self, *, migrate: bool = False, register: Policy | None = None) -> SqlStore:
-        """A new store object on this database, closed when the test ends."""
-        store = open_store(self.url, migrate=migrate)
-        self._opened.append(store)
+    def open(self, *, register: Policy | None = None) -> Store:
+        """A new store object on this database, closed when the test ends (``memory``: the
+        backend's one store)."""
+        store: Store
+        if self.name == "memory":
+            store = self._memory = self._memory or MemoryStore()
+        else:
+            store = self.sql()
         if register is not None:
             store.register(register)
         return store
 
+    def sql(self, *, migrate: bool = False) -> SqlStore:
+        """A new SQL store object on this database, closed when the test ends."""
+        assert self.name != "memory", "a SQL-only test asked the memory backend"
+        store = open_store(self.url, migrate=migrate)
+        self._opened.append(store)
+        return store
+
     def reset(self) -> None:
         """Empty every table (between the examples of a property test)."""
+        if self.name == "memory":
+            self._memory = None
+            return
         if self.name == "sqlite":
             with closing(sqlite3.connect(self.url)) as db, db:
                 for table in TABLES:
@@ -157,17 +180,41 @@ def _postgres(request: pytest.FixtureRequest) -> Backend:
     return backend
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
-)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """An empty, migrated database of each kind."""
-    b = _sqlite(request, tmp_path) if request.param == "sqlite" else _postgres(request)
+def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "memory":
+        b = Backend("memory", "")
+    elif request.param == "sqlite":
+        b = _sqlite(request, tmp_path)
+    else:
+        b = _postgres(request)
     yield b
     b.close()
 
 
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgresql)
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRESQL])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """An empty store of each kind: in memory, or a migrated database."""
+    yield from _backend(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", POSTGRESQL])
+def sql_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """An empty, migrated database of each kind."""
+    yield from _backend(request, tmp_path)
+
+
 @pytest.fixture
-def store(backend: Backend, kuaishou: Policy) -> SqlStore:
-    """A store on an empty database, with the Kuaishou policy registered."""
+def store(backend: Backend, kuaishou: Policy) -> Store:
+    """An empty store of each kind, with the Kuaishou policy registered."""
     return backend.open(register=kuaishou)
+
+
+@pytest.fixture
+def sql_store(sql_backend: Backend, kuaishou: Policy) -> SqlStore:
+    """An empty database of each kind, with the Kuaishou policy registered."""
+    store = sql_backend.sql()
+    store.register(kuaishou)
+    return store

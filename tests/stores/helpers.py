@@ -8,13 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rulekit.runtime import Store
 from rulekit.runtime.model import Case, Effect, Record
-from rulekit.stores import OutboxEffect, SqlStore
+from rulekit.stores import OutboxEffect
 
 TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 KUAISHOU = ROOT / "rules" / "kuaishou_after_sales.rk"
 VALUES = TESTS / "policies" / "store_values.rk"
+PROVENANCE = TESTS / "policies" / "provenance.rk"
 WORKER = Path(__file__).resolve().parent / "worker.py"
 
 CST = timezone(timedelta(hours=8))
@@ -95,7 +97,7 @@ def case_view(case: Case) -> dict[str, Any]:
     }
 
 
-def stored_view(store: SqlStore, case_id: str) -> dict[str, Any]:
+def stored_view(store: Store, case_id: str) -> dict[str, Any]:
     c = store.get(case_id)
     return {
         "state": c.state,
@@ -107,7 +109,7 @@ def stored_view(store: SqlStore, case_id: str) -> dict[str, Any]:
     }
 
 
-def everything(store: SqlStore, case_id: str) -> dict[str, Any]:
+def everything(store: Store, case_id: str) -> dict[str, Any]:
     """All a store holds of one case: what a refused step must leave exactly as it was."""
     c = store.get(case_id)
     return {

@@ -1,4 +1,5 @@
-"""The contract of a durable store, run against SQLite and PostgreSQL alike (issue 7).
+"""The contract of a store, run against every store alike: MemoryStore, SQLite and
+PostgreSQL (issues 7 and 13), so code tested in memory behaves the same on a database.
 
 A store runs the in-memory engine's steps, so for the same inputs it must give the
 same results; what it adds is keeping them: values typed back exactly, refused steps
@@ -19,6 +20,7 @@ import pytest
 import rulekit
 from rulekit.errors import StepRefused
 from rulekit.policy import Policy
+from rulekit.runtime import Store
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, StepResult
 from rulekit.stores import SqlStore, StoreError, open_store
@@ -26,6 +28,7 @@ from rulekit.stores import SqlStore, StoreError, open_store
 from .conftest import Backend
 from .helpers import (
     KUAISHOU,
+    PROVENANCE,
     REVIEW,
     VALUES,
     D,
@@ -58,11 +61,11 @@ VALUE_FACTS: dict[str, Any] = {
 
 
 @pytest.fixture
-def values_store(backend: Backend) -> SqlStore:
+def values_store(backend: Backend) -> Store:
     return backend.open(register=rulekit.load(VALUES))
 
 
-def test_open_reads_every_fact_type_back_exactly(values_store: SqlStore, backend: Backend) -> None:
+def test_open_reads_every_fact_type_back_exactly(values_store: Store, backend: Backend) -> None:
     engine = Engine(rulekit.load(VALUES))
     expected = engine.open("ticket", VALUE_FACTS, at=T, id="v1")
     stored, result = values_store.open("ticket", VALUE_FACTS, id="v1", at=T)
@@ -77,7 +80,7 @@ def test_open_reads_every_fact_type_back_exactly(values_store: SqlStore, backend
     assert again.get("v1").next_deadline == T + VALUE_FACTS["window"]
 
 
-def test_payloads_and_effect_arguments_keep_their_types(values_store: SqlStore) -> None:
+def test_payloads_and_effect_arguments_keep_their_types(values_store: Store) -> None:
     engine = Engine(rulekit.load(VALUES))
     case = engine.open("ticket", VALUE_FACTS, at=T, id="v1")
     values_store.open("ticket", VALUE_FACTS, id="v1", at=T)
@@ -214,7 +217,7 @@ def _engine_step(engine: Engine, case: Case, step: Step) -> StepResult | None:
     return engine.advance(case, step[1])
 
 
-def _store_step(store: SqlStore, case_id: str, step: Step) -> StepResult | None:
+def _store_step(store: Store, case_id: str, step: Step) -> StepResult | None:
     if step[0] == "send":
         return store.send(case_id, step[1], step[2], step[3], at=step[4])
     if step[0] == "update":
@@ -237,7 +240,7 @@ def _result_view(result: StepResult | None) -> Any:
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
-def test_steps_give_the_engines_results(store: SqlStore, kuaishou: Policy, run: Run) -> None:
+def test_steps_give_the_engines_results(store: Store, kuaishou: Policy, run: Run) -> None:
     engine = Engine(kuaishou)
     case = engine.open(run.workflow, run.facts, at=T, id="c1")
     _stored, opened = store.open(run.workflow, run.facts, id="c1", at=T)
@@ -353,9 +356,7 @@ REFUSALS: list[Refusal] = [
 
 
 @pytest.mark.parametrize("refusal", REFUSALS, ids=[r[0] for r in REFUSALS])
-def test_a_refused_step_changes_nothing(
-    store: SqlStore, kuaishou: Policy, refusal: Refusal
-) -> None:
+def test_a_refused_step_changes_nothing(store: Store, kuaishou: Policy, refusal: Refusal) -> None:
     _name, setup, step, code = refusal
     engine = Engine(kuaishou)
     case = engine.open("refund_only", slow_refund(), at=T, id="c1")
@@ -379,7 +380,7 @@ def test_a_refused_step_changes_nothing(
         assert everything(store, "c1") == before
 
 
-def test_a_refused_open_leaves_no_case(store: SqlStore) -> None:
+def test_a_refused_open_leaves_no_case(store: Store) -> None:
     facts = slow_refund()
     del facts["order"]["amount"]
     with pytest.raises(StepRefused) as refused:
@@ -394,7 +395,7 @@ def test_a_refused_open_leaves_no_case(store: SqlStore) -> None:
     assert unknown.value.code == "unknown_workflow"
 
 
-def test_a_refused_key_can_be_used_by_a_later_step(store: SqlStore) -> None:
+def test_a_refused_key_can_be_used_by_a_later_step(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
     with pytest.raises(StepRefused):
         store.send("c1", "approve", "consumer", key="k1", at=T + H)
@@ -405,7 +406,7 @@ def test_a_refused_key_can_be_used_by_a_later_step(store: SqlStore) -> None:
 # -- idempotency keys -------------------------------------------------------------------------
 
 
-def test_the_same_key_gives_the_same_result_and_writes_nothing(store: SqlStore) -> None:
+def test_the_same_key_gives_the_same_result_and_writes_nothing(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
     first = store.send("c1", "approve", "merchant", key="k1", at=T + H)
     before = everything(store, "c1")
@@ -419,7 +420,7 @@ def test_the_same_key_gives_the_same_result_and_writes_nothing(store: SqlStore) 
     assert [e.name for e in store.effects(case_id="c1")] == ["refund"]
 
 
-def test_update_keys(store: SqlStore) -> None:
+def test_update_keys(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
     first = store.update("c1", {"rejection.reason": "first"}, key="u1", at=T + H)
     before = everything(store, "c1")
@@ -429,7 +430,7 @@ def test_update_keys(store: SqlStore) -> None:
     assert store.get("c1").facts["rejection"] == {"reason": "first"}
 
 
-def test_open_with_an_id_and_a_key_twice(store: SqlStore) -> None:
+def test_open_with_an_id_and_a_key_twice(store: Store) -> None:
     stored, first = store.open("refund_only", slow_refund(), id="c1", key="o1", at=T)
     before = everything(store, "c1")
     again_case, again = store.open("refund_only", slow_refund("1.00"), id="c1", key="o1", at=T + H)
@@ -443,7 +444,80 @@ def test_open_with_an_id_and_a_key_twice(store: SqlStore) -> None:
     assert everything(store, "c1") == before
 
 
-def test_case_not_found(store: SqlStore) -> None:
+# (caller, fingerprint, the service offered, what comes back: "new", "repeated" or an error code)
+KEYED_SENDS: list[tuple[str | None, str | None, str, str]] = [
+    ("merchant:shop-1", "f1", "repair", "new"),
+    ("merchant:shop-1", "f1", "exchange", "repeated"),  # the same request: its first result
+    ("merchant:shop-1", "f2", "exchange", "idempotency_key_reused"),  # another request
+    ("merchant:shop-1", None, "exchange", "repeated"),  # no fingerprint matches any request
+    ("merchant:shop-2", "f1", "exchange", "new"),  # another caller's same key: another key
+    ("merchant:shop-2", "f1", "repair", "repeated"),
+    (None, None, "repair", "new"),  # the Python API's single trusted caller
+]
+
+
+def test_a_key_belongs_to_its_caller_and_its_request(store: Store) -> None:
+    store.open("return_refund", slow_refund(), id="c1", at=T)
+    offered = None
+    for i, (caller, fingerprint, service, expected) in enumerate(KEYED_SENDS):
+        before = everything(store, "c1")
+        request: dict[str, Any] = {"caller": caller, "fingerprint": fingerprint, "at": T + i * H}
+        data = {"service": service}
+        if expected in ("new", "repeated"):
+            result = store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
+            assert result.repeated == (expected == "repeated"), KEYED_SENDS[i]
+            offered = service if expected == "new" else offered
+        else:
+            with pytest.raises(StoreError) as refused:
+                store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
+            assert refused.value.code == expected
+        if expected != "new":
+            assert everything(store, "c1") == before
+        assert store.get("c1").facts["offer"]["service"] == offered
+
+
+def test_a_keyed_open_without_an_id(store: Store) -> None:
+    facts = slow_refund()
+    del facts["order"]["amount"]
+    with pytest.raises(StepRefused):  # refused: the key is not used up
+        store.open("refund_only", facts, key="o1", caller="a", fingerprint="f", at=T)
+    first, opened = store.open(
+        "refund_only", slow_refund(), key="o1", caller="a", fingerprint="f", at=T
+    )
+    again, repeated = store.open(
+        "refund_only", slow_refund(), key="o1", caller="a", fingerprint="f", at=T + H
+    )
+    assert (again, repeated.repeated, views(repeated.records)) == (
+        first,
+        True,
+        views(opened.records),
+    )
+    with pytest.raises(StoreError) as reused:
+        store.open("refund_only", slow_refund(), key="o1", caller="a", fingerprint="g", at=T)
+    assert reused.value.code == "idempotency_key_reused"
+    other, _ = store.open("refund_only", slow_refund(), key="o1", caller="b", at=T)
+    assert len({first.id, other.id}) == 2
+    assert sorted(c.id for c in store.cases()) == sorted([first.id, other.id])
+
+
+def test_by_supplies_only_the_facts_the_policy_lets_that_actor_supply(store: Store) -> None:
+    store.register(rulekit.load(PROVENANCE))
+    order = {"order": {"amount": Decimal("120.00"), "paid_at": T - H}}
+    with pytest.raises(StepRefused) as opening:
+        store.open("w", order, policy="t.provenance", id="p0", by="consumer", at=T)
+    assert opening.value.code == "fact_not_allowed"
+    assert store.cases() == []
+    store.open("w", order, policy="t.provenance", id="p1", at=T)
+    before = everything(store, "p1")
+    with pytest.raises(StepRefused) as updating:
+        store.update("p1", {"request.reason": "mine"}, by="merchant", at=T + H)
+    assert updating.value.code == "fact_not_allowed"
+    assert everything(store, "p1") == before
+    store.update("p1", {"request.reason": "broken"}, by="consumer", at=T + H)
+    assert store.get("p1").facts["request"]["reason"] == "broken"
+
+
+def test_case_not_found(store: Store) -> None:
     calls = [
         lambda: store.get("nope"),
         lambda: store.history("nope"),
@@ -467,7 +541,7 @@ def _shorter_review(kuaishou_text: str) -> Policy:
 
 
 def test_cases_stay_pinned_to_the_version_they_opened_on(
-    store: SqlStore, backend: Backend, kuaishou: Policy
+    store: Store, backend: Backend, kuaishou: Policy
 ) -> None:
     b = _shorter_review(KUAISHOU.read_text(encoding="utf-8"))
     assert b.name == kuaishou.name and b.hash != kuaishou.hash
@@ -496,7 +570,7 @@ def test_cases_stay_pinned_to_the_version_they_opened_on(
     assert fresh.open("refund_only", slow_refund(), id="newer", at=T)[0].policy == b.hash
 
 
-def test_one_store_several_policies(store: SqlStore) -> None:
+def test_one_store_several_policies(store: Store) -> None:
     values = rulekit.load(VALUES)
     store.register(values)
     with pytest.raises(StoreError) as which:
@@ -513,7 +587,7 @@ def test_one_store_several_policies(store: SqlStore) -> None:
 # -- reading: history pages, case listings ------------------------------------------------------
 
 
-def test_history_pages(store: SqlStore) -> None:
+def test_history_pages(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
     for i in range(4):
         store.send("c1", "reject", "merchant", {"reason": f"r{i}"}, at=T + (2 * i + 1) * H)
@@ -540,7 +614,7 @@ def test_history_pages(store: SqlStore) -> None:
     assert views(walked) == views(everything_)
 
 
-def test_cases_by_workflow_state_and_party(store: SqlStore) -> None:
+def test_cases_by_workflow_state_and_party(store: Store) -> None:
     specs = [
         ("a1", "refund_only", slow_refund(), {"merchant": "shop-1", "consumer": "c-1"}),
         ("a2", "refund_only", fast_refund(), {"merchant": "shop-1", "consumer": "c-2"}),
@@ -582,7 +656,7 @@ def test_cases_by_workflow_state_and_party(store: SqlStore) -> None:
 # -- deadlines -------------------------------------------------------------------------------------
 
 
-def test_deadlines_fire_at_their_due_time_and_only_after_it(store: SqlStore) -> None:
+def test_deadlines_fire_at_their_due_time_and_only_after_it(store: Store) -> None:
     store.open("return_refund", slow_refund(), id="c1", at=T)
     assert store.pending()["deadlines"] == 1
     assert store.fire_due(now=T + REVIEW) == []  # 48h exactly: still in time
@@ -599,7 +673,7 @@ def test_deadlines_fire_at_their_due_time_and_only_after_it(store: SqlStore) -> 
     assert store.fire_due(now=T + 60 * D) == []
 
 
-def test_a_deadline_at_an_events_time_fires_after_the_event(store: SqlStore) -> None:
+def test_a_deadline_at_an_events_time_fires_after_the_event(store: Store) -> None:
     store.open("return_refund", slow_refund(), id="c1", at=T)
     # the merchant acts at the 48th hour exactly: in time, and the case stays in review
     store.send("c1", "offer_offline", "merchant", {"service": "repair"}, at=T + REVIEW)
@@ -612,24 +686,25 @@ def test_a_deadline_at_an_events_time_fires_after_the_event(store: SqlStore) -> 
     assert kinds[1:3] == [(1, "event", T + REVIEW), (2, "deadline", T + REVIEW)]
 
 
-def test_a_stale_deadline_is_a_no_op(store: SqlStore) -> None:
-    store.open("refund_only", slow_refund(), id="c1", at=T)
+def test_a_stale_deadline_is_a_no_op(sql_store: SqlStore) -> None:
+    """SQL only: a deadline row no case waits for cannot be made in memory."""
+    sql_store.open("refund_only", slow_refund(), id="c1", at=T)
     # a deadline row the case no longer waits for (left over, say, by an older release)
-    with store.dialect.transaction(True) as cur:
+    with sql_store.dialect.transaction(True) as cur:
         cur.execute(
             "INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)",
-            ("c1", store.dialect.time_param(T + H)),
+            ("c1", sql_store.dialect.time_param(T + H)),
         )
-    before = everything(store, "c1")
-    [stale] = store.fire_due(now=T + 2 * H)
+    before = everything(sql_store, "c1")
+    [stale] = sql_store.fire_due(now=T + 2 * H)
     assert (stale.case_id, stale.due, stale.result) == ("c1", T + H, None)
-    after = everything(store, "c1")
+    after = everything(sql_store, "c1")
     assert after["case"] == before["case"] and after["history"] == before["history"]
     assert after["pending"]["deadlines"] == before["pending"]["deadlines"] - 1
-    assert store.fire_due(now=T + 2 * H) == []
+    assert sql_store.fire_due(now=T + 2 * H) == []
 
 
-def test_fire_due_honours_its_limit_in_due_order(store: SqlStore) -> None:
+def test_fire_due_honours_its_limit_in_due_order(store: Store) -> None:
     for i in range(5):
         store.open("refund_only", slow_refund(), id=f"c{i}", at=T + (4 - i) * H)
     now = T + 10 * D
@@ -683,7 +758,7 @@ def test_a_deadline_that_fails_is_recorded_and_holds_back_no_other(backend: Back
 
 
 def test_a_step_fires_what_is_due_before_it_and_the_worker_then_has_nothing(
-    store: SqlStore,
+    store: Store,
 ) -> None:
     store.open("return_refund", slow_refund(), id="c1", at=T)
     result = store.send("c1", "escalate", "consumer", at=T + 3 * D)
@@ -698,13 +773,13 @@ def test_a_step_fires_what_is_due_before_it_and_the_worker_then_has_nothing(
 # -- the outbox -----------------------------------------------------------------------------------
 
 
-def _refunds(store: SqlStore, n: int) -> list[str]:
+def _refunds(store: Store, n: int) -> list[str]:
     for i in range(n):
         store.open("refund_only", fast_refund(f"{i + 1}.00"), id=f"e{i}", at=T)
     return [e.key for e in store.effects(limit=1000)]
 
 
-def test_claim_ack_and_lease_expiry(store: SqlStore) -> None:
+def test_claim_ack_and_lease_expiry(store: Store) -> None:
     keys = _refunds(store, 3)
     assert keys == ["e0/1/0", "e1/1/0", "e2/1/0"]
     [first] = store.claim(limit=1, lease=timedelta(hours=1))
@@ -732,7 +807,7 @@ def test_claim_ack_and_lease_expiry(store: SqlStore) -> None:
     assert missing.value.code == "effect_not_found"
 
 
-def test_fail_retries_later_then_dead_letters(store: SqlStore) -> None:
+def test_fail_retries_later_then_dead_letters(store: Store) -> None:
     store.max_attempts = 2
     _refunds(store, 2)
     [e0, e1] = store.claim(lease=timedelta(hours=1))
@@ -759,7 +834,7 @@ def test_fail_retries_later_then_dead_letters(store: SqlStore) -> None:
     assert store.retry_dead(e1.key).status == "done"  # only dead letters are put back
 
 
-def test_an_unacknowledged_effect_dead_letters_after_its_last_lease(store: SqlStore) -> None:
+def test_an_unacknowledged_effect_dead_letters_after_its_last_lease(store: Store) -> None:
     store.max_attempts = 2
     _refunds(store, 1)
     assert [e.attempts for e in store.claim(lease=timedelta(0))] == [1]
@@ -772,17 +847,18 @@ def test_an_unacknowledged_effect_dead_letters_after_its_last_lease(store: SqlSt
 # -- the schema ---------------------------------------------------------------------------------
 
 
-def test_schema_versions(backend: Backend) -> None:
+def test_schema_versions(sql_backend: Backend) -> None:
+    """SQL only: a database's schema and its migrations."""
     from rulekit.stores.migrations import latest
 
-    with backend.empty() as url:
+    with sql_backend.empty() as url:
         with pytest.raises(StoreError) as behind:
             open_store(url)
         assert behind.value.code == "schema_behind"
         assert "rulekit db upgrade" in behind.value.message
         with open_store(url, migrate=True) as migrated:
             assert migrated.dialect.migrate() == []  # type: ignore[attr-defined]
-            assert migrated.dialect.schema_version() == latest(backend.name)  # type: ignore[attr-defined]
+            assert migrated.dialect.schema_version() == latest(sql_backend.name)  # type: ignore[attr-defined]
         with open_store(url, migrate=True) as again:  # migrating again is a no-op
             assert again.cases() == []
             with again.dialect.transaction(True) as cur:
@@ -795,7 +871,7 @@ def test_schema_versions(backend: Backend) -> None:
         assert ahead.value.code == "schema_ahead"
 
 
-def test_only_if_refuses_a_step_on_a_case_the_test_rejects_as_not_found(store: SqlStore) -> None:
+def test_only_if_refuses_a_step_on_a_case_the_test_rejects_as_not_found(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", parties={"merchant": "shop-1"}, at=T)
     before = everything(store, "c1")
 

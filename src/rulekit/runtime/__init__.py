@@ -3,6 +3,7 @@
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.memory import MemoryStore
 from rulekit.runtime.model import Case, Cause, Effect, Record, SimulatedClock, StepResult
+from rulekit.runtime.store import Store
 
 __all__ = [
     "Case",
@@ -13,4 +14,5 @@ __all__ = [
     "Record",
     "SimulatedClock",
     "StepResult",
+    "Store",
 ]

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rulekit.runtime.store import Store
 from rulekit.stores.base import (
     CaseNotFound,
     Fired,
@@ -35,6 +36,7 @@ __all__ = [
     "Fired",
     "OutboxEffect",
     "SqlStore",
+    "Store",
     "StoreError",
     "StoredCase",
     "describe",

@@ -29,24 +29,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
-from rulekit.errors import EvaluationError, RuleError, StepRefused
+from rulekit.errors import EvaluationError, StepRefused
 from rulekit.policy import ir
 from rulekit.policy.artifact import content_hash, from_json, to_json
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
+
+# The contract's values and errors, also importable from here as they were before it existed.
+from rulekit.runtime.store import CaseNotFound as CaseNotFound
+from rulekit.runtime.store import Fired as Fired
+from rulekit.runtime.store import Key, Store, current_version, effect_not_found
+from rulekit.runtime.store import OutboxEffect as OutboxEffect
+from rulekit.runtime.store import StoredCase as StoredCase
+from rulekit.runtime.store import StoreError as StoreError
 from rulekit.source import Source
 from rulekit.stores import codec
 
 log = logging.getLogger("rulekit.stores")
-
-
-class StoreError(RuleError):
-    """A store cannot do what was asked. ``code`` is stable (docs/service.md)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def damaged(error: Exception) -> StoreError:
@@ -69,65 +68,6 @@ def reporting_damage(dialect: Dialect) -> Iterator[None]:
         if dialect.damaged(e):
             raise damaged(e) from e
         raise
-
-
-class CaseNotFound(StoreError):
-    def __init__(self, case_id: str) -> None:
-        super().__init__("case_not_found", f"no case {case_id!r}")
-
-
-@dataclass(frozen=True)
-class StoredCase:
-    """A case as the store keeps it: what a service shows of it."""
-
-    id: str
-    policy: str
-    workflow: str
-    state: str
-    final: bool
-    outcome: str | None
-    facts: Mapping[str, Any]
-    next_deadline: datetime | None
-    #: how many steps changed it (optimistic concurrency and ETags)
-    version: int
-    #: who the case belongs to, per actor: {"merchant": "shop-1", "consumer": "c-7"}
-    parties: Mapping[str, str]
-    opened_at: datetime
-    updated_at: datetime
-    #: the number of history records
-    records: int
-
-
-@dataclass(frozen=True)
-class OutboxEffect:
-    """An effect waiting in the outbox. ``key`` is stable: consumers deduplicate on it."""
-
-    id: int
-    key: str
-    case_id: str
-    seq: int
-    name: str
-    args: Mapping[str, Any]
-    at: datetime
-    status: str
-    attempts: int
-    last_error: str | None = None
-
-
-@dataclass(frozen=True)
-class Fired:
-    """What one due deadline did when a worker fired it.
-
-    ``result`` None: it no longer applied (the case moved on), or firing it failed:
-    ``error`` says why (a condition or effect argument that cannot be evaluated); the
-    case is left as it was, the deadline is marked done with the error, and the case's
-    next step meets the same error.
-    """
-
-    case_id: str
-    due: datetime
-    result: StepResult | None
-    error: str | None = None
 
 
 class Cursor(Protocol):
@@ -183,35 +123,6 @@ CASE_COLUMNS = (
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Key:
-    """An idempotency key as a store keeps it: whose it is and what request it came with.
-
-    ``caller``: who used it ('' for the Python API's single trusted caller): another
-    caller's same key is another key. ``fingerprint``: a digest of the request ('' for
-    none): the same caller's key with another fingerprint is ``idempotency_key_reused``;
-    '' matches any request (keys the Python API writes, and those written before the
-    store kept fingerprints).
-    """
-
-    key: str
-    caller: str = ""
-    fingerprint: str = ""
-
-    @classmethod
-    def of(cls, key: str | None, caller: str | None, fingerprint: str | None) -> Key | None:
-        return None if key is None else cls(key, caller or "", fingerprint or "")
-
-    def check(self, stored: str) -> None:
-        """Refuse a request that is not the one this key was first used with."""
-        if stored and self.fingerprint and stored != self.fingerprint:
-            raise StoreError(
-                "idempotency_key_reused",
-                f"the idempotency key {self.key!r} was used with another request: "
-                "use a new key for a new request",
-            )
 
 
 @dataclass
@@ -280,7 +191,8 @@ class _Writes:
 
 
 class SqlStore:
-    """Cases of any number of policy versions, kept in a database (see the module docstring)."""
+    """Cases of any number of policy versions, kept in a database (see the module docstring):
+    a :class:`rulekit.runtime.store.Store`."""
 
     #: deliveries of an effect before it moves to the dead letters
     max_attempts = 10
@@ -430,16 +342,7 @@ class SqlStore:
         as current; ``any_version``: or the hash of any version the store keeps. What was
         read before never matters (versions read back for old cases are not current).
         """
-        known = ", ".join(sorted(self._latest)) or "none registered"
-        if name is None:
-            if len(self._latest) != 1:
-                raise StoreError("unknown_policy", f"name the policy (policies: {known})")
-            return next(iter(self._latest.values()))
-        if name in self._latest:
-            return self._latest[name]
-        if name in self._latest.values() or (any_version and self._stored_version(name)):
-            return name  # a hash
-        raise StoreError("unknown_policy", f"no policy {name!r} (policies: {known})")
+        return current_version(self._latest, name, self._stored_version if any_version else None)
 
     def _stored_version(self, digest: str) -> bool:
         def work(cur: Cursor) -> bool:
@@ -1059,11 +962,15 @@ class SqlStore:
         cur.execute(f"SELECT {EFFECT_COLUMNS} FROM rk_effects WHERE key = ?", (key,))
         row = cur.fetchone()
         if row is None:
-            raise StoreError("effect_not_found", f"no effect {key!r} in the outbox")
+            raise effect_not_found(key)
         return self._effect(row)
 
     def _due(self, due: datetime | None) -> Any:
         return self.dialect.time_param(due) if due is not None else None
+
+
+#: mypy checks here that SqlStore keeps the contract (and MemoryStore, in runtime/memory.py)
+_contract: type[Store] = SqlStore
 
 
 def _record_json(r: Record) -> str:
