@@ -103,3 +103,31 @@ def test_installed_demo_runs_the_shipped_policy(installed: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "kuaishou_after_sales.rk: ok" in result.stdout
     assert "closed, outcome refunded" in result.stdout
+
+
+POLICY = ROOT / "rules" / "kuaishou_after_sales.rk"
+
+
+@pytest.mark.parametrize(
+    "cache_before",
+    [None, b"not a parser\n", b""],
+    ids=["first-start", "damaged-file", "empty-file"],
+)
+def test_the_parser_is_built_once_and_then_loaded(
+    cache_before: bytes | None, tmp_path: Path
+) -> None:
+    """The policy grammar's tables are kept in the user's cache folder: a damaged file is rebuilt."""
+    env = os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    check = [sys.executable, "-m", "rulekit.cli", "check", str(POLICY)]
+    if cache_before is not None:
+        subprocess.run(check, env=env, capture_output=True, check=True)
+        (cached,) = (tmp_path / "cache" / "rulekit").glob("rules-*.lark")
+        cached.write_bytes(cache_before)
+    first = subprocess.run(check, env=env, capture_output=True, text=True)
+    (cached,) = (tmp_path / "cache" / "rulekit").glob("rules-*.lark")
+    built = cached.stat().st_mtime_ns
+    assert cached.read_bytes() != cache_before
+    second = subprocess.run(check, env=env, capture_output=True, text=True)
+    assert (first.returncode, first.stdout, first.stderr) == (0, second.stdout, "")
+    assert (second.returncode, second.stderr) == (0, "")
+    assert cached.stat().st_mtime_ns == built  # loaded, not built and written again

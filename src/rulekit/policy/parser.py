@@ -18,7 +18,7 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import parser as expr_parser
 from rulekit.expr.parser import _Builder, _Problem, _tok_span
-from rulekit.grammars import grammar_text
+from rulekit.grammars import grammar_text, lalr_parser
 from rulekit.policy import ast
 from rulekit.source import Source, Span
 
@@ -452,9 +452,9 @@ _parser: lark.Lark | None = None
 def _get_parser() -> lark.Lark:
     global _parser
     if _parser is None:
-        _parser = lark.Lark(
+        _parser = lalr_parser(
+            "rules",
             grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
-            parser="lalr",
             lexer="contextual",
             start="policy",
             transformer=_PolicyBuilder(),
