@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from rulekit import scenarios
 
 SCRIPT = """
 import rulekit, rulekit.grammars, sys
@@ -131,3 +132,70 @@ def test_the_parser_is_built_once_and_then_loaded(
     assert (first.returncode, first.stdout, first.stderr) == (0, second.stdout, "")
     assert (second.returncode, second.stderr) == (0, "")
     assert cached.stat().st_mtime_ns == built  # loaded, not built and written again
+
+
+# The pytest plugin runs in every project that installs rulekit: it parses a YAML
+# file only when a line of it starts with the `scenarios` key.
+SCENARIO_FILE_CASES = [
+    ("policy: p.rk\nscenarios:\n  - name: x\n", True),
+    ("# for p.rk\nscenarios: []\npolicy: p.rk\n", True),
+    ("---\n'scenarios' : []\n", True),
+    ('"scenarios": []\n', True),
+    ("jobs:\n  scenarios: 1\n", False),  # not at the top level
+    ("# scenarios: none here\npolicy: p.rk\n", False),
+    ("- scenarios\n- more\n", False),
+    ("scenarios_old: []\n", False),
+    ("scenarios: [\n", False),  # not YAML
+    ("text: |\n  scenarios:\n", False),  # inside a string
+    ("{scenarios: []}\n", False),  # flow style at the top: not a scenario file (documented)
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SCENARIO_FILE_CASES)
+def test_which_yaml_files_are_scenario_files(text: str, expected: bool, tmp_path: Path) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    assert scenarios.is_scenario_file(path) is expected
+
+
+def test_yaml_files_without_a_scenarios_line_are_never_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(scenarios.yaml, "compose", parse)
+    ci = tmp_path / "ci.yaml"
+    ci.write_text("jobs:\n  test:\n    steps:\n      - run: ./dev test\n" * 1000)
+    assert not scenarios.is_scenario_file(ci)
+    scenario = tmp_path / "refunds.yaml"
+    scenario.write_text("scenarios: []\n")
+    with pytest.raises(AssertionError, match="parsed"):  # the patch is the one in use
+        scenarios.is_scenario_file(scenario)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "collected"),
+    [([], "4 tests collected"), (["-p", "no:rulekit"], "no tests collected")],
+    ids=["on", "turned-off"],
+)
+def test_the_pytest_plugin_collects_scenario_files(
+    plugin: list[str], collected: str, tmp_path: Path
+) -> None:
+    """A project with scenarios and other YAML files; `-p no:rulekit` turns the plugin off."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "refunds.rk").write_text(
+        (ROOT / "tests" / "policies" / "refunds.rk").read_text()
+    )
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "refunds.yaml").write_text(
+        (ROOT / "tests" / "scenarios" / "refunds.yaml").read_text()
+    )
+    (tmp_path / "scenarios" / "ci.yml").write_text("jobs: {test: {steps: [{run: pytest}]}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--collect-only", *plugin],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert collected in result.stdout, result.stdout + result.stderr
