@@ -188,26 +188,36 @@ def core(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 CORE_COMMANDS = [
-    (["check", "{root}/rules/kuaishou_after_sales.rk"], 0, "checked 1 file: 0 errors"),
-    (["test", "{root}/tests/scenarios/kuaishou"], 0, " passed, 0 failed"),
-    (["--version"], 0, f"rulekit {PYPROJECT['version']}"),
-    (["db", "upgrade", "--store", "{tmp}/cases.db"], 0, "up to date"),
-    (["serve", "{root}/rules/kuaishou_after_sales.rk"], 2, "pip install 'rulekit[server]'"),
-    (["worker", "--once", "--store", "{tmp}/cases.db"], 2, "pip install 'rulekit[server]'"),
+    (["rulekit", "check", "{root}/rules/kuaishou_after_sales.rk"], 0, "0 errors, 0 warnings"),
+    (["rulekit", "test", "{root}/tests/scenarios/kuaishou"], 0, " passed, 0 failed"),
+    (["rulekit", "--version"], 0, f"rulekit {PYPROJECT['version']}"),
+    (["rulekit", "db", "upgrade", "--store", "{tmp}/cases.db"], 0, "up to date"),
+    (["python", "-m", "rulekit.demo"], 0, "closed, outcome refunded"),
+    (
+        ["rulekit", "serve", "{root}/rules/kuaishou_after_sales.rk"],
+        2,
+        "pip install 'rulekit[server]'",
+    ),
+    (
+        ["rulekit", "worker", "--once", "--store", "{tmp}/cases.db"],
+        2,
+        "pip install 'rulekit[server]'",
+    ),
 ]
 
 
 @pytest.mark.network
 @pytest.mark.parametrize(
-    ("args", "status", "shown"), CORE_COMMANDS, ids=[c[0][0] for c in CORE_COMMANDS]
+    ("args", "status", "shown"),
+    CORE_COMMANDS,
+    ids=[" ".join(c[0][:2]) for c in CORE_COMMANDS],
 )
 def test_the_core_install_checks_and_tests_policies(
     core: Path, args: list[str], status: int, shown: str, tmp_path: Path
 ) -> None:
-    argv = [a.format(root=ROOT, tmp=tmp_path) for a in args]
-    result = subprocess.run(
-        [str(core / "bin" / "rulekit"), *argv], cwd=tmp_path, capture_output=True, text=True
-    )
+    program, *rest = args
+    argv = [str(core / "bin" / program), *(a.format(root=ROOT, tmp=tmp_path) for a in rest)]
+    result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == status, result.stdout + result.stderr
     assert shown in result.stdout + result.stderr
     assert "Traceback" not in result.stderr

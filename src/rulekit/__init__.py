@@ -4,9 +4,9 @@ Public API (every name below; documented in docs/api.md):
 
 - :func:`load` / :func:`loads`: a policy (.rk, .yaml, compiled .json) -> :class:`Policy`.
 - :func:`check`: a policy file -> :class:`CheckResult`, with every diagnostic (warnings too).
-- :class:`Engine` (and :class:`MemoryStore`): run cases of a policy, one atomic step at a time;
-  a step's :class:`StepResult` holds the :class:`Case`, its :class:`Effect` list and the
-  :class:`Record` of the step.
+- :class:`Engine` (and :class:`MemoryStore`): run cases (:class:`Case`) of a policy, one atomic
+  step at a time; a step's :class:`StepResult` lists the history :class:`Record` entries it
+  appended and the :class:`Effect` list they emitted.
 - :func:`open_store`: a durable store (SQLite or PostgreSQL); it raises :class:`StoreError`.
 - :func:`compile_expression` and :class:`Expression`: CEL conditions, checked and compiled.
 - :class:`Diagnostic` and the errors :class:`RuleError`, :class:`CompileError`,
