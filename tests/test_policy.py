@@ -113,7 +113,7 @@ def test_loads_rejects_an_unknown_format() -> None:
             lambda d: d["workflows"][0]["states"][0]["transitions"][0]["guard"]["ast"].update(
                 node="Nope"
             ),
-            "not an expression node",
+            "guard/ast/node: 'Nope' is not one of",
         ),
     ],
 )

@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "RK0207": "invalid constant argument",
     "RK0208": "not a value of the enum",
     "RK0209": "invalid regular expression",
+    "RK0210": "expression may cost too much to evaluate",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
@@ -61,6 +62,7 @@ CODES: dict[str, str] = {
     "RK0316": "unknown type",
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
+    "RK0319": "invalid cost limit",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

@@ -22,6 +22,7 @@ from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError, EvaluationError
 from rulekit.expr import ast, codegen, parser
 from rulekit.expr.checker import CheckedExpr, check
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
 from rulekit.expr.types import DeclarationError, Type, build_environment
 from rulekit.source import Source, Span
@@ -83,7 +84,7 @@ class Expression:
     def compile(self) -> None:
         """Generate and compile the Python code now (otherwise done on first evaluate)."""
         if self.python_source is None:
-            fn, self.python_source = codegen.build(self.checked, self._slow)
+            fn, self.python_source = codegen.build(self.checked, self._slow, self._interp.stopped)
             self.evaluate = fn
 
     @property
@@ -101,6 +102,20 @@ class Expression:
     def type(self) -> Type:
         """The static type of the result (``dyn`` when it depends on untyped values)."""
         return self.checked.type
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        """The estimated (min, max) cost of one evaluation (see docs/expressions.md, "Cost").
+
+        >>> compile_expression("[1, 2, 3].all(x, x > 0)").cost
+        (4, 13)
+        """
+        return self.checked.cost.min, self.checked.cost.max
+
+    @property
+    def cost_limit(self) -> int:
+        """The limit the estimate was checked against; also each evaluation's budget."""
+        return self.checked.cost_limit
 
     @property
     def variables(self) -> frozenset[str]:
@@ -134,14 +149,18 @@ class Expression:
         return self._interp.explain(variables or {}, now)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form: source, declarations, checked AST and content hash."""
-        return {
+        """A JSON-ready form: source, declarations, checked AST and content hash
+        (and the cost limit, when it is not the default)."""
+        out: dict[str, Any] = {
             "format": FORMAT,
             "source": self.source,
             "declarations": self.declarations,
             "hash": self.hash,
             "ast": self._tree(),
         }
+        if self.cost_limit != DEFAULT_COST_LIMIT:
+            out["cost_limit"] = self.cost_limit
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Expression:
@@ -162,8 +181,11 @@ class Expression:
         ):
             raise fail(f"not a serialized rulekit expression (expected format {FORMAT!r})")
         decls = data.get("declarations")
-        if decls is not None and not isinstance(decls, Mapping):
-            raise fail("declarations must be a mapping")
+        if decls is not None and not (
+            isinstance(decls, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in decls.items())
+        ):
+            raise fail("declarations must map names to type names")
         ids = itertools.count(1)
         try:
             root = ast.from_json(data.get("ast"), lambda: next(ids))
@@ -173,7 +195,10 @@ class Expression:
             raise fail(
                 "content hash does not match the source, declarations and tree (edited by hand?)"
             )
-        return _check_and_build(src, root, decls)
+        limit = data.get("cost_limit", DEFAULT_COST_LIMIT)
+        if type(limit) is not int or not 1 <= limit <= MAX_COST_LIMIT:
+            raise fail(f"cost_limit must be an integer from 1 to {MAX_COST_LIMIT}")
+        return _check_and_build(src, root, decls, cost_limit=limit)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -204,6 +229,8 @@ def _check_and_build(
     root: ast.Expr,
     declarations: Declarations | None,
     earlier: Sequence[Diagnostic] = (),
+    *,
+    cost_limit: int,
 ) -> Expression:
     env = None
     if declarations is not None:
@@ -213,7 +240,7 @@ def _check_and_build(
             raise CompileError(
                 [diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
             ) from None
-    checked, problems = check(root, src, env)
+    checked, problems = check(root, src, env, cost_limit=cost_limit)
     problems = sorted([*earlier, *problems], key=diag.sort_key)
     if problems:
         raise CompileError(problems, diag.render_all(problems, {src.file: src}))
@@ -226,26 +253,45 @@ def _environment(items: tuple[tuple[str, str], ...]) -> Mapping[str, Type]:
     return MappingProxyType(build_environment(dict(items)))
 
 
-def parse_and_check(source: str | Source, declarations: Declarations | None = None) -> Expression:
+def parse_and_check(
+    source: str | Source,
+    declarations: Declarations | None = None,
+    *,
+    cost_limit: int = DEFAULT_COST_LIMIT,
+) -> Expression:
     """Uncached compile (see :func:`compile_expression`)."""
     src = source if isinstance(source, Source) else Source(source)
     result = parser.parse(src)
     if result.ast is None:
         raise CompileError(result.diagnostics, diag.render_all(result.diagnostics, {src.file: src}))
-    return _check_and_build(src, result.ast, declarations, result.diagnostics)
+    return _check_and_build(
+        src, result.ast, declarations, result.diagnostics, cost_limit=cost_limit
+    )
 
 
 @lru_cache(maxsize=4096)
-def _cached(source: str, decl_items: tuple[tuple[str, str], ...] | None) -> Expression:
-    return parse_and_check(source, dict(decl_items) if decl_items is not None else None)
+def _cached(
+    source: str, decl_items: tuple[tuple[str, str], ...] | None, cost_limit: int
+) -> Expression:
+    return parse_and_check(
+        source, dict(decl_items) if decl_items is not None else None, cost_limit=cost_limit
+    )
 
 
-def compile_expression(source: str, declarations: Declarations | None = None) -> Expression:
+def compile_expression(
+    source: str,
+    declarations: Declarations | None = None,
+    *,
+    cost_limit: int = DEFAULT_COST_LIMIT,
+) -> Expression:
     """Parse, type-check (when ``declarations`` are given) and compile a CEL expression.
 
     ``declarations`` maps names to type names (``{"order.amount": "money"}``);
     without it every name is dynamically typed. Compiling the same source and
     declarations again returns the cached :class:`Expression`.
+    ``cost_limit`` bounds what one evaluation may cost: an expression whose
+    estimated cost may exceed it is an RK0210 error, and an evaluation that
+    goes over it stops with an :class:`EvaluationError` (docs/expressions.md, "Cost").
     Raises :class:`CompileError` listing every problem found.
 
     >>> compile_expression("since(order.paid_at) <= 6h", {"order.paid_at": "time"}).type
@@ -253,7 +299,11 @@ def compile_expression(source: str, declarations: Declarations | None = None) ->
     """
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, not {type(source).__name__}")
+    if type(cost_limit) is not int or not 1 <= cost_limit <= MAX_COST_LIMIT:
+        raise ValueError(
+            f"cost_limit must be an int from 1 to {MAX_COST_LIMIT}, not {cost_limit!r}"
+        )
     key = None
     if declarations is not None:
         key = tuple(sorted((str(k), str(v)) for k, v in declarations.items()))
-    return _cached(source, key)
+    return _cached(source, key, cost_limit)

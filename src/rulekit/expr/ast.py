@@ -7,12 +7,51 @@ cel-go's ``NewCheckedAST`` does, so one tree serves every later phase.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
 from rulekit.source import Span
+
+#: CEL's IDENT (grammar/cel.lark): the only spelling of a name, a field, a
+#: function or a comprehension variable.
+IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+#: Words CEL reserves: never names (cel-spec, langdef.md "Syntax").
+RESERVED = frozenset(
+    [
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ]
+)
+#: Words the grammar reads as tokens of their own, so never as names.
+KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
+
+
+def is_name(text: object) -> bool:
+    """Whether ``text`` is a name the parser could have read: an IDENT, not a reserved word."""
+    return (
+        isinstance(text, str)
+        and IDENT.fullmatch(text) is not None
+        and text not in RESERVED
+        and text not in KEYWORDS
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -285,32 +324,43 @@ class ASTFormatError(ValueError):
     """A serialized tree that is not one rulekit wrote."""
 
 
-def from_json(data: Any, new_id: Any, depth: int = 0) -> Expr:
+def from_json(data: Any, new_id: Any, depth: int = 0, path: str = "ast") -> Expr:
     """Rebuild a tree written by :func:`to_json`; ``new_id()`` numbers the nodes.
 
-    Every field is checked for its kind of value, so a hand-edited or corrupt
-    tree is an :class:`ASTFormatError`, never a crash in a later phase.
+    Every field is checked for its kind of value and every name against the
+    language's own lexical rules (:func:`is_name`), so a hand-edited or corrupt
+    tree is an :class:`ASTFormatError` naming the place (``ast/left/args/0``),
+    never a crash or anything worse in a later phase.
     """
     if depth > MAX_TREE_DEPTH:
-        raise ASTFormatError(f"expression nested more than {MAX_TREE_DEPTH} levels deep")
+        raise ASTFormatError(f"at {path}: expression nested more than {MAX_TREE_DEPTH} levels deep")
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("node"), str)
         or data["node"] not in _CLASSES
     ):
-        raise ASTFormatError(f"not an expression node: {str(data)[:60]}")
+        raise ASTFormatError(f"at {path}: not an expression node: {str(data)[:60]}")
     cls = _CLASSES[data["node"]]
+    unknown = set(data) - {"node", *cls.__dataclass_fields__} - {"id"}
     try:
+        if unknown:
+            raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
         kwargs: dict[str, Any] = {"id": new_id(), "span": _span(data["span"])}
         for name in cls.__dataclass_fields__:
             if name in ("id", "span"):
                 continue
-            kwargs[name] = _field_from_json(cls, name, data[name], new_id, depth + 1)
+            kwargs[name] = _field_from_json(
+                cls, name, data[name], new_id, depth + 1, f"{path}/{name}"
+            )
         if cls is Literal:
-            kwargs["value"] = _literal_from_json(kwargs["kind"], data["value"])
+            kwargs["value"] = _literal_from_json(kwargs["kind"], data["value"], kwargs["text"])
+        if cls is Comprehension:
+            _comprehension_shape(kwargs["macro"], kwargs["predicate"], kwargs["transform"])
         return cls(**kwargs)  # type: ignore[return-value]
+    except ASTFormatError:
+        raise
     except (KeyError, TypeError, ValueError, OverflowError) as e:
-        raise ASTFormatError(f"malformed {data.get('node')} node: {e}") from None
+        raise ASTFormatError(f"at {path}: malformed {data.get('node')} node: {e}") from None
 
 
 #: The deepest serialized tree accepted (the parser's limit, with room for folding).
@@ -318,49 +368,89 @@ MAX_TREE_DEPTH = 128
 _SPAN_FIELDS = {"field_span", "name_span", "op_span", "var_span"}
 _NODE_FIELDS = {"operand", "index", "left", "right", "cond", "then", "otherwise", "range"}
 _OPTIONAL_NODE_FIELDS = {"target", "predicate", "transform"}
-_NAME_FIELDS = {"name", "field", "function", "var", "text"}
-_OPS = {
-    Unary: {"!", "-"},
-    Binary: {"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "in"},
-    Logical: {"&&", "||"},
+#: Fields that hold a name: each must be spelled as the parser reads names.
+_NAME_FIELDS = {"name", "field", "function", "var"}
+OPERATORS: dict[type, frozenset[str]] = {
+    Unary: frozenset({"!", "-"}),
+    Binary: frozenset({"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "in"}),
+    Logical: frozenset({"&&", "||"}),
 }
-_LITERAL_KINDS = {"int", "double", "string", "bytes", "bool", "null", "duration"}
-_MACROS = {"all", "exists", "exists_one", "map", "filter"}
+#: Literal kind -> the Python type of its value.
+LITERAL_VALUES: dict[str, type] = {
+    "int": int,
+    "double": float,
+    "string": str,
+    "bytes": bytes,
+    "bool": bool,
+    "null": type(None),
+    "duration": timedelta,
+}
+#: Macro -> (has a predicate, has a transform) shapes the parser builds.
+MACRO_SHAPES: dict[str, frozenset[tuple[bool, bool]]] = {
+    "all": frozenset({(True, False)}),
+    "exists": frozenset({(True, False)}),
+    "exists_one": frozenset({(True, False)}),
+    "filter": frozenset({(True, False)}),
+    "map": frozenset({(False, True), (True, True)}),
+}
+_INT64 = (-(2**63), 2**63 - 1)
+#: A double literal as the grammar spells it (FLOAT, after an optional folded sign).
+_DOUBLE_TEXT = re.compile(r"-?(?:\d*\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)")
+#: The longest name accepted (far beyond any real one; keeps messages and code small).
+MAX_NAME = 256
 
 
 def _span(v: Any) -> Span:
-    if not (isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= 0 for x in v)):
-        raise ValueError(f"a span is two offsets, not {str(v)[:40]}")
+    if not (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(type(x) is int and x >= 0 for x in v)
+        and v[0] <= v[1]
+    ):
+        raise ValueError(f"a span is two ordered offsets, not {str(v)[:40]}")
     return Span(v[0], v[1])
 
 
-def _field_from_json(cls: type, name: str, v: Any, new_id: Any, depth: int) -> Any:
+def _comprehension_shape(macro: str, predicate: Expr | None, transform: Expr | None) -> None:
+    if (predicate is not None, transform is not None) not in MACRO_SHAPES[macro]:
+        raise ValueError(f"{macro}() with the wrong arguments")
+
+
+def _field_from_json(cls: type, name: str, v: Any, new_id: Any, depth: int, path: str) -> Any:
     if name in _SPAN_FIELDS:
         return _span(v)
     if name == "entries":
         if not isinstance(v, list) or not all(isinstance(kv, list) and len(kv) == 2 for kv in v):
             raise ValueError("entries must be [key, value] pairs")
-        return tuple((from_json(k, new_id, depth), from_json(x, new_id, depth)) for k, x in v)
+        return tuple(
+            (
+                from_json(k, new_id, depth, f"{path}/{i}/0"),
+                from_json(x, new_id, depth, f"{path}/{i}/1"),
+            )
+            for i, (k, x) in enumerate(v)
+        )
     if name in ("items", "args"):
         if not isinstance(v, list):
             raise ValueError(f"{name} must be a list")
-        return tuple(from_json(x, new_id, depth) for x in v)
+        return tuple(from_json(x, new_id, depth, f"{path}/{i}") for i, x in enumerate(v))
     if name in _NODE_FIELDS or (name in _OPTIONAL_NODE_FIELDS and v is not None):
-        return from_json(v, new_id, depth)
+        return from_json(v, new_id, depth, path)
     if name in _OPTIONAL_NODE_FIELDS:
         return None
-    if name in _NAME_FIELDS and not isinstance(v, str):
-        raise ValueError(f"{name} must be text")
-    if name == "op" and v not in _OPS.get(cls, ()):
-        raise ValueError(f"unknown operator {v!r}")
-    if name == "kind" and v not in _LITERAL_KINDS:
-        raise ValueError(f"unknown literal kind {v!r}")
-    if name == "macro" and v not in _MACROS:
-        raise ValueError(f"unknown macro {v!r}")
+    if name in _NAME_FIELDS and not (isinstance(v, str) and len(v) <= MAX_NAME and is_name(v)):
+        raise ValueError(f"{name} {str(v)[:40]!r} is not a name")
+    if name == "text" and not isinstance(v, str):
+        raise ValueError("text must be text")
+    if name == "op" and v not in OPERATORS.get(cls, ()):
+        raise ValueError(f"unknown operator {str(v)[:20]!r}")
+    if name == "kind" and v not in LITERAL_VALUES:
+        raise ValueError(f"unknown literal kind {str(v)[:20]!r}")
+    if name == "macro" and v not in MACRO_SHAPES:
+        raise ValueError(f"unknown macro {str(v)[:20]!r}")
     return v
 
 
-def _literal_from_json(kind: str, v: object) -> Any:
+def _literal_from_json(kind: str, v: object, text: str) -> Any:
     expected = {
         "int": int,
         "string": str,
@@ -375,10 +465,15 @@ def _literal_from_json(kind: str, v: object) -> Any:
         return None
     if type(v) is not expected[kind]:
         raise ValueError(f"a {kind} literal cannot hold {str(v)[:40]}")
+    if kind == "int" and not _INT64[0] <= int(str(v)) <= _INT64[1]:
+        raise ValueError("an int literal out of range")
     if kind == "bytes":
         return bytes.fromhex(str(v))
     if kind == "duration":
         return timedelta(microseconds=int(str(v)))
     if kind == "double":
+        # The text is read again as an exact decimal beside money: both must agree.
+        if _DOUBLE_TEXT.fullmatch(text) is None or float(text) != float(str(v)):
+            raise ValueError(f"a double literal spelled {text[:40]!r}")
         return float(str(v))
     return v

@@ -17,6 +17,7 @@ from decimal import Decimal
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import ast, stdlib
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, ZERO, Estimate, estimate
 from rulekit.expr.types import (
     BOOL,
     BYTES,
@@ -55,10 +56,19 @@ class CheckedExpr:
     uses_now: bool
     #: node id -> value, for names that are constants of a policy.
     constants: Mapping[int, object] = field(default_factory=dict)
+    #: what evaluating it may cost (:mod:`rulekit.expr.cost`), and the limit it was checked
+    #: against, which is also its run-time budget.
+    cost: Estimate = ZERO
+    cost_limit: int = DEFAULT_COST_LIMIT
 
     @property
     def type(self) -> Type:
         return self.types[self.root.id]
+
+    @property
+    def counted(self) -> bool:
+        """Whether an evaluation must count its cost: the estimate cannot vouch for it."""
+        return self.cost.max > self.cost_limit or self.cost.assumed
 
 
 _TYPE_IDENTS = frozenset(stdlib.TYPES) - {"dyn"}
@@ -171,9 +181,35 @@ class _Checker:
 
     # -- dispatch ---------------------------------------------------------------------
     def check(self, node: ast.Expr) -> Type:
-        t = self._check(node)
+        t = self.malformed(node) or self._check(node)
         self.types[node.id] = t
         return t
+
+    def malformed(self, node: ast.Expr) -> Type | None:
+        """What the parser could never have built (a hand-made or edited tree).
+
+        Refused here, so nothing reaches code generation that did not pass
+        the same rules as source text.
+        """
+        match node:
+            case ast.Ident(name=name) | ast.Select(field=name) | ast.Has(field=name):
+                if not ast.is_name(name):
+                    return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
+            case ast.Comprehension():
+                if not ast.is_name(node.var):
+                    return self.error("RK0107", f"{node.var[:40]!r} is not a name", node.var_span)
+                shape = (node.predicate is not None, node.transform is not None)
+                if shape not in ast.MACRO_SHAPES.get(node.macro, ()):
+                    return self.error(
+                        "RK0109", f"{node.macro[:40]!r} is not a macro of that form", node.span
+                    )
+            case ast.Unary() | ast.Binary() | ast.Logical():
+                if node.op not in ast.OPERATORS[type(node)]:
+                    return self.error("RK0203", f"unknown operator {node.op[:10]!r}", node.span)
+            case ast.Literal():
+                if type(node.value) is not ast.LITERAL_VALUES.get(node.kind):
+                    return self.error("RK0108", f"not a {node.kind[:20]} literal", node.span)
+        return None
 
     def _check(self, node: ast.Expr) -> Type:
         match node:
@@ -687,14 +723,29 @@ def check(
     env: Mapping[str, Type] | None,
     constants: Mapping[str, tuple[Type, object]] | None = None,
     hints: Mapping[str, str] | None = None,
+    cost_limit: int = DEFAULT_COST_LIMIT,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
     ``constants`` are names with a known type and value (a policy's constants);
-    ``hints`` the help line for particular undeclared names (``"*"``: any other).
+    ``hints`` the help line for particular undeclared names (``"*"``: any other);
+    ``cost_limit`` the most its estimated cost may be (RK0210 past it).
     """
     c = _Checker(source, env, constants or {}, hints or {})
     c.check(root)
+    cost = ZERO
+    if not c.diagnostics:
+        cost = estimate(root, c.types, c.inputs, c.constants)
+        if cost.max > cost_limit:
+            c.error(
+                "RK0210",
+                f"expression may cost too much to evaluate: up to {cost.max:,} "
+                f"(the limit is {cost_limit:,})",
+                root.span,
+                "nested macros multiply their ranges, and `+` in a macro can double what it"
+                " builds: iterate over smaller lists, un-nest, or raise the limit (`cost_limit`"
+                " in the policy header; compile_expression(..., cost_limit=N))",
+            )
     checked = CheckedExpr(
         source=source,
         root=root,
@@ -704,5 +755,7 @@ def check(
         variables=frozenset(c.variables),
         uses_now=c.uses_now,
         constants=c.constants,
+        cost=cost,
+        cost_limit=cost_limit,
     )
     return checked, sorted(c.diagnostics, key=diag.sort_key)

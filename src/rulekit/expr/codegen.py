@@ -11,6 +11,23 @@ CEL's commutative ``&&``/``||`` might absorb), it raises, and the function
 falls back to the reference interpreter, which returns the absorbed result or
 raises a precise :class:`EvaluationError`. Differential tests hold both paths
 to the same answers.
+
+Its invariant, which keeps a compiled artifact data and never code: **the
+generated source never contains a string it did not produce itself.** Names
+of comprehension variables become generated names (``_v0``, ``_v1``, ... by
+nesting depth); operators, macros and functions are looked up in the tables
+below (a missing entry is a bug and raises, it never falls through to the
+text of a node); names, fields and literals enter only through ``repr`` of
+their exact Python type or as constants in the namespace. The checker
+refuses any tree the parser could not have produced before it gets here.
+
+Cost: when the static estimate vouches for the expression (its maximum is
+within the limit and relies on no assumed input size), the code counts
+nothing. Otherwise it charges a per-evaluation :class:`~rulekit.expr.cost.Budget`
+exactly as the interpreter does (macro iterations, sizes of values built). An
+evaluation stopped for cost, memory or stack depth raises its
+:class:`EvaluationError` at once: it is never handed to the interpreter to be
+run a second time.
 """
 
 from __future__ import annotations
@@ -22,6 +39,8 @@ from typing import Any
 
 from rulekit.expr import ast, stdlib
 from rulekit.expr.checker import CheckedExpr
+from rulekit.expr.cost import Budget
+from rulekit.expr.interpreter import STOPPED
 from rulekit.expr.types import NUMERIC, Type
 
 _ORDERED_SAME = frozenset({"string", "bytes", "bool", "timestamp", "duration"})
@@ -30,6 +49,24 @@ _PY_EQ_KINDS = frozenset(
 )
 _STRINGS = frozenset({"string", "enum"})  # enum values are strings
 _BOOL_FUNCTIONS = frozenset({"contains", "startsWith", "endsWith", "matches", "bool"})
+#: CEL operator -> the Python operator with the same meaning on the kinds it is used for.
+_PY_OPS = {
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "==": "==",
+    "!=": "!=",
+    "+": "+",
+    "-": "-",
+    "*": "*",
+    "/": "/",
+}
+_RELATIONS = frozenset({"<", "<=", ">", ">="})
+_ADDITIVE = frozenset({"+", "-"})
+_RING = frozenset({"+", "-", "*"})
+#: Literal kinds whose Python repr is the value, given a value of exactly this type.
+_REPR_LITERALS = {"int": int, "string": str, "bytes": bytes, "bool": bool, "null": type(None)}
 _FOLDABLE = {
     "timestamp": stdlib.to_timestamp,
     "duration": stdlib.to_duration,
@@ -105,9 +142,28 @@ def _c_filter(items: Any, pred: Callable[[Any], Any]) -> list[Any]:
 
 
 def _iterable(items: Any) -> Any:
+    if items.__class__ is _Charged:
+        return items
     if stdlib.kind(items) not in ("list", "map"):
         raise _Raise
     return items
+
+
+class _Charged:
+    """A macro's range whose iteration charges the budget (in code that counts)."""
+
+    __slots__ = ("budget", "items", "step")
+
+    def __init__(self, budget: Budget, items: Any, step: int) -> None:
+        self.budget = budget
+        self.items = _iterable(items)
+        self.step = step
+
+    def __iter__(self) -> Any:
+        charge, step = self.budget.charge, self.step
+        for x in self.items:
+            charge(step)
+            yield x
 
 
 _RUNTIME: dict[str, Any] = {
@@ -173,17 +229,30 @@ _RUNTIME: dict[str, Any] = {
     "_dyn": stdlib.dyn,
 }
 _MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
-_CONVERSIONS = {
-    "int",
-    "double",
-    "string",
-    "bytes",
-    "bool",
-    "money",
-    "timestamp",
-    "duration",
-    "type",
-    "dyn",
+#: Function -> the runtime helper that computes it (accessors and since() apart).
+_HELPERS = {
+    "size": "_size",
+    "contains": "_contains",
+    "startsWith": "_starts",
+    "endsWith": "_ends",
+    "matches": "_matches",
+    "int": "_int",
+    "double": "_double",
+    "string": "_string",
+    "bytes": "_bytes",
+    "bool": "_bool",
+    "money": "_money",
+    "timestamp": "_timestamp",
+    "duration": "_duration",
+    "type": "_type",
+    "dyn": "_dyn",
+}
+_MACROS = {
+    "all": "_c_all",
+    "exists": "_c_exists",
+    "exists_one": "_c_exists_one",
+    "map": "_c_map",
+    "filter": "_c_filter",
 }
 # Declared objects (dotted declarations) are not guarded: every operation on
 # them (select, has, index, in, size) already fails on a value that is not a map.
@@ -204,15 +273,22 @@ def _in_map(v: Any) -> Any:
 
 _RUNTIME["_in_list"] = _in_list
 _RUNTIME["_in_map"] = _in_map
+_RUNTIME["_Budget"] = Budget
+_RUNTIME["_Charged"] = _Charged
+_RUNTIME["_STOPPED"] = STOPPED
+#: Result kinds of a `+` that may build a sized value (charged in code that counts).
+_BUILT_BY_PLUS = frozenset({"string", "bytes", "list", "dyn"})
 
 
 class _Emitter:
     def __init__(self, checked: CheckedExpr) -> None:
         self.checked = checked
         self.types = checked.types
+        self.counted = checked.counted
         self.consts: dict[str, Any] = {}
         self.temps = 0
-        self.scopes: list[set[str]] = []
+        #: comprehension variable -> its generated name, innermost scope last
+        self.scopes: list[dict[str, str]] = []
 
     def temp(self) -> str:
         self.temps += 1
@@ -276,7 +352,7 @@ class _Emitter:
             case ast.Ident(name=name):
                 for scope in reversed(self.scopes):
                     if name in scope:
-                        return f"c_{name}"
+                        return scope[name]
                 if node.id in self.checked.constants:
                     return self.const(self.checked.constants[node.id])
                 if name == "now":
@@ -301,31 +377,40 @@ class _Emitter:
             case ast.Conditional():
                 return f"({self.gen(node.then)} if {self.strict_bool(node.cond)} else {self.gen(node.otherwise)})"
             case ast.ListLit():
-                return "[" + "".join(self.gen(i) + ", " for i in node.items) + "]"
+                return self.built(
+                    len(node.items), "[" + "".join(self.gen(i) + ", " for i in node.items) + "]"
+                )
             case ast.MapLit():
-                keys = [k for k, _ in node.entries]
-                if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
-                    {k.value for k in keys}  # type: ignore[union-attr]
-                ) == len(keys):
-                    return (
-                        "{"
-                        + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries)
-                        + "}"
-                    )
-                pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
-                return f"_make_map([{pairs}])"
+                return self.built(len(node.entries), self.map_literal(node))
             case ast.Call():
                 return self.call(node)
             case ast.Comprehension():
                 return self.comprehension(node)
         raise TypeError(node)  # pragma: no cover
 
+    def built(self, size: int, code: str) -> str:
+        """``code`` builds a literal of ``size`` entries: charged first where code counts."""
+        return f"(_b.charge({size:d}) or {code})" if self.counted else code
+
+    def map_literal(self, node: ast.MapLit) -> str:
+        keys = [k for k, _ in node.entries]
+        if all(isinstance(k, ast.Literal) and k.kind == "string" for k in keys) and len(
+            {k.value for k in keys}  # type: ignore[union-attr]
+        ) == len(keys):
+            return "{" + ", ".join(f"{self.gen(k)}: {self.gen(v)}" for k, v in node.entries) + "}"
+        pairs = ", ".join(f"({self.gen(k)}, {self.gen(v)})" for k, v in node.entries)
+        return f"_make_map([{pairs}])"
+
     def literal(self, node: ast.Literal) -> str:
         money = self.checked.money_literals.get(node.id)
         if money is not None:
             return self.const(money)
-        if node.kind in ("int", "string", "bytes", "bool", "null") or (
-            node.kind == "double" and node.value == node.value and abs(node.value) != float("inf")
+        exact = _REPR_LITERALS.get(node.kind)
+        if (exact is not None and type(node.value) is exact) or (
+            node.kind == "double"
+            and type(node.value) is float
+            and node.value == node.value
+            and abs(node.value) != float("inf")
         ):
             return repr(node.value)
         return self.const(node.value)  # doubles (inf, nan, exact repr) and durations
@@ -365,9 +450,12 @@ class _Emitter:
         op = node.op
         lk, rk = self.kind(node.left), self.kind(node.right)
         a, b = self.gen(node.left), self.gen(node.right)
-        if op in ("<", "<=", ">", ">="):
+        if self.counted and op == "+" and self.kind(node) in _BUILT_BY_PLUS:
+            t1, t2 = self.temp(), self.temp()
+            return f"(_b.concat(({t1} := {a}), ({t2} := {b})) or _add({t1}, {t2}))"
+        if op in _RELATIONS:
             if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _ORDERED_SAME):
-                return f"({a} {op} {b})"
+                return f"({a} {_PY_OPS[op]} {b})"
             return f"_rel({op!r}, {a}, {b})"
         if op in ("==", "!="):
             if (
@@ -375,7 +463,7 @@ class _Emitter:
                 or (lk == rk and lk in _PY_EQ_KINDS)
                 or (lk in _STRINGS and rk in _STRINGS)
             ):
-                return f"({a} {op} {b})"
+                return f"({a} {_PY_OPS[op]} {b})"
             return f"({'' if op == '==' else 'not '}_eq({a}, {b}))"
         if op == "in":
             rt = self.type(node.right)
@@ -384,14 +472,14 @@ class _Emitter:
             ):
                 return f"({a} in {b})"
             return f"_in({b}, {a})"
-        if op in "+-*" and lk == rk == "int":
+        if op in _RING and lk == rk == "int":
             t = self.temp()
-            return f"({t} if -9223372036854775808 <= ({t} := {a} {op} {b}) <= 9223372036854775807 else _bail())"
-        if op in "+-*" and lk == rk == "double":
-            return f"({a} {op} {b})"
+            return f"({t} if -9223372036854775808 <= ({t} := {a} {_PY_OPS[op]} {b}) <= 9223372036854775807 else _bail())"
+        if op in _RING and lk == rk == "double":
+            return f"({a} {_PY_OPS[op]} {b})"
         # Money runs in stdlib's contexts, not the ambient one: a result that is
         # not exact (or a division by zero) raises, and the interpreter reports it.
-        if op in "+-*" and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
+        if op in _RING and "money" in (lk, rk) and {lk, rk} <= {"money", "int"}:
             return f"{_MONEY_OPS[op]}({a}, {b})"
         if op == "/" and lk == "money" and rk in ("money", "int"):
             return f"_mdiv({a}, {b})"
@@ -401,8 +489,8 @@ class _Emitter:
             return f"({a} + {b})"
         if op == "-" and lk == "timestamp":
             return f"({a} - {b})"
-        if op in "+-" and lk == rk == "duration":
-            return f"_check_dur({a} {op} {b})"
+        if op in _ADDITIVE and lk == rk == "duration":
+            return f"_check_dur({a} {_PY_OPS[op]} {b})"
         if op == "/" and lk == rk == "int":
             return f"_int_div({a}, {b})"
         if op == "%" and lk == rk == "int":
@@ -440,23 +528,17 @@ class _Emitter:
             return f"_since(now, {args[0]})"
         if name in stdlib.ACCESSORS:
             return f"_acc({name!r}, {', '.join(args)})"
-        helper = {
-            "size": "_size",
-            "contains": "_contains",
-            "startsWith": "_starts",
-            "endsWith": "_ends",
-            "matches": "_matches",
-        }.get(name)
-        if helper is None:
-            assert name in _CONVERSIONS, name
-            helper = f"_{name}"
-        return f"{helper}({', '.join(args)})"
+        return f"{_HELPERS[name]}({', '.join(args)})"
 
     def comprehension(self, node: ast.Comprehension) -> str:
         rng = self.gen(node.range)
-        self.scopes.append({node.var})
+        if self.counted:
+            # As the interpreter: 1 an iteration, 1 more for what map()/filter() may add.
+            step = 2 if node.macro in ("map", "filter") else 1
+            rng = f"_Charged(_b, {rng}, {step:d})"
+        param = f"_v{len(self.scopes)}"
+        self.scopes.append({node.var: param})
         try:
-            param = f"c_{node.var}"
             pred = (
                 f"lambda {param}: {self.strict_bool(node.predicate)}"
                 if node.predicate is not None
@@ -469,9 +551,10 @@ class _Emitter:
             )
         finally:
             self.scopes.pop()
+        helper = _MACROS[node.macro]
         if node.macro == "map":
-            return f"_c_map({rng}, {transform}{', ' + pred if pred else ''})"
-        return f"_c_{node.macro}({rng}, {pred})"
+            return f"{helper}({rng}, {transform}{', ' + pred if pred else ''})"
+        return f"{helper}({rng}, {pred})"
 
 
 def _flatten(node: ast.Expr, op: str) -> list[ast.Expr]:
@@ -489,21 +572,36 @@ def generate(checked: CheckedExpr) -> tuple[str, dict[str, Any]]:
     prologue = (
         "        if now.tzinfo.__class__ is not _timezone: _bail()\n" if checked.uses_now else ""
     )
+    if e.counted:
+        prologue += f"        _b = _Budget({e.const(checked.cost_limit)})\n"
     src = (
         "def evaluate(variables=_EMPTY, now=None):\n"
         "    try:\n"
         f"{prologue}"
         f"        return {body}\n"
+        "    except _STOPPED as e:\n"
+        "        raise _stopped(e) from None\n"
         "    except Exception:\n"
         "        return _slow(variables, now)\n"
     )
     return src, e.consts
 
 
-def build(checked: CheckedExpr, slow: Callable[[Any, Any], Any]) -> tuple[Callable[..., Any], str]:
-    """Compile ``checked`` into a function; ``slow`` is the interpreter fallback."""
+def build(
+    checked: CheckedExpr,
+    slow: Callable[[Any, Any], Any],
+    stopped: Callable[[BaseException], Exception],
+) -> tuple[Callable[..., Any], str]:
+    """Compile ``checked`` into a function; ``slow`` is the interpreter fallback, and
+    ``stopped`` the error for an evaluation stopped for cost, memory or stack depth."""
     src, consts = generate(checked)
-    namespace: dict[str, Any] = {**_RUNTIME, **consts, "_slow": slow, "_EMPTY": {}}
+    namespace: dict[str, Any] = {
+        **_RUNTIME,
+        **consts,
+        "_slow": slow,
+        "_stopped": stopped,
+        "_EMPTY": {},
+    }
     try:
         code = compile(src, f"<rulekit expression {checked.source.name}>", "exec")
     except (SyntaxError, MemoryError, RecursionError):

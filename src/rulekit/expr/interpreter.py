@@ -6,6 +6,11 @@ CEL's ``&&``/``||`` might absorb), evaluation is re-done here, which either
 finds the absorbed result or raises an :class:`EvaluationError` naming the
 failing sub-expression and the values it saw. It also produces ``explain``
 traces. Expressions are pure, so re-evaluating is safe.
+
+Every evaluation here counts its cost against the expression's budget
+(:class:`rulekit.expr.cost.Budget`): macro iterations and the sizes of values
+built. Going over it, or running out of memory or stack, stops the evaluation
+with an :class:`EvaluationError` that no ``&&``/``||`` absorbs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from rulekit.errors import EvaluationError
 from rulekit.expr import ast, stdlib
 from rulekit.expr.checker import CheckedExpr
+from rulekit.expr.cost import Budget, CostLimitExceeded
 from rulekit.expr.stdlib import CelError
 
 _MAX_SHOWN = 80
@@ -86,6 +92,18 @@ class Interpreter:
             return run.ev(run.root)
         except _Fail as f:
             raise self.error(f) from None
+        except STOPPED as e:
+            raise self.stopped(e) from None
+
+    def stopped(self, e: BaseException) -> EvaluationError:
+        """The error of an evaluation stopped short: over its budget, out of memory or stack."""
+        if isinstance(e, CostLimitExceeded):
+            message = f"{e}: the expression built or iterated over too much"
+        elif isinstance(e, MemoryError):
+            message = "evaluation ran out of memory"
+        else:
+            message = "evaluation nested too deeply"
+        return EvaluationError(message, source=self.text)
 
     def constant(self, node: ast.Expr) -> Any:
         """The value of a sub-tree that reads no variables and not ``now`` (a folded constant)."""
@@ -103,6 +121,8 @@ class Interpreter:
             value = run.ev(run.root)
         except _Fail as f:
             error = self.error(f)
+        except STOPPED as e:
+            error = self.stopped(e)
         clauses = []
         for node in _clauses(run.root):
             pos = self.checked.source.position(node.span.start)
@@ -162,6 +182,7 @@ class _Run:
         self.scopes: list[dict[str, Any]] = []
         self.values: dict[int, Any] = {}
         self.failures: dict[int, str] = {}
+        self.budget = Budget(interp.checked.cost_limit)
 
     def ev(self, node: ast.Expr) -> Any:
         try:
@@ -230,6 +251,8 @@ class _Run:
                 return stdlib.logical_not(v) if node.op == "!" else stdlib.neg(v)
             case ast.Binary():
                 a, b = self.ev(node.left), self.ev(node.right)
+                if node.op == "+":
+                    self.budget.concat(a, b)
                 return (
                     _BINARY[node.op](a, b) if node.op in _BINARY else stdlib.relation(node.op, a, b)
                 )
@@ -243,8 +266,10 @@ class _Run:
                     return self.ev(node.otherwise)
                 raise CelError(f"the condition of `? :` must be a bool, got {stdlib.kind(c)}")
             case ast.ListLit():
+                self.budget.charge(len(node.items))
                 return [self.ev(i) for i in node.items]
             case ast.MapLit():
+                self.budget.charge(len(node.entries))
                 return stdlib.make_map([(self.ev(k), self.ev(v)) for k, v in node.entries])
             case ast.Call():
                 return self.call(node)
@@ -295,6 +320,8 @@ class _Run:
             raise CelError(f"{node.macro}() needs a list or map, got {k}")
         items = list(rng)
         macro = node.macro
+        # An iteration costs 1, and 1 more for the element a map() or filter() may add.
+        step = 2 if macro in ("map", "filter") else 1
         scope: dict[str, Any] = {}
         self.scopes.append(scope)
         try:
@@ -303,6 +330,7 @@ class _Run:
                 results: list[Any] = []
                 decide = macro == "exists"
                 for item in items:
+                    self.budget.charge(step)
                     scope[node.var] = item
                     try:
                         r = self.ev(node.predicate)
@@ -317,11 +345,13 @@ class _Run:
                 assert node.predicate is not None
                 count = 0
                 for item in items:
+                    self.budget.charge(step)
                     scope[node.var] = item
                     count += stdlib.check_bool(self.ev(node.predicate))
                 return count == 1
             out = []
             for item in items:
+                self.budget.charge(step)
                 scope[node.var] = item
                 if node.predicate is not None and not stdlib.check_bool(self.ev(node.predicate)):
                     continue
@@ -330,6 +360,9 @@ class _Run:
         finally:
             self.scopes.pop()
 
+
+#: What stops an evaluation outright (never an error value, never retried).
+STOPPED = (CostLimitExceeded, MemoryError, RecursionError)
 
 _BINARY = {"+": stdlib.add, "-": stdlib.sub, "*": stdlib.mul, "/": stdlib.div, "%": stdlib.mod}
 

@@ -14,8 +14,10 @@ import dataclasses
 import difflib
 import itertools
 import re
-import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -35,28 +37,8 @@ MAX_DEPTH = 120
 #: CEL's duration range: about 10,000 years either way.
 MAX_DURATION = timedelta(seconds=315_576_000_000)
 
-RESERVED = frozenset(
-    [
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ]
-)
-KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
+RESERVED = ast.RESERVED
+KEYWORDS = ast.KEYWORDS
 MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "filter": (2,), "map": (2, 3)}
 
 _DURATION_PART = re.compile(r"(\d+)(ms|d|h|m|s)")
@@ -113,7 +95,7 @@ _TOKEN_NAMES = {
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
-class _Problem(Exception):
+class Problem(Exception):
     """A user error found inside a parser callback (turned into a diagnostic)."""
 
     def __init__(self, code: str, message: str, span: Span, help: str | None = None) -> None:
@@ -128,7 +110,7 @@ def _span(first: ast.Node | Token, last: ast.Node | Token) -> Span:
     return Span(start or 0, end or 0)
 
 
-def _tok_span(tok: Token) -> Span:
+def token_span(tok: Token) -> Span:
     return Span(tok.start_pos or 0, tok.end_pos or 0)
 
 
@@ -139,7 +121,7 @@ def _id() -> int:
     return next(_ids)
 
 
-class _Builder(lark.Transformer[Token, Any]):
+class ExpressionBuilder(lark.Transformer[Token, Any]):
     """LALR callbacks: children are already-built nodes and tokens."""
 
     # -- operators ------------------------------------------------------------
@@ -148,24 +130,24 @@ class _Builder(lark.Transformer[Token, Any]):
 
     def logical(self, c: list[Any]) -> ast.Expr:
         op = "&&" if c[1].type in ("ANDAND", "AND") else "||"
-        return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
+        return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], token_span(c[1]))
 
     def binary(self, c: list[Any]) -> ast.Expr:
         op = str(c[1])
         if op == "=":
             # Report it, read it as `==`, and keep going: the checker may find more.
-            _RECOVERED.append(
-                _Problem(
-                    "RK0104", "`=` is not a comparison", _tok_span(c[1]), "to compare, write `==`"
+            current().recovered.append(
+                Problem(
+                    "RK0104", "`=` is not a comparison", token_span(c[1]), "to compare, write `==`"
                 )
             )
             op = "=="
-        return ast.Binary(_id(), _span(c[0], c[2]), op, c[0], c[2], _tok_span(c[1]))
+        return ast.Binary(_id(), _span(c[0], c[2]), op, c[0], c[2], token_span(c[1]))
 
     def not_(self, c: list[Any]) -> ast.Expr:
         node: ast.Expr = c[-1]
         for tok in reversed(c[:-1]):
-            node = ast.Unary(_id(), _span(tok, node), "!", node, _tok_span(tok))
+            node = ast.Unary(_id(), _span(tok, node), "!", node, token_span(tok))
         return node
 
     def negate(self, c: list[Any]) -> ast.Expr:
@@ -181,14 +163,14 @@ class _Builder(lark.Transformer[Token, Any]):
                 # next to the number in; any further `-` negates that.
                 node = ast.Literal(_id(), _span(tok, node), node.kind, -node.value, "-" + node.text)
             else:
-                node = ast.Unary(_id(), _span(tok, node), "-", node, _tok_span(tok))
+                node = ast.Unary(_id(), _span(tok, node), "-", node, token_span(tok))
         return node
 
     # -- members --------------------------------------------------------------
     def select(self, c: list[Any]) -> ast.Expr:
         operand, _dot, name = c
         _check_name(name)
-        return ast.Select(_id(), _span(operand, name), operand, str(name), _tok_span(name))
+        return ast.Select(_id(), _span(operand, name), operand, str(name), token_span(name))
 
     def method_call(self, c: list[Any]) -> ast.Expr:
         target, _dot, name, _lp, args, rp = c
@@ -196,8 +178,8 @@ class _Builder(lark.Transformer[Token, Any]):
         arglist: list[ast.Expr] = args or []
         span = _span(target, rp)
         if str(name) in MACROS:
-            return _comprehension(str(name), target, arglist, span, _tok_span(name))
-        return ast.Call(_id(), span, str(name), target, tuple(arglist), _tok_span(name))
+            return _comprehension(str(name), target, arglist, span, token_span(name))
+        return ast.Call(_id(), span, str(name), target, tuple(arglist), token_span(name))
 
     def index(self, c: list[Any]) -> ast.Expr:
         operand, _l, idx, rs = c
@@ -216,7 +198,7 @@ class _Builder(lark.Transformer[Token, Any]):
         span = _span(c[0], rp)
         if str(name) == "has":
             if len(arglist) != 1 or not isinstance(arglist[0], ast.Select):
-                raise _Problem(
+                raise Problem(
                     "RK0109",
                     "has() takes one field selection",
                     span,
@@ -224,12 +206,12 @@ class _Builder(lark.Transformer[Token, Any]):
                 )
             sel = arglist[0]
             return ast.Has(_id(), span, sel.operand, sel.field, sel.field_span)
-        return ast.Call(_id(), span, str(name), None, tuple(arglist), _tok_span(name))
+        return ast.Call(_id(), span, str(name), None, tuple(arglist), token_span(name))
 
     def paren(self, c: list[Any]) -> ast.Expr:
         # The node's span takes in the parentheses, so a parent's text is whole.
         inner: ast.Expr = dataclasses.replace(c[1], span=_span(c[0], c[2]))
-        _PARENS.add(inner.id)
+        current().parens.add(inner.id)
         if isinstance(inner, ast.Literal) and inner.kind == "int":
             _check_int_range(inner)
         return inner
@@ -256,96 +238,124 @@ class _Builder(lark.Transformer[Token, Any]):
         tok = c[0]
         text = str(tok)
         if len(text.lstrip("0xX")) > 25:
-            raise _Problem(
+            raise Problem(
                 "RK0106",
                 "integer literal is out of range",
-                _tok_span(tok),
+                token_span(tok),
                 "int is 64-bit: from -9223372036854775808 to 9223372036854775807",
             )
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
-        return ast.Literal(_id(), _tok_span(tok), "int", value, text)
+        return ast.Literal(_id(), token_span(tok), "int", value, text)
 
     def uint_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        raise _Problem(
+        raise Problem(
             "RK0108",
             f"unsigned integer literals like `{tok}` are not supported",
-            _tok_span(tok),
+            token_span(tok),
             f"write `{str(tok)[:-1]}`: rulekit has one integer type, int (64-bit, signed)",
         )
 
     def float_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        return ast.Literal(_id(), _tok_span(tok), "double", float(str(tok)), str(tok))
+        return ast.Literal(_id(), token_span(tok), "double", float(str(tok)), str(tok))
 
     def string_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        kind, value = _decode_string(str(tok), tok.start_pos or 0)
-        return ast.Literal(_id(), _tok_span(tok), kind, value, str(tok))
+        kind, value = decode_string(str(tok), tok.start_pos or 0)
+        return ast.Literal(_id(), token_span(tok), kind, value, str(tok))
 
     def duration_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
         parts = _DURATION_PART.findall(str(tok))
         ranks = [_UNIT_ORDER.index(u) for _, u in parts]
         if ranks != sorted(set(ranks)):
-            raise _Problem(
+            raise Problem(
                 "RK0108",
                 f"duration `{tok}` repeats a unit or has them out of order",
-                _tok_span(tok),
+                token_span(tok),
                 "write units from largest to smallest, each once: 1d12h, 1h30m, 90s",
             )
         value = parse_duration_literal(str(tok)) if all(len(n) <= 12 for n, _ in parts) else None
         if value is None:
-            raise _Problem(
+            raise Problem(
                 "RK0106",
                 f"duration `{tok}` is out of range",
-                _tok_span(tok),
+                token_span(tok),
                 "durations must be within 10,000 years",
             )
-        return ast.Literal(_id(), _tok_span(tok), "duration", value, str(tok))
+        return ast.Literal(_id(), token_span(tok), "duration", value, str(tok))
 
     def bool_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        return ast.Literal(_id(), _tok_span(tok), "bool", tok.type == "TRUE", str(tok))
+        return ast.Literal(_id(), token_span(tok), "bool", tok.type == "TRUE", str(tok))
 
     def null_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
-        return ast.Literal(_id(), _tok_span(tok), "null", None, "null")
+        return ast.Literal(_id(), token_span(tok), "null", None, "null")
 
 
-# Per-parse state of the callbacks, used under _LOCK and cleared after each parse:
-# ids of nodes written inside parentheses (so `-(1)` is not folded into a
-# literal), and problems the parser recovered from.
-_PARENS: set[int] = set()
-_RECOVERED: list[_Problem] = []
-_LOCK = threading.Lock()
+@dataclass
+class ParseContext:
+    """The state of one parse, which the parser's callbacks read and add to.
+
+    Each parse has its own (:func:`parsing`), held in a context variable: parses in
+    several threads or tasks at once (an editor's many documents) share nothing, and
+    no lock is needed. The Lark parser itself keeps no state between parses.
+    """
+
+    #: the text being parsed (a policy's callbacks give their nodes its spans)
+    source: Source
+    #: ids of nodes written inside parentheses (so `-(1)` is not folded into a literal)
+    parens: set[int] = field(default_factory=set)
+    #: problems the parser recovered from (reported, parsing went on)
+    recovered: list[Problem] = field(default_factory=list)
+
+
+_CONTEXT: ContextVar[ParseContext] = ContextVar("rulekit_parse_context")
+
+
+@contextmanager
+def parsing(source: Source) -> Iterator[ParseContext]:
+    """A fresh :class:`ParseContext` for the parse of ``source`` inside the block."""
+    context = ParseContext(source)
+    token = _CONTEXT.set(context)
+    try:
+        yield context
+    finally:
+        _CONTEXT.reset(token)
+
+
+def current() -> ParseContext:
+    """The context of the parse in progress (the parser's callbacks call it)."""
+    return _CONTEXT.get()
 
 
 def _parenthesized(node: ast.Expr) -> bool:
-    return node.id in _PARENS
+    return node.id in current().parens
 
 
 def _check_name(tok: Token) -> None:
     if str(tok) in KEYWORDS:
         # The contextual lexer reads a keyword where it cannot stand as a name.
-        raise _Problem(
+        raise Problem(
             "RK0107",
             f"`{tok}` is a keyword and cannot be used as a name",
-            _tok_span(tok),
+            token_span(tok),
             'pick another name; if this is a map key, write it as m["' + str(tok) + '"]',
         )
     if str(tok) in RESERVED:
-        raise _Problem(
+        raise Problem(
             "RK0107",
             f"`{tok}` is a reserved word and cannot be used as a name",
-            _tok_span(tok),
+            token_span(tok),
             'pick another name; if this is a map key, write it as m["' + str(tok) + '"]',
         )
 
 
 def _check_int_range(node: ast.Literal) -> None:
     if not INT64_MIN <= node.value <= INT64_MAX:
-        raise _Problem(
+        raise Problem(
             "RK0106",
             f"integer literal `{node.text}` is out of range",
             node.span,
@@ -359,7 +369,7 @@ def _comprehension(
     arities = MACROS[macro]
     if len(args) not in arities:
         want = " or ".join(str(a) for a in arities)
-        raise _Problem(
+        raise Problem(
             "RK0109",
             f"{macro}() takes {want} arguments, got {len(args)}",
             span,
@@ -367,7 +377,7 @@ def _comprehension(
         )
     var = args[0]
     if not isinstance(var, ast.Ident):
-        raise _Problem(
+        raise Problem(
             "RK0109",
             f"the first argument of {macro}() must be a variable name",
             var.span,
@@ -396,7 +406,7 @@ _SIMPLE_ESCAPES = {
 }
 
 
-def _decode_string(text: str, offset: int) -> tuple[str, Any]:
+def decode_string(text: str, offset: int) -> tuple[str, Any]:
     """Decode a string or bytes literal token; returns (kind, value)."""
     i = 0
     raw = is_bytes = False
@@ -443,10 +453,10 @@ def _decode_string(text: str, offset: int) -> tuple[str, Any]:
             digits = body[j + 2 : j + 2 + width]
             here = Span(here.start, here.start + 2 + len(digits))
             if len(digits) != width or any(d not in "0123456789abcdefABCDEF" for d in digits):
-                raise _Problem("RK0105", f"`\\{esc}` must be followed by {width} hex digits", here)
+                raise Problem("RK0105", f"`\\{esc}` must be followed by {width} hex digits", here)
             code = int(digits, 16)
             if esc in "uU" and is_bytes:
-                raise _Problem(
+                raise Problem(
                     "RK0105",
                     f"`\\{esc}` escapes are not allowed in bytes literals",
                     here,
@@ -457,13 +467,13 @@ def _decode_string(text: str, offset: int) -> tuple[str, Any]:
             digits = body[j + 1 : j + 4]
             here = Span(here.start, here.start + 1 + len(digits))
             if len(digits) != 3 or any(d not in "01234567" for d in digits):
-                raise _Problem(
+                raise Problem(
                     "RK0105", "an octal escape takes three octal digits (\\000 to \\377)", here
                 )
             code = int(digits, 8)
             j += 4
         else:
-            raise _Problem(
+            raise Problem(
                 "RK0105",
                 f"unknown escape sequence `\\{esc}`",
                 here,
@@ -473,7 +483,7 @@ def _decode_string(text: str, offset: int) -> tuple[str, Any]:
         if is_bytes and esc in "xX0123":
             out_b.append(code)
         elif 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-            raise _Problem("RK0105", f"`{body[start:j]}` is not a valid Unicode code point", here)
+            raise Problem("RK0105", f"`{body[start:j]}` is not a valid Unicode code point", here)
         else:
             emit_text(chr(code))
     return kind, bytes(out_b) if is_bytes else "".join(out_s)
@@ -524,7 +534,7 @@ def _get_parser() -> lark.Lark:
             "cel",
             grammar_text("cel.lark"),
             lexer="contextual",
-            transformer=_Builder(),
+            transformer=ExpressionBuilder(),
             maybe_placeholders=True,
         )
     return _parser
@@ -547,22 +557,19 @@ def parse(source: Source) -> ParseResult:
             ],
         )
     parser = _get_parser()
-    with _LOCK:
+    with parsing(source) as context:
         try:
             node: ast.Expr = parser.parse(text)  # type: ignore[assignment]
-        except _Problem as problem:
+        except Problem as problem:
             return ParseResult(
                 None,
                 [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)],
             )
         except lark.exceptions.UnexpectedInput as e:
-            return ParseResult(None, [_syntax_diagnostic(e, source)])
-        finally:
-            _PARENS.clear()
-            recovered = list(_RECOVERED)
-            _RECOVERED.clear()
+            return ParseResult(None, [syntax_diagnostic(e, source)])
+    recovered = context.recovered
     node = balance(node)
-    invalid = _validate(node)
+    invalid = validate(node)
     if invalid is not None:
         return ParseResult(
             None,
@@ -582,7 +589,7 @@ def balance(root: ast.Expr) -> ast.Expr:
     try:
         return _balanced(root)
     except RecursionError:
-        return root  # nested too deeply whatever the chains: _validate says so
+        return root  # nested too deeply whatever the chains: validate says so
 
 
 def _balanced(node: ast.Expr) -> ast.Expr:
@@ -613,13 +620,13 @@ def _join(items: list[ast.Expr], ops: list[Span], op: str, node_id: int) -> ast.
     )
 
 
-def _validate(root: ast.Expr) -> _Problem | None:
+def validate(root: ast.Expr) -> Problem | None:
     """Checks needing the whole tree: nesting depth, int literal ranges."""
     stack: list[tuple[ast.Expr, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return _Problem(
+            return Problem(
                 "RK0110",
                 f"expression nested more than {MAX_DEPTH} levels deep",
                 node.span,
@@ -628,13 +635,13 @@ def _validate(root: ast.Expr) -> _Problem | None:
         if isinstance(node, ast.Literal) and node.kind == "int":
             try:
                 _check_int_range(node)
-            except _Problem as p:
+            except Problem as p:
                 return p
         stack.extend((c, depth + 1) for c in ast.children(node))
     return None
 
 
-def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
+def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
     text = source.text
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         pos: int = e.pos_in_stream or 0
@@ -683,7 +690,7 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
                 notes=notes,
                 help=help_,
             )
-        span = _tok_span(tok)
+        span = token_span(tok)
         help_ = None
         words = {KEYWORD_NAMES[n].strip("`"): n for n in choices if n in KEYWORD_NAMES}
         close = difflib.get_close_matches(str(tok), list(words), n=1, cutoff=0.7)

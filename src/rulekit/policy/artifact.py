@@ -24,11 +24,14 @@ from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError
 from rulekit.expr import ast as expr_ast
+from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
 from rulekit.expression import Expression
 from rulekit.policy import ir
+from rulekit.policy.checker import assignable
 from rulekit.source import Source, Span
 
 FORMAT = "rulekit.policy/1"
@@ -114,6 +117,9 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
         ],
         "workflows": [_workflow(w) for w in policy.workflows.values()],
     }
+    if policy.cost_limit != DEFAULT_COST_LIMIT:
+        # Only when set: the artifacts (and content hashes) of other policies stay as they were.
+        body["policy"]["cost_limit"] = policy.cost_limit
     body["hash"] = content_hash(body)
     return body
 
@@ -199,6 +205,10 @@ class _Reader:
         self.problems: list[Diagnostic] = []
         self.enums = {k: enum_of(k, tuple(v)) for k, v in data["enums"].items()}
         self.ids = itertools.count(1)
+        self.cost_limit = data["policy"].get("cost_limit", DEFAULT_COST_LIMIT)
+        if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
+            self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
+            self.cost_limit = DEFAULT_COST_LIMIT
 
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
@@ -221,7 +231,10 @@ class _Reader:
         env: Mapping[str, Type],
         constants: Mapping[str, tuple[Type, Any]],
         where: str,
+        want: Type | tuple[str, ...] | None = None,
     ) -> ir.Expr | None:
+        """The expression, re-checked as source text would be, and of the type its place
+        wants: kinds (``("bool",)``) or a declared type (a fact's, an effect parameter's)."""
         if data is None:
             return None
         src = Source(data["text"], f"{self.file}: {where}")
@@ -230,9 +243,19 @@ class _Reader:
         except expr_ast.ASTFormatError as e:
             self.fail(f"{where}: {e}")
             return None
-        checked, problems = check_expr(root, src, env, constants)
+        checked, problems = check_expr(root, src, env, constants, cost_limit=self.cost_limit)
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
+            return None
+        t = checked.type
+        if isinstance(want, Type):
+            fits = assignable(t, want)
+        else:
+            fits = want is None or t.is_dynamic or t.kind in want
+        if not fits:
+            self.fail(
+                f"{where}: `{data['text']}` is {t}, not {want if isinstance(want, Type) else ' or '.join(want or ())}"
+            )
             return None
         return ir.Expr(
             data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
@@ -306,9 +329,14 @@ class _Reader:
             built = self.workflow(w, env, consts, events, effects, facts, actors)
             if built is not None:
                 workflows[w["name"]] = built
+        p = d["policy"]
+        if p.get("timezone") is not None:
+            try:
+                stdlib.time_zone(p["timezone"])
+            except stdlib.CelError as e:
+                self.fail(f"policy timezone: {e}")
         if self.problems:
             return None
-        p = d["policy"]
         return ir.Policy(
             p["name"],
             p.get("version"),
@@ -323,6 +351,7 @@ class _Reader:
             workflows,
             self.file,
             d["hash"],
+            self.cost_limit,
         )
 
     def workflow(
@@ -345,6 +374,10 @@ class _Reader:
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
                 if t["target"] is not None and t["target"] not in names:
                     self.fail(f"{where}: target state {t['target']!r} does not exist")
+                if (t["kind"] in ("after", "at") and t["deadline"] is None) or (
+                    t["kind"] == "auto" and t["guard"] is None
+                ):
+                    self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
                 scope = dict(env)
                 if t["kind"] == "event":
                     ev = events.get(t["event"])
@@ -362,8 +395,15 @@ class _Reader:
                     if e["effect"] not in effects:
                         self.fail(f"{where}: unknown effect {e['effect']!r}")
                         continue
+                    params = {f.name: f.type for f in effects[e["effect"]].params}
+                    if set(e["args"]) != set(params):
+                        self.fail(f"{where}: the arguments of {e['effect']} are not its parameters")
+                        continue
                     args = tuple(
-                        (k, self.expr(v, scope, consts, f"{where}, {e['effect']}({k})"))
+                        (
+                            k,
+                            self.expr(v, scope, consts, f"{where}, {e['effect']}({k})", params[k]),
+                        )
                         for k, v in e["args"].items()
                     )
                     emits.append(
@@ -374,7 +414,16 @@ class _Reader:
                     if a["fact"] not in facts:
                         self.fail(f"{where}: unknown fact {a['fact']!r}")
                         continue
-                    value = self.expr(a["value"], scope, consts, f"{where}, set {a['fact']}")
+                    fact = facts[a["fact"]]
+                    # `set x = null` clears an optional fact (as the checker allows).
+                    clears = fact.optional and _is_null(a["value"])
+                    value = self.expr(
+                        a["value"],
+                        scope,
+                        consts,
+                        f"{where}, set {a['fact']}",
+                        ("null_type",) if clears else fact.type,
+                    )
                     if value is not None:
                         assigns.append(ir.Assign(a["fact"], value))
                 transitions.append(
@@ -384,9 +433,17 @@ class _Reader:
                         target=t["target"],
                         event=t["event"],
                         actors=tuple(t["actors"]),
-                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard"),
-                        deadline=self.expr(t["deadline"], scope, consts, f"{where}, deadline"),
-                        start=self.expr(t["start"], scope, consts, f"{where}, from"),
+                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard", ("bool",)),
+                        deadline=self.expr(
+                            t["deadline"],
+                            scope,
+                            consts,
+                            f"{where}, deadline",
+                            ("duration",) if t["kind"] == "after" else ("timestamp",),
+                        ),
+                        start=self.expr(
+                            t["start"], scope, consts, f"{where}, from", ("timestamp",)
+                        ),
                         emits=tuple(emits),
                         assigns=tuple(assigns),
                         cite=t["cite"],
@@ -412,16 +469,30 @@ class _Reader:
         )
 
 
+def _is_null(expr: Any) -> bool:
+    tree = expr.get("ast") if isinstance(expr, dict) else None
+    return isinstance(tree, dict) and tree.get("node") == "Literal" and tree.get("kind") == "null"
+
+
 def from_json(data: Any, source: Source) -> ir.Policy:
     """Read an artifact (already parsed JSON); raises CompileError with RK0501 diagnostics."""
     import jsonschema  # here, not at the top: 45 ms that checking a .rk file never needs
 
     # Diagnostics name the file; an artifact is machine-written, so no source line is shown.
     source = Source("", source.name)
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema()).iter_errors(data),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
+    try:
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema()).iter_errors(data),
+            key=lambda e: list(map(str, e.absolute_path)),
+        )
+    except RecursionError:
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0501", "not a valid compiled artifact: nested too deeply", source, Span(0, 1)
+                )
+            ]
+        ) from None
     if errors:
         raise CompileError(
             [

@@ -171,6 +171,8 @@ class Policy(Located):
     version: str | None
     source_doc: str | None
     timezone: Name | None
+    #: the header's `cost_limit`, as written (checked into an int: RK0319)
+    cost_limit: Name | None
     facts: tuple[FactDecl, ...]
     enums: tuple[EnumDecl, ...]
     constants: tuple[ConstDecl, ...]

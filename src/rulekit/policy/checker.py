@@ -21,6 +21,7 @@ from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
+from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT, parse_cost_limit
 from rulekit.expr.types import (
     BUILTIN_NAMES,
     DYN,
@@ -94,6 +95,7 @@ class _Checker:
     reported: set[tuple[int, int]] = field(default_factory=set)
     written: dict[int, ast.Transition] = field(default_factory=dict)
     scopes: dict[str | None, _Scope] = field(default_factory=dict)
+    cost_limit: int = DEFAULT_COST_LIMIT
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -167,6 +169,19 @@ class _Checker:
                 stdlib.time_zone(p.timezone.text)
             except stdlib.CelError as e:
                 self.error("RK0315", str(e), p.timezone)
+        if p.cost_limit is not None:
+            limit = parse_cost_limit(p.cost_limit.text)
+            if limit is None:
+                self.error(
+                    "RK0319",
+                    f"the cost limit must be a whole number from 1 to {MAX_COST_LIMIT:,},"
+                    f" not `{p.cost_limit.text}`",
+                    p.cost_limit,
+                    f"leave it out for the default, {DEFAULT_COST_LIMIT:,}"
+                    " (see docs/expressions.md, Cost)",
+                )
+            else:
+                self.cost_limit = limit
         for decl in p.enums:
             self.duplicates(decl.members, "value", f" of enum {decl.name.text}")
         for name in self.duplicates([e.name for e in p.enums], "enum"):
@@ -328,7 +343,7 @@ class _Checker:
         want: Type | None = None,
     ) -> ir.Expr | None:
         checked, problems = check_expr(
-            ref.root, ref.source, scope.env, scope.constants, _NAME_HINTS
+            ref.root, ref.source, scope.env, scope.constants, _NAME_HINTS, self.cost_limit
         )
         self.diagnostics.extend(problems)
         if problems:
@@ -336,7 +351,7 @@ class _Checker:
         t = checked.type
         ok = expected is None or t.is_dynamic or t.kind in expected
         if want is not None:
-            ok = _assignable(t, want)
+            ok = assignable(t, want)
             if ok and want.kind == "enum" and _string_literal(ref) is not None:
                 value = _string_literal(ref)
                 if value not in [m for m, _ in want.fields]:
@@ -742,7 +757,10 @@ def _string_literal(ref: ast.ExprRef) -> str | None:
     return None
 
 
-def _assignable(actual: Type, want: Type) -> bool:
+def assignable(actual: Type, want: Type) -> bool:
+    """Whether a value of type ``actual`` may stand where ``want`` is declared (a fact, an
+    effect parameter): the same kind, dyn on either side, int as money or double, a string as
+    an enum (checked against its values elsewhere) and an enum as a string."""
     if actual.is_dynamic or want.is_dynamic:
         return True
     if want.kind == "money":
@@ -782,6 +800,7 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         effects=c.effects,
         workflows=workflows,
         file=p.source.file,
+        cost_limit=c.cost_limit,
     )
     problems = sorted([*problems, *lint(policy, result)], key=diag.sort_key)
     return result, problems

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rulekit.expr.cost import DEFAULT_COST_LIMIT
 from rulekit.expr.types import Type
 from rulekit.expression import Expression
 
@@ -195,6 +196,8 @@ class Policy:
     file: str
     #: sha256 of the artifact's content without source positions.
     hash: str = ""
+    #: the most an expression of the policy may cost to evaluate (docs/expressions.md, "Cost")
+    cost_limit: int = DEFAULT_COST_LIMIT
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows[name]

@@ -17,17 +17,16 @@ from lark import Token
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import parser as expr_parser
-from rulekit.expr.parser import _Builder, _Problem, _tok_span
+from rulekit.expr.parser import ExpressionBuilder, Problem, current
+from rulekit.expr.parser import token_span as _tok_span
 from rulekit.grammars import grammar_text, lalr_parser
 from rulekit.policy import ast
 from rulekit.source import Source, Span
 
-# The source being parsed, for the nodes the callbacks build (set under the lock).
-_CURRENT: list[Source] = []
-
 
 def _src() -> Source:
-    return _CURRENT[-1]
+    """The source being parsed, for the nodes the callbacks build."""
+    return current().source
 
 
 def _name(tok: Token) -> ast.Name:
@@ -50,13 +49,13 @@ def _expr(node: Any) -> ast.ExprRef:
 
 
 def _text(tok: Token) -> str:
-    kind, value = expr_parser._decode_string(str(tok), tok.start_pos or 0)
+    kind, value = expr_parser.decode_string(str(tok), tok.start_pos or 0)
     if kind != "string":
-        raise _Problem("RK0101", "expected a text string here, not bytes", _tok_span(tok))
+        raise Problem("RK0101", "expected a text string here, not bytes", _tok_span(tok))
     return str(value)
 
 
-class _PolicyBuilder(_Builder):
+class _PolicyBuilder(ExpressionBuilder):
     """Callbacks for the policy grammar; expression callbacks are inherited."""
 
     def dotted_name(self, c: list[Token]) -> ast.Name:
@@ -68,8 +67,8 @@ class _PolicyBuilder(_Builder):
         for attr in c[2:]:
             if attr[0] in out:
                 word = {"source_doc": "source"}.get(attr[0], attr[0])
-                expr_parser._RECOVERED.append(
-                    _Problem(
+                current().recovered.append(
+                    Problem(
                         "RK0315",
                         f"the policy's `{word}` is given twice",
                         attr[2],
@@ -87,6 +86,10 @@ class _PolicyBuilder(_Builder):
 
     def timezone(self, c: list[Token]) -> tuple[str, ast.Name, Span]:
         return ("timezone", ast.Name(_src(), _tok_span(c[1]), _text(c[1])), _cover(c[0], c[1]))
+
+    def cost_limit(self, c: list[Token]) -> tuple[str, ast.Name, Span]:
+        # Any number or string is read, so the checker can say what is wrong with it (RK0319).
+        return ("cost_limit", ast.Name(_src(), _tok_span(c[1]), str(c[1])), _cover(c[0], c[1]))
 
     def type_ref(self, c: list[Any]) -> ast.TypeRef:
         args = tuple(x for x in c[1:] if isinstance(x, ast.TypeRef))
@@ -349,6 +352,7 @@ class _PolicyBuilder(_Builder):
             header.get("version"),
             header.get("source_doc"),
             header.get("timezone"),
+            header.get("cost_limit"),
             *(tuple(groups[k]) for k in groups),
         )
 
@@ -362,6 +366,7 @@ expr_parser.KEYWORD_NAMES.update(
             "VERSION",
             "SOURCE",
             "TIMEZONE",
+            "COST_LIMIT",
             "FACTS",
             "ENUM",
             "CONST",
@@ -443,7 +448,7 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
                 Span(tok.start_pos or 0, (tok.end_pos or 0) + 1),
                 help=f"write the new value in full: set x = x {tok} 1",
             )
-    return expr_parser._syntax_diagnostic(e, source)
+    return expr_parser.syntax_diagnostic(e, source)
 
 
 _parser: lark.Lark | None = None
@@ -466,22 +471,18 @@ def _get_parser() -> lark.Lark:
 def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
     """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found."""
     parser = _get_parser()
-    with expr_parser._LOCK:
-        _CURRENT.append(source)
+    with expr_parser.parsing(source) as context:
         try:
             policy: ast.Policy = parser.parse(source.text)  # type: ignore[assignment]
-        except _Problem as p:
+        except Problem as p:
             return None, [diag.make(p.code, p.message, source, p.span, help=p.help)]
         except lark.exceptions.UnexpectedInput as e:
             return None, [_syntax_diagnostic(e, source)]
-        finally:
-            _CURRENT.pop()
-            expr_parser._PARENS.clear()
-            recovered = list(expr_parser._RECOVERED)
-            expr_parser._RECOVERED.clear()
-    problems = [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
+    problems = [
+        diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
+    ]
     for ref in _expressions(policy):
-        invalid = expr_parser._validate(ref.root)
+        invalid = expr_parser.validate(ref.root)
         if invalid is not None:
             problems.append(
                 diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help)

@@ -211,6 +211,7 @@ class _Reader:
         fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
         workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
         tz = m.get("timezone")
+        cost_limit = m.get("cost_limit")
         return ast.Policy(
             self.source,
             self.span(m["policy"]),
@@ -218,6 +219,7 @@ class _Reader:
             self.text(m.get("version")),
             self.text(m.get("source")),
             self.name(tz) if tz is not None else None,
+            self.name(cost_limit) if cost_limit is not None else None,
             tuple(facts),
             tuple(enums),
             tuple(c for c in constants if c is not None),
