@@ -250,7 +250,8 @@ with contextlib.redirect_stdout(io.StringIO()):
 top = {name.partition(".")[0] for name in sys.modules}
 print(status, *(n for n in sys.argv[sys.argv.index("--") + 1:] if n in top))
 """
-POLICY_FILE = str(ROOT / "rules" / "kuaishou_after_sales.rk")
+POLICY = ROOT / "rules" / "kuaishou_after_sales.rk"
+POLICY_FILE = str(POLICY)
 SIMULATE_FACTS = """{"order": {"amount": 500, "paid_at": "2026-03-01T09:00:00+08:00", "shipped": true},
                      "shop": {"fast_refund_enabled": false}}"""
 AUTHORING = [
@@ -284,9 +285,6 @@ def test_authoring_verbs_never_import_the_service(args: list[str]) -> None:
         text=True,
     )
     assert result.stdout.split() == ["0"], result.stdout + result.stderr
-
-
-POLICY = ROOT / "rules" / "kuaishou_after_sales.rk"
 
 
 @pytest.mark.parametrize(
@@ -379,3 +377,17 @@ def test_the_pytest_plugin_collects_scenario_files(
         text=True,
     )
     assert collected in result.stdout, result.stdout + result.stderr
+
+
+def test_without_a_usable_cache_folder_the_parser_is_built_each_time(tmp_path: Path) -> None:
+    """A read-only or odd home (here the cache "folder" is a file) only costs the build."""
+    (tmp_path / "cache").write_text("not a folder\n")
+    env = os.environ | {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "rulekit.cli", "check", str(POLICY)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert "0 errors, 0 warnings" in result.stdout
