@@ -157,3 +157,15 @@ def test_console_examples_show_the_real_output(
     main(example.argv)
     out, err = capsys.readouterr()
     assert out + err == example.shown, f"docs/{example.doc}:{example.line} shows other output"
+
+
+def test_the_api_page_lists_exactly_the_public_names() -> None:
+    """docs/api.md documents every name `import rulekit` exports, and no other."""
+    import rulekit
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", text, re.M))
+    assert documented == set(rulekit.__all__), {
+        "undocumented": sorted(set(rulekit.__all__) - documented),
+        "documented but not exported": sorted(documented - set(rulekit.__all__)),
+    }

@@ -370,14 +370,10 @@ def _check(args: argparse.Namespace) -> int:
     files = _policy_files(args.paths)
     if not files:
         raise UsageError("no policy files found in " + ", ".join(args.paths))
-    results: list[tuple[Path, policy.CheckResult | None, list[Diagnostic]]] = []
+    results: list[tuple[Path, policy.CheckResult, list[Diagnostic]]] = []
     explained: dict[Path, list[times.WorkflowTimes]] = {}
     for path in files:
-        got = policy.read(path)
-        if isinstance(got, Diagnostic):
-            results.append((path, None, [got]))
-            continue
-        result = policy.check_source(got[0], got[1], str(path))
+        result = policy.check(path)
         found = result.diagnostics
         if result.policy is not None and result.ok and (args.explain_times or limit is not None):
             figures = times.worst_case_times(result.policy)
@@ -425,7 +421,7 @@ def _check(args: argparse.Namespace) -> int:
     else:
         color = _use_color(args.color)
         for _, checked, ds in results:
-            sources = {checked.source.file: checked.source} if checked is not None else {}
+            sources = {checked.source.file: checked.source}
             for d in ds:
                 src = sources.get(d.file)
                 text = diag.render(d, src.line_text(d.line) if src is not None else None)

@@ -5,32 +5,42 @@ depends on rulekit runs its policy scenarios with plain ``pytest``: every
 ``*.yaml``/``*.yml`` file with a top-level ``scenarios`` key becomes a file
 of items, one per scenario. A failure shows the step, expected vs found, and
 the case's timeline with each transition's cause.
+
+pytest loads this module in every project that installs rulekit: it imports
+rulekit only when a YAML file is collected, and parses only the files whose
+text has a ``scenarios:`` line (:func:`rulekit.scenarios.is_scenario_file`).
+``pytest -p no:rulekit`` turns it off (docs/scenarios.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from rulekit import scenarios
-from rulekit.errors import CompileError
-from rulekit.policy import Policy, load
-from rulekit.runtime import Engine
+if TYPE_CHECKING:
+    from rulekit import scenarios
+    from rulekit.policy import Policy
 
 _POLICIES: dict[Path, Policy] = {}
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix.lower() in (".yaml", ".yml") and scenarios.is_scenario_file(file_path):
+    if file_path.suffix.lower() not in (".yaml", ".yml"):
+        return None
+    from rulekit.scenarios import is_scenario_file
+
+    if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from rulekit import scenarios
+
         try:
             sf = scenarios.read(self.path)
         except scenarios.ScenarioFileError as e:
@@ -52,6 +62,11 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
+        from rulekit import scenarios
+        from rulekit.errors import CompileError
+        from rulekit.policy import load
+        from rulekit.runtime import Engine
+
         path = self.file.policy_path
         if path not in _POLICIES:
             try:

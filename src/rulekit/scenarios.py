@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -178,11 +179,26 @@ def _did_you_mean(name: object, known: Iterable[str], what: str) -> str:
     return f"did you mean `{close[0]}`? ({listed})" if close else listed
 
 
+#: A line that starts with a `scenarios` key: every scenario file has one (block style).
+_SCENARIOS_LINE = re.compile(r"""^(?:scenarios|'scenarios'|"scenarios")[ \t]*:""", re.M)
+
+
 def is_scenario_file(path: Path) -> bool:
-    """A YAML file whose top level has a `scenarios` key."""
+    """A YAML file whose top level has a `scenarios` key (written at the start of a line).
+
+    The pytest plugin asks this of every YAML file pytest collects, in any project that
+    installs rulekit: a search of the text for the key's line comes first, so that files
+    without one (CI configurations, fixtures, data) are never parsed.
+    """
     try:
-        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not _SCENARIOS_LINE.search(text):
+        return False
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
         return False
     return isinstance(root, yaml.MappingNode) and any(k.value == "scenarios" for k, _ in root.value)
 

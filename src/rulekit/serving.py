@@ -1,13 +1,16 @@
 """The commands that run rulekit as a service: ``serve``, ``worker`` and ``db``.
 
 Imported by the CLI only when one of them runs: checking and testing
-policies never loads the HTTP stack or a database driver.
+policies never loads the HTTP stack or a database driver. ``serve`` and
+``worker`` need the ``server`` extra (a core install says so and exits 2);
+``db`` needs only the store's driver.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import ipaddress
 import logging
 import signal
@@ -26,8 +29,19 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("rulekit")
 
 
+#: What the service imports: the `server` extra (pyproject.toml), not in a core install.
+SERVER_PACKAGES = ("fastapi", "pydantic", "starlette", "uvicorn", "prometheus_client")
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="rulekit: %(message)s")
+    if args.command != "db" and (missing := _missing(SERVER_PACKAGES)):
+        print(
+            f"rulekit: error: `rulekit {args.command}` needs the HTTP service's packages, "
+            f"not installed here ({', '.join(missing)}): pip install 'rulekit[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         if args.command == "serve":
             return _serve(args)
@@ -37,6 +51,11 @@ def main(args: argparse.Namespace) -> int:
     except StoreError as e:
         print(f"rulekit: error: {e.message}", file=sys.stderr)
         return EXIT_USAGE if e.code == "invalid_store_url" else EXIT_FAILED
+
+
+def _missing(packages: tuple[str, ...]) -> list[str]:
+    """Those of ``packages`` that cannot be imported (looked up, not imported: that is slow)."""
+    return [name for name in packages if importlib.util.find_spec(name) is None]
 
 
 def _db(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from lark import Token
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.expr import ast, stdlib
-from rulekit.grammars import grammar_text
+from rulekit.grammars import grammar_text, lalr_parser
 from rulekit.source import Source, Span
 
 INT64_MIN = -(2**63)
@@ -507,9 +507,9 @@ _parser: lark.Lark | None = None
 def _get_parser() -> lark.Lark:
     global _parser
     if _parser is None:
-        _parser = lark.Lark(
+        _parser = lalr_parser(
+            "cel",
             grammar_text("cel.lark"),
-            parser="lalr",
             lexer="contextual",
             transformer=ExpressionBuilder(),
             maybe_placeholders=True,

@@ -21,7 +21,7 @@ from rulekit.policy import artifact, checker, parser, yaml_form
 from rulekit.policy.ir import Policy
 from rulekit.source import Source, Span, read_text
 
-__all__ = ["FORMATS", "CheckResult", "Policy", "check_source", "load", "loads"]
+__all__ = ["FORMATS", "CheckResult", "Policy", "check", "check_source", "load", "loads"]
 
 #: File suffix -> format name.
 FORMATS = {".rk": "rk", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -140,6 +140,21 @@ def read(path: str | os.PathLike[str]) -> tuple[str, str] | Diagnostic:
         return diag.make("RK0001", "no such file", where, Span(0, 0))
     except (OSError, UnicodeDecodeError) as e:
         return diag.make("RK0001", f"cannot read the file: {e}", where, Span(0, 0))
+
+
+def check(path: str | os.PathLike[str]) -> CheckResult:
+    """Check a policy file and return everything found, warnings included (``load`` keeps
+    only the policy); never raises for problems in the file, an unreadable one included.
+
+    >>> result = check("rules/kuaishou_after_sales.rk")  # doctest: +SKIP
+    >>> result.ok, [d.code for d in result.diagnostics]  # doctest: +SKIP
+    (True, [])
+    """
+    got = read(path)
+    if isinstance(got, Diagnostic):
+        return CheckResult(Source("", str(path)), None, [got])
+    text, fmt = got
+    return check_source(text, fmt, str(path))
 
 
 def load(path: str | os.PathLike[str]) -> Policy:

@@ -20,8 +20,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
-
 from rulekit import diagnostics as diag
 from rulekit.diagnostics import Diagnostic
 from rulekit.errors import CompileError
@@ -478,6 +476,8 @@ def _is_null(expr: Any) -> bool:
 
 def from_json(data: Any, source: Source) -> ir.Policy:
     """Read an artifact (already parsed JSON); raises CompileError with RK0501 diagnostics."""
+    import jsonschema  # here, not at the top: 45 ms that checking a .rk file never needs
+
     # Diagnostics name the file; an artifact is machine-written, so no source line is shown.
     source = Source("", source.name)
     try:

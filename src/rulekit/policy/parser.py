@@ -19,7 +19,7 @@ from rulekit.diagnostics import Diagnostic
 from rulekit.expr import parser as expr_parser
 from rulekit.expr.parser import ExpressionBuilder, Problem, current
 from rulekit.expr.parser import token_span as _tok_span
-from rulekit.grammars import grammar_text
+from rulekit.grammars import grammar_text, lalr_parser
 from rulekit.policy import ast
 from rulekit.source import Source, Span
 
@@ -457,9 +457,9 @@ _parser: lark.Lark | None = None
 def _get_parser() -> lark.Lark:
     global _parser
     if _parser is None:
-        _parser = lark.Lark(
+        _parser = lalr_parser(
+            "rules",
             grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
-            parser="lalr",
             lexer="contextual",
             start="policy",
             transformer=_PolicyBuilder(),

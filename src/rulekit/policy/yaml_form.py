@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from rulekit import diagnostics as diag
@@ -26,6 +25,9 @@ from rulekit.diagnostics import Diagnostic
 from rulekit.expr import parser as expr_parser
 from rulekit.policy import ast
 from rulekit.source import Source, Span
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 @cache
@@ -464,6 +466,8 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     ]
     if error.validator == "anyOf" and isinstance(error.instance, dict) and len(objects) == 1:
         # a map where a string or a map may stand: say what is wrong with it as that map
+        import jsonschema
+
         inner = next(jsonschema.Draft202012Validator(objects[0]).iter_errors(error.instance), None)
         if inner is not None:
             message, help_, inner_path = _schema_problem(inner)
@@ -609,6 +613,8 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
                 Span(0, 1),
             )
         ]
+    import jsonschema  # here, not at the top: 45 ms that checking a .rk file never needs
+
     validator = jsonschema.Draft202012Validator(schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         message, help_, path = _schema_problem(error)
