@@ -45,7 +45,7 @@ class Clock(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _T:
+class _Prepared:
     """A transition prepared for running: compiled functions and lookups resolved."""
 
     tr: ir.Transition
@@ -63,12 +63,12 @@ class _T:
 
 
 @dataclass(frozen=True, slots=True)
-class _S:
+class _PreparedState:
     """A state's transitions, indexed for the engine."""
 
-    by_event: Mapping[str, tuple[_T, ...]]
-    automatic: tuple[_T, ...]
-    deadlines: tuple[_T, ...]
+    by_event: Mapping[str, tuple[_Prepared, ...]]
+    automatic: tuple[_Prepared, ...]
+    deadlines: tuple[_Prepared, ...]
 
 
 class Engine:
@@ -82,7 +82,7 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
-        self._states: dict[int, _S] = {}
+        self._states: dict[int, _PreparedState] = {}
         for wf in policy.workflows.values():
             for state in wf.states.values():
                 self._states[id(state)] = self._prepare(wf, state)
@@ -115,14 +115,14 @@ class Engine:
                     simple.add(id(p))
         return simple
 
-    def _prepare(self, wf: ir.Workflow, state: ir.State) -> _S:
+    def _prepare(self, wf: ir.Workflow, state: ir.State) -> _PreparedState:
         prepared = []
         for i, t in enumerate(state.transitions):
             guard = t.guard.compiled if t.guard is not None else None
             for expr in _expressions(t):
                 expr.compile()  # a running engine wants the fast path from the first step
             prepared.append(
-                _T(
+                _Prepared(
                     tr=t,
                     index=i,
                     guard=guard.evaluate if guard is not None else None,
@@ -139,11 +139,11 @@ class Engine:
                     rule=str(t.at) if t.at is not None else "",
                 )
             )
-        by_event: dict[str, list[_T]] = {}
+        by_event: dict[str, list[_Prepared]] = {}
         for p in prepared:
             if p.tr.kind == "event" and p.tr.event is not None:
                 by_event.setdefault(p.tr.event, []).append(p)
-        return _S(
+        return _PreparedState(
             by_event={k: tuple(v) for k, v in by_event.items()},
             automatic=tuple(p for p in prepared if p.tr.kind == "auto"),
             deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at")),
@@ -307,7 +307,7 @@ class Engine:
 
     def _choose(
         self, case: Case, decl: ir.Event, by: str, data: Mapping[str, Any] | None, t: datetime
-    ) -> tuple[_T, Mapping[str, Any], Mapping[str, Any]]:
+    ) -> tuple[_Prepared, Mapping[str, Any], Mapping[str, Any]]:
         """The transition the event takes now, or the refusal (the case is not changed)."""
         event = decl.name
         state = case.state
@@ -348,7 +348,7 @@ class Engine:
         data: Mapping[str, Any] | None,
         t: datetime,
         key: str | None,
-        chosen: tuple[_T, Mapping[str, Any], Mapping[str, Any]] | None,
+        chosen: tuple[_Prepared, Mapping[str, Any], Mapping[str, Any]] | None,
     ) -> StepResult:
         """The general step: deadlines due first, then the event, settling and firing, undone on failure."""
         with _Step(case) as step:
@@ -504,7 +504,7 @@ class Engine:
             fired = True
         return fired
 
-    def _prepared(self, state: ir.State, transition: ir.Transition) -> _T:
+    def _prepared(self, state: ir.State, transition: ir.Transition) -> _Prepared:
         s = self._states[id(state)]
         for p in s.deadlines:
             if p.tr is transition:
@@ -514,7 +514,7 @@ class Engine:
     def _take(
         self,
         case: Case,
-        p: _T,
+        p: _Prepared,
         at: datetime,
         kind: str,
         step: _Step,
@@ -592,7 +592,7 @@ class Engine:
         case.state = state
         case.deadlines = pending
 
-    def _due(self, p: _T, facts: Mapping[str, Any], at: datetime) -> datetime | None:
+    def _due(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime | None:
         t = p.tr
         assert t.deadline is not None
         try:
