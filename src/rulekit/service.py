@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -696,22 +695,6 @@ def create_app(service: Service) -> FastAPI:
             headers=e.headers,
         )
 
-    async def _unavailable(request: Request, e: Exception) -> JSONResponse:
-        # A database error that running the step again may cure (a lock held too long, a lost
-        # connection), still there after the store's own retries: 503, not a 500.
-        if not store.dialect.retryable(e):
-            raise e
-        log.warning("store unavailable: %s", e)
-        return _error("store_unavailable", "the store is unavailable: try again later")
-
-    app.add_exception_handler(sqlite3.OperationalError, _unavailable)
-    if store.dialect.name == "postgresql":
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        app.add_exception_handler(psycopg.OperationalError, _unavailable)
-        app.add_exception_handler(PoolTimeout, _unavailable)
-
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {}
@@ -740,14 +723,10 @@ def create_app(service: Service) -> FastAPI:
         try:
             return {"status": "ok", **about, "database_time": store.check().isoformat()}
         except StoreError as e:
-            code, message = e.code, e.message
-        except Exception as e:
-            if not store.dialect.retryable(e):
-                raise
-            code, message = "store_unavailable", "the store is unavailable: try again later"
-        error = {"code": code, "message": message}
+            error = {"code": e.code, "message": e.message}
         return JSONResponse(
-            {"status": code, **about, "database_time": None, "error": error}, status_code=503
+            {"status": error["code"], **about, "database_time": None, "error": error},
+            status_code=503,
         )
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])

@@ -236,8 +236,15 @@ class SqlStore:
             except Exception as e:
                 if self.dialect.damaged(e):
                     raise damaged(e) from e
-                if not self.dialect.retryable(e) or attempt >= self.retries:
+                if not self.dialect.retryable(e):
                     raise
+                if attempt >= self.retries:
+                    # still locked or unreachable after the retries: the store's own error,
+                    # so no caller needs to know the database driver's exceptions
+                    log.warning("store unavailable: %s", e)
+                    raise StoreError(
+                        "store_unavailable", "the store is unavailable: try again later"
+                    ) from e
             attempt += 1
             time.sleep(min(0.05 * 2**attempt, 2.0))
 
