@@ -9,14 +9,13 @@ policies never loads the HTTP stack or a database driver. ``serve`` and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import ipaddress
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import threading
 from types import FrameType
 from typing import Any
 
@@ -150,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level="warning",
             timeout_graceful_shutdown=30,
         )
-        _server(config).run(sockets=[listening])
+        _serve_until_stopped(uvicorn.Server(config), listening)
     finally:
         listening.close()
         store.close()
@@ -173,25 +172,34 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(config: Any) -> Any:
-    """uvicorn's server, except that a graceful stop on SIGTERM or SIGINT exits 0.
+def _serve_until_stopped(server: Any, listening: socket.socket) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully, with exit status 0.
 
-    uvicorn raises the signal again once it has shut down, which (with the default
-    handlers) killed the process there: exit status -15, and the store never closed.
+    The server runs in a thread of its own, where uvicorn installs no signal handlers
+    (it does only on the main thread, and then raises the signal again once it has shut
+    down, which killed the process with status -15 before the store was closed). Here
+    the main thread takes the signals and asks the server to stop through its public
+    ``should_exit`` (a second signal: ``force_exit``, as uvicorn does): the requests in
+    flight, each one whole step, finish first; then the lifespan stops the worker.
     """
-    import uvicorn
 
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                try:
-                    yield
-                finally:
-                    # stopped as asked, gracefully: nothing to raise again
-                    getattr(self, "_captured_signals", []).clear()
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
 
-    return Server(config)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listening]}, name="rulekit-http"
+    )
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _loopback(host: str) -> bool:
