@@ -35,6 +35,7 @@ from rulekit.runtime.store import (
     Fired,
     Key,
     OutboxEffect,
+    StepsOnCases,
     Store,
     StoredCase,
     StoreError,
@@ -110,7 +111,7 @@ class _Outgoing:
         )
 
 
-class MemoryStore:
+class MemoryStore(StepsOnCases):
     """Open cases, run steps on them by id, fire due deadlines across all of them, and hand
     out their effects: the :class:`~rulekit.runtime.store.Store` contract, in this process.
 
@@ -248,50 +249,6 @@ class MemoryStore:
         if repeated is None:
             raise StoreError("case_exists", f"case {case_id!r} exists already")
         return self._stored(entry), repeated
-
-    def send(
-        self,
-        case_id: str,
-        event: str,
-        by: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        key: str | None = None,
-        at: datetime | None = None,
-        only_if: Callable[[Mapping[str, str]], bool] | None = None,
-        caller: str | None = None,
-        fingerprint: str | None = None,
-    ) -> StepResult:
-        """Deliver an event to a case (:meth:`Engine.send`); ``only_if``, ``key``, ``caller``
-        and ``fingerprint`` as :meth:`rulekit.stores.SqlStore.send`."""
-        return self._step(
-            case_id,
-            Key.of(key, caller, fingerprint),
-            at,
-            lambda e, c, t: e.send(c, event, by, data, at=t, key=key),
-            only_if,
-        )
-
-    def update(
-        self,
-        case_id: str,
-        changes: Mapping[str, Any],
-        *,
-        key: str | None = None,
-        at: datetime | None = None,
-        only_if: Callable[[Mapping[str, str]], bool] | None = None,
-        caller: str | None = None,
-        fingerprint: str | None = None,
-        by: str | None = None,
-    ) -> StepResult:
-        """Change facts of a case from outside (:meth:`Engine.update`); the rest as for send."""
-        return self._step(
-            case_id,
-            Key.of(key, caller, fingerprint),
-            at,
-            lambda e, c, t: e.update(c, changes, at=t, by=by),
-            only_if,
-        )
 
     def _step(
         self,

@@ -11,6 +11,7 @@ kinds of store: the runtime never imports the SQL stores.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from rulekit.errors import RuleError
 from rulekit.policy import ir
 from rulekit.runtime.engine import Engine
-from rulekit.runtime.model import Record, StepResult
+from rulekit.runtime.model import Case, Record, StepResult
 
 
 class StoreError(RuleError):
@@ -138,6 +139,72 @@ def current_version(
     if name in latest.values() or (stored is not None and stored(name)):
         return name  # a hash
     raise StoreError("unknown_policy", f"no policy {name!r} (policies: {known})")
+
+
+class StepsOnCases(ABC):
+    """``send`` and ``update``, written once for every store: each is a step on one case
+    (:meth:`_step`: found, authorized by ``only_if``, keyed, run, kept whole or not at all),
+    which each kind of store runs its own way."""
+
+    def send(
+        self,
+        case_id: str,
+        event: str,
+        by: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        at: datetime | None = None,
+        only_if: Callable[[Mapping[str, str]], bool] | None = None,
+        caller: str | None = None,
+        fingerprint: str | None = None,
+    ) -> StepResult:
+        """Deliver an event to a case (:meth:`Engine.send`): the step is kept whole or not at all.
+
+        ``only_if``: a test of the case's parties, made under the step's lock (a service's
+        authorization); when it fails, the case is not found for this caller. ``key``,
+        ``caller`` and ``fingerprint``: an idempotency key and whose it is (:class:`Key`).
+        """
+        return self._step(
+            case_id,
+            Key.of(key, caller, fingerprint),
+            at,
+            lambda e, c, t: e.send(c, event, by, data, at=t, key=key),
+            only_if,
+        )
+
+    def update(
+        self,
+        case_id: str,
+        changes: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        at: datetime | None = None,
+        only_if: Callable[[Mapping[str, str]], bool] | None = None,
+        caller: str | None = None,
+        fingerprint: str | None = None,
+        by: str | None = None,
+    ) -> StepResult:
+        """Change facts of a case from outside (:meth:`Engine.update`, ``by`` as there); the
+        rest as for :meth:`send`."""
+        return self._step(
+            case_id,
+            Key.of(key, caller, fingerprint),
+            at,
+            lambda e, c, t: e.update(c, changes, at=t, by=by),
+            only_if,
+        )
+
+    @abstractmethod
+    def _step(
+        self,
+        case_id: str,
+        key: Key | None,
+        at: datetime | None,
+        run: Callable[[Engine, Case, datetime], StepResult],
+        only_if: Callable[[Mapping[str, str]], bool] | None,
+    ) -> StepResult:
+        """Run ``run`` on the case as one step of this store's kind."""
 
 
 class Store(Protocol):

@@ -38,7 +38,7 @@ from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
 # The contract's values and errors, also importable from here as they were before it existed.
 from rulekit.runtime.store import CaseNotFound as CaseNotFound
 from rulekit.runtime.store import Fired as Fired
-from rulekit.runtime.store import Key, Store, current_version, effect_not_found
+from rulekit.runtime.store import Key, StepsOnCases, Store, current_version, effect_not_found
 from rulekit.runtime.store import OutboxEffect as OutboxEffect
 from rulekit.runtime.store import StoredCase as StoredCase
 from rulekit.runtime.store import StoreError as StoreError
@@ -190,7 +190,7 @@ class _Writes:
                 cur.executemany(sql, rows)
 
 
-class SqlStore:
+class SqlStore(StepsOnCases):
     """Cases of any number of policy versions, kept in a database (see the module docstring):
     a :class:`rulekit.runtime.store.Store`."""
 
@@ -478,55 +478,6 @@ class SqlStore:
             return self._read(cur, case_id), result
 
         return self._run(work, write=True, safe=key is not None)
-
-    def send(
-        self,
-        case_id: str,
-        event: str,
-        by: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        key: str | None = None,
-        at: datetime | None = None,
-        only_if: Callable[[Mapping[str, str]], bool] | None = None,
-        caller: str | None = None,
-        fingerprint: str | None = None,
-    ) -> StepResult:
-        """Deliver an event to a case (:meth:`Engine.send`): the step commits whole or not at all.
-
-        ``only_if``: a test of the case's parties, made under the step's lock (a service's
-        authorization); when it fails, the case is not found for this caller. ``key``,
-        ``caller`` and ``fingerprint``: an idempotency key and whose it is (:class:`Key`).
-        """
-        return self._step(
-            case_id,
-            Key.of(key, caller, fingerprint),
-            at,
-            lambda e, c, t: e.send(c, event, by, data, at=t, key=key),
-            only_if,
-        )
-
-    def update(
-        self,
-        case_id: str,
-        changes: Mapping[str, Any],
-        *,
-        key: str | None = None,
-        at: datetime | None = None,
-        only_if: Callable[[Mapping[str, str]], bool] | None = None,
-        caller: str | None = None,
-        fingerprint: str | None = None,
-        by: str | None = None,
-    ) -> StepResult:
-        """Change facts of a case from outside (:meth:`Engine.update`, ``by`` as there); the
-        rest as for send."""
-        return self._step(
-            case_id,
-            Key.of(key, caller, fingerprint),
-            at,
-            lambda e, c, t: e.update(c, changes, at=t, by=by),
-            only_if,
-        )
 
     def _step(
         self,
