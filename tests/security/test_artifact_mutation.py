@@ -231,9 +231,14 @@ def test_a_mutated_policy_artifact_is_refused_or_harmless(data: st.DataObject) -
     else:
         same = meaning(artifact.to_json(policy)) == original_meaning
         event("loaded, unchanged" if same else "loaded, changed")
-        passed = run_scenarios(policy, POLICIES[path])
-        if same:
-            assert all(passed)
+        try:
+            passed = run_scenarios(policy, POLICIES[path])
+        except scenarios.ScenarioFileError:
+            # a renamed workflow, state or event: the scenarios name what is no longer there
+            assert not same
+        else:
+            if same:
+                assert all(passed)
     assert not SENTINEL.exists()
 
 

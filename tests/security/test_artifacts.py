@@ -22,6 +22,7 @@ from rulekit.errors import CompileError
 from rulekit.expr import ast
 from rulekit.expr.checker import check
 from rulekit.expression import Expression, _content_hash
+from rulekit.policy import artifact
 from rulekit.source import Source, Span
 from rulekit.stores import codec
 from rulekit.stores.sqlite import SQLiteStore
@@ -127,3 +128,27 @@ def test_the_checker_refuses_trees_the_parser_cannot_build(sentinel: Path) -> No
     assert [d.code for d in problems] == ["RK0107"]
     _, problems = check(ast.Call(6, Span(0, 3), "__import__", None, (), Span(0, 3)), src, None)
     assert [d.code for d in problems] == ["RK0204"]
+
+
+@pytest.mark.parametrize(
+    ("where", "edit"),
+    [
+        ("workflow", lambda a, bad: a["workflows"][0].__setitem__("name", bad)),
+        ("state", lambda a, bad: a["workflows"][0]["states"][0].__setitem__("name", bad)),
+        ("event", lambda a, bad: a["events"][0].__setitem__("name", bad)),
+        ("actor", lambda a, bad: a["actors"].__setitem__(0, bad)),
+    ],
+)
+def test_names_of_the_policy_are_names_in_an_artifact_too(
+    where: str, edit: object, sentinel: Path
+) -> None:
+    """Workflow, state, event and actor names are what the rule language could spell:
+    hostile text there is refused by the schema (RK0501), not carried to scenarios, graphs
+    or the service's answers."""
+    data = artifact.to_json(rulekit.load(POLICY))
+    edit(data, payload(sentinel))  # type: ignore[operator]
+    data["hash"] = artifact.content_hash(data)
+    with pytest.raises(CompileError) as refused:
+        rulekit.loads(json.dumps(data), "json", "edited.json")
+    assert {d.code for d in refused.value.diagnostics} == {"RK0501"}, where
+    assert not sentinel.exists()
