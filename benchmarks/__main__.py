@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{many.count:,} distinct conditions ({many.shapes:,} distinct shapes once literals and field"
         f" names are blanked; {many.mean_chars:.0f} characters on average, the fast-refund condition"
         f" has {len(FAST_REFUND)}), seeded, over bool/int/money/time/duration/string/list fields;"
-        " warmed up on other conditions first; rulekit.expression.parse_and_check (uncached) for each."
+        " warmed up on other conditions first; rulekit.expr.expression.parse_and_check (uncached) for each."
     )
     notes.append(
         f"cross-check: each condition's generated code against the reference interpreter (explain) on"

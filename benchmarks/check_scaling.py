@@ -2,7 +2,7 @@
 
 Generates policies of 100, 1,000 and 10,000 states (5 transitions per state,
 all four kinds, guards, effects and assignments) and times parsing and
-checking them (``rulekit.policy.check_source``, what ``rulekit check`` runs
+checking them (``rulekit.analysis.check_source``, what ``rulekit check`` runs
 per file). Prints one table: time per policy, time per transition, and that
 per-transition time as a ratio of the smallest policy's, measured in the same
 run: near 1.0x all the way down means checking grows linearly.
@@ -17,7 +17,7 @@ import random
 import sys
 import time
 
-from rulekit.policy import check_source
+from rulekit.analysis import check_source
 
 TARGET_STATES, TARGET_SECONDS = 1000, 1.0
 

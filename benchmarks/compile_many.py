@@ -1,6 +1,6 @@
 """Compile time of many distinct conditions, and a cross-check of what they compute.
 
-``rulekit.expression.parse_and_check`` is used, not ``compile_expression``, so
+``rulekit.expr.expression.parse_and_check`` is used, not ``compile_expression``, so
 the expression cache never answers. Two figures: parse + check alone (code
 generation is deferred to first use), and the same plus ``.compile()`` (the
 full Python code generation). Each generated condition must check; each is
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import rulekit
-import rulekit.expression
+import rulekit.expr.expression
 from benchmarks.conditions import DECLARATIONS, generate, random_facts, shape
 from benchmarks.measure import best_batch_time
 from benchmarks.workload import FAST_REFUND, FAST_REFUND_DECLARATIONS
@@ -91,14 +91,14 @@ def compile_many(
     # Warm-up on other conditions: builds the parser and fills the first-use caches.
     for source in [FAST_REFUND, *generate(20, seed + 1, exclude=frozenset(sources))]:
         decls = FAST_REFUND_DECLARATIONS if source == FAST_REFUND else DECLARATIONS
-        rulekit.expression.parse_and_check(source, decls).compile()
+        rulekit.expr.expression.parse_and_check(source, decls).compile()
 
     # Every condition must check; the ones that do are evaluated both ways.
     rng = random.Random(seed)
     facts = [random_facts(rng, now) for _ in range(facts_per_condition)]
     for source in sources:
         try:
-            expr = rulekit.expression.parse_and_check(source, DECLARATIONS)
+            expr = rulekit.expr.expression.parse_and_check(source, DECLARATIONS)
         except rulekit.CompileError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             result.failures.append((source, first))
@@ -108,12 +108,12 @@ def compile_many(
     def check_all() -> None:
         for source in sources:
             with contextlib.suppress(rulekit.CompileError):
-                rulekit.expression.parse_and_check(source, DECLARATIONS)
+                rulekit.expr.expression.parse_and_check(source, DECLARATIONS)
 
     def compile_all() -> None:
         for source in sources:
             with contextlib.suppress(rulekit.CompileError):
-                rulekit.expression.parse_and_check(source, DECLARATIONS).compile()
+                rulekit.expr.expression.parse_and_check(source, DECLARATIONS).compile()
 
     result.check_seconds, result.check_reps = best_batch_time(check_all, reps, min_time)
     result.full_seconds, result.full_reps = best_batch_time(compile_all, reps, min_time)

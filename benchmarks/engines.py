@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import rulekit
-import rulekit.expression
+import rulekit.expr.expression
 from benchmarks.workload import FAST_REFUND, FAST_REFUND_DECLARATIONS, Record
 
 #: records, now -> one result per record.
@@ -111,7 +111,7 @@ def baseline() -> Engine:
 
 def _rulekit_compile(source: str) -> rulekit.Expression:
     # Uncached (parse + check) plus code generation, which evaluate would do lazily.
-    expr = rulekit.expression.parse_and_check(source, FAST_REFUND_DECLARATIONS)
+    expr = rulekit.expr.expression.parse_and_check(source, FAST_REFUND_DECLARATIONS)
     expr.compile()
     return expr
 

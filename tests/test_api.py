@@ -69,7 +69,7 @@ def test_compiling_twice_hits_the_cache() -> None:
 
 
 def test_code_is_generated_on_first_use() -> None:
-    expr = rulekit.expression.parse_and_check("x + 1", {"x": "int"})
+    expr = rulekit.expr.expression.parse_and_check("x + 1", {"x": "int"})
     assert expr.python_source is None
     assert expr.evaluate({"x": 1}) == 2
     assert expr.python_source is not None and "def evaluate" in expr.python_source
@@ -171,7 +171,7 @@ def test_explain_reports_errors_without_raising() -> None:
 def test_serialized_expression_round_trips() -> None:
     expr = compile_expression(FAST_REFUND, DECLS)
     data = expr.to_dict()
-    assert data["format"] == "rulekit.expression/1" and data["hash"].startswith("sha256:")
+    assert data["format"] == "rulekit.expr.expression/1" and data["hash"].startswith("sha256:")
     again = rulekit.Expression.from_dict(data)
     assert again.evaluate(facts(), now=NOW) is True
     assert again.checked.root.span == expr.checked.root.span

@@ -175,7 +175,7 @@ scenarios:
     [
         ["rulekit.cli", "check", "--explain-times", "rules/kuaishou_after_sales.rk"],
         ["rulekit.cli", "test", "failing.yaml"],
-        ["rulekit.demo"],
+        ["rulekit.cli", "demo"],
     ],
     ids=["check", "failing-test", "demo"],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from rulekit import demo
+from rulekit.tools import demo
 
 
 def test_demo_runs_every_workflow_in_the_embedded_store(

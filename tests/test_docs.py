@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from rulekit.cli import main
-from rulekit.diagnostics import CODES
+from rulekit.core.diagnostics import CODES
 
 
 def test_every_diagnostic_code_is_documented() -> None:
@@ -50,8 +50,8 @@ def test_the_readme_service_example_opens_a_case(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from rulekit import load
-    from rulekit.auth import DevTokens
-    from rulekit.service import Service, create_app
+    from rulekit.service.app import Service, create_app
+    from rulekit.service.auth import DevTokens
     from rulekit.stores import open_store
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

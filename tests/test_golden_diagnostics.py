@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS
-from rulekit import CompileError, load, scenarios
-from rulekit.diagnostics import CODES, render, sort_key
+from rulekit import CompileError, load
+from rulekit.analysis import check_source, times
+from rulekit.core.diagnostics import CODES, render, sort_key
+from rulekit.core.source import Source
+from rulekit.expr.expression import parse_and_check
 from rulekit.expr.stdlib import parse_duration
-from rulekit.expression import parse_and_check
-from rulekit.policy import FORMATS, check_source, times
-from rulekit.source import Source
+from rulekit.policy import FORMATS
+from rulekit.tools import scenarios
 
 GOLDEN = TESTS / "golden"
 EXPRESSIONS = sorted((GOLDEN / "expressions").glob("*.cel"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import rulekit
-from rulekit import graph
+from rulekit.analysis import graph
 from rulekit.cli import main
 
 POLICY = Path(__file__).parent / "policies" / "refunds.rk"

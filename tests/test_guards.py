@@ -1,4 +1,4 @@
-"""The guard analysis (rulekit.policy.guards) as a table: two conditions -> can they both hold.
+"""The guard analysis (rulekit.analysis.guards) as a table: two conditions -> can they both hold.
 
 Each row: the first condition, the second (None: the first on its own), the answer,
 and for "yes" the witness expected. Names are declared in DECLS; ``e`` is an enum.
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from rulekit.analysis.guards import MAX_TERMS, Condition, actor_var, satisfiable
+from rulekit.expr.expression import parse_and_check
 from rulekit.expr.types import enum_of
-from rulekit.expression import parse_and_check
-from rulekit.policy.guards import MAX_TERMS, Condition, actor_var, satisfiable
 
 DECLS: dict[str, Any] = {
     "i": "int",

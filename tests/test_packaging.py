@@ -24,11 +24,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from conftest import ROOT
-from rulekit import scenarios
+from rulekit.tools import scenarios
 
 SCRIPT = """
-import rulekit, rulekit.grammars, sys
-grammar_dir = rulekit.grammars.grammar_dir()
+import rulekit, rulekit.core.grammars, sys
+grammar_dir = rulekit.core.grammars.grammar_dir()
 assert str(grammar_dir).startswith(sys.prefix), grammar_dir
 assert "{root}" not in rulekit.__file__, rulekit.__file__
 e = rulekit.compile_expression("order.amount < 300 && !order.shipped",
@@ -106,7 +106,7 @@ def test_installed_demo_runs_the_shipped_policy(installed: Path, tmp_path: Path)
     """The example policy is package data: the demo needs no checkout."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [str(installed / "bin" / "python"), "-m", "rulekit.demo"],
+        [str(installed / "bin" / "rulekit"), "demo"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -192,7 +192,7 @@ CORE_COMMANDS = [
     (["rulekit", "test", "{root}/tests/scenarios/kuaishou"], 0, " passed, 0 failed"),
     (["rulekit", "--version"], 0, f"rulekit {PYPROJECT['version']}"),
     (["rulekit", "db", "upgrade", "--store", "{tmp}/cases.db"], 0, "up to date"),
-    (["python", "-m", "rulekit.demo"], 0, "closed, outcome refunded"),
+    (["rulekit", "demo"], 0, "closed, outcome refunded"),
     (
         ["rulekit", "serve", "{root}/rules/kuaishou_after_sales.rk"],
         2,

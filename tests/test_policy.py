@@ -34,7 +34,8 @@ def test_both_forms_compile_to_the_same_artifact(rk: Path) -> None:
 
 
 def test_the_shipped_policy_checks_without_warnings() -> None:
-    from rulekit.policy import FORMATS, check_source
+    from rulekit.analysis import check_source
+    from rulekit.policy import FORMATS
 
     for path in sorted((ROOT / "rules").iterdir()):
         if path.suffix in FORMATS:

@@ -1,4 +1,4 @@
-"""The worst-case time a case stays open if nobody acts (rulekit.policy.times).
+"""The worst-case time a case stays open if nobody acts (rulekit.analysis.times).
 
 - the analysis as data: small workflows, each with the figure expected per
   state (a bound and its path, or unbounded and why);
@@ -22,9 +22,9 @@ import pytest
 
 import rulekit
 from conftest import ROOT
+from rulekit.analysis.times import Figure, WorkflowTimes, worst_case_times
 from rulekit.expr.types import Type
 from rulekit.policy import ir
-from rulekit.policy.times import Figure, WorkflowTimes, worst_case_times
 from rulekit.runtime import Engine
 from rulekit.runtime.model import Record
 

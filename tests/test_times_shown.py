@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS
-from rulekit import scenarios
 from rulekit.cli import main
+from rulekit.tools import scenarios
 
 POLICY = TESTS / "policies" / "refunds.rk"
 SCENARIO = f"""

@@ -13,13 +13,13 @@ Public API (every name below; documented in docs/api.md):
   :class:`EvaluationError`, :class:`StepRefused`.
 """
 
-from importlib import metadata
-
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError, EvaluationError, RuleError, StepRefused
+from rulekit.analysis import check
+from rulekit.core import __version__
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError, EvaluationError, RuleError, StepRefused
+from rulekit.expr.expression import Expression, compile_expression
 from rulekit.expr.interpreter import Clause, Explanation
-from rulekit.expression import Expression, compile_expression
-from rulekit.policy import CheckResult, Policy, check, load, loads
+from rulekit.policy import CheckResult, Policy, load, loads
 from rulekit.runtime import (
     Case,
     Cause,
@@ -55,12 +55,10 @@ __all__ = [
     "StepResult",
     "Store",
     "StoreError",
+    "__version__",
     "check",
     "compile_expression",
     "load",
     "loads",
     "open_store",
 ]
-
-# The version is written once, in pyproject.toml; the installed metadata carries it.
-__version__ = metadata.version("rulekit")

@@ -20,17 +20,20 @@ from typing import Any
 
 import yaml
 
-from rulekit import __version__, diff, graph, policy, reports, scenarios, simulate
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError, EvaluationError
+from rulekit import analysis, policy
+from rulekit.analysis import diff, graph, times
+from rulekit.core import __version__
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError, EvaluationError
+from rulekit.core.source import read_text
 from rulekit.expr import stdlib
 from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, convert, to_data
+from rulekit.expr.expression import compile_expression
 from rulekit.expr.types import DeclarationError, build_environment
-from rulekit.expression import compile_expression
-from rulekit.policy import Policy, artifact, times
-from rulekit.source import read_text
+from rulekit.policy import Policy, artifact
 from rulekit.stores import DEFAULT_STORE
+from rulekit.tools import reports, scenarios, simulate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a tool that SIGPIPE stopped
@@ -184,6 +187,19 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT.json", required=True, help="where to write ('-' for stdout)"
     )
 
+    demo = sub.add_parser(
+        "demo",
+        help="rulekit's main job, start to finish, on the shipped policy",
+        description="Check the shipped Kuaishou after-sales policy, explain a condition, then run "
+        "a case of each workflow durably in a temporary SQLite store and print the timelines.",
+    )
+    demo.add_argument(
+        "policy",
+        nargs="?",
+        metavar="FILE",
+        help="the policy to run (default: the shipped kuaishou_after_sales.rk)",
+    )
+
     srv = sub.add_parser(
         "serve",
         help="the HTTP service, on the embedded store by default",
@@ -299,8 +315,12 @@ def _main(argv: Sequence[str] | None) -> int:
             return _graph(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "demo":
+            from rulekit.tools import demo
+
+            return demo.main([args.policy] if args.policy else [])
         if args.command in ("serve", "worker", "db"):
-            from rulekit import serving
+            from rulekit.service import serving
 
             return serving.main(args)
     except UsageError as e:
@@ -373,7 +393,7 @@ def _check(args: argparse.Namespace) -> int:
     results: list[tuple[Path, policy.CheckResult, list[Diagnostic]]] = []
     explained: dict[Path, list[times.WorkflowTimes]] = {}
     for path in files:
-        result = policy.check(path)
+        result = analysis.check(path)
         found = result.diagnostics
         if result.policy is not None and result.ok and (args.explain_times or limit is not None):
             figures = times.worst_case_times(result.policy)
@@ -536,14 +556,14 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    got = policy.read(args.file)
-    if isinstance(got, Diagnostic):
-        print(diag.render(got, None), file=sys.stderr)
+    try:
+        text, fmt = policy.read(args.file)
+    except CompileError as e:
+        print(e.rendered, file=sys.stderr)
         return EXIT_USAGE
-    text, fmt = got
     if fmt == "json":
         raise UsageError(f"{args.file} is already a compiled artifact")
-    result = policy.check_source(text, fmt, args.file)
+    result = policy.compile_source(text, fmt, args.file)
     if result.policy is None or not result.ok:
         print(result.render(), file=sys.stderr)
         return EXIT_FAILED

@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from rulekit import CompileError, EvaluationError, Expression, compile_expression
-from rulekit.diagnostics import CODES
+from rulekit.core.diagnostics import CODES
+from rulekit.core.source import Source
 from rulekit.expr import ast as rk_ast
 from rulekit.expr import parser as rk_parser
+from rulekit.expr.expression import parse_and_check
 from rulekit.expr.printer import to_source
-from rulekit.expression import parse_and_check
-from rulekit.source import Source
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the guard analysis (rulekit.policy.guards) against brute force.
+"""Hypothesis properties of the guard analysis (rulekit.analysis.guards) against brute force.
 
 Random conditions over a few typed names (int, double, money, duration, bool, enum),
 compared with constants and joined by && / || / !, are decided by the analysis and
@@ -22,9 +22,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
+from rulekit.analysis.guards import Condition, Verdict, satisfiable
+from rulekit.expr.expression import Expression, parse_and_check
 from rulekit.expr.types import enum_of
-from rulekit.expression import Expression, parse_and_check
-from rulekit.policy.guards import Condition, Verdict, satisfiable
 
 PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -44,8 +44,9 @@ from hypothesis import strategies as st
 
 import rulekit
 from rulekit import CompileError
-from rulekit.diagnostics import CODES
-from rulekit.policy import CheckResult, artifact, check_source, yaml_form
+from rulekit.analysis import check_source
+from rulekit.core.diagnostics import CODES
+from rulekit.policy import CheckResult, artifact, yaml_form
 
 TESTS = Path(__file__).resolve().parent.parent
 POLICIES = TESTS / "policies"

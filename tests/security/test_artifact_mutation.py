@@ -34,12 +34,12 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 import rulekit
-from rulekit import scenarios
-from rulekit.errors import CompileError, EvaluationError
+from rulekit.core.errors import CompileError, EvaluationError
 from rulekit.expr import ast
-from rulekit.expression import Expression, _content_hash
+from rulekit.expr.expression import Expression, _content_hash
 from rulekit.policy import artifact
 from rulekit.policy.ir import Policy
+from rulekit.tools import scenarios
 
 from .hostile import hostile_strings
 

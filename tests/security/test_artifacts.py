@@ -18,12 +18,12 @@ import pytest
 
 import rulekit
 from rulekit.cli import main
-from rulekit.errors import CompileError
+from rulekit.core.errors import CompileError
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast
 from rulekit.expr.checker import check
-from rulekit.expression import Expression, _content_hash
+from rulekit.expr.expression import Expression, _content_hash
 from rulekit.policy import artifact
-from rulekit.source import Source, Span
 from rulekit.stores import codec
 from rulekit.stores.sqlite import SQLiteStore
 

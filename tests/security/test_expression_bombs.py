@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 import rulekit
-from rulekit.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.source import Source
 from rulekit.expr import codegen, parser
 from rulekit.expr.checker import check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT
+from rulekit.expr.expression import Expression, parse_and_check
 from rulekit.expr.interpreter import Interpreter
-from rulekit.expression import Expression, parse_and_check
 from rulekit.policy import artifact
 from rulekit.runtime.engine import Engine
-from rulekit.source import Source
 
 #: Generous: each bomb is stopped in well under a second; unbounded, they ran for minutes.
 BOUND_SECONDS = 5.0

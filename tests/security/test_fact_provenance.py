@@ -14,7 +14,7 @@ import pytest
 
 from conftest import TESTS
 from rulekit import Engine, StepRefused, load
-from rulekit.auth import Tokens
+from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore
 from service.service_support import PARTIES_A, TestClient, auth, error_of, make_client
 

@@ -27,10 +27,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rulekit import policy as policies
-from rulekit.auth import Tokens
-from rulekit.errors import StepRefused
+from rulekit.core.errors import StepRefused
 from rulekit.policy import Policy
-from rulekit.service import LIMITS, OPEN_PATHS, Service, Worker, create_app
+from rulekit.service.app import LIMITS, OPEN_PATHS, Service, Worker, create_app
+from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore, StoreError, open_store
 from service.conftest import lax_kuaishou_text
 from service.service_support import (

@@ -29,11 +29,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from rulekit import CompileError, EvaluationError, compile_expression, scenarios
+from rulekit import CompileError, EvaluationError, compile_expression
+from rulekit.analysis import check_source
 from rulekit.cli import main
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.types import TIMESTAMP
-from rulekit.policy import check_source
+from rulekit.tools import scenarios
 
 OFFSET = "out of range (-23:59 to +23:59)"
 FRACTION = "at most 9 digits"
@@ -121,8 +122,8 @@ def _http_open(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     from fastapi.testclient import TestClient
 
     from rulekit import policy as policies
-    from rulekit.auth import Tokens
-    from rulekit.service import Service, create_app
+    from rulekit.service.app import Service, create_app
+    from rulekit.service.auth import Tokens
     from rulekit.stores import open_store
 
     kuaishou = policies.load(ROOT / "rules" / "kuaishou_after_sales.rk")

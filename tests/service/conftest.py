@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from rulekit import policy as policies
-from rulekit.auth import Tokens
 from rulekit.policy import Policy
+from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore, open_store
 
 from .service_support import (

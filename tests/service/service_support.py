@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from rulekit.auth import Tokens
 from rulekit.policy import Policy
-from rulekit.service import Service, create_app
+from rulekit.service.app import Service, create_app
+from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rulekit import __version__
 from rulekit import policy as policies
-from rulekit.auth import Tokens
-from rulekit.errors import EvaluationError
+from rulekit.core.errors import EvaluationError
 from rulekit.policy import Policy
-from rulekit.service import STATUS, Service, create_app
+from rulekit.service.app import STATUS, Service, create_app
+from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore, open_store
 from rulekit.stores.base import CommitUnknown
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from rulekit.auth import Caller, DevTokens, Tokens, TokensError
 from rulekit.policy import Policy
+from rulekit.service.auth import Caller, DevTokens, Tokens, TokensError
 from rulekit.stores import SqlStore, open_store
 
 from .service_support import (

@@ -20,9 +20,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from rulekit import policy as policies
-from rulekit.auth import DevTokens, Tokens
 from rulekit.policy import Policy
-from rulekit.service import Service, create_app
+from rulekit.service.app import Service, create_app
+from rulekit.service.auth import DevTokens, Tokens
 from rulekit.stores import SqlStore, open_store
 
 from .service_support import POLICY_FILE, auth, make_client, open_case

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import rulekit
-from rulekit.errors import StepRefused
+from rulekit.core.errors import StepRefused
 from rulekit.policy import Policy
 from rulekit.runtime import Store
 from rulekit.runtime.engine import Engine

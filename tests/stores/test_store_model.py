@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from rulekit.errors import StepRefused
+from rulekit.core.errors import StepRefused
 from rulekit.policy import Policy
 from rulekit.runtime import Engine, MemoryStore, StepResult, Store
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import rulekit
-from rulekit.errors import StepRefused
+from rulekit.core.errors import StepRefused
 from rulekit.stores import SqlStore, open_store
 
 

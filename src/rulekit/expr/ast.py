@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
-from rulekit.source import Span
+from rulekit.core.source import Span
 
 #: CEL's IDENT (grammar/cel.lark): the only spelling of a name, a field, a
 #: function or a comprehension variable.

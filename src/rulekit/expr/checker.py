@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast, stdlib
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, ZERO, Estimate, estimate
 from rulekit.expr.types import (
@@ -37,7 +38,6 @@ from rulekit.expr.types import (
     list_of,
     map_of,
 )
-from rulekit.source import Source, Span
 
 
 @dataclass(frozen=True)

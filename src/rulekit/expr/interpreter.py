@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rulekit.errors import EvaluationError
+from rulekit.core.errors import EvaluationError
 from rulekit.expr import ast, stdlib
 from rulekit.expr.checker import CheckedExpr
 from rulekit.expr.cost import Budget, CostLimitExceeded

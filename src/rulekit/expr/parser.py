@@ -24,11 +24,11 @@ from typing import Any
 import lark
 from lark import Token
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.grammars import grammar_text, lalr_parser
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast, stdlib
-from rulekit.grammars import grammar_text, lalr_parser
-from rulekit.source import Source, Span
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

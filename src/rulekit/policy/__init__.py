@@ -1,8 +1,13 @@
-"""Policies: reading rule files (.rk, .yaml) and compiled artifacts (.json).
+"""The rule language: reading rule files (.rk, .yaml) and compiled artifacts (.json).
 
 ``load``/``loads`` run the whole front half of the pipeline: a front end
 (:mod:`.parser` for .rk, :mod:`.yaml_form` for YAML, :mod:`.artifact` for
-JSON) to the AST, then :mod:`.checker` to the compiled :class:`Policy`.
+JSON) to the AST (:mod:`.ast`), then :mod:`.checker` to the compiled policy
+(:mod:`.ir`), which :mod:`.artifact` also writes as JSON.
+
+Layer: imports :mod:`rulekit.core` and :mod:`rulekit.expr` only. The lints that
+``rulekit check`` adds as warnings are analysis, one layer up
+(:func:`rulekit.analysis.check`).
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError
-from rulekit.policy import artifact, checker, parser, yaml_form
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError
+from rulekit.core.source import Source, Span, read_text
+from rulekit.policy import artifact, ast, checker, parser, yaml_form
 from rulekit.policy.ir import Policy
-from rulekit.source import Source, Span, read_text
 
-__all__ = ["FORMATS", "CheckResult", "Policy", "check", "check_source", "load", "loads"]
+__all__ = ["FORMATS", "CheckResult", "Policy", "compile_source", "load", "loads", "read"]
 
 #: File suffix -> format name.
 FORMATS = {".rk": "rk", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -34,6 +39,9 @@ class CheckResult:
     source: Source
     policy: Policy | None
     diagnostics: list[Diagnostic]
+    #: the syntax tree the policy was checked from (None for artifacts and text that did
+    #: not parse): what analyses and editor tools read for names and places
+    tree: ast.Policy | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,21 +51,25 @@ class CheckResult:
         return diag.render_all(self.diagnostics, {self.source.file: self.source})
 
 
-def check_source(text: str, format: str, filename: str) -> CheckResult:
-    """Parse and check a policy given as text; never raises for problems in it."""
+def compile_source(text: str, format: str, filename: str) -> CheckResult:
+    """Parse and type-check a policy given as text; never raises for problems in it.
+
+    The result holds the errors and the checker's own warnings; the lints are
+    :func:`rulekit.analysis.check_source`'s.
+    """
     # The front end allocates many small objects and no reference cycles; the
     # cyclic collector would only rescan them again and again (quadratic on
     # large policies), so it waits until checking is done.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check_source(text, format, filename)
+        return _compile_source(text, format, filename)
     finally:
         if enabled:
             gc.enable()
 
 
-def _check_source(text: str, format: str, filename: str) -> CheckResult:
+def _compile_source(text: str, format: str, filename: str) -> CheckResult:
     source = Source(text, filename)
     if format == "json":
         try:
@@ -101,9 +113,9 @@ def _check_source(text: str, format: str, filename: str) -> CheckResult:
     else:
         raise ValueError(f"unknown policy format {format!r} (rk, yaml or json)")
     if tree is None or any(d.severity == "error" for d in problems):
-        return CheckResult(source, None, sorted(problems, key=diag.sort_key))
+        return CheckResult(source, None, sorted(problems, key=diag.sort_key), tree)
     policy, found = checker.check(tree)
-    return CheckResult(source, policy, sorted([*problems, *found], key=diag.sort_key))
+    return CheckResult(source, policy, sorted([*problems, *found], key=diag.sort_key), tree)
 
 
 def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
@@ -113,7 +125,7 @@ def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
     """
     if format not in ("rk", "yaml", "json"):
         raise ValueError(f"format must be 'rk', 'yaml' or 'json', not {format!r}")
-    result = check_source(text, format, filename)
+    result = compile_source(text, format, filename)
     if result.policy is None or not result.ok:
         raise CompileError(result.diagnostics, result.render())
     if result.policy.hash:
@@ -121,40 +133,28 @@ def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
     return dataclasses.replace(result.policy, hash=artifact.to_json(result.policy)["hash"])
 
 
-def read(path: str | os.PathLike[str]) -> tuple[str, str] | Diagnostic:
-    """(text, format) of a policy file, or a diagnostic saying why it cannot be read."""
+def read(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(text, format) of a policy file; raises :class:`CompileError` (RK0001) saying why
+    it cannot be read."""
     p = Path(path)
     where = Source("", str(path))
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
-        return diag.make(
+        problem = diag.make(
             "RK0001",
             f"unknown kind of policy file `{p.suffix or p.name}`",
             where,
             Span(0, 0),
             help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)",
         )
-    try:
-        return read_text(p), fmt
-    except FileNotFoundError:
-        return diag.make("RK0001", "no such file", where, Span(0, 0))
-    except (OSError, UnicodeDecodeError) as e:
-        return diag.make("RK0001", f"cannot read the file: {e}", where, Span(0, 0))
-
-
-def check(path: str | os.PathLike[str]) -> CheckResult:
-    """Check a policy file and return everything found, warnings included (``load`` keeps
-    only the policy); never raises for problems in the file, an unreadable one included.
-
-    >>> result = check("rules/kuaishou_after_sales.rk")  # doctest: +SKIP
-    >>> result.ok, [d.code for d in result.diagnostics]  # doctest: +SKIP
-    (True, [])
-    """
-    got = read(path)
-    if isinstance(got, Diagnostic):
-        return CheckResult(Source("", str(path)), None, [got])
-    text, fmt = got
-    return check_source(text, fmt, str(path))
+    else:
+        try:
+            return read_text(p), fmt
+        except FileNotFoundError:
+            problem = diag.make("RK0001", "no such file", where, Span(0, 0))
+        except (OSError, UnicodeDecodeError) as e:
+            problem = diag.make("RK0001", f"cannot read the file: {e}", where, Span(0, 0))
+    raise CompileError([problem])
 
 
 def load(path: str | os.PathLike[str]) -> Policy:
@@ -162,8 +162,5 @@ def load(path: str | os.PathLike[str]) -> Policy:
 
     >>> policy = load("rules/kuaishou_after_sales.rk")  # doctest: +SKIP
     """
-    got = read(path)
-    if isinstance(got, Diagnostic):
-        raise CompileError([got])
-    text, fmt = got
+    text, fmt = read(path)
     return loads(text, fmt, str(path))

@@ -20,19 +20,19 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
+from rulekit.expr.expression import Expression
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
-from rulekit.expression import Expression
 from rulekit.policy import ir
 from rulekit.policy.checker import assignable
-from rulekit.source import Source, Span
 
 FORMAT = "rulekit.policy/1"
 

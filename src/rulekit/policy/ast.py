@@ -1,7 +1,7 @@
 """The policy AST: what an author wrote, in either form (.rk or .yaml).
 
 Both front ends build these same frozen nodes; every node carries the
-:class:`~rulekit.source.Source` and span it came from, so the checker points
+:class:`~rulekit.core.source.Source` and span it came from, so the checker points
 into the file the author edits. Expressions are the condition language's own
 AST (:mod:`rulekit.expr.ast`), each with its source (:class:`ExprRef`).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
-from rulekit.source import Source, Span
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
 from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT, parse_cost_limit
+from rulekit.expr.expression import Expression
 from rulekit.expr.types import (
     BUILTIN_NAMES,
     DYN,
@@ -33,10 +35,7 @@ from rulekit.expr.types import (
     enum_of,
     parse_type,
 )
-from rulekit.expression import Expression
 from rulekit.policy import ast, ir
-from rulekit.policy.lint import lint
-from rulekit.source import Source, Span
 
 #: Names the policy language gives a meaning: facts may not take them.
 RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
@@ -802,5 +801,4 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         file=p.source.file,
         cost_limit=c.cost_limit,
     )
-    problems = sorted([*problems, *lint(policy, result)], key=diag.sort_key)
     return result, problems

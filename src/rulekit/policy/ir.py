@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rulekit.expr.cost import DEFAULT_COST_LIMIT
+from rulekit.expr.expression import Expression
 from rulekit.expr.types import Type
-from rulekit.expression import Expression
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from typing import Any
 import lark
 from lark import Token
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.grammars import grammar_text, lalr_parser
+from rulekit.core.source import Source, Span
 from rulekit.expr import parser as expr_parser
 from rulekit.expr.parser import ExpressionBuilder, Problem, current
 from rulekit.expr.parser import token_span as _tok_span
-from rulekit.grammars import grammar_text, lalr_parser
 from rulekit.policy import ast
-from rulekit.source import Source, Span
 
 
 def _src() -> Source:

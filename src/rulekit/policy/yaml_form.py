@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.source import Source, Span
 from rulekit.expr import parser as expr_parser
 from rulekit.policy import ast
-from rulekit.source import Source, Span
 
 if TYPE_CHECKING:
     import jsonschema

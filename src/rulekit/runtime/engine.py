@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from rulekit.errors import EvaluationError, StepRefused
+from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.stdlib import format_duration

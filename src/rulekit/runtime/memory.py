@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rulekit.errors import EvaluationError, StepRefused
+from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.policy import ir
 from rulekit.policy.artifact import content_hash, to_json
 from rulekit.runtime.engine import Engine

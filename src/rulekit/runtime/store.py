@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rulekit.errors import RuleError
+from rulekit.core.errors import RuleError
 from rulekit.policy import ir
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, Record, StepResult

@@ -4,6 +4,14 @@
 absolute one) and ``open_store("postgresql://user@host/db")`` give a
 :class:`SqlStore`; the in-memory store for library use is
 :class:`rulekit.MemoryStore`. See docs/service.md for what a store guarantees.
+
+:mod:`.base` (the SQL store, one for both databases), :mod:`.sqlite` and
+:mod:`.postgres` (their dialects), :mod:`.migrations` (the schema's versions),
+:mod:`.codec` (values to and from columns) and :mod:`.worker` (the deadline
+worker, which needs a store and nothing of the web stack).
+
+Layer: imports :mod:`rulekit.core`, :mod:`rulekit.expr`, :mod:`rulekit.policy` and
+:mod:`rulekit.runtime`; a database driver only in its dialect's module.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
-from rulekit.errors import EvaluationError, StepRefused
+from rulekit.core.errors import EvaluationError, StepRefused
+from rulekit.core.source import Source
 from rulekit.policy import ir
 from rulekit.policy.artifact import content_hash, from_json, to_json
 from rulekit.runtime.engine import Engine
@@ -42,7 +43,6 @@ from rulekit.runtime.store import Key, StepsOnCases, Store, current_version, eff
 from rulekit.runtime.store import OutboxEffect as OutboxEffect
 from rulekit.runtime.store import StoredCase as StoredCase
 from rulekit.runtime.store import StoreError as StoreError
-from rulekit.source import Source
 from rulekit.stores import codec
 
 log = logging.getLogger("rulekit.stores")

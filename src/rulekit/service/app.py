@@ -6,7 +6,7 @@
 ``/openapi.json`` (and browsable at ``/docs``); docs/service.md is the guide.
 
 Every request but ``/health``, ``/metrics`` and the OpenAPI document needs a
-bearer token (see :mod:`rulekit.auth` for who may do what), checked before a
+bearer token (see :mod:`rulekit.service.auth` for who may do what), checked before a
 byte of the body is read; bodies are limited in size (``413``), and facts,
 payloads and parties in their shape (:data:`LIMITS`). Errors are JSON,
 ``{"error": {"code": ..., "message": ...}}``, with the refusal codes of the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,14 +35,15 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rulekit import __version__
-from rulekit.auth import Caller, Tokens
-from rulekit.errors import EvaluationError, RuleError, StepRefused
+from rulekit.core import __version__
+from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr.convert import to_data
 from rulekit.policy import Policy
 from rulekit.runtime.model import Record, StepResult
 from rulekit.runtime.timeline import record_data
+from rulekit.service.auth import Caller, Tokens
 from rulekit.stores import CaseNotFound, OutboxEffect, SqlStore, StoredCase, StoreError
+from rulekit.stores.worker import Worker
 
 log = logging.getLogger("rulekit.service")
 
@@ -372,54 +372,6 @@ class _StoreCollector:
         for status in ("pending", "done", "dead"):
             effects.add_metric([status], pending.get(f"effects_{status}", 0))
         yield effects
-
-
-class Worker:
-    """Fires due deadlines in a loop until stopped; a stop lets the batch in flight finish."""
-
-    def __init__(
-        self,
-        store: SqlStore,
-        *,
-        interval: float = 1.0,
-        batch: int = 100,
-        on_fired: Callable[[float], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.interval = interval
-        self.batch = batch
-        self.on_fired = on_fired
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def run_once(self) -> tuple[int, int]:
-        """Claim one batch of due deadlines: (how many were claimed, how many fired)."""
-        claimed = self.store.fire_due(limit=self.batch)
-        fired = sum(1 for f in claimed if f.result is not None)
-        if fired and self.on_fired is not None:
-            self.on_fired(fired)
-        return len(claimed), fired
-
-    def run(self) -> None:
-        """Until :meth:`stop`: drain what is due, then wait ``interval`` before looking again."""
-        while not self.stopping.is_set():
-            try:
-                while self.run_once()[0] == self.batch and not self.stopping.is_set():
-                    pass  # a full batch: more may be due
-            except (RuleError, OSError) as e:
-                log.error("deadline worker: %s", e)
-            except Exception:  # a database outage: log it, keep going
-                log.exception("deadline worker: firing deadlines failed; retrying")
-            self.stopping.wait(self.interval)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="rulekit-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
 
 # -- views ------------------------------------------------------------------------------------

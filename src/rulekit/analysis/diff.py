@@ -15,9 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from rulekit.errors import CompileError
+from rulekit.core.errors import CompileError
+from rulekit.core.source import read_text
 from rulekit.policy import FORMATS, ir, loads
-from rulekit.source import read_text
 
 
 @dataclass(frozen=True)

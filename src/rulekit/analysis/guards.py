@@ -1,6 +1,6 @@
 """Guard analysis: can conditions hold together, and can a condition hold at all.
 
-Used by the checker's analyses (RK0707-RK0709 in :mod:`rulekit.policy.lint`).
+Used by the checker's analyses (RK0707-RK0709 in :mod:`rulekit.analysis.lint`).
 A condition becomes a formula in disjunctive normal form whose atoms each say
 which values one *variable* may take:
 
@@ -46,12 +46,12 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Literal
 
-from rulekit.errors import EvaluationError
+from rulekit.core.errors import EvaluationError
 from rulekit.expr import ast, stdlib
+from rulekit.expr.expression import Expression
 from rulekit.expr.interpreter import Interpreter
 from rulekit.expr.printer import to_source
 from rulekit.expr.types import Type
-from rulekit.expression import Expression
 
 #: Terms of a formula in disjunctive normal form beyond which the answer is "unknown".
 MAX_TERMS = 256

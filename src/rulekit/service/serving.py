@@ -20,8 +20,8 @@ from types import FrameType
 from typing import Any
 
 from rulekit import policy
-from rulekit.auth import DevTokens, Tokens, TokensError
-from rulekit.errors import CompileError
+from rulekit.core.errors import CompileError
+from rulekit.service.auth import DevTokens, Tokens, TokensError
 from rulekit.stores import StoreError, describe, is_postgres, open_store, schema
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -76,7 +76,7 @@ def _db(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from rulekit.service import LIMITS, Service, create_app
+    from rulekit.service.app import LIMITS, Service, create_app
 
     loaded = []
     for file in args.files:
@@ -212,7 +212,7 @@ def _loopback(host: str) -> bool:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from rulekit.service import Worker
+    from rulekit.stores.worker import Worker
 
     store = open_store(args.store)
     worker = Worker(store, interval=args.interval, batch=args.batch)

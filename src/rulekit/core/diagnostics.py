@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from rulekit.source import Source, Span
+from rulekit.core.source import Source, Span
 
 Severity = Literal["error", "warning", "info"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rulekit.diagnostics import Diagnostic, render
+from rulekit.core.diagnostics import Diagnostic, render
 
 
 class RuleError(Exception):

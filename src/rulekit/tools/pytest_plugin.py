@@ -8,7 +8,7 @@ the case's timeline with each transition's cause.
 
 pytest loads this module in every project that installs rulekit: it imports
 rulekit only when a YAML file is collected, and parses only the files whose
-text has a ``scenarios:`` line (:func:`rulekit.scenarios.is_scenario_file`).
+text has a ``scenarios:`` line (:func:`rulekit.tools.scenarios.is_scenario_file`).
 ``pytest -p no:rulekit`` turns it off (docs/scenarios.md).
 """
 
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from rulekit import scenarios
     from rulekit.policy import Policy
+    from rulekit.tools import scenarios
 
 _POLICIES: dict[Path, Policy] = {}
 
@@ -30,7 +30,7 @@ _POLICIES: dict[Path, Policy] = {}
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix.lower() not in (".yaml", ".yml"):
         return None
-    from rulekit.scenarios import is_scenario_file
+    from rulekit.tools.scenarios import is_scenario_file
 
     if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
@@ -39,7 +39,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from rulekit import scenarios
+        from rulekit.tools import scenarios
 
         try:
             sf = scenarios.read(self.path)
@@ -62,10 +62,10 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from rulekit import scenarios
-        from rulekit.errors import CompileError
+        from rulekit.core.errors import CompileError
         from rulekit.policy import load
         from rulekit.runtime import Engine
+        from rulekit.tools import scenarios
 
         path = self.file.policy_path
         if path not in _POLICIES:

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
-from rulekit.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.source import read_text
 from rulekit.expr import stdlib
 from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, to_data
 from rulekit.policy import load
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe, record_data, show_time
-from rulekit.source import read_text
 
 HELP = """steps:
   send EVENT by ACTOR [field=value ...]   deliver an event (values: JSON, or text)

@@ -1,4 +1,4 @@
-"""``./dev demo``: rulekit's main job on the shipped policy, start to finish.
+"""``rulekit demo`` (``./dev demo``): rulekit's main job on the shipped policy, start to finish.
 
 Checks the rule files, shows the fast-refund condition explained, then runs a
 case of each Kuaishou after-sales workflow durably, in the embedded store (a
@@ -8,8 +8,8 @@ each case's timeline is read back from the store with the cause and citation
 of every transition. Times are given explicitly so the story is the same on
 every run; a service uses the database's clock.
 
-The example policy ships in the wheel (``rulekit/rules/``), so ``python -m
-rulekit.demo`` runs from an installed copy as well as from a checkout.
+The example policy ships in the wheel (``rulekit/rules/``), so ``rulekit demo``
+runs from an installed copy as well as from a checkout.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rulekit import load
-from rulekit.grammars import shipped_dir
-from rulekit.policy import FORMATS, check_source
+from rulekit.analysis import check_source
+from rulekit.core.grammars import shipped_dir
+from rulekit.core.source import read_text
+from rulekit.policy import FORMATS, load
 from rulekit.runtime.timeline import render
-from rulekit.source import read_text
 from rulekit.stores import SqlStore, open_store
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -178,9 +178,3 @@ def _run(store: SqlStore) -> None:
     print(
         "Each case is pinned to the policy version it started on and replayable from its history."
     )
-
-
-if __name__ == "__main__":
-    from rulekit.cli import quiet_on_closed_pipe
-
-    raise SystemExit(quiet_on_closed_pipe(main, sys.argv[1:]))

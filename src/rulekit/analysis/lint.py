@@ -15,7 +15,7 @@ warning with a stable code (docs/diagnostics.md):
 - RK0708 a transition that can never be taken: its condition never holds,
   or earlier transitions on the same event always take it first;
 - RK0709 (info) two such conditions the guard analysis cannot decide on
-  (:mod:`rulekit.policy.guards` says which conditions it decides).
+  (:mod:`rulekit.analysis.guards` says which conditions it decides).
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import EvaluationError
+from rulekit.analysis import guards
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import EvaluationError
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
-from rulekit.policy import ast, guards, ir
-from rulekit.source import Source, Span
+from rulekit.policy import ast, ir
 
 
 def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:

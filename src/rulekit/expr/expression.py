@@ -17,18 +17,18 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError, EvaluationError
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError, EvaluationError
+from rulekit.core.source import Source, Span
 from rulekit.expr import ast, codegen, parser
 from rulekit.expr.checker import CheckedExpr, check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
 from rulekit.expr.types import DeclarationError, Type, build_environment
-from rulekit.source import Source, Span
 
 #: Format tag of :meth:`Expression.to_dict` output.
-FORMAT = "rulekit.expression/1"
+FORMAT = "rulekit.expr.expression/1"
 
 Declarations = Mapping[str, str]
 

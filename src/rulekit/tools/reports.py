@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rulekit import __version__
-from rulekit.diagnostics import CODES, Diagnostic
+from rulekit.core import __version__
+from rulekit.core.diagnostics import CODES, Diagnostic
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}

@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from rulekit import diagnostics as diag
-from rulekit.diagnostics import Diagnostic
-from rulekit.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.source import Source, Span, read_text
 from rulekit.expr import stdlib
 from rulekit.expr.convert import MAX_NESTING, ConversionError, convert
 from rulekit.policy import Policy, load
@@ -30,7 +31,6 @@ from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
 from rulekit.runtime.timeline import show_time
-from rulekit.source import Source, Span, read_text
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
 EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")

@@ -35,10 +35,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rulekit.diagnostics import Diagnostic
+from rulekit.analysis.lint import constant, fixed_delay, reachable
+from rulekit.core.diagnostics import Diagnostic
 from rulekit.expr import stdlib
 from rulekit.policy import ir
-from rulekit.policy.lint import constant, fixed_delay, reachable
 
 _ZERO = timedelta(0)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import lark
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the rulekit package
 
 
 def shipped_dir(name: str, marker: str) -> Path:

@@ -1,0 +1,12 @@
+"""The foundation every layer shares: source text and places in it (:mod:`.source`),
+diagnostics with stable codes (:mod:`.diagnostics`), the error types
+(:mod:`.errors`) and the files the package carries, the Lark grammars among them
+(:mod:`.grammars`).
+
+Layer: the bottom; imports nothing else of rulekit.
+"""
+
+from importlib import metadata
+
+#: rulekit's version, read from the installed package's metadata (pyproject.toml's).
+__version__ = metadata.version("rulekit")
