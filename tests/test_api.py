@@ -171,7 +171,7 @@ def test_explain_reports_errors_without_raising() -> None:
 def test_serialized_expression_round_trips() -> None:
     expr = compile_expression(FAST_REFUND, DECLS)
     data = expr.to_dict()
-    assert data["format"] == "rulekit.expr.expression/1" and data["hash"].startswith("sha256:")
+    assert data["format"] == "rulekit.expr.expression/2" and data["hash"].startswith("sha256:")
     again = rulekit.Expression.from_dict(data)
     assert again.evaluate(facts(), now=NOW) is True
     assert again.checked.root.span == expr.checked.root.span
@@ -183,6 +183,7 @@ def test_serialized_expression_round_trips() -> None:
     [
         (lambda d: d.update(source=d["source"] + " "), "hash"),
         (lambda d: d.update(format="other"), "format"),
+        (lambda d: d.update(format="rulekit.expr.expression/1"), "compile its source again"),
         (lambda d: d["ast"].update(node="Nope"), "not an expression node"),
         (lambda d: d["ast"].pop("left"), "malformed"),
     ],

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from rulekit.cli import EXIT_BROKEN_PIPE, main
+from support import ROOT
 
 DECLARE = ["-d", "order.amount=money", "-d", "order.shipped=bool"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TESTS, same_value
 from rulekit import CompileError, EvaluationError, compile_expression
 from rulekit.expr import stdlib
+from support import TESTS, same_value
 
 FILES = sorted((TESTS / "conformance").glob("*.yaml"))
 RESULT_KEYS = ("value", "error", "compile_error")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from rulekit.tools import demo
+from support import ROOT
 
 
 def test_demo_runs_every_workflow_in_the_embedded_store(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from rulekit.cli import main
+from support import ROOT
 
 RK = ROOT / "rules" / "kuaishou_after_sales.rk"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from rulekit.cli import main
 from rulekit.core.diagnostics import CODES
+from support import ROOT
 
 
 def test_every_diagnostic_code_is_documented() -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS
 from rulekit import CompileError, load
 from rulekit.analysis import check_source, times
 from rulekit.core.diagnostics import CODES, render, sort_key
@@ -31,6 +30,7 @@ from rulekit.expr.expression import parse_and_check
 from rulekit.expr.stdlib import parse_duration
 from rulekit.policy import FORMATS
 from rulekit.tools import scenarios
+from support import TESTS
 
 GOLDEN = TESTS / "golden"
 EXPRESSIONS = sorted((GOLDEN / "expressions").glob("*.cel"))

@@ -23,8 +23,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import ROOT
 from rulekit.tools import scenarios
+from support import ROOT
 
 SCRIPT = """
 import rulekit, rulekit.core.grammars, sys

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import ROOT
 from rulekit.analysis import check_source
 from rulekit.core.diagnostics import render
 from rulekit.core.source import Source
 from rulekit.expr import parser as expr_parser
+from support import ROOT
 
 # recovered problems (`=` read as `==`), parenthesized literals (not folded), plain errors
 EXPRESSIONS = [

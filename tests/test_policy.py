@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import rulekit
-from conftest import ROOT, TESTS
 from rulekit import CompileError
 from rulekit.policy import artifact
+from support import ROOT, TESTS
 
 POLICIES = TESTS / "policies"
 

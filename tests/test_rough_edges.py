@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, TESTS
 from rulekit import load
 from rulekit.cli import main
+from support import ROOT, TESTS
 
 
 def test_dev_help_prints_the_commands_and_nothing_else() -> None:

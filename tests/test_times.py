@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 import rulekit
-from conftest import ROOT
 from rulekit.analysis.times import Figure, WorkflowTimes, worst_case_times
 from rulekit.expr.types import Type
 from rulekit.policy import ir
 from rulekit.runtime import Engine
 from rulekit.runtime.model import Record
+from support import ROOT
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=CST)

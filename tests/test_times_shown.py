@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS
 from rulekit.cli import main
 from rulekit.tools import scenarios
+from support import TESTS
 
 POLICY = TESTS / "policies" / "refunds.rk"
 SCENARIO = f"""

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from conftest import TESTS
 from rulekit import Engine, StepRefused, load
 from rulekit.service.auth import Tokens
 from rulekit.stores import SqlStore
 from service.service_support import PARTIES_A, TestClient, auth, error_of, make_client
+from support import TESTS
 
 T = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ORDER = {"order": {"amount": "120.00", "paid_at": "2026-03-01T10:00:00Z"}}

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from rulekit import Engine, EvaluationError, StepRefused, load, loads
 from rulekit.cli import main
 from rulekit.runtime.model import Case
+from support import ROOT
 
 T = datetime(2026, 3, 1, 12, tzinfo=UTC)
 FACTS = {

@@ -28,13 +28,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
 from rulekit import CompileError, EvaluationError, compile_expression
 from rulekit.analysis import check_source
 from rulekit.cli import main
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.types import TIMESTAMP
 from rulekit.tools import scenarios
+from support import ROOT
 
 OFFSET = "out of range (-23:59 to +23:59)"
 FRACTION = "at most 9 digits"

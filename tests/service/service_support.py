@@ -1,6 +1,7 @@
 """Helpers for the service tests: the shipped policy, real tokens, clients and cases.
 
-(A module of its own: tests/conftest.py is the one other tests import from.)
+(A module of its own, as tests/support.py is for the whole suite: conftest.py files are
+not imported from.)
 """
 
 from __future__ import annotations

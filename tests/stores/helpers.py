@@ -11,9 +11,8 @@ from typing import Any
 from rulekit.runtime import Store
 from rulekit.runtime.model import Case, Effect, Record
 from rulekit.stores import OutboxEffect
+from support import ROOT, TESTS
 
-TESTS = Path(__file__).resolve().parent.parent
-ROOT = TESTS.parent
 KUAISHOU = ROOT / "rules" / "kuaishou_after_sales.rk"
 VALUES = TESTS / "policies" / "store_values.rk"
 PROVENANCE = TESTS / "policies" / "provenance.rk"

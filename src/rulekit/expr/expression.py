@@ -8,15 +8,14 @@ fallback and explain engine.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from rulekit.core import canonical
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError, EvaluationError
@@ -27,8 +26,10 @@ from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
 from rulekit.expr.types import DeclarationError, Type, build_environment
 
-#: Format tag of :meth:`Expression.to_dict` output.
-FORMAT = "rulekit.expr.expression/1"
+#: Format tag of :meth:`Expression.to_dict` output. /2: the hash is over
+#: :mod:`rulekit.core.canonical`'s JSON form (/1 hashed JSON with spaces after
+#: separators, so /1 data does not verify: compile its source again).
+FORMAT = "rulekit.expr.expression/2"
 
 Declarations = Mapping[str, str]
 
@@ -174,11 +175,13 @@ class Expression:
         def fail(message: str) -> CompileError:
             return CompileError([diag.make("RK0501", message, src, Span(0, 0))])
 
-        if (
-            not isinstance(data, Mapping)
-            or data.get("format") != FORMAT
-            or not isinstance(source_text, str)
-        ):
+        fmt = data.get("format") if isinstance(data, Mapping) else None
+        if isinstance(fmt, str) and fmt != FORMAT and fmt.startswith("rulekit.expr.expression/"):
+            raise fail(
+                f"a serialized expression of format {fmt!r}, which this rulekit does not read "
+                f"(it reads {FORMAT!r}): compile its source again"
+            )
+        if not isinstance(data, Mapping) or fmt != FORMAT or not isinstance(source_text, str):
             raise fail(f"not a serialized rulekit expression (expected format {FORMAT!r})")
         decls = data.get("declarations")
         if decls is not None and not (
@@ -212,16 +215,13 @@ def _from_dict_for_pickle(data: dict[str, Any]) -> Expression:
 
 
 def _content_hash(source: str, declarations: Mapping[str, str] | None, tree: Any) -> str:
-    payload = json.dumps(
+    return canonical.content_hash(
         {
             "source": source,
             "declarations": dict(declarations) if declarations is not None else None,
             "ast": tree,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
+        }
     )
-    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _check_and_build(

@@ -12,7 +12,6 @@ a case runs.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from rulekit.core import canonical
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
@@ -187,11 +187,9 @@ def _without_positions(node: Any, top: bool = True) -> Any:
 
 
 def content_hash(body: Mapping[str, Any]) -> str:
-    """sha256 over the artifact without positions, file name or hash."""
-    canonical = json.dumps(
-        _without_positions(dict(body)), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """sha256 over the artifact without positions, file name or hash (in
+    :mod:`rulekit.core.canonical`'s JSON form)."""
+    return canonical.content_hash(_without_positions(dict(body)))
 
 
 # -- reading ------------------------------------------------------------------------------

@@ -795,7 +795,9 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
-    """Set a fact copy-on-write: every dict on the path is replaced, never changed in place."""
+    """Set a fact copy-on-write: every dict on the path is replaced, never changed in place.
+
+    ``path`` is a declared fact's, so each group on it is there (:func:`_fill` at open)."""
 
     def rebuilt(node: Mapping[str, Any], rest: tuple[str, ...]) -> dict[str, Any]:
         out = dict(node)
@@ -805,7 +807,7 @@ def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
             else:
                 out[rest[0]] = value
         else:
-            out[rest[0]] = rebuilt(node.get(rest[0], {}), rest[1:])
+            out[rest[0]] = rebuilt(node[rest[0]], rest[1:])
         return out
 
     case.facts = rebuilt(case.facts, path)
