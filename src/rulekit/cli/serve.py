@@ -8,7 +8,6 @@ it, exit status 2 naming what to install.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
     from argparse import _SubParsersAction
 
     from rulekit.policy import Policy
-
-log = logging.getLogger("rulekit")
 
 
 def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,6 +72,8 @@ def _positive_int(text: str) -> int:
 def run(args: argparse.Namespace, store: str) -> int:
     if server_extra_missing("serve"):
         return EXIT_USAGE
+    import logging
+
     from rulekit.service import serving
     from rulekit.service.app import LIMITS, Service, create_app
     from rulekit.stores import describe, is_postgres, open_store
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace, store: str) -> int:
             worker_interval=None if args.no_worker else args.worker_interval,
             max_body=args.max_body or LIMITS["max_body"],
         )
-        log.info(
+        logging.getLogger("rulekit").info(
             "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",
             ", ".join(names),
             describe(store),

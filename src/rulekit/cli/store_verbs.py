@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -35,6 +34,8 @@ def store_verb(
 
     @functools.wraps(run)
     def verb(args: argparse.Namespace) -> int:
+        import logging
+
         from rulekit.stores import DEFAULT_STORE, StoreError
 
         logging.basicConfig(level=logging.INFO, format="rulekit: %(message)s")

@@ -7,7 +7,6 @@ imported.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 from typing import TYPE_CHECKING
 
@@ -17,8 +16,6 @@ from rulekit.cli.store_verbs import add_store_option, server_extra_missing, stor
 if TYPE_CHECKING:
     from argparse import _SubParsersAction
     from types import FrameType
-
-log = logging.getLogger("rulekit")
 
 
 def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +38,12 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace, store: str) -> int:
     if server_extra_missing("worker"):
         return EXIT_USAGE
+    import logging
+
     from rulekit.stores import describe, open_store
     from rulekit.stores.worker import Worker
+
+    log = logging.getLogger("rulekit")
 
     opened = open_store(store)
     worker = Worker(opened, interval=args.interval, batch=args.batch)

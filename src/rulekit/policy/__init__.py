@@ -23,7 +23,7 @@ from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
 from rulekit.core.source import Source, Span, read_text
-from rulekit.policy import artifact, ast, checker, parser, yaml_form
+from rulekit.policy import artifact, ast, checker, parser
 from rulekit.policy.ir import Policy
 
 __all__ = [
@@ -111,6 +111,8 @@ def _compile_source(text: str, format: str, filename: str) -> CheckResult:
     if format == "rk":
         tree, problems = parser.parse(source)
     elif format == "yaml":
+        from rulekit.policy import yaml_form  # PyYAML: only for YAML policies
+
         try:
             tree, problems = yaml_form.parse(source)
         except RecursionError:
