@@ -449,3 +449,44 @@ def test_rulekit_test_says_once_what_is_wrong_with_the_policy(
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "test", "s.yaml")
     assert (code, out, err.splitlines()) == (2, "", expected)
+
+
+#: Run verbs (a JSON list of argument lists) in one fresh process, then print their exit
+#: statuses and which of the modules named after them it loaded.
+LOADED_BY = """
+import contextlib, io, json, sys
+from rulekit.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    statuses = [main(args) for args in json.loads(sys.argv[1])]
+print(*statuses, "|", *(m for m in sys.argv[2:] if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("verbs", "never"),
+    [
+        (
+            [["check", str(ROOT / "rules" / "kuaishou_after_sales.rk")]],
+            ["rulekit.stores", "rulekit.runtime", "rulekit.service", "yaml", "sqlite3"],
+        ),
+        (
+            [
+                ["db", "upgrade", "--store", "{tmp}/cases.db"],
+                ["worker", "--once", "--store", "{tmp}/cases.db"],
+                ["db", "status", "--store", "{tmp}/cases.db"],
+            ],
+            ["rulekit.service", "fastapi", "uvicorn"],
+        ),
+    ],
+    ids=["check", "db-and-worker"],
+)
+def test_a_verb_loads_only_what_it_runs_on(
+    verbs: list[list[str]], never: list[str], tmp_path: Path
+) -> None:
+    """`rulekit check` starts without the stores, the runtime, the service or PyYAML (a .rk
+    file needs none), and `worker` and `db` work on a store without the service."""
+    argv = [[a.format(tmp=tmp_path) for a in args] for args in verbs]
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_BY, json.dumps(argv), *never], capture_output=True, text=True
+    )
+    assert (done.stdout.split(), done.stderr) == (["0"] * len(verbs) + ["|"], "")

@@ -11,27 +11,82 @@ Public API (every name below; documented in docs/api.md):
 - :func:`compile_expression` and :class:`Expression`: CEL conditions, checked and compiled.
 - :class:`Diagnostic` and the errors :class:`RuleError`, :class:`CompileError`,
   :class:`EvaluationError`, :class:`StepRefused`.
+
+The names are loaded on first use (PEP 562), so a program that imports one part
+of rulekit, as each ``rulekit`` command does, loads only that part.
 """
 
-from rulekit.analysis import check
-from rulekit.core import __version__
-from rulekit.core.diagnostics import Diagnostic
-from rulekit.core.errors import CompileError, EvaluationError, RuleError, StepRefused
-from rulekit.expr.expression import Expression, compile_expression
-from rulekit.expr.interpreter import Clause, Explanation
-from rulekit.policy import CheckResult, Policy, load, loads
-from rulekit.runtime import (
-    Case,
-    Cause,
-    Effect,
-    Engine,
-    MemoryStore,
-    Record,
-    SimulatedClock,
-    StepResult,
-)
-from rulekit.runtime.store import Store
-from rulekit.stores import CaseNotFound, StoreError, open_store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rulekit.analysis import check
+    from rulekit.core import __version__
+    from rulekit.core.diagnostics import Diagnostic
+    from rulekit.core.errors import CompileError, EvaluationError, RuleError, StepRefused
+    from rulekit.expr.expression import Expression, compile_expression
+    from rulekit.expr.interpreter import Clause, Explanation
+    from rulekit.policy import CheckResult, Policy, load, loads
+    from rulekit.runtime import (
+        Case,
+        Cause,
+        Effect,
+        Engine,
+        MemoryStore,
+        Record,
+        SimulatedClock,
+        StepResult,
+    )
+    from rulekit.runtime.store import Store
+    from rulekit.stores import CaseNotFound, StoreError, open_store
+
+#: Each public name -> the module it is defined in.
+_EXPORTS = {
+    "Case": "rulekit.runtime",
+    "CaseNotFound": "rulekit.stores",
+    "Cause": "rulekit.runtime",
+    "CheckResult": "rulekit.policy",
+    "Clause": "rulekit.expr.interpreter",
+    "CompileError": "rulekit.core.errors",
+    "Diagnostic": "rulekit.core.diagnostics",
+    "Effect": "rulekit.runtime",
+    "Engine": "rulekit.runtime",
+    "EvaluationError": "rulekit.core.errors",
+    "Explanation": "rulekit.expr.interpreter",
+    "Expression": "rulekit.expr.expression",
+    "MemoryStore": "rulekit.runtime",
+    "Policy": "rulekit.policy",
+    "Record": "rulekit.runtime",
+    "RuleError": "rulekit.core.errors",
+    "SimulatedClock": "rulekit.runtime",
+    "StepRefused": "rulekit.core.errors",
+    "StepResult": "rulekit.runtime",
+    "Store": "rulekit.runtime.store",
+    "StoreError": "rulekit.stores",
+    "__version__": "rulekit.core",
+    "check": "rulekit.analysis",
+    "compile_expression": "rulekit.expr.expression",
+    "load": "rulekit.policy",
+    "loads": "rulekit.policy",
+    "open_store": "rulekit.stores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module the first time it is asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rulekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "Case",

@@ -15,9 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from rulekit import policy
 from rulekit.core.errors import CompileError
-from rulekit.core.source import read_text
-from rulekit.policy import FORMATS, ir, loads
+from rulekit.policy import ir
 
 
 @dataclass(frozen=True)
@@ -35,37 +35,44 @@ class DiffInputError(Exception):
 
 
 def read(spec: str) -> ir.Policy:
-    """A policy from a path, or from a git revision: ``REV:path`` (``HEAD~1:rules/x.rk``)."""
-    path = Path(spec)
-    if not path.exists() and ":" in spec:
-        rev, _, name = spec.partition(":")
-        if rev.startswith("-"):  # never an option of git's, whatever the caller passes
-            raise DiffInputError(f"{spec}: not a file, nor a git revision (REV:path)")
-        done = subprocess.run(
-            ["git", "show", "--end-of-options", f"{rev}:{name}"],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            error = done.stderr.decode("utf-8", "replace").strip()
-            raise DiffInputError(f"{spec}: {error or 'git show failed'}")
-        try:
-            text = done.stdout.decode("utf-8-sig")  # as source.read_text reads files
-        except UnicodeDecodeError as e:
-            raise DiffInputError(f"{spec}: not UTF-8 text (byte {e.start})") from None
-        suffix = Path(name).suffix.lower()
-    else:
-        try:
-            text, suffix = read_text(path), path.suffix.lower()
-        except OSError as e:
-            raise DiffInputError(f"{spec}: {e.strerror}") from None
-    fmt = FORMATS.get(suffix)
-    if fmt is None:
-        raise DiffInputError(f"{spec}: not a policy file (.rk, .yaml, .yml or .json)")
+    """A policy from a path, or from a git revision: ``REV:path`` (``HEAD~1:rules/x.rk``).
+
+    Raises :class:`DiffInputError` naming the side (``spec``) and what is wrong with it.
+    """
     try:
-        return loads(text, fmt, spec)
+        if not Path(spec).exists() and ":" in spec:
+            text, fmt = _git_show(spec)
+        else:
+            text, fmt = policy.read(spec)
+    except CompileError as e:  # RK0001: no such file, no kind of policy file, unreadable
+        problem = e.diagnostics[0]
+        raise DiffInputError(
+            f"{spec}: {problem.message}" + (f": {problem.help}" if problem.help else "")
+        ) from None
+    try:
+        return policy.loads(text, fmt, spec)
     except CompileError as e:
         raise DiffInputError(f"{spec} does not compile:\n{e.rendered}") from None
+
+
+def _git_show(spec: str) -> tuple[str, str]:
+    """(text, format) of ``REV:path`` in git."""
+    rev, _, name = spec.partition(":")
+    if rev.startswith("-"):  # never an option of git's, whatever the caller passes
+        raise DiffInputError(f"{spec}: not a file, nor a git revision (REV:path)")
+    fmt = policy.format_of(name)
+    done = subprocess.run(
+        ["git", "show", "--end-of-options", f"{rev}:{name}"],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        error = done.stderr.decode("utf-8", "replace").strip()
+        raise DiffInputError(f"{spec}: {error or 'git show failed'}")
+    try:
+        return done.stdout.decode("utf-8-sig"), fmt  # as source.read_text reads files
+    except UnicodeDecodeError as e:
+        raise DiffInputError(f"{spec}: not UTF-8 text (byte {e.start})") from None
 
 
 def _trigger(t: ir.Transition) -> str:

@@ -7,7 +7,17 @@ diagnostics with stable codes (:mod:`.diagnostics`), the error types
 Layer: the bottom; imports nothing else of rulekit.
 """
 
-from importlib import metadata
+from typing import Any
 
-#: rulekit's version, read from the installed package's metadata (pyproject.toml's).
-__version__ = metadata.version("rulekit")
+#: rulekit's version, read from the installed package's metadata (pyproject.toml's) when
+#: first asked for: reading metadata costs every command's start some 30 ms.
+__version__: str
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib import metadata
+
+        globals()["__version__"] = version = metadata.version("rulekit")
+        return version
+    raise AttributeError(f"module 'rulekit.core' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,24 @@ def read_text(path: str | os.PathLike[str]) -> str:
     Raises OSError or UnicodeDecodeError like :meth:`Path.read_text`.
     """
     return Path(path).read_text(encoding="utf-8-sig")
+
+
+def find_files(paths: Iterable[str], wanted: Callable[[Path], bool]) -> list[Path]:
+    """The files named in ``paths``, and under each folder named the files ``wanted``
+    accepts (sorted, at any depth): what a command given files and folders works on.
+
+    Raises FileNotFoundError (its argument the path as given) for a path that does not exist.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(raw)
+        if path.is_dir():
+            files.extend(f for f in sorted(path.rglob("*")) if wanted(f))
+        else:
+            files.append(path)
+    return files
 
 
 @dataclass(frozen=True, slots=True)

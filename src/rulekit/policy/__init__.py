@@ -23,10 +23,19 @@ from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
 from rulekit.core.source import Source, Span, read_text
-from rulekit.policy import artifact, ast, checker, parser, yaml_form
+from rulekit.policy import artifact, ast, checker, parser
 from rulekit.policy.ir import Policy
 
-__all__ = ["FORMATS", "CheckResult", "Policy", "compile_source", "load", "loads", "read"]
+__all__ = [
+    "FORMATS",
+    "CheckResult",
+    "Policy",
+    "compile_source",
+    "format_of",
+    "load",
+    "loads",
+    "read",
+]
 
 #: File suffix -> format name.
 FORMATS = {".rk": "rk", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -102,6 +111,8 @@ def _compile_source(text: str, format: str, filename: str) -> CheckResult:
     if format == "rk":
         tree, problems = parser.parse(source)
     elif format == "yaml":
+        from rulekit.policy import yaml_form  # PyYAML: only for YAML policies
+
         try:
             tree, problems = yaml_form.parse(source)
         except RecursionError:
@@ -133,28 +144,37 @@ def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
     return dataclasses.replace(result.policy, hash=artifact.to_json(result.policy)["hash"])
 
 
+def format_of(path: str | os.PathLike[str]) -> str:
+    """The format (``rk``, ``yaml`` or ``json``) a policy file's name says it is in; raises
+    :class:`CompileError` (RK0001) for a name that is no kind of policy file."""
+    p = Path(path)
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise CompileError(
+            [
+                diag.make(
+                    "RK0001",
+                    f"unknown kind of policy file `{p.suffix or p.name}`",
+                    Source("", str(path)),
+                    Span(0, 0),
+                    help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)",
+                )
+            ]
+        )
+    return fmt
+
+
 def read(path: str | os.PathLike[str]) -> tuple[str, str]:
     """(text, format) of a policy file; raises :class:`CompileError` (RK0001) saying why
     it cannot be read."""
-    p = Path(path)
-    where = Source("", str(path))
-    fmt = FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        problem = diag.make(
-            "RK0001",
-            f"unknown kind of policy file `{p.suffix or p.name}`",
-            where,
-            Span(0, 0),
-            help="policies are .rk, .yaml/.yml (rule files) or .json (compiled artifacts)",
-        )
-    else:
-        try:
-            return read_text(p), fmt
-        except FileNotFoundError:
-            problem = diag.make("RK0001", "no such file", where, Span(0, 0))
-        except (OSError, UnicodeDecodeError) as e:
-            problem = diag.make("RK0001", f"cannot read the file: {e}", where, Span(0, 0))
-    raise CompileError([problem])
+    fmt = format_of(path)
+    try:
+        return read_text(path), fmt
+    except FileNotFoundError:
+        problem = "no such file"
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"cannot read the file: {e}"
+    raise CompileError([diag.make("RK0001", problem, Source("", str(path)), Span(0, 0))])
 
 
 def load(path: str | os.PathLike[str]) -> Policy:

@@ -23,7 +23,7 @@ import yaml
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError, EvaluationError, StepRefused
-from rulekit.core.source import Source, Span, read_text
+from rulekit.core.source import Source, Span, find_files, read_text
 from rulekit.expr import stdlib
 from rulekit.expr.convert import MAX_NESTING, ConversionError, convert
 from rulekit.policy import Policy, load
@@ -194,13 +194,20 @@ def is_scenario_file(path: Path) -> bool:
         text = read_text(path)
     except (OSError, UnicodeDecodeError):
         return False
-    if not _SCENARIOS_LINE.search(text):
-        return False
+    return bool(_SCENARIOS_LINE.search(text)) and "scenarios" in (top_level_keys(text) or ())
+
+
+def top_level_keys(text: str) -> list[str] | None:
+    """The (scalar) keys of a YAML document's top-level mapping, read as YAML nodes, never
+    made into Python values; None when the text is not YAML, [] when its top level is
+    not a mapping."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return False
-    return isinstance(root, yaml.MappingNode) and any(k.value == "scenarios" for k, _ in root.value)
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    return [k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)]
 
 
 SCENARIO_KEYS = ("name", "workflow", "at", "facts", "steps", "open_error")
@@ -752,20 +759,9 @@ def _expect_deadline(case: Case, want: Any, now: datetime, tz: tzinfo | None) ->
 
 def discover(paths: list[str]) -> list[Path]:
     """Scenario files under the paths; raises FileNotFoundError for a path that does not exist."""
-    files: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise FileNotFoundError(raw)
-        if p.is_dir():
-            files.extend(
-                f
-                for f in sorted(p.rglob("*"))
-                if f.suffix.lower() in (".yaml", ".yml") and is_scenario_file(f)
-            )
-        else:
-            files.append(p)
-    return files
+    return find_files(
+        paths, lambda f: f.suffix.lower() in (".yaml", ".yml") and is_scenario_file(f)
+    )
 
 
 def report_text(results: list[Result]) -> str:

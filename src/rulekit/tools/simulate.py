@@ -1,27 +1,22 @@
-"""`rulekit simulate`: run a case by hand and watch its timeline.
+"""A case run by hand on the engine, step by step, its timeline printed (``rulekit simulate``).
 
-Steps come from the command line, a file, or a prompt that lists what is
-allowed now. Each step prints the transitions it caused, with their causes;
-a refused step prints its code and changes nothing.
+:class:`Simulation` runs steps written as text (``send approve by merchant``,
+``advance 48h``), from the command line, a file or a prompt that lists what is
+allowed now. Each step prints the transitions it caused, with their causes; a
+refused step prints its code and changes nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import yaml
-
-from rulekit.core.errors import CompileError, EvaluationError, StepRefused
-from rulekit.core.source import read_text
+from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.expr.convert import MAX_NESTING, ConversionError, check_nesting, to_data
-from rulekit.policy import load
+from rulekit.expr.convert import to_data
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe, record_data, show_time
 
@@ -31,10 +26,6 @@ HELP = """steps:
   until TIMESTAMP                          move time to an instant (RFC 3339)
   update PATH=VALUE [PATH=VALUE ...]       change facts from outside
   allowed | facts | history | help | quit"""
-
-
-class SimulationError(Exception):
-    """Bad input to the simulator (exit status 2)."""
 
 
 def _value(text: str) -> Any:
@@ -164,90 +155,3 @@ class Simulation:
             "steps": self.log,
             "timeline": [record_data(r) for r in c.history],
         }
-
-
-def _facts(text: str) -> Any:
-    try:
-        data = _read_facts(text)
-    except RecursionError:
-        raise SimulationError(f"--facts: nested more than {MAX_NESTING} levels deep") from None
-    try:
-        check_nesting(data, "--facts")
-    except ConversionError as e:
-        raise SimulationError(str(e)) from None
-    return data
-
-
-def _read_facts(text: str) -> Any:
-    if text.startswith("@"):
-        try:
-            text = read_text(text[1:])
-        except OSError as e:
-            raise SimulationError(f"--facts: cannot read {text[1:]}: {e.strerror}") from None
-        try:
-            return json.loads(text, parse_float=Decimal)
-        except json.JSONDecodeError:
-            try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError as e:
-                raise SimulationError(f"--facts: neither JSON nor YAML: {e}") from None
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as e:
-        raise SimulationError(f"--facts is not valid JSON: {e.msg} at column {e.colno}") from None
-
-
-def main(args: argparse.Namespace) -> int:
-    try:
-        return _main(args)
-    except SimulationError as e:
-        print(f"rulekit: error: {e}", file=sys.stderr)
-        return 2
-
-
-def _main(args: argparse.Namespace) -> int:
-    try:
-        policy = load(args.file)
-    except CompileError as e:
-        print(e.rendered, file=sys.stderr)
-        return 2
-    engine = Engine(policy)
-    try:
-        at = (
-            stdlib.parse_timestamp(args.at) if args.at else datetime.now(UTC).replace(microsecond=0)
-        )
-    except stdlib.CelError as e:
-        raise SimulationError(f"--at: {e}") from None
-    try:
-        case = engine.open(args.workflow, _facts(args.facts), at=at)
-    except StepRefused as e:
-        if e.code == "unknown_workflow":
-            raise SimulationError(e.message) from None
-        raise SimulationError(f"the case cannot be opened: {e.code}: {e.message}") from None
-    sim = Simulation(engine, case, as_json=args.json)
-    sim.say(f"opened a case of {args.workflow} at {show_time(at, sim.tz)}")
-    sim.show(case.history)
-    steps = list(args.step)
-    if args.steps:
-        try:
-            steps += [
-                line
-                for line in read_text(args.steps).splitlines()
-                if line.strip() and not line.lstrip().startswith("#")
-            ]
-        except OSError as e:
-            raise SimulationError(f"--steps: cannot read {args.steps}: {e.strerror}") from None
-    for line in steps:
-        if not sim.step(line):
-            break
-    if args.interactive or (not steps and sys.stdin.isatty() and not args.json):
-        sim.prompt()
-    if args.json:
-        print(json.dumps(sim.report(), indent=2, ensure_ascii=False))
-    else:
-        outcome = f", outcome {case.outcome}" if case.final else ""
-        effects = ", ".join(e.name for e in case.effects) or "none"
-        sim.say(
-            f"now: `{case.state.name}`{' (final' + outcome + ')' if case.final else ''}; effects: {effects}"
-        )
-    return 0
