@@ -200,8 +200,8 @@ CORE_COMMANDS = [
     ),
     (
         ["rulekit", "worker", "--once", "--store", "{tmp}/cases.db"],
-        2,
-        "pip install 'rulekit[server]'",
+        0,
+        "fired 0 due deadlines",
     ),
 ]
 

@@ -211,7 +211,7 @@ def _workflow(a: ir.Workflow, b: ir.Workflow) -> list[Change]:
         )
     for name in sorted(b.states.keys() - a.states.keys()):
         out.append(Change(f"{a.name}.{name}", "state added"))
-    for name in a.states.keys() & b.states.keys():
+    for name in sorted(a.states.keys() & b.states.keys()):
         sa, sb = a.states[name], b.states[name]
         where = f"{a.name}.{name}"
         if sa.final != sb.final:

@@ -1,7 +1,7 @@
 """``rulekit worker``: fire due deadlines of every case in the store (any number, any host).
 
 Runs :class:`rulekit.stores.worker.Worker` on the store alone: the service is never
-imported.
+imported, so a core install (no ``server`` extra) runs workers.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import signal
 from typing import TYPE_CHECKING
 
-from rulekit.cli.exits import EXIT_OK, EXIT_USAGE
-from rulekit.cli.store_verbs import add_store_option, server_extra_missing, store_verb
+from rulekit.cli.exits import EXIT_OK
+from rulekit.cli.store_verbs import add_store_option, store_verb
 
 if TYPE_CHECKING:
     from argparse import _SubParsersAction
@@ -36,8 +36,6 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 
 @store_verb
 def run(args: argparse.Namespace, store: str) -> int:
-    if server_extra_missing("worker"):
-        return EXIT_USAGE
     import logging
 
     from rulekit.stores import describe, open_store
