@@ -21,8 +21,9 @@ from rulekit import __version__
 from rulekit import policy as policies
 from rulekit.core.errors import EvaluationError
 from rulekit.policy import Policy
-from rulekit.service.app import STATUS, Service, create_app
+from rulekit.service.app import Service, create_app
 from rulekit.service.auth import Tokens
+from rulekit.service.problems import PROBLEMS
 from rulekit.stores import SqlStore, open_store
 from rulekit.stores.base import CommitUnknown
 
@@ -500,11 +501,17 @@ ERRORS: list[tuple[str, int, Setup]] = [
     ),
 ]
 #: codes exercised by tests of their own below
-ELSEWHERE = {"evaluation_error", "commit_unknown", "store_unavailable", "store_damaged"}
+ELSEWHERE = {
+    "evaluation_error",
+    "internal_error",
+    "commit_unknown",
+    "store_unavailable",
+    "store_damaged",
+}
 
 
 def test_every_error_code_is_exercised() -> None:
-    assert {code for code, _, _ in ERRORS} | ELSEWHERE == set(STATUS)
+    assert {code for code, _, _ in ERRORS} | ELSEWHERE == set(PROBLEMS)
 
 
 @pytest.mark.parametrize(
@@ -515,7 +522,7 @@ def test_error_codes_and_statuses(
 ) -> None:
     r = request_(client)
     assert error_of(r) == (status, code), r.text
-    assert STATUS[code] == status
+    assert PROBLEMS[code][0] == status
     if code == "unauthorized":
         assert r.headers["WWW-Authenticate"] == "Bearer"
 
@@ -564,6 +571,24 @@ def test_evaluation_error(
 
     monkeypatch.setattr(sqlite_store, "send", fails)
     assert error_of(send(client, case_id, "approve", "merchant")) == (422, "evaluation_error")
+
+
+def test_an_unexpected_failure_is_a_problem_that_shows_no_internals(
+    sqlite_store: SqlStore, kuaishou: Policy, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in the service (or a library) is a 500 problem document like any other error,
+    # saying nothing of what failed inside: the log has that.
+    app = create_app(Service(sqlite_store, [kuaishou], tokens, worker_interval=None))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        case_id = _opened(c)
+
+        def fails(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("secret /srv/internals")
+
+        monkeypatch.setattr(sqlite_store, "send", fails)
+        r = send(c, case_id, "approve", "merchant")
+    assert error_of(r) == (500, "internal_error")
+    assert "secret" not in r.text and "Traceback" not in r.text
 
 
 def test_commit_unknown(
