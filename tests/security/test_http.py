@@ -142,10 +142,10 @@ def test_finding_5_keys_in_the_store(any_store: SqlStore, kuaishou: Policy) -> N
     # first step whatever is sent with it. With callers, keys are each caller's own.
     any_store.register(kuaishou)
     case, _ = any_store.open("refund_only", refund_facts(), parties=PARTIES_A)
-    first = any_store.send(case.id, "reject", "merchant", {"reason": "no"}, key="k")
-    again = any_store.send(case.id, "withdraw", "consumer", key="k")
+    _, first = any_store.send(case.id, "reject", "merchant", {"reason": "no"}, key="k")
+    _, again = any_store.send(case.id, "withdraw", "consumer", key="k")
     assert again.repeated and again.state == first.state == "merchant_rejected"
-    other = any_store.send(case.id, "reapply", "consumer", key="k", caller="consumer:user-1")
+    _, other = any_store.send(case.id, "reapply", "consumer", key="k", caller="consumer:user-1")
     assert not other.repeated and other.state == "awaiting_merchant"
     send = any_store.send
     send(case.id, "escalate", "merchant", key="k2", caller="merchant:shop-1", fingerprint="a")
@@ -154,7 +154,7 @@ def test_finding_5_keys_in_the_store(any_store: SqlStore, kuaishou: Policy) -> N
     assert reused.value.code == "idempotency_key_reused"
     assert send(
         case.id, "escalate", "merchant", key="k2", caller="merchant:shop-1", fingerprint="a"
-    ).repeated
+    )[1].repeated
 
 
 # -- finding 6: ids leaked and could be squatted ------------------------------------------------

@@ -447,6 +447,14 @@ ERRORS: list[tuple[str, int, Setup]] = [
         ),
     ),
     ("invalid_request", 422, lambda c: c.get("/cases?limit=0", headers=auth("admin"))),
+    # a seq past any a database holds (found by schemathesis: SQLite overflowed, a 500)
+    (
+        "invalid_request",
+        422,
+        lambda c: c.get(
+            f"/cases/{_opened(c)}/history?after={(1 << 63) - 1}", headers=auth("admin")
+        ),
+    ),
     ("invalid_request", 422, lambda c: c.get("/effects?status=lost", headers=auth("admin"))),
     (
         "invalid_request",
@@ -702,6 +710,9 @@ def test_metrics_are_prometheus_text_with_the_documented_names(any_client: TestC
     send(c, case_id, "approve", "merchant", headers={"Idempotency-Key": "k"})  # repeated
     _opened(c, id="waiting")
     c.get("/cases/missing", headers=auth("admin"))
+    c.get("/cases/missing")  # no token: refused by the gate, before any routing
+    c.delete("/cases", headers=auth("admin"))  # a route, not with this method
+    c.get("/no/such/route", headers=auth("admin"))
 
     families = metrics(c)
     assert {name: f.type for name, f in families.items() if name in METRICS} == METRICS
@@ -716,6 +727,10 @@ def test_metrics_are_prometheus_text_with_the_documented_names(any_client: TestC
         == 1
     )
     assert sample(requests, "_total", route="/cases/{case_id}", method="GET", status="404") == 1
+    # each labelled by the route it went to or would have gone to: their template, or none
+    assert sample(requests, "_total", route="/cases/{case_id}", method="GET", status="401") == 1
+    assert sample(requests, "_total", route="/cases", method="DELETE", status="405") == 1
+    assert sample(requests, "_total", route="unmatched", method="GET", status="404") == 1
     assert sample(families["rulekit_step_seconds"], "_count", kind="event") == 2
     cases = families["rulekit_cases"]
     assert sample(cases, workflow="refund_only", state="refunded") == 1

@@ -118,6 +118,11 @@ class Gate:
         return b"".join(chunks)
 
     def _route(self, scope: Scope) -> str:
+        """The template of the route the request went to (or would have: it may have been
+        refused before routing), for the metrics."""
+        routed = scope.get("route")  # where the router left the route it chose
+        if routed is not None:
+            return str(getattr(routed, "path", "unmatched"))
         for route in self.routes:
             match, _ = route.matches(scope)
             if match is not Match.NONE:

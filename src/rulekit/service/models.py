@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.responses import Response
 
 from rulekit.expr.convert import to_data
 from rulekit.runtime.model import Record, StepResult
@@ -276,6 +277,17 @@ class PolicyView(BaseModel):
 
 class PolicyList(BaseModel):
     policies: list[PolicyView]
+
+
+def rendered(view: BaseModel, status_code: int = 200) -> Response:
+    """``view`` as the response, serialized once, by pydantic's own JSON encoder.
+
+    A route that returns a model instead has FastAPI validate it against the route's
+    ``response_model`` again, and for a sync route in another trip through the thread
+    pool, before it serializes it: a second pass over what the view's constructor has
+    just validated. Routes still declare ``response_model``, so the OpenAPI document is
+    the same."""
+    return Response(view.model_dump_json(), status_code, media_type="application/json")
 
 
 class Health(BaseModel):

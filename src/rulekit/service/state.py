@@ -18,7 +18,7 @@ from rulekit.policy import Policy
 from rulekit.runtime.model import StepResult
 from rulekit.service.auth import Tokens
 from rulekit.service.models import LIMITS
-from rulekit.stores import SqlStore
+from rulekit.stores import SqlStore, StoredCase
 from rulekit.stores.worker import Worker
 
 
@@ -71,17 +71,20 @@ class Service:
             else None
         )
 
-    def step(self, kind: str, run: Callable[[], StepResult]) -> StepResult:
-        """Run one step of ``kind`` (open, event, update), counted and timed in the metrics."""
+    def step(
+        self, kind: str, run: Callable[[], tuple[StoredCase, StepResult]]
+    ) -> tuple[StoredCase, StepResult]:
+        """Run one step of ``kind`` (open, event, update), counted and timed in the metrics:
+        the case as it left it, and its result."""
         start = time.perf_counter()
         try:
-            result = run()
+            case, result = run()
         except StepRefused as e:
             self.steps.labels(kind, e.code).inc()
             raise
         self.latency.labels(kind).observe(time.perf_counter() - start)
         self.steps.labels(kind, "repeated" if result.repeated else "applied").inc()
-        return result
+        return case, result
 
 
 class _StoreCollector:

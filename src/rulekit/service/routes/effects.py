@@ -6,35 +6,35 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from rulekit.service.dependencies import Served, Who, require_admin
-from rulekit.service.models import ClaimEffects, EffectList, EffectView, FailEffect
+from rulekit.service.models import ClaimEffects, EffectList, EffectView, FailEffect, rendered
 
 router = APIRouter(tags=["effects"])
 
 
 @router.post("/effects/claim", response_model=EffectList)
-def claim(body: ClaimEffects, service: Served, who: Who) -> EffectList:
+def claim(body: ClaimEffects, service: Served, who: Who) -> Response:
     """Claim effects to carry out; acknowledge each within its lease, or it is delivered again."""
     require_admin(who)
     found = service.store.claim(limit=body.limit, lease=timedelta(seconds=body.lease_seconds))
-    return EffectList(effects=[EffectView.of(e) for e in found])
+    return rendered(EffectList(effects=[EffectView.of(e) for e in found]))
 
 
 @router.post("/effects/{key:path}/ack", response_model=EffectView)
-def ack(key: str, service: Served, who: Who) -> EffectView:
+def ack(key: str, service: Served, who: Who) -> Response:
     """The effect was carried out (acknowledging twice is harmless)."""
     require_admin(who)
-    return EffectView.of(service.store.ack(key))
+    return rendered(EffectView.of(service.store.ack(key)))
 
 
 @router.post("/effects/{key:path}/fail", response_model=EffectView)
-def fail(key: str, body: FailEffect, service: Served, who: Who) -> EffectView:
+def fail(key: str, body: FailEffect, service: Served, who: Who) -> Response:
     """Carrying out the effect failed: retried later, dead-lettered after too many tries."""
     require_admin(who)
     retry_in = timedelta(seconds=body.retry_in_seconds)
-    return EffectView.of(service.store.fail(key, body.error, retry_in=retry_in))
+    return rendered(EffectView.of(service.store.fail(key, body.error, retry_in=retry_in)))
 
 
 @router.get("/effects", response_model=EffectList)
@@ -44,15 +44,15 @@ def list_effects(
     status: Annotated[str | None, Query(pattern="^(pending|done|dead)$")] = None,
     case_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> EffectList:
+) -> Response:
     """Effects in the outbox (the dead letters: status=dead)."""
     require_admin(who)
     found = service.store.effects(status=status, case_id=case_id, limit=limit)
-    return EffectList(effects=[EffectView.of(e) for e in found])
+    return rendered(EffectList(effects=[EffectView.of(e) for e in found]))
 
 
 @router.post("/effects/{key:path}/retry", response_model=EffectView)
-def retry(key: str, service: Served, who: Who) -> EffectView:
+def retry(key: str, service: Served, who: Who) -> Response:
     """Put a dead-lettered effect back in the outbox."""
     require_admin(who)
-    return EffectView.of(service.store.retry_dead(key))
+    return rendered(EffectView.of(service.store.retry_dead(key)))

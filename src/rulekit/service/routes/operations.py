@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import generate_latest
 
 from rulekit.core import __version__
 from rulekit.service.dependencies import Served
-from rulekit.service.models import Health
+from rulekit.service.models import Health, rendered
 from rulekit.service.problems import ErrorDetail
 from rulekit.stores import StoreError
 
@@ -18,27 +16,29 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(service: Served) -> Any:
+def health(service: Served) -> Response:
     """The service and its store answer: the store's schema version, a policy and a case
     can be read (a cheap check, not a full one). 503 when they cannot."""
-    store = service.store
+    store, version = service.store, __version__
     try:
         database_time = store.check()
     except StoreError as e:
+        error = ErrorDetail(code=e.code, message=e.message)
         down = Health(
             status=e.code,
             store=store.dialect.name,
-            version=__version__,
+            version=version,
             database_time=None,
-            error=ErrorDetail(code=e.code, message=e.message),
+            error=error,
         )
-        return JSONResponse(down.model_dump(mode="json"), status_code=503)
-    return Health(
+        return rendered(down, 503)
+    up = Health(
         status="ok",
         store=store.dialect.name,
-        version=__version__,
+        version=version,
         database_time=database_time.isoformat(),
     )
+    return rendered(up)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
