@@ -315,7 +315,7 @@ def make_templates(backend: Backend, store: SqlStore) -> Templates:
         open_steps = capture(raw, "rk-bench-template-steps", None)
         steps, before = [], open_steps.row
         for i, (event, by, data, state) in enumerate(STEPS):
-            result = store.send(
+            _, result = store.send(
                 "rk-bench-template-steps", event, by, data, at=T + timedelta(hours=i + 1)
             )
             assert result.state == state, (result.state, state)
@@ -373,7 +373,7 @@ def _worker(backend: Backend, templates: Templates, pipe: Any, barrier: Any) -> 
                 at = T + timedelta(hours=i + 1)
                 for case_id in ids:
                     if kind == "store":
-                        got = store.send(case_id, event, by, data, at=at).state
+                        got = store.send(case_id, event, by, data, at=at)[1].state
                         if got != state:
                             problems.append(f"{case_id}: {event} -> {got}, expected {state}")
                     else:

@@ -137,7 +137,7 @@ def test_parties_supply_only_the_facts_the_policy_lets_them(
         return
     assert error_of(r) == answer
     if answer[1] == "fact_not_allowed":
-        assert "may not supply" in r.json()["error"]["message"]
+        assert "may not supply" in r.json()["detail"]
     after = http.get(f"/cases/{case_id}", headers=auth("admin")).json()
     assert after["facts"]["order"]["amount"] == "120.00"  # nothing changed
     assert after["history"][-1]["kind"] == "open"
@@ -147,4 +147,4 @@ def test_a_consumer_cannot_open_a_case_with_the_integrations_facts(http: TestCli
     body = {"workflow": "w", "facts": ORDER, "parties": {"consumer": "user-1"}}
     r = http.post("/cases", json=body, headers=auth("consumer"))
     assert error_of(r) == (403, "fact_not_allowed")
-    assert "`order.amount`" in r.json()["error"]["message"]
+    assert "`order.amount`" in r.json()["detail"]

@@ -148,7 +148,7 @@ def _http_open(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     finally:
         store.close()
     assert r.status_code == 422, r.text
-    message: str = r.json()["error"]["message"]
+    message: str = r.json()["detail"]
     return message
 
 

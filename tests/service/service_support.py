@@ -78,12 +78,18 @@ def refund_facts(**order: Any) -> dict[str, Any]:
 
 
 def error_of(response: Any) -> tuple[int, str]:
-    """(status, error code) of an error response, checking the error body's shape."""
+    """(status, error code) of an error response, checking that it is an RFC 9457 problem
+    document: its media type, its members, and the deprecated ``error`` member beside them."""
+    assert response.headers["content-type"] == "application/problem+json", response.headers
     body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return response.status_code, body["error"]["code"]
+    assert set(body) == {"type", "title", "status", "detail", "code", "error"}, body
+    code = body["code"]
+    assert body["type"] == f"https://rulekit.dev/problems/{code}", body
+    assert body["status"] == response.status_code, body
+    assert isinstance(body["title"], str) and body["title"], body
+    assert isinstance(body["detail"], str) and body["detail"], body
+    assert body["error"] == {"code": code, "message": body["detail"]}, body
+    return response.status_code, code
 
 
 def postgres_base_dsn() -> str:

@@ -21,8 +21,9 @@ from rulekit import __version__
 from rulekit import policy as policies
 from rulekit.core.errors import EvaluationError
 from rulekit.policy import Policy
-from rulekit.service.app import STATUS, Service, create_app
+from rulekit.service.app import Service, create_app
 from rulekit.service.auth import Tokens
+from rulekit.service.problems import PROBLEMS
 from rulekit.stores import SqlStore, open_store
 from rulekit.stores.base import CommitUnknown
 
@@ -446,6 +447,14 @@ ERRORS: list[tuple[str, int, Setup]] = [
         ),
     ),
     ("invalid_request", 422, lambda c: c.get("/cases?limit=0", headers=auth("admin"))),
+    # a seq past any a database holds (found by schemathesis: SQLite overflowed, a 500)
+    (
+        "invalid_request",
+        422,
+        lambda c: c.get(
+            f"/cases/{_opened(c)}/history?after={(1 << 63) - 1}", headers=auth("admin")
+        ),
+    ),
     ("invalid_request", 422, lambda c: c.get("/effects?status=lost", headers=auth("admin"))),
     (
         "invalid_request",
@@ -500,11 +509,17 @@ ERRORS: list[tuple[str, int, Setup]] = [
     ),
 ]
 #: codes exercised by tests of their own below
-ELSEWHERE = {"evaluation_error", "commit_unknown", "store_unavailable", "store_damaged"}
+ELSEWHERE = {
+    "evaluation_error",
+    "internal_error",
+    "commit_unknown",
+    "store_unavailable",
+    "store_damaged",
+}
 
 
 def test_every_error_code_is_exercised() -> None:
-    assert {code for code, _, _ in ERRORS} | ELSEWHERE == set(STATUS)
+    assert {code for code, _, _ in ERRORS} | ELSEWHERE == set(PROBLEMS)
 
 
 @pytest.mark.parametrize(
@@ -515,7 +530,7 @@ def test_error_codes_and_statuses(
 ) -> None:
     r = request_(client)
     assert error_of(r) == (status, code), r.text
-    assert STATUS[code] == status
+    assert PROBLEMS[code][0] == status
     if code == "unauthorized":
         assert r.headers["WWW-Authenticate"] == "Bearer"
 
@@ -564,6 +579,24 @@ def test_evaluation_error(
 
     monkeypatch.setattr(sqlite_store, "send", fails)
     assert error_of(send(client, case_id, "approve", "merchant")) == (422, "evaluation_error")
+
+
+def test_an_unexpected_failure_is_a_problem_that_shows_no_internals(
+    sqlite_store: SqlStore, kuaishou: Policy, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in the service (or a library) is a 500 problem document like any other error,
+    # saying nothing of what failed inside: the log has that.
+    app = create_app(Service(sqlite_store, [kuaishou], tokens, worker_interval=None))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        case_id = _opened(c)
+
+        def fails(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("secret /srv/internals")
+
+        monkeypatch.setattr(sqlite_store, "send", fails)
+        r = send(c, case_id, "approve", "merchant")
+    assert error_of(r) == (500, "internal_error")
+    assert "secret" not in r.text and "Traceback" not in r.text
 
 
 def test_commit_unknown(
@@ -677,6 +710,9 @@ def test_metrics_are_prometheus_text_with_the_documented_names(any_client: TestC
     send(c, case_id, "approve", "merchant", headers={"Idempotency-Key": "k"})  # repeated
     _opened(c, id="waiting")
     c.get("/cases/missing", headers=auth("admin"))
+    c.get("/cases/missing")  # no token: refused by the gate, before any routing
+    c.delete("/cases", headers=auth("admin"))  # a route, not with this method
+    c.get("/no/such/route", headers=auth("admin"))
 
     families = metrics(c)
     assert {name: f.type for name, f in families.items() if name in METRICS} == METRICS
@@ -691,6 +727,10 @@ def test_metrics_are_prometheus_text_with_the_documented_names(any_client: TestC
         == 1
     )
     assert sample(requests, "_total", route="/cases/{case_id}", method="GET", status="404") == 1
+    # each labelled by the route it went to or would have gone to: their template, or none
+    assert sample(requests, "_total", route="/cases/{case_id}", method="GET", status="401") == 1
+    assert sample(requests, "_total", route="/cases", method="DELETE", status="405") == 1
+    assert sample(requests, "_total", route="unmatched", method="GET", status="404") == 1
     assert sample(families["rulekit_step_seconds"], "_count", kind="event") == 2
     cases = families["rulekit_cases"]
     assert sample(cases, workflow="refund_only", state="refunded") == 1

@@ -298,9 +298,7 @@ def test_authorization_matrix(
         # exactly what a case that never existed gets: nothing tells the two apart
         never = request_for(endpoint, "never-opened", parties, effect)(client, headers_of(role))
         assert r.status_code == never.status_code
-        assert r.json()["error"]["message"] == never.json()["error"]["message"].replace(
-            "never-opened", case.id
-        )
+        assert r.json()["detail"] == never.json()["detail"].replace("never-opened", case.id)
 
 
 def test_an_event_is_sent_as_the_callers_actor_whatever_the_body_says(client: TestClient) -> None:

@@ -77,7 +77,7 @@ def test_the_store_recovers_when_every_connection_drops_under_load(
             assert kinds == ["open", "event"], (case_id, kinds)
             assert [e.name for e in store.effects(case_id=case_id)] == ["refund"]
             # the call repeated with its key is answered from the first result
-            again = store.send(case_id, "approve", "merchant", key=f"approve-{case_id}")
+            _, again = store.send(case_id, "approve", "merchant", key=f"approve-{case_id}")
             assert again.repeated and again.state == "refunded"
     finally:
         store.close()

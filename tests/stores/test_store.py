@@ -91,7 +91,7 @@ def test_payloads_and_effect_arguments_keep_their_types(values_store: Store) -> 
         "blob": b"\x01\x02",
     }
     expected = engine.send(case, "amend", "client", data, at=T + H)
-    got = values_store.send("v1", "amend", "client", data, at=T + H)
+    _, got = values_store.send("v1", "amend", "client", data, at=T + H)
     assert views(got.records) == views(expected.records)
     assert [effect_view(e) for e in values_store.effects(case_id="v1")] == [
         effect_view(e) for e in case.effects
@@ -218,10 +218,14 @@ def _engine_step(engine: Engine, case: Case, step: Step) -> StepResult | None:
 
 
 def _store_step(store: Store, case_id: str, step: Step) -> StepResult | None:
-    if step[0] == "send":
-        return store.send(case_id, step[1], step[2], step[3], at=step[4])
-    if step[0] == "update":
-        return store.update(case_id, step[1], at=step[2])
+    if step[0] in ("send", "update"):
+        if step[0] == "send":
+            case, result = store.send(case_id, step[1], step[2], step[3], at=step[4])
+        else:
+            case, result = store.update(case_id, step[1], at=step[2])
+        # the case a step returns, from its own transaction, is the case a read then gives
+        assert case == store.get(case_id)
+        return result
     fired = store.fire_due(now=step[1])
     assert len(fired) <= 1
     return fired[0].result if fired else None
@@ -399,7 +403,7 @@ def test_a_refused_key_can_be_used_by_a_later_step(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
     with pytest.raises(StepRefused):
         store.send("c1", "approve", "consumer", key="k1", at=T + H)
-    result = store.send("c1", "approve", "merchant", key="k1", at=T + H)
+    _, result = store.send("c1", "approve", "merchant", key="k1", at=T + H)
     assert not result.repeated and result.state == "refunded"
 
 
@@ -408,23 +412,39 @@ def test_a_refused_key_can_be_used_by_a_later_step(store: Store) -> None:
 
 def test_the_same_key_gives_the_same_result_and_writes_nothing(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
-    first = store.send("c1", "approve", "merchant", key="k1", at=T + H)
+    _, first = store.send("c1", "approve", "merchant", key="k1", at=T + H)
     before = everything(store, "c1")
-    again = store.send("c1", "approve", "merchant", key="k1", at=T + 2 * H)
+    _, again = store.send("c1", "approve", "merchant", key="k1", at=T + 2 * H)
     assert again.repeated and not first.repeated
     assert _result_view(again)[:4] == _result_view(first)[:4]
     # another event under a key already used is still the first step's result
-    other = store.send("c1", "withdraw", "consumer", key="k1", at=T + 3 * H)
+    _, other = store.send("c1", "withdraw", "consumer", key="k1", at=T + 3 * H)
     assert other.repeated and views(other.records) == views(first.records)
     assert everything(store, "c1") == before
     assert [e.name for e in store.effects(case_id="c1")] == ["refund"]
 
 
+def test_a_step_returns_the_case_as_it_left_it(store: Store) -> None:
+    parties = {"merchant": "shop-1", "consumer": "user-1"}
+    opened, _ = store.open("refund_only", slow_refund(), id="c1", parties=parties, at=T)
+    case, result = store.update("c1", {"rejection.reason": "first"}, key="u1", at=T + H)
+    assert case == store.get("c1") and case.version == opened.version + 1
+    assert (case.state, case.facts["rejection"]) == (result.state, {"reason": "first"})
+    assert (case.parties, case.opened_at, case.updated_at) == (parties, opened.opened_at, T + H)
+    # a repeated key: the first step's result, and the case as it is now
+    store.update("c1", {"order.shipped": False}, at=T + 2 * H)
+    again, repeated = store.update("c1", {"rejection.reason": "first"}, key="u1", at=T + 3 * H)
+    assert repeated.repeated and again == store.get("c1") and again.version == case.version + 1
+    case, result = store.send("c1", "approve", "merchant", key="k1", at=T + 4 * H)
+    assert case == store.get("c1") and (case.state, case.final) == ("refunded", True)
+    assert (case.next_deadline, case.records) == (None, len(store.history("c1")))
+
+
 def test_update_keys(store: Store) -> None:
     store.open("refund_only", slow_refund(), id="c1", at=T)
-    first = store.update("c1", {"rejection.reason": "first"}, key="u1", at=T + H)
+    _, first = store.update("c1", {"rejection.reason": "first"}, key="u1", at=T + H)
     before = everything(store, "c1")
-    again = store.update("c1", {"rejection.reason": "second"}, key="u1", at=T + 2 * H)
+    _, again = store.update("c1", {"rejection.reason": "second"}, key="u1", at=T + 2 * H)
     assert again.repeated and views(again.records) == views(first.records)
     assert everything(store, "c1") == before
     assert store.get("c1").facts["rejection"] == {"reason": "first"}
@@ -464,7 +484,7 @@ def test_a_key_belongs_to_its_caller_and_its_request(store: Store) -> None:
         request: dict[str, Any] = {"caller": caller, "fingerprint": fingerprint, "at": T + i * H}
         data = {"service": service}
         if expected in ("new", "repeated"):
-            result = store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
+            _, result = store.send("c1", "offer_offline", "merchant", data, key="k1", **request)
             assert result.repeated == (expected == "repeated"), KEYED_SENDS[i]
             offered = service if expected == "new" else offered
         else:
@@ -560,7 +580,7 @@ def test_cases_stay_pinned_to_the_version_they_opened_on(
     assert [(f.case_id, f.due) for f in fired] == [("new", T + 24 * H)]
     assert fresh.get("old").state == "awaiting_merchant"
     assert (
-        fresh.send("old", "reject", "merchant", {"reason": "r"}, at=T + 47 * H).state
+        fresh.send("old", "reject", "merchant", {"reason": "r"}, at=T + 47 * H)[1].state
         == "merchant_rejected"
     )
     assert fresh.engine(kuaishou.hash).policy.hash == kuaishou.hash
@@ -761,7 +781,7 @@ def test_a_step_fires_what_is_due_before_it_and_the_worker_then_has_nothing(
     store: Store,
 ) -> None:
     store.open("return_refund", slow_refund(), id="c1", at=T)
-    result = store.send("c1", "escalate", "consumer", at=T + 3 * D)
+    _, result = store.send("c1", "escalate", "consumer", at=T + 3 * D)
     assert [(r.kind, r.at, r.target) for r in result.records] == [
         ("deadline", T + REVIEW, "awaiting_return"),
         ("event", T + 3 * D, "platform_review"),
@@ -886,7 +906,7 @@ def test_only_if_refuses_a_step_on_a_case_the_test_rejects_as_not_found(store: S
             step()
         assert refused.value.code == "case_not_found"
     assert everything(store, "c1") == before
-    result = store.send(
+    _, result = store.send(
         "c1", "approve", "merchant", at=T + H, only_if=lambda p: p["merchant"] == "shop-1"
     )
     assert result.state == "refunded"

@@ -42,11 +42,11 @@ def _step(store: SqlStore, step: dict[str, Any]) -> dict[str, Any]:
             facts["order"]["paid_at"] = _time(facts["order"]["paid_at"])
             _, result = store.open(step["workflow"], facts, id=step["case"], key=key, at=at)
         elif op == "send":
-            result = store.send(
+            _, result = store.send(
                 step["case"], step["event"], step["by"], step.get("data"), key=key, at=at
             )
         else:
-            result = store.update(step["case"], step["changes"], key=key, at=at)
+            _, result = store.update(step["case"], step["changes"], key=key, at=at)
     except StepRefused as e:
         return {"id": step["id"], "refused": e.code}
     return {

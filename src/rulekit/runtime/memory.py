@@ -257,14 +257,14 @@ class MemoryStore(StepsOnCases):
         at: datetime | None,
         run: Callable[[Engine, Case, datetime], StepResult],
         only_if: Callable[[Mapping[str, str]], bool] | None,
-    ) -> StepResult:
+    ) -> tuple[StoredCase, StepResult]:
         entry = self._cases.get(case_id)
         if entry is None or (only_if is not None and not only_if(entry.parties)):
             raise CaseNotFound(case_id)
         if key is not None:
             repeated = self._repeated(entry, key)
             if repeated is not None:
-                return repeated
+                return self._stored(entry), repeated
         case = entry.case
         t = at if at is not None else max(self._clock(), case.now)
         before = case.next_deadline
@@ -273,7 +273,7 @@ class MemoryStore(StepsOnCases):
         # memory of keys knows no callers, so it must not answer for them.
         case.keys = None
         self._keep(entry, result, key, before, t)
-        return result
+        return self._stored(entry), result
 
     def fire_due(self, *, limit: int = 100, now: datetime | None = None) -> list[Fired]:
         """Fire the deadlines due before ``now`` (default: the store's clock), ``limit`` at

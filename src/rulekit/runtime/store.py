@@ -144,7 +144,9 @@ def current_version(
 class StepsOnCases(ABC):
     """``send`` and ``update``, written once for every store: each is a step on one case
     (:meth:`_step`: found, authorized by ``only_if``, keyed, run, kept whole or not at all),
-    which each kind of store runs its own way."""
+    which each kind of store runs its own way. Each returns, as :meth:`Store.open` does, the
+    case as the step left it and the step's result, both from the step itself: a service
+    answers with them without reading the case again."""
 
     def send(
         self,
@@ -158,8 +160,10 @@ class StepsOnCases(ABC):
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
         caller: str | None = None,
         fingerprint: str | None = None,
-    ) -> StepResult:
+    ) -> tuple[StoredCase, StepResult]:
         """Deliver an event to a case (:meth:`Engine.send`): the step is kept whole or not at all.
+        Returns the case as the step left it (as :meth:`Store.get` would read it then: for a
+        repeated key, the case as it is now) and the step's result.
 
         ``only_if``: a test of the case's parties, made under the step's lock (a service's
         authorization); when it fails, the case is not found for this caller. ``key``,
@@ -184,9 +188,9 @@ class StepsOnCases(ABC):
         caller: str | None = None,
         fingerprint: str | None = None,
         by: str | None = None,
-    ) -> StepResult:
+    ) -> tuple[StoredCase, StepResult]:
         """Change facts of a case from outside (:meth:`Engine.update`, ``by`` as there); the
-        rest as for :meth:`send`."""
+        rest, and what it returns, as for :meth:`send`."""
         return self._step(
             case_id,
             Key.of(key, caller, fingerprint),
@@ -203,8 +207,9 @@ class StepsOnCases(ABC):
         at: datetime | None,
         run: Callable[[Engine, Case, datetime], StepResult],
         only_if: Callable[[Mapping[str, str]], bool] | None,
-    ) -> StepResult:
-        """Run ``run`` on the case as one step of this store's kind."""
+    ) -> tuple[StoredCase, StepResult]:
+        """Run ``run`` on the case as one step of this store's kind: the case as it left
+        it, and its result."""
 
 
 class Store(Protocol):
@@ -270,8 +275,9 @@ class Store(Protocol):
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
         caller: str | None = None,
         fingerprint: str | None = None,
-    ) -> StepResult:
-        """Deliver an event to a case, whole or not at all."""
+    ) -> tuple[StoredCase, StepResult]:
+        """Deliver an event to a case, whole or not at all: the case as the step left it
+        (a repeated key: as it is now) and the step's result."""
         ...
 
     def update(
@@ -285,7 +291,7 @@ class Store(Protocol):
         caller: str | None = None,
         fingerprint: str | None = None,
         by: str | None = None,
-    ) -> StepResult:
+    ) -> tuple[StoredCase, StepResult]:
         """Change facts of a case from outside; the rest as for :meth:`send`."""
         ...
 

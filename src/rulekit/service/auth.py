@@ -54,22 +54,25 @@ class Caller:
     admin: bool = False
 
     def sees(self, parties: Mapping[str, str]) -> bool:
+        """Whether it sees (reads, and acts on) a case of these parties: an admin any; a
+        caller with an actor, a case whose party for that actor is its principal (every
+        case, without a principal). Reading and acting are one rule: a case it may not
+        see does not exist for it."""
         if self.admin:
             return True
-        if self.actor is None:
-            return False
-        return self.principal is None or parties.get(self.actor) == self.principal
+        return self.actor is not None and (
+            self.principal is None or parties.get(self.actor) == self.principal
+        )
 
     def may_open(self, parties: Mapping[str, str]) -> bool:
-        """Whether it may open a case with these parties: an admin any; another caller only
-        one whose only party is itself (other parties come from the integration)."""
+        """Whether it may open a case of these parties: an admin any; another caller only
+        one whose only party is itself. Not :meth:`sees`: opening names every party of a
+        case, and the other parties are the integration's to name (a merchant may not
+        open a case against a consumer it chooses), so a caller that would see the case
+        may still not open it, and a caller without a principal opens none."""
         if self.admin:
             return True
-        return (
-            self.actor is not None
-            and self.principal is not None
-            and dict(parties) == {self.actor: self.principal}
-        )
+        return self.party is not None and dict(parties) == dict([self.party])
 
     @property
     def may_not_open(self) -> str:

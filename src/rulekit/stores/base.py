@@ -486,24 +486,47 @@ class SqlStore(StepsOnCases):
         at: datetime | None,
         run: Callable[[Engine, Case, datetime], StepResult],
         only_if: Callable[[Mapping[str, str]], bool] | None = None,
-    ) -> StepResult:
-        def work(cur: Cursor) -> StepResult:
+    ) -> tuple[StoredCase, StepResult]:
+        def work(cur: Cursor) -> tuple[StoredCase, StepResult]:
             row = self._lock_case(cur, case_id)
             if row is None or (only_if is not None and not only_if(codec.loads(row[11]))):
                 raise CaseNotFound(case_id)
             if key is not None:
                 repeated = self._repeated(cur, case_id, key)
                 if repeated is not None:
-                    return repeated
+                    return self._stored(row), repeated
             loaded = self._load(row, cur)
             t = at if at is not None else max(self.dialect.now(cur), loaded.case.now)
             result = run(loaded.engine, loaded.case, t)
             writes = _Writes()
             self._collect(writes, loaded, result, key, t)
             writes.flush(cur)
-            return result
+            return self._stepped(row, loaded, t), result
 
         return self._run(work, write=True, safe=key is not None)
+
+    def _stepped(self, row: Any, loaded: _Loaded, t: datetime) -> StoredCase:
+        """The case as a step at ``t`` on the case of ``row`` left it: what :meth:`get` would
+        read back (times as the database gives them), without reading it again."""
+        case = loaded.case
+        assert case.id is not None
+        tp, tv = self.dialect.time_param, self.dialect.time_value
+        due = case.next_deadline
+        return StoredCase(
+            id=case.id,
+            policy=row[1],
+            workflow=row[2],
+            state=case.state.name,
+            final=case.state.final,
+            outcome=case.outcome,
+            facts=case.facts,  # replaced by a step, never changed in place: the case's own
+            next_deadline=tv(tp(due)) if due is not None else None,
+            version=loaded.version + 1,
+            parties=codec.loads(row[11]),
+            opened_at=tv(row[12]),
+            updated_at=tv(tp(t)),
+            records=case.base + len(case.history),
+        )
 
     def fire_due(self, *, limit: int = 100, now: datetime | None = None) -> list[Fired]:
         """Fire the deadlines due before ``now`` (default: the database's clock), ``limit`` at most.

@@ -138,7 +138,7 @@ def _run(store: SqlStore) -> None:
     # A retried request with the same idempotency key changes nothing the second time.
     waybill = {"waybill_no": "SF1234567890", "carrier": "SF Express"}
     store.send(case.id, "submit_waybill", "consumer", waybill, key="waybill-1", at=at(days=2))
-    again = store.send(
+    _, again = store.send(
         case.id, "submit_waybill", "consumer", waybill, key="waybill-1", at=at(days=2)
     )
     store.fire_due(now=at(days=12, seconds=1))
