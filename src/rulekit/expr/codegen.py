@@ -608,7 +608,7 @@ def build(
         # Python's compiler has nesting limits of its own: such an expression
         # is evaluated by the interpreter alone (same semantics, slower).
         def interpreted(variables: Any = None, now: Any = None) -> Any:
-            return slow({} if variables is None else variables, now)
+            return slow(variables, now)
 
         return interpreted, ""
     exec(code, namespace)

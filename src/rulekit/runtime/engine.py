@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
 from rulekit.policy import ir
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
@@ -50,16 +51,19 @@ class _Prepared:
 
     tr: ir.Transition
     index: int
-    guard: Any  # Expression.evaluate or None
+    guard: Evaluator | None
     guard_reads_event: bool
     #: any of its expressions (guard, assignments, effect arguments) reads `event` or `actor`
     reads_event: bool
     reads: tuple[tuple[str, tuple[str, ...]], ...]
     actors: frozenset[str]
     target: ir.State | None
-    assigns: tuple[tuple[tuple[str, ...], Any], ...]
-    emits: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    assigns: tuple[tuple[tuple[str, ...], Evaluator], ...]
+    emits: tuple[tuple[str, tuple[tuple[str, Evaluator], ...]], ...]
     rule: str
+    #: a deadline transition's `after`/`at` value, and what an `after` counts from
+    deadline: Evaluator | None
+    start: Evaluator | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,24 +123,29 @@ class Engine:
         prepared = []
         for i, t in enumerate(state.transitions):
             guard = t.guard.compiled if t.guard is not None else None
-            for expr in _expressions(t):
-                expr.compile()  # a running engine wants the fast path from the first step
+            # The compiled functions themselves (Expression.function), generated now: a
+            # running engine wants the fast path from the first step, without a method call.
             prepared.append(
                 _Prepared(
                     tr=t,
                     index=i,
-                    guard=guard.evaluate if guard is not None else None,
+                    guard=guard.function if guard is not None else None,
                     guard_reads_event=guard is not None
                     and bool({"event", "actor"} & guard.variables),
                     reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
                     reads=_reads(t.guard),
                     actors=frozenset(t.actors),
                     target=wf.states[t.target] if t.target is not None else None,
-                    assigns=tuple((tuple(a.fact.split(".")), a.value.compiled) for a in t.assigns),
+                    assigns=tuple(
+                        (tuple(a.fact.split(".")), a.value.compiled.function) for a in t.assigns
+                    ),
                     emits=tuple(
-                        (e.effect, tuple((k, v.compiled) for k, v in e.args)) for e in t.emits
+                        (e.effect, tuple((k, v.compiled.function) for k, v in e.args))
+                        for e in t.emits
                     ),
                     rule=str(t.at) if t.at is not None else "",
+                    deadline=t.deadline.compiled.function if t.deadline is not None else None,
+                    start=t.start.compiled.function if t.start is not None else None,
                 )
             )
         by_event: dict[str, list[_Prepared]] = {}
@@ -594,12 +603,12 @@ class Engine:
 
     def _due(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime | None:
         t = p.tr
-        assert t.deadline is not None
+        assert t.deadline is not None and p.deadline is not None
         try:
-            value = t.deadline.compiled.evaluate(facts, at)
+            value = p.deadline(facts, at)
             if t.kind == "at":
                 return value  # type: ignore[no-any-return]
-            start = t.start.compiled.evaluate(facts, at) if t.start is not None else at
+            start = p.start(facts, at) if p.start is not None else at
             return start + value  # type: ignore[no-any-return]
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
@@ -765,7 +774,7 @@ class _Step:
             raise EvaluationError(str(error)) from None
 
 
-def _holds(guard: Any, variables: Mapping[str, Any], at: datetime) -> bool:
+def _holds(guard: Evaluator, variables: Mapping[str, Any], at: datetime) -> bool:
     """A condition holds when it evaluates to true; an error counts as not holding."""
     try:
         return guard(variables, at) is True
@@ -773,9 +782,9 @@ def _holds(guard: Any, variables: Mapping[str, Any], at: datetime) -> bool:
         return False
 
 
-def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) -> Any:
+def _evaluate(function: Evaluator, variables: Mapping[str, Any], at: datetime, what: str) -> Any:
     try:
-        return expr.evaluate(variables, at)
+        return function(variables, at)
     except EvaluationError as e:
         raise EvaluationError(
             f"{what}: {e.message}", expression=e.expression, values=e.values, source=e.source
