@@ -58,6 +58,8 @@ class _Prepared:
     reads: tuple[tuple[str, tuple[str, ...]], ...]
     actors: frozenset[str]
     target: ir.State | None
+    #: the target state schedules no deadline on entry (entering it cannot fail)
+    target_waits_for_nothing: bool
     assigns: tuple[tuple[tuple[str, ...], Evaluator], ...]
     emits: tuple[tuple[str, tuple[tuple[str, Evaluator], ...]], ...]
     rule: str
@@ -71,6 +73,8 @@ class _PreparedState:
     """A state's transitions, indexed for the engine."""
 
     by_event: Mapping[str, tuple[_Prepared, ...]]
+    #: event -> actor -> the transitions that actor's event may take, in order
+    by_actor: Mapping[str, Mapping[str, tuple[_Prepared, ...]]]
     automatic: tuple[_Prepared, ...]
     deadlines: tuple[_Prepared, ...]
 
@@ -86,6 +90,7 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
+        self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
         for wf in policy.workflows.values():
             for state in wf.states.values():
@@ -136,6 +141,8 @@ class Engine:
                     reads=_reads(t.guard),
                     actors=frozenset(t.actors),
                     target=wf.states[t.target] if t.target is not None else None,
+                    target_waits_for_nothing=t.target is not None
+                    and not any(d.kind in ("after", "at") for d in wf.states[t.target].transitions),
                     assigns=tuple(
                         (tuple(a.fact.split(".")), a.value.compiled.function) for a in t.assigns
                     ),
@@ -154,6 +161,13 @@ class Engine:
                 by_event.setdefault(p.tr.event, []).append(p)
         return _PreparedState(
             by_event={k: tuple(v) for k, v in by_event.items()},
+            by_actor={
+                event: {
+                    actor: tuple(p for p in plist if actor in p.actors)
+                    for actor in sorted({a for p in plist for a in p.actors})
+                }
+                for event, plist in by_event.items()
+            },
             automatic=tuple(p for p in prepared if p.tr.kind == "auto"),
             deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at")),
         )
@@ -275,8 +289,14 @@ class Engine:
         """Deliver ``event`` from actor ``by`` with payload ``data`` at time ``at``."""
         if key is not None and case.keys and key in case.keys:
             return replace(case.keys[key], repeated=True)
-        t = self._time(at, case)
-        decl = self.policy.events.get(event)
+        # The common time (aware, not before the case's) is taken as it is; _time
+        # reads the clock or says what is wrong with the others.
+        t = (
+            at
+            if at.__class__ is datetime and at.tzinfo is not None and at >= case.now
+            else self._time(at, case)
+        )
+        decl = self._events.get(event)
         if decl is None:
             raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
         if case.deadlines and case.deadlines[0][0] < t:
@@ -287,13 +307,13 @@ class Engine:
         # The common case, with nothing that could fail once the case changes (no
         # assignments or effects to evaluate, nothing to settle or fire after it):
         # the record is the step's only allocation.
-        state, tr = case.state, chosen.tr
+        tr, target = chosen.tr, chosen.target
         record = Record(
             case.base + len(case.history),
             t,
             "event",
-            state.name,
-            chosen.target.name if chosen.target is not None else None,
+            case.state.name,
+            target.name if target is not None else None,
             decl.name,
             by,
             payload or None,
@@ -303,11 +323,16 @@ class Engine:
             (),
             chosen.rule,
         )
-        if chosen.target is not None:
-            self._enter(case, chosen.target, t)  # first: it fails (a deadline past 9999) or not
+        if target is None:
+            target = case.state
+        elif chosen.target_waits_for_nothing:
+            case.state = target
+            case.deadlines = _NO_DEADLINES  # as _enter does for a state without deadlines
+        else:
+            self._enter(case, target, t)  # first: it fails (a deadline past 9999) or not
         case.history.append(record)
         case.now = t
-        result = StepResult((record,), case.state.name, case.state.final, ())
+        result = StepResult((record,), target.name, target.final, ())
         if key is not None:
             if case.keys is None:
                 case.keys = {}
@@ -322,13 +347,14 @@ class Engine:
         state = case.state
         if state.final:
             raise StepRefused("case_closed", f"the case is closed (in final state `{state.name}`)")
-        candidates = self._states[id(state)].by_event.get(event)
-        if not candidates:
-            raise StepRefused(
-                "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
-            )
-        mine = [c for c in candidates if by in c.actors]
+        prepared = self._states[id(state)]
+        mine = prepared.by_actor.get(event, _EMPTY).get(by)
         if not mine:
+            candidates = prepared.by_event.get(event)
+            if not candidates:
+                raise StepRefused(
+                    "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
+                )
             senders = sorted({a for c in candidates for a in c.actors})
             raise StepRefused(
                 "actor_not_allowed",
@@ -338,10 +364,14 @@ class Engine:
         facts = case.facts
         variables: Mapping[str, Any] = facts
         for c in mine:
-            if c.guard is not None:
+            guard = c.guard
+            if guard is not None:
                 if c.guard_reads_event and variables is facts:
                     variables = self._variables(case, payload, by)
-                if not _holds(c.guard, variables, t):
+                try:  # as _holds, inline: an error counts as not holding
+                    if guard(variables, t) is not True:
+                        continue
+                except EvaluationError:
                     continue
             if c.reads_event and variables is facts:
                 variables = self._variables(case, payload, by)
