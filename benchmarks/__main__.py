@@ -124,7 +124,10 @@ def _engine_row(m: Measured, n: int) -> Row:
     goal = ""
     if e.target is not None:
         verdict = "met" if ratio_value >= e.target else "MISSED"
-        goal = f">= {e.target:.2f}x: {verdict} ({ratio_value:.3f}x)"
+        goal = (
+            f">= {e.target:.2f}x: {verdict} ({ratio_value:.3f}x;"
+            f" median of the pairs {m.passes.median_ratio:.3f}x)"
+        )
     elif e.reference is not None:
         goal = f"earlier ~{e.reference:g}x"
     return Row(
