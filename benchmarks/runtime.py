@@ -684,14 +684,18 @@ def event_rows(speeds: Sequence[Speed], args: argparse.Namespace) -> list[Row]:
         goal = "ceiling; " + earlier if s is ceiling else earlier
         if m.name == "rulekit":
             parts = []
-            if x_lib is not None and fastest is not None:
+            # Judged on the medians over the alternated pairs (each pair shares one
+            # stretch of the machine's load); the columns show the best passes.
+            if fastest is not None:
                 median = median_x_ceiling(s) / median_x_ceiling(fastest)
                 parts.append(
-                    f">= {TARGET_X_LIB:g}x lib: {verdict(x_lib >= TARGET_X_LIB)} ({x_lib:.2f}x;"
-                    f" medians {median:.2f}x)"
+                    f">= {TARGET_X_LIB:g}x lib: {verdict(median >= TARGET_X_LIB)}"
+                    f" (medians {median:.2f}x)"
                 )
+            median = median_x_ceiling(s)
             parts.append(
-                f">= {TARGET_X_CEILING:g}x (a): {verdict(x >= TARGET_X_CEILING)} ({x:.3f}x)"
+                f">= {TARGET_X_CEILING:g}x (a): {verdict(median >= TARGET_X_CEILING)}"
+                f" (median {median:.3f}x)"
             )
             goal = "; ".join(parts) + f"; {earlier}"
         elif m.name == GC_TUNED:
