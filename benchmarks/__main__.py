@@ -123,8 +123,11 @@ def _engine_row(m: Measured, n: int) -> Row:
     evals_ratio = ratio(ratio_value)
     goal = ""
     if e.target is not None:
-        verdict = "met" if ratio_value >= e.target else "MISSED"
-        goal = f">= {e.target:.2f}x: {verdict} ({ratio_value:.3f}x)"
+        # Judged on the median over the alternated pairs: each pair shares one stretch
+        # of the machine's load, where two best passes may come from different ones.
+        median = m.passes.median_ratio
+        verdict = "met" if median >= e.target else "MISSED"
+        goal = f">= {e.target:.2f}x: {verdict} (median of the pairs {median:.3f}x)"
     elif e.reference is not None:
         goal = f"earlier ~{e.reference:g}x"
     return Row(

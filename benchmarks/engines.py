@@ -123,17 +123,45 @@ def _rulekit_runner(expr: rulekit.Expression) -> Runner:
     return run
 
 
-def rulekit_engine() -> Engine:
-    return Engine(
-        name="rulekit",
-        version=rulekit.__version__,
-        source=FAST_REFUND,
-        compile=_rulekit_compile,
-        runner=_rulekit_runner,
-        normalize=_identity,
-        target=0.7,
-        note="expr.evaluate(record, now=NOW) on the plain records; compile = parse_and_check + .compile()",
-    )
+def _rulekit_function_runner(expr: rulekit.Expression) -> Runner:
+    def run(records: Sequence[Record], now: datetime) -> list[Any]:
+        function = expr.function
+        return [function(r, now) for r in records]
+
+    return run
+
+
+#: The goal for rulekit's evaluations, times (a) (issue 14).
+RULEKIT_TARGET = 0.8
+
+
+def rulekit_engines() -> list[Engine]:
+    """Two rows: the method as documented, and the compiled function called as (a) is."""
+    return [
+        Engine(
+            name="rulekit evaluate()",
+            version=rulekit.__version__,
+            source=FAST_REFUND,
+            compile=_rulekit_compile,
+            runner=_rulekit_runner,
+            normalize=_identity,
+            target=RULEKIT_TARGET,
+            note="expr.evaluate(record, now=NOW) on the plain records, the documented call (a"
+            " method, with `now` by keyword); compile = parse_and_check + .compile()",
+        ),
+        Engine(
+            name="rulekit .function",
+            version=rulekit.__version__,
+            source=FAST_REFUND,
+            compile=_rulekit_compile,
+            runner=_rulekit_function_runner,
+            normalize=_identity,
+            target=RULEKIT_TARGET,
+            note="f = expr.function (the compiled function evaluate() calls), then f(record, NOW)"
+            " on the plain records: called as (a) is, positionally and without a method; what"
+            " the engine does with its guards",
+        ),
+    ]
 
 
 # -- cel-python ---------------------------------------------------------------------
@@ -315,7 +343,7 @@ def all_engines() -> list[Engine | Missing]:
     """The baseline first, then rulekit, then the peers (installed or not)."""
     return [
         baseline(),
-        rulekit_engine(),
+        *rulekit_engines(),
         *_celpy_engines(),
         *_rule_engine_engines(),
         *_zen_engines(),

@@ -10,6 +10,7 @@ leftovers are not billed to the next.
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Passes:
     #: Seconds of the baseline's fastest pass in the same window (its ratio's denominator).
     baseline_best: float
     baseline_reps: int
+    #: The median over the alternated pairs of (the baseline's pass / the engine's pass).
+    median_ratio: float = 1.0
 
 
 def _timed(run: Runner, records: Sequence[Record], now: datetime) -> tuple[float, list[Any]]:
@@ -93,12 +96,15 @@ def time_passes(
     spent = 0.0
     done = base_done = 0
     outputs: list[Any] = []
+    ratios: list[float] = []
     while True:
+        base_elapsed = 0.0
         if baseline is not None:
-            elapsed, _ = _timed(baseline, records, now)
-            base_best = min(base_best, elapsed)
+            base_elapsed, _ = _timed(baseline, records, now)
+            base_best = min(base_best, base_elapsed)
             base_done += 1
         elapsed, out = _timed(run, records, now)
+        ratios.append(base_elapsed / elapsed)
         if done == 0:
             outputs = out
         best = min(best, elapsed)
@@ -108,8 +114,8 @@ def time_passes(
         if not wanted or done >= max_passes or spent + best > budget:
             break
     if baseline is None:
-        base_best, base_done = best, done
-    return Passes(best, done, outputs, base_best, base_done)
+        return Passes(best, done, outputs, best, done)
+    return Passes(best, done, outputs, base_best, base_done, statistics.median(ratios))
 
 
 def best_batch_time(

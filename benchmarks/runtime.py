@@ -32,12 +32,13 @@ import gc
 import importlib.metadata
 import random
 import resource
+import statistics
 import sys
 import textwrap
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -95,7 +96,7 @@ REVIEW = timedelta(hours=48)
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 # Targets (printed, never asserted) and figures measured earlier on this machine class.
-TARGET_X_LIB = 10.0  # events/s, times the faster library
+TARGET_X_LIB = 5.0  # events/s, times the faster library (issue 14; the first goal was 10x)
 TARGET_X_CEILING = 0.15  # events/s, times the dict table
 TARGET_MEMORY_X_LIB = 0.10  # bytes per case, times the library's
 TARGET_OPEN_SECONDS = 1.0  # to open 100,000 cases
@@ -249,6 +250,42 @@ def rulekit_machine() -> Machine:
         note='rulekit: `engine.send(case, "next", "user", at=T)` on a case of a policy with `on next'
         " when n < limit -> s{i+1}` in each state; every step records its history entry (a fresh case"
         " each pass, so a pass of E events leaves E records).",
+    )
+
+
+#: The rulekit row with the garbage collector set as a long-running application may set it.
+GC_TUNED = "rulekit, gc.freeze() + gc.set_threshold(10_000)"
+
+
+def gc_tuned_machine() -> Machine:
+    """rulekit again, each pass run after ``gc.freeze()`` (what is loaded stays out of the
+    collector's way) and with the first generation's threshold at 10,000 (Python's default
+    is 700): what an application keeping long histories in memory may choose. rulekit
+    itself never changes the process's collector."""
+    plain = rulekit_machine()
+
+    def run(case: Any, count: int) -> None:
+        thresholds = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(10_000, thresholds[1], thresholds[2])
+        try:
+            plain.run(case, count)
+        finally:
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
+
+    return Machine(
+        name=GC_TUNED,
+        package="",
+        make=plain.make,
+        run=run,
+        state=plain.state,
+        blocked=plain.blocked,
+        history=plain.history,
+        openers=(),
+        note=f"{GC_TUNED}: the rulekit row again, each pass run after gc.freeze() and with"
+        " gc.set_threshold(10_000) (restored after the pass): most of what a long history costs"
+        " per event is Python's cycle collector walking the records again and again.",
     )
 
 
@@ -417,6 +454,11 @@ class Alternated:
     best: float = float("inf")
     base_best: float = float("inf")
     passes: int = 0
+    #: (the baseline's seconds / this pass's seconds) of each alternated pair
+    pair_ratios: list[float] = field(default_factory=list)
+
+    def median_ratio(self) -> float:
+        return statistics.median(self.pair_ratios) if self.pair_ratios else 1.0
 
 
 def alternate(
@@ -434,9 +476,12 @@ def alternate(
     out = Alternated()
     spent = 0.0
     while True:
+        base_elapsed = 0.0
         if base is not None:
-            out.base_best = min(out.base_best, base())
+            base_elapsed = base()
+            out.base_best = min(out.base_best, base_elapsed)
         elapsed = one()
+        out.pair_ratios.append(base_elapsed / elapsed)
         out.best = min(out.best, elapsed)
         out.passes += 1
         spent += elapsed
@@ -613,6 +658,10 @@ def event_rows(speeds: Sequence[Speed], args: argparse.Namespace) -> list[Row]:
         assert s.timing is not None
         return (s.timing.base_best / args.ceiling_events) / (s.timing.best / args.events)
 
+    def median_x_ceiling(s: Speed) -> float:
+        assert s.timing is not None
+        return s.timing.median_ratio() * args.events / args.ceiling_events
+
     libs = [s for s in done if s.machine.name in ("transitions", "python-statemachine")]
     fastest = max(libs, key=x_ceiling) if libs else None
     rows = []
@@ -635,14 +684,22 @@ def event_rows(speeds: Sequence[Speed], args: argparse.Namespace) -> list[Row]:
         goal = "ceiling; " + earlier if s is ceiling else earlier
         if m.name == "rulekit":
             parts = []
-            if x_lib is not None:
+            # Judged on the medians over the alternated pairs (each pair shares one
+            # stretch of the machine's load); the columns show the best passes.
+            if fastest is not None:
+                median = median_x_ceiling(s) / median_x_ceiling(fastest)
                 parts.append(
-                    f">= {TARGET_X_LIB:g}x lib: {verdict(x_lib >= TARGET_X_LIB)} ({x_lib:.2f}x)"
+                    f">= {TARGET_X_LIB:g}x lib: {verdict(median >= TARGET_X_LIB)}"
+                    f" (medians {median:.2f}x)"
                 )
+            median = median_x_ceiling(s)
             parts.append(
-                f">= {TARGET_X_CEILING:g}x (a): {verdict(x >= TARGET_X_CEILING)} ({x:.3f}x)"
+                f">= {TARGET_X_CEILING:g}x (a): {verdict(median >= TARGET_X_CEILING)}"
+                f" (median {median:.3f}x)"
             )
             goal = "; ".join(parts) + f"; {earlier}"
+        elif m.name == GC_TUNED:
+            goal = "an application's choice, not rulekit's (docs/runtime.md)"
         rows.append(
             Row(
                 m.label,
@@ -1041,7 +1098,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     problems: list[str] = []
     ceiling = dict_machine()
-    machines: list[Machine] = [ceiling, rulekit_machine()]
+    machines: list[Machine] = [ceiling, rulekit_machine(), gc_tuned_machine()]
     missing: list[Missing] = []
     for peer in (transitions_machine(), statemachine_machine()):
         if isinstance(peer, Missing):

@@ -75,23 +75,36 @@ _FOLDABLE = {
 
 # Inline guards for caller-supplied values of a declared kind: the common case
 # costs a class check; anything else goes through stdlib's input_* function,
-# which widens (int for money) or raises.
+# which widens (int for money) or raises. Every guard names its value `_g`: a
+# guard reads `_g` only between assigning it and producing its value, with
+# nothing evaluated in between, so one local serves them all (nested ones too).
 _GUARDS = {
-    "bool": "({t} if ({t} := {code}) is True or {t} is False else _in_bool({t}))",
-    "int": "({t} if ({t} := {code}).__class__ is int and -9223372036854775808 <= {t} <= 9223372036854775807"
-    " else _in_int({t}))",
-    "double": "({t} if ({t} := {code}).__class__ is float else _in_double({t}))",
-    "money": "({t} if ({t} := {code}).__class__ is _Decimal and {t}.is_finite() else _in_money({t}))",
+    # True or False, or a hand-over (_bail); cheaper than testing both and then the value.
+    "bool": "((_g := {code}) is True or (_g is not False and _bail()))",
+    # Within int64 but for -2**63 itself (bit_length 64), which _in_int accepts.
+    "int": "(_g if (_g := {code}).__class__ is int and _g.bit_length() < 64 else _in_int(_g))",
+    "double": "(_g if (_g := {code}).__class__ is float else _in_double(_g))",
+    "money": "(_g if (_g := {code}).__class__ is _Decimal and _g.is_finite() else _in_money(_g))",
     # Only fixed offsets pass as they are: Python's arithmetic within one named
     # zone is wall-clock, CEL's is on instants (_in_timestamp converts).
-    "timestamp": "({t} if ({t} := {code}).__class__ is _datetime and {t}.tzinfo.__class__ is _timezone"
-    " else _in_timestamp({t}))",
-    "duration": "({t} if ({t} := {code}).__class__ is _timedelta and _DMIN <= {t} <= _DMAX"
-    " else _in_duration({t}))",
-    "string": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
-    "enum": "({t} if ({t} := {code}).__class__ is str else _in_string({t}))",
-    "bytes": "({t} if ({t} := {code}).__class__ is bytes else _in_bytes({t}))",
+    "timestamp": "(_g if (_g := {code}).__class__ is _datetime and _g.tzinfo.__class__ is _timezone"
+    " else _in_timestamp(_g))",
+    "duration": "(_g if (_g := {code}).__class__ is _timedelta and _DMIN <= _g <= _DMAX"
+    " else _in_duration(_g))",
+    "string": "(_g if (_g := {code}).__class__ is str else _in_string(_g))",
+    "enum": "(_g if (_g := {code}).__class__ is str else _in_string(_g))",
+    "bytes": "(_g if (_g := {code}).__class__ is bytes else _in_bytes(_g))",
 }
+# A timestamp subtracted from `now` (since(t), now - t) needs only its class checked,
+# because the prologue has checked `now`'s offset to be fixed (a `timezone`): Python
+# then subtracts the instants whatever t's zone is (its tzinfo is not now's object,
+# or it is that fixed offset), which is what _in_timestamp's conversion to UTC gives;
+# a naive t makes the subtraction raise. The class check stays: any other value may
+# have a subtraction of its own (`now - timedelta` is a datetime), and subclasses go
+# to the interpreter as before.
+_FROM_NOW_GUARD = "(_g if (_g := {code}).__class__ is _datetime else _in_timestamp(_g))"
+#: Code for an int result that must stay within int64 (CEL's overflow is an error).
+_INT_RESULT = "(_g if (_g := {code}).bit_length() < 64 else _check_int(_g))"
 
 
 class _Raise(Exception):
@@ -178,7 +191,6 @@ _RUNTIME: dict[str, Any] = {
     "_datetime": datetime,
     "_timedelta": timedelta,
     "_bail": _bail,
-    "_in_bool": stdlib.input_bool,
     "_in_int": stdlib.input_int,
     "_in_double": stdlib.input_double,
     "_in_money": stdlib.input_money,
@@ -312,23 +324,38 @@ class _Emitter:
         if declared is not None:
             guard = _GUARDS.get(declared.kind)
             if guard is not None:
-                return guard.format(t=self.temp(), code=code)
+                return guard.format(code=code)
             container = _INPUT_CONTAINERS.get(declared.kind)
             if container is not None:
-                t = self.temp()
                 return (
-                    f"({t} if ({t} := {code}).__class__ is {'list' if declared.kind == 'list' else 'dict'}"
-                    f" else {container}({t}))"
+                    f"(_g if (_g := {code}).__class__ is {'list' if declared.kind == 'list' else 'dict'}"
+                    f" else {container}(_g))"
                 )
         return code
+
+    def from_now(self, node: ast.Expr) -> str:
+        """Code for a timestamp that is subtracted from `now` (see _FROM_NOW_GUARD)."""
+        declared = self.checked.inputs.get(node.id)
+        if declared is not None and declared.kind == "timestamp":
+            return _FROM_NOW_GUARD.format(code=self._gen(node))
+        return self.gen(node)
+
+    def is_now(self, node: ast.Expr) -> bool:
+        """``node`` reads `now` itself (as _gen decides: not a comprehension variable or a
+        constant of that name)."""
+        return (
+            isinstance(node, ast.Ident)
+            and node.name == "now"
+            and not any(node.name in scope for scope in self.scopes)
+            and node.id not in self.checked.constants
+        )
 
     def strict_bool(self, node: ast.Expr) -> str:
         """Code for ``node`` that yields True/False or raises (never another truthy value)."""
         code = self.gen(node)
         if self.sure_bool(node):
             return code
-        t = self.temp()
-        return f"({t} if ({t} := {code}) is True or {t} is False else _bail())"
+        return f"((_g := {code}) is True or (_g is not False and _bail()))"
 
     def sure_bool(self, node: ast.Expr) -> bool:
         match node:
@@ -433,6 +460,13 @@ class _Emitter:
             return f"{a}[{b}]"
         return f"_index({a}, {b})"
 
+    def beside_money(self, node: ast.Expr, other: str, code: str) -> str:
+        """An int literal compared with money becomes the equal Decimal constant (exact):
+        Python then compares two Decimals instead of converting the int on every call."""
+        if other == "money" and isinstance(node, ast.Literal) and type(node.value) is int:
+            return self.const(Decimal(node.value))
+        return code
+
     def unary(self, node: ast.Unary) -> str:
         if node.op == "!":
             return f"(not {self.strict_bool(node.operand)})"
@@ -443,16 +477,20 @@ class _Emitter:
         if k in ("double", "duration"):
             return f"(-{a})"
         if k == "int":
-            return f"_check_int(-{a})"
+            return _INT_RESULT.format(code=f"-{a}")
         return f"_neg({a})"
 
     def binary(self, node: ast.Binary) -> str:
         op = node.op
         lk, rk = self.kind(node.left), self.kind(node.right)
+        if op == "-" and lk == rk == "timestamp" and self.is_now(node.left):
+            return f"(now - {self.from_now(node.right)})"
         a, b = self.gen(node.left), self.gen(node.right)
         if self.counted and op == "+" and self.kind(node) in _BUILT_BY_PLUS:
             t1, t2 = self.temp(), self.temp()
             return f"(_b.concat(({t1} := {a}), ({t2} := {b})) or _add({t1}, {t2}))"
+        if op in _RELATIONS or op in ("==", "!="):
+            a, b = self.beside_money(node.left, rk, a), self.beside_money(node.right, lk, b)
         if op in _RELATIONS:
             if (lk in NUMERIC and rk in NUMERIC) or (lk == rk and lk in _ORDERED_SAME):
                 return f"({a} {_PY_OPS[op]} {b})"
@@ -473,8 +511,7 @@ class _Emitter:
                 return f"({a} in {b})"
             return f"_in({b}, {a})"
         if op in _RING and lk == rk == "int":
-            t = self.temp()
-            return f"({t} if -9223372036854775808 <= ({t} := {a} {_PY_OPS[op]} {b}) <= 9223372036854775807 else _bail())"
+            return _INT_RESULT.format(code=f"{a} {_PY_OPS[op]} {b}")
         if op in _RING and lk == rk == "double":
             return f"({a} {_PY_OPS[op]} {b})"
         # Money runs in stdlib's contexts, not the ambient one: a result that is
@@ -510,9 +547,10 @@ class _Emitter:
             subject = args_nodes[0]
             code = self.gen(subject)
             if self.kind(subject) != "string":
-                t = self.temp()
-                code = f"({t} if ({t} := {code}).__class__ is str else _bail())"
+                code = f"(_g if (_g := {code}).__class__ is str else _bail())"
             return f"({pattern}.search({code}) is not None)"
+        if name == "since" and self.kind(args_nodes[0]) == "timestamp":
+            return f"(now - {self.from_now(args_nodes[0])})"
         args = [self.gen(a) for a in args_nodes]
         kinds = [self.kind(a) for a in args_nodes]
         if name == "size" and kinds[0] in ("string", "bytes", "list", "map"):
@@ -523,8 +561,6 @@ class _Emitter:
             method = "startswith" if name == "startsWith" else "endswith"
             return f"{args[0]}.{method}({args[1]})"
         if name == "since":
-            if kinds[0] == "timestamp":
-                return f"(now - {args[0]})"
             return f"_since(now, {args[0]})"
         if name in stdlib.ACCESSORS:
             return f"_acc({name!r}, {', '.join(args)})"
@@ -608,7 +644,7 @@ def build(
         # Python's compiler has nesting limits of its own: such an expression
         # is evaluated by the interpreter alone (same semantics, slower).
         def interpreted(variables: Any = None, now: Any = None) -> Any:
-            return slow({} if variables is None else variables, now)
+            return slow(variables, now)
 
         return interpreted, ""
     exec(code, namespace)

@@ -9,11 +9,11 @@ fallback and explain engine.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from rulekit.core import canonical
 from rulekit.core import diagnostics as diag
@@ -34,6 +34,14 @@ FORMAT = "rulekit.expr.expression/2"
 Declarations = Mapping[str, str]
 
 
+class Evaluator(Protocol):
+    """The compiled function of an :class:`Expression` (see :attr:`Expression.function`)."""
+
+    def __call__(
+        self, variables: Mapping[str, Any] | None = ..., now: datetime | None = ...
+    ) -> Any: ...
+
+
 class Expression:
     """A checked, compiled expression. Immutable; safe to share between threads.
 
@@ -44,12 +52,12 @@ class Expression:
     """
 
     __slots__ = (
+        "_function",
         "_hash",
         "_interp",
         "_offset",
         "checked",
         "declarations",
-        "evaluate",
         "python_source",
         "source",
     )
@@ -70,23 +78,43 @@ class Expression:
         self._hash: str | None = None
         self._interp = Interpreter(checked)
         self.python_source: str | None = None
-        #: ``evaluate(variables, now=None)``: the value of the expression for
-        #: ``variables`` (a mapping of names to plain Python values) at time ``now``
-        #: (an aware datetime; needed only if the expression reads ``now``).
-        #: Raises :class:`EvaluationError` when the expression fails.
-        #: The Python code is generated on first use, so checking a policy
-        #: never pays for compiling guards it does not run.
-        self.evaluate: Callable[..., Any] = self._compile_then_evaluate
+        # Generated on first use, so checking a policy never pays for code it does not run.
+        self._function: Evaluator | None = None
 
-    def _compile_then_evaluate(self, variables: Any = None, now: Any = None) -> Any:
-        self.compile()
-        return self.evaluate({} if variables is None else variables, now)
+    def evaluate(
+        self, variables: Mapping[str, Any] | None = None, now: datetime | None = None
+    ) -> Any:
+        """The value of the expression for ``variables`` at time ``now``.
+
+        ``variables`` maps top-level names to plain Python values (None: no
+        variables); ``now`` is an aware datetime, needed only if the expression
+        reads ``now`` or ``since()``. Raises :class:`EvaluationError` when the
+        expression fails. The Python code is generated on the first call (or by
+        :meth:`compile`).
+        """
+        function = self._function
+        if function is None:
+            function = self._generate()
+        return function(variables, now)
+
+    @property
+    def function(self) -> Evaluator:
+        """The compiled function itself: ``function(variables, now=None)`` gives what
+        :meth:`evaluate` gives (the same values, the same errors) without the method
+        call in between. Fetch it once for a hot loop (the engine does); reading it
+        generates the code if that was not done yet."""
+        function = self._function
+        return function if function is not None else self._generate()
 
     def compile(self) -> None:
         """Generate and compile the Python code now (otherwise done on first evaluate)."""
-        if self.python_source is None:
-            fn, self.python_source = codegen.build(self.checked, self._slow, self._interp.stopped)
-            self.evaluate = fn
+        if self._function is None:
+            self._generate()
+
+    def _generate(self) -> Evaluator:
+        function, self.python_source = codegen.build(self.checked, self._slow, self._interp.stopped)
+        self._function = function
+        return function
 
     @property
     def hash(self) -> str:
@@ -124,7 +152,9 @@ class Expression:
         return self.checked.variables
 
     def _slow(self, variables: Any, now: Any) -> Any:
-        if not isinstance(variables, Mapping):
+        if variables is None:
+            variables = {}
+        elif not isinstance(variables, Mapping):
             raise EvaluationError(
                 f"variables must be a mapping of names to values, not {type(variables).__name__}",
                 source=self.source,

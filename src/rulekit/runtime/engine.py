@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
+from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
 from rulekit.policy import ir
 from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
@@ -50,16 +51,21 @@ class _Prepared:
 
     tr: ir.Transition
     index: int
-    guard: Any  # Expression.evaluate or None
+    guard: Evaluator | None
     guard_reads_event: bool
     #: any of its expressions (guard, assignments, effect arguments) reads `event` or `actor`
     reads_event: bool
     reads: tuple[tuple[str, tuple[str, ...]], ...]
     actors: frozenset[str]
     target: ir.State | None
-    assigns: tuple[tuple[tuple[str, ...], Any], ...]
-    emits: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    #: the target state schedules no deadline on entry (entering it cannot fail)
+    target_waits_for_nothing: bool
+    assigns: tuple[tuple[tuple[str, ...], Evaluator], ...]
+    emits: tuple[tuple[str, tuple[tuple[str, Evaluator], ...]], ...]
     rule: str
+    #: a deadline transition's `after`/`at` value, and what an `after` counts from
+    deadline: Evaluator | None
+    start: Evaluator | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ class _PreparedState:
     """A state's transitions, indexed for the engine."""
 
     by_event: Mapping[str, tuple[_Prepared, ...]]
+    #: event -> actor -> the transitions that actor's event may take, in order
+    by_actor: Mapping[str, Mapping[str, tuple[_Prepared, ...]]]
     automatic: tuple[_Prepared, ...]
     deadlines: tuple[_Prepared, ...]
 
@@ -82,6 +90,7 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
+        self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
         for wf in policy.workflows.values():
             for state in wf.states.values():
@@ -119,24 +128,31 @@ class Engine:
         prepared = []
         for i, t in enumerate(state.transitions):
             guard = t.guard.compiled if t.guard is not None else None
-            for expr in _expressions(t):
-                expr.compile()  # a running engine wants the fast path from the first step
+            # The compiled functions themselves (Expression.function), generated now: a
+            # running engine wants the fast path from the first step, without a method call.
             prepared.append(
                 _Prepared(
                     tr=t,
                     index=i,
-                    guard=guard.evaluate if guard is not None else None,
+                    guard=guard.function if guard is not None else None,
                     guard_reads_event=guard is not None
                     and bool({"event", "actor"} & guard.variables),
                     reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
                     reads=_reads(t.guard),
                     actors=frozenset(t.actors),
                     target=wf.states[t.target] if t.target is not None else None,
-                    assigns=tuple((tuple(a.fact.split(".")), a.value.compiled) for a in t.assigns),
+                    target_waits_for_nothing=t.target is not None
+                    and not any(d.kind in ("after", "at") for d in wf.states[t.target].transitions),
+                    assigns=tuple(
+                        (tuple(a.fact.split(".")), a.value.compiled.function) for a in t.assigns
+                    ),
                     emits=tuple(
-                        (e.effect, tuple((k, v.compiled) for k, v in e.args)) for e in t.emits
+                        (e.effect, tuple((k, v.compiled.function) for k, v in e.args))
+                        for e in t.emits
                     ),
                     rule=str(t.at) if t.at is not None else "",
+                    deadline=t.deadline.compiled.function if t.deadline is not None else None,
+                    start=t.start.compiled.function if t.start is not None else None,
                 )
             )
         by_event: dict[str, list[_Prepared]] = {}
@@ -145,6 +161,13 @@ class Engine:
                 by_event.setdefault(p.tr.event, []).append(p)
         return _PreparedState(
             by_event={k: tuple(v) for k, v in by_event.items()},
+            by_actor={
+                event: {
+                    actor: tuple(p for p in plist if actor in p.actors)
+                    for actor in sorted({a for p in plist for a in p.actors})
+                }
+                for event, plist in by_event.items()
+            },
             automatic=tuple(p for p in prepared if p.tr.kind == "auto"),
             deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at")),
         )
@@ -266,8 +289,14 @@ class Engine:
         """Deliver ``event`` from actor ``by`` with payload ``data`` at time ``at``."""
         if key is not None and case.keys and key in case.keys:
             return replace(case.keys[key], repeated=True)
-        t = self._time(at, case)
-        decl = self.policy.events.get(event)
+        # The common time (aware, not before the case's) is taken as it is; _time
+        # reads the clock or says what is wrong with the others.
+        t = (
+            at
+            if at.__class__ is datetime and at.tzinfo is not None and at >= case.now
+            else self._time(at, case)
+        )
+        decl = self._events.get(event)
         if decl is None:
             raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
         if case.deadlines and case.deadlines[0][0] < t:
@@ -278,13 +307,13 @@ class Engine:
         # The common case, with nothing that could fail once the case changes (no
         # assignments or effects to evaluate, nothing to settle or fire after it):
         # the record is the step's only allocation.
-        state, tr = case.state, chosen.tr
+        tr, target = chosen.tr, chosen.target
         record = Record(
             case.base + len(case.history),
             t,
             "event",
-            state.name,
-            chosen.target.name if chosen.target is not None else None,
+            case.state.name,
+            target.name if target is not None else None,
             decl.name,
             by,
             payload or None,
@@ -294,11 +323,16 @@ class Engine:
             (),
             chosen.rule,
         )
-        if chosen.target is not None:
-            self._enter(case, chosen.target, t)  # first: it fails (a deadline past 9999) or not
+        if target is None:
+            target = case.state
+        elif chosen.target_waits_for_nothing:
+            case.state = target
+            case.deadlines = _NO_DEADLINES  # as _enter does for a state without deadlines
+        else:
+            self._enter(case, target, t)  # first: it fails (a deadline past 9999) or not
         case.history.append(record)
         case.now = t
-        result = StepResult((record,), case.state.name, case.state.final, ())
+        result = StepResult((record,), target.name, target.final, ())
         if key is not None:
             if case.keys is None:
                 case.keys = {}
@@ -313,13 +347,14 @@ class Engine:
         state = case.state
         if state.final:
             raise StepRefused("case_closed", f"the case is closed (in final state `{state.name}`)")
-        candidates = self._states[id(state)].by_event.get(event)
-        if not candidates:
-            raise StepRefused(
-                "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
-            )
-        mine = [c for c in candidates if by in c.actors]
+        prepared = self._states[id(state)]
+        mine = prepared.by_actor.get(event, _EMPTY).get(by)
         if not mine:
+            candidates = prepared.by_event.get(event)
+            if not candidates:
+                raise StepRefused(
+                    "event_not_allowed", f"`{event}` is not taken in state `{state.name}`"
+                )
             senders = sorted({a for c in candidates for a in c.actors})
             raise StepRefused(
                 "actor_not_allowed",
@@ -329,10 +364,14 @@ class Engine:
         facts = case.facts
         variables: Mapping[str, Any] = facts
         for c in mine:
-            if c.guard is not None:
+            guard = c.guard
+            if guard is not None:
                 if c.guard_reads_event and variables is facts:
                     variables = self._variables(case, payload, by)
-                if not _holds(c.guard, variables, t):
+                try:  # as _holds, inline: an error counts as not holding
+                    if guard(variables, t) is not True:
+                        continue
+                except EvaluationError:
                     continue
             if c.reads_event and variables is facts:
                 variables = self._variables(case, payload, by)
@@ -594,12 +633,12 @@ class Engine:
 
     def _due(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime | None:
         t = p.tr
-        assert t.deadline is not None
+        assert t.deadline is not None and p.deadline is not None
         try:
-            value = t.deadline.compiled.evaluate(facts, at)
+            value = p.deadline(facts, at)
             if t.kind == "at":
                 return value  # type: ignore[no-any-return]
-            start = t.start.compiled.evaluate(facts, at) if t.start is not None else at
+            start = p.start(facts, at) if p.start is not None else at
             return start + value  # type: ignore[no-any-return]
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
@@ -765,7 +804,7 @@ class _Step:
             raise EvaluationError(str(error)) from None
 
 
-def _holds(guard: Any, variables: Mapping[str, Any], at: datetime) -> bool:
+def _holds(guard: Evaluator, variables: Mapping[str, Any], at: datetime) -> bool:
     """A condition holds when it evaluates to true; an error counts as not holding."""
     try:
         return guard(variables, at) is True
@@ -773,9 +812,9 @@ def _holds(guard: Any, variables: Mapping[str, Any], at: datetime) -> bool:
         return False
 
 
-def _evaluate(expr: Any, variables: Mapping[str, Any], at: datetime, what: str) -> Any:
+def _evaluate(function: Evaluator, variables: Mapping[str, Any], at: datetime, what: str) -> Any:
     try:
-        return expr.evaluate(variables, at)
+        return function(variables, at)
     except EvaluationError as e:
         raise EvaluationError(
             f"{what}: {e.message}", expression=e.expression, values=e.values, source=e.source
