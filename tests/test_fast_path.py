@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import same_value
 from rulekit import EvaluationError, compile_expression
 from rulekit.expr import codegen
 from rulekit.expr.expression import Expression, parse_and_check
+from support import same_value
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
