@@ -20,7 +20,9 @@ functions, macros, too many cases) is *opaque*: an answer that depends on it
 is "unknown", never a guess.
 
 "Yes" comes with a witness, an assignment checked by evaluating the
-conditions themselves with the runtime's evaluator; a witness that cannot be
+conditions themselves with the reference interpreter (whose values the
+runtime's generated code must match; generating and compiling Python for a
+few evaluations would cost more than the whole analysis); a witness that cannot be
 built or does not check out (``t`` held both directly and through
 ``since(t)``) makes the answer "unknown". "No" is exact: a condition that
 fails with an error (an optional fact not set) does not hold, as in the
@@ -443,7 +445,7 @@ class Condition:
         if self.expr is None:
             return True
         try:
-            return self.expr.evaluate(variables, now) is True
+            return self._interp.evaluate(variables, now) is True
         except EvaluationError:
             return False
 

@@ -32,6 +32,7 @@ from rulekit.core.errors import EvaluationError
 from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
+from rulekit.expr.interpreter import Interpreter
 from rulekit.policy import ast, ir
 
 
@@ -123,12 +124,15 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
 
 def constant(e: ir.Expr) -> tuple[Any] | None:
     """The value of an expression that reads no facts and not `now` (in a 1-tuple, since
-    the value may be null), or None when it depends on them or fails."""
+    the value may be null), or None when it depends on them or fails.
+
+    Computed by the reference interpreter: one evaluation does not pay for generating
+    and compiling Python code."""
     checked = e.compiled.checked
     if checked.variables or checked.uses_now:
         return None
     try:
-        return (e.compiled.evaluate({}),)
+        return (Interpreter(checked).evaluate({}, None),)
     except EvaluationError:
         return None
 
