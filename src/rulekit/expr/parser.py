@@ -121,7 +121,12 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
 
     def logical(self, c: list[Any]) -> ast.Expr:
         op = "&&" if c[1].type in ("ANDAND", "AND") else "||"
-        return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], token_span(c[1]))
+        left, right = c[0], c[2]
+        if (type(left) is ast.Logical and left.op == op) or (
+            type(right) is ast.Logical and right.op == op
+        ):
+            current().chains = True
+        return ast.Logical(_id(), _span(left, right), op, left, right, token_span(c[1]))
 
     def binary(self, c: list[Any]) -> ast.Expr:
         op = str(c[1])
@@ -202,7 +207,10 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
     def paren(self, c: list[Any]) -> ast.Expr:
         # The node's span takes in the parentheses, so a parent's text is whole.
         inner: ast.Expr = dataclasses.replace(c[1], span=_span(c[0], c[2]))
-        current().parens.add(inner.id)
+        context = current()
+        context.parens.add(inner.id)
+        if type(inner) is ast.Logical:
+            context.chains = True  # balancing gives it its span without the parentheses
         if isinstance(inner, ast.Literal) and inner.kind == "int":
             _check_int_range(inner)
         return inner
@@ -236,6 +244,8 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
                 "int is 64-bit: from -9223372036854775808 to 9223372036854775807",
             )
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if value > INT64_MAX:
+            current().big_ints = True  # checked once the sign is folded in (validate)
         return ast.Literal(_id(), token_span(tok), "int", value, text)
 
     def uint_lit(self, c: list[Any]) -> ast.Expr:
@@ -301,6 +311,12 @@ class ParseContext:
     parens: set[int] = field(default_factory=set)
     #: problems the parser recovered from (reported, parsing went on)
     recovered: list[Problem] = field(default_factory=list)
+    #: an `&&` or `||` chain of three operands or more, or a parenthesized one, was
+    #: built: :func:`balance` has work to do (otherwise the tree is already its result)
+    chains: bool = False
+    #: an int literal beyond int64 was read: :func:`validate` must look for it (a
+    #: `-` folded in later may bring it into range)
+    big_ints: bool = False
 
 
 _CONTEXT: ContextVar[ParseContext] = ContextVar("rulekit_parse_context")
@@ -545,8 +561,8 @@ def parse(source: Source) -> ParseResult:
         except lark.exceptions.UnexpectedInput as e:
             return ParseResult(None, [syntax_diagnostic(e, source)])
     recovered = context.recovered
-    node = balance(node)
-    invalid = validate(node)
+    node = finish(node, context)
+    invalid = check_tree(node, context)
     if invalid is not None:
         return ParseResult(
             None,
@@ -555,6 +571,23 @@ def parse(source: Source) -> ParseResult:
     return ParseResult(
         node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
     )
+
+
+def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:
+    """:func:`balance` of a tree its parse (``context``) built, skipped when it would
+    change nothing: without a chain of three or a parenthesized `&&`/`||`, balancing
+    rebuilds each `&&`/`||` node with the same id, operands and span."""
+    return balance(root) if context.chains else root
+
+
+def check_tree(root: ast.Expr, context: ParseContext) -> Problem | None:
+    """:func:`validate` of a tree its parse (``context``) built, skipped when it cannot
+    find anything: no int literal beyond int64 was read, and the tree spans at most
+    :data:`MAX_DEPTH` characters (a node's span strictly contains each child's, so a tree
+    is never deeper than its text is long)."""
+    if context.big_ints or root.span.end - root.span.start > MAX_DEPTH:
+        return validate(root)
+    return None
 
 
 def balance(root: ast.Expr) -> ast.Expr:
