@@ -20,7 +20,7 @@ from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError, EvaluationError
 from rulekit.core.source import Source, Span
-from rulekit.expr import ast, codegen, parser
+from rulekit.expr import ast, parser
 from rulekit.expr.checker import CheckedExpr, check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
@@ -85,6 +85,9 @@ class Expression:
     def compile(self) -> None:
         """Generate and compile the Python code now (otherwise done on first evaluate)."""
         if self.python_source is None:
+            # Imported on first use: checking a policy compiles none of its conditions.
+            from rulekit.expr import codegen
+
             fn, self.python_source = codegen.build(self.checked, self._slow, self._interp.stopped)
             self.evaluate = fn
 
