@@ -317,6 +317,9 @@ class ParseContext:
     #: an int literal beyond int64 was read: :func:`validate` must look for it (a
     #: `-` folded in later may bring it into range)
     big_ints: bool = False
+    #: the node id the parse started at: every node it builds gets a later one, so the
+    #: ids handed out since bound the size of its trees (and so their depth)
+    first_id: int = field(default_factory=_id)
 
 
 _CONTEXT: ContextVar[ParseContext] = ContextVar("rulekit_parse_context")
@@ -582,10 +585,13 @@ def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:
 
 def check_tree(root: ast.Expr, context: ParseContext) -> Problem | None:
     """:func:`validate` of a tree its parse (``context``) built, skipped when it cannot
-    find anything: no int literal beyond int64 was read, and the tree spans at most
-    :data:`MAX_DEPTH` characters (a node's span strictly contains each child's, so a tree
-    is never deeper than its text is long)."""
-    if context.big_ints or root.span.end - root.span.start > MAX_DEPTH:
+    find anything: no int literal beyond int64 was read, and the tree cannot be deeper
+    than :data:`MAX_DEPTH`, because it spans at most that many characters (a node's span
+    strictly contains each child's) or because the parse has not handed out that many
+    node ids (each node of the tree has its own; other parses' ids only add to the count)."""
+    if context.big_ints or (
+        root.span.end - root.span.start > MAX_DEPTH and _id() - context.first_id > MAX_DEPTH
+    ):
         return validate(root)
     return None
 
