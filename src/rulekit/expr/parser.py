@@ -529,7 +529,6 @@ def _get_parser() -> lark.Lark:
         _parser = lalr_parser(
             "cel",
             grammar_text("cel.lark"),
-            lexer="contextual",
             transformer=ExpressionBuilder(),
             maybe_placeholders=True,
         )

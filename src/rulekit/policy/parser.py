@@ -460,7 +460,6 @@ def _get_parser() -> lark.Lark:
         _parser = lalr_parser(
             "rules",
             grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
-            lexer="contextual",
             start="policy",
             transformer=_PolicyBuilder(),
             maybe_placeholders=True,
