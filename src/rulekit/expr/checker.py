@@ -9,7 +9,6 @@ that failed gets the ``error`` type, which silences follow-on reports).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -313,6 +312,8 @@ class _Checker:
         if ends:
             return "did you mean " + " or ".join(f"`{p}`" for p in ends[:3]) + "?"
         local = [n for scope in self.scopes for n in scope]
+        import difflib  # only when there is a mistake to suggest a fix for
+
         close = difflib.get_close_matches(
             name, [*self.env, *local, *self.constant_names, "now"], n=1, cutoff=0.6
         )
@@ -337,6 +338,8 @@ class _Checker:
         if t.kind == "object":
             ft = t.field(name)
             if ft is None:
+                import difflib  # only when there is a mistake to suggest a fix for
+
                 close = difflib.get_close_matches(name, [f for f, _ in t.fields], n=1, cutoff=0.5)
                 help_ = (
                     f"did you mean `{t.name}.{close[0]}`?"
@@ -515,6 +518,8 @@ class _Checker:
         if other.kind == "enum" and isinstance(node, ast.Literal) and node.kind == "string":
             members = [m for m, _ in other.fields]
             if node.value not in members:
+                import difflib  # only when there is a mistake to suggest a fix for
+
                 close = difflib.get_close_matches(node.value, members, n=1, cutoff=0.5)
                 self.error(
                     "RK0208",
@@ -535,6 +540,8 @@ class _Checker:
         if sigs is None:
             if node.target is not None and self.types.get(node.target.id, DYN).kind == "error":
                 return ERROR
+            import difflib  # only when there is a mistake to suggest a fix for
+
             close = difflib.get_close_matches(name, list(_FUNCTIONS), n=1, cutoff=0.6)
             return self.error(
                 "RK0204",

@@ -11,7 +11,6 @@ they become diagnostics with a friendly wording.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import re
 from collections.abc import Iterator
@@ -708,6 +707,8 @@ def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Dia
         span = token_span(tok)
         help_ = None
         words = {KEYWORD_NAMES[n].strip("`"): n for n in choices if n in KEYWORD_NAMES}
+        import difflib  # only when there is a mistake to suggest a fix for
+
         close = difflib.get_close_matches(str(tok), list(words), n=1, cutoff=0.7)
         if tok.type == "IDENT" and close:
             help_ = f"did you mean `{close[0]}`?"
