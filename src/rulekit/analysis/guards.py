@@ -406,6 +406,8 @@ def _or(a: list[_Term], b: list[_Term]) -> list[_Term]:
 
 
 _TRUE = [_Term()]
+#: Nodes that may leave an operand unevaluated or absorb its error.
+_ABSORBING = (ast.Logical, ast.Conditional, ast.Comprehension)
 
 
 class Condition:
@@ -416,10 +418,14 @@ class Condition:
         self._terms: dict[bool, list[_Term] | None] = {}
         #: fact and field paths the condition reads, with their types (to fill in a witness)
         self.types: dict[tuple[str, ...], Type] = {}
+        #: nodes whose value needs the caller's values or `now`: no error can be absorbed
+        #: between them and a read of one (by `&&`, `||`, `? :` or a macro)
+        self._reads: set[int] = set()
         if expr is not None:
             checked = expr.checked
             self._interp = Interpreter(checked)
-            for node in ast.walk(checked.root):
+            nodes = ast.walk(checked.root)
+            for node in nodes:
                 path = ast.path_of(node) if node.id in checked.inputs else None
                 if path is not None:
                     self.types[path] = checked.inputs[node.id]
@@ -427,6 +433,17 @@ class Condition:
                     field_type = checked.types[node.operand.id].field(node.field)
                     if field_type is not None:
                         self.types[(*base, node.field)] = field_type
+            for node in reversed(nodes):  # children before their parents
+                if isinstance(node, ast.Ident):
+                    if node.name == "now" or (
+                        node.id not in checked.constants
+                        and (node.id in checked.inputs or node.name not in stdlib.TYPES)
+                    ):
+                        self._reads.add(node.id)
+                elif not isinstance(node, _ABSORBING) and any(
+                    c.id in self._reads for c in ast.children(node)
+                ):
+                    self._reads.add(node.id)
 
     def terms(self, positive: bool) -> list[_Term] | None:
         """The condition (or its negation) in disjunctive normal form; None: too many terms."""
@@ -537,6 +554,8 @@ class Condition:
 
     def _constant(self, node: ast.Expr) -> tuple[bool, Any]:
         """(True, value) for a sub-condition that reads nothing (literals, constants, conversions)."""
+        if node.id in self._reads:  # its evaluation without values would fail: save the try
+            return False, None
         if any(isinstance(n, ast.Comprehension) for n in ast.walk(node)):
             return False, None
         try:
