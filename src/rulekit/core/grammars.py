@@ -65,9 +65,8 @@ class ContextualLexer(lark.lexer.Lexer):
     around each match: it yields no token object for whitespace and comments, and counts
     lines only across text that may hold a line break, instead of feeding every token to
     a line counter. When nothing matches, Lark's own lexers take over from that position,
-    so every syntax error is raised exactly as Lark raises it. (On conditions and policies
-    this lexer is a third of parsing with Lark's; tests/test_lexer.py holds it to Lark's
-    contextual lexer, token for token.)
+    so every syntax error is raised exactly as Lark raises it. tests/test_lexer.py holds
+    it to Lark's contextual lexer, token for token, on whole and broken texts.
     """
 
     __future_interface__ = 2  # lex() is given the lexer's and the parser's state
