@@ -146,10 +146,10 @@ def _compile_many_rows(c: CompileMany) -> list[Row]:
     def goal(total: float) -> str:
         # The target is for 1,000 conditions; other counts are scaled to it.
         per_thousand = total * 1000 / c.count
-        verdict = "met" if per_thousand < COMPILE_TARGET_SECONDS else "MISSED"
+        verdict = "met" if per_thousand <= COMPILE_TARGET_SECONDS else "MISSED"
         if c.count == 1000:
-            return f"total {total:.3f} s (< {COMPILE_TARGET_SECONDS} s: {verdict})"
-        return f"total {total:.3f} s ({per_thousand:.3f} s per 1,000; < {COMPILE_TARGET_SECONDS} s: {verdict})"
+            return f"total {total:.3f} s (<= {COMPILE_TARGET_SECONDS} s: {verdict})"
+        return f"total {total:.3f} s ({per_thousand:.3f} s per 1,000; <= {COMPILE_TARGET_SECONDS} s: {verdict})"
 
     label = f"rulekit x{c.count:,} distinct"
     return [
@@ -159,6 +159,12 @@ def _compile_many_rows(c: CompileMany) -> list[Row]:
             goal=goal(c.check_seconds),
             passes=str(c.check_reps),
             mismatches=f"{len(c.failures)} failed",
+        ),
+        Row(
+            f"{label}: Lark alone",
+            compile=seconds(c.lark_seconds / c.count),
+            goal=f"total {c.lark_seconds:.3f} s; parse_and_check is {c.check_seconds / c.lark_seconds:.2f}x this",
+            passes=str(c.check_reps),
         ),
         Row(
             f"{label}: + .compile()",
@@ -276,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         textwrap.fill(
             "How to read: x (a) is speed relative to (a), timed in alternation with that engine in"
             " this run ((a)'s time / the engine's time): 1.00x is the ceiling, 0.50x twice as"
-            " slow. compile/cond is one compile of the condition (last two rows: the mean over the"
+            " slow. compile/cond is one compile of the condition (last three rows: the mean over the"
             " distinct conditions, the total beside it). evals/s is records / the fastest pass,"
             " input conversion included; passes counts them, and (a) ran beside every engine."
             " mismatches are records where the engine's answer differs from (a)'s. Targets are"
@@ -295,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" names are blanked; {many.mean_chars:.0f} characters on average, the fast-refund condition"
         f" has {len(FAST_REFUND)}), seeded, over bool/int/money/time/duration/string/list fields;"
         " warmed up on other conditions first; rulekit.expr.expression.parse_and_check (uncached) for each."
+        " Its baseline, timed in alternation with it: Lark alone parsing the same text with the same"
+        " grammar into its own parse tree (Lark's contextual lexer, no rulekit callbacks), the floor of"
+        " any parser built on Lark."
     )
     notes.append(
         f"cross-check: each condition's generated code against the reference interpreter (explain) on"

@@ -135,3 +135,24 @@ def best_batch_time(
         spent += elapsed
         done += 1
     return best, done
+
+
+def alternating_best(
+    fns: Sequence[Callable[[], object]], reps: int, min_time: float = 0.0
+) -> tuple[list[float], int]:
+    """Seconds of the fastest call of each of ``fns`` (one whole batch each), called in
+    turn so that each saw the same load, and the rounds run: at least ``reps``, and more
+    until the last one's calls add up to ``min_time`` seconds (at most 100)."""
+    best = [float("inf")] * len(fns)
+    spent = 0.0
+    done = 0
+    while done < reps or (spent < min_time and done < 100):
+        for i, fn in enumerate(fns):
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            best[i] = min(best[i], elapsed)
+        spent += elapsed
+        done += 1
+    return best, done

@@ -242,3 +242,30 @@ def test_untyped_names_are_dynamic() -> None:
     assert expr.evaluate({"a": "x", "b": "y"}) == "xy"
     with pytest.raises(EvaluationError, match="no such overload"):
         expr.evaluate({"a": 1, "b": "y"})
+
+
+def test_every_public_name_is_its_home_module_s_object() -> None:
+    """`import rulekit` loads its names on first use (so `rulekit check` does not load the
+    engine and the stores); each is the very object its module defines, and `dir()` and
+    `from rulekit import *` see them all."""
+    import importlib
+    import subprocess
+    import sys
+
+    for name in rulekit.__all__:
+        home = importlib.import_module(rulekit._EXPORTS[name])
+        assert getattr(rulekit, name) is getattr(home, name), name
+    assert set(rulekit.__all__) <= set(dir(rulekit))
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        rulekit.nothing_here  # noqa: B018
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, rulekit; print(sorted(m for m in sys.modules if m.startswith('rulekit')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "['rulekit']"

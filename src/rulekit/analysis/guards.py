@@ -20,7 +20,9 @@ functions, macros, too many cases) is *opaque*: an answer that depends on it
 is "unknown", never a guess.
 
 "Yes" comes with a witness, an assignment checked by evaluating the
-conditions themselves with the runtime's evaluator; a witness that cannot be
+conditions themselves with the reference interpreter (whose values the
+runtime's generated code must match; generating and compiling Python for a
+few evaluations would cost more than the whole analysis); a witness that cannot be
 built or does not check out (``t`` held both directly and through
 ``since(t)``) makes the answer "unknown". "No" is exact: a condition that
 fails with an error (an optional fact not set) does not hold, as in the
@@ -404,6 +406,8 @@ def _or(a: list[_Term], b: list[_Term]) -> list[_Term]:
 
 
 _TRUE = [_Term()]
+#: Nodes that may leave an operand unevaluated or absorb its error.
+_ABSORBING = (ast.Logical, ast.Conditional, ast.Comprehension)
 
 
 class Condition:
@@ -414,10 +418,14 @@ class Condition:
         self._terms: dict[bool, list[_Term] | None] = {}
         #: fact and field paths the condition reads, with their types (to fill in a witness)
         self.types: dict[tuple[str, ...], Type] = {}
+        #: nodes whose value needs the caller's values or `now`: no error can be absorbed
+        #: between them and a read of one (by `&&`, `||`, `? :` or a macro)
+        self._reads: set[int] = set()
         if expr is not None:
             checked = expr.checked
             self._interp = Interpreter(checked)
-            for node in ast.walk(checked.root):
+            nodes = ast.walk(checked.root)
+            for node in nodes:
                 path = ast.path_of(node) if node.id in checked.inputs else None
                 if path is not None:
                     self.types[path] = checked.inputs[node.id]
@@ -425,6 +433,17 @@ class Condition:
                     field_type = checked.types[node.operand.id].field(node.field)
                     if field_type is not None:
                         self.types[(*base, node.field)] = field_type
+            for node in reversed(nodes):  # children before their parents
+                if isinstance(node, ast.Ident):
+                    if node.name == "now" or (
+                        node.id not in checked.constants
+                        and (node.id in checked.inputs or node.name not in stdlib.TYPES)
+                    ):
+                        self._reads.add(node.id)
+                elif not isinstance(node, _ABSORBING) and any(
+                    c.id in self._reads for c in ast.children(node)
+                ):
+                    self._reads.add(node.id)
 
     def terms(self, positive: bool) -> list[_Term] | None:
         """The condition (or its negation) in disjunctive normal form; None: too many terms."""
@@ -443,7 +462,7 @@ class Condition:
         if self.expr is None:
             return True
         try:
-            return self.expr.evaluate(variables, now) is True
+            return self._interp.evaluate(variables, now) is True
         except EvaluationError:
             return False
 
@@ -535,6 +554,8 @@ class Condition:
 
     def _constant(self, node: ast.Expr) -> tuple[bool, Any]:
         """(True, value) for a sub-condition that reads nothing (literals, constants, conversions)."""
+        if node.id in self._reads:  # its evaluation without values would fail: save the try
+            return False, None
         if any(isinstance(n, ast.Comprehension) for n in ast.walk(node)):
             return False, None
         try:

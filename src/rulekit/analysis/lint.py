@@ -32,6 +32,7 @@ from rulekit.core.errors import EvaluationError
 from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
+from rulekit.expr.interpreter import Interpreter
 from rulekit.policy import ast, ir
 
 
@@ -123,12 +124,15 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
 
 def constant(e: ir.Expr) -> tuple[Any] | None:
     """The value of an expression that reads no facts and not `now` (in a 1-tuple, since
-    the value may be null), or None when it depends on them or fails."""
+    the value may be null), or None when it depends on them or fails.
+
+    Computed by the reference interpreter: one evaluation does not pay for generating
+    and compiling Python code."""
     checked = e.compiled.checked
     if checked.variables or checked.uses_now:
         return None
     try:
-        return (e.compiled.evaluate({}),)
+        return (Interpreter(checked).evaluate({}, None),)
     except EvaluationError:
         return None
 
@@ -407,13 +411,19 @@ def _used_facts(policy: ir.Policy) -> set[str]:
                 exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
                 exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
                 used.update(a.fact for a in t.assigns)
-    for e in exprs:
-        for path in _read_paths(e):
-            used.update(
-                f
-                for f in policy.facts
-                if f == path or f.startswith(path + ".") or path.startswith(f + ".")
-            )
+    # A path reads the fact it names, the facts under it and the facts above it: looked
+    # up by prefix, so the work grows with the paths, not with paths times facts.
+    below: dict[str, list[str]] = {}
+    for f in policy.facts:
+        parts = f.split(".")
+        for i in range(1, len(parts)):
+            below.setdefault(".".join(parts[:i]), []).append(f)
+    for path in {path for e in exprs for path in _read_paths(e)}:
+        parts = path.split(".")
+        used.update(
+            p for i in range(1, len(parts) + 1) if (p := ".".join(parts[:i])) in policy.facts
+        )
+        used.update(below.get(path, ()))
     return used
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
@@ -187,45 +187,70 @@ Expr: TypeAlias = (
 
 def children(node: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of ``node``, in source order."""
-    match node:
-        case Literal() | Ident():
-            return ()
-        case Select(operand=o) | Has(operand=o) | Unary(operand=o):
-            return (o,)
-        case Index(operand=o, index=i):
-            return (o, i)
-        case Call(target=t, args=args):
-            return (t, *args) if t is not None else args
-        case Binary(left=left, right=right) | Logical(left=left, right=right):
-            return (left, right)
-        case Conditional(cond=c, then=t, otherwise=o):
-            return (c, t, o)
-        case ListLit(items=items):
-            return items
-        case MapLit(entries=entries):
-            return tuple(x for kv in entries for x in kv)
-        case Comprehension(range=r, predicate=p, transform=t):
-            return tuple(x for x in (r, p, t) if x is not None)
-    raise TypeError(node)
+    get = _CHILDREN.get(type(node))
+    if get is None:
+        raise TypeError(node)
+    return get(node)
+
+
+def _no_children(node: Any) -> tuple[Expr, ...]:
+    return ()
+
+
+#: The children of each kind of node (a table: faster than matching on the class).
+_CHILDREN: dict[type, Callable[[Any], tuple[Expr, ...]]] = {
+    Literal: _no_children,
+    Ident: _no_children,
+    Select: lambda n: (n.operand,),
+    Has: lambda n: (n.operand,),
+    Unary: lambda n: (n.operand,),
+    Index: lambda n: (n.operand, n.index),
+    Call: lambda n: (n.target, *n.args) if n.target is not None else n.args,
+    Binary: lambda n: (n.left, n.right),
+    Logical: lambda n: (n.left, n.right),
+    Conditional: lambda n: (n.cond, n.then, n.otherwise),
+    ListLit: lambda n: n.items,
+    MapLit: lambda n: tuple(x for kv in n.entries for x in kv),
+    Comprehension: lambda n: tuple(x for x in (n.range, n.predicate, n.transform) if x is not None),
+}
 
 
 def map_children(node: Expr, fn: Callable[[Expr], Expr]) -> Expr:
     """``node`` with ``fn`` applied to each direct sub-expression (``node`` itself when
     nothing changed). The new node keeps ``node``'s id and spans."""
     changes: dict[str, Any] = {}
-    for f in fields(node):
-        v = getattr(node, f.name)
-        if isinstance(v, Node):
-            new: Any = fn(v)  # type: ignore[arg-type]  # every Node subclass is an Expr
-        elif f.name == "entries":
+    for name, shape in _CHILD_FIELDS[type(node)]:
+        v = getattr(node, name)
+        if shape == "node":
+            if v is None:
+                continue
+            new: Any = fn(v)
+        elif shape == "pairs":
             new = tuple((fn(k), fn(x)) for k, x in v)
-        elif f.name in ("args", "items"):
-            new = tuple(fn(x) for x in v)
         else:
-            continue
+            new = tuple(fn(x) for x in v)
         if new != v:
-            changes[f.name] = new
+            changes[name] = new
     return replace(node, **changes) if changes else node
+
+
+#: The fields of each kind of node that hold sub-expressions: one ("node", None when
+#: absent), a tuple of them ("nodes") or a tuple of pairs ("pairs", a map's entries).
+_CHILD_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {
+    Literal: (),
+    Ident: (),
+    Select: (("operand", "node"),),
+    Has: (("operand", "node"),),
+    Unary: (("operand", "node"),),
+    Index: (("operand", "node"), ("index", "node")),
+    Call: (("target", "node"), ("args", "nodes")),
+    Binary: (("left", "node"), ("right", "node")),
+    Logical: (("left", "node"), ("right", "node")),
+    Conditional: (("cond", "node"), ("then", "node"), ("otherwise", "node")),
+    ListLit: (("items", "nodes"),),
+    MapLit: (("entries", "pairs"),),
+    Comprehension: (("range", "node"), ("predicate", "node"), ("transform", "node")),
+}
 
 
 def path_of(node: Expr) -> tuple[str, ...] | None:

@@ -9,10 +9,10 @@ that failed gets the ``error`` type, which silences follow-on reports).
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
@@ -181,91 +181,84 @@ class _Checker:
 
     # -- dispatch ---------------------------------------------------------------------
     def check(self, node: ast.Expr) -> Type:
-        t = self.malformed(node) or self._check(node)
+        kind = type(node)
+        malformed = _MALFORMED.get(kind)
+        t = malformed(self, node) if malformed is not None else None
+        if t is None:
+            visit = _CHECKS.get(kind)
+            if visit is None:
+                raise TypeError(node)  # pragma: no cover - not a node of the tree
+            t = visit(self, node)
         self.types[node.id] = t
         return t
 
-    def malformed(self, node: ast.Expr) -> Type | None:
-        """What the parser could never have built (a hand-made or edited tree).
-
-        Refused here, so nothing reaches code generation that did not pass
-        the same rules as source text.
-        """
-        match node:
-            case ast.Ident(name=name) | ast.Select(field=name) | ast.Has(field=name):
-                if not ast.is_name(name):
-                    return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
-            case ast.Comprehension():
-                if not ast.is_name(node.var):
-                    return self.error("RK0107", f"{node.var[:40]!r} is not a name", node.var_span)
-                shape = (node.predicate is not None, node.transform is not None)
-                if shape not in ast.MACRO_SHAPES.get(node.macro, ()):
-                    return self.error(
-                        "RK0109", f"{node.macro[:40]!r} is not a macro of that form", node.span
-                    )
-            case ast.Unary() | ast.Binary() | ast.Logical():
-                if node.op not in ast.OPERATORS[type(node)]:
-                    return self.error("RK0203", f"unknown operator {node.op[:10]!r}", node.span)
-            case ast.Literal():
-                if type(node.value) is not ast.LITERAL_VALUES.get(node.kind):
-                    return self.error("RK0108", f"not a {node.kind[:20]} literal", node.span)
+    # What the parser could never have built (a hand-made or edited tree) is refused
+    # here, so nothing reaches code generation that did not pass the same rules as
+    # source text. Each returns the error type, or None for a well-formed node.
+    def malformed_name(self, node: ast.Ident | ast.Select | ast.Has) -> Type | None:
+        name = node.name if isinstance(node, ast.Ident) else node.field
+        if not ast.is_name(name):
+            return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
         return None
 
-    def _check(self, node: ast.Expr) -> Type:
-        match node:
-            case ast.Literal():
-                return _LITERAL_TYPES[node.kind]
-            case ast.Ident():
-                return self.ident(node)
-            case ast.Select():
-                return self.select(node)
-            case ast.Has():
-                return self.has(node)
-            case ast.Index():
-                return self.index(node)
-            case ast.Call():
-                return self.call(node)
-            case ast.Unary():
-                return self.unary(node)
-            case ast.Binary():
-                return self.binary(node)
-            case ast.Logical():
-                for side in (node.left, node.right):
-                    self.expect_bool(side, f"{_OP_WORDS[node.op]} needs bool operands")
-                return BOOL
-            case ast.Conditional():
-                self.expect_bool(node.cond, "the condition of `? :` must be a bool")
-                a, b = self.check(node.then), self.check(node.otherwise)
-                j = join(a, b)
-                if j is None:
-                    return self.error(
-                        "RK0203",
-                        f"the branches of `? :` have different types: {a} and {b}",
-                        node.span,
-                        "make both branches the same type (or wrap one in dyn())",
-                    )
-                return j
-            case ast.ListLit():
-                elem: Type | None = None
-                for item in node.items:
-                    t = self.check(item)
-                    elem = t if elem is None else (join(elem, t) or DYN)
-                return list_of(elem or DYN)
-            case ast.MapLit():
-                kt: Type | None = None
-                vt: Type | None = None
-                for k, v in node.entries:
-                    tk, tv = self.check(k), self.check(v)
-                    if tk.kind not in ("int", "bool", "string", "dyn", "error"):
-                        self.error(
-                            "RK0203", f"a map key must be an int, bool or string, not {tk}", k.span
-                        )
-                    kt = tk if kt is None else (join(kt, tk) or DYN)
-                    vt = tv if vt is None else (join(vt, tv) or DYN)
-                return map_of(kt or DYN, vt or DYN)
-            case ast.Comprehension():
-                return self.comprehension(node)
-        raise TypeError(node)  # pragma: no cover
+    def malformed_macro(self, node: ast.Comprehension) -> Type | None:
+        if not ast.is_name(node.var):
+            return self.error("RK0107", f"{node.var[:40]!r} is not a name", node.var_span)
+        shape = (node.predicate is not None, node.transform is not None)
+        if shape not in ast.MACRO_SHAPES.get(node.macro, ()):
+            return self.error(
+                "RK0109", f"{node.macro[:40]!r} is not a macro of that form", node.span
+            )
+        return None
+
+    def malformed_operator(self, node: ast.Unary | ast.Binary | ast.Logical) -> Type | None:
+        if node.op not in ast.OPERATORS[type(node)]:
+            return self.error("RK0203", f"unknown operator {node.op[:10]!r}", node.span)
+        return None
+
+    def malformed_literal(self, node: ast.Literal) -> Type | None:
+        if type(node.value) is not ast.LITERAL_VALUES.get(node.kind):
+            return self.error("RK0108", f"not a {node.kind[:20]} literal", node.span)
+        return None
+
+    def literal(self, node: ast.Literal) -> Type:
+        return _LITERAL_TYPES[node.kind]
+
+    def logical(self, node: ast.Logical) -> Type:
+        for side in (node.left, node.right):
+            self.expect_bool(side, f"{_OP_WORDS[node.op]} needs bool operands")
+        return BOOL
+
+    def conditional(self, node: ast.Conditional) -> Type:
+        self.expect_bool(node.cond, "the condition of `? :` must be a bool")
+        a, b = self.check(node.then), self.check(node.otherwise)
+        j = join(a, b)
+        if j is None:
+            return self.error(
+                "RK0203",
+                f"the branches of `? :` have different types: {a} and {b}",
+                node.span,
+                "make both branches the same type (or wrap one in dyn())",
+            )
+        return j
+
+    def list_lit(self, node: ast.ListLit) -> Type:
+        elem: Type | None = None
+        for item in node.items:
+            t = self.check(item)
+            elem = t if elem is None else (join(elem, t) or DYN)
+        return list_of(elem or DYN)
+
+    def map_lit(self, node: ast.MapLit) -> Type:
+        kt: Type | None = None
+        vt: Type | None = None
+        for k, v in node.entries:
+            tk, tv = self.check(k), self.check(v)
+            if tk.kind not in ("int", "bool", "string", "dyn", "error"):
+                self.error("RK0203", f"a map key must be an int, bool or string, not {tk}", k.span)
+            kt = tk if kt is None else (join(kt, tk) or DYN)
+            vt = tv if vt is None else (join(vt, tv) or DYN)
+        return map_of(kt or DYN, vt or DYN)
 
     def expect_bool(self, node: ast.Expr, what: str) -> None:
         t = self.check(node)
@@ -319,6 +312,8 @@ class _Checker:
         if ends:
             return "did you mean " + " or ".join(f"`{p}`" for p in ends[:3]) + "?"
         local = [n for scope in self.scopes for n in scope]
+        import difflib  # only when there is a mistake to suggest a fix for
+
         close = difflib.get_close_matches(
             name, [*self.env, *local, *self.constant_names, "now"], n=1, cutoff=0.6
         )
@@ -343,6 +338,8 @@ class _Checker:
         if t.kind == "object":
             ft = t.field(name)
             if ft is None:
+                import difflib  # only when there is a mistake to suggest a fix for
+
                 close = difflib.get_close_matches(name, [f for f, _ in t.fields], n=1, cutoff=0.5)
                 help_ = (
                     f"did you mean `{t.name}.{close[0]}`?"
@@ -521,6 +518,8 @@ class _Checker:
         if other.kind == "enum" and isinstance(node, ast.Literal) and node.kind == "string":
             members = [m for m, _ in other.fields]
             if node.value not in members:
+                import difflib  # only when there is a mistake to suggest a fix for
+
                 close = difflib.get_close_matches(node.value, members, n=1, cutoff=0.5)
                 self.error(
                     "RK0208",
@@ -541,6 +540,8 @@ class _Checker:
         if sigs is None:
             if node.target is not None and self.types.get(node.target.id, DYN).kind == "error":
                 return ERROR
+            import difflib  # only when there is a mistake to suggest a fix for
+
             close = difflib.get_close_matches(name, list(_FUNCTIONS), n=1, cutoff=0.6)
             return self.error(
                 "RK0204",
@@ -705,6 +706,35 @@ def _quoted_number_help(node: ast.Binary, lt: Type, rt: Type) -> str | None:
                 continue
             return f"write the number without quotes: {side.value}"
     return None
+
+
+#: The check of each kind of node, and the test for a malformed one (tables: faster than
+#: matching on the node's class, for every node of every condition).
+_CHECKS: dict[type, Callable[[_Checker, Any], Type]] = {
+    ast.Literal: _Checker.literal,
+    ast.Ident: _Checker.ident,
+    ast.Select: _Checker.select,
+    ast.Has: _Checker.has,
+    ast.Index: _Checker.index,
+    ast.Call: _Checker.call,
+    ast.Unary: _Checker.unary,
+    ast.Binary: _Checker.binary,
+    ast.Logical: _Checker.logical,
+    ast.Conditional: _Checker.conditional,
+    ast.ListLit: _Checker.list_lit,
+    ast.MapLit: _Checker.map_lit,
+    ast.Comprehension: _Checker.comprehension,
+}
+_MALFORMED: dict[type, Callable[[_Checker, Any], Type | None]] = {
+    ast.Ident: _Checker.malformed_name,
+    ast.Select: _Checker.malformed_name,
+    ast.Has: _Checker.malformed_name,
+    ast.Comprehension: _Checker.malformed_macro,
+    ast.Unary: _Checker.malformed_operator,
+    ast.Binary: _Checker.malformed_operator,
+    ast.Logical: _Checker.malformed_operator,
+    ast.Literal: _Checker.malformed_literal,
+}
 
 
 def _paths(env: Mapping[str, Type], prefix: str = "") -> list[str]:

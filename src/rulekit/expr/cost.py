@@ -25,8 +25,9 @@ assumed input size), as cel-go does; everything else runs uncounted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rulekit.expr import ast
 from rulekit.expr.types import Type
@@ -53,21 +54,6 @@ class Estimate:
     max: int
     assumed: bool = False
 
-    def __add__(self, other: Estimate) -> Estimate:
-        return Estimate(
-            _sat(self.min + other.min), _sat(self.max + other.max), self.assumed or other.assumed
-        )
-
-    def times(self, other: Estimate) -> Estimate:
-        return Estimate(
-            _sat(self.min * other.min), _sat(self.max * other.max), self.assumed or other.assumed
-        )
-
-    def union(self, other: Estimate) -> Estimate:
-        return Estimate(
-            min(self.min, other.min), max(self.max, other.max), self.assumed or other.assumed
-        )
-
     def __str__(self) -> str:
         return f"{self.min:,}" if self.min == self.max else f"{self.min:,} to {self.max:,}"
 
@@ -80,16 +66,36 @@ def parse_cost_limit(text: str) -> int | None:
     return value if 1 <= value <= MAX_COST_LIMIT else None
 
 
-def _sat(n: int) -> int:
-    return min(n, SATURATED)
+ZERO = Estimate(0, 0)
+
+# While it walks a tree, the estimator keeps ranges as plain (min, max, assumed)
+# tuples: it builds one or two for every node, and tuples are far cheaper to make
+# than frozen dataclasses. The result becomes an :class:`Estimate`.
+_Range = tuple[int, int, bool]
+_ZERO: _Range = (0, 0, False)
+_ONE: _Range = (1, 1, False)
 
 
-def fixed(n: int) -> Estimate:
-    return Estimate(n, n)
+def _fixed(n: int) -> _Range:
+    return (n, n, False)
 
 
-ZERO = fixed(0)
-ONE = fixed(1)
+def _add(a: _Range, b: _Range) -> _Range:
+    return (min(a[0] + b[0], SATURATED), min(a[1] + b[1], SATURATED), a[2] or b[2])
+
+
+def _plus_one(a: _Range) -> _Range:
+    """``a`` and one step: the cost of a node is its operands' and its own."""
+    return (min(a[0] + 1, SATURATED), min(a[1] + 1, SATURATED), a[2])
+
+
+def _times(a: _Range, b: _Range) -> _Range:
+    return (min(a[0] * b[0], SATURATED), min(a[1] * b[1], SATURATED), a[2] or b[2])
+
+
+def _either(a: _Range, b: _Range) -> _Range:
+    """One of ``a`` and ``b``: from the smaller minimum to the larger maximum."""
+    return (min(a[0], b[0]), max(a[1], b[1]), a[2] or b[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,7 @@ class _Shape:
     for containers, the shape of what a macro ranges over (list elements, map keys)
     and of what indexing yields (list elements, map values)."""
 
-    size: Estimate | None = None
+    size: _Range | None = None
     item: _Shape | None = None
     value: _Shape | None = None
 
@@ -110,8 +116,8 @@ class _Shape:
         )
 
 
-def _union(a: Estimate | None, b: Estimate | None) -> Estimate | None:
-    return None if a is None or b is None else a.union(b)
+def _union(a: _Range | None, b: _Range | None) -> _Range | None:
+    return None if a is None or b is None else _either(a, b)
 
 
 def _union_shape(a: _Shape | None, b: _Shape | None) -> _Shape | None:
@@ -124,14 +130,12 @@ _SCALAR = _Shape()
 def _assumed(t: Type) -> _Shape:
     """The shape of a caller-supplied value of type ``t``: sizes as assumed."""
     if t.kind in ("string", "bytes"):
-        return _Shape(Estimate(0, ASSUMED_LENGTH, True))
+        return _Shape((0, ASSUMED_LENGTH, True))
     if t.kind == "list":
         inner = _assumed(t.params[0])
-        return _Shape(Estimate(0, ASSUMED_ENTRIES, True), inner, inner)
+        return _Shape((0, ASSUMED_ENTRIES, True), inner, inner)
     if t.kind == "map":
-        return _Shape(
-            Estimate(0, ASSUMED_ENTRIES, True), _assumed(t.params[0]), _assumed(t.params[1])
-        )
+        return _Shape((0, ASSUMED_ENTRIES, True), _assumed(t.params[0]), _assumed(t.params[1]))
     if t.kind in ("dyn", "object", "error"):
         return _DYN
     return _SCALAR
@@ -139,7 +143,7 @@ def _assumed(t: Type) -> _Shape:
 
 #: A dyn value may be anything: a string (assumed length) or a container of dyn
 #: values (assumed entries when a macro ranges over it; see _Estimator.comprehension).
-_DYN = _Shape(Estimate(0, ASSUMED_LENGTH, True))
+_DYN = _Shape((0, ASSUMED_LENGTH, True))
 
 
 def _item(shape: _Shape) -> _Shape:
@@ -157,13 +161,13 @@ def _value(shape: _Shape) -> _Shape:
 def _of_value(v: object) -> _Shape:
     """The shape of a known value (a policy constant)."""
     if isinstance(v, str | bytes):
-        return _Shape(fixed(len(v)))
+        return _Shape(_fixed(len(v)))
     if isinstance(v, list):
         items = [_of_value(x) for x in v]
         item = items[0] if items else _SCALAR
         for s in items[1:]:
             item = item.union(s)
-        return _Shape(fixed(len(v)), item, item)
+        return _Shape(_fixed(len(v)), item, item)
     if isinstance(v, dict):
         keys = [_of_value(k) for k in v]
         values = [_of_value(x) for x in v.values()]
@@ -173,7 +177,7 @@ def _of_value(v: object) -> _Shape:
             key = key.union(s)
         for s in values[1:]:
             value = value.union(s)
-        return _Shape(fixed(len(v)), key, value)
+        return _Shape(_fixed(len(v)), key, value)
     return _SCALAR
 
 
@@ -193,59 +197,62 @@ class _Estimator:
         t = self.types.get(node.id)
         return t.kind if t is not None else "dyn"
 
-    def visit(self, node: ast.Expr) -> tuple[Estimate, _Shape]:
-        match node:
-            case ast.Literal(kind="string" | "bytes", value=v):
-                return ZERO, _Shape(fixed(len(v)))
-            case ast.Literal():
-                return ZERO, _SCALAR
-            case ast.Ident(name=name):
-                for scope in reversed(self.scopes):
-                    if name in scope:
-                        return ONE, scope[name]
-                if node.id in self.constants:
-                    return ONE, _of_value(self.constants[node.id])
-                return ONE, self.declared(node)
-            case ast.Select() | ast.Has():
-                cost, shape = self.visit(node.operand)
-                if isinstance(node, ast.Has):
-                    return cost + ONE, _SCALAR
-                return cost + ONE, self.declared(node, _value(shape))
-            case ast.Index():
-                c1, shape = self.visit(node.operand)
-                c2, _ = self.visit(node.index)
-                return c1 + c2 + ONE, self.declared(node, _value(shape))
-            case ast.Unary():
-                cost, _ = self.visit(node.operand)
-                return cost + ONE, _SCALAR
-            case ast.Binary():
-                return self.binary(node)
-            case ast.Logical():
-                c1, _ = self.visit(node.left)
-                c2, _ = self.visit(node.right)
-                both = c1 + c2 + ONE
-                # && and || may stop after either side (a decided value), never before one.
-                return Estimate(min(c1.min, c2.min) + 1, both.max, both.assumed), _SCALAR
-            case ast.Conditional():
-                c, _ = self.visit(node.cond)
-                ct, st = self.visit(node.then)
-                co, so = self.visit(node.otherwise)
-                return c + ct.union(co) + ONE, st.union(so)
-            case ast.ListLit():
-                cost, items = self.parts(node.items)
-                item = _unite(items)
-                n = fixed(len(node.items))
-                return cost + n + ONE, _Shape(n, item, item)
-            case ast.MapLit():
-                cost, keys = self.parts([k for k, _ in node.entries])
-                vcost, values = self.parts([v for _, v in node.entries])
-                n = fixed(len(node.entries))
-                return cost + vcost + n + ONE, _Shape(n, _unite(keys), _unite(values))
-            case ast.Call():
-                return self.call(node)
-            case ast.Comprehension():
-                return self.comprehension(node)
-        raise TypeError(node)  # pragma: no cover
+    def visit(self, node: ast.Expr) -> tuple[_Range, _Shape]:
+        return _VISITS[type(node)](self, node)
+
+    def literal(self, node: ast.Literal) -> tuple[_Range, _Shape]:
+        if node.kind in ("string", "bytes"):
+            return _ZERO, _Shape(_fixed(len(node.value)))
+        return _ZERO, _SCALAR
+
+    def ident(self, node: ast.Ident) -> tuple[_Range, _Shape]:
+        name = node.name
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return _ONE, scope[name]
+        if node.id in self.constants:
+            return _ONE, _of_value(self.constants[node.id])
+        return _ONE, self.declared(node)
+
+    def select(self, node: ast.Select) -> tuple[_Range, _Shape]:
+        cost, shape = self.visit(node.operand)
+        return _plus_one(cost), self.declared(node, _value(shape))
+
+    def has(self, node: ast.Has) -> tuple[_Range, _Shape]:
+        return _plus_one(self.visit(node.operand)[0]), _SCALAR
+
+    def index(self, node: ast.Index) -> tuple[_Range, _Shape]:
+        c1, shape = self.visit(node.operand)
+        c2, _ = self.visit(node.index)
+        return _plus_one(_add(c1, c2)), self.declared(node, _value(shape))
+
+    def unary(self, node: ast.Unary) -> tuple[_Range, _Shape]:
+        return _plus_one(self.visit(node.operand)[0]), _SCALAR
+
+    def logical(self, node: ast.Logical) -> tuple[_Range, _Shape]:
+        c1, _ = self.visit(node.left)
+        c2, _ = self.visit(node.right)
+        both = _plus_one(_add(c1, c2))
+        # && and || may stop after either side (a decided value), never before one.
+        return (min(c1[0], c2[0]) + 1, both[1], both[2]), _SCALAR
+
+    def conditional(self, node: ast.Conditional) -> tuple[_Range, _Shape]:
+        c, _ = self.visit(node.cond)
+        ct, st = self.visit(node.then)
+        co, so = self.visit(node.otherwise)
+        return _plus_one(_add(c, _either(ct, co))), st.union(so)
+
+    def list_lit(self, node: ast.ListLit) -> tuple[_Range, _Shape]:
+        cost, items = self.parts(node.items)
+        item = _unite(items)
+        n = _fixed(len(node.items))
+        return _plus_one(_add(cost, n)), _Shape(n, item, item)
+
+    def map_lit(self, node: ast.MapLit) -> tuple[_Range, _Shape]:
+        cost, keys = self.parts([k for k, _ in node.entries])
+        vcost, values = self.parts([v for _, v in node.entries])
+        n = _fixed(len(node.entries))
+        return _plus_one(_add(_add(cost, vcost), n)), _Shape(n, _unite(keys), _unite(values))
 
     def declared(self, node: ast.Expr, fallback: _Shape | None = None) -> _Shape:
         """The shape of a value read from the caller (assumed sizes) or ``fallback``."""
@@ -256,34 +263,34 @@ class _Estimator:
             return fallback
         return _assumed(self.types.get(node.id) or Type("dyn"))
 
-    def parts(self, nodes: list[ast.Expr] | tuple[ast.Expr, ...]) -> tuple[Estimate, list[_Shape]]:
-        total, shapes = ZERO, []
+    def parts(self, nodes: list[ast.Expr] | tuple[ast.Expr, ...]) -> tuple[_Range, list[_Shape]]:
+        total, shapes = _ZERO, []
         for n in nodes:
             cost, shape = self.visit(n)
-            total += cost
+            total = _add(total, cost)
             shapes.append(shape)
         return total, shapes
 
-    def binary(self, node: ast.Binary) -> tuple[Estimate, _Shape]:
+    def binary(self, node: ast.Binary) -> tuple[_Range, _Shape]:
         c1, s1 = self.visit(node.left)
         c2, s2 = self.visit(node.right)
-        cost = c1 + c2 + ONE
+        cost = _plus_one(_add(c1, c2))
         if (
             node.op == "+"
             and self.kind(node) in ("string", "bytes", "list", "dyn")
             and s1.size is not None
             and s2.size is not None
         ):
-            size = s1.size + s2.size  # a value built: it costs its size
-            return cost + size, _Shape(
+            size = _add(s1.size, s2.size)  # a value built: it costs its size
+            return _add(cost, size), _Shape(
                 size, _union_shape(s1.item, s2.item), _union_shape(s1.value, s2.value)
             )
         return cost, _SCALAR
 
-    def call(self, node: ast.Call) -> tuple[Estimate, _Shape]:
+    def call(self, node: ast.Call) -> tuple[_Range, _Shape]:
         args = [node.target, *node.args] if node.target is not None else list(node.args)
         cost, shapes = self.parts(args)
-        cost += ONE
+        cost = _plus_one(cost)
         name = node.function
         if name == "dyn" and shapes:
             return cost, shapes[0]
@@ -291,35 +298,51 @@ class _Estimator:
             arg = shapes[0]
             if self.kind(args[0]) in ("string", "bytes") and arg.size is not None:
                 return cost, _Shape(arg.size)
-            return cost, _Shape(
-                Estimate(0, _SCALAR_TEXT, arg.size is not None and arg.size.assumed)
-            )
+            return cost, _Shape((0, _SCALAR_TEXT, arg.size is not None and arg.size[2]))
         if name == "bytes" and shapes and shapes[0].size is not None:
             size = shapes[0].size
-            return cost, _Shape(Estimate(size.min, _sat(size.max * 4), size.assumed))  # UTF-8
+            return cost, _Shape((size[0], min(size[1] * 4, SATURATED), size[2]))  # UTF-8
         return cost, _SCALAR
 
-    def comprehension(self, node: ast.Comprehension) -> tuple[Estimate, _Shape]:
+    def comprehension(self, node: ast.Comprehension) -> tuple[_Range, _Shape]:
         cost, rng = self.visit(node.range)
         count = rng.size
         if rng is _DYN or count is None:
-            count = Estimate(0, ASSUMED_ENTRIES, True)
+            count = (0, ASSUMED_ENTRIES, True)
         self.scopes.append({node.var: _item(rng)})
         try:
-            body = ONE  # the iteration itself
+            body = _ONE  # the iteration itself
             if node.predicate is not None:
-                body += self.visit(node.predicate)[0]
+                body = _add(body, self.visit(node.predicate)[0])
             result = _item(rng)
             if node.transform is not None:
                 c, result = self.visit(node.transform)
-                body += c
+                body = _add(body, c)
         finally:
             self.scopes.pop()
-        loop = Estimate(0, count.max, count.assumed).times(body)
+        loop = _times((0, count[1], count[2]), body)
         if node.macro in ("all", "exists", "exists_one"):
-            return cost + loop, _SCALAR
-        built = Estimate(0, count.max, count.assumed)  # each element of the result
-        return cost + loop + built + ONE, _Shape(built, result, result)
+            return _add(cost, loop), _SCALAR
+        built = (0, count[1], count[2])  # each element of the result
+        return _plus_one(_add(_add(cost, loop), built)), _Shape(built, result, result)
+
+
+#: The visit of each kind of node (a table: faster than matching on the node's class).
+_VISITS: dict[type, Callable[[_Estimator, Any], tuple[_Range, _Shape]]] = {
+    ast.Literal: _Estimator.literal,
+    ast.Ident: _Estimator.ident,
+    ast.Select: _Estimator.select,
+    ast.Has: _Estimator.has,
+    ast.Index: _Estimator.index,
+    ast.Call: _Estimator.call,
+    ast.Unary: _Estimator.unary,
+    ast.Binary: _Estimator.binary,
+    ast.Logical: _Estimator.logical,
+    ast.Conditional: _Estimator.conditional,
+    ast.ListLit: _Estimator.list_lit,
+    ast.MapLit: _Estimator.map_lit,
+    ast.Comprehension: _Estimator.comprehension,
+}
 
 
 def _unite(shapes: list[_Shape]) -> _Shape | None:
@@ -338,8 +361,8 @@ def estimate(
     constants: Mapping[int, object],
 ) -> Estimate:
     """The cost range of evaluating ``root``, from what the checker learned of it."""
-    cost, _ = _Estimator(types, inputs, constants).visit(root)
-    return cost
+    (low, high, assumed), _ = _Estimator(types, inputs, constants).visit(root)
+    return Estimate(low, high, assumed)
 
 
 # -- at run time ------------------------------------------------------------------------

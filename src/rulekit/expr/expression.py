@@ -20,7 +20,7 @@ from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError, EvaluationError
 from rulekit.core.source import Source, Span
-from rulekit.expr import ast, codegen, parser
+from rulekit.expr import ast, parser
 from rulekit.expr.checker import CheckedExpr, check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
@@ -112,6 +112,9 @@ class Expression:
             self._generate()
 
     def _generate(self) -> Evaluator:
+        # Imported on first use: checking a policy compiles none of its conditions.
+        from rulekit.expr import codegen
+
         function, self.python_source = codegen.build(self.checked, self._slow, self._interp.stopped)
         self._function = function
         return function

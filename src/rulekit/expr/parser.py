@@ -11,7 +11,6 @@ they become diagnostics with a friendly wording.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import re
 from collections.abc import Iterator
@@ -121,7 +120,12 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
 
     def logical(self, c: list[Any]) -> ast.Expr:
         op = "&&" if c[1].type in ("ANDAND", "AND") else "||"
-        return ast.Logical(_id(), _span(c[0], c[2]), op, c[0], c[2], token_span(c[1]))
+        left, right = c[0], c[2]
+        if (type(left) is ast.Logical and left.op == op) or (
+            type(right) is ast.Logical and right.op == op
+        ):
+            current().chains = True
+        return ast.Logical(_id(), _span(left, right), op, left, right, token_span(c[1]))
 
     def binary(self, c: list[Any]) -> ast.Expr:
         op = str(c[1])
@@ -202,7 +206,10 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
     def paren(self, c: list[Any]) -> ast.Expr:
         # The node's span takes in the parentheses, so a parent's text is whole.
         inner: ast.Expr = dataclasses.replace(c[1], span=_span(c[0], c[2]))
-        current().parens.add(inner.id)
+        context = current()
+        context.parens.add(inner.id)
+        if type(inner) is ast.Logical:
+            context.chains = True  # balancing gives it its span without the parentheses
         if isinstance(inner, ast.Literal) and inner.kind == "int":
             _check_int_range(inner)
         return inner
@@ -236,6 +243,8 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
                 "int is 64-bit: from -9223372036854775808 to 9223372036854775807",
             )
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if value > INT64_MAX:
+            current().big_ints = True  # checked once the sign is folded in (validate)
         return ast.Literal(_id(), token_span(tok), "int", value, text)
 
     def uint_lit(self, c: list[Any]) -> ast.Expr:
@@ -301,6 +310,15 @@ class ParseContext:
     parens: set[int] = field(default_factory=set)
     #: problems the parser recovered from (reported, parsing went on)
     recovered: list[Problem] = field(default_factory=list)
+    #: an `&&` or `||` chain of three operands or more, or a parenthesized one, was
+    #: built: :func:`balance` has work to do (otherwise the tree is already its result)
+    chains: bool = False
+    #: an int literal beyond int64 was read: :func:`validate` must look for it (a
+    #: `-` folded in later may bring it into range)
+    big_ints: bool = False
+    #: the node id the parse started at: every node it builds gets a later one, so the
+    #: ids handed out since bound the size of its trees (and so their depth)
+    first_id: int = field(default_factory=_id)
 
 
 _CONTEXT: ContextVar[ParseContext] = ContextVar("rulekit_parse_context")
@@ -510,7 +528,6 @@ def _get_parser() -> lark.Lark:
         _parser = lalr_parser(
             "cel",
             grammar_text("cel.lark"),
-            lexer="contextual",
             transformer=ExpressionBuilder(),
             maybe_placeholders=True,
         )
@@ -545,8 +562,8 @@ def parse(source: Source) -> ParseResult:
         except lark.exceptions.UnexpectedInput as e:
             return ParseResult(None, [syntax_diagnostic(e, source)])
     recovered = context.recovered
-    node = balance(node)
-    invalid = validate(node)
+    node = finish(node, context)
+    invalid = check_tree(node, context)
     if invalid is not None:
         return ParseResult(
             None,
@@ -555,6 +572,26 @@ def parse(source: Source) -> ParseResult:
     return ParseResult(
         node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
     )
+
+
+def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:
+    """:func:`balance` of a tree its parse (``context``) built, skipped when it would
+    change nothing: without a chain of three or a parenthesized `&&`/`||`, balancing
+    rebuilds each `&&`/`||` node with the same id, operands and span."""
+    return balance(root) if context.chains else root
+
+
+def check_tree(root: ast.Expr, context: ParseContext) -> Problem | None:
+    """:func:`validate` of a tree its parse (``context``) built, skipped when it cannot
+    find anything: no int literal beyond int64 was read, and the tree cannot be deeper
+    than :data:`MAX_DEPTH`, because it spans at most that many characters (a node's span
+    strictly contains each child's) or because the parse has not handed out that many
+    node ids (each node of the tree has its own; other parses' ids only add to the count)."""
+    if context.big_ints or (
+        root.span.end - root.span.start > MAX_DEPTH and _id() - context.first_id > MAX_DEPTH
+    ):
+        return validate(root)
+    return None
 
 
 def balance(root: ast.Expr) -> ast.Expr:
@@ -670,6 +707,8 @@ def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Dia
         span = token_span(tok)
         help_ = None
         words = {KEYWORD_NAMES[n].strip("`"): n for n in choices if n in KEYWORD_NAMES}
+        import difflib  # only when there is a mistake to suggest a fix for
+
         close = difflib.get_close_matches(str(tok), list(words), n=1, cutoff=0.7)
         if tok.type == "IDENT" and close:
             help_ = f"did you mean `{close[0]}`?"

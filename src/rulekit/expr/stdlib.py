@@ -24,11 +24,9 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -551,10 +549,20 @@ def ends_with(a: Any, b: Any) -> bool:
 #: RE2 runs its NFA, still linear). A pattern too large for that is refused. With
 #: the 128 patterns kept compiled below, patterns hold at most 256 MiB.
 REGEX_MAX_MEM = 2 << 20
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.encoding = re2.Options.Encoding.UTF8
-_RE2_OPTIONS.max_mem = REGEX_MAX_MEM
-_RE2_OPTIONS.log_errors = False  # errors are raised, not printed to stderr
+
+
+@cache
+def _re2() -> tuple[Any, Any]:
+    """The ``re2`` module and the options every pattern is compiled with; imported on
+    the first pattern, as most policies have none."""
+    import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.UTF8
+    options.max_mem = REGEX_MAX_MEM
+    options.log_errors = False  # errors are raised, not printed to stderr
+    return re2, options
+
 
 # What RE2's error names, and why it is not there: RE2 matches in time linear
 # in the text because it never backtracks, so it has no construct that needs to.
@@ -601,8 +609,9 @@ def compile_regex(pattern: str) -> Any:
     >>> compile_regex(r"^[[:alpha:]]+$").search("refund") is not None
     True
     """
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
+        return re2.compile(pattern, options)
     except re2.error as e:
         raw = e.args[0] if e.args else "invalid pattern"
         reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

@@ -23,7 +23,7 @@ from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
 from rulekit.core.source import Source, Span, read_text
-from rulekit.policy import artifact, ast, checker, parser
+from rulekit.policy import ast, checker, parser
 from rulekit.policy.ir import Policy
 
 __all__ = [
@@ -102,6 +102,8 @@ def _compile_source(text: str, format: str, filename: str) -> CheckResult:
                 None,
                 [diag.make("RK0501", f"not valid JSON: {e.msg}", source, Span(e.pos, e.pos + 1))],
             )
+        from rulekit.policy import artifact  # only JSON needs it (and loads(), for the hash)
+
         # Artifacts are machine-written: diagnostics name the place in words, not a source line.
         shown = Source("", filename)
         try:
@@ -141,6 +143,8 @@ def loads(text: str, format: str = "rk", filename: str = "<string>") -> Policy:
         raise CompileError(result.diagnostics, result.render())
     if result.policy.hash:
         return result.policy
+    from rulekit.policy import artifact
+
     return dataclasses.replace(result.policy, hash=artifact.to_json(result.policy)["hash"])
 
 

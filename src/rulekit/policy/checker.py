@@ -9,7 +9,6 @@ the runtime sees plain states and transitions.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +131,8 @@ class _Checker:
         self, code: str, what: str, name: ast.Name, known: Iterable[str], extra: str = ""
     ) -> None:
         known = list(known)
+        import difflib  # only when there is a mistake to suggest a fix for
+
         close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.6)
         if close:
             help_ = f"did you mean `{close[0]}`?"

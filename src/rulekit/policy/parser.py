@@ -45,7 +45,7 @@ def _cover(*xs: Any) -> Span:
 
 
 def _expr(node: Any) -> ast.ExprRef:
-    return ast.ExprRef(_src(), node.span, expr_parser.balance(node))
+    return ast.ExprRef(_src(), node.span, expr_parser.finish(node, current()))
 
 
 def _text(tok: Token) -> str:
@@ -460,7 +460,6 @@ def _get_parser() -> lark.Lark:
         _parser = lalr_parser(
             "rules",
             grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
-            lexer="contextual",
             start="policy",
             transformer=_PolicyBuilder(),
             maybe_placeholders=True,
@@ -482,7 +481,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
         diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
     ]
     for ref in _expressions(policy):
-        invalid = expr_parser.validate(ref.root)
+        invalid = expr_parser.check_tree(ref.root, context)
         if invalid is not None:
             problems.append(
                 diag.make(invalid.code, invalid.message, source, invalid.span, help=invalid.help)
