@@ -7,18 +7,37 @@ written as a tagged object ``{"$rk": kind, "v": text}`` and read back as
 itself. A map of the caller's own whose keys are exactly ``$rk`` and ``v``
 is itself wrapped, as a list of pairs (``{"$rk": "map", "v": [["$rk", ...],
 ["v", ...]]}``), so no map is ever mistaken for a tag.
+
+The text is written and read by orjson (a step encodes and decodes a few of
+these values: the standard library's ``json`` was most of a step's own time).
+Where orjson's JSON would not be the standard library's, ``json`` writes or
+reads it instead, so the text and the values are those ``json`` gives: integers
+past 64 bits (orjson refuses them, and reads them back as floats), NaN and the
+infinities (orjson writes them as ``null``, and cannot read ``json``'s
+``NaN``), map keys that are not strings, unpaired surrogates. Text written
+before orjson was used reads back the same. One difference remains: orjson
+writes a UUID or an enum member (as its text, its value), which ``json``
+refused; neither is a value of the rule language, so only a ``dyn`` fact
+given from Python can hold one.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 _TAG = "$rk"
+#: times and dataclasses go to the tagging hook, as with ``json`` (orjson has its own forms)
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+#: types :func:`_finite` and :func:`_untag_all` need not look into
+_SCALARS = frozenset({str, int, bool, type(None), Decimal, datetime, timedelta, bytes})
 
 
 def _tagged(value: Any) -> Any:
@@ -37,6 +56,21 @@ def _tagged(value: Any) -> Any:
     raise TypeError(f"a value of type {type(value).__name__} cannot be stored")
 
 
+class _Tagger:
+    """:func:`_tagged`, counting the tags it wrote."""
+
+    __slots__ = ("tags",)
+
+    def __init__(self) -> None:
+        self.tags = 0
+
+    def __call__(self, value: Any) -> Any:
+        out = _tagged(value)
+        if type(out) is dict:
+            self.tags += 1  # each writes "$rk" once, and no tag's "v" can hold the text "$rk"
+        return out
+
+
 def _escape(value: Any) -> Any:
     """Wrap maps that look like a tag (rare: only then is the value walked)."""
     if isinstance(value, Mapping):
@@ -50,23 +84,40 @@ def _escape(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    tags = 0
-
-    def tagged(v: Any) -> Any:
-        nonlocal tags
-        out = _tagged(v)
-        if type(out) is dict:
-            tags += 1  # each writes "$rk" once, and no tag's "v" can hold the text "$rk"
-        return out
-
-    text = json.dumps(value, default=tagged, ensure_ascii=False, separators=(",", ":"))
+    tagger = _Tagger()
+    text = _encode(value, tagger)
     # Walk the value (slow) only when "$rk" shows up more often than the tags wrote it: then a
     # map, key or string of the caller's own holds it, and it may be a map that looks like a tag.
-    if '"$rk"' in text and text.count('"$rk"') != tags and _needs_escape(value):
-        text = json.dumps(
-            _escape(value), default=_tagged, ensure_ascii=False, separators=(",", ":")
-        )
+    if '"$rk"' in text and text.count('"$rk"') != tagger.tags and _needs_escape(value):
+        text = _encode(_escape(value), _Tagger())
     return text
+
+
+def _encode(value: Any, tagger: _Tagger) -> str:
+    try:
+        data = orjson.dumps(value, default=tagger, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass  # json writes it, or raises the error it always raised (a type that cannot be stored)
+    else:
+        if b"null" not in data or _finite(value):
+            return data.decode()
+    tagger.tags = 0
+    return json.dumps(value, default=tagger, ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite(value: Any) -> bool:
+    """Whether no float in ``value`` is NaN or infinite (which orjson would write as null)."""
+    t = type(value)
+    if t is dict or (t is not str and isinstance(value, Mapping)):
+        value = value.values()
+    elif not (t is list or t is tuple or isinstance(value, list | tuple)):
+        return not isinstance(value, float) or math.isfinite(value)
+    for v in value:
+        if type(v) in _SCALARS:
+            continue
+        if not _finite(v):
+            return False
+    return True
 
 
 def _needs_escape(value: Any) -> bool:
@@ -94,5 +145,44 @@ def _untag(obj: dict[str, Any]) -> Any:
     raise ValueError(f"unknown stored value kind {kind!r}")
 
 
+class _LongInteger(Exception):
+    """orjson read an integer past 64 bits (as a float): ``json`` must read the text."""
+
+
+def _untag_all(value: Any) -> Any:
+    """:func:`_untag` on every map, innermost first (as ``json``'s ``object_hook`` runs);
+    raises :class:`_LongInteger` at a float that may have been an integer past 64 bits."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            if type(v) not in _SCALARS:
+                value[k] = _untag_child(v)
+        return _untag(value) if len(value) == 2 else value
+    if t is list:
+        for i, v in enumerate(value):
+            if type(v) not in _SCALARS:
+                value[i] = _untag_child(v)
+        return value
+    if t is float and abs(value) >= 2.0**63:  # the nearest float to an integer past 64 bits
+        raise _LongInteger
+    return value
+
+
+def _untag_child(v: Any) -> Any:
+    """:func:`_untag_all` of a value in a map or list, with the commonest cases (an empty map,
+    a tag whose ``v`` is text) done here rather than in a call of their own."""
+    if type(v) is dict:
+        if not v:
+            return v
+        if len(v) == 2 and type(v.get(_TAG)) is str and type(v.get("v")) is str:
+            return _untag(v)  # nothing inside to look into
+    return _untag_all(v)
+
+
 def loads(text: str | bytes) -> Any:
-    return json.loads(text, object_hook=_untag)
+    try:
+        return _untag_all(orjson.loads(text))
+    except (orjson.JSONDecodeError, _LongInteger):
+        # NaN, infinities, unpaired surrogates, integers past 64 bits: json reads them exactly
+        # (or raises as it always did)
+        return json.loads(text, object_hook=_untag)
