@@ -46,6 +46,7 @@ from rulekit.runtime.store import StoreError as StoreError
 from rulekit.stores import codec
 
 log = logging.getLogger("rulekit.stores")
+T = TypeVar("T")
 
 
 def damaged(error: Exception) -> StoreError:
@@ -122,8 +123,6 @@ CASE_COLUMNS = (
 )
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
-T = TypeVar("T")
-
 
 @dataclass
 class _Loaded:
@@ -137,6 +136,9 @@ class _Loaded:
     #: ``case.facts`` is still this object the text is still theirs (not encoded again)
     facts: Any = None
     facts_text: str = ""
+    #: the same for the pending deadlines (a list replaced, never changed in place)
+    deadlines: Any = None
+    deadlines_text: str = ""
 
 
 @dataclass
@@ -154,6 +156,16 @@ class _Writes:
     done: list[tuple[Any, ...]] = field(default_factory=list)
     #: (case id, due): the case's next deadline
     deadlines: list[tuple[Any, ...]] = field(default_factory=list)
+    #: times as the database takes them, each formatted once for all the rows
+    times: dict[datetime, Any] = field(default_factory=dict)
+
+    def time(self, t: datetime, param: Callable[[datetime], Any]) -> Any:
+        """``param(t)``, the dialect's :meth:`Dialect.time_param`, once per time (equal times
+        are the same instant, which the database is given alike)."""
+        value = self.times.get(t)
+        if value is None:
+            value = self.times[t] = param(t)
+        return value
 
     def flush(self, cur: Cursor) -> None:
         for sql, rows in (
@@ -515,7 +527,8 @@ class SqlStore(StepsOnCases):
 
         def work(cur: Cursor) -> list[Fired]:
             t = now if now is not None else self.dialect.now(cur)
-            stamp = self.dialect.time_param(t)
+            writes = _Writes()
+            stamp = writes.time(t, self.dialect.time_param)
             claimed = self._claim_deadlines(cur, stamp, limit)
             if not claimed:
                 return []
@@ -523,7 +536,6 @@ class SqlStore(StepsOnCases):
             # fires what is due itself.
             rows = {r[0]: r for r in self._lock_cases(cur, [c for _, c, _ in claimed])}
             out: list[Fired] = []
-            writes = _Writes()
             for deadline_id, case_id, due_value in claimed:
                 row = rows.pop(case_id, None)
                 if row is None:
@@ -797,7 +809,7 @@ class SqlStore(StepsOnCases):
             base=int(row[9]),
         )
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
-        return _Loaded(case, engine, int(row[10]), due, facts, row[6])
+        return _Loaded(case, engine, int(row[10]), due, facts, row[6], case.deadlines, row[7])
 
     def _collect(
         self, writes: _Writes, loaded: _Loaded, result: StepResult, key: Key | None, t: datetime
@@ -805,18 +817,22 @@ class SqlStore(StepsOnCases):
         """What a step on a loaded case writes: its new row, then as for :meth:`_collect_step`."""
         case = loaded.case
         assert case.id is not None
+        tp = self.dialect.time_param
+        due = case.next_deadline
         writes.cases.append(
             (
                 case.state.name,
                 case.state.final,
                 case.outcome,
                 loaded.facts_text if case.facts is loaded.facts else codec.dumps(case.facts),
-                codec.dumps(Engine.pending(case)),
-                self.dialect.time_param(case.now),
+                loaded.deadlines_text
+                if case.deadlines is loaded.deadlines
+                else codec.dumps(Engine.pending(case)),
+                writes.time(case.now, tp),
                 case.base + len(case.history),
                 loaded.version + 1,
-                self.dialect.time_param(t),
-                self._due(case.next_deadline),
+                writes.time(t, tp),
+                writes.time(due, tp) if due is not None else None,
                 case.id,
                 loaded.version,
             )
@@ -844,9 +860,11 @@ class SqlStore(StepsOnCases):
         t: datetime,
     ) -> None:
         """The step's history, outbox, idempotency key and next deadline."""
-        tp = self.dialect.time_param
-        writes.history.extend((case_id, r.seq, tp(r.at), r.kind, _record_json(r)) for r in records)
-        stamp = tp(t)
+        tp, time = self.dialect.time_param, writes.time
+        writes.history.extend(
+            (case_id, r.seq, time(r.at, tp), r.kind, _record_json(r)) for r in records
+        )
+        stamp = time(t, tp)
         writes.effects.extend(
             (
                 f"{case_id}/{e.seq}/{i}",  # stable: the case, the record, its place in it
@@ -854,7 +872,7 @@ class SqlStore(StepsOnCases):
                 e.seq,
                 e.name,
                 codec.dumps(dict(e.args)),
-                tp(e.at),
+                time(e.at, tp),
                 stamp,
             )
             for r in records
@@ -877,7 +895,7 @@ class SqlStore(StepsOnCases):
             if due_before is not None:
                 writes.moved.append((stamp, case_id))
             if due_after is not None:
-                writes.deadlines.append((case_id, tp(due_after)))
+                writes.deadlines.append((case_id, time(due_after, tp)))
 
     def _repeated(self, cur: Cursor, case_id: str, key: Key) -> StepResult | None:
         """The first result of the step ``key`` was used with (None: a new key), or
@@ -934,10 +952,23 @@ _contract: type[Store] = SqlStore
 def _record_json(r: Record) -> str:
     """A record as stored: what it has (fields it leaves empty are left out)."""
     d: dict[str, Any] = {"seq": r.seq, "at": r.at, "kind": r.kind}
-    for name in ("source", "target", "event", "actor", "key", "cite", "rule", "workflow"):
-        value = getattr(r, name)
-        if value is not None:
-            d[name] = value
+    # each field by name, not in a loop of getattr: a batch of deadlines writes thousands
+    if r.source is not None:
+        d["source"] = r.source
+    if r.target is not None:
+        d["target"] = r.target
+    if r.event is not None:
+        d["event"] = r.event
+    if r.actor is not None:
+        d["actor"] = r.actor
+    if r.key is not None:
+        d["key"] = r.key
+    if r.cite is not None:
+        d["cite"] = r.cite
+    if r.rule is not None:
+        d["rule"] = r.rule
+    if r.workflow is not None:
+        d["workflow"] = r.workflow
     if r.data is not None:
         d["data"] = dict(r.data)
     if r.cause is not None and r.cause.guard is not None:
