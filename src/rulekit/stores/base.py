@@ -96,6 +96,14 @@ class Dialect(Protocol):
         """
         ...
 
+    def write(self, work: Callable[[Cursor], T]) -> T:
+        """``work`` in a write transaction, committed: its result. SQLite commits the writes
+        of concurrent threads together (group commit), each in a savepoint of its own.
+
+        Raises as :meth:`transaction` does, and what ``work`` raised (nothing of it kept).
+        """
+        ...
+
     def retryable(self, error: Exception) -> bool:
         """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
         ...
@@ -236,7 +244,9 @@ class SqlStore(StepsOnCases):
         attempt = 0
         while True:
             try:
-                with self.dialect.transaction(write) as cur:
+                if write:
+                    return self.dialect.write(work)
+                with self.dialect.transaction(False) as cur:
                     return work(cur)
             except CommitUnknown as e:
                 if not safe or attempt >= self.retries:

@@ -14,10 +14,10 @@ its connection is retried only when that cannot apply a step twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rulekit.stores.base import CommitUnknown, SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     psycopg = None  # type: ignore[assignment]
 
 UTC = UTC
+T = TypeVar("T")
 #: an arbitrary constant: the advisory lock migrations take so two upgrades never interleave
 _MIGRATION_LOCK = 0x726B6D67
 
@@ -105,6 +106,10 @@ class PostgresDialect:
                 conn.execute("COMMIT")
             except psycopg.OperationalError as e:
                 raise CommitUnknown(str(e)) from e
+
+    def write(self, work: Callable[[Any], T]) -> T:
+        with self.transaction(True) as cur:
+            return work(cur)
 
     def retryable(self, error: Exception) -> bool:
         return isinstance(
