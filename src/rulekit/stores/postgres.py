@@ -92,11 +92,17 @@ class PostgresDialect:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[_Cursor]:
+        # In pipeline mode: a statement is sent when a result is asked for (a fetch) or at the
+        # end, with those before it, so BEGIN goes with the first query and a step's writes
+        # (case, history, outbox, deadlines) go in one round trip. COMMIT stays a round trip of
+        # its own: a connection lost during it is the one case where the outcome is unknown.
         with self.pool.connection() as conn:
-            conn.execute("BEGIN")
             try:
-                with conn.cursor() as cur:
-                    yield _Cursor(cur)
+                with conn.pipeline() as pipeline:
+                    conn.execute("BEGIN")
+                    with conn.cursor() as cur:
+                        yield _Cursor(cur)
+                    pipeline.sync()  # what is still queued, and its errors
             except BaseException:
                 # A broken connection needs no rollback: the server drops its transaction.
                 with suppress(psycopg.Error):
