@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,7 +36,7 @@ import orjson
 _TAG = "$rk"
 #: times and dataclasses go to the tagging hook, as with ``json`` (orjson has its own forms)
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-#: types :func:`_finite` and :func:`_untag_all` need not look into
+#: types :func:`_finite` need not look into
 _SCALARS = frozenset({str, int, bool, type(None), Decimal, datetime, timedelta, bytes})
 
 
@@ -142,21 +142,32 @@ def _needs_escape(value: Any) -> bool:
     return False
 
 
+def _duration(v: Any) -> timedelta:
+    return timedelta(days=v[0], seconds=v[1], microseconds=v[2])
+
+
+#: each tag's kind, and how its ``v`` is read back
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "money": Decimal,
+    "time": datetime.fromisoformat,
+    "duration": _duration,
+    "bytes": base64.b64decode,
+    "map": dict,
+}
+
+
 def _untag(obj: dict[str, Any]) -> Any:
+    """The value a map stands for: itself, or what it tags (``json``'s ``object_hook``)."""
     if len(obj) != 2 or _TAG not in obj or "v" not in obj:
         return obj
-    kind, v = obj[_TAG], obj["v"]
-    if kind == "money":
-        return Decimal(v)
-    if kind == "time":
-        return datetime.fromisoformat(v)
-    if kind == "duration":
-        return timedelta(days=v[0], seconds=v[1], microseconds=v[2])
-    if kind == "bytes":
-        return base64.b64decode(v)
-    if kind == "map":
-        return dict(v)
-    raise ValueError(f"unknown stored value kind {kind!r}")
+    return _read_tag(obj[_TAG], obj["v"])
+
+
+def _read_tag(kind: Any, v: Any) -> Any:
+    read = _READERS.get(kind) if type(kind) is str else None
+    if read is None:
+        raise ValueError(f"unknown stored value kind {kind!r}")
+    return read(v)
 
 
 class _LongInteger(Exception):
@@ -164,33 +175,47 @@ class _LongInteger(Exception):
 
 
 def _untag_all(value: Any) -> Any:
-    """:func:`_untag` on every map, innermost first (as ``json``'s ``object_hook`` runs);
-    raises :class:`_LongInteger` at a float that may have been an integer past 64 bits."""
+    """:func:`_untag` on every map of ``value`` as orjson read it, innermost first (as
+    ``json``'s ``object_hook`` runs); raises :class:`_LongInteger` at a float that may have
+    been an integer past 64 bits. Maps and lists that are not tags are changed in place."""
     t = type(value)
     if t is dict:
-        for k, v in value.items():
-            if type(v) not in _SCALARS:
-                value[k] = _untag_child(v)
-        return _untag(value) if len(value) == 2 else value
-    if t is list:
-        for i, v in enumerate(value):
-            if type(v) not in _SCALARS:
-                value[i] = _untag_child(v)
-        return value
-    if t is float and abs(value) >= 2.0**63:  # the nearest float to an integer past 64 bits
+        if len(value) == 2 and _TAG in value and "v" in value:
+            return _read_tag(_untag_all(value[_TAG]), _untag_all(value["v"]))
+        _untag_map(value)
+    elif t is list:
+        _untag_list(value)
+    elif t is float and abs(value) >= 2.0**63:  # the nearest float to an integer past 64 bits
         raise _LongInteger
     return value
 
 
-def _untag_child(v: Any) -> Any:
-    """:func:`_untag_all` of a value in a map or list, with the commonest cases (an empty map,
-    a tag whose ``v`` is text) done here rather than in a call of their own."""
-    if type(v) is dict:
-        if not v:
-            return v
-        if len(v) == 2 and type(v.get(_TAG)) is str and type(v.get("v")) is str:
-            return _untag(v)  # nothing inside to look into
-    return _untag_all(v)
+def _untag_map(d: dict[str, Any]) -> None:
+    # written out for the commonest shapes (a case's facts are read on every step): a map of
+    # maps of values, some of them tags of text
+    for k, v in d.items():
+        t = type(v)
+        if t is dict:
+            if len(v) == 2 and _TAG in v and "v" in v:
+                kind, inner = v[_TAG], v["v"]
+                if type(inner) is str and type(kind) is str:
+                    d[k] = _read_tag(kind, inner)
+                else:
+                    d[k] = _read_tag(_untag_all(kind), _untag_all(inner))
+            elif v:
+                _untag_map(v)
+        elif t is list:
+            if v:
+                _untag_list(v)
+        elif t is float and abs(v) >= 2.0**63:
+            raise _LongInteger
+
+
+def _untag_list(items: list[Any]) -> None:
+    for i, v in enumerate(items):
+        t = type(v)
+        if t is dict or t is list or t is float:
+            items[i] = _untag_all(v)
 
 
 def loads(text: str | bytes) -> Any:
