@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import rulekit
 from rulekit.stores import codec
+from rulekit.stores.base import _pending_from_json, _pending_json
 from rulekit.stores.sqlite import SQLiteDialect
 
 from .conftest import Backend
@@ -203,3 +204,20 @@ def test_times_are_written_as_isoformat_writes_them(t: datetime) -> None:
         assert dialect.time_param(t) == utc.isoformat(timespec="microseconds")
     finally:
         dialect.close()
+
+
+pending = st.lists(st.tuples(aware, st.integers(min_value=0, max_value=50), aware), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pending)
+def test_pending_deadlines_are_the_codecs_text_written_and_read_directly(
+    deadlines: list[tuple[datetime, int, datetime]],
+) -> None:
+    text = _pending_json(deadlines)
+    assert text == codec.dumps(deadlines)
+    back = _pending_from_json(text)
+    before = [(a, int(o), b) for a, o, b in codec.loads(text)]  # as the codec reads them
+    assert [(a, o, b, a.utcoffset(), b.utcoffset()) for a, o, b in back] == [
+        (a, o, b, a.utcoffset(), b.utcoffset()) for a, o, b in before
+    ]

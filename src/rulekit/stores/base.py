@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
+import orjson
+
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.core.source import Source
 from rulekit.policy import ir
@@ -477,7 +479,7 @@ class SqlStore(StepsOnCases):
                     case.state.final,
                     case.outcome,
                     codec.dumps(case.facts),
-                    codec.dumps(Engine.pending(case)),
+                    _pending_json(Engine.pending(case)),
                     self.dialect.time_param(case.now),
                     len(records),
                     1,
@@ -813,7 +815,7 @@ class SqlStore(StepsOnCases):
             row[2],
             row[3],
             facts,
-            [(due, int(order), entered) for due, order, entered in codec.loads(row[7])],
+            _pending_from_json(row[7]),
             self.dialect.time_value(row[8]),
             id=row[0],
             base=int(row[9]),
@@ -837,7 +839,7 @@ class SqlStore(StepsOnCases):
                 loaded.facts_text if case.facts is loaded.facts else codec.dumps(case.facts),
                 loaded.deadlines_text
                 if case.deadlines is loaded.deadlines
-                else codec.dumps(Engine.pending(case)),
+                else _pending_json(Engine.pending(case)),
                 writes.time(case.now, tp),
                 case.base + len(case.history),
                 loaded.version + 1,
@@ -989,6 +991,38 @@ def _record_json(r: Record) -> str:
     if r.sets:
         d["sets"] = [[k, v] for k, v in r.sets]
     return codec.dumps(d)
+
+
+def _pending_json(pending: list[tuple[datetime, int, datetime]]) -> str:
+    """Pending deadlines (:meth:`Engine.pending`) as stored: the text ``codec.dumps``
+    writes for them, written out directly (each step writes it)."""
+    parts = []
+    for due, order, entered in pending:
+        if due.tzinfo is None or entered.tzinfo is None:
+            return codec.dumps(pending)  # refused there
+        parts.append(
+            f'[{{"$rk":"time","v":"{codec.isoformat(due)}"}},{order:d},'
+            f'{{"$rk":"time","v":"{codec.isoformat(entered)}"}}]'
+        )
+    return f"[{','.join(parts)}]"
+
+
+def _pending_from_json(text: str) -> list[tuple[datetime, int, datetime]]:
+    """:func:`_pending_json` read back (each step reads it): the shape it always has read
+    directly, anything else through the codec."""
+    out = []
+    try:
+        for d, o, e in orjson.loads(text):
+            if type(o) is not int or len(d) != 2 or len(e) != 2:
+                break
+            if d["$rk"] != "time" or e["$rk"] != "time":
+                break
+            out.append((datetime.fromisoformat(d["v"]), o, datetime.fromisoformat(e["v"])))
+        else:
+            return out
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        pass
+    return [(due, int(order), entered) for due, order, entered in codec.loads(text)]
 
 
 def _record_from_json(text: str) -> Record:
