@@ -200,6 +200,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield from _backend(request, tmp_path)
 
 
+@pytest.fixture
+def sqlite_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """An empty, migrated SQLite database (what only SQLite has: group commit, its files)."""
+    b = _sqlite(request, tmp_path)
+    yield b
+    b.close()
+
+
 @pytest.fixture(params=["sqlite", POSTGRESQL])
 def sql_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """An empty, migrated database of each kind."""

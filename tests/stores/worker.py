@@ -7,6 +7,9 @@ seen acknowledged had the process died right after. ``done`` ends a run that fin
 
 Specs:
 - ``{"do": "steps", "url", "steps": [{"op": "open"|"send"|"update", ...}]}``
+- ``{"do": "steps", "url", "threads": [[step, ...], ...]}``: each list in a thread of its
+  own, all at once (on SQLite their writes share group commits); each line then also says
+  how many transactions the group commit has committed so far, and the writes they held;
 - ``{"do": "fire", "url", "now", "limit"}``: ``fire_due`` until nothing is due;
   with ``"quiet": true``, one line at the end instead: how many it fired and claimed.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,9 +32,13 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
+_said = threading.Lock()
+
+
 def _say(line: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(line) + "\n")
-    sys.stdout.flush()
+    with _said:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 def _step(store: SqlStore, step: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +72,21 @@ def main() -> None:
     store.register(rulekit.load(spec["policy"]))
     _say({"ready": True})
     sys.stdin.readline()
-    if spec["do"] == "steps":
+    if spec["do"] == "steps" and "threads" in spec:
+
+        def run(steps: list[dict[str, Any]]) -> None:
+            for step in steps:
+                said = _step(store, step)
+                dialect = store.dialect
+                said["group"] = [getattr(dialect, "commits", 0), getattr(dialect, "writes", 0)]
+                _say(said)
+
+        threads = [threading.Thread(target=run, args=(steps,)) for steps in spec["threads"]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    elif spec["do"] == "steps":
         for step in spec["steps"]:
             _say(_step(store, step))
     else:

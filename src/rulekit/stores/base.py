@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
+import orjson
+
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.core.source import Source
 from rulekit.policy import ir
@@ -46,6 +48,7 @@ from rulekit.runtime.store import StoreError as StoreError
 from rulekit.stores import codec
 
 log = logging.getLogger("rulekit.stores")
+T = TypeVar("T")
 
 
 def damaged(error: Exception) -> StoreError:
@@ -95,6 +98,14 @@ class Dialect(Protocol):
         """
         ...
 
+    def write(self, work: Callable[[Cursor], T]) -> T:
+        """``work`` in a write transaction, committed: its result. SQLite commits the writes
+        of concurrent threads together (group commit), each in a savepoint of its own.
+
+        Raises as :meth:`transaction` does, and what ``work`` raised (nothing of it kept).
+        """
+        ...
+
     def retryable(self, error: Exception) -> bool:
         """Whether running the whole transaction again may succeed (a deadlock, a lost connection)."""
         ...
@@ -122,8 +133,6 @@ CASE_COLUMNS = (
 )
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
-T = TypeVar("T")
-
 
 @dataclass
 class _Loaded:
@@ -137,6 +146,9 @@ class _Loaded:
     #: ``case.facts`` is still this object the text is still theirs (not encoded again)
     facts: Any = None
     facts_text: str = ""
+    #: the same for the pending deadlines (a list replaced, never changed in place)
+    deadlines: Any = None
+    deadlines_text: str = ""
 
 
 @dataclass
@@ -154,6 +166,16 @@ class _Writes:
     done: list[tuple[Any, ...]] = field(default_factory=list)
     #: (case id, due): the case's next deadline
     deadlines: list[tuple[Any, ...]] = field(default_factory=list)
+    #: times as the database takes them, each formatted once for all the rows
+    times: dict[datetime, Any] = field(default_factory=dict)
+
+    def time(self, t: datetime, param: Callable[[datetime], Any]) -> Any:
+        """``param(t)``, the dialect's :meth:`Dialect.time_param`, once per time (equal times
+        are the same instant, which the database is given alike)."""
+        value = self.times.get(t)
+        if value is None:
+            value = self.times[t] = param(t)
+        return value
 
     def flush(self, cur: Cursor) -> None:
         for sql, rows in (
@@ -224,7 +246,9 @@ class SqlStore(StepsOnCases):
         attempt = 0
         while True:
             try:
-                with self.dialect.transaction(write) as cur:
+                if write:
+                    return self.dialect.write(work)
+                with self.dialect.transaction(False) as cur:
                     return work(cur)
             except CommitUnknown as e:
                 if not safe or attempt >= self.retries:
@@ -455,7 +479,7 @@ class SqlStore(StepsOnCases):
                     case.state.final,
                     case.outcome,
                     codec.dumps(case.facts),
-                    codec.dumps(Engine.pending(case)),
+                    _pending_json(Engine.pending(case)),
                     self.dialect.time_param(case.now),
                     len(records),
                     1,
@@ -538,7 +562,8 @@ class SqlStore(StepsOnCases):
 
         def work(cur: Cursor) -> list[Fired]:
             t = now if now is not None else self.dialect.now(cur)
-            stamp = self.dialect.time_param(t)
+            writes = _Writes()
+            stamp = writes.time(t, self.dialect.time_param)
             claimed = self._claim_deadlines(cur, stamp, limit)
             if not claimed:
                 return []
@@ -546,7 +571,6 @@ class SqlStore(StepsOnCases):
             # fires what is due itself.
             rows = {r[0]: r for r in self._lock_cases(cur, [c for _, c, _ in claimed])}
             out: list[Fired] = []
-            writes = _Writes()
             for deadline_id, case_id, due_value in claimed:
                 row = rows.pop(case_id, None)
                 if row is None:
@@ -814,13 +838,13 @@ class SqlStore(StepsOnCases):
             row[2],
             row[3],
             facts,
-            [(due, int(order), entered) for due, order, entered in codec.loads(row[7])],
+            _pending_from_json(row[7]),
             self.dialect.time_value(row[8]),
             id=row[0],
             base=int(row[9]),
         )
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
-        return _Loaded(case, engine, int(row[10]), due, facts, row[6])
+        return _Loaded(case, engine, int(row[10]), due, facts, row[6], case.deadlines, row[7])
 
     def _collect(
         self, writes: _Writes, loaded: _Loaded, result: StepResult, key: Key | None, t: datetime
@@ -828,18 +852,22 @@ class SqlStore(StepsOnCases):
         """What a step on a loaded case writes: its new row, then as for :meth:`_collect_step`."""
         case = loaded.case
         assert case.id is not None
+        tp = self.dialect.time_param
+        due = case.next_deadline
         writes.cases.append(
             (
                 case.state.name,
                 case.state.final,
                 case.outcome,
                 loaded.facts_text if case.facts is loaded.facts else codec.dumps(case.facts),
-                codec.dumps(Engine.pending(case)),
-                self.dialect.time_param(case.now),
+                loaded.deadlines_text
+                if case.deadlines is loaded.deadlines
+                else _pending_json(Engine.pending(case)),
+                writes.time(case.now, tp),
                 case.base + len(case.history),
                 loaded.version + 1,
-                self.dialect.time_param(t),
-                self._due(case.next_deadline),
+                writes.time(t, tp),
+                writes.time(due, tp) if due is not None else None,
                 case.id,
                 loaded.version,
             )
@@ -867,9 +895,11 @@ class SqlStore(StepsOnCases):
         t: datetime,
     ) -> None:
         """The step's history, outbox, idempotency key and next deadline."""
-        tp = self.dialect.time_param
-        writes.history.extend((case_id, r.seq, tp(r.at), r.kind, _record_json(r)) for r in records)
-        stamp = tp(t)
+        tp, time = self.dialect.time_param, writes.time
+        writes.history.extend(
+            (case_id, r.seq, time(r.at, tp), r.kind, _record_json(r)) for r in records
+        )
+        stamp = time(t, tp)
         writes.effects.extend(
             (
                 f"{case_id}/{e.seq}/{i}",  # stable: the case, the record, its place in it
@@ -877,7 +907,7 @@ class SqlStore(StepsOnCases):
                 e.seq,
                 e.name,
                 codec.dumps(dict(e.args)),
-                tp(e.at),
+                time(e.at, tp),
                 stamp,
             )
             for r in records
@@ -900,7 +930,7 @@ class SqlStore(StepsOnCases):
             if due_before is not None:
                 writes.moved.append((stamp, case_id))
             if due_after is not None:
-                writes.deadlines.append((case_id, tp(due_after)))
+                writes.deadlines.append((case_id, time(due_after, tp)))
 
     def _repeated(self, cur: Cursor, case_id: str, key: Key) -> StepResult | None:
         """The first result of the step ``key`` was used with (None: a new key), or
@@ -957,10 +987,23 @@ _contract: type[Store] = SqlStore
 def _record_json(r: Record) -> str:
     """A record as stored: what it has (fields it leaves empty are left out)."""
     d: dict[str, Any] = {"seq": r.seq, "at": r.at, "kind": r.kind}
-    for name in ("source", "target", "event", "actor", "key", "cite", "rule", "workflow"):
-        value = getattr(r, name)
-        if value is not None:
-            d[name] = value
+    # each field by name, not in a loop of getattr: a batch of deadlines writes thousands
+    if r.source is not None:
+        d["source"] = r.source
+    if r.target is not None:
+        d["target"] = r.target
+    if r.event is not None:
+        d["event"] = r.event
+    if r.actor is not None:
+        d["actor"] = r.actor
+    if r.key is not None:
+        d["key"] = r.key
+    if r.cite is not None:
+        d["cite"] = r.cite
+    if r.rule is not None:
+        d["rule"] = r.rule
+    if r.workflow is not None:
+        d["workflow"] = r.workflow
     if r.data is not None:
         d["data"] = dict(r.data)
     if r.cause is not None and r.cause.guard is not None:
@@ -971,6 +1014,38 @@ def _record_json(r: Record) -> str:
     if r.sets:
         d["sets"] = [[k, v] for k, v in r.sets]
     return codec.dumps(d)
+
+
+def _pending_json(pending: list[tuple[datetime, int, datetime]]) -> str:
+    """Pending deadlines (:meth:`Engine.pending`) as stored: the text ``codec.dumps``
+    writes for them, written out directly (each step writes it)."""
+    parts = []
+    for due, order, entered in pending:
+        if due.tzinfo is None or entered.tzinfo is None:
+            return codec.dumps(pending)  # refused there
+        parts.append(
+            f'[{{"$rk":"time","v":"{codec.isoformat(due)}"}},{order:d},'
+            f'{{"$rk":"time","v":"{codec.isoformat(entered)}"}}]'
+        )
+    return f"[{','.join(parts)}]"
+
+
+def _pending_from_json(text: str) -> list[tuple[datetime, int, datetime]]:
+    """:func:`_pending_json` read back (each step reads it): the shape it always has read
+    directly, anything else through the codec."""
+    out = []
+    try:
+        for d, o, e in orjson.loads(text):
+            if type(o) is not int or len(d) != 2 or len(e) != 2:
+                break
+            if d["$rk"] != "time" or e["$rk"] != "time":
+                break
+            out.append((datetime.fromisoformat(d["v"]), o, datetime.fromisoformat(e["v"])))
+        else:
+            return out
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        pass
+    return [(due, int(order), entered) for due, order, entered in codec.loads(text)]
 
 
 def _record_from_json(text: str) -> Record:

@@ -14,10 +14,10 @@ its connection is retried only when that cannot apply a step twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rulekit.stores.base import CommitUnknown, SqlStore, StoreError, reporting_damage
 from rulekit.stores.migrations import Migration, check_schema, migrations
@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     psycopg = None  # type: ignore[assignment]
 
 UTC = UTC
+T = TypeVar("T")
 #: an arbitrary constant: the advisory lock migrations take so two upgrades never interleave
 _MIGRATION_LOCK = 0x726B6D67
 
@@ -91,11 +92,17 @@ class PostgresDialect:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[_Cursor]:
+        # In pipeline mode: a statement is sent when a result is asked for (a fetch) or at the
+        # end, with those before it, so BEGIN goes with the first query and a step's writes
+        # (case, history, outbox, deadlines) go in one round trip. COMMIT stays a round trip of
+        # its own: a connection lost during it is the one case where the outcome is unknown.
         with self.pool.connection() as conn:
-            conn.execute("BEGIN")
             try:
-                with conn.cursor() as cur:
-                    yield _Cursor(cur)
+                with conn.pipeline() as pipeline:
+                    conn.execute("BEGIN")
+                    with conn.cursor() as cur:
+                        yield _Cursor(cur)
+                    pipeline.sync()  # what is still queued, and its errors
             except BaseException:
                 # A broken connection needs no rollback: the server drops its transaction.
                 with suppress(psycopg.Error):
@@ -105,6 +112,10 @@ class PostgresDialect:
                 conn.execute("COMMIT")
             except psycopg.OperationalError as e:
                 raise CommitUnknown(str(e)) from e
+
+    def write(self, work: Callable[[Any], T]) -> T:
+        with self.transaction(True) as cur:
+            return work(cur)
 
     def retryable(self, error: Exception) -> bool:
         return isinstance(
