@@ -74,9 +74,11 @@ class Source:
 
     def __post_init__(self) -> None:
         starts = [0]
-        for i, ch in enumerate(self.text):
-            if ch == "\n":
-                starts.append(i + 1)
+        text = self.text
+        i = text.find("\n")
+        while i >= 0:  # str.find, not a Python loop over every character
+            starts.append(i + 1)
+            i = text.find("\n", i + 1)
         self._line_starts.extend(starts)
 
     def position(self, offset: int) -> Position:
