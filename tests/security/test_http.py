@@ -34,13 +34,13 @@ from rulekit.service.auth import Tokens
 from rulekit.service.gate import OPEN_PATHS
 from rulekit.stores import SqlStore, StoreError, open_store
 from rulekit.stores.worker import Worker
-from service.conftest import lax_kuaishou_text
 from service.service_support import (
     PARTIES_A,
     PARTIES_B,
     TestClient,
     auth,
     error_of,
+    lax_kuaishou_text,
     make_client,
     open_case,
     refund_facts,

@@ -9,7 +9,6 @@ Without the variable those tests skip, saying how to set it; in CI
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from .service_support import (
     POSTGRES_ENV,
     TOKENS_FILE,
     TestClient,
+    lax_kuaishou_text,
     make_client,
     postgres_base_dsn,
 )
@@ -34,20 +34,6 @@ from .service_support import (
 @pytest.fixture(scope="session")
 def kuaishou() -> Policy:
     return policies.load(POLICY_FILE)
-
-
-def lax_kuaishou_text() -> str:
-    """The shipped policy, except that its parties may supply the order's and the shop's
-    facts: for tests of keys, ids and parties that open cases as a consumer or a merchant
-    (the shipped policy leaves those facts to the integration: fact_not_allowed)."""
-    text = POLICY_FILE.read_text(encoding="utf-8")
-    lax = re.sub(
-        r"^(  (?:order|shop)\.\w+: [\w?()]+)", r"\1 by consumer, merchant", text, flags=re.M
-    )
-    assert lax.count(" by consumer, merchant") - text.count(" by consumer, merchant") == 5, (
-        "the shipped policy's facts moved"
-    )
-    return lax
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ not imported from.)
 from __future__ import annotations
 
 import os
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,3 +138,17 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def lax_kuaishou_text() -> str:
+    """The shipped policy, except that its parties may supply the order's and the shop's
+    facts: for tests of keys, ids and parties that open cases as a consumer or a merchant
+    (the shipped policy leaves those facts to the integration: fact_not_allowed)."""
+    text = POLICY_FILE.read_text(encoding="utf-8")
+    lax = re.sub(
+        r"^(  (?:order|shop)\.\w+: [\w?()]+)", r"\1 by consumer, merchant", text, flags=re.M
+    )
+    assert lax.count(" by consumer, merchant") - text.count(" by consumer, merchant") == 5, (
+        "the shipped policy's facts moved"
+    )
+    return lax

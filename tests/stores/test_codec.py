@@ -25,7 +25,7 @@ from rulekit.stores import codec
 from rulekit.stores.base import _pending_from_json, _pending_json
 from rulekit.stores.sqlite import SQLiteDialect
 
-from .conftest import Backend
+from .backends import Backend
 from .helpers import VALUES, T
 from .test_store import VALUE_FACTS
 

@@ -26,7 +26,7 @@ from rulekit.policy import Policy
 from rulekit.stores import SqlStore, StoreError
 from rulekit.stores.sqlite import SQLiteDialect, SQLiteStore
 
-from .conftest import Backend
+from .backends import Backend
 from .helpers import H, T, record_view, slow_refund, views
 from .test_reliability import _lifecycle, refunds_once_per_record, workers
 

@@ -36,7 +36,7 @@ from rulekit.runtime import Engine, MemoryStore, Store
 from rulekit.runtime.model import Record
 from rulekit.stores import SqlStore, StoreError, open_store
 
-from .conftest import Backend
+from .backends import Backend
 from .helpers import (
     KUAISHOU,
     REVIEW,

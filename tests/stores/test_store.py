@@ -25,7 +25,7 @@ from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, StepResult
 from rulekit.stores import SqlStore, StoreError, open_store
 
-from .conftest import Backend
+from .backends import Backend
 from .helpers import (
     KUAISHOU,
     PROVENANCE,

@@ -29,7 +29,7 @@ from rulekit.policy import Policy
 from rulekit.runtime import Engine, MemoryStore, StepResult, Store
 from rulekit.runtime.store import StoredCase
 
-from .conftest import Backend
+from .backends import Backend
 from .helpers import (
     REVIEW,
     D,
