@@ -199,9 +199,10 @@ CORE_COMMANDS = [
         "pip install 'rulekit[server]'",
     ),
     (
+        # the worker runs on a core install: it gets as far as the store (none there yet)
         ["rulekit", "worker", "--once", "--store", "{tmp}/cases.db"],
-        0,
-        "fired 0 due deadlines",
+        1,
+        "create it with `rulekit db upgrade",
     ),
 ]
 
