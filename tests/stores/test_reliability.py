@@ -172,6 +172,22 @@ def deadline_records(store: Store, case_id: str) -> list[Record]:
     return [r for r in store.history(case_id) if r.kind == "deadline"]
 
 
+def each_lifecycle_applied_once(store: SqlStore, case_ids: list[str]) -> None:
+    """After a crash and a client sending the whole lifecycle again: every case went
+    through each step once and owes its one refund."""
+    for case_id in case_ids:
+        history = store.history(case_id)
+        assert [(r.kind, r.event) for r in history] == [
+            ("open", None),
+            ("event", "reject"),
+            ("event", "reapply"),
+            ("event", "approve"),
+        ]
+        assert store.get(case_id).version == 4
+    refunds_once_per_record(store, case_ids)
+    assert store.pending()["effects_pending"] == len(case_ids)
+
+
 def refunds_once_per_record(store: SqlStore, case_ids: list[str]) -> None:
     """Every effect a record emitted is in the outbox exactly once, and nothing else is."""
     for case_id in case_ids:
@@ -530,17 +546,7 @@ def test_a_killed_stepping_process_loses_no_acknowledged_step_and_applies_none_t
     # the same plan again, to the end (a client retrying after the crash): all applied, once
     with workers([{"do": "steps", "url": backend.url, "steps": plans[0]}]) as ws:
         ws[0].finish()
-    for case_id in ids:
-        history = store.history(case_id)
-        assert [(r.kind, r.event) for r in history] == [
-            ("open", None),
-            ("event", "reject"),
-            ("event", "reapply"),
-            ("event", "approve"),
-        ]
-        assert store.get(case_id).version == 4
-    refunds_once_per_record(store, ids)
-    assert store.pending()["effects_pending"] == len(ids)
+    each_lifecycle_applied_once(store, ids)
 
 
 def test_a_killed_worker_leaves_every_deadline_to_fire_once(
