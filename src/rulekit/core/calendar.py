@@ -42,7 +42,6 @@ from functools import lru_cache
 
 #: Period units, as the language spells them (singular).
 UNITS = ("year", "month", "calendar day", "working day")
-_DAY = timedelta(days=1)
 _US = timedelta(microseconds=1)
 _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -386,3 +385,50 @@ def clock_changes(zone: tzinfo) -> timedelta:
         t += timedelta(days=7)
     known = [o for o in offsets if o is not None]
     return max(known) - min(known)
+
+
+# -- a policy's time rules ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeRules:
+    """Where a policy counts calendar time: its zone (``zone`` is the name as written,
+    ``tz`` the zone itself) and its working-day calendars, the first being the one
+    periods of working days and the calendar functions use unless they name another."""
+
+    zone: str
+    tz: tzinfo
+    calendars: tuple[WorkCalendar, ...] = ()
+
+    def calendar(self, name: str | None = None) -> WorkCalendar | None:
+        """The calendar of that name (None: the default, the first); None when there is none."""
+        for c in self.calendars:
+            if name is None or c.name == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class BoundPeriod:
+    """A period as a value of the condition language: with the zone and calendar it
+    counts in, so ``time + period`` needs nothing else."""
+
+    period: Period
+    tz: tzinfo
+    calendar: WorkCalendar | None = None
+
+    def __str__(self) -> str:
+        return str(self.period)
+
+    def __neg__(self) -> BoundPeriod:
+        return BoundPeriod(-self.period, self.tz, self.calendar)
+
+    def after(self, t: datetime) -> datetime:
+        """The instant the period ends when it starts at ``t``."""
+        return shift(t, self.period, self.tz, self.calendar)
+
+    def after_date(self, d: date) -> date:
+        return shift_date(d, self.period, self.calendar)
+
+    def longest(self) -> timedelta:
+        return longest(self.period, self.tz, self.calendar)

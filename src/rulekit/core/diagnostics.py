@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "RK0208": "not a value of the enum",
     "RK0209": "invalid regular expression",
     "RK0210": "expression may cost too much to evaluate",
+    "RK0211": "calendar period where it is ambiguous",
+    "RK0212": "unknown calendar",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
