@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from rulekit.core import canonical
+from rulekit.core import calendar, canonical
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
@@ -120,6 +120,8 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     if policy.cost_limit != DEFAULT_COST_LIMIT:
         # Only when set: the artifacts (and content hashes) of other policies stay as they were.
         body["policy"]["cost_limit"] = policy.cost_limit
+    if policy.calendars:  # likewise
+        body["calendars"] = [{"name": c.name, **c.to_data()} for c in policy.calendars]
     body["hash"] = content_hash(body)
     return body
 
@@ -207,6 +209,30 @@ class _Reader:
         if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
             self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
             self.cost_limit = DEFAULT_COST_LIMIT
+        self.calendars = self.read_calendars(data.get("calendars", []))
+        zone = data["policy"].get("timezone")
+        self.time_rules = stdlib.DEFAULT_TIME_RULES
+        try:
+            tz = stdlib.time_zone(zone) if zone is not None else stdlib.DEFAULT_TIME_RULES.tz
+            self.time_rules = calendar.TimeRules(zone or "UTC", tz, self.calendars)
+        except stdlib.CelError:
+            pass  # reported with the policy header below
+
+    def read_calendars(self, data: list[dict[str, Any]]) -> tuple[calendar.WorkCalendar, ...]:
+        """The calendars, checked as a calendar file is (the schema has checked their shape)."""
+        out: list[calendar.WorkCalendar] = []
+        for c in data:
+            body = {k: v for k, v in c.items() if k != "name"}
+            try:
+                built = calendar.calendar_from_data(c["name"], body)
+            except calendar.CalendarError as e:
+                self.fail(f"calendar {c['name']}: {e}")
+                continue
+            if any(x.name == built.name for x in out):
+                self.fail(f"calendar {c['name']}: declared twice")
+                continue
+            out.append(built)
+        return tuple(out)
 
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
@@ -241,7 +267,9 @@ class _Reader:
         except expr_ast.ASTFormatError as e:
             self.fail(f"{where}: {e}")
             return None
-        checked, problems = check_expr(root, src, env, constants, cost_limit=self.cost_limit)
+        checked, problems = check_expr(
+            root, src, env, constants, cost_limit=self.cost_limit, time_rules=self.time_rules
+        )
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
             return None
@@ -350,6 +378,7 @@ class _Reader:
             self.file,
             d["hash"],
             self.cost_limit,
+            self.calendars,
         )
 
     def workflow(
@@ -437,7 +466,7 @@ class _Reader:
                             scope,
                             consts,
                             f"{where}, deadline",
-                            ("duration",) if t["kind"] == "after" else ("timestamp",),
+                            ("duration", "period") if t["kind"] == "after" else ("timestamp",),
                         ),
                         start=self.expr(
                             t["start"], scope, consts, f"{where}, from", ("timestamp",)

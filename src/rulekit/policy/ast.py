@@ -81,6 +81,15 @@ class ConstDecl(Located):
 
 
 @dataclass(frozen=True)
+class CalendarDecl(Located):
+    """``calendar cn from "calendars/cn.yaml"``: ``file`` is the path as written
+    (relative to the policy's file)."""
+
+    name: Name
+    file: Name
+
+
+@dataclass(frozen=True)
 class FieldDecl(Located):
     name: Name
     type: TypeRef
@@ -181,3 +190,5 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
+    #: working-day calendars: `calendar NAME from "FILE"`
+    calendars: tuple[CalendarDecl, ...] = ()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from rulekit.core import calendar as cal
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
-from rulekit.core.source import Source, Span
+from rulekit.core.source import Source, Span, read_text
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
@@ -94,6 +96,7 @@ class _Checker:
     written: dict[int, ast.Transition] = field(default_factory=dict)
     scopes: dict[str | None, _Scope] = field(default_factory=dict)
     cost_limit: int = DEFAULT_COST_LIMIT
+    time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -166,9 +169,10 @@ class _Checker:
         p = self.policy
         if p.timezone is not None:
             try:
-                stdlib.time_zone(p.timezone.text)
+                self.time_rules = cal.TimeRules(p.timezone.text, stdlib.time_zone(p.timezone.text))
             except stdlib.CelError as e:
                 self.error("RK0315", str(e), p.timezone)
+        self.calendars()
         if p.cost_limit is not None:
             limit = parse_cost_limit(p.cost_limit.text)
             if limit is None:
@@ -234,6 +238,49 @@ class _Checker:
         self.duplicates([f.name for f in p.fragments], "fragment")
         self.duplicates([w.name for w in p.workflows], "workflow")
         self.fragments = {f.name.text: f for f in p.fragments}
+
+    def calendars(self) -> None:
+        """Read each declared calendar's file (relative to the policy's): its content goes
+        into the compiled artifact, so a compiled policy never reads it again."""
+        if not self.policy.calendars:
+            return
+        import yaml  # PyYAML: only for policies with calendars (rulekit check starts faster)
+
+        found = []
+        seen = self.duplicates([d.name for d in self.policy.calendars], "calendar")
+        for decl in self.policy.calendars:
+            if seen.get(decl.name.text) is not decl.name:
+                continue
+            path = Path(decl.source.file).parent / decl.file.text
+            try:
+                data = yaml.safe_load(read_text(path))
+            except (OSError, UnicodeDecodeError) as e:
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                self.error(
+                    "RK0001",
+                    f"cannot read the calendar file {decl.file.text}: {reason}",
+                    decl.file,
+                    "the path is relative to the policy's file",
+                )
+                continue
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                self.error(
+                    "RK0212", f"calendar file {decl.file.text} is not valid YAML{where}", decl.file
+                )
+                continue
+            try:
+                found.append(cal.calendar_from_data(decl.name.text, data))
+            except cal.CalendarError as e:
+                self.error(
+                    "RK0212",
+                    f"calendar `{decl.name.text}` ({decl.file.text}): {e}",
+                    decl.file,
+                    "a calendar file holds weekend: [saturday, sunday], holidays: [YYYY-MM-DD or"
+                    " {from: DATE, to: DATE}, ...] and working_days: [YYYY-MM-DD, ...]",
+                )
+        self.time_rules = cal.TimeRules(self.time_rules.zone, self.time_rules.tz, tuple(found))
 
     def facts(self) -> None:
         seen = self.duplicates([f.path for f in self.policy.facts], "fact")
@@ -343,7 +390,13 @@ class _Checker:
         want: Type | None = None,
     ) -> ir.Expr | None:
         checked, problems = check_expr(
-            ref.root, ref.source, scope.env, scope.constants, _NAME_HINTS, self.cost_limit
+            ref.root,
+            ref.source,
+            scope.env,
+            scope.constants,
+            _NAME_HINTS,
+            self.cost_limit,
+            self.time_rules,
         )
         self.diagnostics.extend(problems)
         if problems:
@@ -600,7 +653,7 @@ class _Checker:
             parts["guard"] = self.expression(t.guard, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
         if t.deadline is not None:
-            want = ("duration",) if t.kind == "after" else ("timestamp",)
+            want = ("duration", "period") if t.kind == "after" else ("timestamp",)
             what = "the delay of `after`" if t.kind == "after" else "the time of `at`"
             parts["deadline"] = self.expression(t.deadline, scope, want, what, "RK0308")
             ok &= parts["deadline"] is not None
@@ -743,7 +796,12 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-_A = {"bool": "a bool", "duration": "a duration", "timestamp": "a time"}
+_A = {
+    "bool": "a bool",
+    "duration": "a duration",
+    "timestamp": "a time",
+    "period": "a calendar period",
+}
 
 
 def _is_null(ref: ast.ExprRef) -> bool:
@@ -801,5 +859,6 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         workflows=workflows,
         file=p.source.file,
         cost_limit=c.cost_limit,
+        calendars=c.time_rules.calendars,
     )
     return result, problems

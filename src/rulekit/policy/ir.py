@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rulekit.core import calendar as cal
+from rulekit.expr import stdlib
 from rulekit.expr.cost import DEFAULT_COST_LIMIT
 from rulekit.expr.expression import Expression
 from rulekit.expr.types import Type
@@ -198,6 +200,16 @@ class Policy:
     hash: str = ""
     #: the most an expression of the policy may cost to evaluate (docs/expressions.md, "Cost")
     cost_limit: int = DEFAULT_COST_LIMIT
+    #: working-day calendars, as declared (the first is the default); their content,
+    #: read when the policy was compiled
+    calendars: tuple[cal.WorkCalendar, ...] = ()
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows[name]
+
+    @property
+    def time_rules(self) -> cal.TimeRules:
+        """The zone and calendars its calendar periods count in (UTC without a zone)."""
+        if self.timezone is None:
+            return cal.TimeRules("UTC", stdlib.DEFAULT_TIME_RULES.tz, self.calendars)
+        return cal.TimeRules(self.timezone, stdlib.time_zone(self.timezone), self.calendars)

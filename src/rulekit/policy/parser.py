@@ -143,6 +143,10 @@ class _PolicyBuilder(ExpressionBuilder):
             ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note),
         )
 
+    def calendar_decl(self, c: list[Token]) -> tuple[str, ast.CalendarDecl]:
+        file = ast.Name(_src(), _tok_span(c[3]), _text(c[3]))
+        return ("calendars", ast.CalendarDecl(_src(), _cover(c[0], c[3]), _name(c[1]), file))
+
     def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
         return ("actors", [_name(t) for t in c if t.type == "IDENT"])
 
@@ -338,6 +342,7 @@ class _PolicyBuilder(ExpressionBuilder):
                 "effects",
                 "fragments",
                 "workflows",
+                "calendars",
             )
         }
         for key, value in c[1:]:
@@ -397,6 +402,7 @@ expr_parser.KEYWORD_NAMES.update(
             "CITE",
             "ASSUMPTION",
             "NOTE",
+            "CALENDAR",
         )
     }
     | {"ARROW": "`->`"}

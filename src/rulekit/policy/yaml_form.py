@@ -210,6 +210,10 @@ class _Reader:
         ]
         fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
         workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
+        calendars = tuple(
+            ast.CalendarDecl(self.source, self.span(key), self.name(key), self.name(value))
+            for key, value in _pairs(m.get("calendars"))
+        )
         tz = m.get("timezone")
         cost_limit = m.get("cost_limit")
         return ast.Policy(
@@ -228,6 +232,7 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
+            calendars,
         )
 
     def guarded(self, build: Any) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from rulekit.core import calendar
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.convert import ConversionError, convert
@@ -639,10 +640,14 @@ class Engine:
             if t.kind == "at":
                 return value  # type: ignore[no-any-return]
             start = p.start(facts, at) if p.start is not None else at
+            if isinstance(value, calendar.BoundPeriod):
+                # A calendar period: the same local time on the day it leads to, in the
+                # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
+                return value.after(start)
             return start + value  # type: ignore[no-any-return]
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
-        except OverflowError:
+        except (OverflowError, calendar.CalendarError):
             # Not "no deadline": a case would wait forever unseen. The step is refused.
             raise EvaluationError(
                 f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
