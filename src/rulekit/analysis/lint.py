@@ -390,10 +390,17 @@ def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
 
 
 def reachable(wf: ir.Workflow) -> set[str]:
+    """The states a case can reach, by transitions and by the expiry of clocks."""
     seen = {wf.initial}
     todo = [wf.initial]
     while todo:
-        for t in wf.states[todo.pop()].transitions:
+        state = wf.states[todo.pop()]
+        expiries = [
+            c.expiry
+            for c in wf.clocks.values()
+            if not state.final and (not c.expiry_in or state.name in c.expiry_in)
+        ]
+        for t in (*state.transitions, *expiries):
             if t.target is not None and t.target not in seen:
                 seen.add(t.target)
                 todo.append(t.target)
@@ -406,11 +413,15 @@ def _used_facts(policy: ir.Policy) -> set[str]:
     exprs: list[ir.Expr] = []
     for wf in policy.workflows.values():
         used.update(wf.requires)
-        for s in wf.states.values():
-            for t in s.transitions:
-                exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
-                exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
-                used.update(a.fact for a in t.assigns)
+        transitions = [t for s in wf.states.values() for t in s.transitions]
+        for c in wf.clocks.values():
+            exprs += [e for e in (c.length, c.counting_from) if e is not None]
+            transitions.append(c.expiry)
+        for t in transitions:
+            exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
+            exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
+            exprs += [a.by for a in t.clocks if a.by is not None]
+            used.update(a.fact for a in t.assigns)
     # A path reads the fact it names, the facts under it and the facts above it: looked
     # up by prefix, so the work grows with the paths, not with paths times facts.
     below: dict[str, list[str]] = {}
