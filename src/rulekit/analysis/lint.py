@@ -70,7 +70,12 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                         severity="warning",
                     )
                 )
-            elif not state.deadlines and not state.automatic and state.waits is None:
+            elif (
+                not state.deadlines
+                and not state.automatic
+                and state.waits is None
+                and not _clocked(wf, state)
+            ):
                 out.append(
                     diag.make(
                         "RK0703",
@@ -387,6 +392,17 @@ def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
                 if isinstance(part, ast.State):
                     out.setdefault((wf.name.text, part.name.text), part)
     return out
+
+
+def _clocked(wf: ir.Workflow, state: ir.State) -> bool:
+    """Whether a clock may move a case out of ``state``: its expiry applies there and it
+    is not paused there."""
+    return any(
+        (not c.expiry_in or state.name in c.expiry_in)
+        and state.name not in c.paused_in
+        and c.expiry.target is not None
+        for c in wf.clocks.values()
+    )
 
 
 def reachable(wf: ir.Workflow) -> set[str]:
