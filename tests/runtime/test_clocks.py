@@ -54,7 +54,11 @@ def engine() -> Engine:
 
 
 def actions(case: Any) -> list[tuple[str, str | None]]:
-    return [(r.kind, (r.data or {}).get("action")) for r in case.history if r.kind in ("clock", "expiry")]
+    return [
+        (r.kind, (r.data or {}).get("action"))
+        for r in case.history
+        if r.kind in ("clock", "expiry")
+    ]
 
 
 def test_a_pause_keeps_an_exact_length_and_the_records_say_so(engine: Engine) -> None:
@@ -178,7 +182,9 @@ _STEP = st.tuples(
 def test_replay_rebuilds_a_case_with_clocks(
     engine: Engine, received: datetime, complex_: bool, steps: list[Any]
 ) -> None:
-    case = engine.open("request", {"request": {"received_at": received, "complex": complex_}}, at=T0)
+    case = engine.open(
+        "request", {"request": {"received_at": received, "complex": complex_}}, at=T0
+    )
     at = T0
     for gap, step in steps:
         at += gap

@@ -15,7 +15,9 @@ warning with a stable code (docs/diagnostics.md):
 - RK0708 a transition that can never be taken: its condition never holds,
   or earlier transitions on the same event always take it first;
 - RK0709 (info) two such conditions the guard analysis cannot decide on
-  (:mod:`rulekit.analysis.guards` says which conditions it decides).
+  (:mod:`rulekit.analysis.guards` says which conditions it decides);
+- RK0711 a plain `when` that time alone would make true, in a state where cases
+  rest: `as soon as` takes it at that instant.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
 from rulekit.expr.interpreter import Interpreter
-from rulekit.policy import ast, ir
+from rulekit.policy import ast, ir, soon
 
 
 def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
@@ -89,6 +91,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                 )
         out.extend(_dead_deadlines(wf, states))
         out.extend(_competing(policy, wf, states))
+        out.extend(_waiting_for_time(wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
         if (
@@ -178,6 +181,54 @@ def _dead_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -
                         severity="warning",
                     )
                 )
+    return out
+
+
+def _waiting_for_time(
+    wf: ir.Workflow, states: dict[tuple[str, str], ast.State]
+) -> list[Diagnostic]:
+    """RK0711: a plain `when` that time alone would make true, in a state where cases rest.
+
+    A `when` is judged as the case enters the state and when its facts change, never
+    because time passed; one that `as soon as` could schedule (it becomes true at an
+    instant :mod:`rulekit.policy.soon` computes) is pointed at. A state the case always
+    leaves as it enters (its `when` conditions cannot all be false) is not a resting
+    place: there the plain `when` is right. A condition time only makes false (a fast
+    refund `since(order.paid_at) <= 6h`) gets no advice."""
+    out = []
+    seen: set[object] = set()
+    for name, state in wf.states.items():
+        node = states.get((wf.name, name))
+        plain = [t for t in state.automatic if t.kind == "auto" and t.guard is not None]
+        timed = [t for t in plain if t.guard is not None and t.guard.compiled.checked.uses_now]
+        if node is None or state.final or not timed:
+            continue
+        conditions = [
+            (guards.Condition(t.guard.compiled if t.guard else None), False)
+            for t in state.automatic
+        ]
+        if guards.satisfiable(conditions).answer == "no":
+            continue  # the case never rests here
+        for t in timed:
+            assert t.guard is not None
+            checked = t.guard.compiled.checked
+            if t.at in seen or not isinstance(
+                soon.solve(checked.root, checked.source), soon.Solved
+            ):
+                continue
+            seen.add(t.at)
+            out.append(
+                diag.make(
+                    "RK0711",
+                    f"this `when` waits for time in state `{name}` of workflow {wf.name}, but "
+                    "time passing alone never takes it: it is judged only when the case "
+                    "enters the state or its facts change",
+                    *_place(t, node),
+                    help="to take it at the instant it becomes true, write `as soon as` "
+                    "instead of `when` (docs/language.md, As soon as)",
+                    severity="warning",
+                )
+            )
     return out
 
 

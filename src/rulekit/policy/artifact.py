@@ -134,18 +134,14 @@ def _transition(t: ir.Transition) -> dict[str, Any]:
         "guard": _expr(t.guard),
         "deadline": _expr(t.deadline),
         "start": _expr(t.start),
-        "emits": [
-            {"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits
-        ],
+        "emits": [{"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits],
         "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
         "cite": t.cite,
         "origin": t.origin,
         "at": _at(t.at),
     }
     if t.clocks:  # only when given: artifacts of policies without clocks hash as before
-        out["clocks"] = [
-            {"verb": a.verb, "clock": a.clock, "by": _expr(a.by)} for a in t.clocks
-        ]
+        out["clocks"] = [{"verb": a.verb, "clock": a.clock, "by": _expr(a.by)} for a in t.clocks]
     return out
 
 
@@ -524,9 +520,7 @@ class _Reader:
                 continue
             by = self.expr(a["by"], scope, consts, f"{where}, extend", ("duration",))
             actions.append(ir.ClockAction(a["verb"], a["clock"], by))
-        if [a.clock for a in actions] != sorted(
-            {a.clock for a in actions}, key=c.clocks.index
-        ):
+        if [a.clock for a in actions] != sorted({a.clock for a in actions}, key=c.clocks.index):
             self.fail(f"{where}: clocks acted on twice, or out of their declared order")
         guard = self.expr(t["guard"], scope, consts, f"{where}, guard", ("bool",))
         deadline = self.expr(

@@ -99,6 +99,8 @@ class _Checker:
     #: a clock's expressions and expiry clauses, checked once (a fragment's, for every use)
     clock_memo: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     clock_reported: set[tuple[int, int]] = field(default_factory=set)
+    #: every clock the workflow being built declares, with an error or not
+    clock_names: set[str] = field(default_factory=set)
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -680,7 +682,11 @@ class _Checker:
         for action in t.clocks:
             if action.by is not None:
                 length = self.expression(
-                    action.by, scope, ("duration",), f"the length `{action.clock.text}` is extended by", "RK0308"
+                    action.by,
+                    scope,
+                    ("duration",),
+                    f"the length `{action.clock.text}` is extended by",
+                    "RK0308",
                 )
                 ok &= length is not None
                 if length is not None:
@@ -699,7 +705,9 @@ class _Checker:
         src = Source(solved.instant, condition.source.name)
         parsed = expr_parser.parse(src)
         assert parsed.ast is not None, solved.instant  # joined from parts that parsed
-        checked, problems = check_expr(parsed.ast, src, scope.env, scope.constants, None, self.cost_limit)
+        checked, problems = check_expr(
+            parsed.ast, src, scope.env, scope.constants, None, self.cost_limit
+        )
         if problems or checked.type.kind != "timestamp":
             self.error(
                 "RK0332",
@@ -718,7 +726,9 @@ class _Checker:
     def clock_parts(self, c: ast.ClockDecl) -> dict[str, Any] | None:
         """What does not depend on the workflow: its length, start, and expiry's clauses."""
         scope = self.scope_for(c.expiry)
-        length = self.expression(c.length, scope, ("duration",), f"the length of clock `{c.name.text}`", "RK0308")
+        length = self.expression(
+            c.length, scope, ("duration",), f"the length of clock `{c.name.text}`", "RK0308"
+        )
         counting = None
         if c.counting_from is not None:
             counting = self.expression(
@@ -747,6 +757,7 @@ class _Checker:
     ) -> dict[str, ir.Clock]:
         """The workflow's clocks, checked against its states (RK0302, RK0331)."""
         first = self.duplicates([c.name for c in decls], "clock", f" of workflow {wf.name.text}")
+        self.clock_names = set(first)
         out: dict[str, ir.Clock] = {}
         self.clocks = {}
         for c in decls:
@@ -808,7 +819,9 @@ class _Checker:
                 out[c.name.text] = replace(built, expiry=replace(built.expiry, clocks=actions))
         return out
 
-    def clock_actions(self, t: ast.Transition, wf: ast.Workflow) -> tuple[ir.ClockAction, ...] | None:
+    def clock_actions(
+        self, t: ast.Transition, wf: ast.Workflow
+    ) -> tuple[ir.ClockAction, ...] | None:
         """A transition's clauses on clocks, resolved against the workflow's clocks (in the
         order they are declared), or None after an error (RK0330, RK0331)."""
         if not t.clocks:
@@ -820,9 +833,13 @@ class _Checker:
         ok = True
         for action in t.clocks:
             name = action.clock.text
-            if name not in self.clocks:
+            if name not in self.clocks and name in self.clock_names:
+                ok = False  # a clock with an error of its own (reported there)
+            elif name not in self.clocks:
                 if report:
-                    self.unknown("RK0330", "clock", action.clock, self.clocks, f" in workflow {wf.name.text}")
+                    self.unknown(
+                        "RK0330", "clock", action.clock, self.clocks, f" in workflow {wf.name.text}"
+                    )
                 ok = False
             elif name in seen:
                 if report:

@@ -84,8 +84,8 @@ def solve(root: ast.Expr, source: Source) -> Solved | Unsolvable:
         return Unsolvable(
             "only one part of an `as soon as` condition may read the time",
             timed[1].span,
-            "join the times into one comparison (now > max(...) is not solvable either): "
-            "split the transition in two",
+            "keep one comparison with the time here, and test the other where this "
+            "transition leads",
         )
     part = timed[0]
     shape = _shape(part, source)

@@ -313,7 +313,11 @@ class _Reader:
             problems.append((m["by"], "`by` goes with `on`: only events have senders", None))
         if "as_soon_as" in m and "when" in m:
             problems.append(
-                (m["when"], "`as_soon_as` is its own condition: it takes no `when`", "join them with `and`")
+                (
+                    m["when"],
+                    "`as_soon_as` is its own condition: it takes no `when`",
+                    "join them with `and`",
+                )
             )
         if "from" in m and "after" not in m:
             problems.append(
@@ -338,8 +342,17 @@ class _Reader:
             guard = self.expr(m["when"]) if "when" in m else None
         else:
             kind, condition = "auto", self.expr(m["when"])
-        return self.clauses(m, kind, m[next(k for k in ("on", "after", "at", "as_soon_as", "when") if k in m)],
-                            event, actors, condition, deadline, start, guard)
+        return self.clauses(
+            m,
+            kind,
+            m[next(k for k in ("on", "after", "at", "as_soon_as", "when") if k in m)],
+            event,
+            actors,
+            condition,
+            deadline,
+            start,
+            guard,
+        )
 
     def clauses(
         self,

@@ -154,7 +154,12 @@ class Engine:
         evaluate, no automatic transition to settle, no deadline that could be overdue
         on entry. Such a step needs no snapshot to undo."""
         simple: set[int] = set()
-        clocked = {id(st) for wf in self.policy.workflows.values() if wf.clocks for st in wf.states.values()}
+        clocked = {
+            id(st)
+            for wf in self.policy.workflows.values()
+            if wf.clocks
+            for st in wf.states.values()
+        }
         for key, s in self._states.items():
             if key in clocked:
                 continue  # every step may start, pause or resume a clock
@@ -604,7 +609,9 @@ class Engine:
             self._clock_record(case, step, at, name, "expired")
         case.now = at
 
-    def _start_clock(self, case: Case, c: _PreparedClock, at: datetime, step: _Step, action: str) -> None:
+    def _start_clock(
+        self, case: Case, c: _PreparedClock, at: datetime, step: _Step, action: str
+    ) -> None:
         """Start (or restart) ``c`` at ``at``: its length, evaluated now, counted from
         ``counting from`` (default: now); paused at once in a state it is paused in.
 
@@ -1043,7 +1050,12 @@ def _clock_due(case: Case, t: datetime) -> tuple[datetime, str] | None:
     order = case.workflow.clocks
     for name in order:
         c = case.clocks.get(name)
-        if c is not None and c.due is not None and c.due < t and (first is None or c.due < first[0]):
+        if (
+            c is not None
+            and c.due is not None
+            and c.due < t
+            and (first is None or c.due < first[0])
+        ):
             first = (c.due, name)
     return first
 
