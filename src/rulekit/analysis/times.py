@@ -383,6 +383,24 @@ class _Analysis:
         for d in state.deadlines:
             if _at_most(d) is None and _truth(d.guard) is not False:
                 yield from self._fires(state, d, cutoff, may_hold)
+        # A clock that runs here may run out at any moment before the state is left: its
+        # expiry is one more way out, no later than the state's own fixed deadline.
+        for c in self.wf.clocks.values():
+            if (
+                c.expiry.target is not None
+                and state.name not in c.paused_in
+                and (not c.expiry_in or state.name in c.expiry_in)
+            ):
+                delay = cutoff if cutoff is not None else _ZERO
+                step = Step(
+                    state.name,
+                    c.expiry.target,
+                    f"clock {c.name} runs out",
+                    delay,
+                    c.expiry.cite,
+                    c.at,
+                )
+                yield self._follow((step,), delay, c.expiry.target)
         if cutoff is None:
             yield self._stays(state)
 
@@ -443,9 +461,10 @@ class _Analysis:
         return text if literal else f"{show(fixed)} ({text})"
 
     def _step(self, state: ir.State, t: ir.Transition, delay: timedelta | None) -> Step:
-        if t.kind == "auto":
+        if t.kind in ("auto", "soon"):
             assert t.guard is not None
-            trigger = "when " + " ".join(t.guard.text.split())
+            word = "when " if t.kind == "auto" else "as soon as "
+            trigger = word + " ".join(t.guard.text.split())
         else:
             assert t.deadline is not None
             fixed = fixed_delay(t)

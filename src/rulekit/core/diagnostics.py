@@ -65,6 +65,9 @@ CODES: dict[str, str] = {
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
     "RK0319": "invalid cost limit",
+    "RK0330": "unknown clock",
+    "RK0331": "invalid use of a clock",
+    "RK0332": "cannot schedule `as soon as`",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",
@@ -76,6 +79,7 @@ CODES: dict[str, str] = {
     "RK0708": "transition that can never be taken",
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
+    "RK0711": "a `when` that waits for time",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

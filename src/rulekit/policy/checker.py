@@ -10,7 +10,7 @@ the runtime sees plain states and transitions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from rulekit.expr.types import (
     enum_of,
     parse_type,
 )
-from rulekit.policy import ast, ir
+from rulekit.policy import ast, ir, soon
 
 #: Names the policy language gives a meaning: facts may not take them.
 RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
@@ -97,6 +97,13 @@ class _Checker:
     scopes: dict[str | None, _Scope] = field(default_factory=dict)
     cost_limit: int = DEFAULT_COST_LIMIT
     time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
+    #: the clocks of the workflow being built (what `start`, `stop`, ... may name)
+    clocks: dict[str, ir.Clock] = field(default_factory=dict)
+    #: a clock's expressions and expiry clauses, checked once (a fragment's, for every use)
+    clock_memo: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    clock_reported: set[tuple[int, int]] = field(default_factory=set)
+    #: every clock the workflow being built declares, with an error or not
+    clock_names: set[str] = field(default_factory=set)
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -456,6 +463,8 @@ class _Checker:
                 for t in part.transitions if isinstance(part, ast.State | ast.EveryBlock) else ():
                     if id(t) not in self.parts_memo:
                         self.parts_memo[id(t)] = self.transition_parts(t)
+                if isinstance(part, ast.ClockDecl) and id(part) not in self.clock_memo:
+                    self.clock_memo[id(part)] = self.clock_parts(part)
         for frag in self.policy.fragments:
             for part in frag.parts:
                 if isinstance(part, ast.Use):
@@ -477,6 +486,7 @@ class _Checker:
             (p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)
         ]
         used: set[str] = set()
+        clock_decls = [p for p in wf.parts if isinstance(p, ast.ClockDecl)]
         for part in wf.parts:
             if isinstance(part, ast.Use):
                 frag = self.fragments.get(part.fragment.text)
@@ -498,6 +508,8 @@ class _Checker:
                         states.append((fp, origin))
                     elif isinstance(fp, ast.EveryBlock):
                         blocks.append((fp, origin))
+                    elif isinstance(fp, ast.ClockDecl):
+                        clock_decls.append(fp)
         by_name = self.duplicates(
             [s.name for s, _ in states], "state", f" of workflow {wf.name.text}"
         )
@@ -556,6 +568,7 @@ class _Checker:
             kind = "every state" if origin == "state" else origin
             for state_name in applies:
                 extra[state_name].extend((t, kind) for t in block.transitions)
+        self.clocks = self.workflow_clocks(wf, clock_decls, decl)
         ir_states: dict[str, ir.State] = {}
         for name, s in decl.items():
             transitions: list[ir.Transition] = []
@@ -586,7 +599,12 @@ class _Checker:
             else:
                 requires.append(needed.text)
         return ir.Workflow(
-            wf.name.text, initials[0].name.text, ir_states, position(wf.name), tuple(requires)
+            wf.name.text,
+            initials[0].name.text,
+            ir_states,
+            position(wf.name),
+            tuple(requires),
+            self.clocks,
         )
 
     def transition(
@@ -612,8 +630,17 @@ class _Checker:
                 return None
         if parts is None:
             return None
+        actions = self.clock_actions(t, wf)
+        if actions is None:
+            return None
         built = ir.Transition(
-            kind=t.kind, source=state, target=target, origin=origin, at=position(t), **parts
+            kind=t.kind,
+            source=state,
+            target=target,
+            origin=origin,
+            at=position(t),
+            clocks=actions,
+            **{k: v for k, v in parts.items() if k != "clock_lengths"},
         )
         self.written[id(built)] = t
         return built
@@ -650,6 +677,9 @@ class _Checker:
         if t.condition is not None:
             parts["guard"] = self.expression(t.condition, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
+            if t.kind == "soon" and parts["guard"] is not None:
+                parts["deadline"] = self.instant(t.condition, scope)
+                ok &= parts["deadline"] is not None
         if t.guard is not None:
             parts["guard"] = self.expression(t.guard, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
@@ -702,7 +732,188 @@ class _Checker:
             if value is not None:
                 assigns.append(ir.Assign(assign.fact.text, value))
         parts["assigns"] = tuple(assigns)
+        lengths: dict[int, ir.Expr] = {}
+        for action in t.clocks:
+            if action.by is not None:
+                length = self.expression(
+                    action.by,
+                    scope,
+                    ("duration",),
+                    f"the length `{action.clock.text}` is extended by",
+                    "RK0308",
+                )
+                ok &= length is not None
+                if length is not None:
+                    lengths[id(action)] = length
+        parts["clock_lengths"] = lengths
         return parts if ok else None
+
+    def instant(self, condition: ast.ExprRef, scope: _Scope) -> ir.Expr | None:
+        """The instant an `as soon as` condition becomes true (its deadline), or RK0332."""
+        solved = soon.solve(condition.root, condition.source)
+        if isinstance(solved, soon.Unsolvable):
+            self.diagnostics.append(
+                diag.make("RK0332", solved.message, condition.source, solved.span, help=solved.help)
+            )
+            return None
+        src = Source(solved.instant, condition.source.name)
+        parsed = expr_parser.parse(src)
+        assert parsed.ast is not None, solved.instant  # joined from parts that parsed
+        checked, problems = check_expr(
+            parsed.ast, src, scope.env, scope.constants, None, self.cost_limit
+        )
+        if problems or checked.type.kind != "timestamp":
+            self.error(
+                "RK0332",
+                f"cannot compute when this becomes true: `{solved.instant}` is not a time",
+                condition,
+                "compare `now` with a time, or `since(t)` with a duration",
+            )
+            return None
+        return ir.Expr(
+            solved.instant,
+            _pos(condition.source, condition.root.span),
+            Expression(checked, None, embedded=True),
+        )
+
+    # -- clocks -----------------------------------------------------------------------
+    def clock_parts(self, c: ast.ClockDecl) -> dict[str, Any] | None:
+        """What does not depend on the workflow: its length, start, and expiry's clauses."""
+        scope = self.scope_for(c.expiry)
+        length = self.expression(
+            c.length, scope, ("duration",), f"the length of clock `{c.name.text}`", "RK0308"
+        )
+        counting = None
+        if c.counting_from is not None:
+            counting = self.expression(
+                c.counting_from, scope, ("timestamp",), "the start of `counting from`", "RK0308"
+            )
+        event = None
+        if c.start_event is not None:
+            ev = self.events.get(c.start_event.text)
+            if ev is None:
+                self.unknown("RK0303", "event", c.start_event, self.events)
+            event = ev
+        if id(c.expiry) not in self.parts_memo:
+            self.parts_memo[id(c.expiry)] = self.transition_parts(c.expiry)
+        expiry = self.parts_memo[id(c.expiry)]
+        if (
+            length is None
+            or (c.counting_from is not None and counting is None)
+            or (c.start_event is not None and event is None)
+            or expiry is None
+        ):
+            return None
+        return {"length": length, "counting": counting, "expiry": expiry}
+
+    def workflow_clocks(
+        self, wf: ast.Workflow, decls: list[ast.ClockDecl], states: Mapping[str, ast.State]
+    ) -> dict[str, ir.Clock]:
+        """The workflow's clocks, checked against its states (RK0302, RK0331)."""
+        first = self.duplicates([c.name for c in decls], "clock", f" of workflow {wf.name.text}")
+        self.clock_names = set(first)
+        out: dict[str, ir.Clock] = {}
+        self.clocks = {}
+        for c in decls:
+            if first.get(c.name.text) is not c.name:
+                continue
+            if id(c) not in self.clock_memo:
+                self.clock_memo[id(c)] = self.clock_parts(c)
+            parts = self.clock_memo[id(c)]
+            ok = parts is not None
+            for listed, what in ((c.paused_in, "paused in"), (c.expiry_in, "on expiry in")):
+                for n in listed:
+                    if n.text not in states:
+                        self.unknown("RK0302", "state", n, states, f" in workflow {wf.name.text}")
+                        ok = False
+                    elif states[n.text].final:
+                        self.error(
+                            "RK0331",
+                            f"clock `{c.name.text}` names final state `{n.text}` ({what})",
+                            n,
+                            "a case in a final state is closed: its clocks no longer count",
+                        )
+                        ok = False
+            target = c.expiry.target
+            if target is not None and target.text not in states:
+                self.unknown("RK0302", "state", target, states, f" in workflow {wf.name.text}")
+                ok = False
+            if not ok or parts is None:
+                continue
+            # Its own clock actions are checked against the clocks declared so far and after.
+            expiry = ir.Transition(
+                kind="expiry",
+                source="",
+                target=target.text if target is not None else None,
+                origin="clock",
+                at=position(c.expiry),
+                **{k: v for k, v in parts["expiry"].items() if k != "clock_lengths"},
+            )
+            out[c.name.text] = ir.Clock(
+                c.name.text,
+                parts["length"],
+                c.starts,
+                c.start_event.text if c.start_event is not None else None,
+                parts["counting"],
+                tuple(dict.fromkeys(n.text for n in c.paused_in)),
+                tuple(dict.fromkeys(n.text for n in c.expiry_in)),
+                expiry,
+                position(c),
+            )
+        # The expiries' own `start`/`stop`/... clauses, now that every clock is known.
+        self.clocks = out
+        for c in decls:
+            built = out.get(c.name.text)
+            if built is None or first.get(c.name.text) is not c.name:
+                continue
+            actions = self.clock_actions(c.expiry, wf)
+            if actions is None:
+                del out[c.name.text]
+            elif actions:
+                out[c.name.text] = replace(built, expiry=replace(built.expiry, clocks=actions))
+        return out
+
+    def clock_actions(
+        self, t: ast.Transition, wf: ast.Workflow
+    ) -> tuple[ir.ClockAction, ...] | None:
+        """A transition's clauses on clocks, resolved against the workflow's clocks (in the
+        order they are declared), or None after an error (RK0330, RK0331)."""
+        if not t.clocks:
+            return ()
+        parts = self.parts_memo.get(id(t))
+        lengths: Mapping[int, ir.Expr] = parts["clock_lengths"] if parts else {}
+        report = (id(t), id(wf)) not in self.clock_reported
+        seen: dict[str, ast.ClockAction] = {}
+        ok = True
+        for action in t.clocks:
+            name = action.clock.text
+            if name not in self.clocks and name in self.clock_names:
+                ok = False  # a clock with an error of its own (reported there)
+            elif name not in self.clocks:
+                if report:
+                    self.unknown(
+                        "RK0330", "clock", action.clock, self.clocks, f" in workflow {wf.name.text}"
+                    )
+                ok = False
+            elif name in seen:
+                if report:
+                    self.error(
+                        "RK0331",
+                        f"clock `{name}` is acted on twice by one transition",
+                        action,
+                        f"keep one: `{seen[name].verb} {name}` is written before",
+                    )
+                ok = False
+            else:
+                seen[name] = action
+        self.clock_reported.add((id(t), id(wf)))
+        if not ok:
+            return None
+        order = list(self.clocks)
+        return tuple(
+            ir.ClockAction(a.verb, a.clock.text, lengths.get(id(a)))
+            for a in sorted(seen.values(), key=lambda a: order.index(a.clock.text))
+        )
 
     def emit(self, em: ast.Emit, scope: _Scope) -> ir.Emit | None:
         decl = self.effects.get(em.effect.text)

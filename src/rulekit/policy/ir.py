@@ -101,11 +101,23 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class ClockAction:
+    """What a transition does to a clock: ``start``, ``restart``, ``stop``, or ``extend``
+    it ``by`` a length."""
+
+    verb: str
+    clock: str
+    by: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
     """One way out of (or within) a state.
 
-    ``kind``: ``event``, ``auto``, ``after`` or ``at``. ``target`` None means an
-    internal transition (stay: no exit, no entry, deadlines kept).
+    ``kind``: ``event``, ``auto``, ``soon`` (as soon as: an automatic transition that is
+    also scheduled, its ``deadline`` the instant time makes its condition true),
+    ``after``, ``at``, or ``expiry`` (a clock's). ``target`` None means an internal
+    transition (stay: no exit, no entry, deadlines kept).
     """
 
     kind: str
@@ -123,6 +135,8 @@ class Transition:
     #: Where it was written: the state itself, an ``every state`` block, or a fragment.
     origin: str = "state"
     at: Position | None = None
+    #: what it does to the workflow's clocks, in the order the clocks are declared
+    clocks: tuple[ClockAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,9 +179,32 @@ class State:
             transitions,
             at,
             by_event={k: tuple(v) for k, v in by_event.items()},
-            automatic=tuple(t for t in transitions if t.kind == "auto"),
-            deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),
+            automatic=tuple(t for t in transitions if t.kind in ("auto", "soon")),
+            deadlines=tuple(t for t in transitions if t.kind in ("after", "at", "soon")),
         )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A deadline of the whole case (docs/language.md, "Clocks").
+
+    ``length`` is evaluated when the clock starts (at opening, ``starts``
+    ``open``; on an event, ``event``; or by a transition's ``start``,
+    ``transition``), counted from ``counting_from`` (default: the time it starts).
+    It does not run while the case is in a state of ``paused_in``. When it runs
+    out, ``expiry`` (a transition of kind ``expiry``) is taken if the case is in
+    one of ``expiry_in`` (empty: any non-final state).
+    """
+
+    name: str
+    length: Expr
+    starts: str
+    start_event: str | None
+    counting_from: Expr | None
+    paused_in: tuple[str, ...]
+    expiry_in: tuple[str, ...]
+    expiry: Transition
+    at: Position
 
 
 @dataclass(frozen=True)
@@ -178,6 +215,8 @@ class Workflow:
     at: Position
     #: optional facts that a case of this workflow must be opened with
     requires: tuple[str, ...] = ()
+    #: the workflow's clocks, in the order they are declared
+    clocks: Mapping[str, Clock] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
