@@ -429,7 +429,7 @@ class _Reader:
                 self.fail(f"{where}: starts on unknown event {c['start_event']!r}")
             if (c["starts"] == "event") != (c["start_event"] is not None):
                 self.fail(f"{where}: start_event goes with starts `event`, and only with it")
-            length = self.expr(c["length"], env, consts, f"{where}, length", ("duration",))
+            length = self.expr(c["length"], env, consts, f"{where}, length", ("duration", "period"))
             counting = self.expr(
                 c["counting_from"], env, consts, f"{where}, counting from", ("timestamp",)
             )
@@ -547,7 +547,7 @@ class _Reader:
             if (a["verb"] == "extend") != (a["by"] is not None):
                 self.fail(f"{where}: a length goes with `extend`, and only with it")
                 continue
-            by = self.expr(a["by"], scope, consts, f"{where}, extend", ("duration",))
+            by = self.expr(a["by"], scope, consts, f"{where}, extend", ("duration", "period"))
             actions.append(ir.ClockAction(a["verb"], a["clock"], by))
         if [a.clock for a in actions] != sorted({a.clock for a in actions}, key=c.clocks.index):
             self.fail(f"{where}: clocks acted on twice, or out of their declared order")

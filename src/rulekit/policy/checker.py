@@ -738,7 +738,7 @@ class _Checker:
                 length = self.expression(
                     action.by,
                     scope,
-                    ("duration",),
+                    ("duration", "period"),
                     f"the length `{action.clock.text}` is extended by",
                     "RK0308",
                 )
@@ -760,7 +760,7 @@ class _Checker:
         parsed = expr_parser.parse(src)
         assert parsed.ast is not None, solved.instant  # joined from parts that parsed
         checked, problems = check_expr(
-            parsed.ast, src, scope.env, scope.constants, None, self.cost_limit
+            parsed.ast, src, scope.env, scope.constants, None, self.cost_limit, self.time_rules
         )
         if problems or checked.type.kind != "timestamp":
             self.error(
@@ -781,7 +781,11 @@ class _Checker:
         """What does not depend on the workflow: its length, start, and expiry's clauses."""
         scope = self.scope_for(c.expiry)
         length = self.expression(
-            c.length, scope, ("duration",), f"the length of clock `{c.name.text}`", "RK0308"
+            c.length,
+            scope,
+            ("duration", "period"),
+            f"the length of clock `{c.name.text}`",
+            "RK0308",
         )
         counting = None
         if c.counting_from is not None:

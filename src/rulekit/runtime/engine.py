@@ -45,11 +45,19 @@ _ZERO = timedelta(0)
 _MOMENT = timedelta(microseconds=1)
 
 
-def clock_due(start: datetime, length: timedelta) -> datetime:
+def clock_due(start: datetime, length: timedelta | calendar.BoundPeriod) -> datetime:
     """When a clock of ``length`` counted from ``start`` runs out, and where an extension
-    ends: the one place a clock's length becomes an instant (calendar periods are to be
-    counted here). A paused clock keeps its remaining time as an exact length
-    (docs/runtime.md, "Clocks")."""
+    ends: the one place a clock's length becomes an instant. A calendar period counts on
+    the calendar from ``start`` (docs/time.md); a paused clock keeps its remaining time
+    as an exact length (docs/time.md, "Clocks").
+
+    Raises OverflowError past the latest time rulekit represents (a calendar's own
+    errors included: the caller refuses the step)."""
+    if isinstance(length, calendar.BoundPeriod):
+        try:
+            return length.after(start)
+        except calendar.CalendarError as e:
+            raise OverflowError(str(e)) from None
     return start + length
 
 
