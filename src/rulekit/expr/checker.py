@@ -196,8 +196,11 @@ class _Checker:
     # here, so nothing reaches code generation that did not pass the same rules as
     # source text. Each returns the error type, or None for a well-formed node.
     def malformed_name(self, node: ast.Ident | ast.Select | ast.Has) -> Type | None:
-        name = node.name if isinstance(node, ast.Ident) else node.field
-        if not ast.is_name(name):
+        if isinstance(node, ast.Ident):
+            name, ok = node.name, ast.is_name(node.name)
+        else:
+            name, ok = node.field, ast.is_selector(node.field)
+        if not ok:
             return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
         return None
 
