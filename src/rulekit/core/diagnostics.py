@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     "RK0208": "not a value of the enum",
     "RK0209": "invalid regular expression",
     "RK0210": "expression may cost too much to evaluate",
+    "RK0220": "not an optional value",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",

@@ -240,6 +240,9 @@ _RUNTIME: dict[str, Any] = {
     "_type": stdlib.type_of,
     "_dyn": stdlib.dyn,
 }
+#: The optional values' functions, each under a generated name (`_opt0`, ...).
+_OPTIONAL_HELPERS = {name: f"_opt{i}" for i, name in enumerate(stdlib.OPTIONAL_FUNCTIONS)}
+_RUNTIME.update({_OPTIONAL_HELPERS[n]: fn for n, fn in stdlib.OPTIONAL_FUNCTIONS.items()})
 _MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
 #: Function -> the runtime helper that computes it (accessors and since() apart).
 _HELPERS = {
@@ -258,6 +261,7 @@ _HELPERS = {
     "duration": "_duration",
     "type": "_type",
     "dyn": "_dyn",
+    **_OPTIONAL_HELPERS,
 }
 _MACROS = {
     "all": "_c_all",
@@ -388,6 +392,9 @@ class _Emitter:
                     return self.const(stdlib.TYPES[name])
                 return f"variables[{name!r}]"
             case ast.Select():
+                if self.kind(node.operand) == "optional":  # optional chaining
+                    sel = _OPTIONAL_HELPERS[ast.OPTIONAL_SELECT]
+                    return f"{sel}({self.gen(node.operand)}, {node.field!r})"
                 return f"{self.gen(node.operand)}[{node.field!r}]"
             case ast.Has():
                 return f"_has({self.gen(node.operand)}, {node.field!r})"
@@ -445,6 +452,8 @@ class _Emitter:
     def index(self, node: ast.Index) -> str:
         ot, it = self.type(node.operand), self.type(node.index)
         a, b = self.gen(node.operand), self.gen(node.index)
+        if ot.kind == "optional":  # optional chaining
+            return f"{_OPTIONAL_HELPERS[ast.OPTIONAL_INDEX]}({a}, {b})"
         if (
             ot.kind in ("map", "object")
             and it.kind == "string"

@@ -383,4 +383,5 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "duration": stdlib.to_duration,
     "type": stdlib.type_of,
     "dyn": stdlib.dyn,
+    **stdlib.OPTIONAL_FUNCTIONS,
 }

@@ -32,6 +32,8 @@ class Type:
             return f"object `{self.name}`"
         if self.kind == "enum":
             return self.name
+        if self.kind == "optional":
+            return f"optional_type({self.params[0]})"
         return self.kind
 
     def field(self, name: str) -> Type | None:
@@ -79,6 +81,11 @@ def list_of(t: Type) -> Type:
 
 def map_of(k: Type, v: Type) -> Type:
     return Type("map", (k, v))
+
+
+def optional_of(t: Type) -> Type:
+    """``optional_type(t)``: CEL's optional values (``optional.of(x)``, ``m.?f``)."""
+    return Type("optional", (t,))
 
 
 class TypeSyntaxError(ValueError):
@@ -217,7 +224,7 @@ def join(a: Type, b: Type) -> Type | None:
         return DYN
     if a == b:
         return a
-    if a.kind == b.kind and a.kind in ("list", "map"):
+    if a.kind == b.kind and a.kind in ("list", "map", "optional"):
         params = [join(x, y) for x, y in zip(a.params, b.params, strict=True)]
         if any(p is None for p in params):
             return Type(a.kind, tuple(DYN for _ in params))
