@@ -159,6 +159,12 @@ _OPTIONAL_CALLS: dict[str, tuple[str, int]] = {
     "or": ("member", 2),
 }
 
+#: The protobuf names CEL gives the types of timestamps and durations.
+_PROTOBUF_TYPES = {
+    ("google", "protobuf", "Timestamp"): "timestamp",
+    ("google", "protobuf", "Duration"): "duration",
+}
+
 _RELATIONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
 _OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
 
@@ -323,6 +329,14 @@ class _Checker:
             return self.env[name]
         return self.error("RK0201", f"undeclared name `{name}`", node.span, self.suggest_name(name))
 
+    def is_bound(self, name: str) -> bool:
+        """Whether ``name`` is a variable here: of a macro, a constant, or declared."""
+        return (
+            any(name in scope for scope in self.scopes)
+            or name in self.constant_names
+            or (self.env is not None and name in self.env)
+        )
+
     def suggest_name(self, name: str) -> str | None:
         assert self.env is not None
         paths = list(_paths(self.env))
@@ -346,6 +360,11 @@ class _Checker:
         return "declared names: " + ", ".join(sorted(self.env)[:8])
 
     def select(self, node: ast.Select) -> Type:
+        type_name = _PROTOBUF_TYPES.get(ast.path_of(node) or ())
+        if type_name is not None and not self.is_bound("google"):
+            # google.protobuf.Timestamp and .Duration: CEL's names of those types
+            self.constants[node.id] = stdlib.TYPES[type_name]
+            return TYPE
         t = self.check(node.operand)
         if t.kind == "optional":  # optional chaining: o.f is o.?f
             found = self.field_type(t.params[0], node.field, node.operand, node.field_span)

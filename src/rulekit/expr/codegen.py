@@ -392,6 +392,8 @@ class _Emitter:
                     return self.const(stdlib.TYPES[name])
                 return f"variables[{name!r}]"
             case ast.Select():
+                if node.id in self.checked.constants:  # google.protobuf.Timestamp
+                    return self.const(self.checked.constants[node.id])
                 if self.kind(node.operand) == "optional":  # optional chaining
                     sel = _OPTIONAL_HELPERS[ast.OPTIONAL_SELECT]
                     return f"{sel}({self.gen(node.operand)}, {node.field!r})"

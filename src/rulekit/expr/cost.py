@@ -217,6 +217,8 @@ class _Estimator:
         return _ONE, self.declared(node)
 
     def select(self, node: ast.Select) -> tuple[_Range, _Shape]:
+        if node.id in self.constants:  # a type name: google.protobuf.Timestamp
+            return _ONE, _SCALAR
         cost, shape = self.visit(node.operand)
         return _plus_one(cost), self.declared(node, _value(shape))
 

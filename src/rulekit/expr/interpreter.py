@@ -241,6 +241,8 @@ class _Run:
                 except KeyError:
                     raise CelError(f"no value given for `{name}`") from None
             case ast.Select():
+                if node.id in self.checked.constants:  # google.protobuf.Timestamp
+                    return self.checked.constants[node.id]
                 return stdlib.select(self.ev(node.operand), node.field)
             case ast.Has():
                 return stdlib.has_field(self.ev(node.operand), node.field)
