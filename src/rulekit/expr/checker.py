@@ -160,7 +160,7 @@ _OPTIONAL_CALLS: dict[str, tuple[str, int]] = {
 }
 
 #: The protobuf names CEL gives the types of timestamps and durations.
-_PROTOBUF_TYPES = {
+_PROTOBUF_TYPES: dict[tuple[str, ...], str] = {
     ("google", "protobuf", "Timestamp"): "timestamp",
     ("google", "protobuf", "Duration"): "duration",
 }
