@@ -378,6 +378,8 @@ class _Checker:
     def field_type(self, t: Type, name: str, operand: ast.Expr, span: Span) -> Type:
         if t.kind == "object":
             ft = t.field(name)
+            if ft is None and t.params:  # a qualified name declared with names below it
+                return self.field_type(t.params[0], name, operand, span)
             if ft is None:
                 import difflib  # only when there is a mistake to suggest a fix for
 

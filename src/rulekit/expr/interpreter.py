@@ -243,6 +243,9 @@ class _Run:
             case ast.Select():
                 if node.id in self.checked.constants:  # google.protobuf.Timestamp
                     return self.checked.constants[node.id]
+                qualified = self.qualified(node)
+                if qualified is not None:
+                    return self.variables[qualified]
                 return stdlib.select(self.ev(node.operand), node.field)
             case ast.Has():
                 return stdlib.has_field(self.ev(node.operand), node.field)
@@ -278,6 +281,28 @@ class _Run:
             case ast.Comprehension():
                 return self.comprehension(node)
         raise TypeError(node)  # pragma: no cover
+
+    def qualified(self, node: ast.Select) -> str | None:
+        """The variable ``node`` reads as a whole when it spells a qualified name given as
+        one (``{"a.b.c": v}`` for `a.b.c`), CEL's name resolution: only when its first name
+        is not a variable itself (a name given as it is wins, as on the fast path); the
+        longest prefix is found as each selection in the chain asks for its own."""
+        path = ast.path_of(node)
+        if path is None or not any("." in k for k in self.variables):
+            return None
+        root: ast.Expr = node
+        while isinstance(root, ast.Select):
+            root = root.operand
+        name = path[0]
+        if (
+            name in self.variables
+            or any(name in scope for scope in self.scopes)
+            or name == "now"
+            or root.id in self.checked.constants
+        ):
+            return None
+        name = ".".join(path)
+        return name if name in self.variables else None
 
     def logical(self, op: str, operands: list[ast.Expr], values: list[Any] | None = None) -> bool:
         """``&&``/``||`` over operands (or precomputed values), commutative, absorbing errors."""
