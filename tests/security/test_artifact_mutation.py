@@ -101,6 +101,12 @@ EXPRESSIONS: list[tuple[str, dict[str, str] | None, list[dict[str, Any]]]] = [
         {"name": "string"},
         [{"name": "abz"}, {"name": "ABC"}, {"name": ""}],
     ),
+    (
+        "o.?c.orValue(0) + o.?l[?1].orValue(0) > 1 && optional.of(o).?`x-y`.hasValue()"
+        " || type(t) == google.protobuf.Timestamp",
+        {"o": "map(string, dyn)", "t": "time"},
+        [{"o": {"c": 1, "l": [1, 2]}, "t": NOW}, {"o": {"x-y": 1}, "t": NOW}, {"o": {}, "t": NOW}],
+    ),
 ]
 
 
