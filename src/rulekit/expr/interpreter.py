@@ -178,6 +178,8 @@ class _Run:
         self.checked = interp.checked
         self.root = interp.checked.root
         self.variables = variables
+        #: the caller gave a value under a dotted name (CEL's qualified names)
+        self.dotted = any("." in k for k in variables or ())
         self.now = now
         self.scopes: list[dict[str, Any]] = []
         self.values: dict[int, Any] = {}
@@ -287,8 +289,8 @@ class _Run:
         one (``{"a.b.c": v}`` for `a.b.c`), CEL's name resolution: only when its first name
         is not a variable itself (a name given as it is wins, as on the fast path); the
         longest prefix is found as each selection in the chain asks for its own."""
-        path = ast.path_of(node)
-        if path is None or not any("." in k for k in self.variables):
+        path = ast.path_of(node) if self.dotted else None
+        if path is None:
             return None
         root: ast.Expr = node
         while isinstance(root, ast.Select):
