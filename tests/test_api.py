@@ -219,7 +219,6 @@ def test_diagnostic_fields() -> None:
     [
         ({"x": "currency"}, "unknown type `currency`"),
         ({"x": "list(int"}, "expected `)`"),
-        ({"order": "int", "order.amount": "money"}, "not an object"),
         ({"now": "time"}, "built-in"),
         ({"a..b": "int"}, "identifiers joined by dots"),
     ],

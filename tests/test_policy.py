@@ -127,10 +127,11 @@ def test_hand_edited_artifacts_are_compile_errors(edit: object, message: str) ->
     assert {d.code for d in info.value.diagnostics} == {"RK0501"}
 
 
-def test_artifact_validates_against_its_published_schema() -> None:
+@pytest.mark.parametrize("name", ["refunds.yaml", "cel_optional.yaml"])
+def test_artifact_validates_against_its_published_schema(name: str) -> None:
     import jsonschema
 
-    data = artifact.to_json(rulekit.load(POLICIES / "refunds.yaml"))
+    data = artifact.to_json(rulekit.load(POLICIES / name))
     jsonschema.Draft202012Validator(artifact.schema()).validate(data)
 
 

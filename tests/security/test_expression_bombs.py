@@ -56,6 +56,10 @@ BOMBS = {
     + nested(40, lambda i, s: f"[s{i} + s{i}].map(s{i + 1}, {s})", "s40")
     + ")",
     "big list literals": f"{THOUSAND}.map(x, {THOUSAND})",
+    # An optional has the size of the value it holds (expr/cost.py).
+    "doubling through optionals": '["x"].map(s0, '
+    + nested(40, lambda i, s: f"[optional.of(s{i} + s{i}).value()].map(s{i + 1}, {s})", "s40")
+    + ")",
     "deep nesting": nested(30, lambda i, s: f"[true, true].all(b{i}, {s})", "true"),
 }
 
@@ -104,6 +108,10 @@ HUGE_INPUTS: list[tuple[str, dict[str, Any]]] = [
     ("size(s + s + s + s + s)", {"s": "x" * 300_000}),
     ("size(xs + xs + xs)", {"xs": [0] * 400_000}),
     ("xs.exists(x, x < 0)", {"xs": [0] * 2_000_000}),
+    (
+        "m.?xs.orValue([]).map(x, m[?'ys'].orValue([]).map(y, [x, y])).size()",
+        {"m": {"xs": list(range(5000)), "ys": list(range(5000))}},
+    ),
 ]
 
 

@@ -505,6 +505,15 @@ def _used_facts(policy: ir.Policy) -> set[str]:
     return used
 
 
+def _optional_field(n: expr_ast.Expr) -> tuple[expr_ast.Expr, str] | None:
+    """What `a.?f` (a call of `_?._`) selects from: (`a`, "f"); None for any other node."""
+    if isinstance(n, expr_ast.Call) and n.function == expr_ast.OPTIONAL_SELECT:
+        operand, field = n.args
+        if isinstance(field, expr_ast.Literal) and isinstance(field.value, str):
+            return operand, field.value
+    return None
+
+
 def _read_paths(e: ir.Expr) -> list[str]:
     """The fact paths ``e`` reads, each as far as it is spelt: `order.amount` reads that
     leaf only, not every fact of `order`; `has(qux.a)` reads `qux.a`. A whole object read
@@ -517,8 +526,9 @@ def _read_paths(e: ir.Expr) -> list[str]:
         if n.id in checked.inputs
         or (isinstance(n, expr_ast.Has) and n.operand.id in checked.inputs)
     ]
-    # `order` in `order.amount` is read only to reach `amount`
+    # `order` in `order.amount` (or `order.?coupon`) is read only to reach the field
     reached = {n.operand.id for n in reads if isinstance(n, expr_ast.Select | expr_ast.Has)}
+    reached.update(sel[0].id for n in reads if (sel := _optional_field(n)) is not None)
     paths = []
     for n in reads:
         if n.id in reached:
@@ -526,6 +536,9 @@ def _read_paths(e: ir.Expr) -> list[str]:
         if isinstance(n, expr_ast.Has):
             inner = expr_ast.path_of(n.operand)
             path = None if inner is None else (*inner, n.field)
+        elif (sel := _optional_field(n)) is not None:
+            inner = expr_ast.path_of(sel[0])
+            path = None if inner is None else (*inner, sel[1])
         else:
             path = expr_ast.path_of(n)
         if path is not None:

@@ -151,7 +151,7 @@ def _variables(args: argparse.Namespace, decls: dict[str, str] | None) -> dict[s
             raise UsageError(str(e)) from None
         if decls:
             try:
-                env = build_environment(decls)
+                env = build_environment(decls, qualified=True)
             except (
                 DeclarationError
             ) as e:  # pragma: no cover - compile_expression reported it already

@@ -43,6 +43,17 @@ RESERVED = frozenset(
 )
 #: Words the grammar reads as tokens of their own, so never as names.
 KEYWORDS = frozenset({"in", "and", "or", "not", "true", "false", "null"})
+#: CEL's own keywords: never a field or method name after a dot either (langdef.md
+#: SELECTOR), where reserved words and rulekit's `and`, `or`, `not` may stand.
+CEL_KEYWORDS = frozenset({"in", "true", "false", "null"})
+#: A field name written in backticks (grammar/cel.lark QUOTED_FIELD), without them.
+QUOTED_FIELD = re.compile(r"[_a-zA-Z0-9./ -]+")
+#: The functions `a.?b` and `a[?b]` become (cel-go's names), and the functions of
+#: qualified names (CEL's optional values).
+OPTIONAL_SELECT = "_?._"
+OPTIONAL_INDEX = "_[?_]"
+QUALIFIED_FUNCTIONS = frozenset({"optional.of", "optional.none", "optional.ofNonZeroValue"})
+SPECIAL_FUNCTIONS = QUALIFIED_FUNCTIONS | {OPTIONAL_SELECT, OPTIONAL_INDEX}
 
 
 def is_name(text: object) -> bool:
@@ -53,6 +64,22 @@ def is_name(text: object) -> bool:
         and text not in RESERVED
         and text not in KEYWORDS
     )
+
+
+def is_selector(text: object) -> bool:
+    """Whether ``text`` is a field or method name the parser could have read after a dot:
+    an IDENT but a CEL keyword, or the text of a field in backticks."""
+    return isinstance(text, str) and (
+        (IDENT.fullmatch(text) is not None and text not in CEL_KEYWORDS)
+        or QUOTED_FIELD.fullmatch(text) is not None
+    )
+
+
+def is_function(text: object) -> bool:
+    """Whether ``text`` is a function name the parser could have built."""
+    if text in SPECIAL_FUNCTIONS:
+        return True
+    return is_selector(text) and IDENT.fullmatch(str(text)) is not None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -466,7 +493,7 @@ def _field_from_json(cls: type, name: str, v: Any, new_id: Any, depth: int, path
         return from_json(v, new_id, depth, path)
     if name in _OPTIONAL_NODE_FIELDS:
         return None
-    if name in _NAME_FIELDS and not (isinstance(v, str) and len(v) <= MAX_NAME and is_name(v)):
+    if name in _NAME_FIELDS and not (isinstance(v, str) and len(v) <= MAX_NAME and _named(name, v)):
         raise ValueError(f"{name} {str(v)[:40]!r} is not a name")
     if name == "text" and not isinstance(v, str):
         raise ValueError("text must be text")
@@ -477,6 +504,15 @@ def _field_from_json(cls: type, name: str, v: Any, new_id: Any, depth: int, path
     if name == "macro" and v not in MACRO_SHAPES:
         raise ValueError(f"unknown macro {str(v)[:20]!r}")
     return v
+
+
+def _named(field: str, v: str) -> bool:
+    """Whether ``v`` is spelled as the parser reads the name field ``field`` of a node."""
+    if field == "field":
+        return is_selector(v)
+    if field == "function":
+        return is_function(v)
+    return is_name(v)
 
 
 def _literal_from_json(kind: str, v: object, text: str) -> Any:

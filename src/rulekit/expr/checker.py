@@ -40,6 +40,7 @@ from rulekit.expr.types import (
     join,
     list_of,
     map_of,
+    optional_of,
 )
 
 
@@ -177,6 +178,26 @@ for _op in "+-":
     _ARITH[(_op, "timestamp", "period")] = TIMESTAMP
     _ARITH[(_op, "date", "period")] = DATE
 
+#: Functions of optional values: name -> (how it is called, number of arguments
+#: counting the target of a method).
+_OPTIONAL_CALLS: dict[str, tuple[str, int]] = {
+    ast.OPTIONAL_SELECT: ("global", 2),
+    ast.OPTIONAL_INDEX: ("global", 2),
+    "optional.of": ("global", 1),
+    "optional.ofNonZeroValue": ("global", 1),
+    "optional.none": ("global", 0),
+    "hasValue": ("member", 1),
+    "value": ("member", 1),
+    "orValue": ("member", 2),
+    "or": ("member", 2),
+}
+
+#: The protobuf names CEL gives the types of timestamps and durations.
+_PROTOBUF_TYPES: dict[tuple[str, ...], str] = {
+    ("google", "protobuf", "Timestamp"): "timestamp",
+    ("google", "protobuf", "Duration"): "duration",
+}
+
 _RELATIONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
 _OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
 
@@ -232,8 +253,11 @@ class _Checker:
     # here, so nothing reaches code generation that did not pass the same rules as
     # source text. Each returns the error type, or None for a well-formed node.
     def malformed_name(self, node: ast.Ident | ast.Select | ast.Has) -> Type | None:
-        name = node.name if isinstance(node, ast.Ident) else node.field
-        if not ast.is_name(name):
+        if isinstance(node, ast.Ident):
+            name, ok = node.name, ast.is_name(node.name)
+        else:
+            name, ok = node.field, ast.is_selector(node.field)
+        if not ok:
             return self.error("RK0107", f"{name[:40]!r} is not a name", node.span)
         return None
 
@@ -358,6 +382,14 @@ class _Checker:
             return self.env[name]
         return self.error("RK0201", f"undeclared name `{name}`", node.span, self.suggest_name(name))
 
+    def is_bound(self, name: str) -> bool:
+        """Whether ``name`` is a variable here: of a macro, a constant, or declared."""
+        return (
+            any(name in scope for scope in self.scopes)
+            or name in self.constant_names
+            or (self.env is not None and name in self.env)
+        )
+
     def suggest_name(self, name: str) -> str | None:
         assert self.env is not None
         paths = list(_paths(self.env))
@@ -381,8 +413,17 @@ class _Checker:
         return "declared names: " + ", ".join(sorted(self.env)[:8])
 
     def select(self, node: ast.Select) -> Type:
+        type_name = _PROTOBUF_TYPES.get(ast.path_of(node) or ())
+        if type_name is not None and not self.is_bound("google"):
+            # google.protobuf.Timestamp and .Duration: CEL's names of those types
+            self.constants[node.id] = stdlib.TYPES[type_name]
+            return TYPE
         t = self.check(node.operand)
-        result = self.field_type(t, node.field, node.operand, node.field_span)
+        if t.kind == "optional":  # optional chaining: o.f is o.?f
+            found = self.field_type(t.params[0], node.field, node.operand, node.field_span)
+            result = ERROR if found.kind == "error" else optional_of(found)
+        else:
+            result = self.field_type(t, node.field, node.operand, node.field_span)
         if node.operand.id in self.inputs and result.kind != "error":
             self.inputs[node.id] = result
         return result
@@ -390,6 +431,8 @@ class _Checker:
     def field_type(self, t: Type, name: str, operand: ast.Expr, span: Span) -> Type:
         if t.kind == "object":
             ft = t.field(name)
+            if ft is None and t.params:  # a qualified name declared with names below it
+                return self.field_type(t.params[0], name, operand, span)
             if ft is None:
                 import difflib  # only when there is a mistake to suggest a fix for
 
@@ -415,6 +458,8 @@ class _Checker:
 
     def has(self, node: ast.Has) -> Type:
         t = self.check(node.operand)
+        if t.kind == "optional":  # has(o.f): o holds a value with field f
+            t = t.params[0]
         if t.kind in ("object", "map") or t.is_dynamic:
             if t.kind != "error":
                 self.field_type(t, node.field, node.operand, node.field_span)
@@ -429,7 +474,10 @@ class _Checker:
         t = self.check(node.operand)
         it = self.check(node.index)
         result: Type
-        if t.kind == "list":
+        if t.kind == "optional":  # optional chaining: o[i] is o[?i]
+            found = self.optional_element(t.params[0], it, node.operand, node.index)
+            result = ERROR if found.kind == "error" else optional_of(found)
+        elif t.kind == "list":
             if it.kind not in ("int", "dyn", "error"):
                 return self.error(
                     "RK0203", f"a list index must be an int, not {it}", node.index.span
@@ -590,7 +638,7 @@ class _Checker:
                 "RK0203",
                 f"`{op}` compares values of one type; got {lt} and {rt}",
                 node.op_span,
-                _quoted_number_help(node, lt, rt),
+                _quoted_number_help(node, lt, rt) or _optional_help(lt, rt),
             )
         if lt.is_dynamic or rt.is_dynamic:
             return BOOL
@@ -598,7 +646,7 @@ class _Checker:
             lt.kind == rt.kind and lt.kind in _ORDERED
         ):
             return BOOL
-        help_ = _quoted_number_help(node, lt, rt)
+        help_ = _quoted_number_help(node, lt, rt) or _optional_help(lt, rt)
         if isinstance(node.left, ast.Unary) and node.left.op == "!":
             help_ = (
                 "`not` binds tighter than comparisons: write `not (a < b)` to negate a comparison"
@@ -628,6 +676,8 @@ class _Checker:
             self.check(a) for a in ((node.target, *node.args) if node.target else node.args)
         ]
         name = node.function
+        if name in _OPTIONAL_CALLS:
+            return self.optional_call(node, arg_types)
         sigs = _FUNCTIONS.get(name)
         if sigs is None:
             if node.target is not None and self.types.get(node.target.id, DYN).kind == "error":
@@ -670,6 +720,101 @@ class _Checker:
         if name == "since" and arg_types and arg_types[0].kind != "timestamp":
             help_ = "since(t) takes a timestamp (a time fact) and gives the duration from t to now"
         return self.error("RK0203", f"no matching overload: {name}({shown})", node.span, help_)
+
+    def optional_call(self, node: ast.Call, arg_types: list[Type]) -> Type:
+        """CEL's optional values: `m.?f`, `l[?i]`, optional.of/none/ofNonZeroValue(), and
+        the methods hasValue(), value(), orValue(x), or(o) of an optional."""
+        name = node.function
+        if any(t.kind == "error" for t in arg_types):
+            return ERROR
+        style, arity = _OPTIONAL_CALLS[name]
+        if (node.target is not None) != (style == "member"):
+            how = f"x.{name}(...)" if style == "member" else f"{name}(...)"
+            return self.error(
+                "RK0203", f"`{name}` is not called like that", node.name_span, f"write {how}"
+            )
+        if len(arg_types) != arity:
+            shown = ", ".join(str(t) for t in arg_types)
+            return self.error("RK0203", f"no matching overload: {name}({shown})", node.span)
+        if style == "global":
+            if name == "optional.none":
+                return optional_of(DYN)
+            if name in ("optional.of", "optional.ofNonZeroValue"):
+                return optional_of(arg_types[0])
+            operand = node.args[0]
+            t = arg_types[0]
+            inner = t.params[0] if t.kind == "optional" else t
+            if name == ast.OPTIONAL_SELECT:
+                lit = node.args[1]
+                if not (isinstance(lit, ast.Literal) and isinstance(lit.value, str)):
+                    return self.error("RK0109", "`.?` selects a field by its name", lit.span)
+                found = self.field_type(inner, lit.value, operand, lit.span)
+            else:
+                found = self.optional_element(inner, arg_types[1], operand, node.args[1])
+            if found.kind == "error":
+                return ERROR
+            result = optional_of(found)
+            if operand.id in self.inputs:
+                self.inputs[node.id] = result
+            return result
+        assert node.target is not None
+        t = arg_types[0]
+        if t.kind != "optional" and not t.is_dynamic:
+            return self.error(
+                "RK0220",
+                f"`.{name}()` needs an optional value; `{self.text(node.target)}` is {_a(t)}",
+                node.name_span,
+                "optional values come from `m.?field`, `list[?i]` and optional.of(x); for a"
+                " default where a field is absent, write `m.?field.orValue(default)`",
+            )
+        inner = t.params[0] if t.kind == "optional" else DYN
+        if name == "hasValue":
+            return BOOL
+        if name == "value":
+            result = inner
+        else:
+            other = arg_types[1]
+            if name == "or" and other.kind != "optional" and not other.is_dynamic:
+                return self.error(
+                    "RK0220",
+                    f"`.or()` takes another optional value; `{self.text(node.args[0])}` is"
+                    f" {_a(other)}",
+                    node.args[0].span,
+                    "to fall back to a plain value, write .orValue(x)",
+                )
+            other_inner = other.params[0] if other.kind == "optional" else DYN
+            joined = join(inner, other if name == "orValue" else other_inner)
+            if joined is None:
+                return self.error(
+                    "RK0203",
+                    f"the default of `.{name}()` must be {_a(inner)}, not {_a(other)}",
+                    node.args[0].span,
+                )
+            if name == "or":
+                return optional_of(joined)
+            result = joined
+        if node.target.id in self.inputs and not result.is_dynamic:
+            self.inputs[node.id] = result  # the value the caller gave: checked as declared
+        return result
+
+    def optional_element(self, t: Type, it: Type, operand: ast.Expr, index: ast.Expr) -> Type:
+        """The element `operand[?index]` may hold (``operand`` of type ``t``, ``index`` of
+        type ``it``), or the error type."""
+        if t.kind == "list" and it.kind in ("int", "dyn"):
+            return t.params[0]
+        if t.kind == "map" and (it.is_dynamic or _comparable(it, t.params[0])):
+            return t.params[1]
+        if t.kind == "object" and it.kind in ("string", "dyn"):
+            if isinstance(index, ast.Literal) and isinstance(index.value, str):
+                return self.field_type(t, index.value, operand, index.span)
+            return DYN
+        if t.is_dynamic:
+            return DYN
+        return self.error(
+            "RK0203",
+            f"`{self.text(operand)}` is {t}; it cannot be indexed with {it}",
+            index.span,
+        )
 
     def const_check(self, node: ast.Call) -> None:
         """Literal arguments of conversions and patterns are checked now, not at run time."""
@@ -833,6 +978,12 @@ def _comparable(a: Type, b: Type) -> bool:
     if a.kind in ("list", "map"):
         return all(_comparable(x, y) for x, y in zip(a.params, b.params, strict=True))
     return True
+
+
+def _optional_help(lt: Type, rt: Type) -> str | None:
+    if "optional" in (lt.kind, rt.kind) and lt.kind != rt.kind:
+        return "an optional value may hold nothing: take it out with .orValue(default), or .value()"
+    return None
 
 
 def _quoted_number_help(node: ast.Binary, lt: Type, rt: Type) -> str | None:

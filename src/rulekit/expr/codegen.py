@@ -242,6 +242,9 @@ _RUNTIME: dict[str, Any] = {
     "_date": stdlib.to_date,
     "_days_between": stdlib.days_between,
 }
+#: The optional values' functions, each under a generated name (`_opt0`, ...).
+_OPTIONAL_HELPERS = {name: f"_opt{i}" for i, name in enumerate(stdlib.OPTIONAL_FUNCTIONS)}
+_RUNTIME.update({_OPTIONAL_HELPERS[n]: fn for n, fn in stdlib.OPTIONAL_FUNCTIONS.items()})
 _MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
 #: Function -> the runtime helper that computes it (accessors and since() apart).
 _HELPERS = {
@@ -262,6 +265,7 @@ _HELPERS = {
     "dyn": "_dyn",
     "date": "_date",
     "daysBetween": "_days_between",
+    **_OPTIONAL_HELPERS,
 }
 _MACROS = {
     "all": "_c_all",
@@ -392,6 +396,11 @@ class _Emitter:
                     return self.const(stdlib.TYPES[name])
                 return f"variables[{name!r}]"
             case ast.Select():
+                if node.id in self.checked.constants:  # google.protobuf.Timestamp
+                    return self.const(self.checked.constants[node.id])
+                if self.kind(node.operand) == "optional":  # optional chaining
+                    sel = _OPTIONAL_HELPERS[ast.OPTIONAL_SELECT]
+                    return f"{sel}({self.gen(node.operand)}, {node.field!r})"
                 return f"{self.gen(node.operand)}[{node.field!r}]"
             case ast.Has():
                 return f"_has({self.gen(node.operand)}, {node.field!r})"
@@ -451,6 +460,8 @@ class _Emitter:
     def index(self, node: ast.Index) -> str:
         ot, it = self.type(node.operand), self.type(node.index)
         a, b = self.gen(node.operand), self.gen(node.index)
+        if ot.kind == "optional":  # optional chaining
+            return f"{_OPTIONAL_HELPERS[ast.OPTIONAL_INDEX]}({a}, {b})"
         if (
             ot.kind in ("map", "object")
             and it.kind == "string"

@@ -189,7 +189,8 @@ _READERS = {
 def to_data(v: Any) -> Any:
     """A value as plain JSON data (the inverse of :func:`convert` given the type):
     money as a decimal string, times as RFC 3339, durations as CEL duration text
-    (``5400s``), bytes as base64, type values by name."""
+    (``5400s``), bytes as base64, type values by name, an optional as its value (null
+    when it holds none)."""
     if v is None or isinstance(v, bool | int | str):
         return v
     if isinstance(v, float):
@@ -208,4 +209,6 @@ def to_data(v: Any) -> Any:
         return {str(k): to_data(x) for k, x in v.items()}
     if isinstance(v, stdlib.CelType):
         return v.name
+    if isinstance(v, stdlib.CelOptional):  # its value, or null for optional.none()
+        return to_data(v.value) if v.present else None
     return repr(v)

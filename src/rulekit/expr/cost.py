@@ -136,6 +136,8 @@ def _assumed(t: Type) -> _Shape:
         return _Shape((0, ASSUMED_ENTRIES, True), inner, inner)
     if t.kind == "map":
         return _Shape((0, ASSUMED_ENTRIES, True), _assumed(t.params[0]), _assumed(t.params[1]))
+    if t.kind == "optional":
+        return _assumed(t.params[0])  # an optional has the shape of the value it holds
     if t.kind in ("dyn", "object", "error"):
         return _DYN
     return _SCALAR
@@ -218,6 +220,8 @@ class _Estimator:
         return _ONE, self.declared(node)
 
     def select(self, node: ast.Select) -> tuple[_Range, _Shape]:
+        if node.id in self.constants:  # a type name: google.protobuf.Timestamp
+            return _ONE, _SCALAR
         cost, shape = self.visit(node.operand)
         return _plus_one(cost), self.declared(node, _value(shape))
 
@@ -305,6 +309,8 @@ class _Estimator:
         if name == "bytes" and shapes and shapes[0].size is not None:
             size = shapes[0].size
             return cost, _Shape((size[0], min(size[1] * 4, SATURATED), size[2]))  # UTF-8
+        if name in _OPTIONAL_SHAPES and shapes:
+            return cost, _OPTIONAL_SHAPES[name](self, node, shapes)
         return cost, _SCALAR
 
     def comprehension(self, node: ast.Comprehension) -> tuple[_Range, _Shape]:
@@ -329,6 +335,19 @@ class _Estimator:
         built = (0, count[1], count[2])  # each element of the result
         return _plus_one(_add(_add(cost, loop), built)), _Shape(built, result, result)
 
+
+#: Functions of optional values: each costs 1 and its arguments (as any call), and an
+#: optional has the shape of the value it holds, so `m.?items.orValue([])` is sized as
+#: `m.items` is.
+_OPTIONAL_SHAPES: dict[str, Callable[[_Estimator, ast.Call, list[_Shape]], _Shape]] = {
+    ast.OPTIONAL_SELECT: lambda e, node, shapes: e.declared(node, _value(shapes[0])),
+    ast.OPTIONAL_INDEX: lambda e, node, shapes: e.declared(node, _value(shapes[0])),
+    "optional.of": lambda e, node, shapes: shapes[0],
+    "optional.ofNonZeroValue": lambda e, node, shapes: shapes[0],
+    "value": lambda e, node, shapes: e.declared(node, shapes[0]),
+    "orValue": lambda e, node, shapes: e.declared(node, _unite(shapes) or _SCALAR),
+    "or": lambda e, node, shapes: _unite(shapes) or _SCALAR,
+}
 
 #: The visit of each kind of node (a table: faster than matching on the node's class).
 _VISITS: dict[type, Callable[[_Estimator, Any], tuple[_Range, _Shape]]] = {

@@ -283,7 +283,7 @@ def _check_and_build(
 @lru_cache(maxsize=256)
 def _environment(items: tuple[tuple[str, str], ...]) -> Mapping[str, Type]:
     """Declarations -> types, once per distinct set (a policy compiles many guards against one)."""
-    return MappingProxyType(build_environment(dict(items)))
+    return MappingProxyType(build_environment(dict(items), qualified=True))
 
 
 def parse_and_check(

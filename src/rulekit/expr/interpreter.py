@@ -178,6 +178,8 @@ class _Run:
         self.checked = interp.checked
         self.root = interp.checked.root
         self.variables = variables
+        #: the caller gave a value under a dotted name (CEL's qualified names)
+        self.dotted = any("." in k for k in variables or ())
         self.now = now
         self.scopes: list[dict[str, Any]] = []
         self.values: dict[int, Any] = {}
@@ -243,6 +245,11 @@ class _Run:
                 except KeyError:
                     raise CelError(f"no value given for `{name}`") from None
             case ast.Select():
+                if node.id in self.checked.constants:  # google.protobuf.Timestamp
+                    return self.checked.constants[node.id]
+                qualified = self.qualified(node)
+                if qualified is not None:
+                    return self.variables[qualified]
                 return stdlib.select(self.ev(node.operand), node.field)
             case ast.Has():
                 return stdlib.has_field(self.ev(node.operand), node.field)
@@ -278,6 +285,28 @@ class _Run:
             case ast.Comprehension():
                 return self.comprehension(node)
         raise TypeError(node)  # pragma: no cover
+
+    def qualified(self, node: ast.Select) -> str | None:
+        """The variable ``node`` reads as a whole when it spells a qualified name given as
+        one (``{"a.b.c": v}`` for `a.b.c`), CEL's name resolution: only when its first name
+        is not a variable itself (a name given as it is wins, as on the fast path); the
+        longest prefix is found as each selection in the chain asks for its own."""
+        path = ast.path_of(node) if self.dotted else None
+        if path is None:
+            return None
+        root: ast.Expr = node
+        while isinstance(root, ast.Select):
+            root = root.operand
+        name = path[0]
+        if (
+            name in self.variables
+            or any(name in scope for scope in self.scopes)
+            or name == "now"
+            or root.id in self.checked.constants
+        ):
+            return None
+        name = ".".join(path)
+        return name if name in self.variables else None
 
     def logical(self, op: str, operands: list[ast.Expr], values: list[Any] | None = None) -> bool:
         """``&&``/``||`` over operands (or precomputed values), commutative, absorbing errors."""
@@ -389,4 +418,5 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "dyn": stdlib.dyn,
     "date": stdlib.to_date,
     "daysBetween": stdlib.days_between,
+    **stdlib.OPTIONAL_FUNCTIONS,
 }

@@ -75,6 +75,7 @@ _TOKEN_NAMES = {
     "FALSE": "`false`",
     "NULL": "`null`",
     "IDENT": "a name",
+    "QUOTED_FIELD": "a field name",
     "INT": "a number",
     "HEX_INT": "a number",
     "UINT": "a number",
@@ -166,21 +167,39 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
     # -- members --------------------------------------------------------------
     def select(self, c: list[Any]) -> ast.Expr:
         operand, _dot, name = c
-        _check_name(name)
-        return ast.Select(_id(), _span(operand, name), operand, str(name), token_span(name))
+        field = _selector(name)
+        return ast.Select(_id(), _span(operand, name), operand, field, token_span(name))
+
+    def optional_select(self, c: list[Any]) -> ast.Expr:
+        # `a.?b` is the call _?._(a, "b"), as cel-go builds it.
+        operand, _dot, _q, name = c
+        field = _selector(name)
+        lit = ast.Literal(_id(), token_span(name), "string", field, stdlib.quote_string(field))
+        span = _span(operand, name)
+        return ast.Call(_id(), span, ast.OPTIONAL_SELECT, None, (operand, lit), token_span(name))
 
     def method_call(self, c: list[Any]) -> ast.Expr:
         target, _dot, name, _lp, args, rp = c
-        _check_name(name)
+        method = _selector(name)
         arglist: list[ast.Expr] = args or []
         span = _span(target, rp)
-        if str(name) in MACROS:
-            return _comprehension(str(name), target, arglist, span, token_span(name))
-        return ast.Call(_id(), span, str(name), target, tuple(arglist), token_span(name))
+        if method in MACROS:
+            return _comprehension(method, target, arglist, span, token_span(name))
+        if type(target) is ast.Ident and f"{target.name}.{method}" in ast.QUALIFIED_FUNCTIONS:
+            # optional.of(x): a function of a qualified name, not a method of `optional`
+            qualified = f"{target.name}.{method}"
+            return ast.Call(_id(), span, qualified, None, tuple(arglist), _span(target, name))
+        return ast.Call(_id(), span, method, target, tuple(arglist), token_span(name))
 
     def index(self, c: list[Any]) -> ast.Expr:
         operand, _l, idx, rs = c
         return ast.Index(_id(), _span(operand, rs), operand, idx)
+
+    def optional_index(self, c: list[Any]) -> ast.Expr:
+        # `a[?i]` is the call _[?_](a, i), as cel-go builds it.
+        operand, lsqb, _q, idx, rs = c
+        span = _span(operand, rs)
+        return ast.Call(_id(), span, ast.OPTIONAL_INDEX, None, (operand, idx), token_span(lsqb))
 
     # -- primaries ------------------------------------------------------------
     def ident(self, c: list[Any]) -> ast.Expr:
@@ -375,6 +394,21 @@ def _check_name(tok: Token) -> None:
             token_span(tok),
             'pick another name; if this is a map key, write it as m["' + str(tok) + '"]',
         )
+
+
+def _selector(tok: Token) -> str:
+    """The field or method name after a dot: any name but CEL's keywords (reserved words
+    too, `m.if`), or a field in backticks (`m.`content-type``), without them."""
+    if tok.type == "QUOTED_FIELD":
+        return str(tok)[1:-1]
+    if str(tok) in ast.CEL_KEYWORDS:
+        raise Problem(
+            "RK0107",
+            f"`{tok}` is a keyword and cannot be used as a field or method name",
+            token_span(tok),
+            f'write the field in backticks, m.`{tok}`, or as m["{tok}"]',
+        )
+    return str(tok)
 
 
 def _check_int_range(node: ast.Literal) -> None:
@@ -736,6 +770,8 @@ def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Dia
                 "a duration is whole numbers with units, largest first: 90m, 1h30m, 10d "
                 "(units d, h, m, s, ms; lowercase)"
             )
+        elif tok.type == "QUOTED_FIELD":
+            help_ = f"a name in backticks is a field: write it after a dot, m.{tok}"
         elif tok.type in _VALUE_TOKENS and "an operator" in expected:
             help_ = "is an operator missing before it? (`and`, `or`, `==`, `<`, ...)"
         return diag.make(
@@ -750,6 +786,8 @@ def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Dia
 
 
 def _describe_token(tok: Token) -> str:
+    if tok.type == "QUOTED_FIELD":
+        return f"field name {tok}"
     if tok.type in ("IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION", "PERIOD"):
         return f"{_TOKEN_NAMES[tok.type].removeprefix('a ')} `{tok}`"
     return f"`{tok}`"

@@ -61,11 +61,15 @@ def _print(node: ast.Expr) -> str:
         case ast.Ident(name=name):
             return name
         case ast.Select(operand=o, field=f):
-            return f"{_wrap(o, _MEMBER)}.{f}"
+            return f"{_wrap(o, _MEMBER)}.{_field(f)}"
         case ast.Has(operand=o, field=f):
-            return f"has({_wrap(o, _MEMBER)}.{f})"
+            return f"has({_wrap(o, _MEMBER)}.{_field(f)})"
         case ast.Index(operand=o, index=i):
             return f"{_wrap(o, _MEMBER)}[{_print(i)}]"
+        case ast.Call(function=ast.OPTIONAL_SELECT, args=(o, ast.Literal(value=str(f)))):
+            return f"{_wrap(o, _MEMBER)}.?{_field(f)}"
+        case ast.Call(function=ast.OPTIONAL_INDEX, args=(o, i)):
+            return f"{_wrap(o, _MEMBER)}[?{_print(i)}]"
         case ast.Call(function=f, target=t, args=call_args):
             inner = ", ".join(_print(a) for a in call_args)
             return f"{_wrap(t, _MEMBER)}.{f}({inner})" if t is not None else f"{f}({inner})"
@@ -88,6 +92,11 @@ def _print(node: ast.Expr) -> str:
             parts = [v, *(_print(x) for x in (p, t) if x is not None)]
             return f"{_wrap(r, _MEMBER)}.{m}({', '.join(parts)})"
     raise TypeError(node)  # pragma: no cover
+
+
+def _field(name: str) -> str:
+    """A field name as written after a dot: in backticks unless it is a name."""
+    return name if ast.IDENT.fullmatch(name) else f"`{name}`"
 
 
 def _literal(node: ast.Literal) -> str:

@@ -472,6 +472,8 @@ def map_lookup(m: Mapping[Any, Any], key: Any) -> tuple[bool, Any]:
 
 
 def index(container: Any, key: Any) -> Any:
+    if type(container) is CelOptional:  # optional chaining: o[i] is o[?i]
+        return optional_index(container, key)
     k = kind(container)
     if k == "list":
         kk = kind(key)
@@ -493,6 +495,8 @@ def index(container: Any, key: Any) -> Any:
 
 
 def select(obj: Any, field: str) -> Any:
+    if type(obj) is CelOptional:  # optional chaining: o.f is o.?f
+        return optional_select(obj, field)
     if kind(obj) != "map":
         raise CelError(f"cannot select field `{field}` of a {kind(obj)}")
     try:
@@ -502,6 +506,8 @@ def select(obj: Any, field: str) -> Any:
 
 
 def has_field(obj: Any, field: str) -> bool:
+    if type(obj) is CelOptional:  # has(o.f): o holds a value with field f
+        return obj.present and has_field(obj.value, field)
     if kind(obj) != "map":
         raise CelError(f"has() needs a map, got a {kind(obj)}")
     return field in obj
@@ -1339,4 +1345,127 @@ INPUT_CHECKS = {
     "string": input_string,
     "bytes": input_bytes,
     "enum": input_string,
+}
+
+
+# -- optional values (cel-spec's optional extension) --------------------------------------
+
+
+class CelOptional:
+    """An optional value: ``optional.of(x)`` (``present``) or ``optional.none()``."""
+
+    __slots__ = ("present", "value")
+
+    def __init__(self, present: bool, value: Any = None) -> None:
+        self.present = present
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not CelOptional:
+            return NotImplemented
+        if self.present != other.present:
+            return False
+        return not self.present or eq(self.value, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return f"optional.of({render(self.value)})" if self.present else "optional.none()"
+
+    __repr__ = __str__
+
+
+NONE = CelOptional(False)
+_KINDS[CelOptional] = "optional_type"
+TYPES["optional_type"] = CelType("optional_type")
+
+
+def optional_of(v: Any) -> CelOptional:
+    return CelOptional(True, v)
+
+
+def optional_none() -> CelOptional:
+    return NONE
+
+
+def optional_of_non_zero(v: Any) -> CelOptional:
+    """``optional.ofNonZeroValue(v)``: none for the zero value of v's type."""
+    k = kind(v)
+    zero = (
+        v is None
+        or (k in ("bool", "int", "double", "money", "string", "bytes", "list", "map") and not v)
+        or (k == "duration" and v == timedelta(0))
+        or (k == "timestamp" and v == _EPOCH)
+    )
+    return NONE if zero else CelOptional(True, v)
+
+
+def _optional(v: Any, function: str) -> CelOptional:
+    if type(v) is not CelOptional:
+        raise CelError(f"{function}() needs an optional value, got {kind(v)}")
+    return v
+
+
+def optional_has_value(opt: Any) -> bool:
+    return _optional(opt, "hasValue").present
+
+
+def optional_value(opt: Any) -> Any:
+    o = _optional(opt, "value")
+    if not o.present:
+        raise CelError("value() of optional.none(): the optional holds no value")
+    return o.value
+
+
+def optional_or_value(opt: Any, default: Any) -> Any:
+    o = _optional(opt, "orValue")
+    return o.value if o.present else default
+
+
+def optional_or(opt: Any, other: Any) -> CelOptional:
+    o = _optional(opt, "or")
+    return o if o.present else _optional(other, "or")
+
+
+def optional_select(obj: Any, field: str) -> CelOptional:
+    """``obj.?field``: the field, optional.none() when absent (and when ``obj`` is none)."""
+    if type(obj) is CelOptional:
+        if not obj.present:
+            return NONE
+        obj = obj.value
+    if kind(obj) != "map":
+        raise CelError(f"cannot select field `{field}` of a {kind(obj)}")
+    return CelOptional(True, obj[field]) if field in obj else NONE
+
+
+def optional_index(container: Any, key: Any) -> CelOptional:
+    """``container[?key]``: the element, optional.none() when absent or out of range."""
+    if type(container) is CelOptional:
+        if not container.present:
+            return NONE
+        container = container.value
+    k = kind(container)
+    if k == "list":
+        kk = kind(key)
+        if kk == "int" or (kk == "double" and math.isfinite(key) and key == int(key)):
+            i = int(key)
+            return CelOptional(True, container[i]) if 0 <= i < len(container) else NONE
+        raise _overload("[?]", container, key)
+    if k == "map":
+        found, v = map_lookup(container, key)
+        return CelOptional(True, v) if found else NONE
+    raise _overload("[?]", container, key)
+
+
+#: Functions of optional values, by the name CEL calls them.
+OPTIONAL_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "_?._": optional_select,
+    "_[?_]": optional_index,
+    "optional.of": optional_of,
+    "optional.none": optional_none,
+    "optional.ofNonZeroValue": optional_of_non_zero,
+    "hasValue": optional_has_value,
+    "value": optional_value,
+    "orValue": optional_or_value,
+    "or": optional_or,
 }

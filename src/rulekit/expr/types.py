@@ -32,6 +32,8 @@ class Type:
             return f"object `{self.name}`"
         if self.kind == "enum":
             return self.name
+        if self.kind == "optional":
+            return f"optional_type({self.params[0]})"
         return self.kind
 
     def field(self, name: str) -> Type | None:
@@ -83,6 +85,11 @@ def list_of(t: Type) -> Type:
 
 def map_of(k: Type, v: Type) -> Type:
     return Type("map", (k, v))
+
+
+def optional_of(t: Type) -> Type:
+    """``optional_type(t)``: CEL's optional values (``optional.of(x)``, ``m.?f``)."""
+    return Type("optional", (t,))
 
 
 class TypeSyntaxError(ValueError):
@@ -176,8 +183,21 @@ BUILTIN_NAMES = frozenset(
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*\Z")
 
 
-def build_environment(declarations: Mapping[str, str | Type]) -> dict[str, Type]:
-    """Turn ``{"order.amount": "money", ...}`` into top-level names and their types."""
+#: Where a name declared with names below it (CEL's "a.b" beside "a.b.c") keeps its own
+#: type in the tree :func:`build_environment` builds (no name is empty).
+_OWN = ""
+
+
+def build_environment(
+    declarations: Mapping[str, str | Type], *, qualified: bool = False
+) -> dict[str, Type]:
+    """Turn ``{"order.amount": "money", ...}`` into top-level names and their types.
+
+    ``qualified``: a name may be declared with names below it (``a.b`` and ``a.b.c``),
+    as CEL's qualified names may be: ``a.b.c`` is then the longest declared prefix's, and
+    ``a.b`` an object whose type for any other field is that of ``a.b``'s declared type.
+    Otherwise (a policy's facts) that is a conflict.
+    """
     tree: dict[str, object] = {}
     for name, spec in declarations.items():
         parts = name.split(".")
@@ -194,14 +214,20 @@ def build_environment(declarations: Mapping[str, str | Type]) -> dict[str, Type]
         node = tree
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
+            if qualified and isinstance(child, Type):
+                child = node[part] = {_OWN: child}
             if not isinstance(child, dict):
                 raise DeclarationError(
                     name, f"`{'.'.join(parts[: i + 1])}` is declared as {child}, not an object"
                 )
             node = child
-        if parts[-1] in node:
+        existing = node.get(parts[-1])
+        if qualified and isinstance(existing, dict) and _OWN not in existing:
+            existing[_OWN] = typ
+        elif existing is not None:
             raise DeclarationError(name, "declared twice (or also has fields declared)")
-        node[parts[-1]] = typ
+        else:
+            node[parts[-1]] = typ
     return {k: _to_type(v, k) for k, v in tree.items()}
 
 
@@ -209,8 +235,11 @@ def _to_type(node: object, path: str) -> Type:
     if isinstance(node, Type):
         return node
     assert isinstance(node, dict)
-    fields = tuple(sorted((k, _to_type(v, f"{path}.{k}")) for k, v in node.items()))
-    return Type("object", name=path, fields=fields)
+    own = node.get(_OWN)
+    fields = tuple(sorted((k, _to_type(v, f"{path}.{k}")) for k, v in node.items() if k != _OWN))
+    # A declared name with names below it: its own type rides along (CEL qualified names).
+    params = (own,) if isinstance(own, Type) else ()
+    return Type("object", params, name=path, fields=fields)
 
 
 def join(a: Type, b: Type) -> Type | None:
@@ -221,7 +250,7 @@ def join(a: Type, b: Type) -> Type | None:
         return DYN
     if a == b:
         return a
-    if a.kind == b.kind and a.kind in ("list", "map"):
+    if a.kind == b.kind and a.kind in ("list", "map", "optional"):
         params = [join(x, y) for x, y in zip(a.params, b.params, strict=True)]
         if any(p is None for p in params):
             return Type(a.kind, tuple(DYN for _ in params))

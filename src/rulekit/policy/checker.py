@@ -40,8 +40,9 @@ from rulekit.policy import ast, ir, soon
 
 #: Names the policy language gives a meaning: facts may not take them.
 RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
-#: Words the condition language cannot read as names (anywhere in a fact's path).
+#: Words the condition language cannot read as a fact's first name, and after a dot.
 UNREADABLE = expr_parser.RESERVED | expr_parser.KEYWORDS
+UNREADABLE_FIELDS = expr_ast.CEL_KEYWORDS
 _RESERVED_WHY = {
     "event": "`event` is the payload of the event being handled",
     "actor": "`actor` is the sender of the event being handled",
@@ -309,7 +310,8 @@ class _Checker:
                     f"{why}; pick another name",
                 )
                 continue
-            unreadable = [seg for seg in segments if seg in UNREADABLE]
+            unreadable = [root] if root in UNREADABLE else []
+            unreadable += [seg for seg in segments[1:] if seg in UNREADABLE_FIELDS]
             if unreadable:
                 self.error(
                     "RK0317",
