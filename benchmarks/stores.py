@@ -126,8 +126,12 @@ class Raw:
     def __init__(self, backend: Backend) -> None:
         self.kind = backend.kind
         if backend.kind == "sqlite":
-            # as SQLiteDialect._connect: WAL, synchronous=FULL, foreign keys
-            self.conn: Any = sqlite3.connect(backend.where, timeout=30.0, isolation_level=None)
+            # as SQLiteDialect._connect: WAL, synchronous=FULL, foreign keys. A thread of
+            # Threads opens its own and the process closes them all at the end, from its
+            # main thread: each is used by one thread only, so that is safe.
+            self.conn: Any = sqlite3.connect(
+                backend.where, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
@@ -185,11 +189,12 @@ class RawCursor:
 # -- the raw baseline: the store's SQL shapes, with the rows the store wrote -------------------
 
 INSERT_CASE = (
-    f"INSERT INTO rk_cases ({CASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(CASE_COLUMNS.split(',')))})"
 )
 UPDATE_CASE = (
     "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
-    "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ? "
+    "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ? "
     "WHERE id = ? AND version = ?"
 )
 INSERT_HISTORY = "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)"
@@ -271,7 +276,21 @@ def _update_case(cur: RawCursor, case_id: str, version: int, w: Write) -> bool:
     r = w.row
     cur.execute(
         UPDATE_CASE,
-        (r[3], r[4], r[5], r[6], r[7], r[8], r[9], version + 1, r[13], r[14], case_id, version),
+        (
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            version + 1,
+            r[13],
+            r[14],
+            r[15],
+            case_id,
+            version,
+        ),
     )
     return cur.rowcount == 1
 
@@ -476,6 +495,7 @@ def _worker(backend: Backend, templates: Templates, pipe: Any, barrier: Any) -> 
                 _, kind, phase, ids = command
                 assert threads is not None
                 problems.extend(threads.run(kind, phase, ids, templates))
+                done = len(ids)
             elif command[0] == "fire":  # one batch, one transaction
                 if command[1] == "store":
                     batch = store.fire_due(limit=FIRE_LIMIT, now=FIRE_AT)
@@ -664,6 +684,9 @@ def measure_threads(
                 after = commits()
                 figures.commits += after[0] - before[0]
                 figures.writes += after[1] - before[1]
+    for name, pair in (("group commit", figures.group), ("no group commit", figures.nogroup)):
+        if not (pair.store_n and pair.raw_n):  # a figure of 0 would read as a result
+            problems.append(f"8 threads, {name}: no steps were counted (a benchmark bug)")
 
 
 def measure_fire(w: Workers, m: int, reps: int, figures: StepFigures, problems: list[str]) -> None:
