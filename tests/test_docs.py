@@ -56,7 +56,9 @@ def test_the_example_readme_quotes_its_rule_file() -> None:
     """Each `rk` block of examples/support_sla/README.md is lines of support_sla.rk, as written."""
     folder = ROOT / "examples" / "support_sla"
     rules = (folder / "support_sla.rk").read_text(encoding="utf-8")
-    blocks = re.findall(r"```rk\n(.*?)```", (folder / "README.md").read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(
+        r"```rk\n(.*?)```", (folder / "README.md").read_text(encoding="utf-8"), re.S
+    )
     assert blocks
     for block in blocks:
         lines = block.rstrip(" ")  # the indentation of a block's closing fence in a list
