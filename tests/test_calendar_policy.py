@@ -94,3 +94,88 @@ def test_the_worst_case_of_a_period_is_bounded_by_its_longest() -> None:
     figures = {w.workflow: w for w in times.worst_case_times(rulekit.load(POLICY))}
     assert "at most 15d" in times.render([figures["working"]])
     assert figures["working"].opened.bound == timedelta(days=15)
+
+
+def _two_calendars(tmp_path: Path, body: str, suffix: str = ".rk") -> Path:
+    """A policy declaring two calendars, cn (1 October a holiday) and hk (2 October)."""
+    (tmp_path / "cn.yaml").write_text("holidays: [2026-10-01]\n", encoding="utf-8")
+    (tmp_path / "hk.yaml").write_text("holidays: [2026-10-02]\n", encoding="utf-8")
+    path = tmp_path / f"two{suffix}"
+    if suffix == ".rk":
+        path.write_text(
+            'policy two version "1"\n  timezone "Asia/Shanghai"\n'
+            'calendar cn from "cn.yaml"\ncalendar hk from "hk.yaml"\n'
+            "facts { t: time }\nactors a\nevent go by a\n"
+            f"workflow w {{\n  initial state s {{\n    on go -> done\n    {body}\n  }}\n"
+            "  final state done\n}\n",
+            encoding="utf-8",
+        )
+    else:
+        path.write_text(
+            "policy: two\nversion: '1'\ntimezone: Asia/Shanghai\n"
+            "calendars: {cn: cn.yaml, hk: hk.yaml}\nfacts: {t: time}\nactors: [a]\n"
+            "events: {go: {by: a}}\nworkflows:\n  w:\n    states:\n"
+            "      s:\n        initial: true\n        transitions:\n"
+            f"          - {{on: go, to: done}}\n          - {body}\n"
+            "      done: {final: true}\n",
+            encoding="utf-8",
+        )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "due"),
+    [
+        # Wednesday 30 September 2026, 10:00: 2 working days on cn skip 1 October, on hk 2 October.
+        ("after 2 working days in cn -> done", "2026-10-05T10:00:00+08:00"),
+        ("after 2 working days in hk -> done", "2026-10-05T10:00:00+08:00"),
+        ("after 1 working day in cn -> done", "2026-10-02T10:00:00+08:00"),
+        ("after 1 working day in hk -> done", "2026-10-01T10:00:00+08:00"),
+        (
+            'at date("2026-10-01").nextWorkingDay("cn").atTime("17:00") -> done',
+            "2026-10-02T17:00:00+08:00",
+        ),
+        (
+            'at date("2026-10-01").nextWorkingDay("hk").atTime("17:00") -> done',
+            "2026-10-01T17:00:00+08:00",
+        ),
+    ],
+)
+@pytest.mark.parametrize("form", [".rk", ".yaml"])
+def test_a_period_names_the_calendar_it_counts_on(
+    tmp_path: Path, body: str, due: str, form: str
+) -> None:
+    if form == ".yaml":
+        trigger, target = body.rsplit(" -> ", 1)
+        kind, expr = trigger.split(" ", 1)
+        body = f"{{{kind}: '{expr}', to: {target}}}"
+    policy = rulekit.load(_two_calendars(tmp_path, body, form))
+    # the artifact names the calendar too, and a loaded artifact counts on it
+    out = tmp_path / "two.json"
+    out.write_text(json.dumps(artifact.to_json(policy)), encoding="utf-8")
+    engine = rulekit.Engine(rulekit.load(out))
+    start = stdlib.parse_timestamp("2026-09-28T10:00:00+08:00")
+    case = engine.open("w", {"t": start}, at=stdlib.parse_timestamp("2026-09-30T10:00:00+08:00"))
+    assert [d[0].isoformat() for d in engine.pending(case)] == [due]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message", "column"),
+    [
+        ("after 5 working days -> done", "RK0213", "and the policy declares 2 (cn, hk)", 11),
+        ("after 5 working days in ch -> done", "RK0212", "unknown calendar `ch`", 11),
+        ("on go when t.localDate().isWorkingDay() -> done", "RK0213", "`isWorkingDay` needs", 30),
+        ('on go when t.localDate().nextWorkingDay("hx") -> done', "RK0212", "`hx`", 45),
+        ("after 1 month in cn -> done", "RK0108", "only working days are counted on a", 11),
+    ],
+)
+def test_with_several_calendars_each_use_names_one(
+    tmp_path: Path, body: str, code: str, message: str, column: int
+) -> None:
+    with pytest.raises(CompileError) as info:
+        rulekit.load(_two_calendars(tmp_path, body))
+    [d] = info.value.diagnostics
+    assert (d.code, d.line) == (code, 11)
+    assert message in d.message
+    if column:
+        assert d.column == column

@@ -64,17 +64,22 @@ class Period:
 
     count: int
     unit: str
+    #: the working-day calendar it names (``5 working days in cn``); None: the policy's only one
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise CalendarError(f"unknown period unit `{self.unit}` (units: {', '.join(UNITS)})")
+        if self.calendar is not None and self.unit != "working day":
+            raise CalendarError(f"only working days are counted on a calendar, not {self.unit}s")
 
     def __str__(self) -> str:
         plural = "" if abs(self.count) == 1 else "s"
-        return f"{self.count} {self.unit}{plural}"
+        named = f" in {self.calendar}" if self.calendar is not None else ""
+        return f"{self.count} {self.unit}{plural}{named}"
 
     def __neg__(self) -> Period:
-        return Period(-self.count, self.unit)
+        return Period(-self.count, self.unit, self.calendar)
 
     @property
     def months(self) -> int:
@@ -83,12 +88,15 @@ class Period:
 
 
 _PERIOD_TEXT = re.compile(
-    r"(-?\d+)\s+(years?|months?|calendar\s+days?|working\s+days?)\Z", re.ASCII
+    r"(-?\d+)\s+(years?|months?|calendar\s+days?|working\s+days?)"
+    r"(?:\s+in\s+([_a-zA-Z][_a-zA-Z0-9]*))?\Z",
+    re.ASCII,
 )
 
 
 def parse_period(text: str) -> Period:
-    """``1 month``, ``2 months``, ``1 year``, ``14 calendar days``, ``5 working days``."""
+    """``1 month``, ``2 months``, ``1 year``, ``14 calendar days``, ``5 working days``,
+    ``5 working days in cn`` (on the calendar named ``cn``)."""
     m = _PERIOD_TEXT.match(text.strip())
     if not m:
         raise CalendarError(
@@ -98,7 +106,7 @@ def parse_period(text: str) -> Period:
     count = int(m.group(1))
     if len(m.group(1).lstrip("-")) > 6:
         raise CalendarError(f"period `{text}` is out of range")
-    return Period(count, unit)
+    return Period(count, unit, m.group(3))
 
 
 # -- dates -------------------------------------------------------------------------------
@@ -393,19 +401,62 @@ def clock_changes(zone: tzinfo) -> timedelta:
 @dataclass(frozen=True)
 class TimeRules:
     """Where a policy counts calendar time: its zone (``zone`` is the name as written,
-    ``tz`` the zone itself) and its working-day calendars, the first being the one
-    periods of working days and the calendar functions use unless they name another."""
+    ``tz`` the zone itself) and its working-day calendars. Periods of working days and
+    the calendar functions name the calendar they count on, unless the policy declares
+    exactly one."""
 
     zone: str
     tz: tzinfo
     calendars: tuple[WorkCalendar, ...] = ()
 
     def calendar(self, name: str | None = None) -> WorkCalendar | None:
-        """The calendar of that name (None: the default, the first); None when there is none."""
-        for c in self.calendars:
-            if name is None or c.name == name:
-                return c
-        return None
+        """The calendar of that name (None: the only one declared); None when there is
+        none of that name, or no name and not exactly one calendar."""
+        if name is None:
+            return self.calendars[0] if len(self.calendars) == 1 else None
+        return next((c for c in self.calendars if c.name == name), None)
+
+    def pick(self, name: str | None, what: str, spelled: str) -> WorkCalendar:
+        """The calendar ``what`` counts on: the one ``name`` names, or without a name the
+        only one declared. Raises :class:`CalendarChoice` saying what is wrong; ``spelled``
+        shows how to name a calendar there, ``{}`` standing for the name."""
+        known = [c.name for c in self.calendars]
+        found = self.calendar(name)
+        if found is not None:
+            return found
+        if name is not None:
+            import difflib  # only when there is a mistake to suggest a fix for
+
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            raise CalendarChoice(
+                "RK0212",
+                f"unknown calendar `{name}`",
+                f"did you mean `{close[0]}`?"
+                if close
+                else "calendars the policy declares: " + (", ".join(known) or "(none)"),
+            )
+        if not known:
+            raise CalendarChoice(
+                "RK0212",
+                f"{what} needs a working-day calendar, and none is declared",
+                'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+            )
+        raise CalendarChoice(
+            "RK0213",
+            f"{what} needs a working-day calendar, and the policy declares {len(known)} "
+            f"({', '.join(known)}): which one?",
+            "name it: " + ", ".join(spelled.format(k) for k in known),
+        )
+
+
+class CalendarChoice(CalendarError):
+    """No calendar, or not one calendar, for what needs one: ``code`` is the diagnostic
+    (RK0212 unknown or none, RK0213 several and none named), ``help`` what to write."""
+
+    def __init__(self, code: str, message: str, help: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.help = help
 
 
 @dataclass(frozen=True)

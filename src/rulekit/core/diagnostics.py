@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "RK0210": "expression may cost too much to evaluate",
     "RK0211": "calendar period where it is ambiguous",
     "RK0212": "unknown calendar",
+    "RK0213": "which calendar?",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
