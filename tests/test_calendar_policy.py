@@ -179,3 +179,59 @@ def test_with_several_calendars_each_use_names_one(
     assert message in d.message
     if column:
         assert d.column == column
+
+
+def test_a_period_constant_travels_in_the_artifact_with_its_calendar(tmp_path: Path) -> None:
+    policy = rulekit.load(POLICY)
+    assert policy.hash == rulekit.load(POLICY.with_suffix(".yaml")).hash
+    data = artifact.to_json(policy)
+    named = {c["name"]: c for c in data["constants"]}
+    assert (named["RESPONSE"]["type"], named["RESPONSE"]["value"]) == ("period", "1 month")
+    assert named["RESPONSE"]["note"][0] == "assumption"
+    assert named["REVIEW"]["value"] == "5 working days in cn"  # the calendar it was bound to
+    out = tmp_path / "p.json"
+    out.write_text(json.dumps(data), encoding="utf-8")
+    loaded = rulekit.load(out)
+    assert loaded.hash == policy.hash
+    review = loaded.constants["REVIEW"].value
+    assert review.text == policy.constants["REVIEW"].value.text == "5 working days in cn"
+    assert review.calendar == policy.calendars[0]
+
+
+def test_explain_times_shows_a_period_constant_by_value_and_name() -> None:
+    shown = times.render(times.worst_case_times(rulekit.load(POLICY)))
+    assert "review --after 5 working days (REVIEW) (at most 15d)--> overdue" in shown
+    assert "waiting --after 1 month (RESPONSE) from request.received_at--> overdue" in shown
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1 fortnight", "constant REVIEW: `1 fortnight` is not a period"),
+        ("5 working days in hk", "constant REVIEW: unknown calendar `hk`"),
+        ("1 month in cn", "constant REVIEW: only working days are counted on a calendar"),
+        (5, "constant REVIEW: a period is written as text"),
+    ],
+)
+def test_a_tampered_period_constant_is_refused(tmp_path: Path, value: object, message: str) -> None:
+    data = artifact.to_json(rulekit.load(POLICY))
+    for c in data["constants"]:
+        if c["name"] == "REVIEW":
+            c["value"] = value
+    data["hash"] = artifact.content_hash(data)
+    out = tmp_path / "p.json"
+    out.write_text(json.dumps(data), encoding="utf-8")
+    [(code, said), *_] = _codes(out)
+    assert code == "RK0501"
+    assert message in said
+
+
+def test_a_period_constant_keeps_reading_no_facts(tmp_path: Path) -> None:
+    path = tmp_path / "p.rk"
+    path.write_text(
+        'policy p version "1"\nfacts { t: time }\nconst LATE = t + 1 month\n'
+        "actors a\nevent go by a\nworkflow w { initial state s { on go -> s } }\n",
+        encoding="utf-8",
+    )
+    [(code, said)] = _codes(path)
+    assert (code, said) == ("RK0314", "constant `LATE` reads `t`")

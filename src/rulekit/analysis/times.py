@@ -429,11 +429,14 @@ class _Analysis:
         )
 
     def _written(self, text: str, fixed: timedelta | None) -> str:
-        """A fixed delay as written, with its value when a name or an expression gives it:
-        ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``."""
-        if fixed is None:
-            return text
+        """A fixed delay (or a period) as written, with its value when a name or an
+        expression gives it: ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``,
+        ``1 month (RESPONSE)``."""
         named = self.constants.get(text)
+        if fixed is None:
+            if named is not None and named.type.kind == "period":
+                return f"{named.value} ({text})"
+            return text
         if named is not None:
             return f"{named.text} ({text})"
         try:

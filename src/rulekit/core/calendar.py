@@ -471,6 +471,13 @@ class BoundPeriod:
     def __str__(self) -> str:
         return str(self.period)
 
+    @property
+    def text(self) -> str:
+        """The period with the calendar it counts on named (``5 working days in cn``):
+        how a compiled artifact keeps a period constant."""
+        named = self.calendar.name if self.calendar is not None else None
+        return str(Period(self.period.count, self.period.unit, named))
+
     def __neg__(self) -> BoundPeriod:
         return BoundPeriod(-self.period, self.tz, self.calendar)
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rulekit.core.calendar import BoundPeriod
 from rulekit.expr import stdlib
 from rulekit.expr.types import Type
 
@@ -189,7 +190,8 @@ _READERS = {
 def to_data(v: Any) -> Any:
     """A value as plain JSON data (the inverse of :func:`convert` given the type):
     money as a decimal string, times as RFC 3339, durations as CEL duration text
-    (``5400s``), bytes as base64, type values by name."""
+    (``5400s``), bytes as base64, type values by name, calendar periods as their text
+    with the calendar they count on (``5 working days in cn``)."""
     if v is None or isinstance(v, bool | int | str):
         return v
     if isinstance(v, float):
@@ -208,4 +210,6 @@ def to_data(v: Any) -> Any:
         return {str(k): to_data(x) for k, x in v.items()}
     if isinstance(v, stdlib.CelType):
         return v.name
+    if isinstance(v, BoundPeriod):
+        return v.text
     return repr(v)

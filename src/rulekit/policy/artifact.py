@@ -30,7 +30,14 @@ from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.expression import Expression
-from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
+from rulekit.expr.types import (
+    PERIOD,
+    Type,
+    TypeSyntaxError,
+    build_environment,
+    enum_of,
+    parse_type,
+)
 from rulekit.policy import ir
 from rulekit.policy.checker import assignable
 
@@ -234,6 +241,21 @@ class _Reader:
             out.append(built)
         return tuple(out)
 
+    def period(self, text: object, where: str) -> calendar.BoundPeriod | None:
+        """A period constant: its text, with the calendar of working days named, which
+        the artifact must declare (``5 working days in cn``)."""
+        try:
+            if not isinstance(text, str):
+                raise calendar.CalendarError("a period is written as text (1 month)")
+            p = calendar.parse_period(text)
+            cal = None
+            if p.unit == "working day":
+                cal = self.time_rules.pick(p.calendar, f"`{text}`", "{}")
+        except calendar.CalendarError as e:
+            self.fail(f"{where}: {e.message}")
+            return None
+        return calendar.BoundPeriod(p, self.time_rules.tz, cal)
+
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
 
@@ -306,12 +328,17 @@ class _Reader:
             return None
         constants: dict[str, ir.Constant] = {}
         for c in d["constants"]:
-            t = self.type(c["type"], f"constant {c['name']}")
-            try:
-                value = convert(c["value"], t, c["name"])
-            except ConversionError as e:
-                self.fail(f"constant {e}")
-                continue
+            if c["type"] == "period":
+                t, value = PERIOD, self.period(c["value"], f"constant {c['name']}")
+                if value is None:
+                    continue
+            else:
+                t = self.type(c["type"], f"constant {c['name']}")
+                try:
+                    value = convert(c["value"], t, c["name"])
+                except ConversionError as e:
+                    self.fail(f"constant {e}")
+                    continue
             constants[c["name"]] = ir.Constant(
                 c["name"],
                 t,

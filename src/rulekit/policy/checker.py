@@ -366,14 +366,16 @@ class _Checker:
             except Exception as e:
                 self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
                 continue
-            if not _storable(value, compiled.type):
+            # A period is kept as its text and the calendar it counts on (artifact.py).
+            if compiled.type.kind != "period" and not _storable(value, compiled.type):
                 self.error(
                     "RK0314",
                     f"constant `{name}` ({compiled.type}) cannot be written into a compiled "
                     "artifact and read back as the same value",
                     decl.expr,
                     "constants are values a fact could hold: bool, int, double, money, string, "
-                    "time, duration, enums, and lists or string-keyed maps of them",
+                    "time, duration, enums, and lists or string-keyed maps of them; or a "
+                    "calendar period",
                 )
                 continue
             self.constants[name] = ir.Constant(
