@@ -235,3 +235,96 @@ def test_a_period_constant_keeps_reading_no_facts(tmp_path: Path) -> None:
     )
     [(code, said)] = _codes(path)
     assert (code, said) == ("RK0314", "constant `LATE` reads `t`")
+
+
+def test_the_modifiers_say_what_the_calendar_functions_computed() -> None:
+    """`after RESPONSE from t, rolled to a working day, end of day` (workflow legal) is the
+    deadline `at (t.localDate() + 1 month).nextWorkingDay().endOfDay()` (legal_by_hand),
+    for a receipt on every day of 2026 and 2027, early, late and at noon."""
+    engine = rulekit.Engine(rulekit.load(POLICY))
+    opened = stdlib.parse_timestamp("2025-12-31T00:00:00+08:00")
+    day = stdlib.parse_timestamp("2026-01-01T00:00:00+08:00")
+    while day.year < 2028:
+        for hour in (0, 12, 23):
+            t = day + timedelta(hours=hour, minutes=59)
+            due = [
+                engine.pending(engine.open(w, {"request": {"received_at": t}}, at=opened))
+                for w in ("legal", "legal_by_hand")
+            ]
+            assert due[0] == due[1], t
+        day += timedelta(days=1)
+
+
+def _modified(tmp_path: Path, body: str, zone: str = "UTC") -> rulekit.Policy:
+    path = _policy(tmp_path, "holidays: [2026-03-09]", body)
+    path.write_text(path.read_text().replace("Europe/Berlin", zone), encoding="utf-8")
+    return rulekit.load(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "due"),
+    [
+        # Friday 6 March 2026, 10:00 UTC; Monday 9 March is a holiday on the calendar.
+        ("after 48h, end of day -> done", "2026-03-08T23:59:59.999999+00:00"),
+        ("after 1d, rolled to a working day -> done", "2026-03-10T10:00:00+00:00"),
+        ("after 1d, rolled to a working day in de -> done", "2026-03-10T10:00:00+00:00"),
+        (
+            "after 1d, end of day, rolled to a working day -> done",
+            "2026-03-10T23:59:59.999999+00:00",
+        ),
+        (
+            "after 12h, rolled to a working day, end of day -> done",
+            "2026-03-06T23:59:59.999999+00:00",
+        ),
+        ("at t, end of day -> done", "2026-03-06T23:59:59.999999+00:00"),
+        ("at t + 3 calendar days, rolled to a working day -> done", "2026-03-10T10:00:00+00:00"),
+    ],
+)
+def test_a_deadline_is_rolled_to_a_working_day_and_lasts_to_the_end_of_day(
+    tmp_path: Path, body: str, due: str
+) -> None:
+    policy = _modified(tmp_path, body)
+    out = tmp_path / "p.json"
+    out.write_text(json.dumps(artifact.to_json(policy)), encoding="utf-8")
+    for p in (policy, rulekit.load(out)):
+        engine = rulekit.Engine(p)
+        friday = stdlib.parse_timestamp("2026-03-06T10:00:00Z")
+        case = engine.open("w", {"t": friday}, at=friday)
+        assert [d[0].isoformat() for d in engine.pending(case)] == [due]
+
+
+def test_an_unmodified_deadline_keeps_its_artifact(tmp_path: Path) -> None:
+    data = artifact.to_json(_modified(tmp_path, "after 48h -> done"))
+    for t in data["workflows"][0]["states"][0]["transitions"]:
+        assert "rolled" not in t and "end_of_day" not in t
+
+
+@pytest.mark.parametrize(
+    ("body", "bound"),
+    [
+        ("after 48h, end of day -> done", "after 48h, end of day (at most 3d)"),
+        # the calendar's longest run of days off: Saturday 7 to Monday 9 March
+        ("after 1d, rolled to a working day -> done", "rolled to a working day in de (at most 4d)"),
+        ("after 1 month, end of day -> done", "after 1 month, end of day (at most 32d)"),
+    ],
+)
+def test_explain_times_bounds_what_the_modifiers_add(tmp_path: Path, body: str, bound: str) -> None:
+    assert bound in times.render(times.worst_case_times(_modified(tmp_path, body)))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"rolled": "hk"}, "rolled on calendar 'hk', which is not declared"),
+        ({"rolled": "de", "kind": "event", "event": "go"}, "only a deadline is rolled"),
+    ],
+)
+def test_a_tampered_modifier_is_refused(
+    tmp_path: Path, edit: dict[str, object], message: str
+) -> None:
+    data = artifact.to_json(_modified(tmp_path, "after 1d, rolled to a working day -> done"))
+    data["workflows"][0]["states"][0]["transitions"][1].update(edit)
+    data["hash"] = artifact.content_hash(data)
+    out = tmp_path / "p.json"
+    out.write_text(json.dumps(data), encoding="utf-8")
+    assert any(message in said for _, said in _codes(out))

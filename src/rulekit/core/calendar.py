@@ -237,6 +237,11 @@ class WorkCalendar:
                 left -= 1
         return d
 
+    def longest_roll(self) -> int:
+        """The most days :meth:`roll_forward` moves a date: the longest run of days
+        that are not working days (searched as :meth:`longest` is)."""
+        return _longest_roll(self)
+
     def listed(self) -> tuple[date, date] | None:
         """The first and last dates the calendar lists (holidays and working days)."""
         days = self.holidays | self.working
@@ -269,6 +274,19 @@ def _longest(cal: WorkCalendar, n: int) -> int:
     d = first
     while d <= last:
         best = max(best, days_between(d, cal.add_working_days(d, n)))
+        d = add_days(d, 1)
+    return best
+
+
+@lru_cache(maxsize=64)
+def _longest_roll(cal: WorkCalendar) -> int:
+    span = cal.listed()
+    first = add_days(span[0], -7) if span else date(2001, 1, 1)
+    last = add_days(span[1], 7) if span else date(2001, 1, 7)
+    best = 0
+    d = first
+    while d <= last:
+        best = max(best, days_between(d, cal.roll_forward(d)))
         d = add_days(d, 1)
     return best
 
@@ -361,6 +379,27 @@ def shift(t: datetime, p: Period, zone: tzinfo, calendar: WorkCalendar | None = 
     the date the period leads to (resolved by :func:`resolve`)."""
     here = local(t, zone)
     return resolve(shift_date(here.date(), p, calendar), here.timetz(), zone)
+
+
+def adjust(t: datetime, zone: tzinfo, rolled: WorkCalendar | None, end_of_day_: bool) -> datetime:
+    """A deadline's instant ``t`` moved as its modifiers say: ``rolled`` (``rolled to a
+    working day``) moves it, when its local date is not a working day, to the same wall
+    time on the next working day; ``end_of_day_`` (``end of day``) to the last instant of
+    its local date. Both act on the local date, so their order does not matter."""
+    here = local(t, zone)
+    day = rolled.roll_forward(here.date()) if rolled is not None else here.date()
+    if end_of_day_:
+        return end_of_day(day, zone)
+    if day == here.date():
+        return t
+    return resolve(day, here.timetz(), zone)
+
+
+def adjust_slack(zone: tzinfo, rolled: WorkCalendar | None, end_of_day_: bool) -> timedelta:
+    """The most :func:`adjust` can add (for worst-case analysis): the calendar's longest
+    run of days off, a day for the end of a day, and the zone's largest clock change."""
+    days = (rolled.longest_roll() if rolled is not None else 0) + (1 if end_of_day_ else 0)
+    return timedelta(days=days) + clock_changes(zone) if days else timedelta(0)
 
 
 def longest(p: Period, zone: tzinfo, calendar: WorkCalendar | None = None) -> timedelta:

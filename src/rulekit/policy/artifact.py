@@ -166,6 +166,9 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                         "origin": t.origin,
                         "at": _at(t.at),
                     }
+                    # only when given: the artifacts (and hashes) of other policies stay
+                    | ({"rolled": t.rolled} if t.rolled is not None else {})
+                    | ({"end_of_day": True} if t.end_of_day else {})
                     for t in s.transitions
                 ],
             }
@@ -432,6 +435,10 @@ class _Reader:
                     t["kind"] == "auto" and t["guard"] is None
                 ):
                     self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
+                if ("rolled" in t or "end_of_day" in t) and t["kind"] not in ("after", "at"):
+                    self.fail(f"{where}: only a deadline is rolled or lasts to the end of day")
+                if t.get("rolled") is not None and self.time_rules.calendar(t["rolled"]) is None:
+                    self.fail(f"{where}: rolled on calendar {t['rolled']!r}, which is not declared")
                 scope = dict(env)
                 if t["kind"] == "event":
                     ev = events.get(t["event"])
@@ -503,6 +510,8 @@ class _Reader:
                         cite=t["cite"],
                         origin=t["origin"],
                         at=self.pos(t.get("at")),
+                        rolled=t.get("rolled"),
+                        end_of_day=t.get("end_of_day", False),
                     )
                 )
             states[s["name"]] = ir.State.build(

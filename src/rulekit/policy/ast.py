@@ -121,6 +121,15 @@ class Assign(Located):
 
 
 @dataclass(frozen=True)
+class Adjust(Located):
+    """A deadline modifier: ``kind`` ``rolled`` (``rolled to a working day [in NAME]``,
+    ``calendar`` the name given) or ``end_of_day`` (``end of day``)."""
+
+    kind: str
+    calendar: Name | None = None
+
+
+@dataclass(frozen=True)
 class Transition(Located):
     """``kind``: ``event`` (on E), ``auto`` (when C), ``after`` (after D [from T]), ``at`` (at T)."""
 
@@ -135,6 +144,8 @@ class Transition(Located):
     emits: tuple[Emit, ...]
     assigns: tuple[Assign, ...]
     cite: str | None
+    #: an `after`'s or an `at`'s modifiers, as written
+    adjust: tuple[Adjust, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -665,6 +665,20 @@ class _Checker:
                 t.start, scope, ("timestamp",), "the start of `from`", "RK0308"
             )
             ok &= parts["start"] is not None
+        for adj in t.adjust:
+            if adj.kind == "end_of_day":
+                parts["end_of_day"] = True
+                continue
+            name = adj.calendar.text if adj.calendar is not None else None
+            try:
+                rolled = self.time_rules.pick(
+                    name, "`rolled to a working day`", "`rolled to a working day in {}`"
+                )
+            except cal.CalendarChoice as e:
+                self.error(e.code, e.message, adj.calendar or adj, e.help)
+                ok = False
+                continue
+            parts["rolled"] = rolled.name
         emits = []
         for em in t.emits:
             built = self.emit(em, scope)
