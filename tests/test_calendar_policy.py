@@ -162,7 +162,7 @@ def test_a_period_names_the_calendar_it_counts_on(
 @pytest.mark.parametrize(
     ("body", "code", "message", "column"),
     [
-        ("after 5 working days -> done", "RK0213", "and the policy declares 2 (cn, hk)", 11),
+        ("after 5 working days -> done", "RK0213", "and 2 are declared (cn, hk)", 11),
         ("after 5 working days in ch -> done", "RK0212", "unknown calendar `ch`", 11),
         ("on go when t.localDate().isWorkingDay() -> done", "RK0213", "`isWorkingDay` needs", 30),
         ('on go when t.localDate().nextWorkingDay("hx") -> done', "RK0212", "`hx`", 45),

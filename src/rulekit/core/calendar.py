@@ -360,6 +360,20 @@ def calendar_from_data(name: str, data: object) -> WorkCalendar:
     return WorkCalendar(name, frozenset(weekend), frozenset(holidays), frozenset(working))
 
 
+def read_file(name: str, text: str) -> WorkCalendar:
+    """A calendar from the text of its file (YAML: weekend, holidays, working_days); every
+    scalar is read as text, so a bad date is a :class:`CalendarError` naming its place."""
+    import yaml  # PyYAML: only where a calendar is read (rulekit check starts faster)
+
+    try:
+        data = yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise CalendarError(f"the file is not valid YAML{where}") from None
+    return calendar_from_data(name, data)
+
+
 # -- periods on times ----------------------------------------------------------------------
 
 
@@ -482,7 +496,7 @@ class TimeRules:
             )
         raise CalendarChoice(
             "RK0213",
-            f"{what} needs a working-day calendar, and the policy declares {len(known)} "
+            f"{what} needs a working-day calendar, and {len(known)} are declared "
             f"({', '.join(known)}): which one?",
             "name it: " + ", ".join(spelled.format(k) for k in known),
         )

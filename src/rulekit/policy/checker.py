@@ -244,8 +244,6 @@ class _Checker:
         into the compiled artifact, so a compiled policy never reads it again."""
         if not self.policy.calendars:
             return
-        import yaml  # PyYAML: only for policies with calendars (rulekit check starts faster)
-
         found = []
         seen = self.duplicates([d.name for d in self.policy.calendars], "calendar")
         for decl in self.policy.calendars:
@@ -253,8 +251,7 @@ class _Checker:
                 continue
             path = Path(decl.source.file).parent / decl.file.text
             try:
-                # Every scalar as text: the calendar reader says what is wrong with a date.
-                data = yaml.load(read_text(path), Loader=yaml.BaseLoader)
+                text = read_text(path)
             except (OSError, UnicodeDecodeError) as e:
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 self.error(
@@ -264,15 +261,8 @@ class _Checker:
                     "the path is relative to the policy's file",
                 )
                 continue
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" (line {mark.line + 1})" if mark is not None else ""
-                self.error(
-                    "RK0212", f"calendar file {decl.file.text} is not valid YAML{where}", decl.file
-                )
-                continue
             try:
-                found.append(cal.calendar_from_data(decl.name.text, data))
+                found.append(cal.read_file(decl.name.text, text))
             except cal.CalendarError as e:
                 self.error(
                     "RK0212",
