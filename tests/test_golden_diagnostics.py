@@ -15,6 +15,7 @@ the diff like any other change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import replace
@@ -53,7 +54,8 @@ def _render_expression(path: Path) -> str:
 
 def _render_policy(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
-    result = check_source(text, FORMATS[path.suffix], path.name)
+    with contextlib.chdir(path.parent):  # calendar files are found beside the policy
+        result = check_source(text, FORMATS[path.suffix], path.name)
     limit = MAX_OPEN.search(text)
     if limit is not None and result.policy is not None and result.ok:
         too_long = times.too_long(

@@ -86,7 +86,8 @@ def _trigger(t: ir.Transition) -> str:
 def _deadline(t: ir.Transition) -> str:
     if t.deadline is None:
         return ""
-    return t.deadline.text + (f" from {t.start.text}" if t.start is not None else "")
+    start = f" from {t.start.text}" if t.start is not None else ""
+    return t.deadline.text + start + t.adjusted
 
 
 def _effects(t: ir.Transition) -> str:

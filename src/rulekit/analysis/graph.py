@@ -32,11 +32,13 @@ def label(t: ir.Transition) -> str:
     elif t.kind == "after":
         assert t.deadline is not None
         parts = [
-            f"after {t.deadline.text}" + (f" from {t.start.text}" if t.start is not None else "")
+            f"after {t.deadline.text}"
+            + (f" from {t.start.text}" if t.start is not None else "")
+            + t.adjusted
         ]
     elif t.kind == "at":
         assert t.deadline is not None
-        parts = [f"at {t.deadline.text}"]
+        parts = [f"at {t.deadline.text}{t.adjusted}"]
     else:
         assert t.guard is not None
         parts = [f"when {_short(t.guard.text)}"]

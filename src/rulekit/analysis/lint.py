@@ -146,8 +146,11 @@ def constant(e: ir.Expr) -> tuple[Any] | None:
 
 
 def fixed_delay(t: ir.Transition) -> timedelta | None:
-    """The delay of an `after` deadline that counts from entry and needs no facts."""
+    """The delay of an `after` deadline that counts from entry, needs no facts and is
+    not moved by a modifier (`rolled to a working day`, `end of day`)."""
     if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    if t.rolled is not None or t.end_of_day:
         return None
     value = constant(t.deadline)
     return value[0] if value is not None and isinstance(value[0], timedelta) else None

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rulekit.analysis.lint import constant, fixed_delay, reachable
+from rulekit.analysis.lint import constant, reachable
 from rulekit.core import calendar
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.expr import stdlib
@@ -269,15 +269,25 @@ def _period(t: ir.Transition) -> calendar.BoundPeriod | None:
     return value[0] if value is not None and isinstance(value[0], calendar.BoundPeriod) else None
 
 
-def _at_most(t: ir.Transition) -> timedelta | None:
+def _delay(t: ir.Transition) -> timedelta | None:
+    """The fixed delay of an `after` deadline counted from entry, its modifiers aside."""
+    if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    value = constant(t.deadline)
+    return value[0] if value is not None and isinstance(value[0], timedelta) else None
+
+
+def _at_most(t: ir.Transition, rules: calendar.TimeRules) -> timedelta | None:
     """The longest an `after` deadline counted from entry can take: its delay, or for a
     calendar period the most it can last (a month 31 days, N working days what the
-    calendar's longest stretch makes them, plus the zone's clock changes)."""
-    fixed = fixed_delay(t)
-    if fixed is not None:
-        return fixed
+    calendar's longest stretch makes them, plus the zone's clock changes); and what its
+    modifiers may add (the calendar's longest run of days off, a day for the end of day)."""
     period = _period(t)
-    return period.longest() if period is not None else None
+    base = period.longest() if period is not None else _delay(t)
+    if base is None:
+        return None
+    rolled = rules.calendar(t.rolled) if t.rolled is not None else None
+    return base + calendar.adjust_slack(rules.tz, rolled, t.end_of_day)
 
 
 def _truth(guard: ir.Expr | None) -> bool | None:
@@ -294,6 +304,7 @@ class _Analysis:
     def __init__(self, policy: ir.Policy, wf: ir.Workflow) -> None:
         self.actors = policy.actors
         self.constants = policy.constants
+        self.rules = policy.time_rules
         self.wf = wf
         self.done: dict[str, _Worst] = {}
         self.active: set[str] = set()
@@ -369,7 +380,7 @@ class _Analysis:
         fixed = sorted(
             (max(delay, _ZERO), i, d)
             for i, d in enumerate(state.deadlines)
-            if (delay := _at_most(d)) is not None
+            if (delay := _at_most(d, self.rules)) is not None
         )
         cutoff: timedelta | None = None  # when an unconditional deadline certainly leaves
         for delay, _, d in fixed:
@@ -381,7 +392,7 @@ class _Analysis:
                 cutoff = delay
                 break
         for d in state.deadlines:
-            if _at_most(d) is None and _truth(d.guard) is not False:
+            if _at_most(d, self.rules) is None and _truth(d.guard) is not False:
                 yield from self._fires(state, d, cutoff, may_hold)
         # A clock that runs here may run out at any moment before the state is left: its
         # expiry is one more way out, no later than the state's own fixed deadline.
@@ -447,11 +458,14 @@ class _Analysis:
         )
 
     def _written(self, text: str, fixed: timedelta | None) -> str:
-        """A fixed delay as written, with its value when a name or an expression gives it:
-        ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``."""
-        if fixed is None:
-            return text
+        """A fixed delay (or a period) as written, with its value when a name or an
+        expression gives it: ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``,
+        ``1 month (RESPONSE)``."""
         named = self.constants.get(text)
+        if fixed is None:
+            if named is not None and named.type.kind == "period":
+                return f"{named.value} ({text})"
+            return text
         if named is not None:
             return f"{named.text} ({text})"
         try:
@@ -467,16 +481,17 @@ class _Analysis:
             trigger = word + " ".join(t.guard.text.split())
         else:
             assert t.deadline is not None
-            fixed = fixed_delay(t)
+            fixed = _delay(t)
             trigger = f"{t.kind} {self._written(t.deadline.text, fixed)}"
             if t.start is not None:
                 trigger += f" from {t.start.text}"
+            trigger += t.adjusted
             if t.guard is not None:
                 trigger += " when " + " ".join(t.guard.text.split())
-            period = _period(t)
-            if period is not None:
-                trigger += f" (at most {show(period.longest())})"
-            elif fixed is None and delay is not None:
+            at_most = _at_most(t, self.rules)
+            if at_most is not None and at_most != fixed:  # a period, or a modifier
+                trigger += f" (at most {show(at_most)})"
+            elif at_most is None and delay is not None:
                 trigger += f" (at most {show(delay)}: a fixed deadline leaves first)"
             if t.target is None:
                 trigger += " (stays)"

@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "RK0211": "calendar period where it is ambiguous",
     "RK0212": "unknown calendar",
     "RK0220": "not an optional value",
+    "RK0213": "which calendar?",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",

@@ -290,14 +290,12 @@ class _Checker:
         p: cal.Period = node.value
         calendar = None
         if p.unit == "working day":
-            calendar = self.time_rules.calendar()
-            if calendar is None:
-                return self.error(
-                    "RK0212",
-                    f"`{node.text}` needs a working-day calendar, and none is declared",
-                    node.span,
-                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+            try:
+                calendar = self.time_rules.pick(
+                    p.calendar, f"`{node.text}`", f"`{p.count} {p.unit}s in {{}}`"
                 )
+            except cal.CalendarChoice as e:
+                return self.error(e.code, e.message, node.span, e.help)
         self.periods[node.id] = cal.BoundPeriod(p, self.time_rules.tz, calendar)
         return PERIOD
 
@@ -846,37 +844,26 @@ class _Checker:
             self.calendar_argument(node, args)
 
     def calendar_argument(self, node: ast.Call, args: list[ast.Expr]) -> None:
-        """A calendar is named by a string literal, and must be one the policy declares."""
+        """A calendar is named by a string literal, and must be one the policy declares;
+        left out, the policy must declare exactly one."""
         known = [c.name for c in self.time_rules.calendars]
         if len(args) < _CALENDAR_ARGUMENT[node.function]:
-            if not known:
+            name, span = None, node.name_span
+        else:
+            arg = args[-1]
+            if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
                 self.error(
                     "RK0212",
-                    f"`{node.function}` needs a working-day calendar, and none is declared",
-                    node.name_span,
-                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+                    "a calendar is named by a string literal",
+                    arg.span,
+                    "write its name in quotes, as declared: " + (", ".join(known) or "(none)"),
                 )
-            return
-        arg = args[-1]
-        if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
-            self.error(
-                "RK0212",
-                "a calendar is named by a string literal",
-                arg.span,
-                "write its name in quotes, as declared: " + (", ".join(known) or "(none)"),
-            )
-        elif arg.value not in known:
-            import difflib  # only when there is a mistake to suggest a fix for
-
-            close = difflib.get_close_matches(arg.value, known, n=1, cutoff=0.6)
-            self.error(
-                "RK0212",
-                f"unknown calendar {arg.text}",
-                arg.span,
-                f'did you mean "{close[0]}"?'
-                if close
-                else "calendars the policy declares: " + (", ".join(known) or "(none)"),
-            )
+                return
+            name, span = arg.value, arg.span
+        try:
+            self.time_rules.pick(name, f"`{node.function}`", f'`{node.function}("{{}}")`')
+        except cal.CalendarChoice as e:
+            self.error(e.code, e.message, span, e.help)
 
     def regex_literal(self, lit: ast.Literal) -> None:
         """A pattern literal RE2 refuses is RK0209, the caret on the part RE2 names."""

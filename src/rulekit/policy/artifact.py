@@ -31,7 +31,14 @@ from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.expression import Expression
-from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
+from rulekit.expr.types import (
+    PERIOD,
+    Type,
+    TypeSyntaxError,
+    build_environment,
+    enum_of,
+    parse_type,
+)
 from rulekit.policy import ir, soon
 from rulekit.policy.checker import assignable
 
@@ -128,7 +135,7 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
 
 
 def _transition(t: ir.Transition) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "kind": t.kind,
         "event": t.event,
         "actors": list(t.actors),
@@ -142,8 +149,13 @@ def _transition(t: ir.Transition) -> dict[str, Any]:
         "origin": t.origin,
         "at": _at(t.at),
     }
-    if t.clocks:  # only when given: artifacts of policies without clocks hash as before
+    # only when given: the artifacts (and hashes) of policies that use none stay as they were
+    if t.clocks:
         out["clocks"] = [{"verb": a.verb, "clock": a.clock, "by": _expr(a.by)} for a in t.clocks]
+    if t.rolled is not None:
+        out["rolled"] = t.rolled
+    if t.end_of_day:
+        out["end_of_day"] = True
     return out
 
 
@@ -253,6 +265,21 @@ class _Reader:
             out.append(built)
         return tuple(out)
 
+    def period(self, text: object, where: str) -> calendar.BoundPeriod | None:
+        """A period constant: its text, with the calendar of working days named, which
+        the artifact must declare (``5 working days in cn``)."""
+        try:
+            if not isinstance(text, str):
+                raise calendar.CalendarError("a period is written as text (1 month)")
+            p = calendar.parse_period(text)
+            cal = None
+            if p.unit == "working day":
+                cal = self.time_rules.pick(p.calendar, f"`{text}`", "{}")
+        except calendar.CalendarError as e:
+            self.fail(f"{where}: {e.message}")
+            return None
+        return calendar.BoundPeriod(p, self.time_rules.tz, cal)
+
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
 
@@ -325,12 +352,17 @@ class _Reader:
             return None
         constants: dict[str, ir.Constant] = {}
         for c in d["constants"]:
-            t = self.type(c["type"], f"constant {c['name']}")
-            try:
-                value = convert(c["value"], t, c["name"])
-            except ConversionError as e:
-                self.fail(f"constant {e}")
-                continue
+            if c["type"] == "period":
+                t, value = PERIOD, self.period(c["value"], f"constant {c['name']}")
+                if value is None:
+                    continue
+            else:
+                t = self.type(c["type"], f"constant {c['name']}")
+                try:
+                    value = convert(c["value"], t, c["name"])
+                except ConversionError as e:
+                    self.fail(f"constant {e}")
+                    continue
             constants[c["name"]] = ir.Constant(
                 c["name"],
                 t,
@@ -492,6 +524,10 @@ class _Reader:
             t["kind"] in ("auto", "soon") and t["guard"] is None
         ):
             self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
+        if ("rolled" in t or "end_of_day" in t) and t["kind"] not in ("after", "at"):
+            self.fail(f"{where}: only a deadline is rolled or lasts to the end of day")
+        if t.get("rolled") is not None and self.time_rules.calendar(t["rolled"]) is None:
+            self.fail(f"{where}: rolled on calendar {t['rolled']!r}, which is not declared")
         scope = dict(c.env)
         consts = c.consts
         if t["kind"] == "event":
@@ -580,6 +616,8 @@ class _Reader:
             origin=t["origin"],
             at=self.pos(t.get("at")),
             clocks=tuple(actions),
+            rolled=t.get("rolled"),
+            end_of_day=t.get("end_of_day", False),
         )
 
 

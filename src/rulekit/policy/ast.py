@@ -130,6 +130,15 @@ class ClockAction(Located):
 
 
 @dataclass(frozen=True)
+class Adjust(Located):
+    """A deadline modifier: ``kind`` ``rolled`` (``rolled to a working day [in NAME]``,
+    ``calendar`` the name given) or ``end_of_day`` (``end of day``)."""
+
+    kind: str
+    calendar: Name | None = None
+
+
+@dataclass(frozen=True)
 class Transition(Located):
     """``kind``: ``event`` (on E), ``auto`` (when C), ``soon`` (as soon as C), ``after``
     (after D [from T]), ``at`` (at T); ``expiry`` (a clock's ``on expiry``)."""
@@ -147,6 +156,8 @@ class Transition(Located):
     cite: str | None
     #: what it does to the workflow's clocks, as written
     clocks: tuple[ClockAction, ...] = ()
+    #: an `after`'s or an `at`'s modifiers, as written
+    adjust: tuple[Adjust, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -252,8 +252,6 @@ class _Checker:
         into the compiled artifact, so a compiled policy never reads it again."""
         if not self.policy.calendars:
             return
-        import yaml  # PyYAML: only for policies with calendars (rulekit check starts faster)
-
         found = []
         seen = self.duplicates([d.name for d in self.policy.calendars], "calendar")
         for decl in self.policy.calendars:
@@ -261,8 +259,7 @@ class _Checker:
                 continue
             path = Path(decl.source.file).parent / decl.file.text
             try:
-                # Every scalar as text: the calendar reader says what is wrong with a date.
-                data = yaml.load(read_text(path), Loader=yaml.BaseLoader)
+                text = read_text(path)
             except (OSError, UnicodeDecodeError) as e:
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 self.error(
@@ -272,15 +269,8 @@ class _Checker:
                     "the path is relative to the policy's file",
                 )
                 continue
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" (line {mark.line + 1})" if mark is not None else ""
-                self.error(
-                    "RK0212", f"calendar file {decl.file.text} is not valid YAML{where}", decl.file
-                )
-                continue
             try:
-                found.append(cal.calendar_from_data(decl.name.text, data))
+                found.append(cal.read_file(decl.name.text, text))
             except cal.CalendarError as e:
                 self.error(
                     "RK0212",
@@ -375,14 +365,16 @@ class _Checker:
             except Exception as e:
                 self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
                 continue
-            if not _storable(value, compiled.type):
+            # A period is kept as its text and the calendar it counts on (artifact.py).
+            if compiled.type.kind != "period" and not _storable(value, compiled.type):
                 self.error(
                     "RK0314",
                     f"constant `{name}` ({compiled.type}) cannot be written into a compiled "
                     "artifact and read back as the same value",
                     decl.expr,
                     "constants are values a fact could hold: bool, int, double, money, string, "
-                    "time, duration, enums, and lists or string-keyed maps of them",
+                    "time, duration, enums, and lists or string-keyed maps of them; or a "
+                    "calendar period",
                 )
                 continue
             self.constants[name] = ir.Constant(
@@ -695,6 +687,20 @@ class _Checker:
                 t.start, scope, ("timestamp",), "the start of `from`", "RK0308"
             )
             ok &= parts["start"] is not None
+        for adj in t.adjust:
+            if adj.kind == "end_of_day":
+                parts["end_of_day"] = True
+                continue
+            name = adj.calendar.text if adj.calendar is not None else None
+            try:
+                rolled = self.time_rules.pick(
+                    name, "`rolled to a working day`", "`rolled to a working day in {}`"
+                )
+            except cal.CalendarChoice as e:
+                self.error(e.code, e.message, adj.calendar or adj, e.help)
+                ok = False
+                continue
+            parts["rolled"] = rolled.name
         emits = []
         for em in t.emits:
             built = self.emit(em, scope)

@@ -137,6 +137,16 @@ class Transition:
     at: Position | None = None
     #: what it does to the workflow's clocks, in the order the clocks are declared
     clocks: tuple[ClockAction, ...] = ()
+    #: an ``after``/``at`` deadline's modifiers: the calendar it is ``rolled to a working
+    #: day`` on, and whether it lasts to the ``end of day`` (docs/time.md)
+    rolled: str | None = None
+    end_of_day: bool = False
+
+    @property
+    def adjusted(self) -> str:
+        """The modifiers as written after the deadline (``, end of day``), or ""."""
+        rolled = f", rolled to a working day in {self.rolled}" if self.rolled else ""
+        return rolled + (", end of day" if self.end_of_day else "")
 
 
 @dataclass(frozen=True)

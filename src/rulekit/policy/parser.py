@@ -261,16 +261,31 @@ class _PolicyBuilder(ExpressionBuilder):
         return {"kind": "soon", "condition": _expr(c[3]), "span": _cover(c[0], c[2])}
 
     def on_after(self, c: list[Any]) -> dict[str, Any]:
+        adjust = _adjust(c)
+        c = [x for x in c if not isinstance(x, ast.Adjust)]
         start = _expr(c[3]) if len(c) > 3 and c[3] is not None else None
         return {
             "kind": "after",
             "deadline": _expr(c[1]),
             "start": start,
             "span": _cover(c[0], c[1]),
+            "adjust": adjust,
         }
 
     def on_at(self, c: list[Any]) -> dict[str, Any]:
-        return {"kind": "at", "deadline": _expr(c[1]), "span": _cover(c[0], c[1])}
+        return {
+            "kind": "at",
+            "deadline": _expr(c[1]),
+            "span": _cover(c[0], c[1]),
+            "adjust": _adjust(c),
+        }
+
+    def rolled(self, c: list[Token]) -> ast.Adjust:
+        named = _name(c[3]) if len(c) > 3 else None
+        return ast.Adjust(_src(), _cover(c[1], c[-1]), "rolled", named)
+
+    def end_of_day(self, c: list[Token]) -> ast.Adjust:
+        return ast.Adjust(_src(), _tok_span(c[1]), "end_of_day")
 
     def guard(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
         return ("guard", _expr(c[1]))
@@ -390,6 +405,7 @@ class _PolicyBuilder(ExpressionBuilder):
             tuple(assigns),
             cite,
             tuple(clocks),
+            trig.get("adjust", ()),
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:
@@ -480,9 +496,25 @@ expr_parser.KEYWORD_NAMES.update(
             "SOON",
         )
     }
-    | {"ARROW": "`->`"}
+    | {"ARROW": "`->`", "ROLLED": "`rolled to a working day`", "END_OF_DAY": "`end of day`"}
 )
 _KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
+
+
+def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
+    """A deadline's modifiers; one given twice is reported (and kept once)."""
+    out: dict[str, ast.Adjust] = {}
+    for a in c:
+        if not isinstance(a, ast.Adjust):
+            continue
+        if a.kind in out:
+            word = "rolled to a working day" if a.kind == "rolled" else "end of day"
+            current().recovered.append(
+                Problem("RK0101", f"`{word}` is given twice", a.span, "keep one of them")
+            )
+            continue
+        out[a.kind] = a
+    return tuple(out.values())
 
 
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:

@@ -328,11 +328,15 @@ class _Reader:
             problems.append(
                 (m["from"], "`from` goes with `after`: it is where the delay counts from", None)
             )
+        for key in ("rolled_to_working_day", "end_of_day"):
+            if key in m and "after" not in m and "at" not in m:
+                problems.append((m[key], f"`{key}` goes with `after` or `at`", None))
         for at, message, help_ in problems:
             self.error("RK0402", message, at, help_)
         if problems:
             raise _Invalid
         event = actors = condition = deadline = start = guard = None
+        adjust: tuple[ast.Adjust, ...] = ()
         if "on" in m:
             kind, event = "event", self.name(m["on"])
             if "by" in m:
@@ -345,6 +349,7 @@ class _Reader:
             deadline = self.expr(m[kind])
             start = self.expr(m["from"]) if "from" in m else None
             guard = self.expr(m["when"]) if "when" in m else None
+            adjust = self.adjust(m)
         else:
             kind, condition = "auto", self.expr(m["when"])
         return self.clauses(
@@ -357,6 +362,7 @@ class _Reader:
             deadline,
             start,
             guard,
+            adjust,
         )
 
     def clauses(
@@ -370,6 +376,7 @@ class _Reader:
         deadline: ast.ExprRef | None = None,
         start: ast.ExprRef | None = None,
         guard: ast.ExprRef | None = None,
+        adjust: tuple[ast.Adjust, ...] = (),
     ) -> ast.Transition:
         """A transition of ``kind`` from its target and clauses (``trigger``: where it is)."""
         emits = []
@@ -408,6 +415,7 @@ class _Reader:
             assigns,
             self.text(m.get("cite")),
             tuple(clocks),
+            adjust,
         )
 
     def clock(self, key: yaml.Node, value: yaml.Node) -> ast.ClockDecl:
@@ -429,6 +437,18 @@ class _Reader:
             tuple(self.name(n) for n in _items(on_expiry.get("in"))),
             expiry,
         )
+
+    def adjust(self, m: dict[str, yaml.Node]) -> tuple[ast.Adjust, ...]:
+        """``rolled_to_working_day: true`` (or the calendar's name) and ``end_of_day:
+        true``: the .rk form's ``, rolled to a working day [in NAME]`` and ``, end of day``."""
+        out = []
+        rolled = m.get("rolled_to_working_day")
+        if rolled is not None and str(rolled.value).lower() not in ("false", "no", "off"):
+            named = None if _truthy(rolled) else self.name(rolled)
+            out.append(ast.Adjust(self.source, self.span(rolled), "rolled", named))
+        if _truthy(m.get("end_of_day")):
+            out.append(ast.Adjust(self.source, self.span(m["end_of_day"]), "end_of_day"))
+        return tuple(out)
 
 
 def _truthy(node: yaml.Node | None) -> bool:

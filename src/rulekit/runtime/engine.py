@@ -130,6 +130,7 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
+        self._time_rules = policy.time_rules  # the zone and calendars deadlines count in
         self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
         #: per workflow (by id), its clocks in declaration order
@@ -832,15 +833,12 @@ class Engine:
         t = p.tr
         assert t.deadline is not None and p.deadline is not None
         try:
-            value = p.deadline(facts, at)
-            if t.kind in ("at", "soon"):
-                return value  # type: ignore[no-any-return]
-            start = p.start(facts, at) if p.start is not None else at
-            if isinstance(value, calendar.BoundPeriod):
-                # A calendar period: the same local time on the day it leads to, in the
-                # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
-                return value.after(start)
-            return start + value  # type: ignore[no-any-return]
+            due: datetime = self._instant(p, facts, at)
+            if t.rolled is not None or t.end_of_day:
+                rules = self._time_rules
+                rolled = rules.calendar(t.rolled) if t.rolled is not None else None
+                due = calendar.adjust(due, rules.tz, rolled, t.end_of_day)
+            return due
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
         except (OverflowError, calendar.CalendarError):
@@ -849,6 +847,19 @@ class Engine:
                 f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
                 f"{_LATEST.date().isoformat()}, the latest time rulekit can represent"
             ) from None
+
+    def _instant(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime:
+        """When a deadline falls, before its modifiers (``rolled to a working day``, ...)."""
+        assert p.deadline is not None
+        value = p.deadline(facts, at)
+        if p.tr.kind in ("at", "soon"):
+            return value  # type: ignore[no-any-return]
+        start = p.start(facts, at) if p.start is not None else at
+        if isinstance(value, calendar.BoundPeriod):
+            # A calendar period: the same local time on the day it leads to, in the
+            # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
+            return value.after(start)
+        return start + value  # type: ignore[no-any-return]
 
     def _settle(self, case: Case, at: datetime, step: _Step) -> None:
         """Take automatic transitions until none holds."""
