@@ -74,6 +74,27 @@ def test_compiled_policy_structure() -> None:
     assert p.enums == {"Service": ("exchange", "repair")}
 
 
+def test_the_artifact_keeps_what_issue_15_adds(tmp_path: Path) -> None:
+    """`waits unbounded` survives compiling and loading; policies without it hash as before."""
+    source = rulekit.load(POLICIES / "library_loans.rk")
+    data = artifact.to_json(source)
+    states = {s["name"]: s for s in data["workflows"][0]["states"]}
+    assert states["appeal_board"]["unbounded"] is True
+    assert "unbounded" not in states["overdue"]
+    out = tmp_path / "loans.json"
+    out.write_text(json.dumps(data))
+    loaded = rulekit.load(out)
+    assert loaded.hash == source.hash
+    assert loaded.workflows["loan"].states["appeal_board"].unbounded
+    jsonschema_validate(data)
+
+
+def jsonschema_validate(data: object) -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator(artifact.schema()).validate(data)
+
+
 def test_loads_reports_every_problem() -> None:
     text = (TESTS / "golden" / "policies" / "many_problems_sorted.rk").read_text()
     with pytest.raises(CompileError) as info:
@@ -115,6 +136,14 @@ def test_loads_rejects_an_unknown_format() -> None:
                 node="Nope"
             ),
             "guard/ast/node: 'Nope' is not one of",
+        ),
+        (
+            lambda d: d["workflows"][0]["states"][0].update(unbounded=False),
+            "unbounded: True was expected",
+        ),
+        (
+            lambda d: d["workflows"][0]["states"][1].update(unbounded=True),
+            "state refunded: unbounded without `waits`",
         ),
     ],
 )

@@ -224,6 +224,8 @@ def _workflow(a: ir.Workflow, b: ir.Workflow) -> list[Change]:
             out.append(Change(where, f"outcome {sa.outcome} -> {sb.outcome}"))
         if sa.waits != sb.waits:
             out.append(Change(where, f"waits {sa.waits!r} -> {sb.waits!r}"))
+        if sa.unbounded != sb.unbounded:
+            out.append(Change(where, f"unbounded by design: {sa.unbounded} -> {sb.unbounded}"))
         ta = {_trigger(t): t for t in sa.transitions}
         tb = {_trigger(t): t for t in sb.transitions}
         for key in sorted(ta.keys() - tb.keys()):

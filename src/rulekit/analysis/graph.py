@@ -77,7 +77,7 @@ def mermaid(workflow: ir.Workflow) -> str:
         if state.waits:
             lines += [
                 f"    note right of {state.name}",
-                f"        waits: {_mermaid_text(state.waits)}",
+                f"        waits{' unbounded' if state.unbounded else ''}: {_mermaid_text(state.waits)}",
                 "    end note",
             ]
     return "\n".join(lines) + "\n"
@@ -106,7 +106,9 @@ def dot(workflows: list[ir.Workflow]) -> str:
             if state.final:
                 attrs.append("peripheries=2")
             if state.waits:
-                attrs.append(f'tooltip="waits: {_dot_text(state.waits)}"')
+                attrs.append(
+                    f'tooltip="waits{" unbounded" if state.unbounded else ""}: {_dot_text(state.waits)}"'
+                )
                 attrs.append('style="rounded,dashed"')
             lines.append(f'        "{p}:{state.name}" [{", ".join(attrs)}];')
             for t in state.transitions:

@@ -74,6 +74,7 @@ CODES: dict[str, str] = {
     "RK0708": "transition that can never be taken",
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
+    "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

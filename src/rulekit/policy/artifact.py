@@ -137,6 +137,8 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                 "final": s.final,
                 "outcome": s.outcome,
                 "waits": s.waits,
+                # Only when set: artifacts of policies without it hash as before.
+                **({"unbounded": True} if s.unbounded else {}),
                 "cite": s.cite,
                 "at": _at(s.at),
                 "transitions": [
@@ -367,6 +369,8 @@ class _Reader:
             self.fail(f"workflow {w['name']}: initial state {w['initial']!r} does not exist")
         states = {}
         for s in w["states"]:
+            if s.get("unbounded") and s["waits"] is None:
+                self.fail(f"workflow {w['name']}, state {s['name']}: unbounded without `waits`")
             transitions = []
             for i, t in enumerate(s["transitions"]):
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
@@ -458,6 +462,7 @@ class _Reader:
                 s["cite"],
                 tuple(transitions),
                 self.pos(s.get("at")),
+                bool(s.get("unbounded", False)),
             )
         for path in w.get("requires", []):
             if path not in facts:

@@ -137,6 +137,8 @@ class State(Located):
     waits: str | None
     cite: str | None
     transitions: tuple[Transition, ...]
+    #: `waits unbounded "..."`: no deadline by design (left out of `check --max-open`)
+    unbounded: bool = False
 
 
 @dataclass(frozen=True)

@@ -484,6 +484,13 @@ class _Checker:
                     s.name,
                     "a final state waits for nothing: drop `waits`",
                 )
+            if s.unbounded and s.waits is None:
+                self.error(
+                    "RK0318",
+                    f"state `{s.name.text}` is marked unbounded but does not say what it waits for",
+                    s.name,
+                    'give the reason with it: waits: "the platform reviews at its own pace"',
+                )
         non_final = [n for n, s in decl.items() if not s.final]
         extra: dict[str, list[tuple[ast.Transition, str]]] = {n: [] for n in decl}
         for block, origin in blocks:
@@ -512,7 +519,15 @@ class _Checker:
                     transitions.append(built)
             outcome = s.outcome.text if s.outcome is not None else (name if s.final else None)
             ir_states[name] = ir.State.build(
-                name, s.initial, s.final, outcome, s.waits, s.cite, tuple(transitions), position(s)
+                name,
+                s.initial,
+                s.final,
+                outcome,
+                s.waits,
+                s.cite,
+                tuple(transitions),
+                position(s),
+                s.unbounded,
             )
         self.auto_cycles(wf, ir_states)
         if len(initials) != 1:

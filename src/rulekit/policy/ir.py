@@ -137,6 +137,9 @@ class State:
     by_event: Mapping[str, tuple[Transition, ...]] = field(default_factory=dict, compare=False)
     automatic: tuple[Transition, ...] = field(default=(), compare=False)
     deadlines: tuple[Transition, ...] = field(default=(), compare=False)
+    #: `waits unbounded`: the state waits on a party with no deadline by design, and
+    #: `rulekit check --max-open` bounds the rest of the workflow without it
+    unbounded: bool = False
 
     @staticmethod
     def build(
@@ -148,6 +151,7 @@ class State:
         cite: str | None,
         transitions: tuple[Transition, ...],
         at: Position,
+        unbounded: bool = False,
     ) -> State:
         by_event: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -165,6 +169,7 @@ class State:
             by_event={k: tuple(v) for k, v in by_event.items()},
             automatic=tuple(t for t in transitions if t.kind == "auto"),
             deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),
+            unbounded=unbounded,
         )
 
 

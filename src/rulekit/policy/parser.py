@@ -187,8 +187,12 @@ class _PolicyBuilder(ExpressionBuilder):
     def outcome(self, c: list[Token]) -> ast.Name:
         return _name(c[1])
 
-    def waits(self, c: list[Token]) -> tuple[str, str]:
-        return ("waits", _text(c[1]))
+    def waits(self, c: list[Token | None]) -> tuple[str, str] | tuple[str, str, bool]:
+        text = c[-1]
+        assert text is not None
+        if c[1] is not None and c[1].type == "UNBOUNDED":
+            return ("waits", _text(text), True)
+        return ("waits", _text(text))
 
     def cite(self, c: list[Token]) -> tuple[str, str]:
         return ("cite", _text(c[1]))
@@ -206,12 +210,14 @@ class _PolicyBuilder(ExpressionBuilder):
             i = 1
         name_tok = c[i + 1]
         outcome = waits = cite = None
+        unbounded = False
         transitions: list[ast.Transition] = []
         for x in c[i + 2 :]:
             if isinstance(x, ast.Name):
                 outcome = x
             elif isinstance(x, tuple) and x[0] == "waits":
                 waits = x[1]
+                unbounded = len(x) > 2
             elif isinstance(x, tuple) and x[0] == "cite":
                 cite = x[1]
             elif isinstance(x, list):
@@ -227,6 +233,7 @@ class _PolicyBuilder(ExpressionBuilder):
             waits,
             cite,
             tuple(transitions),
+            unbounded,
         )
 
     def ident_list(self, c: list[Token]) -> list[ast.Name]:
@@ -383,6 +390,7 @@ expr_parser.KEYWORD_NAMES.update(
             "STATE",
             "OUTCOME",
             "WAITS",
+            "UNBOUNDED",
             "RECORD",
             "EVERY",
             "EXCEPT",

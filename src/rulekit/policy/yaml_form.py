@@ -258,6 +258,7 @@ class _Reader:
                     self.text(sm.get("waits")),
                     self.text(sm.get("cite")),
                     self.transitions(sm.get("transitions")),
+                    _truthy(sm.get("unbounded")),
                 )
             )
         for block in _items(m.get("every")):
