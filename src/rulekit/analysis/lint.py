@@ -403,7 +403,7 @@ def reachable(wf: ir.Workflow) -> set[str]:
 def _used_facts(policy: ir.Policy) -> set[str]:
     """Fact paths some expression reads (or a parent object of them), or some transition sets."""
     used: set[str] = set()
-    exprs: list[ir.Expr] = []
+    exprs: list[ir.Expr] = [c.expr for c in policy.conditions.values()]
     for wf in policy.workflows.values():
         used.update(wf.requires)
         for s in wf.states.values():

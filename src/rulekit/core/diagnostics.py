@@ -63,6 +63,8 @@ CODES: dict[str, str] = {
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
     "RK0319": "invalid cost limit",
+    "RK0330": "named conditions in a cycle",
+    "RK0331": "named condition reads the event",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

@@ -120,6 +120,11 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     if policy.cost_limit != DEFAULT_COST_LIMIT:
         # Only when set: the artifacts (and content hashes) of other policies stay as they were.
         body["policy"]["cost_limit"] = policy.cost_limit
+    if policy.conditions:  # likewise
+        body["conditions"] = [
+            {"name": c.name, "expr": _expr(c.expr), "at": _at(c.at)}
+            for c in policy.conditions.values()
+        ]
     body["hash"] = content_hash(body)
     return body
 
@@ -205,6 +210,8 @@ class _Reader:
         self.problems: list[Diagnostic] = []
         self.enums = {k: enum_of(k, tuple(v)) for k, v in data["enums"].items()}
         self.ids = itertools.count(1)
+        #: the named conditions read so far: each may name only those before it
+        self.named: dict[str, Expression] = {}
         self.cost_limit = data["policy"].get("cost_limit", DEFAULT_COST_LIMIT)
         if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
             self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
@@ -243,7 +250,9 @@ class _Reader:
         except expr_ast.ASTFormatError as e:
             self.fail(f"{where}: {e}")
             return None
-        checked, problems = check_expr(root, src, env, constants, cost_limit=self.cost_limit)
+        checked, problems = check_expr(
+            root, src, env, constants, cost_limit=self.cost_limit, named=self.named
+        )
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
             return None
@@ -295,6 +304,16 @@ class _Reader:
                 self.pos(c.get("at")),
             )
         consts = {k: (c.type, c.value) for k, c in constants.items()}
+        conditions: dict[str, ir.Condition] = {}
+        for c in d.get("conditions", []):
+            where = f"condition {c['name']}"
+            if c["name"] in conditions or c["name"] in env or c["name"] in consts:
+                self.fail(f"{where}: the name is taken")
+                continue
+            expr = self.expr(c["expr"], env, consts, where, ("bool",))
+            if expr is not None:
+                conditions[c["name"]] = ir.Condition(c["name"], expr, self.pos(c.get("at")))
+                self.named[c["name"]] = expr.compiled
         actors = tuple(d["actors"])
         events = {
             e["name"]: ir.Event(
@@ -352,6 +371,7 @@ class _Reader:
             self.file,
             d["hash"],
             self.cost_limit,
+            conditions,
         )
 
     def workflow(

@@ -81,6 +81,14 @@ class ConstDecl(Located):
 
 
 @dataclass(frozen=True)
+class ConditionDecl(Located):
+    """``condition NAME = EXPR``: a named condition over facts and constants."""
+
+    name: Name
+    expr: ExprRef
+
+
+@dataclass(frozen=True)
 class FieldDecl(Located):
     name: Name
     type: TypeRef
@@ -183,3 +191,4 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
+    conditions: tuple[ConditionDecl, ...] = ()

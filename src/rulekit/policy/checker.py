@@ -73,6 +73,8 @@ class _Scope:
 
     env: dict[str, Type]
     constants: dict[str, tuple[Type, object]]
+    #: the named conditions checked so far
+    named: dict[str, Expression] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +96,9 @@ class _Checker:
     written: dict[int, ast.Transition] = field(default_factory=dict)
     scopes: dict[str | None, _Scope] = field(default_factory=dict)
     cost_limit: int = DEFAULT_COST_LIMIT
+    conditions: dict[str, ir.Condition] = field(default_factory=dict)
+    #: named conditions that did not check: a name of one is not reported again where used
+    broken: set[str] = field(default_factory=set)
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -189,6 +194,7 @@ class _Checker:
             self.enums[name] = enum_of(name, tuple(dict.fromkeys(m.text for m in decl.members)))
         self.facts()
         self.declare_constants()
+        self.declare_conditions()
         self.actors = self.duplicates(p.actors, "actor")
         if SYSTEM_ACTOR in self.actors:
             self.error(
@@ -332,6 +338,85 @@ class _Checker:
                 name, compiled.type, value, decl.expr.text, decl.note, position(decl)
             )
 
+    def declare_conditions(self) -> None:
+        """Named conditions: each checked once, after those it names (a cycle is RK0330);
+        over facts and constants only (`event` or `actor` is RK0331)."""
+        decls: dict[str, ast.ConditionDecl] = {}
+        seen = self.duplicates([c.name for c in self.policy.conditions], "condition")
+        for decl in self.policy.conditions:
+            name = decl.name.text
+            if seen.get(name) is not decl.name:
+                continue
+            if name in self.env or name in self.constants or name in RESERVED_FACT_ROOTS:
+                self.error(
+                    "RK0301",
+                    f"condition `{name}` has the name of a fact, a constant or a built-in name",
+                    decl.name,
+                    "rename the condition",
+                )
+                continue
+            decls[name] = decl
+        names: dict[str, list[str]] = {}
+        for name, decl in decls.items():
+            idents = [n for n in expr_ast.walk(decl.expr.root) if isinstance(n, expr_ast.Ident)]
+            for n in idents:
+                if n.name in ("event", "actor"):
+                    self.error(
+                        "RK0331",
+                        f"condition `{name}` reads `{n.name}`, which only a transition on an "
+                        "event has",
+                        ast.Name(decl.expr.source, n.span, n.name),
+                        "a named condition is over facts and constants: test "
+                        f"`{n.name}` in the guard that names `{name}`",
+                    )
+                    self.broken.add(name)
+            names[name] = list(dict.fromkeys(n.name for n in idents if n.name in decls))
+        scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+        pending = [n for n in decls if n not in self.broken]
+        while pending:
+            ready = [n for n in pending if all(d not in pending for d in names[n])]
+            if not ready:
+                self.condition_cycle(pending, names, decls)
+                self.broken.update(pending)
+                return
+            for name in ready:
+                pending.remove(name)
+                decl = decls[name]
+                if any(d in self.broken for d in names[name]):
+                    self.broken.add(name)  # what it names is reported already
+                    continue
+                compiled = self.expression(decl.expr, scope, ("bool",), f"condition `{name}`")
+                if compiled is None:
+                    self.broken.add(name)
+                    continue
+                scope.named[name] = compiled.compiled
+                self.conditions[name] = ir.Condition(name, compiled, position(decl))
+
+    def condition_cycle(
+        self,
+        pending: list[str],
+        names: Mapping[str, list[str]],
+        decls: Mapping[str, ast.ConditionDecl],
+    ) -> None:
+        """RK0330 for a cycle among ``pending`` (each names another of them)."""
+        path, at = [pending[0]], {pending[0]: 0}
+        while True:
+            following = next(d for d in names[path[-1]] if d in pending)
+            if following in at:
+                cycle = path[at[following] :]
+                break
+            at[following] = len(path)
+            path.append(following)
+        first = min(cycle, key=lambda n: decls[n].span.start)
+        i = cycle.index(first)
+        route = [*cycle[i:], *cycle[:i], first]
+        self.error(
+            "RK0330",
+            "named conditions name each other in a cycle: " + " -> ".join(route),
+            decls[first].name,
+            "a condition cannot depend on itself: write the shared part as a condition of its own",
+        )
+
     # -- expressions ------------------------------------------------------------------
     def expression(
         self,
@@ -343,9 +428,17 @@ class _Checker:
         want: Type | None = None,
     ) -> ir.Expr | None:
         checked, problems = check_expr(
-            ref.root, ref.source, scope.env, scope.constants, _NAME_HINTS, self.cost_limit
+            ref.root,
+            ref.source,
+            scope.env,
+            scope.constants,
+            _NAME_HINTS,
+            self.cost_limit,
+            scope.named,
         )
-        self.diagnostics.extend(problems)
+        # A condition that did not check was reported where it is written, not where named.
+        unreported = {f"undeclared name `{n}`" for n in self.broken}
+        self.diagnostics.extend(d for d in problems if d.message not in unreported)
         if problems:
             return None
         t = checked.type
@@ -386,7 +479,11 @@ class _Checker:
                 "object", name="event", fields=tuple(sorted((f.name, f.type) for f in ev.payload))
             )
             env["actor"] = enum_of("actor", tuple(self.actors))
-        return _Scope(env, {k: (c.type, c.value) for k, c in self.constants.items()})
+        return _Scope(
+            env,
+            {k: (c.type, c.value) for k, c in self.constants.items()},
+            {k: c.expr.compiled for k, c in self.conditions.items()},
+        )
 
     # -- workflows --------------------------------------------------------------------
     def workflows(self) -> dict[str, ir.Workflow]:
@@ -816,5 +913,6 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         workflows=workflows,
         file=p.source.file,
         cost_limit=c.cost_limit,
+        conditions=c.conditions,
     )
     return result, problems

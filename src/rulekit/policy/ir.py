@@ -87,6 +87,16 @@ class Constant:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """``condition NAME = EXPR``: checked once; every expression that names it evaluates
+    this one's compiled function (``expr.compiled``)."""
+
+    name: str
+    expr: Expr
+    at: Position
+
+
+@dataclass(frozen=True)
 class Emit:
     effect: str
     args: tuple[tuple[str, Expr], ...]
@@ -203,6 +213,8 @@ class Policy:
     hash: str = ""
     #: the most an expression of the policy may cost to evaluate (docs/expressions.md, "Cost")
     cost_limit: int = DEFAULT_COST_LIMIT
+    #: named conditions, in an order where each comes after those it names
+    conditions: Mapping[str, Condition] = field(default_factory=dict)
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows[name]

@@ -143,6 +143,12 @@ class _PolicyBuilder(ExpressionBuilder):
             ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note),
         )
 
+    def condition_decl(self, c: list[Any]) -> tuple[str, ast.ConditionDecl]:
+        return (
+            "conditions",
+            ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3])),
+        )
+
     def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
         return ("actors", [_name(t) for t in c if t.type == "IDENT"])
 
@@ -345,6 +351,7 @@ class _PolicyBuilder(ExpressionBuilder):
                 "effects",
                 "fragments",
                 "workflows",
+                "conditions",
             )
         }
         for key, value in c[1:]:
@@ -377,6 +384,7 @@ expr_parser.KEYWORD_NAMES.update(
             "FACTS",
             "ENUM",
             "CONST",
+            "CONDITION",
             "ACTORS",
             "EVENT",
             "EFFECT",
@@ -498,7 +506,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
 
 
 def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
-    out = [c.expr for c in policy.constants]
+    out = [c.expr for c in policy.constants] + [c.expr for c in policy.conditions]
     for wf in (*policy.fragments, *policy.workflows):
         for part in wf.parts:
             if isinstance(part, ast.State | ast.EveryBlock):

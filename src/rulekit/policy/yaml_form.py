@@ -185,6 +185,14 @@ class _Reader:
                     )
                 )
             )
+        conditions = [
+            self.guarded(
+                lambda k=key, v=value: ast.ConditionDecl(
+                    self.source, self.span(k), self.name(k), self.expr(v)
+                )
+            )
+            for key, value in _pairs(m.get("conditions"))
+        ]
         actors = tuple(self.name(v) for v in _items(m.get("actors")))
         events = []
         for key, value in _pairs(m.get("events")):
@@ -228,6 +236,7 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
+            tuple(c for c in conditions if c is not None),
         )
 
     def guarded(self, build: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
+from rulekit.expr.checker import CheckedExpr
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
@@ -917,12 +918,14 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The fact paths (and event fields) a guard reads, outermost first: what explain shows."""
     if guard is None:
         return ()
-    checked = guard.compiled.checked
     out: list[tuple[str, tuple[str, ...]]] = []
     seen = set()
-    stack: list[expr_ast.Expr] = [checked.root]
+    # A named condition's reads are the guard's too: its tree is walked where it is named.
+    stack: list[tuple[CheckedExpr, expr_ast.Expr]] = [
+        (guard.compiled.checked, guard.compiled.checked.root)
+    ]
     while stack:
-        node = stack.pop()
+        checked, node = stack.pop()
         path = expr_ast.path_of(node) if node.id in checked.inputs else None
         if path is not None:
             label = ".".join(path)
@@ -930,5 +933,9 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
                 seen.add(label)
                 out.append((label, path))
             continue
-        stack.extend(reversed(expr_ast.children(node)))
+        named = checked.named.get(node.id)
+        if named is not None:
+            stack.append((named.checked, named.checked.root))
+            continue
+        stack.extend((checked, c) for c in reversed(expr_ast.children(node)))
     return tuple(out)
