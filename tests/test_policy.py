@@ -75,17 +75,32 @@ def test_compiled_policy_structure() -> None:
 
 
 def test_the_artifact_keeps_what_issue_15_adds(tmp_path: Path) -> None:
-    """`waits unbounded` survives compiling and loading; policies without it hash as before."""
+    """`waits unbounded` and assumptions on rules survive compiling and loading; policies
+    without them hash as before."""
     source = rulekit.load(POLICIES / "library_loans.rk")
     data = artifact.to_json(source)
     states = {s["name"]: s for s in data["workflows"][0]["states"]}
     assert states["appeal_board"]["unbounded"] is True
     assert "unbounded" not in states["overdue"]
+    assert states["appeal_board"]["assumption"] == "only the member appeals, never the librarian"
+    assert [t.get("assumption") for t in states["overdue"]["transitions"]] == [
+        None,
+        None,
+        "the 30 days count from the day it fell overdue",
+    ]
+    plain = artifact.to_json(rulekit.load(POLICIES / "refunds.rk"))
+    assert "assumption" not in json.dumps(plain["workflows"])
     out = tmp_path / "loans.json"
     out.write_text(json.dumps(data))
     loaded = rulekit.load(out)
     assert loaded.hash == source.hash
-    assert loaded.workflows["loan"].states["appeal_board"].unbounded
+    board = loaded.workflows["loan"].states["appeal_board"]
+    assert (
+        board.unbounded
+        and board.assumption == source.workflows["loan"].states["appeal_board"].assumption
+    )
+    deadline = loaded.workflows["loan"].states["on_loan"].deadlines[0]
+    assert deadline.assumption == "the desk sets due_at to the closing time of the last day"
     jsonschema_validate(data)
 
 

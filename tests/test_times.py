@@ -202,6 +202,19 @@ def test_the_workflow_figures() -> None:
     assert (wf.opened.bound, wf.worst.state, wf.worst.bound) == (H, "b", 2 * H)
 
 
+def test_assumptions_are_shown_with_the_figures() -> None:
+    policy = rulekit.load(ROOT / "tests" / "policies" / "library_loans.rk")
+    (wf,) = worst_case_times(policy)
+    figures = {f.state: str(f) for f in wf.states}
+    assert figures["overdue"] == (
+        "closes within 30d: overdue --after 30d (assumption: "
+        '"the 30 days count from the day it fell overdue")--> lost'
+    )
+    assert figures["appeal_board"].endswith(
+        '(assumption: "only the member appeals, never the librarian")'
+    )
+
+
 def test_max_open_leaves_out_the_states_that_wait_by_design() -> None:
     """--max-open stops measuring where a case waits with no deadline by design, and measures
     what comes after it: from `a`, 1h up to `b`; from `c` (after the board), 3d."""

@@ -46,6 +46,8 @@ def label(t: ir.Transition) -> str:
         parts.append("(stays)")
     if t.cite:
         parts.append(f"— {_short(t.cite)}")
+    if t.assumption:
+        parts.append(f"(assumption: {_short(t.assumption)})")
     return " ".join(parts)
 
 
@@ -74,10 +76,17 @@ def mermaid(workflow: ir.Workflow) -> str:
             lines.append(
                 f"    {state.name} --> [*]{' : ' + _mermaid_text('outcome' + outcome) if outcome else ''}"
             )
+        notes = []
         if state.waits:
+            notes.append(
+                f"waits{' unbounded' if state.unbounded else ''}: {_mermaid_text(state.waits)}"
+            )
+        if state.assumption:
+            notes.append(f"assumption: {_mermaid_text(state.assumption)}")
+        if notes:
             lines += [
                 f"    note right of {state.name}",
-                f"        waits{' unbounded' if state.unbounded else ''}: {_mermaid_text(state.waits)}",
+                *(f"        {n}" for n in notes),
                 "    end note",
             ]
     return "\n".join(lines) + "\n"

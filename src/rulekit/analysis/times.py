@@ -436,8 +436,12 @@ class _Analysis:
             )
         if state.waits is not None:
             unbounded = " (unbounded by design)" if state.unbounded else ""
+            assumed = f' (assumption: "{state.assumption}")' if state.assumption else ""
             return _Worst(
-                None, (), f'`{state.name}` waits for {who}: "{state.waits}"{unbounded}', _WAITS
+                None,
+                (),
+                f'`{state.name}` waits for {who}: "{state.waits}"{unbounded}{assumed}',
+                _WAITS,
             )
         if not state.automatic and not state.deadlines:
             return _Worst(
@@ -483,4 +487,6 @@ class _Analysis:
                 trigger += f" (at most {show(delay)}: a fixed deadline leaves first)"
             if t.target is None:
                 trigger += " (stays)"
+        if t.assumption is not None:
+            trigger += f' (assumption: "{t.assumption}")'
         return Step(state.name, t.target or state.name, trigger, delay, t.cite, t.at)

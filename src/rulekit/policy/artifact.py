@@ -144,6 +144,7 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                 "waits": s.waits,
                 # Only when set: artifacts of policies without it hash as before.
                 **({"unbounded": True} if s.unbounded else {}),
+                **({"assumption": s.assumption} if s.assumption is not None else {}),
                 "cite": s.cite,
                 "at": _at(s.at),
                 "transitions": [
@@ -161,6 +162,7 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                         ],
                         "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
                         "cite": t.cite,
+                        **({"assumption": t.assumption} if t.assumption is not None else {}),
                         "origin": t.origin,
                         "at": _at(t.at),
                     }
@@ -471,6 +473,7 @@ class _Reader:
                         cite=t["cite"],
                         origin=t["origin"],
                         at=self.pos(t.get("at")),
+                        assumption=t.get("assumption"),
                     )
                 )
             states[s["name"]] = ir.State.build(
@@ -483,6 +486,7 @@ class _Reader:
                 tuple(transitions),
                 self.pos(s.get("at")),
                 bool(s.get("unbounded", False)),
+                s.get("assumption"),
             )
         for path in w.get("requires", []):
             if path not in facts:

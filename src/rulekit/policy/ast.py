@@ -134,6 +134,8 @@ class Transition(Located):
     emits: tuple[Emit, ...]
     assigns: tuple[Assign, ...]
     cite: str | None
+    #: `assumption "..."`: what the rule assumes where the source is silent
+    assumption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class State(Located):
     transitions: tuple[Transition, ...]
     #: `waits unbounded "..."`: no deadline by design (left out of `check --max-open`)
     unbounded: bool = False
+    assumption: str | None = None
 
 
 @dataclass(frozen=True)

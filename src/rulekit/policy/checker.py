@@ -625,6 +625,7 @@ class _Checker:
                 tuple(transitions),
                 position(s),
                 s.unbounded,
+                s.assumption,
             )
         self.auto_cycles(wf, ir_states)
         if len(initials) != 1:
@@ -680,7 +681,7 @@ class _Checker:
         """Check what does not depend on the state the transition lands in."""
         scope = self.scope_for(t)
         ok = True
-        parts: dict[str, Any] = {"cite": t.cite}
+        parts: dict[str, Any] = {"cite": t.cite, "assumption": t.assumption}
         if t.kind == "event":
             assert t.event is not None
             ev = self.events.get(t.event.text)

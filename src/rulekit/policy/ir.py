@@ -131,6 +131,8 @@ class Transition:
     #: Where it was written: the state itself, an ``every state`` block, or a fragment.
     origin: str = "state"
     at: Position | None = None
+    #: `assumption "..."`: what the rule assumes where its source is silent
+    assumption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class State:
     #: `waits unbounded`: the state waits on a party with no deadline by design, and
     #: `rulekit check --max-open` bounds the rest of the workflow without it
     unbounded: bool = False
+    #: `assumption "..."` on the state
+    assumption: str | None = None
 
     @staticmethod
     def build(
@@ -162,6 +166,7 @@ class State:
         transitions: tuple[Transition, ...],
         at: Position,
         unbounded: bool = False,
+        assumption: str | None = None,
     ) -> State:
         by_event: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -180,6 +185,7 @@ class State:
             automatic=tuple(t for t in transitions if t.kind == "auto"),
             deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),
             unbounded=unbounded,
+            assumption=assumption,
         )
 
 

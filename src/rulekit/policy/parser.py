@@ -203,6 +203,9 @@ class _PolicyBuilder(ExpressionBuilder):
     def cite(self, c: list[Token]) -> tuple[str, str]:
         return ("cite", _text(c[1]))
 
+    def rule_assumption(self, c: list[Token]) -> tuple[str, str]:
+        return ("assumption", _text(c[1]))
+
     def state_body(self, c: list[Any]) -> list[ast.Transition]:
         return [x for x in c if isinstance(x, ast.Transition)]
 
@@ -215,7 +218,7 @@ class _PolicyBuilder(ExpressionBuilder):
         elif c[0] is None:
             i = 1
         name_tok = c[i + 1]
-        outcome = waits = cite = None
+        outcome = waits = cite = assumption = None
         unbounded = False
         transitions: list[ast.Transition] = []
         for x in c[i + 2 :]:
@@ -226,6 +229,8 @@ class _PolicyBuilder(ExpressionBuilder):
                 unbounded = len(x) > 2
             elif isinstance(x, tuple) and x[0] == "cite":
                 cite = x[1]
+            elif isinstance(x, tuple) and x[0] == "assumption":
+                assumption = x[1]
             elif isinstance(x, list):
                 transitions = x
         start = c[i] if c[0] is None else c[0]
@@ -240,6 +245,7 @@ class _PolicyBuilder(ExpressionBuilder):
             cite,
             tuple(transitions),
             unbounded,
+            assumption,
         )
 
     def ident_list(self, c: list[Token]) -> list[ast.Name]:
@@ -305,7 +311,7 @@ class _PolicyBuilder(ExpressionBuilder):
 
     def transition(self, c: list[Any]) -> ast.Transition:
         trig: dict[str, Any] = c[0]
-        guard = target = cite = None
+        guard = target = cite = assumption = None
         emits: list[ast.Emit] = []
         assigns: list[ast.Assign] = []
         for x in c[1:]:
@@ -322,6 +328,8 @@ class _PolicyBuilder(ExpressionBuilder):
                 assigns.extend(value)
             elif key == "cite":
                 cite = value
+            elif key == "assumption":
+                assumption = value
         return ast.Transition(
             _src(),
             trig["span"],
@@ -336,6 +344,7 @@ class _PolicyBuilder(ExpressionBuilder):
             tuple(emits),
             tuple(assigns),
             cite,
+            assumption,
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:

@@ -268,6 +268,7 @@ class _Reader:
                     self.text(sm.get("cite")),
                     self.transitions(sm.get("transitions")),
                     _truthy(sm.get("unbounded")),
+                    self.text(sm.get("assumption")),
                 )
             )
         for block in _items(m.get("every")):
@@ -365,6 +366,7 @@ class _Reader:
             tuple(emits),
             assigns,
             self.text(m.get("cite")),
+            self.text(m.get("assumption")),
         )
 
 
