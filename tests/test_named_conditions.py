@@ -184,3 +184,102 @@ def test_hand_edited_conditions_are_refused(edit: object, message: str) -> None:
         rulekit.loads(json.dumps(data), "json", "edited.json")
     assert message in str(info.value)
     assert {d.code for d in info.value.diagnostics} == {"RK0501"}
+
+
+# -- with clocks and `as soon as` (tests/scenarios/named_clocks.yaml runs the policy) -----
+
+NAMED_CLOCKS = TESTS / "policies" / "named_clocks.rk"
+
+
+def test_as_soon_as_is_solved_through_a_named_condition() -> None:
+    policy = rulekit.load(NAMED_CLOCKS)
+    (soon,) = policy.workflows["claim"].states["held"].deadlines
+    assert soon.kind == "soon" and soon.deadline is not None
+    # `overdue` names `held_too_long`, which compares since(claim.filed_at) with HOLD_LIMIT
+    assert soon.deadline.text == "claim.filed_at + HOLD_LIMIT"
+
+
+def test_a_loaded_artifact_solves_the_same_instant_through_the_name() -> None:
+    data = artifact.to_json(rulekit.load(NAMED_CLOCKS))
+    loaded = rulekit.loads(json.dumps(data), "json", "named_clocks.json")
+    assert loaded.hash == data["hash"]
+    held = data["workflows"][0]["states"][1]
+    held["transitions"][0]["deadline"]["text"] = "claim.filed_at"  # not the condition's
+    held["transitions"][0]["deadline"]["ast"] = {
+        "node": "Select",
+        "span": [0, 14],
+        "operand": {"node": "Ident", "span": [0, 5], "name": "claim"},
+        "field": "filed_at",
+        "field_span": [6, 14],
+    }
+    data["hash"] = artifact.content_hash(data)
+    with pytest.raises(CompileError, match="is not its condition's"):
+        rulekit.loads(json.dumps(data), "json", "edited.json")
+
+
+def test_an_assumption_on_a_clocks_expiry_is_kept() -> None:
+    policy = rulekit.load(NAMED_CLOCKS)
+    expiry = policy.workflows["claim"].clocks["handling"].expiry
+    assert expiry.assumption == "the ten days count from filing, not from opening"
+    data = artifact.to_json(policy)
+    assert data["workflows"][0]["clocks"][0]["expiry"]["assumption"] == expiry.assumption
+
+
+SOON = """
+policy t.soon
+facts {
+  claim.filed_at: time
+  claim.urgent: bool
+}
+actors insurer
+event hold by insurer
+condition late = since(claim.filed_at) > 30d
+condition either = late or claim.urgent
+condition early = since(claim.filed_at) <= 30d
+workflow w {
+  initial state a {
+    on hold -> b
+  }
+  state b waits "the insurer" {
+    as soon as CONDITION -> done
+  }
+  final state done
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("condition", "message", "at"),
+    [
+        (
+            "either",
+            "cannot compute when this becomes true (`late or claim.urgent`, in a named",
+            "either",
+        ),
+        (
+            "early",
+            "only stops holding as time passes: it holds at once or never "
+            "(`since(claim.filed_at) <= 30d`, in a named condition)",
+            "early",
+        ),
+        ("late and late", "only one part of an `as soon as` condition may read", "late ->"),
+        ("not late", "cannot compute when this becomes true", "not late"),
+    ],
+)
+def test_as_soon_as_through_a_name_it_cannot_solve_is_rk0332_where_it_is_named(
+    condition: str, message: str, at: str
+) -> None:
+    source = SOON.replace("CONDITION", condition)
+    with pytest.raises(CompileError) as info:
+        rulekit.loads(source, "rk", "soon.rk")
+    (problem,) = info.value.diagnostics
+    assert problem.code == "RK0332" and message in problem.message
+    assert source.splitlines()[problem.line - 1][problem.column - 1 :].startswith(at)
+
+
+def test_a_when_that_a_named_condition_makes_wait_for_time_is_rk0711() -> None:
+    from rulekit.analysis import check_source
+
+    source = SOON.replace("as soon as CONDITION", "when late and not claim.urgent")
+    result = check_source(source, "rk", "soon.rk")
+    assert [d.line for d in result.diagnostics if d.code == "RK0711"] == [17]

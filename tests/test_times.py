@@ -391,3 +391,34 @@ def test_a_chain_of_thousands_of_states_needs_no_deep_recursion() -> None:
             assert times.opened.reason is not None and "cycle" in times.opened.reason
         else:
             assert len(times.opened.path) == n
+
+
+CLOCKED = """
+policy t.clocked
+actors a
+event e by a
+workflow w {
+  clock c = 1d starts at open paused in waiting on expiry in s -> stuck
+  clock d = 1d starts at open on expiry -> done
+  initial state s {
+    after 2d -> done
+    on e -> waiting
+  }
+  state waiting {
+    after 3d -> done
+  }
+  state stuck { on e -> done }
+  final state done
+}
+"""
+
+
+def test_a_clock_expiry_is_one_more_way_out_of_the_states_it_runs_in() -> None:
+    """`s` would close within 2d by its deadline, but clock `c` may run out first into a
+    state that waits; in `waiting` (where `c` is paused and `d` leads to a final state) the
+    figure is the state's own."""
+    (wf,) = worst_case_times(rulekit.loads(CLOCKED, "rk", "clocked.rk"))
+    figures = {f.state: f for f in wf.states}
+    assert figures["s"].bound is None
+    assert [s.trigger for s in figures["s"].path] == ["clock c runs out"]
+    assert figures["waiting"].bound == timedelta(days=3)

@@ -51,6 +51,7 @@ def snapshot(case: Any) -> tuple[Any, ...]:
         copy.deepcopy(case.history),
         case.now,
         dict(case.keys or {}),
+        dict(case.clocks),
     )
 
 
@@ -176,4 +177,5 @@ def compare_with_replay(engine: Engine, case: Any) -> None:
     assert rebuilt.effects == case.effects
     assert rebuilt.history == case.history
     assert rebuilt.deadlines == case.deadlines
+    assert rebuilt.clocks == case.clocks
     assert rebuilt.next_deadline == case.next_deadline

@@ -15,7 +15,9 @@ warning with a stable code (docs/diagnostics.md):
 - RK0708 a transition that can never be taken: its condition never holds,
   or earlier transitions on the same event always take it first;
 - RK0709 (info) two such conditions the guard analysis cannot decide on
-  (:mod:`rulekit.analysis.guards` says which conditions it decides).
+  (:mod:`rulekit.analysis.guards` says which conditions it decides);
+- RK0711 a plain `when` that time alone would make true, in a state where cases
+  rest: `as soon as` takes it at that instant.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rulekit.core.source import Source, Span
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import stdlib
 from rulekit.expr.interpreter import Interpreter
-from rulekit.policy import ast, ir
+from rulekit.policy import ast, ir, soon
 
 
 def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
@@ -70,7 +72,12 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                         severity="warning",
                     )
                 )
-            elif not state.deadlines and not state.automatic and state.waits is None:
+            elif (
+                not state.deadlines
+                and not state.automatic
+                and state.waits is None
+                and not _clocked(wf, state)
+            ):
                 out.append(
                     diag.make(
                         "RK0703",
@@ -84,6 +91,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                 )
         out.extend(_dead_deadlines(wf, states))
         out.extend(_competing(policy, wf, states))
+        out.extend(_waiting_for_time(wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
         if (
@@ -173,6 +181,52 @@ def _dead_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -
                         severity="warning",
                     )
                 )
+    return out
+
+
+def _waiting_for_time(
+    wf: ir.Workflow, states: dict[tuple[str, str], ast.State]
+) -> list[Diagnostic]:
+    """RK0711: a plain `when` that time alone would make true, in a state where cases rest.
+
+    A `when` is judged as the case enters the state and when its facts change, never
+    because time passed; one that `as soon as` could schedule (it becomes true at an
+    instant :mod:`rulekit.policy.soon` computes) is pointed at. A state the case always
+    leaves as it enters (its `when` conditions cannot all be false) is not a resting
+    place: there the plain `when` is right. A condition time only makes false (a fast
+    refund `since(order.paid_at) <= 6h`) gets no advice."""
+    out = []
+    seen: set[object] = set()
+    for name, state in wf.states.items():
+        node = states.get((wf.name, name))
+        plain = [t for t in state.automatic if t.kind == "auto" and t.guard is not None]
+        timed = [t for t in plain if t.guard is not None and t.guard.compiled.checked.uses_now]
+        if node is None or state.final or not timed:
+            continue
+        conditions = [
+            (guards.Condition(t.guard.compiled if t.guard else None), False)
+            for t in state.automatic
+        ]
+        if guards.satisfiable(conditions).answer == "no":
+            continue  # the case never rests here
+        for t in timed:
+            assert t.guard is not None
+            checked = t.guard.compiled.checked
+            if t.at in seen or not isinstance(soon.solve(checked), soon.Solved):
+                continue
+            seen.add(t.at)
+            out.append(
+                diag.make(
+                    "RK0711",
+                    f"this `when` waits for time in state `{name}` of workflow {wf.name}, but "
+                    "time passing alone never takes it: it is judged only when the case "
+                    "enters the state or its facts change",
+                    *_place(t, node),
+                    help="to take it at the instant it becomes true, write `as soon as` "
+                    "instead of `when` (docs/language.md, As soon as)",
+                    severity="warning",
+                )
+            )
     return out
 
 
@@ -389,11 +443,29 @@ def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
     return out
 
 
+def _clocked(wf: ir.Workflow, state: ir.State) -> bool:
+    """Whether a clock may move a case out of ``state``: its expiry applies there and it
+    is not paused there."""
+    return any(
+        (not c.expiry_in or state.name in c.expiry_in)
+        and state.name not in c.paused_in
+        and c.expiry.target is not None
+        for c in wf.clocks.values()
+    )
+
+
 def reachable(wf: ir.Workflow) -> set[str]:
+    """The states a case can reach, by transitions and by the expiry of clocks."""
     seen = {wf.initial}
     todo = [wf.initial]
     while todo:
-        for t in wf.states[todo.pop()].transitions:
+        state = wf.states[todo.pop()]
+        expiries = [
+            c.expiry
+            for c in wf.clocks.values()
+            if not state.final and (not c.expiry_in or state.name in c.expiry_in)
+        ]
+        for t in (*state.transitions, *expiries):
             if t.target is not None and t.target not in seen:
                 seen.add(t.target)
                 todo.append(t.target)
@@ -406,11 +478,15 @@ def _used_facts(policy: ir.Policy) -> set[str]:
     exprs: list[ir.Expr] = [c.expr for c in policy.conditions.values()]
     for wf in policy.workflows.values():
         used.update(wf.requires)
-        for s in wf.states.values():
-            for t in s.transitions:
-                exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
-                exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
-                used.update(a.fact for a in t.assigns)
+        transitions = [t for s in wf.states.values() for t in s.transitions]
+        for c in wf.clocks.values():
+            exprs += [e for e in (c.length, c.counting_from) if e is not None]
+            transitions.append(c.expiry)
+        for t in transitions:
+            exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
+            exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
+            exprs += [a.by for a in t.clocks if a.by is not None]
+            used.update(a.fact for a in t.assigns)
     # A path reads the fact it names, the facts under it and the facts above it: looked
     # up by prefix, so the work grows with the paths, not with paths times facts.
     below: dict[str, list[str]] = {}

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rulekit.analysis.lint import constant, fixed_delay, reachable
+from rulekit.core import calendar
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.expr import stdlib
 from rulekit.policy import ir
@@ -297,6 +298,25 @@ class _Frame:
             self.result = candidate
 
 
+def _period(t: ir.Transition) -> calendar.BoundPeriod | None:
+    """The calendar period of an `after` deadline that counts from entry and needs no facts."""
+    if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    value = constant(t.deadline)
+    return value[0] if value is not None and isinstance(value[0], calendar.BoundPeriod) else None
+
+
+def _at_most(t: ir.Transition) -> timedelta | None:
+    """The longest an `after` deadline counted from entry can take: its delay, or for a
+    calendar period the most it can last (a month 31 days, N working days what the
+    calendar's longest stretch makes them, plus the zone's clock changes)."""
+    fixed = fixed_delay(t)
+    if fixed is not None:
+        return fixed
+    period = _period(t)
+    return period.longest() if period is not None else None
+
+
 def _truth(guard: ir.Expr | None) -> bool | None:
     """True or False when a condition is constant (or absent: true), None when facts decide."""
     if guard is None:
@@ -387,7 +407,7 @@ class _Analysis:
         fixed = sorted(
             (max(delay, _ZERO), i, d)
             for i, d in enumerate(state.deadlines)
-            if (delay := fixed_delay(d)) is not None
+            if (delay := _at_most(d)) is not None
         )
         cutoff: timedelta | None = None  # when an unconditional deadline certainly leaves
         for delay, _, d in fixed:
@@ -399,8 +419,28 @@ class _Analysis:
                 cutoff = delay
                 break
         for d in state.deadlines:
-            if fixed_delay(d) is None and _truth(d.guard) is not False:
+            if _at_most(d) is None and _truth(d.guard) is not False:
                 yield from self._fires(state, d, cutoff, may_hold)
+        # A clock that runs here may run out at any moment before the state is left: its
+        # expiry is one more way out, no later than the state's own fixed deadline.
+        for c in self.wf.clocks.values():
+            if (
+                c.expiry.target is not None
+                and state.name not in c.paused_in
+                and (not c.expiry_in or state.name in c.expiry_in)
+            ):
+                delay = cutoff if cutoff is not None else _ZERO
+                assumed = c.expiry.assumption
+                step = Step(
+                    state.name,
+                    c.expiry.target,
+                    f"clock {c.name} runs out"
+                    + (f' (assumption: "{assumed}")' if assumed is not None else ""),
+                    delay,
+                    c.expiry.cite,
+                    c.at,
+                )
+                yield self._follow((step,), delay, c.expiry.target)
         if cutoff is None:
             yield self._stays(state)
 
@@ -472,9 +512,10 @@ class _Analysis:
         return text if literal else f"{show(fixed)} ({text})"
 
     def _step(self, state: ir.State, t: ir.Transition, delay: timedelta | None) -> Step:
-        if t.kind == "auto":
+        if t.kind in ("auto", "soon"):
             assert t.guard is not None
-            trigger = "when " + " ".join(t.guard.text.split())
+            word = "when " if t.kind == "auto" else "as soon as "
+            trigger = word + " ".join(t.guard.text.split())
         else:
             assert t.deadline is not None
             fixed = fixed_delay(t)
@@ -483,7 +524,10 @@ class _Analysis:
                 trigger += f" from {t.start.text}"
             if t.guard is not None:
                 trigger += " when " + " ".join(t.guard.text.split())
-            if fixed is None and delay is not None:
+            period = _period(t)
+            if period is not None:
+                trigger += f" (at most {show(period.longest())})"
+            elif fixed is None and delay is not None:
                 trigger += f" (at most {show(delay)}: a fixed deadline leaves first)"
             if t.target is None:
                 trigger += " (stays)"

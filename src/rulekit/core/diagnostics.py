@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "RK0208": "not a value of the enum",
     "RK0209": "invalid regular expression",
     "RK0210": "expression may cost too much to evaluate",
+    "RK0211": "calendar period where it is ambiguous",
+    "RK0212": "unknown calendar",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
@@ -63,8 +65,11 @@ CODES: dict[str, str] = {
     "RK0317": "reserved name",
     "RK0318": "attribute does not fit the state",
     "RK0319": "invalid cost limit",
-    "RK0330": "named conditions in a cycle",
-    "RK0331": "named condition reads the event",
+    "RK0330": "unknown clock",
+    "RK0331": "invalid use of a clock",
+    "RK0332": "cannot schedule `as soon as`",
+    "RK0333": "named conditions in a cycle",
+    "RK0334": "named condition reads the event",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",
@@ -76,6 +81,7 @@ CODES: dict[str, str] = {
     "RK0708": "transition that can never be taken",
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
+    "RK0711": "a `when` that waits for time",
     "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
+from rulekit.core.calendar import CalendarError, Period, parse_period
 from rulekit.core.source import Span
 
 #: CEL's IDENT (grammar/cel.lark): the only spelling of a name, a field, a
@@ -62,7 +63,7 @@ class Node:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Literal(Node):
-    """A constant. ``kind`` is int, double, string, bytes, bool, null or duration."""
+    """A constant. ``kind`` is int, double, string, bytes, bool, null, duration or period."""
 
     kind: str
     value: Any
@@ -340,6 +341,8 @@ def _literal_to_json(node: Literal) -> Any:
         return node.value.hex()
     if node.kind == "duration":
         return node.value // timedelta(microseconds=1)
+    if node.kind == "period":
+        return str(node.value)
     if node.kind == "double":
         return repr(node.value)
     return node.value
@@ -409,6 +412,7 @@ LITERAL_VALUES: dict[str, type] = {
     "bool": bool,
     "null": type(None),
     "duration": timedelta,
+    "period": Period,
 }
 #: Macro -> (has a predicate, has a transform) shapes the parser builds.
 MACRO_SHAPES: dict[str, frozenset[tuple[bool, bool]]] = {
@@ -483,6 +487,7 @@ def _literal_from_json(kind: str, v: object, text: str) -> Any:
         "bytes": str,
         "duration": int,
         "double": str,
+        "period": str,
     }
     if kind == "null":
         if v is not None:
@@ -496,6 +501,11 @@ def _literal_from_json(kind: str, v: object, text: str) -> Any:
         return bytes.fromhex(str(v))
     if kind == "duration":
         return timedelta(microseconds=int(str(v)))
+    if kind == "period":
+        try:
+            return parse_period(str(v))
+        except CalendarError as e:
+            raise ValueError(str(e)) from None
     if kind == "double":
         # The text is read again as an exact decimal beside money: both must agree.
         if _DOUBLE_TEXT.fullmatch(text) is None or float(text) != float(str(v)):

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from rulekit.core import calendar as cal
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.source import Source, Span
@@ -23,6 +24,7 @@ from rulekit.expr.cost import DEFAULT_COST_LIMIT, ZERO, Estimate, estimate
 from rulekit.expr.types import (
     BOOL,
     BYTES,
+    DATE,
     DOUBLE,
     DURATION,
     DYN,
@@ -31,6 +33,7 @@ from rulekit.expr.types import (
     MONEY,
     NULL,
     NUMERIC,
+    PERIOD,
     STRING,
     TIMESTAMP,
     TYPE,
@@ -76,6 +79,10 @@ class CheckedExpr:
     cost_limit: int = DEFAULT_COST_LIMIT
     #: node id -> the named condition an identifier names (``condition eligible = ...``)
     named: Mapping[int, Named] = field(default_factory=dict)
+    #: the zone and calendars calendar time counts in (a policy's; UTC outside one)
+    time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
+    #: period literal node id -> the period bound to that zone and calendar
+    periods: Mapping[int, cal.BoundPeriod] = field(default_factory=dict)
 
     @property
     def type(self) -> Type:
@@ -87,8 +94,10 @@ class CheckedExpr:
         return self.cost.max > self.cost_limit or self.cost.assumed
 
 
-_TYPE_IDENTS = frozenset(stdlib.TYPES) - {"dyn"}
-_ORDERED = frozenset({"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration"})
+_TYPE_IDENTS = frozenset(stdlib.TYPES) - {"dyn", "date", "period"}
+_ORDERED = frozenset(
+    {"int", "double", "money", "string", "bytes", "bool", "timestamp", "duration", "date"}
+)
 
 # Signatures: name -> [(style, parameter kinds, result)]. style: global, member or both.
 # Parameter kinds: a type kind, "list", "map" (maps and objects) or "any".
@@ -123,7 +132,27 @@ _FUNCTIONS: dict[str, list[_Sig]] = {
     "type": [("global", ("any",), TYPE)],
     "dyn": [("global", ("any",), DYN)],
     "since": [("global", ("timestamp",), DURATION)],
+    # Calendar time (docs/time.md): a zone or calendar left out is the policy's.
+    "date": [("global", (k,), DATE) for k in ("string", "date")],
+    "daysBetween": [("global", ("date", "date"), INT)],
+    "localDate": [("member", ("timestamp",), DATE), ("member", ("timestamp", "string"), DATE)],
+    "atTime": [
+        ("member", ("date", "string"), TIMESTAMP),
+        ("member", ("date", "string", "string"), TIMESTAMP),
+    ],
+    "isWorkingDay": [("member", ("date",), BOOL), ("member", ("date", "string"), BOOL)],
+    "nextWorkingDay": [("member", ("date",), DATE), ("member", ("date", "string"), DATE)],
 }
+_FUNCTIONS["string"].append(("global", ("date",), STRING))
+for _name in ("startOfDay", "endOfDay"):
+    _FUNCTIONS[_name] = [
+        ("member", (k, *zone), TIMESTAMP)
+        for k in ("date", "timestamp")
+        for zone in ((), ("string",))
+    ]
+#: Functions whose last argument, when given, names a calendar / a zone.
+_CALENDAR_ARGUMENT = {"isWorkingDay": 2, "nextWorkingDay": 2}
+_ZONE_ARGUMENT = {"localDate": 2, "atTime": 3, "startOfDay": 2, "endOfDay": 2}
 for _name in stdlib.ACCESSORS:
     _FUNCTIONS[_name] = [("member", ("timestamp",), INT), ("member", ("timestamp", "string"), INT)]
     if _name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds"):
@@ -137,6 +166,7 @@ _CONST_CHECKS = {
     "int": stdlib.to_int,
     "double": stdlib.to_double,
     "bool": stdlib.to_bool,
+    "date": stdlib.to_date,
 }
 
 # Arithmetic: (op, left kind, right kind) -> result.
@@ -159,6 +189,9 @@ _ARITH[("+", "timestamp", "duration")] = TIMESTAMP
 _ARITH[("+", "duration", "timestamp")] = TIMESTAMP
 _ARITH[("-", "timestamp", "timestamp")] = DURATION
 _ARITH[("-", "timestamp", "duration")] = TIMESTAMP
+for _op in "+-":
+    _ARITH[(_op, "timestamp", "period")] = TIMESTAMP
+    _ARITH[(_op, "date", "period")] = DATE
 
 _RELATIONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
 _OP_WORDS = {"&&": "`&&` (and)", "||": "`||` (or)", "!": "`!` (not)"}
@@ -171,9 +204,12 @@ class _Checker:
         env: Mapping[str, Type] | None,
         constants: Mapping[str, tuple[Type, object]],
         hints: Mapping[str, str],
+        time_rules: cal.TimeRules,
         named: Mapping[str, Named] | None = None,
     ) -> None:
         self.source = source
+        self.time_rules = time_rules
+        self.periods: dict[int, cal.BoundPeriod] = {}
         self.env = env
         self.named_names = named or {}
         self.named: dict[int, Named] = {}
@@ -241,7 +277,24 @@ class _Checker:
         return None
 
     def literal(self, node: ast.Literal) -> Type:
+        if node.kind == "period":
+            return self.period_literal(node)
         return _LITERAL_TYPES[node.kind]
+
+    def period_literal(self, node: ast.Literal) -> Type:
+        p: cal.Period = node.value
+        calendar = None
+        if p.unit == "working day":
+            calendar = self.time_rules.calendar()
+            if calendar is None:
+                return self.error(
+                    "RK0212",
+                    f"`{node.text}` needs a working-day calendar, and none is declared",
+                    node.span,
+                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+                )
+        self.periods[node.id] = cal.BoundPeriod(p, self.time_rules.tz, calendar)
+        return PERIOD
 
     def logical(self, node: ast.Logical) -> Type:
         for side in (node.left, node.right):
@@ -452,7 +505,7 @@ class _Checker:
                 help_,
             )
         t = self.check(node.operand)
-        if t.kind in ("int", "double", "money", "duration") or t.is_dynamic:
+        if t.kind in ("int", "double", "money", "duration", "period") or t.is_dynamic:
             return t
         return self.error("RK0203", f"no matching overload: `-` of {t}", node.span)
 
@@ -464,6 +517,8 @@ class _Checker:
         if lt.kind == "error" or rt.kind == "error":
             return BOOL if op in _RELATIONS else ERROR
         lt, rt = self.money_literal(node.left, lt, rt), self.money_literal(node.right, rt, lt)
+        if "period" in (lt.kind, rt.kind) and (op, lt.kind, rt.kind) not in _ARITH:
+            return self.period_misuse(node, lt, rt)
         if op in _RELATIONS:
             return self.relation(node, lt, rt)
         if lt.is_dynamic or rt.is_dynamic:
@@ -487,6 +542,43 @@ class _Checker:
         elif lt.kind == rt.kind == "money" and op in "*/":
             help_ = "money is scaled by an int or an exact decimal written after it: order.amount / 2, order.amount * 0.5"
         return self.error("RK0203", f"no matching overload: {lt} {op} {rt}", node.op_span, help_)
+
+    def period_misuse(self, node: ast.Binary, lt: Type, rt: Type) -> Type:
+        """A calendar period where only a time or a date may take it: say which to write."""
+        op = node.op
+        if lt.is_dynamic or rt.is_dynamic:
+            return BOOL if op in _RELATIONS else DYN
+        period, other = (node.left, node.right) if lt.kind == "period" else (node.right, node.left)
+        p, o = self.text(period), self.text(other)
+        kinds = {lt.kind, rt.kind}
+        if op in _RELATIONS and "duration" in kinds:
+            message = f"a duration cannot be compared with a calendar period (`{p}`)"
+            t = "t"
+            if isinstance(other, ast.Call) and other.function == "since" and other.args:
+                t = self.text(other.args[0])
+            help_ = (
+                f"compare times instead: `now <= {t} + {p}` for `since({t}) <= {p}`; or, for"
+                " a fixed length of time, write a duration (10d is exactly 240 hours)"
+            )
+        elif "duration" in kinds:
+            message = f"a duration and a calendar period (`{p}`) cannot be added together"
+            help_ = (
+                f"add them to a time one after the other: `t + {p} + {o}`; a duration is a"
+                " fixed length (48h, 10d), a period is counted on the calendar"
+            )
+        elif kinds == {"period"}:
+            message = f"calendar periods cannot be {'compared' if op in _RELATIONS else 'combined'}"
+            help_ = (
+                "1 month is not a fixed number of days: add each period to a time or a"
+                f" date, `t + {self.text(node.left)} + {self.text(node.right)}`"
+            )
+        elif op == "+" and period is node.left and other_kind(lt, rt) in ("timestamp", "date"):
+            message = f"no matching overload: {lt} {op} {rt}"
+            help_ = f"write the time or date first: `{o} + {p}`"
+        else:
+            message = f"no matching overload: {lt} {op} {rt}"
+            help_ = f"a period (`{p}`) is added to or subtracted from a time or a date"
+        return self.error("RK0211", message, node.op_span, help_)
 
     def money_literal(self, node: ast.Expr, t: Type, other: Type) -> Type:
         """A double literal beside money is read exactly as the decimal it spells."""
@@ -625,8 +717,49 @@ class _Checker:
                 and isinstance(args[1], ast.Literal)
             ):
                 stdlib.time_zone(args[1].value)
+            elif len(args) == _ZONE_ARGUMENT.get(node.function) and isinstance(
+                args[-1], ast.Literal
+            ):
+                stdlib.time_zone(args[-1].value)
+            if node.function == "atTime" and isinstance(args[1], ast.Literal):
+                stdlib.parse_wall_time(args[1].value)
         except stdlib.CelError as e:
             self.error("RK0207", str(e), node.span)
+        if node.function in _CALENDAR_ARGUMENT:
+            self.calendar_argument(node, args)
+
+    def calendar_argument(self, node: ast.Call, args: list[ast.Expr]) -> None:
+        """A calendar is named by a string literal, and must be one the policy declares."""
+        known = [c.name for c in self.time_rules.calendars]
+        if len(args) < _CALENDAR_ARGUMENT[node.function]:
+            if not known:
+                self.error(
+                    "RK0212",
+                    f"`{node.function}` needs a working-day calendar, and none is declared",
+                    node.name_span,
+                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+                )
+            return
+        arg = args[-1]
+        if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
+            self.error(
+                "RK0212",
+                "a calendar is named by a string literal",
+                arg.span,
+                "write its name in quotes, as declared: " + (", ".join(known) or "(none)"),
+            )
+        elif arg.value not in known:
+            import difflib  # only when there is a mistake to suggest a fix for
+
+            close = difflib.get_close_matches(arg.value, known, n=1, cutoff=0.6)
+            self.error(
+                "RK0212",
+                f"unknown calendar {arg.text}",
+                arg.span,
+                f'did you mean "{close[0]}"?'
+                if close
+                else "calendars the policy declares: " + (", ".join(known) or "(none)"),
+            )
 
     def regex_literal(self, lit: ast.Literal) -> None:
         """A pattern literal RE2 refuses is RK0209, the caret on the part RE2 names."""
@@ -690,6 +823,11 @@ _LITERAL_TYPES = {
     "null": NULL,
     "duration": DURATION,
 }
+
+
+def other_kind(lt: Type, rt: Type) -> str:
+    """The kind of the operand beside a period."""
+    return rt.kind if lt.kind == "period" else lt.kind
 
 
 def _a(t: Type) -> str:
@@ -783,15 +921,18 @@ def check(
     hints: Mapping[str, str] | None = None,
     cost_limit: int = DEFAULT_COST_LIMIT,
     named: Mapping[str, Named] | None = None,
+    time_rules: cal.TimeRules | None = None,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
     ``constants`` are names with a known type and value (a policy's constants);
     ``named`` the named conditions it may read, each already checked;
     ``hints`` the help line for particular undeclared names (``"*"``: any other);
-    ``cost_limit`` the most its estimated cost may be (RK0210 past it).
+    ``cost_limit`` the most its estimated cost may be (RK0210 past it); ``time_rules``
+    the zone and calendars calendar periods and local dates count in (default: UTC).
     """
-    c = _Checker(source, env, constants or {}, hints or {}, named)
+    rules = time_rules or stdlib.DEFAULT_TIME_RULES
+    c = _Checker(source, env, constants or {}, hints or {}, rules, named)
     c.check(root)
     cost = ZERO
     if not c.diagnostics:
@@ -825,5 +966,7 @@ def check(
         cost=cost,
         cost_limit=cost_limit,
         named=c.named,
+        time_rules=rules,
+        periods=c.periods,
     )
     return checked, sorted(c.diagnostics, key=diag.sort_key)

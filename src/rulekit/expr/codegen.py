@@ -239,6 +239,8 @@ _RUNTIME: dict[str, Any] = {
     "_duration": stdlib.to_duration,
     "_type": stdlib.type_of,
     "_dyn": stdlib.dyn,
+    "_date": stdlib.to_date,
+    "_days_between": stdlib.days_between,
 }
 _MONEY_OPS = {"+": "_madd", "-": "_msub", "*": "_mmul"}
 #: Function -> the runtime helper that computes it (accessors and since() apart).
@@ -258,6 +260,8 @@ _HELPERS = {
     "duration": "_duration",
     "type": "_type",
     "dyn": "_dyn",
+    "date": "_date",
+    "daysBetween": "_days_between",
 }
 _MACROS = {
     "all": "_c_all",
@@ -438,6 +442,8 @@ class _Emitter:
         money = self.checked.money_literals.get(node.id)
         if money is not None:
             return self.const(money)
+        if node.kind == "period":
+            return self.const(self.checked.periods[node.id])
         exact = _REPR_LITERALS.get(node.kind)
         if (exact is not None and type(node.value) is exact) or (
             node.kind == "double"
@@ -530,7 +536,7 @@ class _Emitter:
             return f"({a} + {b})"
         if op == "+" and {lk, rk} == {"timestamp", "duration"}:
             return f"({a} + {b})"
-        if op == "-" and lk == "timestamp":
+        if op == "-" and lk == "timestamp" and rk != "period":
             return f"({a} - {b})"
         if op in _ADDITIVE and lk == rk == "duration":
             return f"_check_dur({a} {_PY_OPS[op]} {b})"
@@ -570,6 +576,9 @@ class _Emitter:
             return f"_since(now, {args[0]})"
         if name in stdlib.ACCESSORS:
             return f"_acc({name!r}, {', '.join(args)})"
+        if name in stdlib.TIME_FUNCTIONS:
+            fn, rules = self.const(stdlib.TIME_FUNCTIONS[name]), self.const(self.checked.time_rules)
+            return f"{fn}({', '.join((rules, *args))})"
         return f"{_HELPERS[name]}({', '.join(args)})"
 
     def comprehension(self, node: ast.Comprehension) -> str:

@@ -203,6 +203,9 @@ class _Estimator:
     def literal(self, node: ast.Literal) -> tuple[_Range, _Shape]:
         if node.kind in ("string", "bytes"):
             return _ZERO, _Shape(_fixed(len(node.value)))
+        if node.kind == "period" and node.value.unit == "working day":
+            # Counting N working days looks at each day on the way: N is charged here.
+            return _fixed(abs(node.value.count)), _SCALAR
         return _ZERO, _SCALAR
 
     def ident(self, node: ast.Ident) -> tuple[_Range, _Shape]:

@@ -237,6 +237,8 @@ class _Run:
         match node:
             case ast.Literal():
                 lit = self.checked.money_literals.get(node.id)
+                if lit is None and node.kind == "period":
+                    return self.checked.periods[node.id]
                 return lit if lit is not None else node.value
             case ast.Ident(name=name):
                 for scope in reversed(self.scopes):
@@ -335,6 +337,8 @@ class _Run:
             return stdlib.since(self.get_now(), args[0])
         if name in stdlib.ACCESSORS:
             return stdlib.accessor(name, *args)
+        if name in stdlib.TIME_FUNCTIONS:
+            return stdlib.TIME_FUNCTIONS[name](self.checked.time_rules, *args)
         fn: Callable[..., Any] = _FUNCTIONS[name]
         return fn(*args)
 
@@ -408,4 +412,6 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "duration": stdlib.to_duration,
     "type": stdlib.type_of,
     "dyn": stdlib.dyn,
+    "date": stdlib.to_date,
+    "daysBetween": stdlib.days_between,
 }

@@ -23,6 +23,7 @@ from typing import Any
 import lark
 from lark import Token
 
+from rulekit.core import calendar
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.grammars import grammar_text, lalr_parser
@@ -80,6 +81,7 @@ _TOKEN_NAMES = {
     "FLOAT": "a number",
     "STRING": "a string",
     "DURATION": "a duration",
+    "PERIOD": "a period",
     "$END": "the end",
 }
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -285,6 +287,19 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
                 "durations must be within 10,000 years",
             )
         return ast.Literal(_id(), token_span(tok), "duration", value, str(tok))
+
+    def period_lit(self, c: list[Any]) -> ast.Expr:
+        tok = c[0]
+        try:
+            value = calendar.parse_period(str(tok))
+        except calendar.CalendarError:
+            raise Problem(
+                "RK0106",
+                f"period `{' '.join(str(tok).split())}` is out of range",
+                token_span(tok),
+                "a period counts at most 999,999 units",
+            ) from None
+        return ast.Literal(_id(), token_span(tok), "period", value, str(tok))
 
     def bool_lit(self, c: list[Any]) -> ast.Expr:
         tok = c[0]
@@ -735,7 +750,7 @@ def syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Dia
 
 
 def _describe_token(tok: Token) -> str:
-    if tok.type in ("IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION"):
+    if tok.type in ("IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION", "PERIOD"):
         return f"{_TOKEN_NAMES[tok.type].removeprefix('a ')} `{tok}`"
     return f"`{tok}`"
 
@@ -767,7 +782,7 @@ _OPERATORS = frozenset(
     }
 )
 _VALUE_TOKENS = frozenset(
-    {"IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION", "TRUE", "FALSE", "NULL"}
+    {"IDENT", "INT", "HEX_INT", "FLOAT", "STRING", "DURATION", "PERIOD", "TRUE", "FALSE", "NULL"}
 )
 
 

@@ -118,6 +118,8 @@ def _literal(node: ast.Literal) -> str:
             if v == timedelta(0):
                 return "0s"
             return stdlib.format_duration_literal(v)
+        case "period":
+            return str(v)
     raise ValueError(node.kind)  # pragma: no cover
 
 

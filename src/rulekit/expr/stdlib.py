@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -27,6 +27,8 @@ from decimal import (
 from functools import cache, lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rulekit.core import calendar as cal
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -90,6 +92,8 @@ TYPE_NAMES = (
     "timestamp",
     "duration",
     "type",
+    "date",
+    "period",
 )
 TYPES = {n: CelType(n) for n in TYPE_NAMES}
 TYPES["dyn"] = CelType("dyn")
@@ -138,6 +142,8 @@ _KINDS: dict[type, str] = {
     datetime: "timestamp",
     timedelta: "duration",
     CelType: "type",
+    date: "date",
+    cal.BoundPeriod: "period",
 }
 _NUMERIC = frozenset({"int", "double", "money"})
 
@@ -171,6 +177,8 @@ def render(v: object) -> str:
         return f'timestamp("{format_timestamp_local(v)}")'  # type: ignore[arg-type]
     if k == "duration":
         return format_duration_literal(v)  # type: ignore[arg-type]
+    if k == "date":
+        return f'date("{v.isoformat()}")'  # type: ignore[attr-defined]
     if k == "list":
         return "[" + ", ".join(render(x) for x in v) + "]"  # type: ignore[attr-defined]
     if k == "map":
@@ -282,6 +290,8 @@ def add(a: Any, b: Any) -> Any:
         return ts_add(a, b)
     elif ka == "duration" and kb == "timestamp":
         return ts_add(b, a)
+    elif kb == "period" and ka in ("timestamp", "date"):
+        return add_period(a, b)
     raise _overload("+", a, b)
 
 
@@ -302,6 +312,8 @@ def sub(a: Any, b: Any) -> Any:
         return money_exact(MONEY_EXACT.subtract, a, b)
     elif ka == "timestamp" and kb == "duration":
         return ts_add(a, -b)
+    elif kb == "period" and ka in ("timestamp", "date"):
+        return add_period(a, -b)
     raise _overload("-", a, b)
 
 
@@ -343,6 +355,8 @@ def neg(a: Any) -> Any:
         return a.copy_negate()  # exact: never rounded to a context's precision
     if k == "duration":
         return check_duration(-a)
+    if k == "period":
+        return -a
     raise _overload("-", a)
 
 
@@ -392,7 +406,8 @@ def compare(a: Any, b: Any, op: str) -> int:
     ka, kb = kind(a), kind(b)
     if (
         ka == kb
-        and ka in ("string", "bytes", "bool", "timestamp", "duration", "int", "double", "money")
+        and ka
+        in ("string", "bytes", "bool", "timestamp", "duration", "int", "double", "money", "date")
     ) or (ka in _NUMERIC and kb in _NUMERIC):
         if (ka == "double" and math.isnan(a)) or (kb == "double" and math.isnan(b)):
             raise _Unordered
@@ -714,6 +729,8 @@ def to_string(v: Any) -> str:
         return format_timestamp(v)
     if k == "duration":
         return format_duration(v)
+    if k == "date":
+        return str(v.isoformat())
     if k == "type":
         return str(v.name)
     raise _overload("string", v)
@@ -1071,6 +1088,152 @@ def since(now: Any, t: Any) -> timedelta:
     if kind(t) != "timestamp":
         raise _overload("since", t)
     return check_duration(_utc(now) - _utc(t))
+
+
+# -- calendar time (rulekit.core.calendar; docs/time.md) ----------------------------------
+# The functions that count in a zone or on a calendar take the expression's time rules
+# first (the policy's zone and calendars, which the checker records): both evaluators
+# pass them, so a zone or a calendar a call leaves out is the policy's.
+
+#: Time rules of an expression outside a policy: UTC, no working-day calendar.
+DEFAULT_TIME_RULES = cal.TimeRules("UTC", UTC)
+
+
+def _calendar_error(e: cal.CalendarError) -> CelError:
+    return CelError(e.message)
+
+
+def add_period(t: Any, p: cal.BoundPeriod) -> Any:
+    """A time or a date moved by a calendar period."""
+    try:
+        return p.after(t) if kind(t) == "timestamp" else p.after_date(t)
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+    except OverflowError:
+        raise CelError("timestamp out of range") from None
+
+
+def _zone(rules: cal.TimeRules, zone: tuple[Any, ...]) -> tzinfo:
+    if not zone:
+        return rules.tz
+    if type(zone[0]) is not str:
+        raise CelError(f"a time zone is a string, not {kind(zone[0])}")
+    return time_zone(zone[0])
+
+
+def _work_calendar(rules: cal.TimeRules, name: tuple[Any, ...]) -> cal.WorkCalendar:
+    c = rules.calendar(name[0] if name else None)
+    if c is None:
+        raise CelError(
+            f"unknown calendar {render(name[0])}" if name else "the policy declares no calendar"
+        )
+    return c
+
+
+def _date_arg(v: Any, what: str) -> date:
+    if kind(v) != "date":
+        raise _overload(what, v)
+    return v  # type: ignore[no-any-return]
+
+
+def local_date(rules: cal.TimeRules, t: Any, *zone: Any) -> date:
+    """``t.localDate()``: the date of the instant ``t`` in the zone (default: the policy's)."""
+    if kind(t) != "timestamp":
+        raise _overload("localDate", t)
+    try:
+        return cal.local_date(t, _zone(rules, zone))
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+
+
+_WALL_TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\Z", re.ASCII)
+
+
+def parse_wall_time(text: Any) -> time:
+    """``17:00``, ``23:59:59``, ``08:30:00.5``: a wall time of day."""
+    m = _WALL_TIME.match(text) if type(text) is str else None
+    if m is None:
+        raise CelError(f'{render(text)} is not a time of day (like "17:00" or "23:59:59")')
+    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if h > 23 or mi > 59 or s > 59:
+        raise CelError(f"{render(text)} is not a time of day (00:00 to 23:59:59)")
+    return time(h, mi, s, int((m.group(4) or "0").ljust(6, "0")))
+
+
+def at_time(rules: cal.TimeRules, d: Any, wall: Any, *zone: Any) -> datetime:
+    """``d.atTime("17:00")``: the instant of that wall time on date ``d`` (a time in a
+    clock change's gap moves forward by the gap; a repeated one is the first)."""
+    try:
+        return cal.resolve(_date_arg(d, "atTime"), parse_wall_time(wall), _zone(rules, zone))
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+
+
+def _day_of(rules: cal.TimeRules, x: Any, zone: tuple[Any, ...], what: str) -> tuple[date, tzinfo]:
+    tz = _zone(rules, zone)
+    k = kind(x)
+    if k == "timestamp":
+        return cal.local_date(x, tz), tz
+    return _date_arg(x, what), tz
+
+
+def start_of_day(rules: cal.TimeRules, x: Any, *zone: Any) -> datetime:
+    """The first instant of a date (or of a time's local date)."""
+    try:
+        return cal.start_of_day(*_day_of(rules, x, zone, "startOfDay"))
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+
+
+def end_of_day(rules: cal.TimeRules, x: Any, *zone: Any) -> datetime:
+    """The last instant (23:59:59.999999) of a date (or of a time's local date)."""
+    try:
+        return cal.end_of_day(*_day_of(rules, x, zone, "endOfDay"))
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+
+
+def is_working_day(rules: cal.TimeRules, d: Any, *calendar: Any) -> bool:
+    return _work_calendar(rules, calendar).is_working(_date_arg(d, "isWorkingDay"))
+
+
+def next_working_day(rules: cal.TimeRules, d: Any, *calendar: Any) -> date:
+    """``d`` when it is a working day, else the next working day after it."""
+    try:
+        return _work_calendar(rules, calendar).roll_forward(_date_arg(d, "nextWorkingDay"))
+    except cal.CalendarError as e:
+        raise _calendar_error(e) from None
+
+
+def days_between(a: Any, b: Any) -> int:
+    """Whole days from date ``a`` to date ``b``."""
+    return cal.days_between(_date_arg(a, "daysBetween"), _date_arg(b, "daysBetween"))
+
+
+def to_date(v: Any) -> date:
+    k = kind(v)
+    if k == "date":
+        return v  # type: ignore[no-any-return]
+    if k == "string":
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", v, re.ASCII)
+        try:
+            if m is None:
+                raise ValueError("write YYYY-MM-DD")
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError as e:
+            raise CelError(f"date() cannot read {render(v)} as a date: {e}") from None
+    raise _overload("date", v)
+
+
+#: Functions that take the expression's time rules first (see above).
+TIME_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "localDate": local_date,
+    "atTime": at_time,
+    "startOfDay": start_of_day,
+    "endOfDay": end_of_day,
+    "isWorkingDay": is_working_day,
+    "nextWorkingDay": next_working_day,
+}
 
 
 def money_literal(text: str) -> Decimal:

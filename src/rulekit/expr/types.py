@@ -15,7 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Type:
     """``kind`` is one of: bool int double money string bytes timestamp duration
-    null_type type dyn list map object error. ``params`` holds list/map type
+    date period null_type type dyn list map object error. ``params`` holds list/map type
     arguments; ``fields`` an object's declared fields (sorted by name)."""
 
     kind: str
@@ -53,6 +53,10 @@ STRING = Type("string")
 BYTES = Type("bytes")
 TIMESTAMP = Type("timestamp")
 DURATION = Type("duration")
+#: A local date (``t.localDate()``) and a calendar period (``1 month``): values of
+#: expressions, not types facts are declared with.
+DATE = Type("date")
+PERIOD = Type("period")
 NULL = Type("null_type")
 TYPE = Type("type")
 DYN = Type("dyn")

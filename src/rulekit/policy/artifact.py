@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from rulekit.core import canonical
+from rulekit.core import calendar, canonical
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError
@@ -31,7 +32,7 @@ from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.expression import Expression
 from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
-from rulekit.policy import ir
+from rulekit.policy import ir, soon
 from rulekit.policy.checker import assignable
 
 FORMAT = "rulekit.policy/1"
@@ -125,12 +126,50 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
             {"name": c.name, "expr": _expr(c.expr), "at": _at(c.at)}
             for c in policy.conditions.values()
         ]
+    if policy.calendars:  # likewise
+        body["calendars"] = [{"name": c.name, **c.to_data()} for c in policy.calendars]
     body["hash"] = content_hash(body)
     return body
 
 
-def _workflow(w: ir.Workflow) -> dict[str, Any]:
+def _transition(t: ir.Transition) -> dict[str, Any]:
+    out = {
+        "kind": t.kind,
+        "event": t.event,
+        "actors": list(t.actors),
+        "target": t.target,
+        "guard": _expr(t.guard),
+        "deadline": _expr(t.deadline),
+        "start": _expr(t.start),
+        "emits": [{"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits],
+        "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
+        "cite": t.cite,
+        # Only when given: artifacts of policies without it hash as before.
+        **({"assumption": t.assumption} if t.assumption is not None else {}),
+        "origin": t.origin,
+        "at": _at(t.at),
+    }
+    if t.clocks:  # only when given: artifacts of policies without clocks hash as before
+        out["clocks"] = [{"verb": a.verb, "clock": a.clock, "by": _expr(a.by)} for a in t.clocks]
+    return out
+
+
+def _clock(c: ir.Clock) -> dict[str, Any]:
     return {
+        "name": c.name,
+        "length": _expr(c.length),
+        "starts": c.starts,
+        "start_event": c.start_event,
+        "counting_from": _expr(c.counting_from),
+        "paused_in": list(c.paused_in),
+        "expiry_in": list(c.expiry_in),
+        "expiry": _transition(c.expiry),
+        "at": _at(c.at),
+    }
+
+
+def _workflow(w: ir.Workflow) -> dict[str, Any]:
+    out = {
         "name": w.name,
         "initial": w.initial,
         "requires": list(w.requires),
@@ -147,31 +186,14 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                 **({"assumption": s.assumption} if s.assumption is not None else {}),
                 "cite": s.cite,
                 "at": _at(s.at),
-                "transitions": [
-                    {
-                        "kind": t.kind,
-                        "event": t.event,
-                        "actors": list(t.actors),
-                        "target": t.target,
-                        "guard": _expr(t.guard),
-                        "deadline": _expr(t.deadline),
-                        "start": _expr(t.start),
-                        "emits": [
-                            {"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}}
-                            for e in t.emits
-                        ],
-                        "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
-                        "cite": t.cite,
-                        **({"assumption": t.assumption} if t.assumption is not None else {}),
-                        "origin": t.origin,
-                        "at": _at(t.at),
-                    }
-                    for t in s.transitions
-                ],
+                "transitions": [_transition(t) for t in s.transitions],
             }
             for s in w.states.values()
         ],
     }
+    if w.clocks:  # only when declared: artifacts of policies without clocks hash as before
+        out["clocks"] = [_clock(c) for c in w.clocks.values()]
+    return out
 
 
 def _without_positions(node: Any, top: bool = True) -> Any:
@@ -218,6 +240,30 @@ class _Reader:
         if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
             self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
             self.cost_limit = DEFAULT_COST_LIMIT
+        self.calendars = self.read_calendars(data.get("calendars", []))
+        zone = data["policy"].get("timezone")
+        self.time_rules = stdlib.DEFAULT_TIME_RULES
+        try:
+            tz = stdlib.time_zone(zone) if zone is not None else stdlib.DEFAULT_TIME_RULES.tz
+            self.time_rules = calendar.TimeRules(zone or "UTC", tz, self.calendars)
+        except stdlib.CelError:
+            pass  # reported with the policy header below
+
+    def read_calendars(self, data: list[dict[str, Any]]) -> tuple[calendar.WorkCalendar, ...]:
+        """The calendars, checked as a calendar file is (the schema has checked their shape)."""
+        out: list[calendar.WorkCalendar] = []
+        for c in data:
+            body = {k: v for k, v in c.items() if k != "name"}
+            try:
+                built = calendar.calendar_from_data(c["name"], body)
+            except calendar.CalendarError as e:
+                self.fail(f"calendar {c['name']}: {e}")
+                continue
+            if any(x.name == built.name for x in out):
+                self.fail(f"calendar {c['name']}: declared twice")
+                continue
+            out.append(built)
+        return tuple(out)
 
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
@@ -253,7 +299,13 @@ class _Reader:
             self.fail(f"{where}: {e}")
             return None
         checked, problems = check_expr(
-            root, src, env, constants, cost_limit=self.cost_limit, named=self.named
+            root,
+            src,
+            env,
+            constants,
+            cost_limit=self.cost_limit,
+            named=self.named,
+            time_rules=self.time_rules,
         )
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
@@ -374,6 +426,7 @@ class _Reader:
             d["hash"],
             self.cost_limit,
             conditions,
+            self.calendars,
         )
 
     def workflow(
@@ -387,8 +440,44 @@ class _Reader:
         actors: tuple[str, ...],
     ) -> ir.Workflow | None:
         names = {s["name"] for s in w["states"]}
+        finals = {s["name"] for s in w["states"] if s["final"]}
         if w["initial"] not in names:
             self.fail(f"workflow {w['name']}: initial state {w['initial']!r} does not exist")
+        clock_names = [c["name"] for c in w.get("clocks", [])]
+        if len(set(clock_names)) != len(clock_names):
+            self.fail(f"workflow {w['name']}: a clock is declared twice")
+        read = _Context(names, env, consts, events, effects, facts, actors, clock_names)
+        clocks = {}
+        for c in w.get("clocks", []):
+            where = f"workflow {w['name']}, clock {c['name']}"
+            for listed in ("paused_in", "expiry_in"):
+                for state in c[listed]:
+                    if state not in names or state in finals:
+                        self.fail(f"{where}: {listed} names {state!r}, not a non-final state")
+            if c["starts"] == "event" and c["start_event"] not in events:
+                self.fail(f"{where}: starts on unknown event {c['start_event']!r}")
+            if (c["starts"] == "event") != (c["start_event"] is not None):
+                self.fail(f"{where}: start_event goes with starts `event`, and only with it")
+            length = self.expr(c["length"], env, consts, f"{where}, length", ("duration",))
+            counting = self.expr(
+                c["counting_from"], env, consts, f"{where}, counting from", ("timestamp",)
+            )
+            expiry = self.transition(c["expiry"], "", f"{where}, expiry", read)
+            if expiry is None or length is None or expiry.kind != "expiry":
+                if expiry is not None:
+                    self.fail(f"{where}: its expiry is a transition of kind {expiry.kind!r}")
+                continue
+            clocks[c["name"]] = ir.Clock(
+                c["name"],
+                length,
+                c["starts"],
+                c["start_event"],
+                counting,
+                tuple(c["paused_in"]),
+                tuple(c["expiry_in"]),
+                expiry,
+                self.pos(c.get("at")),
+            )
         states = {}
         for s in w["states"]:
             if s.get("unbounded") and s["waits"] is None:
@@ -396,86 +485,12 @@ class _Reader:
             transitions = []
             for i, t in enumerate(s["transitions"]):
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
-                if t["target"] is not None and t["target"] not in names:
-                    self.fail(f"{where}: target state {t['target']!r} does not exist")
-                if (t["kind"] in ("after", "at") and t["deadline"] is None) or (
-                    t["kind"] == "auto" and t["guard"] is None
-                ):
-                    self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
-                scope = dict(env)
-                if t["kind"] == "event":
-                    ev = events.get(t["event"])
-                    if ev is None:
-                        self.fail(f"{where}: unknown event {t['event']!r}")
-                        continue
-                    scope["event"] = Type(
-                        "object",
-                        name="event",
-                        fields=tuple(sorted((f.name, f.type) for f in ev.payload)),
-                    )
-                    scope["actor"] = enum_of("actor", actors)
-                emits = []
-                for e in t["emits"]:
-                    if e["effect"] not in effects:
-                        self.fail(f"{where}: unknown effect {e['effect']!r}")
-                        continue
-                    params = {f.name: f.type for f in effects[e["effect"]].params}
-                    if set(e["args"]) != set(params):
-                        self.fail(f"{where}: the arguments of {e['effect']} are not its parameters")
-                        continue
-                    args = tuple(
-                        (
-                            k,
-                            self.expr(v, scope, consts, f"{where}, {e['effect']}({k})", params[k]),
-                        )
-                        for k, v in e["args"].items()
-                    )
-                    emits.append(
-                        ir.Emit(e["effect"], tuple((k, v) for k, v in args if v is not None))
-                    )
-                assigns = []
-                for a in t["assigns"]:
-                    if a["fact"] not in facts:
-                        self.fail(f"{where}: unknown fact {a['fact']!r}")
-                        continue
-                    fact = facts[a["fact"]]
-                    # `set x = null` clears an optional fact (as the checker allows).
-                    clears = fact.optional and _is_null(a["value"])
-                    value = self.expr(
-                        a["value"],
-                        scope,
-                        consts,
-                        f"{where}, set {a['fact']}",
-                        ("null_type",) if clears else fact.type,
-                    )
-                    if value is not None:
-                        assigns.append(ir.Assign(a["fact"], value))
-                transitions.append(
-                    ir.Transition(
-                        kind=t["kind"],
-                        source=s["name"],
-                        target=t["target"],
-                        event=t["event"],
-                        actors=tuple(t["actors"]),
-                        guard=self.expr(t["guard"], scope, consts, f"{where}, guard", ("bool",)),
-                        deadline=self.expr(
-                            t["deadline"],
-                            scope,
-                            consts,
-                            f"{where}, deadline",
-                            ("duration",) if t["kind"] == "after" else ("timestamp",),
-                        ),
-                        start=self.expr(
-                            t["start"], scope, consts, f"{where}, from", ("timestamp",)
-                        ),
-                        emits=tuple(emits),
-                        assigns=tuple(assigns),
-                        cite=t["cite"],
-                        origin=t["origin"],
-                        at=self.pos(t.get("at")),
-                        assumption=t.get("assumption"),
-                    )
-                )
+                built = self.transition(t, s["name"], where, read)
+                if built is None:
+                    continue
+                if built.kind == "expiry":
+                    self.fail(f"{where}: an expiry belongs to a clock, not to a state")
+                transitions.append(built)
             states[s["name"]] = ir.State.build(
                 s["name"],
                 s["initial"],
@@ -492,8 +507,128 @@ class _Reader:
             if path not in facts:
                 self.fail(f"workflow {w['name']}: requires unknown fact {path!r}")
         return ir.Workflow(
-            w["name"], w["initial"], states, self.pos(w.get("at")), tuple(w.get("requires", []))
+            w["name"],
+            w["initial"],
+            states,
+            self.pos(w.get("at")),
+            tuple(w.get("requires", [])),
+            clocks,
         )
+
+    def transition(
+        self, t: dict[str, Any], source: str, where: str, c: _Context
+    ) -> ir.Transition | None:
+        """One transition, its references and expressions checked (None: an unknown event)."""
+        if t["target"] is not None and t["target"] not in c.states:
+            self.fail(f"{where}: target state {t['target']!r} does not exist")
+        if (t["kind"] in ("after", "at", "soon") and t["deadline"] is None) or (
+            t["kind"] in ("auto", "soon") and t["guard"] is None
+        ):
+            self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
+        scope = dict(c.env)
+        consts = c.consts
+        if t["kind"] == "event":
+            ev = c.events.get(t["event"])
+            if ev is None:
+                self.fail(f"{where}: unknown event {t['event']!r}")
+                return None
+            scope["event"] = Type(
+                "object",
+                name="event",
+                fields=tuple(sorted((f.name, f.type) for f in ev.payload)),
+            )
+            scope["actor"] = enum_of("actor", c.actors)
+        emits = []
+        for e in t["emits"]:
+            if e["effect"] not in c.effects:
+                self.fail(f"{where}: unknown effect {e['effect']!r}")
+                continue
+            params = {f.name: f.type for f in c.effects[e["effect"]].params}
+            if set(e["args"]) != set(params):
+                self.fail(f"{where}: the arguments of {e['effect']} are not its parameters")
+                continue
+            args = tuple(
+                (
+                    k,
+                    self.expr(v, scope, consts, f"{where}, {e['effect']}({k})", params[k]),
+                )
+                for k, v in e["args"].items()
+            )
+            emits.append(ir.Emit(e["effect"], tuple((k, v) for k, v in args if v is not None)))
+        assigns = []
+        for a in t["assigns"]:
+            if a["fact"] not in c.facts:
+                self.fail(f"{where}: unknown fact {a['fact']!r}")
+                continue
+            fact = c.facts[a["fact"]]
+            # `set x = null` clears an optional fact (as the checker allows).
+            clears = fact.optional and _is_null(a["value"])
+            value = self.expr(
+                a["value"],
+                scope,
+                consts,
+                f"{where}, set {a['fact']}",
+                ("null_type",) if clears else fact.type,
+            )
+            if value is not None:
+                assigns.append(ir.Assign(a["fact"], value))
+        actions = []
+        for a in t.get("clocks", []):
+            if a["clock"] not in c.clocks:
+                self.fail(f"{where}: unknown clock {a['clock']!r}")
+                continue
+            if (a["verb"] == "extend") != (a["by"] is not None):
+                self.fail(f"{where}: a length goes with `extend`, and only with it")
+                continue
+            by = self.expr(a["by"], scope, consts, f"{where}, extend", ("duration",))
+            actions.append(ir.ClockAction(a["verb"], a["clock"], by))
+        if [a.clock for a in actions] != sorted({a.clock for a in actions}, key=c.clocks.index):
+            self.fail(f"{where}: clocks acted on twice, or out of their declared order")
+        guard = self.expr(t["guard"], scope, consts, f"{where}, guard", ("bool",))
+        deadline = self.expr(
+            t["deadline"],
+            scope,
+            consts,
+            f"{where}, deadline",
+            ("duration", "period") if t["kind"] == "after" else ("timestamp",),
+        )
+        if t["kind"] == "soon" and guard is not None and deadline is not None:
+            # The instant must be the one the condition gives (it is derived, never written).
+            checked = guard.compiled.checked
+            solved = soon.solve(checked)
+            if not isinstance(solved, soon.Solved) or solved.instant != deadline.text:
+                self.fail(f"{where}: the instant `{deadline.text}` is not its condition's")
+        return ir.Transition(
+            kind=t["kind"],
+            source=source,
+            target=t["target"],
+            event=t["event"],
+            actors=tuple(t["actors"]),
+            guard=guard,
+            deadline=deadline,
+            start=self.expr(t["start"], scope, consts, f"{where}, from", ("timestamp",)),
+            emits=tuple(emits),
+            assigns=tuple(assigns),
+            cite=t["cite"],
+            origin=t["origin"],
+            at=self.pos(t.get("at")),
+            assumption=t.get("assumption"),
+            clocks=tuple(actions),
+        )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the transitions of one workflow may refer to."""
+
+    states: set[str]
+    env: Mapping[str, Type]
+    consts: Mapping[str, tuple[Type, Any]]
+    events: Mapping[str, ir.Event]
+    effects: Mapping[str, ir.EffectDecl]
+    facts: Mapping[str, ir.Fact]
+    actors: tuple[str, ...]
+    clocks: list[str]
 
 
 def _is_null(expr: Any) -> bool:

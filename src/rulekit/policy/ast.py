@@ -89,6 +89,15 @@ class ConditionDecl(Located):
 
 
 @dataclass(frozen=True)
+class CalendarDecl(Located):
+    """``calendar cn from "calendars/cn.yaml"``: ``file`` is the path as written
+    (relative to the policy's file)."""
+
+    name: Name
+    file: Name
+
+
+@dataclass(frozen=True)
 class FieldDecl(Located):
     name: Name
     type: TypeRef
@@ -120,8 +129,18 @@ class Assign(Located):
 
 
 @dataclass(frozen=True)
+class ClockAction(Located):
+    """A transition's ``start C``, ``restart C``, ``stop C`` or ``extend C by D``."""
+
+    verb: str
+    clock: Name
+    by: ExprRef | None = None
+
+
+@dataclass(frozen=True)
 class Transition(Located):
-    """``kind``: ``event`` (on E), ``auto`` (when C), ``after`` (after D [from T]), ``at`` (at T)."""
+    """``kind``: ``event`` (on E), ``auto`` (when C), ``soon`` (as soon as C), ``after``
+    (after D [from T]), ``at`` (at T); ``expiry`` (a clock's ``on expiry``)."""
 
     kind: str
     event: Name | None
@@ -136,6 +155,8 @@ class Transition(Located):
     cite: str | None
     #: `assumption "..."`: what the rule assumes where the source is silent
     assumption: str | None = None
+    #: what it does to the workflow's clocks, as written
+    clocks: tuple[ClockAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,7 +187,25 @@ class Use(Located):
     fragment: Name
 
 
-Part = State | EveryBlock | Use
+@dataclass(frozen=True)
+class ClockDecl(Located):
+    """``clock NAME = LENGTH [starts at open | starts on EVENT] [counting from T]
+    [paused in S, ...] on expiry [in S, ...] -> TARGET ...``."""
+
+    name: Name
+    length: ExprRef
+    #: ``open``, ``event`` (``starts on``), or ``transition`` (only a ``start`` clause starts it)
+    starts: str
+    start_event: Name | None
+    counting_from: ExprRef | None
+    paused_in: tuple[Name, ...]
+    #: the states the expiry moves the case from (empty: every non-final state)
+    expiry_in: tuple[Name, ...]
+    #: the expiry as a transition of kind ``expiry`` (its target, clauses and citation)
+    expiry: Transition
+
+
+Part = State | EveryBlock | Use | ClockDecl
 
 
 @dataclass(frozen=True)
@@ -195,3 +234,5 @@ class Policy(Located):
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
     conditions: tuple[ConditionDecl, ...] = ()
+    #: working-day calendars: `calendar NAME from "FILE"`
+    calendars: tuple[CalendarDecl, ...] = ()

@@ -10,12 +10,14 @@ the runtime sees plain states and transitions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from rulekit.core import calendar as cal
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
-from rulekit.core.source import Source, Span
+from rulekit.core.source import Source, Span, read_text
 from rulekit.expr import ast as expr_ast
 from rulekit.expr import parser as expr_parser
 from rulekit.expr import stdlib
@@ -34,7 +36,7 @@ from rulekit.expr.types import (
     enum_of,
     parse_type,
 )
-from rulekit.policy import ast, ir
+from rulekit.policy import ast, ir, soon
 
 #: Names the policy language gives a meaning: facts may not take them.
 RESERVED_FACT_ROOTS = frozenset({"event", "actor"}) | BUILTIN_NAMES
@@ -99,6 +101,14 @@ class _Checker:
     conditions: dict[str, ir.Condition] = field(default_factory=dict)
     #: named conditions that did not check: a name of one is not reported again where used
     broken: set[str] = field(default_factory=set)
+    time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
+    #: the clocks of the workflow being built (what `start`, `stop`, ... may name)
+    clocks: dict[str, ir.Clock] = field(default_factory=dict)
+    #: a clock's expressions and expiry clauses, checked once (a fragment's, for every use)
+    clock_memo: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    clock_reported: set[tuple[int, int]] = field(default_factory=set)
+    #: every clock the workflow being built declares, with an error or not
+    clock_names: set[str] = field(default_factory=set)
 
     # -- reporting ------------------------------------------------------------------
     def error(
@@ -171,9 +181,10 @@ class _Checker:
         p = self.policy
         if p.timezone is not None:
             try:
-                stdlib.time_zone(p.timezone.text)
+                self.time_rules = cal.TimeRules(p.timezone.text, stdlib.time_zone(p.timezone.text))
             except stdlib.CelError as e:
                 self.error("RK0315", str(e), p.timezone)
+        self.calendars()
         if p.cost_limit is not None:
             limit = parse_cost_limit(p.cost_limit.text)
             if limit is None:
@@ -240,6 +251,50 @@ class _Checker:
         self.duplicates([f.name for f in p.fragments], "fragment")
         self.duplicates([w.name for w in p.workflows], "workflow")
         self.fragments = {f.name.text: f for f in p.fragments}
+
+    def calendars(self) -> None:
+        """Read each declared calendar's file (relative to the policy's): its content goes
+        into the compiled artifact, so a compiled policy never reads it again."""
+        if not self.policy.calendars:
+            return
+        import yaml  # PyYAML: only for policies with calendars (rulekit check starts faster)
+
+        found = []
+        seen = self.duplicates([d.name for d in self.policy.calendars], "calendar")
+        for decl in self.policy.calendars:
+            if seen.get(decl.name.text) is not decl.name:
+                continue
+            path = Path(decl.source.file).parent / decl.file.text
+            try:
+                # Every scalar as text: the calendar reader says what is wrong with a date.
+                data = yaml.load(read_text(path), Loader=yaml.BaseLoader)
+            except (OSError, UnicodeDecodeError) as e:
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                self.error(
+                    "RK0001",
+                    f"cannot read the calendar file {decl.file.text}: {reason}",
+                    decl.file,
+                    "the path is relative to the policy's file",
+                )
+                continue
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                self.error(
+                    "RK0212", f"calendar file {decl.file.text} is not valid YAML{where}", decl.file
+                )
+                continue
+            try:
+                found.append(cal.calendar_from_data(decl.name.text, data))
+            except cal.CalendarError as e:
+                self.error(
+                    "RK0212",
+                    f"calendar `{decl.name.text}` ({decl.file.text}): {e}",
+                    decl.file,
+                    "a calendar file holds weekend: [saturday, sunday], holidays: [YYYY-MM-DD or"
+                    " {from: DATE, to: DATE}, ...] and working_days: [YYYY-MM-DD, ...]",
+                )
+        self.time_rules = cal.TimeRules(self.time_rules.zone, self.time_rules.tz, tuple(found))
 
     def facts(self) -> None:
         seen = self.duplicates([f.path for f in self.policy.facts], "fact")
@@ -339,8 +394,8 @@ class _Checker:
             )
 
     def declare_conditions(self) -> None:
-        """Named conditions: each checked once, after those it names (a cycle is RK0330);
-        over facts and constants only (`event` or `actor` is RK0331)."""
+        """Named conditions: each checked once, after those it names (a cycle is RK0333);
+        over facts and constants only (`event` or `actor` is RK0334)."""
         decls: dict[str, ast.ConditionDecl] = {}
         seen = self.duplicates([c.name for c in self.policy.conditions], "condition")
         for decl in self.policy.conditions:
@@ -362,7 +417,7 @@ class _Checker:
             for n in idents:
                 if n.name in ("event", "actor"):
                     self.error(
-                        "RK0331",
+                        "RK0334",
                         f"condition `{name}` reads `{n.name}`, which only a transition on an "
                         "event has",
                         ast.Name(decl.expr.source, n.span, n.name),
@@ -398,7 +453,7 @@ class _Checker:
         names: Mapping[str, list[str]],
         decls: Mapping[str, ast.ConditionDecl],
     ) -> None:
-        """RK0330 for a cycle among ``pending`` (each names another of them)."""
+        """RK0333 for a cycle among ``pending`` (each names another of them)."""
         path, at = [pending[0]], {pending[0]: 0}
         while True:
             following = next(d for d in names[path[-1]] if d in pending)
@@ -411,7 +466,7 @@ class _Checker:
         i = cycle.index(first)
         route = [*cycle[i:], *cycle[:i], first]
         self.error(
-            "RK0330",
+            "RK0333",
             "named conditions name each other in a cycle: " + " -> ".join(route),
             decls[first].name,
             "a condition cannot depend on itself: write the shared part as a condition of its own",
@@ -435,6 +490,7 @@ class _Checker:
             _NAME_HINTS,
             self.cost_limit,
             scope.named,
+            self.time_rules,
         )
         # A condition that did not check was reported where it is written, not where named.
         unreported = {f"undeclared name `{n}`" for n in self.broken}
@@ -499,6 +555,8 @@ class _Checker:
                 for t in part.transitions if isinstance(part, ast.State | ast.EveryBlock) else ():
                     if id(t) not in self.parts_memo:
                         self.parts_memo[id(t)] = self.transition_parts(t)
+                if isinstance(part, ast.ClockDecl) and id(part) not in self.clock_memo:
+                    self.clock_memo[id(part)] = self.clock_parts(part)
         for frag in self.policy.fragments:
             for part in frag.parts:
                 if isinstance(part, ast.Use):
@@ -520,6 +578,7 @@ class _Checker:
             (p, "every") for p in wf.parts if isinstance(p, ast.EveryBlock)
         ]
         used: set[str] = set()
+        clock_decls = [p for p in wf.parts if isinstance(p, ast.ClockDecl)]
         for part in wf.parts:
             if isinstance(part, ast.Use):
                 frag = self.fragments.get(part.fragment.text)
@@ -541,6 +600,8 @@ class _Checker:
                         states.append((fp, origin))
                     elif isinstance(fp, ast.EveryBlock):
                         blocks.append((fp, origin))
+                    elif isinstance(fp, ast.ClockDecl):
+                        clock_decls.append(fp)
         by_name = self.duplicates(
             [s.name for s, _ in states], "state", f" of workflow {wf.name.text}"
         )
@@ -606,6 +667,7 @@ class _Checker:
             kind = "every state" if origin == "state" else origin
             for state_name in applies:
                 extra[state_name].extend((t, kind) for t in block.transitions)
+        self.clocks = self.workflow_clocks(wf, clock_decls, decl)
         ir_states: dict[str, ir.State] = {}
         for name, s in decl.items():
             transitions: list[ir.Transition] = []
@@ -645,7 +707,12 @@ class _Checker:
             else:
                 requires.append(needed.text)
         return ir.Workflow(
-            wf.name.text, initials[0].name.text, ir_states, position(wf.name), tuple(requires)
+            wf.name.text,
+            initials[0].name.text,
+            ir_states,
+            position(wf.name),
+            tuple(requires),
+            self.clocks,
         )
 
     def transition(
@@ -671,8 +738,17 @@ class _Checker:
                 return None
         if parts is None:
             return None
+        actions = self.clock_actions(t, wf)
+        if actions is None:
+            return None
         built = ir.Transition(
-            kind=t.kind, source=state, target=target, origin=origin, at=position(t), **parts
+            kind=t.kind,
+            source=state,
+            target=target,
+            origin=origin,
+            at=position(t),
+            clocks=actions,
+            **{k: v for k, v in parts.items() if k != "clock_lengths"},
         )
         self.written[id(built)] = t
         return built
@@ -709,11 +785,14 @@ class _Checker:
         if t.condition is not None:
             parts["guard"] = self.expression(t.condition, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
+            if t.kind == "soon" and parts["guard"] is not None:
+                parts["deadline"] = self.instant(t.condition, parts["guard"], scope)
+                ok &= parts["deadline"] is not None
         if t.guard is not None:
             parts["guard"] = self.expression(t.guard, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
         if t.deadline is not None:
-            want = ("duration",) if t.kind == "after" else ("timestamp",)
+            want = ("duration", "period") if t.kind == "after" else ("timestamp",)
             what = "the delay of `after`" if t.kind == "after" else "the time of `at`"
             parts["deadline"] = self.expression(t.deadline, scope, want, what, "RK0308")
             ok &= parts["deadline"] is not None
@@ -761,7 +840,194 @@ class _Checker:
             if value is not None:
                 assigns.append(ir.Assign(assign.fact.text, value))
         parts["assigns"] = tuple(assigns)
+        lengths: dict[int, ir.Expr] = {}
+        for action in t.clocks:
+            if action.by is not None:
+                length = self.expression(
+                    action.by,
+                    scope,
+                    ("duration",),
+                    f"the length `{action.clock.text}` is extended by",
+                    "RK0308",
+                )
+                ok &= length is not None
+                if length is not None:
+                    lengths[id(action)] = length
+        parts["clock_lengths"] = lengths
         return parts if ok else None
+
+    def instant(self, condition: ast.ExprRef, guard: ir.Expr, scope: _Scope) -> ir.Expr | None:
+        """The instant an `as soon as` condition (checked: ``guard``) becomes true (its
+        deadline), or RK0332."""
+        solved = soon.solve(guard.compiled.checked)
+        if isinstance(solved, soon.Unsolvable):
+            self.diagnostics.append(
+                diag.make("RK0332", solved.message, condition.source, solved.span, help=solved.help)
+            )
+            return None
+        src = Source(solved.instant, condition.source.name)
+        parsed = expr_parser.parse(src)
+        assert parsed.ast is not None, solved.instant  # joined from parts that parsed
+        checked, problems = check_expr(
+            parsed.ast,
+            src,
+            scope.env,
+            scope.constants,
+            cost_limit=self.cost_limit,
+            time_rules=self.time_rules,
+        )
+        if problems or checked.type.kind != "timestamp":
+            self.error(
+                "RK0332",
+                f"cannot compute when this becomes true: `{solved.instant}` is not a time",
+                condition,
+                "compare `now` with a time, or `since(t)` with a duration",
+            )
+            return None
+        return ir.Expr(
+            solved.instant,
+            _pos(condition.source, condition.root.span),
+            Expression(checked, None, embedded=True),
+        )
+
+    # -- clocks -----------------------------------------------------------------------
+    def clock_parts(self, c: ast.ClockDecl) -> dict[str, Any] | None:
+        """What does not depend on the workflow: its length, start, and expiry's clauses."""
+        scope = self.scope_for(c.expiry)
+        length = self.expression(
+            c.length, scope, ("duration",), f"the length of clock `{c.name.text}`", "RK0308"
+        )
+        counting = None
+        if c.counting_from is not None:
+            counting = self.expression(
+                c.counting_from, scope, ("timestamp",), "the start of `counting from`", "RK0308"
+            )
+        event = None
+        if c.start_event is not None:
+            ev = self.events.get(c.start_event.text)
+            if ev is None:
+                self.unknown("RK0303", "event", c.start_event, self.events)
+            event = ev
+        if id(c.expiry) not in self.parts_memo:
+            self.parts_memo[id(c.expiry)] = self.transition_parts(c.expiry)
+        expiry = self.parts_memo[id(c.expiry)]
+        if (
+            length is None
+            or (c.counting_from is not None and counting is None)
+            or (c.start_event is not None and event is None)
+            or expiry is None
+        ):
+            return None
+        return {"length": length, "counting": counting, "expiry": expiry}
+
+    def workflow_clocks(
+        self, wf: ast.Workflow, decls: list[ast.ClockDecl], states: Mapping[str, ast.State]
+    ) -> dict[str, ir.Clock]:
+        """The workflow's clocks, checked against its states (RK0302, RK0331)."""
+        first = self.duplicates([c.name for c in decls], "clock", f" of workflow {wf.name.text}")
+        self.clock_names = set(first)
+        out: dict[str, ir.Clock] = {}
+        self.clocks = {}
+        for c in decls:
+            if first.get(c.name.text) is not c.name:
+                continue
+            if id(c) not in self.clock_memo:
+                self.clock_memo[id(c)] = self.clock_parts(c)
+            parts = self.clock_memo[id(c)]
+            ok = parts is not None
+            for listed, what in ((c.paused_in, "paused in"), (c.expiry_in, "on expiry in")):
+                for n in listed:
+                    if n.text not in states:
+                        self.unknown("RK0302", "state", n, states, f" in workflow {wf.name.text}")
+                        ok = False
+                    elif states[n.text].final:
+                        self.error(
+                            "RK0331",
+                            f"clock `{c.name.text}` names final state `{n.text}` ({what})",
+                            n,
+                            "a case in a final state is closed: its clocks no longer count",
+                        )
+                        ok = False
+            target = c.expiry.target
+            if target is not None and target.text not in states:
+                self.unknown("RK0302", "state", target, states, f" in workflow {wf.name.text}")
+                ok = False
+            if not ok or parts is None:
+                continue
+            # Its own clock actions are checked against the clocks declared so far and after.
+            expiry = ir.Transition(
+                kind="expiry",
+                source="",
+                target=target.text if target is not None else None,
+                origin="clock",
+                at=position(c.expiry),
+                **{k: v for k, v in parts["expiry"].items() if k != "clock_lengths"},
+            )
+            out[c.name.text] = ir.Clock(
+                c.name.text,
+                parts["length"],
+                c.starts,
+                c.start_event.text if c.start_event is not None else None,
+                parts["counting"],
+                tuple(dict.fromkeys(n.text for n in c.paused_in)),
+                tuple(dict.fromkeys(n.text for n in c.expiry_in)),
+                expiry,
+                position(c),
+            )
+        # The expiries' own `start`/`stop`/... clauses, now that every clock is known.
+        self.clocks = out
+        for c in decls:
+            built = out.get(c.name.text)
+            if built is None or first.get(c.name.text) is not c.name:
+                continue
+            actions = self.clock_actions(c.expiry, wf)
+            if actions is None:
+                del out[c.name.text]
+            elif actions:
+                out[c.name.text] = replace(built, expiry=replace(built.expiry, clocks=actions))
+        return out
+
+    def clock_actions(
+        self, t: ast.Transition, wf: ast.Workflow
+    ) -> tuple[ir.ClockAction, ...] | None:
+        """A transition's clauses on clocks, resolved against the workflow's clocks (in the
+        order they are declared), or None after an error (RK0330, RK0331)."""
+        if not t.clocks:
+            return ()
+        parts = self.parts_memo.get(id(t))
+        lengths: Mapping[int, ir.Expr] = parts["clock_lengths"] if parts else {}
+        report = (id(t), id(wf)) not in self.clock_reported
+        seen: dict[str, ast.ClockAction] = {}
+        ok = True
+        for action in t.clocks:
+            name = action.clock.text
+            if name not in self.clocks and name in self.clock_names:
+                ok = False  # a clock with an error of its own (reported there)
+            elif name not in self.clocks:
+                if report:
+                    self.unknown(
+                        "RK0330", "clock", action.clock, self.clocks, f" in workflow {wf.name.text}"
+                    )
+                ok = False
+            elif name in seen:
+                if report:
+                    self.error(
+                        "RK0331",
+                        f"clock `{name}` is acted on twice by one transition",
+                        action,
+                        f"keep one: `{seen[name].verb} {name}` is written before",
+                    )
+                ok = False
+            else:
+                seen[name] = action
+        self.clock_reported.add((id(t), id(wf)))
+        if not ok:
+            return None
+        order = list(self.clocks)
+        return tuple(
+            ir.ClockAction(a.verb, a.clock.text, lengths.get(id(a)))
+            for a in sorted(seen.values(), key=lambda a: order.index(a.clock.text))
+        )
 
     def emit(self, em: ast.Emit, scope: _Scope) -> ir.Emit | None:
         decl = self.effects.get(em.effect.text)
@@ -856,7 +1122,12 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-_A = {"bool": "a bool", "duration": "a duration", "timestamp": "a time"}
+_A = {
+    "bool": "a bool",
+    "duration": "a duration",
+    "timestamp": "a time",
+    "period": "a calendar period",
+}
 
 
 def _is_null(ref: ast.ExprRef) -> bool:
@@ -915,5 +1186,6 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         file=p.source.file,
         cost_limit=c.cost_limit,
         conditions=c.conditions,
+        calendars=c.time_rules.calendars,
     )
     return result, problems

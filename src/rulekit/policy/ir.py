@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rulekit.core import calendar as cal
+from rulekit.expr import stdlib
 from rulekit.expr.cost import DEFAULT_COST_LIMIT
 from rulekit.expr.expression import Expression
 from rulekit.expr.types import Type
@@ -109,11 +111,23 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class ClockAction:
+    """What a transition does to a clock: ``start``, ``restart``, ``stop``, or ``extend``
+    it ``by`` a length."""
+
+    verb: str
+    clock: str
+    by: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
     """One way out of (or within) a state.
 
-    ``kind``: ``event``, ``auto``, ``after`` or ``at``. ``target`` None means an
-    internal transition (stay: no exit, no entry, deadlines kept).
+    ``kind``: ``event``, ``auto``, ``soon`` (as soon as: an automatic transition that is
+    also scheduled, its ``deadline`` the instant time makes its condition true),
+    ``after``, ``at``, or ``expiry`` (a clock's). ``target`` None means an internal
+    transition (stay: no exit, no entry, deadlines kept).
     """
 
     kind: str
@@ -133,6 +147,8 @@ class Transition:
     at: Position | None = None
     #: `assumption "..."`: what the rule assumes where its source is silent
     assumption: str | None = None
+    #: what it does to the workflow's clocks, in the order the clocks are declared
+    clocks: tuple[ClockAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,11 +198,34 @@ class State:
             transitions,
             at,
             by_event={k: tuple(v) for k, v in by_event.items()},
-            automatic=tuple(t for t in transitions if t.kind == "auto"),
-            deadlines=tuple(t for t in transitions if t.kind in ("after", "at")),
+            automatic=tuple(t for t in transitions if t.kind in ("auto", "soon")),
+            deadlines=tuple(t for t in transitions if t.kind in ("after", "at", "soon")),
             unbounded=unbounded,
             assumption=assumption,
         )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A deadline of the whole case (docs/language.md, "Clocks").
+
+    ``length`` is evaluated when the clock starts (at opening, ``starts``
+    ``open``; on an event, ``event``; or by a transition's ``start``,
+    ``transition``), counted from ``counting_from`` (default: the time it starts).
+    It does not run while the case is in a state of ``paused_in``. When it runs
+    out, ``expiry`` (a transition of kind ``expiry``) is taken if the case is in
+    one of ``expiry_in`` (empty: any non-final state).
+    """
+
+    name: str
+    length: Expr
+    starts: str
+    start_event: str | None
+    counting_from: Expr | None
+    paused_in: tuple[str, ...]
+    expiry_in: tuple[str, ...]
+    expiry: Transition
+    at: Position
 
 
 @dataclass(frozen=True)
@@ -197,6 +236,8 @@ class Workflow:
     at: Position
     #: optional facts that a case of this workflow must be opened with
     requires: tuple[str, ...] = ()
+    #: the workflow's clocks, in the order they are declared
+    clocks: Mapping[str, Clock] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,6 +262,16 @@ class Policy:
     cost_limit: int = DEFAULT_COST_LIMIT
     #: named conditions, in an order where each comes after those it names
     conditions: Mapping[str, Condition] = field(default_factory=dict)
+    #: working-day calendars, as declared (the first is the default); their content,
+    #: read when the policy was compiled
+    calendars: tuple[cal.WorkCalendar, ...] = ()
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows[name]
+
+    @property
+    def time_rules(self) -> cal.TimeRules:
+        """The zone and calendars its calendar periods count in (UTC without a zone)."""
+        if self.timezone is None:
+            return cal.TimeRules("UTC", stdlib.DEFAULT_TIME_RULES.tz, self.calendars)
+        return cal.TimeRules(self.timezone, stdlib.time_zone(self.timezone), self.calendars)

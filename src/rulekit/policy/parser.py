@@ -149,6 +149,10 @@ class _PolicyBuilder(ExpressionBuilder):
             ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3])),
         )
 
+    def calendar_decl(self, c: list[Token]) -> tuple[str, ast.CalendarDecl]:
+        file = ast.Name(_src(), _tok_span(c[3]), _text(c[3]))
+        return ("calendars", ast.CalendarDecl(_src(), _cover(c[0], c[3]), _name(c[1]), file))
+
     def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
         return ("actors", [_name(t) for t in c if t.type == "IDENT"])
 
@@ -272,6 +276,9 @@ class _PolicyBuilder(ExpressionBuilder):
     def on_condition(self, c: list[Any]) -> dict[str, Any]:
         return {"kind": "auto", "condition": _expr(c[1]), "span": _cover(c[0], c[1])}
 
+    def on_soon(self, c: list[Any]) -> dict[str, Any]:
+        return {"kind": "soon", "condition": _expr(c[3]), "span": _cover(c[0], c[2])}
+
     def on_after(self, c: list[Any]) -> dict[str, Any]:
         start = _expr(c[3]) if len(c) > 3 and c[3] is not None else None
         return {
@@ -309,16 +316,75 @@ class _PolicyBuilder(ExpressionBuilder):
     def set_facts(self, c: list[Any]) -> tuple[str, list[ast.Assign]]:
         return ("set", [x for x in c if isinstance(x, ast.Assign)])
 
+    def _clock_action(self, verb: str, c: list[Any]) -> tuple[str, ast.ClockAction]:
+        by = _expr(c[3]) if len(c) > 3 else None
+        end = c[3] if by is not None else c[1]
+        return ("clock", ast.ClockAction(_src(), _cover(c[0], end), verb, _name(c[1]), by))
+
+    def clock_start(self, c: list[Any]) -> tuple[str, ast.ClockAction]:
+        return self._clock_action("start", c)
+
+    def clock_restart(self, c: list[Any]) -> tuple[str, ast.ClockAction]:
+        return self._clock_action("restart", c)
+
+    def clock_stop(self, c: list[Any]) -> tuple[str, ast.ClockAction]:
+        return self._clock_action("stop", c)
+
+    def clock_extend(self, c: list[Any]) -> tuple[str, ast.ClockAction]:
+        return self._clock_action("extend", c)
+
+    def starts_at_open(self, c: list[Token]) -> tuple[str, str, None]:
+        return ("starts", "open", None)
+
+    def starts_on(self, c: list[Token]) -> tuple[str, str, ast.Name]:
+        return ("starts", "event", _name(c[2]))
+
+    def clock_counting(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
+        return ("counting", _expr(c[2]))
+
+    def clock_paused(self, c: list[Any]) -> tuple[str, list[ast.Name]]:
+        return ("paused", c[2])
+
+    def clock_expiry(self, c: list[Any]) -> tuple[str, tuple[ast.Name, ...], ast.Transition]:
+        states: list[ast.Name] = next((x for x in c if isinstance(x, list)), [])
+        rest = [x for x in c if isinstance(x, tuple)]
+        trig = {"kind": "expiry", "span": _cover(c[0], c[1])}
+        return ("expiry", tuple(states), self._transition(trig, rest))
+
+    def clock_decl(self, c: list[Any]) -> ast.ClockDecl:
+        parts = {x[0]: x for x in c[4:] if isinstance(x, tuple)}
+        starts = parts.get("starts", ("starts", "transition", None))
+        counting = parts.get("counting")
+        paused = parts.get("paused")
+        _, expiry_in, expiry = parts["expiry"]
+        return ast.ClockDecl(
+            _src(),
+            _cover(c[0], c[1]),
+            _name(c[1]),
+            _expr(c[3]),
+            starts[1],
+            starts[2],
+            counting[1] if counting is not None else None,
+            tuple(paused[1]) if paused is not None else (),
+            expiry_in,
+            expiry,
+        )
+
     def transition(self, c: list[Any]) -> ast.Transition:
-        trig: dict[str, Any] = c[0]
+        return self._transition(c[0], c[1:])
+
+    def _transition(self, trig: dict[str, Any], clauses: list[Any]) -> ast.Transition:
         guard = target = cite = assumption = None
         emits: list[ast.Emit] = []
         assigns: list[ast.Assign] = []
-        for x in c[1:]:
+        clocks: list[ast.ClockAction] = []
+        for x in clauses:
             if x is None:
                 continue
             key, value = x
-            if key == "guard":
+            if key == "clock":
+                clocks.append(value)
+            elif key == "guard":
                 guard = value
             elif key == "target":
                 target = value
@@ -345,6 +411,7 @@ class _PolicyBuilder(ExpressionBuilder):
             tuple(assigns),
             cite,
             assumption,
+            tuple(clocks),
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:
@@ -361,6 +428,7 @@ class _PolicyBuilder(ExpressionBuilder):
                 "fragments",
                 "workflows",
                 "conditions",
+                "calendars",
             )
         }
         for key, value in c[1:]:
@@ -422,6 +490,19 @@ expr_parser.KEYWORD_NAMES.update(
             "CITE",
             "ASSUMPTION",
             "NOTE",
+            "CALENDAR",
+            "CLOCK",
+            "STARTS",
+            "OPEN",
+            "COUNTING",
+            "PAUSED",
+            "EXPIRY",
+            "START",
+            "RESTART",
+            "STOP",
+            "EXTEND",
+            "AS",
+            "SOON",
         )
     }
     | {"ARROW": "`->`"}
@@ -518,11 +599,15 @@ def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
     out = [c.expr for c in policy.constants] + [c.expr for c in policy.conditions]
     for wf in (*policy.fragments, *policy.workflows):
         for part in wf.parts:
+            transitions: tuple[ast.Transition, ...] = ()
             if isinstance(part, ast.State | ast.EveryBlock):
-                for t in part.transitions:
-                    out.extend(
-                        x for x in (t.condition, t.deadline, t.start, t.guard) if x is not None
-                    )
-                    out.extend(e for em in t.emits for _, e in em.args)
-                    out.extend(a.expr for a in t.assigns)
+                transitions = part.transitions
+            elif isinstance(part, ast.ClockDecl):
+                out.extend(x for x in (part.length, part.counting_from) if x is not None)
+                transitions = (part.expiry,)
+            for t in transitions:
+                out.extend(x for x in (t.condition, t.deadline, t.start, t.guard) if x is not None)
+                out.extend(e for em in t.emits for _, e in em.args)
+                out.extend(a.expr for a in t.assigns)
+                out.extend(a.by for a in t.clocks if a.by is not None)
     return out

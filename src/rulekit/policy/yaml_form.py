@@ -218,6 +218,10 @@ class _Reader:
         ]
         fragments = [self.workflow(k, v, True) for k, v in _pairs(m.get("fragments"))]
         workflows = [self.workflow(k, v, False) for k, v in _pairs(m.get("workflows"))]
+        calendars = tuple(
+            ast.CalendarDecl(self.source, self.span(key), self.name(key), self.name(value))
+            for key, value in _pairs(m.get("calendars"))
+        )
         tz = m.get("timezone")
         cost_limit = m.get("cost_limit")
         return ast.Policy(
@@ -237,6 +241,7 @@ class _Reader:
             tuple(fragments),
             tuple(workflows),
             tuple(c for c in conditions if c is not None),
+            calendars,
         )
 
     def guarded(self, build: Any) -> Any:
@@ -288,6 +293,10 @@ class _Reader:
             )
         for use in _items(m.get("use")):
             parts.append(ast.Use(self.source, self.span(use), self.name(use)))
+        for ckey, cvalue in _pairs(m.get("clocks")):
+            built = self.guarded(lambda k=ckey, v=cvalue: self.clock(k, v))
+            if built is not None:
+                parts.append(built)
         requires = tuple(self.name(n) for n in _items(m.get("requires")))
         if requires and is_fragment:
             self.error("RK0402", "`requires` belongs to a workflow, not a fragment", m["requires"])
@@ -305,7 +314,7 @@ class _Reader:
 
     def transition(self, node: yaml.MappingNode) -> ast.Transition:
         m = _mapping(node)
-        triggers = [k for k in ("on", "after", "at") if k in m]
+        triggers = [k for k in ("on", "after", "at", "as_soon_as") if k in m]
         problems: list[tuple[yaml.Node, str, str | None]] = []
         if len(triggers) > 1:
             problems.append(
@@ -318,6 +327,14 @@ class _Reader:
             )
         if "by" in m and "on" not in m:
             problems.append((m["by"], "`by` goes with `on`: only events have senders", None))
+        if "as_soon_as" in m and "when" in m:
+            problems.append(
+                (
+                    m["when"],
+                    "`as_soon_as` is its own condition: it takes no `when`",
+                    "join them with `and`",
+                )
+            )
         if "from" in m and "after" not in m:
             problems.append(
                 (m["from"], "`from` goes with `after`: it is where the delay counts from", None)
@@ -332,6 +349,8 @@ class _Reader:
             if "by" in m:
                 actors = tuple(self.name(a) for a in _items(m["by"]))
             guard = self.expr(m["when"]) if "when" in m else None
+        elif "as_soon_as" in m:
+            kind, condition = "soon", self.expr(m["as_soon_as"])
         elif "after" in m or "at" in m:
             kind = "after" if "after" in m else "at"
             deadline = self.expr(m[kind])
@@ -339,6 +358,31 @@ class _Reader:
             guard = self.expr(m["when"]) if "when" in m else None
         else:
             kind, condition = "auto", self.expr(m["when"])
+        return self.clauses(
+            m,
+            kind,
+            m[next(k for k in ("on", "after", "at", "as_soon_as", "when") if k in m)],
+            event,
+            actors,
+            condition,
+            deadline,
+            start,
+            guard,
+        )
+
+    def clauses(
+        self,
+        m: dict[str, yaml.Node],
+        kind: str,
+        trigger: yaml.Node,
+        event: ast.Name | None = None,
+        actors: tuple[ast.Name, ...] | None = None,
+        condition: ast.ExprRef | None = None,
+        deadline: ast.ExprRef | None = None,
+        start: ast.ExprRef | None = None,
+        guard: ast.ExprRef | None = None,
+    ) -> ast.Transition:
+        """A transition of ``kind`` from its target and clauses (``trigger``: where it is)."""
         emits = []
         for e in _items(m.get("emit")):
             if isinstance(e, yaml.ScalarNode):
@@ -351,10 +395,18 @@ class _Reader:
             ast.Assign(self.source, self.span(k), self.name(k), self.expr(v))
             for k, v in _pairs(m.get("set"))
         )
-        trigger = next(k for k in ("on", "after", "at", "when") if k in m)
+        clocks = [
+            ast.ClockAction(self.source, self.span(n), verb, self.name(n))
+            for verb in ("start", "restart", "stop")
+            for n in _items(m.get(verb))
+        ]
+        clocks += [
+            ast.ClockAction(self.source, self.span(k), "extend", self.name(k), self.expr(v))
+            for k, v in _pairs(m.get("extend"))
+        ]
         return ast.Transition(
             self.source,
-            self.span(m[trigger]),
+            self.span(trigger),
             kind,
             event,
             actors,
@@ -367,6 +419,27 @@ class _Reader:
             assigns,
             self.text(m.get("cite")),
             self.text(m.get("assumption")),
+            tuple(clocks),
+        )
+
+    def clock(self, key: yaml.Node, value: yaml.Node) -> ast.ClockDecl:
+        m = _mapping(value)
+        if "starts" in m and "starts_on" in m:
+            self.error("RK0402", "a clock takes `starts` or `starts_on`, not both", m["starts_on"])
+            raise _Invalid
+        on_expiry = _mapping(m["on_expiry"])
+        expiry = self.clauses(on_expiry, "expiry", m["on_expiry"])
+        return ast.ClockDecl(
+            self.source,
+            self.span(key),
+            self.name(key),
+            self.expr(m["length"]),
+            "open" if "starts" in m else "event" if "starts_on" in m else "transition",
+            self.name(m["starts_on"]) if "starts_on" in m else None,
+            self.expr(m["counting_from"]) if "counting_from" in m else None,
+            tuple(self.name(n) for n in _items(m.get("paused_in"))),
+            tuple(self.name(n) for n in _items(on_expiry.get("in"))),
+            expiry,
         )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from rulekit.core import calendar
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
 from rulekit.expr.checker import CheckedExpr
@@ -31,7 +32,7 @@ from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
 from rulekit.policy import ir
-from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
+from rulekit.runtime.model import Case, Cause, ClockState, Effect, Record, StepResult
 
 #: Automatic transitions taken in one step before the engine calls it a loop.
 MAX_CHAIN = 64
@@ -40,6 +41,17 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 _EMPTY: Mapping[str, Any] = {}
 _NO_CAUSE = Cause(None)
 _NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
+_ZERO = timedelta(0)
+#: the first moment after an instant: when an `as soon as` condition is judged at its instant
+_MOMENT = timedelta(microseconds=1)
+
+
+def clock_due(start: datetime, length: timedelta) -> datetime:
+    """When a clock of ``length`` counted from ``start`` runs out, and where an extension
+    ends: the one place a clock's length becomes an instant (calendar periods are to be
+    counted here). A paused clock keeps its remaining time as an exact length
+    (docs/runtime.md, "Clocks")."""
+    return start + length
 
 
 class Clock(Protocol):
@@ -67,6 +79,10 @@ class _Prepared:
     #: a deadline transition's `after`/`at` value, and what an `after` counts from
     deadline: Evaluator | None
     start: Evaluator | None
+    #: what it does to clocks: (verb, clock, the length of an `extend`), and the clocks
+    #: its event starts (`starts on`) that it does not name itself
+    clocks: tuple[tuple[str, str, Evaluator | None], ...] = ()
+    starts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,22 @@ class _PreparedState:
     by_actor: Mapping[str, Mapping[str, tuple[_Prepared, ...]]]
     automatic: tuple[_Prepared, ...]
     deadlines: tuple[_Prepared, ...]
+    #: it has `as soon as` transitions (their instants move when facts change)
+    soon: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedClock:
+    """A clock prepared for running (see :class:`rulekit.policy.ir.Clock`)."""
+
+    name: str
+    length: Evaluator
+    counting: Evaluator | None
+    paused: frozenset[str]
+    #: the states its expiry applies in (None: every non-final one)
+    expiry_in: frozenset[str] | None
+    expiry: _Prepared
+    clock: ir.Clock
 
 
 class Engine:
@@ -93,9 +125,23 @@ class Engine:
         self.clock = clock
         self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
+        #: per workflow (by id), its clocks in declaration order
+        self._clocks: dict[int, dict[str, _PreparedClock]] = {}
         for wf in policy.workflows.values():
             for state in wf.states.values():
                 self._states[id(state)] = self._prepare(wf, state)
+            self._clocks[id(wf)] = {
+                name: _PreparedClock(
+                    name,
+                    c.length.compiled.function,
+                    c.counting_from.compiled.function if c.counting_from is not None else None,
+                    frozenset(c.paused_in),
+                    frozenset(c.expiry_in) or None,
+                    _prepared(wf, c.expiry, -1),
+                    c,
+                )
+                for name, c in wf.clocks.items()
+            }
         self._simple = self._simple_transitions()
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
@@ -110,7 +156,15 @@ class Engine:
         evaluate, no automatic transition to settle, no deadline that could be overdue
         on entry. Such a step needs no snapshot to undo."""
         simple: set[int] = set()
-        for s in self._states.values():
+        clocked = {
+            id(st)
+            for wf in self.policy.workflows.values()
+            if wf.clocks
+            for st in wf.states.values()
+        }
+        for key, s in self._states.items():
+            if key in clocked:
+                continue  # every step may start, pause or resume a clock
             for plist in s.by_event.values():
                 for p in plist:
                     if p.assigns or p.emits:
@@ -119,43 +173,15 @@ class Engine:
                     if dest.automatic:
                         continue
                     if p.target is not None and any(
-                        d.tr.kind == "at" or d.tr.start is not None for d in dest.deadlines
+                        d.tr.kind in ("at", "soon") or d.tr.start is not None
+                        for d in dest.deadlines
                     ):
                         continue
                     simple.add(id(p))
         return simple
 
     def _prepare(self, wf: ir.Workflow, state: ir.State) -> _PreparedState:
-        prepared = []
-        for i, t in enumerate(state.transitions):
-            guard = t.guard.compiled if t.guard is not None else None
-            # The compiled functions themselves (Expression.function), generated now: a
-            # running engine wants the fast path from the first step, without a method call.
-            prepared.append(
-                _Prepared(
-                    tr=t,
-                    index=i,
-                    guard=guard.function if guard is not None else None,
-                    guard_reads_event=guard is not None
-                    and bool({"event", "actor"} & guard.variables),
-                    reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
-                    reads=_reads(t.guard),
-                    actors=frozenset(t.actors),
-                    target=wf.states[t.target] if t.target is not None else None,
-                    target_waits_for_nothing=t.target is not None
-                    and not any(d.kind in ("after", "at") for d in wf.states[t.target].transitions),
-                    assigns=tuple(
-                        (tuple(a.fact.split(".")), a.value.compiled.function) for a in t.assigns
-                    ),
-                    emits=tuple(
-                        (e.effect, tuple((k, v.compiled.function) for k, v in e.args))
-                        for e in t.emits
-                    ),
-                    rule=str(t.at) if t.at is not None else "",
-                    deadline=t.deadline.compiled.function if t.deadline is not None else None,
-                    start=t.start.compiled.function if t.start is not None else None,
-                )
-            )
+        prepared = [_prepared(wf, t, i) for i, t in enumerate(state.transitions)]
         by_event: dict[str, list[_Prepared]] = {}
         for p in prepared:
             if p.tr.kind == "event" and p.tr.event is not None:
@@ -169,8 +195,9 @@ class Engine:
                 }
                 for event, plist in by_event.items()
             },
-            automatic=tuple(p for p in prepared if p.tr.kind == "auto"),
-            deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at")),
+            automatic=tuple(p for p in prepared if p.tr.kind in ("auto", "soon")),
+            deadlines=tuple(p for p in prepared if p.tr.kind in ("after", "at", "soon")),
+            soon=any(p.tr.kind == "soon" for p in prepared),
         )
 
     # -- time ------------------------------------------------------------------------------
@@ -234,6 +261,9 @@ class Engine:
                 Record(0, t, "open", target=wf.initial, data=tree, workflow=wf.name),
             )
             self._enter(case, case.state, t)
+            for c in self._clocks[builtins.id(wf)].values():
+                if c.clock.starts == "open":
+                    self._start_clock(case, c, t, step, "started")
             self._settle(case, t, step)
             self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
         return case
@@ -300,7 +330,7 @@ class Engine:
         decl = self._events.get(event)
         if decl is None:
             raise StepRefused("unknown_event", f"the policy declares no event `{event}`")
-        if case.deadlines and case.deadlines[0][0] < t:
+        if (case.deadlines and case.deadlines[0][0] < t) or (case.clocks and _clock_due(case, t)):
             return self._send_step(case, decl, by, data, t, key, None)
         chosen, payload, variables = self._choose(case, decl, by, data, t)
         if id(chosen) not in self._simple:
@@ -410,7 +440,9 @@ class Engine:
             )
             if self._states[id(case.state)].automatic:
                 self._settle(case, t, step)
-            if case.deadlines and case.deadlines[0][0] < t:
+            if (case.deadlines and case.deadlines[0][0] < t) or (
+                case.clocks and _clock_due(case, t)
+            ):
                 self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
             case.now = t
             result = step.result(case)
@@ -447,6 +479,8 @@ class Engine:
                     )
             for path, value in values.items():
                 _set_fact(case, tuple(path.split(".")), value)
+            if self._states[id(case.state)].soon:
+                self._reschedule(case, t)
             step.add(
                 case,
                 Record(
@@ -459,7 +493,9 @@ class Engine:
             )
             if self._states[id(case.state)].automatic:
                 self._settle(case, t, step)
-            if case.deadlines and case.deadlines[0][0] < t:
+            if (case.deadlines and case.deadlines[0][0] < t) or (
+                case.clocks and _clock_due(case, t)
+            ):
                 self._fire_due(case, t, step)  # a deadline overdue on entry does not wait
             case.now = t
             return step.result(case)
@@ -528,21 +564,168 @@ class Engine:
         return out
 
     def _fire_due(self, case: Case, t: datetime, step: _Step) -> bool:
-        """Fire every deadline due strictly before ``t``, in due order, at its due time."""
+        """Fire every deadline and clock due strictly before ``t``, in due order (a state's
+        deadlines before clocks due at the same time, clocks in declaration order), each
+        at its due time."""
         fired = False
-        while case.deadlines and case.deadlines[0][0] < t and not case.state.final:
-            due, _order, transition, entered = case.deadlines[0]
+        while not case.state.final:
+            first = case.deadlines[0] if case.deadlines and case.deadlines[0][0] < t else None
+            clock = _clock_due(case, t) if case.clocks else None
+            if first is None and clock is None:
+                break
+            if first is None or (clock is not None and clock[0] < first[0]):
+                assert clock is not None
+                self._expire(case, clock[1], step)
+                fired = True
+                continue
+            due, _order, transition, entered = first
             case.deadlines = case.deadlines[1:]  # replaced, never changed in place (see _Step)
             p = self._prepared(case.state, transition)
             at = max(due, entered)  # overdue when its state was entered: fires at the entry
             variables = case.facts
-            if p.guard is not None and not _holds(p.guard, variables, at):
+            # `as soon as` is judged at the first moment after its instant (`now > x` is
+            # true just after x), and taken at the instant itself, like any deadline.
+            judged = at + _MOMENT if transition.kind == "soon" else at
+            if p.guard is not None and not _holds(p.guard, variables, judged):
                 continue
-            self._take(case, p, at, "deadline", step, variables)
+            kind = "auto" if transition.kind == "soon" else "deadline"
+            self._take(case, p, at, kind, step, variables)
             self._settle(case, at, step)
             case.now = at
             fired = True
         return fired
+
+    # -- clocks ----------------------------------------------------------------------------
+    def _expire(self, case: Case, name: str, step: _Step) -> None:
+        """Clock ``name`` runs out: at its due time (or when it last started, if it was
+        overdue then), its expiry is taken where it applies."""
+        c = self._clocks[id(case.workflow)][name]
+        state = case.clocks[name]
+        assert state.due is not None
+        at = max(state.due, state.since)
+        _set_clock(case, name, ClockState("expired", None, None, at))
+        if c.expiry_in is None or case.state.name in c.expiry_in:
+            self._take(case, c.expiry, at, "expiry", step, case.facts, data={"clock": name})
+            self._settle(case, at, step)
+        else:
+            self._clock_record(case, step, at, name, "expired")
+        case.now = at
+
+    def _start_clock(
+        self, case: Case, c: _PreparedClock, at: datetime, step: _Step, action: str
+    ) -> None:
+        """Start (or restart) ``c`` at ``at``: its length, evaluated now, counted from
+        ``counting from`` (default: now); paused at once in a state it is paused in.
+
+        A length or start that cannot be computed (an optional fact not set) starts
+        nothing, as a deadline that cannot be computed is not scheduled."""
+        try:
+            length = c.length(case.facts, at)
+            origin = c.counting(case.facts, at) if c.counting is not None else at
+            due = clock_due(origin, length)
+        except EvaluationError:
+            return
+        except OverflowError:
+            raise EvaluationError(
+                f"clock `{c.name}` runs out after {_LATEST.date().isoformat()}, the latest "
+                "time rulekit can represent"
+            ) from None
+        if case.state.name in c.paused:
+            state = ClockState("paused", None, max(due - at, _ZERO), at)
+        else:
+            state = ClockState("running", due, None, at)
+        _set_clock(case, c.name, state)
+        self._clock_record(case, step, at, c.name, action)
+
+    def _clocks_of(self, case: Case, p: _Prepared, at: datetime, step: _Step) -> None:
+        """What transition ``p`` does to clocks: those its event starts, then its clauses."""
+        clocks = self._clocks[id(case.workflow)]
+        for name in p.starts:
+            if name not in case.clocks:
+                self._start_clock(case, clocks[name], at, step, "started")
+        for verb, name, by in p.clocks:
+            c, state = clocks[name], case.clocks.get(name)
+            live = state is not None and state.status in ("running", "paused")
+            if verb == "restart" or (verb == "start" and not live):
+                self._start_clock(case, c, at, step, "restarted" if live else "started")
+            elif verb == "stop" and live:
+                _set_clock(case, name, ClockState("stopped", None, None, at))
+                self._clock_record(case, step, at, name, "stopped")
+            elif verb == "extend" and live and state is not None and by is not None:
+                length = _evaluate(by, case.facts, at, f"extend {name}")
+                try:
+                    if state.due is not None:
+                        extended = ClockState("running", clock_due(state.due, length), None, at)
+                    else:
+                        assert state.remaining is not None
+                        # as if extended when it paused: the extension's end, from then
+                        end = clock_due(state.since + state.remaining, length)
+                        extended = ClockState("paused", None, end - state.since, state.since)
+                except OverflowError:
+                    raise EvaluationError(
+                        f"extend {name}: it would run out after {_LATEST.date().isoformat()}"
+                    ) from None
+                _set_clock(case, name, extended)
+                self._clock_record(case, step, at, name, "extended", length)
+
+    def _clocks_on_entry(self, case: Case, state: ir.State, at: datetime, step: _Step) -> None:
+        """Entering ``state`` pauses the running clocks it is paused in, and resumes the
+        paused ones it is not: with the time they had left, due that long after ``at``."""
+        if state.final:
+            return
+        for name, c in self._clocks[id(case.workflow)].items():
+            current = case.clocks.get(name)
+            if current is None:
+                continue
+            if current.status == "running" and state.name in c.paused:
+                assert current.due is not None
+                left = max(current.due - at, _ZERO)
+                _set_clock(case, name, ClockState("paused", None, left, at))
+                self._clock_record(case, step, at, name, "paused")
+            elif current.status == "paused" and state.name not in c.paused:
+                assert current.remaining is not None
+                try:
+                    due = at + current.remaining
+                except OverflowError:
+                    raise EvaluationError(
+                        f"clock `{name}` would run out after {_LATEST.date().isoformat()}"
+                    ) from None
+                _set_clock(case, name, ClockState("running", due, None, at))
+                self._clock_record(case, step, at, name, "resumed")
+
+    def _clock_record(
+        self,
+        case: Case,
+        step: _Step,
+        at: datetime,
+        name: str,
+        action: str,
+        by: timedelta | None = None,
+    ) -> None:
+        """The `clock` record of what happened to clock ``name``, with where it stands now."""
+        state = case.clocks[name]
+        data: dict[str, Any] = {"clock": name, "action": action}
+        if by is not None:
+            data["by"] = by
+        if state.due is not None:
+            data["due"] = state.due
+        if state.remaining is not None:
+            data["remaining"] = state.remaining
+        step.add(
+            case,
+            Record(case.base + len(case.history), at, "clock", source=case.state.name, data=data),
+        )
+
+    def _reschedule(self, case: Case, at: datetime) -> None:
+        """The facts changed: the instants of the state's `as soon as` transitions again."""
+        kept = [d for d in case.deadlines if d[2].kind != "soon"]
+        for order, p in enumerate(self._states[id(case.state)].deadlines):
+            if p.tr.kind == "soon":
+                due = self._due(p, case.facts, at)
+                if due is not None:
+                    kept.append((due, order, p.tr, at))
+        kept.sort(key=lambda d: (d[0], d[1]))
+        case.deadlines = kept
 
     def _prepared(self, state: ir.State, transition: ir.Transition) -> _Prepared:
         s = self._states[id(state)]
@@ -608,8 +791,14 @@ class Engine:
         )
         case.effects.extend(effects)
         step.effects.extend(effects)
+        if p.clocks or p.starts:
+            self._clocks_of(case, p, at, step)
         if p.target is not None:
             self._enter(case, p.target, at)
+            if case.clocks:
+                self._clocks_on_entry(case, p.target, at, step)
+        elif sets and self._states[id(case.state)].soon:
+            self._reschedule(case, at)
 
     def _enter(self, case: Case, state: ir.State, at: datetime) -> None:
         """Enter ``state`` at ``at``: its deadlines replace the previous state's.
@@ -637,13 +826,17 @@ class Engine:
         assert t.deadline is not None and p.deadline is not None
         try:
             value = p.deadline(facts, at)
-            if t.kind == "at":
+            if t.kind in ("at", "soon"):
                 return value  # type: ignore[no-any-return]
             start = p.start(facts, at) if p.start is not None else at
+            if isinstance(value, calendar.BoundPeriod):
+                # A calendar period: the same local time on the day it leads to, in the
+                # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
+                return value.after(start)
             return start + value  # type: ignore[no-any-return]
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
-        except OverflowError:
+        except (OverflowError, calendar.CalendarError):
             # Not "no deadline": a case would wait forever unseen. The step is refused.
             raise EvaluationError(
                 f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
@@ -676,10 +869,12 @@ class Engine:
 
         A condition that reads the event's payload counts as holding.
         """
-        if at is not None and case.deadlines and case.deadlines[0][0] < at:
+        due = case.next_deadline
+        if at is not None and due is not None and due < at:
             # What would be allowed then: after the deadlines due before it (on a scratch copy).
             scratch = Case(case.workflow, case.state, case.facts, case.now, case.id)
             scratch.deadlines = list(case.deadlines)
+            scratch.clocks = case.clocks
             self._fire_due(scratch, at, _Step(scratch))
             case = scratch
         if case.state.final:
@@ -738,8 +933,10 @@ class Engine:
         *,
         id: str | None = None,
         base: int = 0,
+        clocks: Mapping[str, ClockState] | None = None,
     ) -> Case:
-        """Rebuild a case from what a durable store kept of it (see :meth:`pending`).
+        """Rebuild a case from what a durable store kept of it (see :meth:`pending`;
+        ``clocks``: :attr:`Case.clocks`, as :meth:`ClockState.to_data` keeps them).
 
         The case holds no history (``base`` counts the records kept elsewhere), so its
         next step's records are numbered after them.
@@ -752,11 +949,49 @@ class Engine:
             (due, order, deadlines[order].tr, entered) for due, order, entered in pending
         ]
         case.base = base
+        if clocks:
+            case.clocks = dict(clocks)
         return case
 
 
 class _ChainError(Exception):
     pass
+
+
+def _prepared(wf: ir.Workflow, t: ir.Transition, i: int) -> _Prepared:
+    """A transition of ``wf`` prepared for running (``i``: its place in its state)."""
+    guard = t.guard.compiled if t.guard is not None else None
+    # The compiled functions themselves (Expression.function), generated now: a
+    # running engine wants the fast path from the first step, without a method call.
+    named = {a.clock for a in t.clocks}
+    return _Prepared(
+        tr=t,
+        index=i,
+        guard=guard.function if guard is not None else None,
+        guard_reads_event=guard is not None and bool({"event", "actor"} & guard.variables),
+        reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
+        reads=_reads(t.guard),
+        actors=frozenset(t.actors),
+        target=wf.states[t.target] if t.target is not None else None,
+        target_waits_for_nothing=t.target is not None
+        and not any(d.kind in ("after", "at", "soon") for d in wf.states[t.target].transitions),
+        assigns=tuple((tuple(a.fact.split(".")), a.value.compiled.function) for a in t.assigns),
+        emits=tuple(
+            (e.effect, tuple((k, v.compiled.function) for k, v in e.args)) for e in t.emits
+        ),
+        rule=str(t.at) if t.at is not None else "",
+        deadline=t.deadline.compiled.function if t.deadline is not None else None,
+        start=t.start.compiled.function if t.start is not None else None,
+        clocks=tuple(
+            (a.verb, a.clock, a.by.compiled.function if a.by is not None else None)
+            for a in t.clocks
+        ),
+        starts=tuple(
+            name
+            for name, c in wf.clocks.items()
+            if t.kind == "event" and c.start_event == t.event and name not in named
+        ),
+    )
 
 
 class _Step:
@@ -772,6 +1007,7 @@ class _Step:
             case.state,
             case.facts,
             case.deadlines,
+            case.clocks,
             len(case.effects),
             len(case.history),
             case.now,
@@ -797,12 +1033,37 @@ class _Step:
         if error is None:
             return
         c = self.case
-        state, facts, deadlines, n_effects, n_history, now = self.saved
-        c.state, c.facts, c.deadlines, c.now = state, facts, deadlines, now
+        state, facts, deadlines, clocks, n_effects, n_history, now = self.saved
+        c.state, c.facts, c.deadlines, c.clocks, c.now = state, facts, deadlines, clocks, now
         del c.effects[n_effects:]
         del c.history[n_history:]
         if isinstance(error, _ChainError):
             raise EvaluationError(str(error)) from None
+
+
+def _set_clock(case: Case, name: str, state: ClockState) -> None:
+    """Set a clock copy-on-write: the map is replaced, never changed in place (see _Step)."""
+    clocks = dict(case.clocks)
+    clocks[name] = state
+    case.clocks = clocks
+
+
+def _clock_due(case: Case, t: datetime) -> tuple[datetime, str] | None:
+    """The running clock due first strictly before ``t`` (ties: declared first), or None."""
+    if case.state.final:
+        return None
+    first: tuple[datetime, str] | None = None
+    order = case.workflow.clocks
+    for name in order:
+        c = case.clocks.get(name)
+        if (
+            c is not None
+            and c.due is not None
+            and c.due < t
+            and (first is None or c.due < first[0])
+        ):
+            first = (c.due, name)
+    return first
 
 
 def _holds(guard: Evaluator, variables: Mapping[str, Any], at: datetime) -> bool:
@@ -856,6 +1117,7 @@ def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
 def _expressions(t: ir.Transition) -> list[Any]:
     exprs = [e for e in (t.guard, t.deadline, t.start) if e is not None]
     exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
+    exprs += [a.by for a in t.clocks if a.by is not None]
     return [e.compiled for e in exprs]
 
 

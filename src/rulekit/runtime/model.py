@@ -85,9 +85,12 @@ class Record:
     """One entry of a case's history.
 
     ``kind``: ``open``, ``event``, ``update``, ``advance`` (inputs), and
-    ``deadline``, ``auto`` (what the engine did by itself). Transition records
-    carry ``source``/``target`` (target None: stayed), the transition's
-    citation and its :class:`Cause`.
+    ``deadline``, ``auto``, ``expiry`` (a clock ran out and its expiry was taken) and
+    ``clock`` (a clock started, paused, resumed, was extended, restarted, stopped, or ran
+    out where its expiry does not apply): what the engine did by itself. Transition
+    records carry ``source``/``target`` (target None: stayed), the transition's
+    citation and its :class:`Cause`; ``expiry`` and ``clock`` records name the clock in
+    ``data`` (``{"clock": "response", "action": "paused", "remaining": ...}``).
     """
 
     seq: int
@@ -110,11 +113,40 @@ class Record:
     sets: tuple[tuple[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """Where one of a case's clocks stands (docs/runtime.md, "Clocks").
+
+    ``status``: ``running`` (it runs out at ``due``), ``paused`` (with ``remaining``
+    left, an exact length of time), ``stopped`` or ``expired``. ``since``: when it
+    last changed (started, paused, resumed, extended, stopped or ran out).
+    """
+
+    status: str
+    due: datetime | None
+    remaining: timedelta | None
+    since: datetime
+
+    def to_data(self) -> list[Any]:
+        """The state as plain data (a store keeps it): [status, due, remaining, since]."""
+        return [self.status, self.due, self.remaining, self.since]
+
+    @classmethod
+    def from_data(cls, data: Any) -> ClockState:
+        status, due, remaining, since = data
+        return cls(status, due, remaining, since)
+
+
+#: no clocks: shared by every case without any (clock maps are replaced, never changed in place)
+NO_CLOCKS: Mapping[str, ClockState] = {}
+
+
 class Case:
     """A live case of a workflow. Read it; change it only through the engine."""
 
     __slots__ = (
         "base",
+        "clocks",
         "deadlines",
         "effects",
         "facts",
@@ -139,6 +171,8 @@ class Case:
         self.facts = facts
         #: pending deadlines: (due, order, transition, when its state was entered), sorted by due
         self.deadlines: list[tuple[datetime, int, ir.Transition, datetime]] = []
+        #: the workflow's clocks that have started, by name (replaced, never changed in place)
+        self.clocks: Mapping[str, ClockState] = NO_CLOCKS
         self.effects: list[Effect] = []
         self.history: list[Record] = []
         #: how many earlier records of the history are not held in ``history`` (a case a
@@ -160,7 +194,13 @@ class Case:
 
     @property
     def next_deadline(self) -> datetime | None:
-        return self.deadlines[0][0] if self.deadlines else None
+        """When the next deadline of the state, or the next running clock, is due."""
+        due = self.deadlines[0][0] if self.deadlines else None
+        if self.clocks and not self.state.final:
+            for c in self.clocks.values():
+                if c.due is not None and c.status == "running" and (due is None or c.due < due):
+                    due = c.due
+        return due
 
     def __repr__(self) -> str:
         return f"<Case {self.workflow.name}:{self.id or ''} in {self.state.name}>"

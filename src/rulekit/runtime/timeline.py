@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from rulekit.expr import stdlib
@@ -29,6 +29,8 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
         return f"{when}  facts updated: {changes}"
     if record.kind == "advance":
         return f"{when}  time advanced"
+    if record.kind == "clock":
+        return f"{when}  {_clock_line(record, tz)}"
     if record.kind == "event":
         head = f"{record.event} by {record.actor}"
         if record.data:
@@ -37,6 +39,8 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
             )
     elif record.kind == "deadline":
         head = "deadline"
+    elif record.kind == "expiry":
+        head = f"clock `{(record.data or {}).get('clock')}` ran out"
     else:
         head = "automatically"
     move = (
@@ -59,6 +63,27 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
     if record.rule:
         details.append(f"rule at {record.rule}")
     return line + "".join(f"\n      {d}" for d in details)
+
+
+def _clock_line(record: Record, tz: tzinfo | None) -> str:
+    """What happened to a clock: ``clock `response` paused in `waiting`: 15d left``."""
+    data = record.data or {}
+    action = str(data.get("action"))
+    line = f"clock `{data.get('clock')}` {action}"
+    if "by" in data:
+        line += f" by {_length(data['by'])}"
+    line += f" in `{record.source}`"
+    if "due" in data:
+        line += f": runs out at {show_time(data['due'], tz)}"
+    elif "remaining" in data:
+        line += f": {_length(data['remaining'])} left"
+    elif action == "expired":
+        line += ": its expiry does not apply there"
+    return line
+
+
+def _length(d: object) -> str:
+    return stdlib.format_duration_literal(d) if isinstance(d, timedelta) and d else "0s"
 
 
 def render(records: Iterable[Record], tz: tzinfo | None = None) -> str:

@@ -36,7 +36,7 @@ from rulekit.core.source import Source
 from rulekit.policy import ir
 from rulekit.policy.artifact import content_hash, from_json, to_json
 from rulekit.runtime.engine import Engine
-from rulekit.runtime.model import Case, Cause, Effect, Record, StepResult
+from rulekit.runtime.model import Case, Cause, ClockState, Effect, Record, StepResult
 
 # The contract's values and errors, also importable from here as they were before it existed.
 from rulekit.runtime.store import CaseNotFound as CaseNotFound
@@ -129,7 +129,7 @@ class Dialect(Protocol):
 #: the columns of rk_cases, in the order a case row is read
 CASE_COLUMNS = (
     "id, policy_hash, workflow, state, final, outcome, facts, deadlines, case_time, records, "
-    "version, parties, opened_at, updated_at, next_due"
+    "version, parties, opened_at, updated_at, next_due, clocks"
 )
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
@@ -149,6 +149,9 @@ class _Loaded:
     #: the same for the pending deadlines (a list replaced, never changed in place)
     deadlines: Any = None
     deadlines_text: str = ""
+    #: the same for the clocks (a map replaced, never changed in place; text None: none)
+    clocks: Any = None
+    clocks_text: str | None = None
 
 
 @dataclass
@@ -181,7 +184,7 @@ class _Writes:
         for sql, rows in (
             (
                 "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
-                "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ? "
+                "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ? "
                 "WHERE id = ? AND version = ?",
                 self.cases,
             ),
@@ -469,7 +472,7 @@ class SqlStore(StepsOnCases):
                 f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
                 # A concurrent open of the same id may have inserted it since the SELECT
                 # above: PostgreSQL waits for that one to commit, then inserts nothing.
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
                     case_id,
@@ -487,6 +490,7 @@ class SqlStore(StepsOnCases):
                     stamp,
                     stamp,
                     self._due(case.next_deadline),
+                    _clocks_json(case),
                 ),
             )
             if cur.fetchone() is None:
@@ -842,9 +846,21 @@ class SqlStore(StepsOnCases):
             self.dialect.time_value(row[8]),
             id=row[0],
             base=int(row[9]),
+            clocks=_clocks_from_json(row[15]),
         )
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
-        return _Loaded(case, engine, int(row[10]), due, facts, row[6], case.deadlines, row[7])
+        return _Loaded(
+            case,
+            engine,
+            int(row[10]),
+            due,
+            facts,
+            row[6],
+            case.deadlines,
+            row[7],
+            case.clocks,
+            row[15],
+        )
 
     def _collect(
         self, writes: _Writes, loaded: _Loaded, result: StepResult, key: Key | None, t: datetime
@@ -868,6 +884,7 @@ class SqlStore(StepsOnCases):
                 loaded.version + 1,
                 writes.time(t, tp),
                 writes.time(due, tp) if due is not None else None,
+                loaded.clocks_text if case.clocks is loaded.clocks else _clocks_json(case),
                 case.id,
                 loaded.version,
             )
@@ -1046,6 +1063,20 @@ def _pending_from_json(text: str) -> list[tuple[datetime, int, datetime]]:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         pass
     return [(due, int(order), entered) for due, order, entered in codec.loads(text)]
+
+
+def _clocks_json(case: Case) -> str | None:
+    """A case's clocks as stored (None: it has none)."""
+    if not case.clocks:
+        return None
+    return codec.dumps({name: c.to_data() for name, c in case.clocks.items()})
+
+
+def _clocks_from_json(text: str | None) -> dict[str, ClockState] | None:
+    """:func:`_clocks_json` read back (None: a case without clocks, or one stored before them)."""
+    if text is None:
+        return None
+    return {name: ClockState.from_data(c) for name, c in codec.loads(text).items()}
 
 
 def _record_from_json(text: str) -> Record:
