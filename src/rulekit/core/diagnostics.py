@@ -70,6 +70,7 @@ CODES: dict[str, str] = {
     "RK0332": "cannot schedule `as soon as`",
     "RK0333": "named conditions in a cycle",
     "RK0334": "named condition reads the event",
+    "RK0335": "invalid fact default",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

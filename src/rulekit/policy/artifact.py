@@ -70,6 +70,8 @@ def _fact(f: ir.Fact) -> dict[str, Any]:
     data: dict[str, Any] = {"path": f.path, "type": str(f.type), "optional": f.optional}
     if f.by:  # only when given: artifacts of policies without `by` hash as before
         data["by"] = list(f.by)
+    if f.default is not None:  # likewise
+        data["default"] = to_data(f.default)
     data["at"] = _at(f.at)
     return data
 
@@ -324,6 +326,19 @@ class _Reader:
             data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
         )
 
+    def fact_default(self, f: dict[str, Any]) -> Any:
+        """The default of fact ``f``, a value of its type, or None (none, or not valid)."""
+        if "default" not in f:
+            return None
+        if not f["optional"]:
+            self.fail(f"fact {f['path']}: a default on a fact that is not optional")
+            return None
+        try:
+            return convert(f["default"], self.type(f["type"], f"fact {f['path']}"), f["path"])
+        except ConversionError as e:
+            self.fail(f"fact default: {e}")
+            return None
+
     def policy(self) -> ir.Policy | None:
         d = self.data
         facts = {
@@ -333,6 +348,7 @@ class _Reader:
                 f["optional"],
                 self.pos(f.get("at")),
                 tuple(f.get("by", ())),
+                self.fact_default(f),
             )
             for f in d["facts"]
         }

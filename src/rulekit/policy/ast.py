@@ -64,6 +64,8 @@ class FactDecl(Located):
     by: tuple[Name, ...] = ()
     #: why the fact is kept though no rule reads it (`record "..."`): no RK0704
     record: str | None = None
+    #: `= EXPR`: the value it reads as while it is not set
+    default: ExprRef | None = None
 
 
 @dataclass(frozen=True)

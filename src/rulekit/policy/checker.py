@@ -205,6 +205,7 @@ class _Checker:
             self.enums[name] = enum_of(name, tuple(dict.fromkeys(m.text for m in decl.members)))
         self.facts()
         self.declare_constants()
+        self.fact_defaults()
         self.declare_conditions()
         self.actors = self.duplicates(p.actors, "actor")
         if SYSTEM_ACTOR in self.actors:
@@ -358,40 +359,63 @@ class _Checker:
                     decl.name,
                 )
                 continue
-            scope = _Scope(
-                dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()}
+            found = self.constant_value(
+                decl.expr, None, f"constant `{name}`", "RK0314", "a constant's value"
             )
-            compiled = self.expression(decl.expr, scope, None, "")
-            if compiled is None:
-                continue
-            checked = compiled.compiled.checked
-            if checked.variables or checked.uses_now:
-                read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
-                self.error(
-                    "RK0314",
-                    f"constant `{name}` reads {', '.join(f'`{r}`' for r in read)}",
-                    decl.expr,
-                    "a constant's value is fixed when the policy is compiled: it cannot read facts or now",
+            if found is not None:
+                compiled, value = found
+                self.constants[name] = ir.Constant(
+                    name, compiled.type, value, decl.expr.text, decl.note, position(decl)
                 )
-                continue
-            try:
-                value = compiled.compiled.evaluate({})
-            except Exception as e:
-                self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
-                continue
-            if not _storable(value, compiled.type):
-                self.error(
-                    "RK0314",
-                    f"constant `{name}` ({compiled.type}) cannot be written into a compiled "
-                    "artifact and read back as the same value",
-                    decl.expr,
-                    "constants are values a fact could hold: bool, int, double, money, string, "
-                    "time, duration, enums, and lists or string-keyed maps of them",
-                )
-                continue
-            self.constants[name] = ir.Constant(
-                name, compiled.type, value, decl.expr.text, decl.note, position(decl)
+
+    def constant_value(
+        self, ref: ast.ExprRef, want: Type | None, what: str, code: str, fixed: str
+    ) -> tuple[ir.Expr, Any] | None:
+        """A value fixed when the policy is compiled (a constant's, a fact's default): it
+        reads no fact and not `now`, and survives the artifact; ``want``: its type."""
+        scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+        compiled = self.expression(ref, scope, None, what, code, want)
+        if compiled is None:
+            return None
+        checked = compiled.compiled.checked
+        if checked.variables or checked.uses_now:
+            read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
+            self.error(
+                code,
+                f"{what} reads {', '.join(f'`{r}`' for r in read)}",
+                ref,
+                f"{fixed} is fixed when the policy is compiled: it cannot read facts or now",
             )
+            return None
+        try:
+            value = compiled.compiled.evaluate({})
+        except Exception as e:
+            self.error(code, f"{what} cannot be computed: {e}", ref)
+            return None
+        if not _storable(value, compiled.type):
+            self.error(
+                code,
+                f"{what} ({compiled.type}) cannot be written into a compiled "
+                "artifact and read back as the same value",
+                ref,
+                "constants are values a fact could hold: bool, int, double, money, string, "
+                "time, duration, enums, and lists or string-keyed maps of them",
+            )
+            return None
+        return compiled, value
+
+    def fact_defaults(self) -> None:
+        """`order.period: duration = 7d`: a constant expression of the fact's type (RK0335);
+        the fact reads as it while not set, so it is optional."""
+        for decl in self.policy.facts:
+            fact = self.fact_types.get(decl.path.text)
+            if decl.default is None or fact is None:
+                continue
+            what = f"the default of `{fact.path}`"
+            found = self.constant_value(decl.default, fact.type, what, "RK0335", "a default")
+            if found is not None:  # as the fact's type (an int default of a double fact)
+                value = convert(to_data(found[1]), fact.type, fact.path)
+                self.fact_types[fact.path] = replace(fact, optional=True, default=value)
 
     def declare_conditions(self) -> None:
         """Named conditions: each checked once, after those it names (a cycle is RK0333);

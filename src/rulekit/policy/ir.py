@@ -55,6 +55,9 @@ class Fact:
     #: actors that may supply the fact when they open or update a case; the integration
     #: (an admin caller of the service) always may, and by default only it
     by: tuple[str, ...] = ()
+    #: `= EXPR`: the value it reads as while it is not set (None: no default); a fact
+    #: with a default is optional
+    default: Any = None
 
 
 @dataclass(frozen=True)

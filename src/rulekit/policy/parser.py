@@ -98,18 +98,33 @@ class _PolicyBuilder(ExpressionBuilder):
     def fact_record(self, c: list[Token]) -> tuple[str, Token]:
         return ("record", c[1])
 
+    def fact_default(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
+        return ("default", _expr(c[1]))
+
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
         record: Token | None = None
-        if isinstance(c[-1], tuple):  # `record "why"`
+        if isinstance(c[-1], tuple) and c[-1][0] == "record":  # `record "why"`
             record = c[-1][1]
             c = c[:-1]
         by: tuple[ast.Name, ...] = ()
         if isinstance(c[-1], list):  # `by ACTOR, ...`
             by = tuple(c[-1])
             c = c[:-2]
+        default: ast.ExprRef | None = None
+        if isinstance(c[-1], tuple):  # `= EXPR`
+            default = c[-1][1]
+            c = c[:-1]
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
         end = (
-            record if record is not None else by[-1] if by else c[-1] if c[-1] is not None else c[2]
+            record
+            if record is not None
+            else by[-1]
+            if by
+            else default
+            if default is not None
+            else c[-1]
+            if c[-1] is not None
+            else c[2]
         )
         return ast.FactDecl(
             _src(),
@@ -119,6 +134,7 @@ class _PolicyBuilder(ExpressionBuilder):
             optional,
             by,
             _text(record) if record is not None else None,
+            default,
         )
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
@@ -597,6 +613,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
 
 def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
     out = [c.expr for c in policy.constants] + [c.expr for c in policy.conditions]
+    out.extend(f.default for f in policy.facts if f.default is not None)
     for wf in (*policy.fragments, *policy.workflows):
         for part in wf.parts:
             transitions: tuple[ast.Transition, ...] = ()

@@ -143,16 +143,20 @@ class _Reader:
                 continue
             by: tuple[ast.Name, ...] = ()
             record = None
+            default = None
             if isinstance(
                 value, yaml.MappingNode
-            ):  # {type: "string?", by: [consumer], record: why}
+            ):  # {type: "string?", by: [consumer], record: why, default: 7d}
                 fm = _mapping(value)
                 by = tuple(self.name(a) for a in _items(fm.get("by")))
                 record = str(fm["record"].value) if "record" in fm else None
+                default = self.expr(fm["default"]) if "default" in fm else None
                 value = fm["type"]
             t, optional = self.type_ref(value)
             facts.append(
-                ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by, record)
+                ast.FactDecl(
+                    self.source, self.span(key), self.name(key), t, optional, by, record, default
+                )
             )
         enums = [
             ast.EnumDecl(

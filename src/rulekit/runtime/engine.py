@@ -145,6 +145,9 @@ class Engine:
         self._simple = self._simple_transitions()
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
+        #: facts declared with a default: set to it whenever they would be unset (at
+        #: opening without them, cleared by an update or a `set` to null)
+        self._defaults = {p: f.default for p, f in policy.facts.items() if f.default is not None}
         self._tree = _fact_tree(policy.facts)
         #: the declared fact groups (``order`` of ``order.amount``) as a tree of empty maps,
         #: shared by every case (facts are replaced, never changed in place)
@@ -244,6 +247,9 @@ class Engine:
             )
         t = self._time(at, None)
         values = self._facts(facts, by)
+        for path, default in self._defaults.items():
+            if values.get(path) is None:
+                values[path] = default
         missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
@@ -478,6 +484,8 @@ class Engine:
                         "invalid_fact", f"`{path}` is required: an update cannot remove it"
                     )
             for path, value in values.items():
+                if value is None:  # cleared: back to its default, if it has one
+                    value = self._defaults.get(path)
                 _set_fact(case, tuple(path.split(".")), value)
             if self._states[id(case.state)].soon:
                 self._reschedule(case, t)
@@ -756,6 +764,8 @@ class Engine:
                 for path, expr in p.assigns
             ]
             for path, value in values:
+                if value is None:  # `set x = null`: back to its default, if it has one
+                    value = self._defaults.get(".".join(path))
                 _set_fact(case, path, value)
             sets = tuple((".".join(path), value) for path, value in values)
             variables = self._variables(case, data, actor) if event is not None else case.facts
