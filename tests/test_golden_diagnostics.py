@@ -58,9 +58,7 @@ def _render_policy(path: Path) -> str:
         result = check_source(text, FORMATS[path.suffix], path.name)
     limit = MAX_OPEN.search(text)
     if limit is not None and result.policy is not None and result.ok:
-        too_long = times.too_long(
-            times.worst_case_times(result.policy), parse_duration(limit.group(1))
-        )
+        too_long = times.max_open(result.policy, parse_duration(limit.group(1)))
         result = replace(result, diagnostics=sorted([*result.diagnostics, *too_long], key=sort_key))
     if not result.diagnostics:
         return "checked without problems\n"

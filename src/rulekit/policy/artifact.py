@@ -77,6 +77,8 @@ def _fact(f: ir.Fact) -> dict[str, Any]:
     data: dict[str, Any] = {"path": f.path, "type": str(f.type), "optional": f.optional}
     if f.by:  # only when given: artifacts of policies without `by` hash as before
         data["by"] = list(f.by)
+    if f.default is not None:  # likewise
+        data["default"] = to_data(f.default)
     data["at"] = _at(f.at)
     return data
 
@@ -128,6 +130,11 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     if policy.cost_limit != DEFAULT_COST_LIMIT:
         # Only when set: the artifacts (and content hashes) of other policies stay as they were.
         body["policy"]["cost_limit"] = policy.cost_limit
+    if policy.conditions:  # likewise
+        body["conditions"] = [
+            {"name": c.name, "expr": _expr(c.expr), "at": _at(c.at)}
+            for c in policy.conditions.values()
+        ]
     if policy.calendars:  # likewise
         body["calendars"] = [{"name": c.name, **c.to_data()} for c in policy.calendars]
     body["hash"] = content_hash(body)
@@ -146,6 +153,8 @@ def _transition(t: ir.Transition) -> dict[str, Any]:
         "emits": [{"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits],
         "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
         "cite": t.cite,
+        # Only when given: artifacts of policies without it hash as before.
+        **({"assumption": t.assumption} if t.assumption is not None else {}),
         "origin": t.origin,
         "at": _at(t.at),
     }
@@ -186,6 +195,9 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                 "final": s.final,
                 "outcome": s.outcome,
                 "waits": s.waits,
+                # Only when set: artifacts of policies without it hash as before.
+                **({"unbounded": True} if s.unbounded else {}),
+                **({"assumption": s.assumption} if s.assumption is not None else {}),
                 "cite": s.cite,
                 "at": _at(s.at),
                 "transitions": [_transition(t) for t in s.transitions],
@@ -236,6 +248,8 @@ class _Reader:
         self.problems: list[Diagnostic] = []
         self.enums = {k: enum_of(k, tuple(v)) for k, v in data["enums"].items()}
         self.ids = itertools.count(1)
+        #: the named conditions read so far: each may name only those before it
+        self.named: dict[str, Expression] = {}
         self.cost_limit = data["policy"].get("cost_limit", DEFAULT_COST_LIMIT)
         if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
             self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
@@ -314,7 +328,13 @@ class _Reader:
             self.fail(f"{where}: {e}")
             return None
         checked, problems = check_expr(
-            root, src, env, constants, cost_limit=self.cost_limit, time_rules=self.time_rules
+            root,
+            src,
+            env,
+            constants,
+            cost_limit=self.cost_limit,
+            named=self.named,
+            time_rules=self.time_rules,
         )
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
@@ -333,6 +353,19 @@ class _Reader:
             data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
         )
 
+    def fact_default(self, f: dict[str, Any]) -> Any:
+        """The default of fact ``f``, a value of its type, or None (none, or not valid)."""
+        if "default" not in f:
+            return None
+        if not f["optional"]:
+            self.fail(f"fact {f['path']}: a default on a fact that is not optional")
+            return None
+        try:
+            return convert(f["default"], self.type(f["type"], f"fact {f['path']}"), f["path"])
+        except ConversionError as e:
+            self.fail(f"fact default: {e}")
+            return None
+
     def policy(self) -> ir.Policy | None:
         d = self.data
         facts = {
@@ -342,6 +375,7 @@ class _Reader:
                 f["optional"],
                 self.pos(f.get("at")),
                 tuple(f.get("by", ())),
+                self.fact_default(f),
             )
             for f in d["facts"]
         }
@@ -372,6 +406,16 @@ class _Reader:
                 self.pos(c.get("at")),
             )
         consts = {k: (c.type, c.value) for k, c in constants.items()}
+        conditions: dict[str, ir.Condition] = {}
+        for c in d.get("conditions", []):
+            where = f"condition {c['name']}"
+            if c["name"] in conditions or c["name"] in env or c["name"] in consts:
+                self.fail(f"{where}: the name is taken")
+                continue
+            expr = self.expr(c["expr"], env, consts, where, ("bool",))
+            if expr is not None:
+                conditions[c["name"]] = ir.Condition(c["name"], expr, self.pos(c.get("at")))
+                self.named[c["name"]] = expr.compiled
         actors = tuple(d["actors"])
         events = {
             e["name"]: ir.Event(
@@ -429,6 +473,7 @@ class _Reader:
             self.file,
             d["hash"],
             self.cost_limit,
+            conditions,
             self.calendars,
         )
 
@@ -483,6 +528,8 @@ class _Reader:
             )
         states = {}
         for s in w["states"]:
+            if s.get("unbounded") and s["waits"] is None:
+                self.fail(f"workflow {w['name']}, state {s['name']}: unbounded without `waits`")
             transitions = []
             for i, t in enumerate(s["transitions"]):
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
@@ -501,6 +548,8 @@ class _Reader:
                 s["cite"],
                 tuple(transitions),
                 self.pos(s.get("at")),
+                bool(s.get("unbounded", False)),
+                s.get("assumption"),
             )
         for path in w.get("requires", []):
             if path not in facts:
@@ -598,7 +647,7 @@ class _Reader:
         if t["kind"] == "soon" and guard is not None and deadline is not None:
             # The instant must be the one the condition gives (it is derived, never written).
             checked = guard.compiled.checked
-            solved = soon.solve(checked.root, checked.source)
+            solved = soon.solve(checked)
             if not isinstance(solved, soon.Solved) or solved.instant != deadline.text:
                 self.fail(f"{where}: the instant `{deadline.text}` is not its condition's")
         return ir.Transition(
@@ -615,6 +664,7 @@ class _Reader:
             cite=t["cite"],
             origin=t["origin"],
             at=self.pos(t.get("at")),
+            assumption=t.get("assumption"),
             clocks=tuple(actions),
             rolled=t.get("rolled"),
             end_of_day=t.get("end_of_day", False),

@@ -64,6 +64,8 @@ class FactDecl(Located):
     by: tuple[Name, ...] = ()
     #: why the fact is kept though no rule reads it (`record "..."`): no RK0704
     record: str | None = None
+    #: `= EXPR`: the value it reads as while it is not set
+    default: ExprRef | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ class ConstDecl(Located):
     expr: ExprRef
     #: ("assumption" | "note", text): why the value is what it is.
     note: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class ConditionDecl(Located):
+    """``condition NAME = EXPR``: a named condition over facts and constants."""
+
+    name: Name
+    expr: ExprRef
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,8 @@ class Transition(Located):
     emits: tuple[Emit, ...]
     assigns: tuple[Assign, ...]
     cite: str | None
+    #: `assumption "..."`: what the rule assumes where the source is silent
+    assumption: str | None = None
     #: what it does to the workflow's clocks, as written
     clocks: tuple[ClockAction, ...] = ()
     #: an `after`'s or an `at`'s modifiers, as written
@@ -169,6 +181,9 @@ class State(Located):
     waits: str | None
     cite: str | None
     transitions: tuple[Transition, ...]
+    #: `waits unbounded "..."`: no deadline by design (left out of `check --max-open`)
+    unbounded: bool = False
+    assumption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,5 +246,6 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
+    conditions: tuple[ConditionDecl, ...] = ()
     #: working-day calendars: `calendar NAME from "FILE"`
     calendars: tuple[CalendarDecl, ...] = ()

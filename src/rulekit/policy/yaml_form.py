@@ -143,16 +143,20 @@ class _Reader:
                 continue
             by: tuple[ast.Name, ...] = ()
             record = None
+            default = None
             if isinstance(
                 value, yaml.MappingNode
-            ):  # {type: "string?", by: [consumer], record: why}
+            ):  # {type: "string?", by: [consumer], record: why, default: 7d}
                 fm = _mapping(value)
                 by = tuple(self.name(a) for a in _items(fm.get("by")))
                 record = str(fm["record"].value) if "record" in fm else None
+                default = self.expr(fm["default"]) if "default" in fm else None
                 value = fm["type"]
             t, optional = self.type_ref(value)
             facts.append(
-                ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by, record)
+                ast.FactDecl(
+                    self.source, self.span(key), self.name(key), t, optional, by, record, default
+                )
             )
         enums = [
             ast.EnumDecl(
@@ -185,6 +189,14 @@ class _Reader:
                     )
                 )
             )
+        conditions = [
+            self.guarded(
+                lambda k=key, v=value: ast.ConditionDecl(
+                    self.source, self.span(k), self.name(k), self.expr(v)
+                )
+            )
+            for key, value in _pairs(m.get("conditions"))
+        ]
         actors = tuple(self.name(v) for v in _items(m.get("actors")))
         events = []
         for key, value in _pairs(m.get("events")):
@@ -232,6 +244,7 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
+            tuple(c for c in conditions if c is not None),
             calendars,
         )
 
@@ -263,6 +276,8 @@ class _Reader:
                     self.text(sm.get("waits")),
                     self.text(sm.get("cite")),
                     self.transitions(sm.get("transitions")),
+                    _truthy(sm.get("unbounded")),
+                    self.text(sm.get("assumption")),
                 )
             )
         for block in _items(m.get("every")):
@@ -414,6 +429,7 @@ class _Reader:
             tuple(emits),
             assigns,
             self.text(m.get("cite")),
+            self.text(m.get("assumption")),
             tuple(clocks),
             adjust,
         )

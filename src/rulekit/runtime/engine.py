@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from rulekit.core import calendar
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
+from rulekit.expr.checker import CheckedExpr
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
@@ -153,6 +154,9 @@ class Engine:
         self._simple = self._simple_transitions()
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
+        #: facts declared with a default: set to it whenever they would be unset (at
+        #: opening without them, cleared by an update or a `set` to null)
+        self._defaults = {p: f.default for p, f in policy.facts.items() if f.default is not None}
         self._tree = _fact_tree(policy.facts)
         #: the declared fact groups (``order`` of ``order.amount``) as a tree of empty maps,
         #: shared by every case (facts are replaced, never changed in place)
@@ -252,6 +256,9 @@ class Engine:
             )
         t = self._time(at, None)
         values = self._facts(facts, by)
+        for path, default in self._defaults.items():
+            if values.get(path) is None:
+                values[path] = default
         missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
@@ -486,6 +493,8 @@ class Engine:
                         "invalid_fact", f"`{path}` is required: an update cannot remove it"
                     )
             for path, value in values.items():
+                if value is None:  # cleared: back to its default, if it has one
+                    value = self._defaults.get(path)
                 _set_fact(case, tuple(path.split(".")), value)
             if self._states[id(case.state)].soon:
                 self._reschedule(case, t)
@@ -764,6 +773,8 @@ class Engine:
                 for path, expr in p.assigns
             ]
             for path, value in values:
+                if value is None:  # `set x = null`: back to its default, if it has one
+                    value = self._defaults.get(".".join(path))
                 _set_fact(case, path, value)
             sets = tuple((".".join(path), value) for path, value in values)
             variables = self._variables(case, data, actor) if event is not None else case.facts
@@ -1198,12 +1209,14 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The fact paths (and event fields) a guard reads, outermost first: what explain shows."""
     if guard is None:
         return ()
-    checked = guard.compiled.checked
     out: list[tuple[str, tuple[str, ...]]] = []
     seen = set()
-    stack: list[expr_ast.Expr] = [checked.root]
+    # A named condition's reads are the guard's too: its tree is walked where it is named.
+    stack: list[tuple[CheckedExpr, expr_ast.Expr]] = [
+        (guard.compiled.checked, guard.compiled.checked.root)
+    ]
     while stack:
-        node = stack.pop()
+        checked, node = stack.pop()
         path = expr_ast.path_of(node) if node.id in checked.inputs else None
         if path is not None:
             label = ".".join(path)
@@ -1211,5 +1224,9 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
                 seen.add(label)
                 out.append((label, path))
             continue
-        stack.extend(reversed(expr_ast.children(node)))
+        named = checked.named.get(node.id)
+        if named is not None:
+            stack.append((named.checked, named.checked.root))
+            continue
+        stack.extend((checked, c) for c in reversed(expr_ast.children(node)))
     return tuple(out)
