@@ -95,6 +95,8 @@ def test_the_table_checks_its_weekdays() -> None:
         ("14 calendar days", cal.Period(14, "calendar day")),
         ("5  working\tdays", cal.Period(5, "working day")),
         ("1 working day", cal.Period(1, "working day")),
+        ("5 working days in hk", cal.Period(5, "working day", "hk")),
+        ("5 working days  in\tcn_2026", cal.Period(5, "working day", "cn_2026")),
     ],
 )
 def test_parse_period(text: str, period: cal.Period) -> None:
@@ -102,7 +104,18 @@ def test_parse_period(text: str, period: cal.Period) -> None:
     assert cal.parse_period(str(period)) == period
 
 
-@pytest.mark.parametrize("text", ["1 fortnight", "month", "1.5 months", "14 days", "1234567 years"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 fortnight",
+        "month",
+        "1.5 months",
+        "14 days",
+        "1234567 years",
+        "1 month in cn",  # only working days are counted on a calendar
+        "5 working days in 2026",
+    ],
+)
 def test_parse_period_refuses(text: str) -> None:
     with pytest.raises(cal.CalendarError):
         cal.parse_period(text)

@@ -15,6 +15,7 @@ the diff like any other change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import replace
@@ -53,12 +54,11 @@ def _render_expression(path: Path) -> str:
 
 def _render_policy(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
-    result = check_source(text, FORMATS[path.suffix], path.name)
+    with contextlib.chdir(path.parent):  # calendar files are found beside the policy
+        result = check_source(text, FORMATS[path.suffix], path.name)
     limit = MAX_OPEN.search(text)
     if limit is not None and result.policy is not None and result.ok:
-        too_long = times.too_long(
-            times.worst_case_times(result.policy), parse_duration(limit.group(1))
-        )
+        too_long = times.max_open(result.policy, parse_duration(limit.group(1)))
         result = replace(result, diagnostics=sorted([*result.diagnostics, *too_long], key=sort_key))
     if not result.diagnostics:
         return "checked without problems\n"

@@ -64,3 +64,17 @@ def test_graph_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert out.read_text().startswith("digraph")
     assert main(["graph", str(POLICY), "-w", "nope"]) == 2
     assert "no workflow 'nope'" in capsys.readouterr().err
+
+
+def test_names_and_assumptions_are_on_the_picture() -> None:
+    """A guard that names a condition shows the name; assumptions of transitions are on
+    their edges and those of states in their notes, beside a wait with no deadline by design."""
+    policy = rulekit.load(Path(__file__).parent / "policies" / "library_loans.rk")
+    text = graph.mermaid(policy.workflows["loan"])
+    assert "on_loan --> on_loan : renew by member [may_renew] (stays)" in text
+    assert (
+        "overdue --> lost : after 30d (assumption#58; the 30 days count from the day it fell"
+        " overdue)" in text
+    )
+    assert "        waits unbounded: the board meets when it meets#58; no rule" in text
+    assert "        assumption: only the member appeals, never the librarian" in text

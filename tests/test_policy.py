@@ -78,6 +78,42 @@ def test_compiled_policy_structure() -> None:
     assert p.enums == {"Service": ("exchange", "repair")}
 
 
+def test_the_artifact_keeps_what_issue_15_adds(tmp_path: Path) -> None:
+    """`waits unbounded` and assumptions on rules survive compiling and loading; policies
+    without them hash as before."""
+    source = rulekit.load(POLICIES / "library_loans.rk")
+    data = artifact.to_json(source)
+    states = {s["name"]: s for s in data["workflows"][0]["states"]}
+    assert states["appeal_board"]["unbounded"] is True
+    assert "unbounded" not in states["overdue"]
+    assert states["appeal_board"]["assumption"] == "only the member appeals, never the librarian"
+    assert [t.get("assumption") for t in states["overdue"]["transitions"]] == [
+        None,
+        None,
+        "the 30 days count from the day it fell overdue",
+    ]
+    plain = artifact.to_json(rulekit.load(POLICIES / "refunds.rk"))
+    assert "assumption" not in json.dumps(plain["workflows"])
+    out = tmp_path / "loans.json"
+    out.write_text(json.dumps(data))
+    loaded = rulekit.load(out)
+    assert loaded.hash == source.hash
+    board = loaded.workflows["loan"].states["appeal_board"]
+    assert (
+        board.unbounded
+        and board.assumption == source.workflows["loan"].states["appeal_board"].assumption
+    )
+    deadline = loaded.workflows["loan"].states["on_loan"].deadlines[0]
+    assert deadline.assumption == "the desk sets due_at to the closing time of the last day"
+    jsonschema_validate(data)
+
+
+def jsonschema_validate(data: object) -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator(artifact.schema()).validate(data)
+
+
 def test_loads_reports_every_problem() -> None:
     text = (TESTS / "golden" / "policies" / "many_problems_sorted.rk").read_text()
     with pytest.raises(CompileError) as info:
@@ -119,6 +155,14 @@ def test_loads_rejects_an_unknown_format() -> None:
                 node="Nope"
             ),
             "guard/ast/node: 'Nope' is not one of",
+        ),
+        (
+            lambda d: d["workflows"][0]["states"][0].update(unbounded=False),
+            "unbounded: True was expected",
+        ),
+        (
+            lambda d: d["workflows"][0]["states"][1].update(unbounded=True),
+            "state refunded: unbounded without `waits`",
         ),
     ],
 )

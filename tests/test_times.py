@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import rulekit
-from rulekit.analysis.times import Figure, WorkflowTimes, worst_case_times
+from rulekit.analysis.times import Figure, WorkflowTimes, max_open, worst_case_times
 from rulekit.expr.types import Type
 from rulekit.policy import ir
 from rulekit.runtime import Engine
@@ -117,6 +117,14 @@ CASES: dict[str, tuple[str, dict[str, tuple[timedelta | None, str]]]] = {
             "b": (None, '`b` waits for merchant (approve): "the merchant decides"'),
         },
     ),
+    "a state that waits unbounded by design is unbounded here too": (
+        """
+        initial state a { on approve -> b  after 1h -> b }
+        state b waits unbounded "the board decides" { on approve -> done }
+        final state done
+        """,
+        {"a": (None, '"the board decides" (unbounded by design)')},
+    ),
     "a state with no deadline is unbounded": (
         """
         initial state a { on approve -> done  on nudge -> done }
@@ -192,6 +200,45 @@ def test_the_workflow_figures() -> None:
     (wf,) = worst_case_times(_workflow("an unconditional shorter deadline cuts off a longer one"))
     # The worst over every state a case can reach: a case already in `b` may wait 2h.
     assert (wf.opened.bound, wf.worst.state, wf.worst.bound) == (H, "b", 2 * H)
+
+
+def test_assumptions_are_shown_with_the_figures() -> None:
+    policy = rulekit.load(ROOT / "tests" / "policies" / "library_loans.rk")
+    (wf,) = worst_case_times(policy)
+    figures = {f.state: str(f) for f in wf.states}
+    assert figures["overdue"] == (
+        "closes within 30d: overdue --after 30d (assumption: "
+        '"the 30 days count from the day it fell overdue")--> lost'
+    )
+    assert figures["appeal_board"].endswith(
+        '(assumption: "only the member appeals, never the librarian")'
+    )
+
+
+def test_max_open_leaves_out_the_states_that_wait_by_design() -> None:
+    """--max-open stops measuring where a case waits with no deadline by design, and measures
+    what comes after it: from `a`, 1h up to `b`; from `c` (after the board), 3d."""
+    policy = rulekit.loads(
+        HEADER
+        + """workflow w {
+          initial state a { on approve -> b  after 1h -> b }
+          state b waits unbounded "the board decides" { on approve -> c }
+          state c { on approve -> done  after 3d -> done }
+          final state done
+        }""",
+        "rk",
+        filename="times.rk",
+    )
+    (wf,) = worst_case_times(policy, by_design=True)
+    figures = {f.state: f for f in wf.states}
+    assert figures["a"].bound == H
+    assert str(figures["a"]) == (
+        "within 1h: a --after 1h--> b; `b` waits unbounded by design: left out of --max-open"
+    )
+    assert (wf.worst.state, wf.worst.bound) == ("c", 3 * D)
+    found = max_open(policy, 2 * D)
+    assert [(d.code, d.line) for d in found] == [("RK0710", 13), ("RK0730", 15)]
+    assert [d.code for d in max_open(policy, 3 * D)] == ["RK0730"]
 
 
 def test_the_shipped_policy() -> None:

@@ -60,6 +60,7 @@ POLICIES = {
     ),
     TESTS / "policies" / "refunds.rk": [TESTS / "scenarios" / "refunds.yaml"],
     TESTS / "policies" / "store_values.rk": [],
+    TESTS / "policies" / "library_loans.rk": [TESTS / "scenarios" / "library_loans.yaml"],
 }
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

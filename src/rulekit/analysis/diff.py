@@ -86,7 +86,8 @@ def _trigger(t: ir.Transition) -> str:
 def _deadline(t: ir.Transition) -> str:
     if t.deadline is None:
         return ""
-    return t.deadline.text + (f" from {t.start.text}" if t.start is not None else "")
+    start = f" from {t.start.text}" if t.start is not None else ""
+    return t.deadline.text + start + t.adjusted
 
 
 def _effects(t: ir.Transition) -> str:
@@ -224,6 +225,10 @@ def _workflow(a: ir.Workflow, b: ir.Workflow) -> list[Change]:
             out.append(Change(where, f"outcome {sa.outcome} -> {sb.outcome}"))
         if sa.waits != sb.waits:
             out.append(Change(where, f"waits {sa.waits!r} -> {sb.waits!r}"))
+        if sa.assumption != sb.assumption:
+            out.append(Change(where, f"assumption {sa.assumption!r} -> {sb.assumption!r}"))
+        if sa.unbounded != sb.unbounded:
+            out.append(Change(where, f"unbounded by design: {sa.unbounded} -> {sb.unbounded}"))
         ta = {_trigger(t): t for t in sa.transitions}
         tb = {_trigger(t): t for t in sb.transitions}
         for key in sorted(ta.keys() - tb.keys()):
@@ -257,6 +262,10 @@ def _workflow(a: ir.Workflow, b: ir.Workflow) -> list[Change]:
                 )
             if _effects(x) != _effects(y):
                 out.append(Change(where, f"{head}: effects {_effects(x)} -> {_effects(y)}"))
+            if x.assumption != y.assumption:
+                out.append(
+                    Change(where, f"{head}: assumption {x.assumption!r} -> {y.assumption!r}")
+                )
             if _sets(x) != _sets(y):
                 out.append(Change(where, f"{head}: sets {_sets(x)} -> {_sets(y)}"))
             if set(x.actors) != set(y.actors):

@@ -32,11 +32,13 @@ def label(t: ir.Transition) -> str:
     elif t.kind == "after":
         assert t.deadline is not None
         parts = [
-            f"after {t.deadline.text}" + (f" from {t.start.text}" if t.start is not None else "")
+            f"after {t.deadline.text}"
+            + (f" from {t.start.text}" if t.start is not None else "")
+            + t.adjusted
         ]
     elif t.kind == "at":
         assert t.deadline is not None
-        parts = [f"at {t.deadline.text}"]
+        parts = [f"at {t.deadline.text}{t.adjusted}"]
     else:
         assert t.guard is not None
         parts = [f"when {_short(t.guard.text)}"]
@@ -46,6 +48,8 @@ def label(t: ir.Transition) -> str:
         parts.append("(stays)")
     if t.cite:
         parts.append(f"— {_short(t.cite)}")
+    if t.assumption:
+        parts.append(f"(assumption: {_short(t.assumption)})")
     return " ".join(parts)
 
 
@@ -74,10 +78,17 @@ def mermaid(workflow: ir.Workflow) -> str:
             lines.append(
                 f"    {state.name} --> [*]{' : ' + _mermaid_text('outcome' + outcome) if outcome else ''}"
             )
+        notes = []
         if state.waits:
+            notes.append(
+                f"waits{' unbounded' if state.unbounded else ''}: {_mermaid_text(state.waits)}"
+            )
+        if state.assumption:
+            notes.append(f"assumption: {_mermaid_text(state.assumption)}")
+        if notes:
             lines += [
                 f"    note right of {state.name}",
-                f"        waits: {_mermaid_text(state.waits)}",
+                *(f"        {n}" for n in notes),
                 "    end note",
             ]
     return "\n".join(lines) + "\n"
@@ -106,7 +117,9 @@ def dot(workflows: list[ir.Workflow]) -> str:
             if state.final:
                 attrs.append("peripheries=2")
             if state.waits:
-                attrs.append(f'tooltip="waits: {_dot_text(state.waits)}"')
+                attrs.append(
+                    f'tooltip="waits{" unbounded" if state.unbounded else ""}: {_dot_text(state.waits)}"'
+                )
                 attrs.append('style="rounded,dashed"')
             lines.append(f'        "{p}:{state.name}" [{", ".join(attrs)}];')
             for t in state.transitions:

@@ -421,9 +421,16 @@ class Condition:
         #: nodes whose value needs the caller's values or `now`: no error can be absorbed
         #: between them and a read of one (by `&&`, `||`, `? :` or a macro)
         self._reads: set[int] = set()
+        #: node id -> a named condition it names, prepared the same way: the analysis
+        #: reasons about its definition where the name stands
+        self._named: dict[int, Condition] = {}
         if expr is not None:
             checked = expr.checked
             self._interp = Interpreter(checked)
+            for node_id, named in checked.named.items():
+                inner = Condition(Expression(named.checked, None, embedded=True))
+                self._named[node_id] = inner
+                self.types.update(inner.types)
             nodes = ast.walk(checked.root)
             for node in nodes:
                 path = ast.path_of(node) if node.id in checked.inputs else None
@@ -472,6 +479,9 @@ class Condition:
             return _and(left, right) if (node.op == "&&") == positive else _or(left, right)
         if isinstance(node, ast.Unary) and node.op == "!":
             return self._dnf(node.operand, not positive)
+        named = self._named.get(node.id)
+        if named is not None and named.expr is not None:
+            return named._dnf(named.expr.checked.root, positive)
         atom = self._atom(node)
         if atom is None:
             return [_Term(opaque=frozenset({(to_source(node), positive)}))]

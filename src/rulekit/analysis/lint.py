@@ -146,8 +146,11 @@ def constant(e: ir.Expr) -> tuple[Any] | None:
 
 
 def fixed_delay(t: ir.Transition) -> timedelta | None:
-    """The delay of an `after` deadline that counts from entry and needs no facts."""
+    """The delay of an `after` deadline that counts from entry, needs no facts and is
+    not moved by a modifier (`rolled to a working day`, `end of day`)."""
     if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    if t.rolled is not None or t.end_of_day:
         return None
     value = constant(t.deadline)
     return value[0] if value is not None and isinstance(value[0], timedelta) else None
@@ -212,9 +215,7 @@ def _waiting_for_time(
         for t in timed:
             assert t.guard is not None
             checked = t.guard.compiled.checked
-            if t.at in seen or not isinstance(
-                soon.solve(checked.root, checked.source), soon.Solved
-            ):
+            if t.at in seen or not isinstance(soon.solve(checked), soon.Solved):
                 continue
             seen.add(t.at)
             out.append(
@@ -477,7 +478,7 @@ def reachable(wf: ir.Workflow) -> set[str]:
 def _used_facts(policy: ir.Policy) -> set[str]:
     """Fact paths some expression reads (or a parent object of them), or some transition sets."""
     used: set[str] = set()
-    exprs: list[ir.Expr] = []
+    exprs: list[ir.Expr] = [c.expr for c in policy.conditions.values()]
     for wf in policy.workflows.values():
         used.update(wf.requires)
         transitions = [t for s in wf.states.values() for t in s.transitions]

@@ -24,6 +24,12 @@ bounded only by a fixed, unconditional deadline of its state that would leave
 first; otherwise the figure is unbounded and names the deadline. A cycle of
 deadlines is unbounded too, and so is a state that waits for someone.
 
+A state marked ``waits unbounded "..."`` waits on a party with no deadline by
+design. Its figures say so; for ``check --max-open`` (:func:`max_open`) the
+time a case spends there is left out: the case stops being measured when it
+enters such a state, so the bound applies to the rest of the workflow, and
+each such state is reported (RK0730) as excluded.
+
 >>> for wf in worst_case_times(rulekit.load("rules/kuaishou_after_sales.rk")):  # doctest: +SKIP
 ...     print(wf.workflow, wf.opened)
 refund_only closes within 2d: awaiting_merchant --after 2d (REVIEW_WINDOW)--> refunded
@@ -35,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rulekit.analysis.lint import constant, fixed_delay, reachable
+from rulekit.analysis.lint import constant, reachable
 from rulekit.core import calendar
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.expr import stdlib
@@ -95,6 +101,8 @@ class Figure:
         route = _route(self.path)
         if self.bound is None:
             return f"unbounded: {route}; {self.reason}" if route else f"unbounded: {self.reason}"
+        if self.reason is not None:  # up to a state left out of --max-open
+            return f"within {show(self.bound)}: {route}; {self.reason}" if route else self.reason
         if not route:
             return "already closed"
         when = f"within {show(self.bound)}" if self.bound else "at once"
@@ -130,11 +138,14 @@ class WorkflowTimes:
         }
 
 
-def worst_case_times(policy: ir.Policy) -> list[WorkflowTimes]:
-    """The figures of every workflow of ``policy``, in declaration order."""
+def worst_case_times(policy: ir.Policy, by_design: bool = False) -> list[WorkflowTimes]:
+    """The figures of every workflow of ``policy``, in declaration order.
+
+    ``by_design``: a case that reaches a state marked ``waits unbounded`` stops being
+    measured there (what ``check --max-open`` bounds)."""
     out = []
     for wf in policy.workflows.values():
-        analysis = _Analysis(policy, wf)
+        analysis = _Analysis(policy, wf, by_design)
         reached = reachable(wf)
         names = [n for n, s in wf.states.items() if n in reached and not s.final]
         worst: tuple[str, _Worst] | None = None
@@ -180,6 +191,32 @@ def too_long(times: Iterable[WorkflowTimes], limit: timedelta) -> list[Diagnosti
                 notes=(f"from `{w.state}`: {w}",),
             )
         )
+    return out
+
+
+def max_open(policy: ir.Policy, limit: timedelta) -> list[Diagnostic]:
+    """What ``rulekit check --max-open LIMIT`` adds: RK0710 where a case may stay open longer
+    than ``limit`` if nobody acts, not counting the time spent in states that wait with no
+    deadline by design (``waits unbounded``), and an RK0730 note for each of those."""
+    out = too_long(worst_case_times(policy, by_design=True), limit)
+    for wf in policy.workflows.values():
+        reached = reachable(wf)
+        for state in wf.states.values():
+            if state.unbounded and state.name in reached:
+                out.append(
+                    Diagnostic(
+                        code="RK0730",
+                        severity="info",
+                        message=f"state `{state.name}` of workflow {wf.name} is left out of "
+                        f"--max-open: it waits with no deadline by design",
+                        file=state.at.file,
+                        line=state.at.line,
+                        column=state.at.column,
+                        end_line=state.at.end_line,
+                        end_column=state.at.end_column,
+                        notes=(f'waits unbounded "{state.waits}"',),
+                    )
+                )
     return out
 
 
@@ -269,15 +306,25 @@ def _period(t: ir.Transition) -> calendar.BoundPeriod | None:
     return value[0] if value is not None and isinstance(value[0], calendar.BoundPeriod) else None
 
 
-def _at_most(t: ir.Transition) -> timedelta | None:
+def _delay(t: ir.Transition) -> timedelta | None:
+    """The fixed delay of an `after` deadline counted from entry, its modifiers aside."""
+    if t.kind != "after" or t.start is not None or t.deadline is None:
+        return None
+    value = constant(t.deadline)
+    return value[0] if value is not None and isinstance(value[0], timedelta) else None
+
+
+def _at_most(t: ir.Transition, rules: calendar.TimeRules) -> timedelta | None:
     """The longest an `after` deadline counted from entry can take: its delay, or for a
     calendar period the most it can last (a month 31 days, N working days what the
-    calendar's longest stretch makes them, plus the zone's clock changes)."""
-    fixed = fixed_delay(t)
-    if fixed is not None:
-        return fixed
+    calendar's longest stretch makes them, plus the zone's clock changes); and what its
+    modifiers may add (the calendar's longest run of days off, a day for the end of day)."""
     period = _period(t)
-    return period.longest() if period is not None else None
+    base = period.longest() if period is not None else _delay(t)
+    if base is None:
+        return None
+    rolled = rules.calendar(t.rolled) if t.rolled is not None else None
+    return base + calendar.adjust_slack(rules.tz, rolled, t.end_of_day)
 
 
 def _truth(guard: ir.Expr | None) -> bool | None:
@@ -291,9 +338,11 @@ def _truth(guard: ir.Expr | None) -> bool | None:
 class _Analysis:
     """Longest paths over a workflow's deadlines and automatic transitions, memoised per state."""
 
-    def __init__(self, policy: ir.Policy, wf: ir.Workflow) -> None:
+    def __init__(self, policy: ir.Policy, wf: ir.Workflow, by_design: bool = False) -> None:
+        self.by_design = by_design
         self.actors = policy.actors
         self.constants = policy.constants
+        self.rules = policy.time_rules
         self.wf = wf
         self.done: dict[str, _Worst] = {}
         self.active: set[str] = set()
@@ -369,7 +418,7 @@ class _Analysis:
         fixed = sorted(
             (max(delay, _ZERO), i, d)
             for i, d in enumerate(state.deadlines)
-            if (delay := _at_most(d)) is not None
+            if (delay := _at_most(d, self.rules)) is not None
         )
         cutoff: timedelta | None = None  # when an unconditional deadline certainly leaves
         for delay, _, d in fixed:
@@ -381,7 +430,7 @@ class _Analysis:
                 cutoff = delay
                 break
         for d in state.deadlines:
-            if _at_most(d) is None and _truth(d.guard) is not False:
+            if _at_most(d, self.rules) is None and _truth(d.guard) is not False:
                 yield from self._fires(state, d, cutoff, may_hold)
         # A clock that runs here may run out at any moment before the state is left: its
         # expiry is one more way out, no later than the state's own fixed deadline.
@@ -392,10 +441,12 @@ class _Analysis:
                 and (not c.expiry_in or state.name in c.expiry_in)
             ):
                 delay = cutoff if cutoff is not None else _ZERO
+                assumed = c.expiry.assumption
                 step = Step(
                     state.name,
                     c.expiry.target,
-                    f"clock {c.name} runs out",
+                    f"clock {c.name} runs out"
+                    + (f' (assumption: "{assumed}")' if assumed is not None else ""),
                     delay,
                     c.expiry.cite,
                     c.at,
@@ -430,8 +481,19 @@ class _Analysis:
             if actors
             else "someone, but no event leaves it"
         )
+        if state.unbounded and self.by_design:
+            return _Worst(
+                _ZERO, (), f"`{state.name}` waits unbounded by design: left out of --max-open"
+            )
         if state.waits is not None:
-            return _Worst(None, (), f'`{state.name}` waits for {who}: "{state.waits}"', _WAITS)
+            unbounded = " (unbounded by design)" if state.unbounded else ""
+            assumed = f' (assumption: "{state.assumption}")' if state.assumption else ""
+            return _Worst(
+                None,
+                (),
+                f'`{state.name}` waits for {who}: "{state.waits}"{unbounded}{assumed}',
+                _WAITS,
+            )
         if not state.automatic and not state.deadlines:
             return _Worst(
                 None,
@@ -447,11 +509,14 @@ class _Analysis:
         )
 
     def _written(self, text: str, fixed: timedelta | None) -> str:
-        """A fixed delay as written, with its value when a name or an expression gives it:
-        ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``."""
-        if fixed is None:
-            return text
+        """A fixed delay (or a period) as written, with its value when a name or an
+        expression gives it: ``48h``, ``48h (REVIEW_WINDOW)``, ``2d1h (REVIEW_WINDOW + 1h)``,
+        ``1 month (RESPONSE)``."""
         named = self.constants.get(text)
+        if fixed is None:
+            if named is not None and named.type.kind == "period":
+                return f"{named.value} ({text})"
+            return text
         if named is not None:
             return f"{named.text} ({text})"
         try:
@@ -467,17 +532,20 @@ class _Analysis:
             trigger = word + " ".join(t.guard.text.split())
         else:
             assert t.deadline is not None
-            fixed = fixed_delay(t)
+            fixed = _delay(t)
             trigger = f"{t.kind} {self._written(t.deadline.text, fixed)}"
             if t.start is not None:
                 trigger += f" from {t.start.text}"
+            trigger += t.adjusted
             if t.guard is not None:
                 trigger += " when " + " ".join(t.guard.text.split())
-            period = _period(t)
-            if period is not None:
-                trigger += f" (at most {show(period.longest())})"
-            elif fixed is None and delay is not None:
+            at_most = _at_most(t, self.rules)
+            if at_most is not None and at_most != fixed:  # a period, or a modifier
+                trigger += f" (at most {show(at_most)})"
+            elif at_most is None and delay is not None:
                 trigger += f" (at most {show(delay)}: a fixed deadline leaves first)"
             if t.target is None:
                 trigger += " (stays)"
+        if t.assumption is not None:
+            trigger += f' (assumption: "{t.assumption}")'
         return Step(state.name, t.target or state.name, trigger, delay, t.cite, t.at)

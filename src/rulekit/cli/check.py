@@ -72,12 +72,11 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         result = analysis.check(path)
         found = result.diagnostics
-        if result.policy is not None and result.ok and (args.explain_times or limit is not None):
-            figures = times.worst_case_times(result.policy)
+        if result.policy is not None and result.ok:
             if args.explain_times:
-                explained[path] = figures
+                explained[path] = times.worst_case_times(result.policy)
             if limit is not None:
-                found = sorted([*found, *times.too_long(figures, limit)], key=diag.sort_key)
+                found = sorted([*found, *times.max_open(result.policy, limit)], key=diag.sort_key)
         results.append((path, result, found))
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)

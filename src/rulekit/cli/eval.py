@@ -46,6 +46,20 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         "--now", metavar="TIME", help="evaluation time, RFC 3339 (e.g. 2026-03-01T16:00:00+08:00)"
     )
     p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="where calendar periods and local dates count, as a policy's timezone "
+        "(IANA name, e.g. Europe/Berlin; default UTC): t + 1 month, t.localDate()",
+    )
+    p.add_argument(
+        "--calendar",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a working-day calendar file (repeatable), as a policy's `calendar NAME from "
+        '"FILE"`: t + 5 working days, d.isWorkingDay() (docs/time.md)',
+    )
+    p.add_argument(
         "--explain", action="store_true", help="show each clause with the values it read"
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -59,8 +73,22 @@ def run(args: argparse.Namespace) -> int:
     from rulekit.expr.expression import compile_expression
 
     decls = _declarations(args.declare) if args.declare else None
+    calendars = {}
+    for item in args.calendar:
+        name, eq, path = item.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise UsageError(f"--calendar {item!r}: expected NAME=FILE, e.g. cn=calendars/cn.yaml")
+        calendars[name.strip()] = path.strip()
     try:
-        expr = compile_expression(args.expression, decls)
+        expr = compile_expression(
+            args.expression, decls, timezone=args.timezone, calendars=calendars
+        )
+    except (OSError, ValueError) as e:
+        said = str(e)
+        flag = "--timezone" if said.startswith("timezone: ") else "--calendar"
+        if isinstance(e, OSError):
+            said = f"{e.filename}: {e.strerror or e}"
+        raise UsageError(f"{flag}: {said.removeprefix('timezone: ')}") from None
     except CompileError as e:
         print(e.rendered, file=sys.stderr)
         return EXIT_USAGE

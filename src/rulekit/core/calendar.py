@@ -64,17 +64,22 @@ class Period:
 
     count: int
     unit: str
+    #: the working-day calendar it names (``5 working days in cn``); None: the policy's only one
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise CalendarError(f"unknown period unit `{self.unit}` (units: {', '.join(UNITS)})")
+        if self.calendar is not None and self.unit != "working day":
+            raise CalendarError(f"only working days are counted on a calendar, not {self.unit}s")
 
     def __str__(self) -> str:
         plural = "" if abs(self.count) == 1 else "s"
-        return f"{self.count} {self.unit}{plural}"
+        named = f" in {self.calendar}" if self.calendar is not None else ""
+        return f"{self.count} {self.unit}{plural}{named}"
 
     def __neg__(self) -> Period:
-        return Period(-self.count, self.unit)
+        return Period(-self.count, self.unit, self.calendar)
 
     @property
     def months(self) -> int:
@@ -83,12 +88,15 @@ class Period:
 
 
 _PERIOD_TEXT = re.compile(
-    r"(-?\d+)\s+(years?|months?|calendar\s+days?|working\s+days?)\Z", re.ASCII
+    r"(-?\d+)\s+(years?|months?|calendar\s+days?|working\s+days?)"
+    r"(?:\s+in\s+([_a-zA-Z][_a-zA-Z0-9]*))?\Z",
+    re.ASCII,
 )
 
 
 def parse_period(text: str) -> Period:
-    """``1 month``, ``2 months``, ``1 year``, ``14 calendar days``, ``5 working days``."""
+    """``1 month``, ``2 months``, ``1 year``, ``14 calendar days``, ``5 working days``,
+    ``5 working days in cn`` (on the calendar named ``cn``)."""
     m = _PERIOD_TEXT.match(text.strip())
     if not m:
         raise CalendarError(
@@ -98,7 +106,7 @@ def parse_period(text: str) -> Period:
     count = int(m.group(1))
     if len(m.group(1).lstrip("-")) > 6:
         raise CalendarError(f"period `{text}` is out of range")
-    return Period(count, unit)
+    return Period(count, unit, m.group(3))
 
 
 # -- dates -------------------------------------------------------------------------------
@@ -229,6 +237,11 @@ class WorkCalendar:
                 left -= 1
         return d
 
+    def longest_roll(self) -> int:
+        """The most days :meth:`roll_forward` moves a date: the longest run of days
+        that are not working days (searched as :meth:`longest` is)."""
+        return _longest_roll(self)
+
     def listed(self) -> tuple[date, date] | None:
         """The first and last dates the calendar lists (holidays and working days)."""
         days = self.holidays | self.working
@@ -261,6 +274,19 @@ def _longest(cal: WorkCalendar, n: int) -> int:
     d = first
     while d <= last:
         best = max(best, days_between(d, cal.add_working_days(d, n)))
+        d = add_days(d, 1)
+    return best
+
+
+@lru_cache(maxsize=64)
+def _longest_roll(cal: WorkCalendar) -> int:
+    span = cal.listed()
+    first = add_days(span[0], -7) if span else date(2001, 1, 1)
+    last = add_days(span[1], 7) if span else date(2001, 1, 7)
+    best = 0
+    d = first
+    while d <= last:
+        best = max(best, days_between(d, cal.roll_forward(d)))
         d = add_days(d, 1)
     return best
 
@@ -334,6 +360,20 @@ def calendar_from_data(name: str, data: object) -> WorkCalendar:
     return WorkCalendar(name, frozenset(weekend), frozenset(holidays), frozenset(working))
 
 
+def read_file(name: str, text: str) -> WorkCalendar:
+    """A calendar from the text of its file (YAML: weekend, holidays, working_days); every
+    scalar is read as text, so a bad date is a :class:`CalendarError` naming its place."""
+    import yaml  # PyYAML: only where a calendar is read (rulekit check starts faster)
+
+    try:
+        data = yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise CalendarError(f"the file is not valid YAML{where}") from None
+    return calendar_from_data(name, data)
+
+
 # -- periods on times ----------------------------------------------------------------------
 
 
@@ -353,6 +393,27 @@ def shift(t: datetime, p: Period, zone: tzinfo, calendar: WorkCalendar | None = 
     the date the period leads to (resolved by :func:`resolve`)."""
     here = local(t, zone)
     return resolve(shift_date(here.date(), p, calendar), here.timetz(), zone)
+
+
+def adjust(t: datetime, zone: tzinfo, rolled: WorkCalendar | None, end_of_day_: bool) -> datetime:
+    """A deadline's instant ``t`` moved as its modifiers say: ``rolled`` (``rolled to a
+    working day``) moves it, when its local date is not a working day, to the same wall
+    time on the next working day; ``end_of_day_`` (``end of day``) to the last instant of
+    its local date. Both act on the local date, so their order does not matter."""
+    here = local(t, zone)
+    day = rolled.roll_forward(here.date()) if rolled is not None else here.date()
+    if end_of_day_:
+        return end_of_day(day, zone)
+    if day == here.date():
+        return t
+    return resolve(day, here.timetz(), zone)
+
+
+def adjust_slack(zone: tzinfo, rolled: WorkCalendar | None, end_of_day_: bool) -> timedelta:
+    """The most :func:`adjust` can add (for worst-case analysis): the calendar's longest
+    run of days off, a day for the end of a day, and the zone's largest clock change."""
+    days = (rolled.longest_roll() if rolled is not None else 0) + (1 if end_of_day_ else 0)
+    return timedelta(days=days) + clock_changes(zone) if days else timedelta(0)
 
 
 def longest(p: Period, zone: tzinfo, calendar: WorkCalendar | None = None) -> timedelta:
@@ -393,19 +454,62 @@ def clock_changes(zone: tzinfo) -> timedelta:
 @dataclass(frozen=True)
 class TimeRules:
     """Where a policy counts calendar time: its zone (``zone`` is the name as written,
-    ``tz`` the zone itself) and its working-day calendars, the first being the one
-    periods of working days and the calendar functions use unless they name another."""
+    ``tz`` the zone itself) and its working-day calendars. Periods of working days and
+    the calendar functions name the calendar they count on, unless the policy declares
+    exactly one."""
 
     zone: str
     tz: tzinfo
     calendars: tuple[WorkCalendar, ...] = ()
 
     def calendar(self, name: str | None = None) -> WorkCalendar | None:
-        """The calendar of that name (None: the default, the first); None when there is none."""
-        for c in self.calendars:
-            if name is None or c.name == name:
-                return c
-        return None
+        """The calendar of that name (None: the only one declared); None when there is
+        none of that name, or no name and not exactly one calendar."""
+        if name is None:
+            return self.calendars[0] if len(self.calendars) == 1 else None
+        return next((c for c in self.calendars if c.name == name), None)
+
+    def pick(self, name: str | None, what: str, spelled: str) -> WorkCalendar:
+        """The calendar ``what`` counts on: the one ``name`` names, or without a name the
+        only one declared. Raises :class:`CalendarChoice` saying what is wrong; ``spelled``
+        shows how to name a calendar there, ``{}`` standing for the name."""
+        known = [c.name for c in self.calendars]
+        found = self.calendar(name)
+        if found is not None:
+            return found
+        if name is not None:
+            import difflib  # only when there is a mistake to suggest a fix for
+
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            raise CalendarChoice(
+                "RK0212",
+                f"unknown calendar `{name}`",
+                f"did you mean `{close[0]}`?"
+                if close
+                else "calendars the policy declares: " + (", ".join(known) or "(none)"),
+            )
+        if not known:
+            raise CalendarChoice(
+                "RK0212",
+                f"{what} needs a working-day calendar, and none is declared",
+                'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+            )
+        raise CalendarChoice(
+            "RK0213",
+            f"{what} needs a working-day calendar, and {len(known)} are declared "
+            f"({', '.join(known)}): which one?",
+            "name it: " + ", ".join(spelled.format(k) for k in known),
+        )
+
+
+class CalendarChoice(CalendarError):
+    """No calendar, or not one calendar, for what needs one: ``code`` is the diagnostic
+    (RK0212 unknown or none, RK0213 several and none named), ``help`` what to write."""
+
+    def __init__(self, code: str, message: str, help: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.help = help
 
 
 @dataclass(frozen=True)
@@ -419,6 +523,13 @@ class BoundPeriod:
 
     def __str__(self) -> str:
         return str(self.period)
+
+    @property
+    def text(self) -> str:
+        """The period with the calendar it counts on named (``5 working days in cn``):
+        how a compiled artifact keeps a period constant."""
+        named = self.calendar.name if self.calendar is not None else None
+        return str(Period(self.period.count, self.period.unit, named))
 
     def __neg__(self) -> BoundPeriod:
         return BoundPeriod(-self.period, self.tz, self.calendar)

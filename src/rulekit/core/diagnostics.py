@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "RK0211": "calendar period where it is ambiguous",
     "RK0212": "unknown calendar",
     "RK0220": "not an optional value",
+    "RK0213": "which calendar?",
     # Policies: names and structure
     "RK0301": "duplicate name",
     "RK0302": "unknown state",
@@ -69,6 +70,9 @@ CODES: dict[str, str] = {
     "RK0330": "unknown clock",
     "RK0331": "invalid use of a clock",
     "RK0332": "cannot schedule `as soon as`",
+    "RK0333": "named conditions in a cycle",
+    "RK0334": "named condition reads the event",
+    "RK0335": "invalid fact default",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",
@@ -81,6 +85,7 @@ CODES: dict[str, str] = {
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
     "RK0711": "a `when` that waits for time",
+    "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

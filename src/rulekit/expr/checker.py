@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from rulekit.core import calendar as cal
 from rulekit.core import diagnostics as diag
@@ -44,6 +45,19 @@ from rulekit.expr.types import (
 )
 
 
+class Named(Protocol):
+    """A named condition of a policy (``condition eligible = ...``), checked once: an
+    expression that names it is checked against its type and reads, evaluates it with
+    its compiled function (code generation) or its tree (the interpreter), and keeps no
+    copy of it. :class:`rulekit.expr.expression.Expression` is one."""
+
+    @property
+    def checked(self) -> CheckedExpr: ...
+
+    @property
+    def function(self) -> Callable[[Any, datetime | None], Any]: ...
+
+
 @dataclass(frozen=True)
 class CheckedExpr:
     """A parsed and checked expression: the tree plus what the checker learned."""
@@ -64,6 +78,8 @@ class CheckedExpr:
     #: against, which is also its run-time budget.
     cost: Estimate = ZERO
     cost_limit: int = DEFAULT_COST_LIMIT
+    #: node id -> the named condition an identifier names (``condition eligible = ...``)
+    named: Mapping[int, Named] = field(default_factory=dict)
     #: the zone and calendars calendar time counts in (a policy's; UTC outside one)
     time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
     #: period literal node id -> the period bound to that zone and calendar
@@ -210,11 +226,14 @@ class _Checker:
         constants: Mapping[str, tuple[Type, object]],
         hints: Mapping[str, str],
         time_rules: cal.TimeRules,
+        named: Mapping[str, Named] | None = None,
     ) -> None:
         self.source = source
         self.time_rules = time_rules
         self.periods: dict[int, cal.BoundPeriod] = {}
         self.env = env
+        self.named_names = named or {}
+        self.named: dict[int, Named] = {}
         self.constant_names = constants
         self.hints = hints
         self.constants: dict[int, object] = {}
@@ -290,14 +309,12 @@ class _Checker:
         p: cal.Period = node.value
         calendar = None
         if p.unit == "working day":
-            calendar = self.time_rules.calendar()
-            if calendar is None:
-                return self.error(
-                    "RK0212",
-                    f"`{node.text}` needs a working-day calendar, and none is declared",
-                    node.span,
-                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+            try:
+                calendar = self.time_rules.pick(
+                    p.calendar, f"`{node.text}`", f"`{p.count} {p.unit}s in {{}}`"
                 )
+            except cal.CalendarChoice as e:
+                return self.error(e.code, e.message, node.span, e.help)
         self.periods[node.id] = cal.BoundPeriod(p, self.time_rules.tz, calendar)
         return PERIOD
 
@@ -370,6 +387,12 @@ class _Checker:
             t, value = self.constant_names[name]
             self.constants[node.id] = value
             return t
+        named = self.named_names.get(name)
+        if named is not None:
+            self.named[node.id] = named
+            self.variables |= named.checked.variables
+            self.uses_now |= named.checked.uses_now
+            return named.checked.type
         if name in _TYPE_IDENTS:
             return TYPE
         if self.env is None:
@@ -400,7 +423,10 @@ class _Checker:
         import difflib  # only when there is a mistake to suggest a fix for
 
         close = difflib.get_close_matches(
-            name, [*self.env, *local, *self.constant_names, "now"], n=1, cutoff=0.6
+            name,
+            [*self.env, *local, *self.constant_names, *self.named_names, "now"],
+            n=1,
+            cutoff=0.6,
         )
         if close:
             return f"did you mean `{close[0]}`?"
@@ -846,37 +872,26 @@ class _Checker:
             self.calendar_argument(node, args)
 
     def calendar_argument(self, node: ast.Call, args: list[ast.Expr]) -> None:
-        """A calendar is named by a string literal, and must be one the policy declares."""
+        """A calendar is named by a string literal, and must be one the policy declares;
+        left out, the policy must declare exactly one."""
         known = [c.name for c in self.time_rules.calendars]
         if len(args) < _CALENDAR_ARGUMENT[node.function]:
-            if not known:
+            name, span = None, node.name_span
+        else:
+            arg = args[-1]
+            if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
                 self.error(
                     "RK0212",
-                    f"`{node.function}` needs a working-day calendar, and none is declared",
-                    node.name_span,
-                    'declare one in the policy: calendar NAME from "FILE.yaml" (docs/time.md)',
+                    "a calendar is named by a string literal",
+                    arg.span,
+                    "write its name in quotes, as declared: " + (", ".join(known) or "(none)"),
                 )
-            return
-        arg = args[-1]
-        if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
-            self.error(
-                "RK0212",
-                "a calendar is named by a string literal",
-                arg.span,
-                "write its name in quotes, as declared: " + (", ".join(known) or "(none)"),
-            )
-        elif arg.value not in known:
-            import difflib  # only when there is a mistake to suggest a fix for
-
-            close = difflib.get_close_matches(arg.value, known, n=1, cutoff=0.6)
-            self.error(
-                "RK0212",
-                f"unknown calendar {arg.text}",
-                arg.span,
-                f'did you mean "{close[0]}"?'
-                if close
-                else "calendars the policy declares: " + (", ".join(known) or "(none)"),
-            )
+                return
+            name, span = arg.value, arg.span
+        try:
+            self.time_rules.pick(name, f"`{node.function}`", f'`{node.function}("{{}}")`')
+        except cal.CalendarChoice as e:
+            self.error(e.code, e.message, span, e.help)
 
     def regex_literal(self, lit: ast.Literal) -> None:
         """A pattern literal RE2 refuses is RK0209, the caret on the part RE2 names."""
@@ -1043,21 +1058,30 @@ def check(
     constants: Mapping[str, tuple[Type, object]] | None = None,
     hints: Mapping[str, str] | None = None,
     cost_limit: int = DEFAULT_COST_LIMIT,
+    named: Mapping[str, Named] | None = None,
     time_rules: cal.TimeRules | None = None,
 ) -> tuple[CheckedExpr, list[Diagnostic]]:
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
     ``constants`` are names with a known type and value (a policy's constants);
+    ``named`` the named conditions it may read, each already checked;
     ``hints`` the help line for particular undeclared names (``"*"``: any other);
     ``cost_limit`` the most its estimated cost may be (RK0210 past it); ``time_rules``
     the zone and calendars calendar periods and local dates count in (default: UTC).
     """
     rules = time_rules or stdlib.DEFAULT_TIME_RULES
-    c = _Checker(source, env, constants or {}, hints or {}, rules)
+    c = _Checker(source, env, constants or {}, hints or {}, rules, named)
     c.check(root)
     cost = ZERO
     if not c.diagnostics:
         cost = estimate(root, c.types, c.inputs, c.constants)
+        if c.named:  # each use of a named condition costs what evaluating it costs
+            used = [n.checked.cost for n in c.named.values()]
+            cost = Estimate(
+                cost.min,
+                cost.max + sum(e.max for e in used),
+                cost.assumed or any(e.assumed for e in used),
+            )
         if cost.max > cost_limit:
             c.error(
                 "RK0210",
@@ -1079,6 +1103,7 @@ def check(
         constants=c.constants,
         cost=cost,
         cost_limit=cost_limit,
+        named=c.named,
         time_rules=rules,
         periods=c.periods,
     )

@@ -377,6 +377,8 @@ class _Emitter:
                 return m in ("all", "exists", "exists_one")
             case ast.Call(function=f):
                 return f in _BOOL_FUNCTIONS
+        if node.id in self.checked.named:  # its function returns CEL's value, of its type
+            return self.kind(node) == "bool"
         declared = self.checked.inputs.get(node.id)
         return declared is not None and declared.kind == "bool"
 
@@ -390,6 +392,10 @@ class _Emitter:
                         return scope[name]
                 if node.id in self.checked.constants:
                     return self.const(self.checked.constants[node.id])
+                if node.id in self.checked.named:
+                    # A named condition: its own compiled function, shared by every
+                    # expression that names it; on any error it raises, so this one hands over.
+                    return f"{self.const(self.checked.named[node.id].function)}(variables, now)"
                 if name == "now":
                     return "now"
                 if node.id not in self.checked.inputs and name in stdlib.TYPES:

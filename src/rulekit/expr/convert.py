@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rulekit.core.calendar import BoundPeriod
 from rulekit.expr import stdlib
 from rulekit.expr.types import Type
 
@@ -190,7 +191,8 @@ def to_data(v: Any) -> Any:
     """A value as plain JSON data (the inverse of :func:`convert` given the type):
     money as a decimal string, times as RFC 3339, durations as CEL duration text
     (``5400s``), bytes as base64, type values by name, an optional as its value (null
-    when it holds none)."""
+    when it holds none), calendar periods as their text with the calendar they count on
+    (``5 working days in cn``)."""
     if v is None or isinstance(v, bool | int | str):
         return v
     if isinstance(v, float):
@@ -211,4 +213,6 @@ def to_data(v: Any) -> Any:
         return v.name
     if isinstance(v, stdlib.CelOptional):  # its value, or null for optional.none()
         return to_data(v.value) if v.present else None
+    if isinstance(v, BoundPeriod):
+        return v.text
     return repr(v)

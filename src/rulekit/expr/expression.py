@@ -9,18 +9,22 @@ fallback and explain engine.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from rulekit.core import calendar as cal
 from rulekit.core import canonical
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.errors import CompileError, EvaluationError
-from rulekit.core.source import Source, Span
-from rulekit.expr import ast, parser
+from rulekit.core.source import Source, Span, read_text
+from rulekit.expr import ast, parser, stdlib
 from rulekit.expr.checker import CheckedExpr, check
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.interpreter import Explanation, Interpreter
@@ -123,7 +127,9 @@ class Expression:
     def hash(self) -> str:
         """Content hash of the source, declarations and checked tree (``sha256:...``)."""
         if self._hash is None:
-            self._hash = _content_hash(self.source, self.declarations, self._tree())
+            self._hash = _content_hash(
+                self.source, self.declarations, self._tree(), _rules_data(self.checked.time_rules)
+            )
         return self._hash
 
     def _tree(self) -> dict[str, Any]:
@@ -194,6 +200,9 @@ class Expression:
         }
         if self.cost_limit != DEFAULT_COST_LIMIT:
             out["cost_limit"] = self.cost_limit
+        rules = _rules_data(self.checked.time_rules)
+        if rules is not None:  # only when given: other expressions serialize as before
+            out["time_rules"] = rules
         return out
 
     @classmethod
@@ -227,14 +236,20 @@ class Expression:
             root = ast.from_json(data.get("ast"), lambda: next(ids))
         except ast.ASTFormatError as e:
             raise fail(str(e)) from None
-        if data.get("hash") != _content_hash(source_text, decls, data.get("ast")):
+        try:
+            rules = _rules_from_data(data.get("time_rules"))
+        except (ValueError, TypeError, KeyError) as e:
+            raise fail(f"time_rules: {e}") from None
+        if data.get("hash") != _content_hash(
+            source_text, decls, data.get("ast"), data.get("time_rules")
+        ):
             raise fail(
                 "content hash does not match the source, declarations and tree (edited by hand?)"
             )
         limit = data.get("cost_limit", DEFAULT_COST_LIMIT)
         if type(limit) is not int or not 1 <= limit <= MAX_COST_LIMIT:
             raise fail(f"cost_limit must be an integer from 1 to {MAX_COST_LIMIT}")
-        return _check_and_build(src, root, decls, cost_limit=limit)
+        return _check_and_build(src, root, decls, cost_limit=limit, time_rules=rules)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -247,14 +262,48 @@ def _from_dict_for_pickle(data: dict[str, Any]) -> Expression:
     return Expression.from_dict(data)
 
 
-def _content_hash(source: str, declarations: Mapping[str, str] | None, tree: Any) -> str:
-    return canonical.content_hash(
-        {
-            "source": source,
-            "declarations": dict(declarations) if declarations is not None else None,
-            "ast": tree,
-        }
-    )
+def _content_hash(
+    source: str, declarations: Mapping[str, str] | None, tree: Any, rules: Any = None
+) -> str:
+    body = {
+        "source": source,
+        "declarations": dict(declarations) if declarations is not None else None,
+        "ast": tree,
+    }
+    if rules is not None:  # a zone or calendars given: part of what the expression means
+        body["time_rules"] = rules
+    return canonical.content_hash(body)
+
+
+def _rules_data(rules: cal.TimeRules) -> dict[str, Any] | None:
+    """A standalone expression's zone and calendars as data; None for the default (UTC)."""
+    if rules.zone == "UTC" and not rules.calendars:
+        return None
+    return {
+        "timezone": rules.zone,
+        "calendars": [{"name": c.name, **c.to_data()} for c in rules.calendars],
+    }
+
+
+def _rules_from_data(data: Any) -> cal.TimeRules | None:
+    """:func:`_rules_data` read back, checked as a calendar file is."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping) or not isinstance(data.get("timezone"), str):
+        raise ValueError("expected {timezone: NAME, calendars: [...]}")
+    try:
+        tz = stdlib.time_zone(data["timezone"])
+    except stdlib.CelError as e:
+        raise ValueError(str(e)) from None
+    calendars = data.get("calendars", [])
+    if not isinstance(calendars, list):
+        raise ValueError("calendars must be a list")
+    found = []
+    for c in calendars:
+        if not isinstance(c, Mapping) or not _NAME.fullmatch(str(c.get("name"))):
+            raise ValueError("a calendar needs a name")
+        found.append(cal.calendar_from_data(c["name"], {k: v for k, v in c.items() if k != "name"}))
+    return cal.TimeRules(data["timezone"], tz, tuple(found))
 
 
 def _check_and_build(
@@ -264,6 +313,7 @@ def _check_and_build(
     earlier: Sequence[Diagnostic] = (),
     *,
     cost_limit: int,
+    time_rules: cal.TimeRules | None = None,
 ) -> Expression:
     env = None
     if declarations is not None:
@@ -273,11 +323,14 @@ def _check_and_build(
             raise CompileError(
                 [diag.make("RK0206", f"declaration `{e.name}`: {e.message}", src, Span(0, 0))],
             ) from None
-    checked, problems = check(root, src, env, cost_limit=cost_limit)
+    checked, problems = check(root, src, env, cost_limit=cost_limit, time_rules=time_rules)
     problems = sorted([*earlier, *problems], key=diag.sort_key)
     if problems:
         raise CompileError(problems, diag.render_all(problems, {src.file: src}))
     return Expression(checked, declarations)
+
+
+_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
 
 
 @lru_cache(maxsize=256)
@@ -291,6 +344,7 @@ def parse_and_check(
     declarations: Declarations | None = None,
     *,
     cost_limit: int = DEFAULT_COST_LIMIT,
+    time_rules: cal.TimeRules | None = None,
 ) -> Expression:
     """Uncached compile (see :func:`compile_expression`)."""
     src = source if isinstance(source, Source) else Source(source)
@@ -298,17 +352,52 @@ def parse_and_check(
     if result.ast is None:
         raise CompileError(result.diagnostics, diag.render_all(result.diagnostics, {src.file: src}))
     return _check_and_build(
-        src, result.ast, declarations, result.diagnostics, cost_limit=cost_limit
+        src,
+        result.ast,
+        declarations,
+        result.diagnostics,
+        cost_limit=cost_limit,
+        time_rules=time_rules,
     )
 
 
 @lru_cache(maxsize=4096)
 def _cached(
-    source: str, decl_items: tuple[tuple[str, str], ...] | None, cost_limit: int
+    source: str,
+    decl_items: tuple[tuple[str, str], ...] | None,
+    cost_limit: int,
+    time_rules: cal.TimeRules | None,
 ) -> Expression:
     return parse_and_check(
-        source, dict(decl_items) if decl_items is not None else None, cost_limit=cost_limit
+        source,
+        dict(decl_items) if decl_items is not None else None,
+        cost_limit=cost_limit,
+        time_rules=time_rules,
     )
+
+
+def standalone_time_rules(
+    timezone: str | None = None, calendars: Mapping[str, str | os.PathLike[str]] | None = None
+) -> cal.TimeRules | None:
+    """The zone and working-day calendars a standalone condition counts calendar time in:
+    ``timezone`` an IANA name or an offset (default UTC), ``calendars`` names and the
+    paths of calendar files (docs/time.md). None when neither is given. Raises
+    ValueError naming what is wrong; OSError when a file cannot be read."""
+    if timezone is None and not calendars:
+        return None
+    try:
+        tz = stdlib.time_zone(timezone) if timezone is not None else stdlib.DEFAULT_TIME_RULES.tz
+    except stdlib.CelError as e:
+        raise ValueError(f"timezone: {e}") from None
+    found = []
+    for name, path in (calendars or {}).items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"calendar name {name!r}: a calendar is named like a variable (cn)")
+        try:
+            found.append(cal.read_file(name, read_text(Path(path))))
+        except cal.CalendarError as e:
+            raise ValueError(f"calendar {name} ({path}): {e}") from None
+    return cal.TimeRules(timezone or "UTC", tz, tuple(found))
 
 
 def compile_expression(
@@ -316,6 +405,8 @@ def compile_expression(
     declarations: Declarations | None = None,
     *,
     cost_limit: int = DEFAULT_COST_LIMIT,
+    timezone: str | None = None,
+    calendars: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Expression:
     """Parse, type-check (when ``declarations`` are given) and compile a CEL expression.
 
@@ -325,7 +416,10 @@ def compile_expression(
     ``cost_limit`` bounds what one evaluation may cost: an expression whose
     estimated cost may exceed it is an RK0210 error, and an evaluation that
     goes over it stops with an :class:`EvaluationError` (docs/expressions.md, "Cost").
-    Raises :class:`CompileError` listing every problem found.
+    ``timezone`` (an IANA name, default UTC) is where calendar periods and local dates
+    count, as a policy's ``timezone`` is; ``calendars`` maps names to calendar files for
+    working days (docs/time.md). Raises :class:`CompileError` listing every problem
+    found; ValueError for a bad argument (an unknown zone, a calendar that is not one).
 
     >>> compile_expression("since(order.paid_at) <= 6h", {"order.paid_at": "time"}).type
     Type(kind='bool', params=(), name='', fields=())
@@ -339,4 +433,4 @@ def compile_expression(
     key = None
     if declarations is not None:
         key = tuple(sorted((str(k), str(v)) for k, v in declarations.items()))
-    return _cached(source, key, cost_limit)
+    return _cached(source, key, cost_limit, standalone_time_rules(timezone, calendars))

@@ -52,11 +52,14 @@ class Clause:
     reads: tuple[tuple[str, Any], ...]
     line: int
     column: int
+    #: a clause that names a named condition: the clauses of its definition
+    parts: tuple[Clause, ...] = ()
 
     def __str__(self) -> str:
         outcome = f"error: {self.error}" if self.error is not None else stdlib.render(self.value)
         reads = ", ".join(f"{k} = {_shown(v)}" for k, v in self.reads)
-        return f"{self.text} -> {outcome}" + (f"   ({reads})" if reads else "")
+        line = f"{self.text} -> {outcome}" + (f"   ({reads})" if reads else "")
+        return "\n".join([line, *(f"  {p}".replace("\n", "\n  ") for p in self.parts)])
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ class Explanation:
 
     def __str__(self) -> str:
         head = f"error: {self.error}" if self.error is not None else stdlib.render(self.value)
-        return "\n".join([f"result: {head}", *(f"  {c}" for c in self.clauses)])
+        return "\n".join(
+            [f"result: {head}", *(f"  {c}".replace("\n", "\n  ") for c in self.clauses)]
+        )
 
 
 def _shown(v: Any) -> str:
@@ -123,15 +128,19 @@ class Interpreter:
             error = self.error(f)
         except STOPPED as e:
             error = self.stopped(e)
-        clauses = []
+        return Explanation(value, error, self.clauses(run))
+
+    def clauses(self, run: _Run) -> tuple[Clause, ...]:
+        """The clauses of ``run``'s expression, each named condition with its own clauses."""
+        out = []
         for node in _clauses(run.root):
             pos = self.checked.source.position(node.span.start)
-            failed = run.failures.get(node.id)
-            clauses.append(
+            named = run.named.get(node.id)
+            out.append(
                 Clause(
                     text=self.snippet(node),
                     value=run.values.get(node.id),
-                    error=failed,
+                    error=run.failures.get(node.id),
                     reads=tuple(
                         (self.snippet(r), run.values[r.id])
                         for r in self.reads(node)
@@ -139,9 +148,10 @@ class Interpreter:
                     ),
                     line=pos.line,
                     column=pos.column,
+                    parts=named.interp.clauses(named) if named is not None else (),
                 )
             )
-        return Explanation(value, error, tuple(clauses))
+        return tuple(out)
 
     def reads(self, node: ast.Expr) -> list[ast.Expr]:
         """The outermost caller-supplied reads (and ``now``) inside ``node``."""
@@ -185,6 +195,8 @@ class _Run:
         self.values: dict[int, Any] = {}
         self.failures: dict[int, str] = {}
         self.budget = Budget(interp.checked.cost_limit)
+        #: node id -> the evaluation of the named condition it names
+        self.named: dict[int, _Run] = {}
 
     def ev(self, node: ast.Expr) -> Any:
         try:
@@ -238,6 +250,8 @@ class _Run:
                     return self.get_now()
                 if node.id in self.checked.constants:
                     return self.checked.constants[node.id]
+                if node.id in self.checked.named:
+                    return self.evaluate_named(node)
                 if node.id not in self.checked.inputs and name in stdlib.TYPES:
                     return stdlib.TYPES[name]
                 try:
@@ -307,6 +321,17 @@ class _Run:
             return None
         name = ".".join(path)
         return name if name in self.variables else None
+
+    def evaluate_named(self, node: ast.Ident) -> Any:
+        """A named condition's value, from its own tree, on the same values and budget; its
+        error is this name's (an error value that ``&&``/``||`` may absorb)."""
+        run = _Run(Interpreter(self.checked.named[node.id].checked), self.variables, self.now)
+        run.budget = self.budget
+        self.named[node.id] = run
+        try:
+            return run.ev(run.root)
+        except _Fail as f:
+            raise CelError(f"`{node.name}`: {f.message}") from None
 
     def logical(self, op: str, operands: list[ast.Expr], values: list[Any] | None = None) -> bool:
         """``&&``/``||`` over operands (or precomputed values), commutative, absorbing errors."""

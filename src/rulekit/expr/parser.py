@@ -311,10 +311,19 @@ class ExpressionBuilder(lark.Transformer[Token, Any]):
         tok = c[0]
         try:
             value = calendar.parse_period(str(tok))
-        except calendar.CalendarError:
+        except calendar.CalendarError as e:
+            text = " ".join(str(tok).split())
+            if "out of range" not in e.message:  # a calendar on months, years or days
+                raise Problem(
+                    "RK0108",
+                    f"`{text}`: {e.message}",
+                    token_span(tok),
+                    "months, years and calendar days are the same on every calendar: "
+                    f"write `{text.split(' in ')[0]}`",
+                ) from None
             raise Problem(
                 "RK0106",
-                f"period `{' '.join(str(tok).split())}` is out of range",
+                f"period `{text}` is out of range",
                 token_span(tok),
                 "a period counts at most 999,999 units",
             ) from None

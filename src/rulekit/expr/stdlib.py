@@ -1131,7 +1131,10 @@ def _work_calendar(rules: cal.TimeRules, name: tuple[Any, ...]) -> cal.WorkCalen
     c = rules.calendar(name[0] if name else None)
     if c is None:
         raise CelError(
-            f"unknown calendar {render(name[0])}" if name else "the policy declares no calendar"
+            f"unknown calendar {render(name[0])}"
+            if name
+            else "name the calendar: the policy declares "
+            + ("no calendar" if not rules.calendars else "several")
         )
     return c
 

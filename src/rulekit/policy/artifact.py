@@ -31,7 +31,14 @@ from rulekit.expr.checker import check as check_expr
 from rulekit.expr.convert import ConversionError, convert, to_data
 from rulekit.expr.cost import DEFAULT_COST_LIMIT, MAX_COST_LIMIT
 from rulekit.expr.expression import Expression
-from rulekit.expr.types import Type, TypeSyntaxError, build_environment, enum_of, parse_type
+from rulekit.expr.types import (
+    PERIOD,
+    Type,
+    TypeSyntaxError,
+    build_environment,
+    enum_of,
+    parse_type,
+)
 from rulekit.policy import ir, soon
 from rulekit.policy.checker import assignable
 
@@ -70,6 +77,8 @@ def _fact(f: ir.Fact) -> dict[str, Any]:
     data: dict[str, Any] = {"path": f.path, "type": str(f.type), "optional": f.optional}
     if f.by:  # only when given: artifacts of policies without `by` hash as before
         data["by"] = list(f.by)
+    if f.default is not None:  # likewise
+        data["default"] = to_data(f.default)
     data["at"] = _at(f.at)
     return data
 
@@ -121,6 +130,11 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     if policy.cost_limit != DEFAULT_COST_LIMIT:
         # Only when set: the artifacts (and content hashes) of other policies stay as they were.
         body["policy"]["cost_limit"] = policy.cost_limit
+    if policy.conditions:  # likewise
+        body["conditions"] = [
+            {"name": c.name, "expr": _expr(c.expr), "at": _at(c.at)}
+            for c in policy.conditions.values()
+        ]
     if policy.calendars:  # likewise
         body["calendars"] = [{"name": c.name, **c.to_data()} for c in policy.calendars]
     body["hash"] = content_hash(body)
@@ -128,7 +142,7 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
 
 
 def _transition(t: ir.Transition) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "kind": t.kind,
         "event": t.event,
         "actors": list(t.actors),
@@ -139,11 +153,18 @@ def _transition(t: ir.Transition) -> dict[str, Any]:
         "emits": [{"effect": e.effect, "args": {k: _expr(v) for k, v in e.args}} for e in t.emits],
         "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in t.assigns],
         "cite": t.cite,
+        # Only when given: artifacts of policies without it hash as before.
+        **({"assumption": t.assumption} if t.assumption is not None else {}),
         "origin": t.origin,
         "at": _at(t.at),
     }
-    if t.clocks:  # only when given: artifacts of policies without clocks hash as before
+    # only when given: the artifacts (and hashes) of policies that use none stay as they were
+    if t.clocks:
         out["clocks"] = [{"verb": a.verb, "clock": a.clock, "by": _expr(a.by)} for a in t.clocks]
+    if t.rolled is not None:
+        out["rolled"] = t.rolled
+    if t.end_of_day:
+        out["end_of_day"] = True
     return out
 
 
@@ -174,6 +195,9 @@ def _workflow(w: ir.Workflow) -> dict[str, Any]:
                 "final": s.final,
                 "outcome": s.outcome,
                 "waits": s.waits,
+                # Only when set: artifacts of policies without it hash as before.
+                **({"unbounded": True} if s.unbounded else {}),
+                **({"assumption": s.assumption} if s.assumption is not None else {}),
                 "cite": s.cite,
                 "at": _at(s.at),
                 "transitions": [_transition(t) for t in s.transitions],
@@ -224,6 +248,8 @@ class _Reader:
         self.problems: list[Diagnostic] = []
         self.enums = {k: enum_of(k, tuple(v)) for k, v in data["enums"].items()}
         self.ids = itertools.count(1)
+        #: the named conditions read so far: each may name only those before it
+        self.named: dict[str, Expression] = {}
         self.cost_limit = data["policy"].get("cost_limit", DEFAULT_COST_LIMIT)
         if not 1 <= self.cost_limit <= MAX_COST_LIMIT:
             self.fail(f"policy cost_limit: not from 1 to {MAX_COST_LIMIT:,}")
@@ -252,6 +278,21 @@ class _Reader:
                 continue
             out.append(built)
         return tuple(out)
+
+    def period(self, text: object, where: str) -> calendar.BoundPeriod | None:
+        """A period constant: its text, with the calendar of working days named, which
+        the artifact must declare (``5 working days in cn``)."""
+        try:
+            if not isinstance(text, str):
+                raise calendar.CalendarError("a period is written as text (1 month)")
+            p = calendar.parse_period(text)
+            cal = None
+            if p.unit == "working day":
+                cal = self.time_rules.pick(p.calendar, f"`{text}`", "{}")
+        except calendar.CalendarError as e:
+            self.fail(f"{where}: {e.message}")
+            return None
+        return calendar.BoundPeriod(p, self.time_rules.tz, cal)
 
     def fail(self, message: str) -> None:
         self.problems.append(diag.make("RK0501", message, self.source, Span(0, 1)))
@@ -287,7 +328,13 @@ class _Reader:
             self.fail(f"{where}: {e}")
             return None
         checked, problems = check_expr(
-            root, src, env, constants, cost_limit=self.cost_limit, time_rules=self.time_rules
+            root,
+            src,
+            env,
+            constants,
+            cost_limit=self.cost_limit,
+            named=self.named,
+            time_rules=self.time_rules,
         )
         if problems:
             self.fail(f"{where}: `{data['text']}`: {problems[0].message}")
@@ -306,6 +353,19 @@ class _Reader:
             data["text"], self.pos(data.get("at")), Expression(checked, None, embedded=True)
         )
 
+    def fact_default(self, f: dict[str, Any]) -> Any:
+        """The default of fact ``f``, a value of its type, or None (none, or not valid)."""
+        if "default" not in f:
+            return None
+        if not f["optional"]:
+            self.fail(f"fact {f['path']}: a default on a fact that is not optional")
+            return None
+        try:
+            return convert(f["default"], self.type(f["type"], f"fact {f['path']}"), f["path"])
+        except ConversionError as e:
+            self.fail(f"fact default: {e}")
+            return None
+
     def policy(self) -> ir.Policy | None:
         d = self.data
         facts = {
@@ -315,6 +375,7 @@ class _Reader:
                 f["optional"],
                 self.pos(f.get("at")),
                 tuple(f.get("by", ())),
+                self.fact_default(f),
             )
             for f in d["facts"]
         }
@@ -325,12 +386,17 @@ class _Reader:
             return None
         constants: dict[str, ir.Constant] = {}
         for c in d["constants"]:
-            t = self.type(c["type"], f"constant {c['name']}")
-            try:
-                value = convert(c["value"], t, c["name"])
-            except ConversionError as e:
-                self.fail(f"constant {e}")
-                continue
+            if c["type"] == "period":
+                t, value = PERIOD, self.period(c["value"], f"constant {c['name']}")
+                if value is None:
+                    continue
+            else:
+                t = self.type(c["type"], f"constant {c['name']}")
+                try:
+                    value = convert(c["value"], t, c["name"])
+                except ConversionError as e:
+                    self.fail(f"constant {e}")
+                    continue
             constants[c["name"]] = ir.Constant(
                 c["name"],
                 t,
@@ -340,6 +406,16 @@ class _Reader:
                 self.pos(c.get("at")),
             )
         consts = {k: (c.type, c.value) for k, c in constants.items()}
+        conditions: dict[str, ir.Condition] = {}
+        for c in d.get("conditions", []):
+            where = f"condition {c['name']}"
+            if c["name"] in conditions or c["name"] in env or c["name"] in consts:
+                self.fail(f"{where}: the name is taken")
+                continue
+            expr = self.expr(c["expr"], env, consts, where, ("bool",))
+            if expr is not None:
+                conditions[c["name"]] = ir.Condition(c["name"], expr, self.pos(c.get("at")))
+                self.named[c["name"]] = expr.compiled
         actors = tuple(d["actors"])
         events = {
             e["name"]: ir.Event(
@@ -397,6 +473,7 @@ class _Reader:
             self.file,
             d["hash"],
             self.cost_limit,
+            conditions,
             self.calendars,
         )
 
@@ -451,6 +528,8 @@ class _Reader:
             )
         states = {}
         for s in w["states"]:
+            if s.get("unbounded") and s["waits"] is None:
+                self.fail(f"workflow {w['name']}, state {s['name']}: unbounded without `waits`")
             transitions = []
             for i, t in enumerate(s["transitions"]):
                 where = f"workflow {w['name']}, state {s['name']}, transition {i + 1}"
@@ -469,6 +548,8 @@ class _Reader:
                 s["cite"],
                 tuple(transitions),
                 self.pos(s.get("at")),
+                bool(s.get("unbounded", False)),
+                s.get("assumption"),
             )
         for path in w.get("requires", []):
             if path not in facts:
@@ -492,6 +573,10 @@ class _Reader:
             t["kind"] in ("auto", "soon") and t["guard"] is None
         ):
             self.fail(f"{where}: a transition of kind {t['kind']!r} without its trigger")
+        if ("rolled" in t or "end_of_day" in t) and t["kind"] not in ("after", "at"):
+            self.fail(f"{where}: only a deadline is rolled or lasts to the end of day")
+        if t.get("rolled") is not None and self.time_rules.calendar(t["rolled"]) is None:
+            self.fail(f"{where}: rolled on calendar {t['rolled']!r}, which is not declared")
         scope = dict(c.env)
         consts = c.consts
         if t["kind"] == "event":
@@ -562,7 +647,7 @@ class _Reader:
         if t["kind"] == "soon" and guard is not None and deadline is not None:
             # The instant must be the one the condition gives (it is derived, never written).
             checked = guard.compiled.checked
-            solved = soon.solve(checked.root, checked.source)
+            solved = soon.solve(checked)
             if not isinstance(solved, soon.Solved) or solved.instant != deadline.text:
                 self.fail(f"{where}: the instant `{deadline.text}` is not its condition's")
         return ir.Transition(
@@ -579,7 +664,10 @@ class _Reader:
             cite=t["cite"],
             origin=t["origin"],
             at=self.pos(t.get("at")),
+            assumption=t.get("assumption"),
             clocks=tuple(actions),
+            rolled=t.get("rolled"),
+            end_of_day=t.get("end_of_day", False),
         )
 
 

@@ -64,6 +64,8 @@ class FactDecl(Located):
     by: tuple[Name, ...] = ()
     #: why the fact is kept though no rule reads it (`record "..."`): no RK0704
     record: str | None = None
+    #: `= EXPR`: the value it reads as while it is not set
+    default: ExprRef | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ class ConstDecl(Located):
     expr: ExprRef
     #: ("assumption" | "note", text): why the value is what it is.
     note: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class ConditionDecl(Located):
+    """``condition NAME = EXPR``: a named condition over facts and constants."""
+
+    name: Name
+    expr: ExprRef
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,15 @@ class ClockAction(Located):
 
 
 @dataclass(frozen=True)
+class Adjust(Located):
+    """A deadline modifier: ``kind`` ``rolled`` (``rolled to a working day [in NAME]``,
+    ``calendar`` the name given) or ``end_of_day`` (``end of day``)."""
+
+    kind: str
+    calendar: Name | None = None
+
+
+@dataclass(frozen=True)
 class Transition(Located):
     """``kind``: ``event`` (on E), ``auto`` (when C), ``soon`` (as soon as C), ``after``
     (after D [from T]), ``at`` (at T); ``expiry`` (a clock's ``on expiry``)."""
@@ -145,8 +164,12 @@ class Transition(Located):
     emits: tuple[Emit, ...]
     assigns: tuple[Assign, ...]
     cite: str | None
+    #: `assumption "..."`: what the rule assumes where the source is silent
+    assumption: str | None = None
     #: what it does to the workflow's clocks, as written
     clocks: tuple[ClockAction, ...] = ()
+    #: an `after`'s or an `at`'s modifiers, as written
+    adjust: tuple[Adjust, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +181,9 @@ class State(Located):
     waits: str | None
     cite: str | None
     transitions: tuple[Transition, ...]
+    #: `waits unbounded "..."`: no deadline by design (left out of `check --max-open`)
+    unbounded: bool = False
+    assumption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,5 +246,6 @@ class Policy(Located):
     effects: tuple[EffectDecl, ...]
     fragments: tuple[Workflow, ...]
     workflows: tuple[Workflow, ...]
+    conditions: tuple[ConditionDecl, ...] = ()
     #: working-day calendars: `calendar NAME from "FILE"`
     calendars: tuple[CalendarDecl, ...] = ()

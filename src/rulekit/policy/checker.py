@@ -76,6 +76,8 @@ class _Scope:
 
     env: dict[str, Type]
     constants: dict[str, tuple[Type, object]]
+    #: the named conditions checked so far
+    named: dict[str, Expression] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,6 +99,9 @@ class _Checker:
     written: dict[int, ast.Transition] = field(default_factory=dict)
     scopes: dict[str | None, _Scope] = field(default_factory=dict)
     cost_limit: int = DEFAULT_COST_LIMIT
+    conditions: dict[str, ir.Condition] = field(default_factory=dict)
+    #: named conditions that did not check: a name of one is not reported again where used
+    broken: set[str] = field(default_factory=set)
     time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
     #: the clocks of the workflow being built (what `start`, `stop`, ... may name)
     clocks: dict[str, ir.Clock] = field(default_factory=dict)
@@ -201,6 +206,8 @@ class _Checker:
             self.enums[name] = enum_of(name, tuple(dict.fromkeys(m.text for m in decl.members)))
         self.facts()
         self.declare_constants()
+        self.fact_defaults()
+        self.declare_conditions()
         self.actors = self.duplicates(p.actors, "actor")
         if SYSTEM_ACTOR in self.actors:
             self.error(
@@ -252,8 +259,6 @@ class _Checker:
         into the compiled artifact, so a compiled policy never reads it again."""
         if not self.policy.calendars:
             return
-        import yaml  # PyYAML: only for policies with calendars (rulekit check starts faster)
-
         found = []
         seen = self.duplicates([d.name for d in self.policy.calendars], "calendar")
         for decl in self.policy.calendars:
@@ -261,8 +266,7 @@ class _Checker:
                 continue
             path = Path(decl.source.file).parent / decl.file.text
             try:
-                # Every scalar as text: the calendar reader says what is wrong with a date.
-                data = yaml.load(read_text(path), Loader=yaml.BaseLoader)
+                text = read_text(path)
             except (OSError, UnicodeDecodeError) as e:
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 self.error(
@@ -272,15 +276,8 @@ class _Checker:
                     "the path is relative to the policy's file",
                 )
                 continue
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" (line {mark.line + 1})" if mark is not None else ""
-                self.error(
-                    "RK0212", f"calendar file {decl.file.text} is not valid YAML{where}", decl.file
-                )
-                continue
             try:
-                found.append(cal.calendar_from_data(decl.name.text, data))
+                found.append(cal.read_file(decl.name.text, text))
             except cal.CalendarError as e:
                 self.error(
                     "RK0212",
@@ -354,40 +351,144 @@ class _Checker:
                     decl.name,
                 )
                 continue
-            scope = _Scope(
-                dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()}
+            found = self.constant_value(
+                decl.expr, None, f"constant `{name}`", "RK0314", "a constant's value"
             )
-            compiled = self.expression(decl.expr, scope, None, "")
-            if compiled is None:
+            if found is not None:
+                compiled, value = found
+                self.constants[name] = ir.Constant(
+                    name, compiled.type, value, decl.expr.text, decl.note, position(decl)
+                )
+
+    def constant_value(
+        self, ref: ast.ExprRef, want: Type | None, what: str, code: str, fixed: str
+    ) -> tuple[ir.Expr, Any] | None:
+        """A value fixed when the policy is compiled (a constant's, a fact's default): it
+        reads no fact and not `now`, and survives the artifact; ``want``: its type."""
+        scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+        compiled = self.expression(ref, scope, None, what, code, want)
+        if compiled is None:
+            return None
+        checked = compiled.compiled.checked
+        if checked.variables or checked.uses_now:
+            read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
+            self.error(
+                code,
+                f"{what} reads {', '.join(f'`{r}`' for r in read)}",
+                ref,
+                f"{fixed} is fixed when the policy is compiled: it cannot read facts or now",
+            )
+            return None
+        try:
+            value = compiled.compiled.evaluate({})
+        except Exception as e:
+            self.error(code, f"{what} cannot be computed: {e}", ref)
+            return None
+        # A period is kept as its text and the calendar it counts on (artifact.py).
+        if compiled.type.kind != "period" and not _storable(value, compiled.type):
+            self.error(
+                code,
+                f"{what} ({compiled.type}) cannot be written into a compiled "
+                "artifact and read back as the same value",
+                ref,
+                "constants are values a fact could hold: bool, int, double, money, string, "
+                "time, duration, enums, and lists or string-keyed maps of them; or a "
+                "calendar period",
+            )
+            return None
+        return compiled, value
+
+    def fact_defaults(self) -> None:
+        """`order.period: duration = 7d`: a constant expression of the fact's type (RK0335);
+        the fact reads as it while not set, so it is optional."""
+        for decl in self.policy.facts:
+            fact = self.fact_types.get(decl.path.text)
+            if decl.default is None or fact is None:
                 continue
-            checked = compiled.compiled.checked
-            if checked.variables or checked.uses_now:
-                read = sorted(checked.variables) + (["now"] if checked.uses_now else [])
+            what = f"the default of `{fact.path}`"
+            found = self.constant_value(decl.default, fact.type, what, "RK0335", "a default")
+            if found is not None:  # as the fact's type (an int default of a double fact)
+                value = convert(to_data(found[1]), fact.type, fact.path)
+                self.fact_types[fact.path] = replace(fact, optional=True, default=value)
+
+    def declare_conditions(self) -> None:
+        """Named conditions: each checked once, after those it names (a cycle is RK0333);
+        over facts and constants only (`event` or `actor` is RK0334)."""
+        decls: dict[str, ast.ConditionDecl] = {}
+        seen = self.duplicates([c.name for c in self.policy.conditions], "condition")
+        for decl in self.policy.conditions:
+            name = decl.name.text
+            if seen.get(name) is not decl.name:
+                continue
+            if name in self.env or name in self.constants or name in RESERVED_FACT_ROOTS:
                 self.error(
-                    "RK0314",
-                    f"constant `{name}` reads {', '.join(f'`{r}`' for r in read)}",
-                    decl.expr,
-                    "a constant's value is fixed when the policy is compiled: it cannot read facts or now",
+                    "RK0301",
+                    f"condition `{name}` has the name of a fact, a constant or a built-in name",
+                    decl.name,
+                    "rename the condition",
                 )
                 continue
-            try:
-                value = compiled.compiled.evaluate({})
-            except Exception as e:
-                self.error("RK0314", f"constant `{name}` cannot be computed: {e}", decl.expr)
-                continue
-            if not _storable(value, compiled.type):
-                self.error(
-                    "RK0314",
-                    f"constant `{name}` ({compiled.type}) cannot be written into a compiled "
-                    "artifact and read back as the same value",
-                    decl.expr,
-                    "constants are values a fact could hold: bool, int, double, money, string, "
-                    "time, duration, enums, and lists or string-keyed maps of them",
-                )
-                continue
-            self.constants[name] = ir.Constant(
-                name, compiled.type, value, decl.expr.text, decl.note, position(decl)
-            )
+            decls[name] = decl
+        names: dict[str, list[str]] = {}
+        for name, decl in decls.items():
+            idents = [n for n in expr_ast.walk(decl.expr.root) if isinstance(n, expr_ast.Ident)]
+            for n in idents:
+                if n.name in ("event", "actor"):
+                    self.error(
+                        "RK0334",
+                        f"condition `{name}` reads `{n.name}`, which only a transition on an "
+                        "event has",
+                        ast.Name(decl.expr.source, n.span, n.name),
+                        "a named condition is over facts and constants: test "
+                        f"`{n.name}` in the guard that names `{name}`",
+                    )
+                    self.broken.add(name)
+            names[name] = list(dict.fromkeys(n.name for n in idents if n.name in decls))
+        scope = _Scope(dict(self.env), {k: (c.type, c.value) for k, c in self.constants.items()})
+        pending = [n for n in decls if n not in self.broken]
+        while pending:
+            ready = [n for n in pending if all(d not in pending for d in names[n])]
+            if not ready:
+                self.condition_cycle(pending, names, decls)
+                self.broken.update(pending)
+                return
+            for name in ready:
+                pending.remove(name)
+                decl = decls[name]
+                if any(d in self.broken for d in names[name]):
+                    self.broken.add(name)  # what it names is reported already
+                    continue
+                compiled = self.expression(decl.expr, scope, ("bool",), f"condition `{name}`")
+                if compiled is None:
+                    self.broken.add(name)
+                    continue
+                scope.named[name] = compiled.compiled
+                self.conditions[name] = ir.Condition(name, compiled, position(decl))
+
+    def condition_cycle(
+        self,
+        pending: list[str],
+        names: Mapping[str, list[str]],
+        decls: Mapping[str, ast.ConditionDecl],
+    ) -> None:
+        """RK0333 for a cycle among ``pending`` (each names another of them)."""
+        path, at = [pending[0]], {pending[0]: 0}
+        while True:
+            following = next(d for d in names[path[-1]] if d in pending)
+            if following in at:
+                cycle = path[at[following] :]
+                break
+            at[following] = len(path)
+            path.append(following)
+        first = min(cycle, key=lambda n: decls[n].span.start)
+        i = cycle.index(first)
+        route = [*cycle[i:], *cycle[:i], first]
+        self.error(
+            "RK0333",
+            "named conditions name each other in a cycle: " + " -> ".join(route),
+            decls[first].name,
+            "a condition cannot depend on itself: write the shared part as a condition of its own",
+        )
 
     # -- expressions ------------------------------------------------------------------
     def expression(
@@ -406,9 +507,12 @@ class _Checker:
             scope.constants,
             _NAME_HINTS,
             self.cost_limit,
+            scope.named,
             self.time_rules,
         )
-        self.diagnostics.extend(problems)
+        # A condition that did not check was reported where it is written, not where named.
+        unreported = {f"undeclared name `{n}`" for n in self.broken}
+        self.diagnostics.extend(d for d in problems if d.message not in unreported)
         if problems:
             return None
         t = checked.type
@@ -449,7 +553,11 @@ class _Checker:
                 "object", name="event", fields=tuple(sorted((f.name, f.type) for f in ev.payload))
             )
             env["actor"] = enum_of("actor", tuple(self.actors))
-        return _Scope(env, {k: (c.type, c.value) for k, c in self.constants.items()})
+        return _Scope(
+            env,
+            {k: (c.type, c.value) for k, c in self.constants.items()},
+            {k: c.expr.compiled for k, c in self.conditions.items()},
+        )
 
     # -- workflows --------------------------------------------------------------------
     def workflows(self) -> dict[str, ir.Workflow]:
@@ -552,6 +660,13 @@ class _Checker:
                     s.name,
                     "a final state waits for nothing: drop `waits`",
                 )
+            if s.unbounded and s.waits is None:
+                self.error(
+                    "RK0318",
+                    f"state `{s.name.text}` is marked unbounded but does not say what it waits for",
+                    s.name,
+                    'give the reason with it: waits: "the platform reviews at its own pace"',
+                )
         non_final = [n for n, s in decl.items() if not s.final]
         extra: dict[str, list[tuple[ast.Transition, str]]] = {n: [] for n in decl}
         for block, origin in blocks:
@@ -581,7 +696,16 @@ class _Checker:
                     transitions.append(built)
             outcome = s.outcome.text if s.outcome is not None else (name if s.final else None)
             ir_states[name] = ir.State.build(
-                name, s.initial, s.final, outcome, s.waits, s.cite, tuple(transitions), position(s)
+                name,
+                s.initial,
+                s.final,
+                outcome,
+                s.waits,
+                s.cite,
+                tuple(transitions),
+                position(s),
+                s.unbounded,
+                s.assumption,
             )
         self.auto_cycles(wf, ir_states)
         if len(initials) != 1:
@@ -651,7 +775,7 @@ class _Checker:
         """Check what does not depend on the state the transition lands in."""
         scope = self.scope_for(t)
         ok = True
-        parts: dict[str, Any] = {"cite": t.cite}
+        parts: dict[str, Any] = {"cite": t.cite, "assumption": t.assumption}
         if t.kind == "event":
             assert t.event is not None
             ev = self.events.get(t.event.text)
@@ -680,7 +804,7 @@ class _Checker:
             parts["guard"] = self.expression(t.condition, scope, ("bool",), "the condition")
             ok &= parts["guard"] is not None
             if t.kind == "soon" and parts["guard"] is not None:
-                parts["deadline"] = self.instant(t.condition, scope)
+                parts["deadline"] = self.instant(t.condition, parts["guard"], scope)
                 ok &= parts["deadline"] is not None
         if t.guard is not None:
             parts["guard"] = self.expression(t.guard, scope, ("bool",), "the condition")
@@ -695,6 +819,20 @@ class _Checker:
                 t.start, scope, ("timestamp",), "the start of `from`", "RK0308"
             )
             ok &= parts["start"] is not None
+        for adj in t.adjust:
+            if adj.kind == "end_of_day":
+                parts["end_of_day"] = True
+                continue
+            name = adj.calendar.text if adj.calendar is not None else None
+            try:
+                rolled = self.time_rules.pick(
+                    name, "`rolled to a working day`", "`rolled to a working day in {}`"
+                )
+            except cal.CalendarChoice as e:
+                self.error(e.code, e.message, adj.calendar or adj, e.help)
+                ok = False
+                continue
+            parts["rolled"] = rolled.name
         emits = []
         for em in t.emits:
             built = self.emit(em, scope)
@@ -750,9 +888,10 @@ class _Checker:
         parts["clock_lengths"] = lengths
         return parts if ok else None
 
-    def instant(self, condition: ast.ExprRef, scope: _Scope) -> ir.Expr | None:
-        """The instant an `as soon as` condition becomes true (its deadline), or RK0332."""
-        solved = soon.solve(condition.root, condition.source)
+    def instant(self, condition: ast.ExprRef, guard: ir.Expr, scope: _Scope) -> ir.Expr | None:
+        """The instant an `as soon as` condition (checked: ``guard``) becomes true (its
+        deadline), or RK0332."""
+        solved = soon.solve(guard.compiled.checked)
         if isinstance(solved, soon.Unsolvable):
             self.diagnostics.append(
                 diag.make("RK0332", solved.message, condition.source, solved.span, help=solved.help)
@@ -762,7 +901,12 @@ class _Checker:
         parsed = expr_parser.parse(src)
         assert parsed.ast is not None, solved.instant  # joined from parts that parsed
         checked, problems = check_expr(
-            parsed.ast, src, scope.env, scope.constants, None, self.cost_limit, self.time_rules
+            parsed.ast,
+            src,
+            scope.env,
+            scope.constants,
+            cost_limit=self.cost_limit,
+            time_rules=self.time_rules,
         )
         if problems or checked.type.kind != "timestamp":
             self.error(
@@ -1077,6 +1221,7 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         workflows=workflows,
         file=p.source.file,
         cost_limit=c.cost_limit,
+        conditions=c.conditions,
         calendars=c.time_rules.calendars,
     )
     return result, problems

@@ -55,6 +55,9 @@ class Fact:
     #: actors that may supply the fact when they open or update a case; the integration
     #: (an admin caller of the service) always may, and by default only it
     by: tuple[str, ...] = ()
+    #: `= EXPR`: the value it reads as while it is not set (None: no default); a fact
+    #: with a default is optional
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,16 @@ class Constant:
     value: Any
     text: str
     note: tuple[str, str] | None
+    at: Position
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``condition NAME = EXPR``: checked once; every expression that names it evaluates
+    this one's compiled function (``expr.compiled``)."""
+
+    name: str
+    expr: Expr
     at: Position
 
 
@@ -135,8 +148,20 @@ class Transition:
     #: Where it was written: the state itself, an ``every state`` block, or a fragment.
     origin: str = "state"
     at: Position | None = None
+    #: `assumption "..."`: what the rule assumes where its source is silent
+    assumption: str | None = None
     #: what it does to the workflow's clocks, in the order the clocks are declared
     clocks: tuple[ClockAction, ...] = ()
+    #: an ``after``/``at`` deadline's modifiers: the calendar it is ``rolled to a working
+    #: day`` on, and whether it lasts to the ``end of day`` (docs/time.md)
+    rolled: str | None = None
+    end_of_day: bool = False
+
+    @property
+    def adjusted(self) -> str:
+        """The modifiers as written after the deadline (``, end of day``), or ""."""
+        rolled = f", rolled to a working day in {self.rolled}" if self.rolled else ""
+        return rolled + (", end of day" if self.end_of_day else "")
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,11 @@ class State:
     by_event: Mapping[str, tuple[Transition, ...]] = field(default_factory=dict, compare=False)
     automatic: tuple[Transition, ...] = field(default=(), compare=False)
     deadlines: tuple[Transition, ...] = field(default=(), compare=False)
+    #: `waits unbounded`: the state waits on a party with no deadline by design, and
+    #: `rulekit check --max-open` bounds the rest of the workflow without it
+    unbounded: bool = False
+    #: `assumption "..."` on the state
+    assumption: str | None = None
 
     @staticmethod
     def build(
@@ -164,6 +194,8 @@ class State:
         cite: str | None,
         transitions: tuple[Transition, ...],
         at: Position,
+        unbounded: bool = False,
+        assumption: str | None = None,
     ) -> State:
         by_event: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -181,6 +213,8 @@ class State:
             by_event={k: tuple(v) for k, v in by_event.items()},
             automatic=tuple(t for t in transitions if t.kind in ("auto", "soon")),
             deadlines=tuple(t for t in transitions if t.kind in ("after", "at", "soon")),
+            unbounded=unbounded,
+            assumption=assumption,
         )
 
 
@@ -239,6 +273,8 @@ class Policy:
     hash: str = ""
     #: the most an expression of the policy may cost to evaluate (docs/expressions.md, "Cost")
     cost_limit: int = DEFAULT_COST_LIMIT
+    #: named conditions, in an order where each comes after those it names
+    conditions: Mapping[str, Condition] = field(default_factory=dict)
     #: working-day calendars, as declared (the first is the default); their content,
     #: read when the policy was compiled
     calendars: tuple[cal.WorkCalendar, ...] = ()

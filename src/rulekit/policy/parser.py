@@ -98,18 +98,33 @@ class _PolicyBuilder(ExpressionBuilder):
     def fact_record(self, c: list[Token]) -> tuple[str, Token]:
         return ("record", c[1])
 
+    def fact_default(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
+        return ("default", _expr(c[1]))
+
     def fact_decl(self, c: list[Any]) -> ast.FactDecl:
         record: Token | None = None
-        if isinstance(c[-1], tuple):  # `record "why"`
+        if isinstance(c[-1], tuple) and c[-1][0] == "record":  # `record "why"`
             record = c[-1][1]
             c = c[:-1]
         by: tuple[ast.Name, ...] = ()
         if isinstance(c[-1], list):  # `by ACTOR, ...`
             by = tuple(c[-1])
             c = c[:-2]
+        default: ast.ExprRef | None = None
+        if isinstance(c[-1], tuple):  # `= EXPR`
+            default = c[-1][1]
+            c = c[:-1]
         optional = c[-1] is not None and isinstance(c[-1], Token) and c[-1].type == "QMARK"
         end = (
-            record if record is not None else by[-1] if by else c[-1] if c[-1] is not None else c[2]
+            record
+            if record is not None
+            else by[-1]
+            if by
+            else default
+            if default is not None
+            else c[-1]
+            if c[-1] is not None
+            else c[2]
         )
         return ast.FactDecl(
             _src(),
@@ -119,6 +134,7 @@ class _PolicyBuilder(ExpressionBuilder):
             optional,
             by,
             _text(record) if record is not None else None,
+            default,
         )
 
     def facts(self, c: list[Any]) -> tuple[str, list[ast.FactDecl]]:
@@ -141,6 +157,12 @@ class _PolicyBuilder(ExpressionBuilder):
         return (
             "constants",
             ast.ConstDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), note),
+        )
+
+    def condition_decl(self, c: list[Any]) -> tuple[str, ast.ConditionDecl]:
+        return (
+            "conditions",
+            ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3])),
         )
 
     def calendar_decl(self, c: list[Token]) -> tuple[str, ast.CalendarDecl]:
@@ -191,11 +213,18 @@ class _PolicyBuilder(ExpressionBuilder):
     def outcome(self, c: list[Token]) -> ast.Name:
         return _name(c[1])
 
-    def waits(self, c: list[Token]) -> tuple[str, str]:
-        return ("waits", _text(c[1]))
+    def waits(self, c: list[Token | None]) -> tuple[str, str] | tuple[str, str, bool]:
+        text = c[-1]
+        assert text is not None
+        if c[1] is not None and c[1].type == "UNBOUNDED":
+            return ("waits", _text(text), True)
+        return ("waits", _text(text))
 
     def cite(self, c: list[Token]) -> tuple[str, str]:
         return ("cite", _text(c[1]))
+
+    def rule_assumption(self, c: list[Token]) -> tuple[str, str]:
+        return ("assumption", _text(c[1]))
 
     def state_body(self, c: list[Any]) -> list[ast.Transition]:
         return [x for x in c if isinstance(x, ast.Transition)]
@@ -209,15 +238,19 @@ class _PolicyBuilder(ExpressionBuilder):
         elif c[0] is None:
             i = 1
         name_tok = c[i + 1]
-        outcome = waits = cite = None
+        outcome = waits = cite = assumption = None
+        unbounded = False
         transitions: list[ast.Transition] = []
         for x in c[i + 2 :]:
             if isinstance(x, ast.Name):
                 outcome = x
             elif isinstance(x, tuple) and x[0] == "waits":
                 waits = x[1]
+                unbounded = len(x) > 2
             elif isinstance(x, tuple) and x[0] == "cite":
                 cite = x[1]
+            elif isinstance(x, tuple) and x[0] == "assumption":
+                assumption = x[1]
             elif isinstance(x, list):
                 transitions = x
         start = c[i] if c[0] is None else c[0]
@@ -231,6 +264,8 @@ class _PolicyBuilder(ExpressionBuilder):
             waits,
             cite,
             tuple(transitions),
+            unbounded,
+            assumption,
         )
 
     def ident_list(self, c: list[Token]) -> list[ast.Name]:
@@ -261,16 +296,31 @@ class _PolicyBuilder(ExpressionBuilder):
         return {"kind": "soon", "condition": _expr(c[3]), "span": _cover(c[0], c[2])}
 
     def on_after(self, c: list[Any]) -> dict[str, Any]:
+        adjust = _adjust(c)
+        c = [x for x in c if not isinstance(x, ast.Adjust)]
         start = _expr(c[3]) if len(c) > 3 and c[3] is not None else None
         return {
             "kind": "after",
             "deadline": _expr(c[1]),
             "start": start,
             "span": _cover(c[0], c[1]),
+            "adjust": adjust,
         }
 
     def on_at(self, c: list[Any]) -> dict[str, Any]:
-        return {"kind": "at", "deadline": _expr(c[1]), "span": _cover(c[0], c[1])}
+        return {
+            "kind": "at",
+            "deadline": _expr(c[1]),
+            "span": _cover(c[0], c[1]),
+            "adjust": _adjust(c),
+        }
+
+    def rolled(self, c: list[Token]) -> ast.Adjust:
+        named = _name(c[3]) if len(c) > 3 else None
+        return ast.Adjust(_src(), _cover(c[1], c[-1]), "rolled", named)
+
+    def end_of_day(self, c: list[Token]) -> ast.Adjust:
+        return ast.Adjust(_src(), _tok_span(c[1]), "end_of_day")
 
     def guard(self, c: list[Any]) -> tuple[str, ast.ExprRef]:
         return ("guard", _expr(c[1]))
@@ -355,7 +405,7 @@ class _PolicyBuilder(ExpressionBuilder):
         return self._transition(c[0], c[1:])
 
     def _transition(self, trig: dict[str, Any], clauses: list[Any]) -> ast.Transition:
-        guard = target = cite = None
+        guard = target = cite = assumption = None
         emits: list[ast.Emit] = []
         assigns: list[ast.Assign] = []
         clocks: list[ast.ClockAction] = []
@@ -375,6 +425,8 @@ class _PolicyBuilder(ExpressionBuilder):
                 assigns.extend(value)
             elif key == "cite":
                 cite = value
+            elif key == "assumption":
+                assumption = value
         return ast.Transition(
             _src(),
             trig["span"],
@@ -389,7 +441,9 @@ class _PolicyBuilder(ExpressionBuilder):
             tuple(emits),
             tuple(assigns),
             cite,
+            assumption,
             tuple(clocks),
+            trig.get("adjust", ()),
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:
@@ -405,6 +459,7 @@ class _PolicyBuilder(ExpressionBuilder):
                 "effects",
                 "fragments",
                 "workflows",
+                "conditions",
                 "calendars",
             )
         }
@@ -438,6 +493,7 @@ expr_parser.KEYWORD_NAMES.update(
             "FACTS",
             "ENUM",
             "CONST",
+            "CONDITION",
             "ACTORS",
             "EVENT",
             "EFFECT",
@@ -451,6 +507,7 @@ expr_parser.KEYWORD_NAMES.update(
             "STATE",
             "OUTCOME",
             "WAITS",
+            "UNBOUNDED",
             "RECORD",
             "EVERY",
             "EXCEPT",
@@ -480,9 +537,25 @@ expr_parser.KEYWORD_NAMES.update(
             "SOON",
         )
     }
-    | {"ARROW": "`->`"}
+    | {"ARROW": "`->`", "ROLLED": "`rolled to a working day`", "END_OF_DAY": "`end of day`"}
 )
 _KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
+
+
+def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
+    """A deadline's modifiers; one given twice is reported (and kept once)."""
+    out: dict[str, ast.Adjust] = {}
+    for a in c:
+        if not isinstance(a, ast.Adjust):
+            continue
+        if a.kind in out:
+            word = "rolled to a working day" if a.kind == "rolled" else "end of day"
+            current().recovered.append(
+                Problem("RK0101", f"`{word}` is given twice", a.span, "keep one of them")
+            )
+            continue
+        out[a.kind] = a
+    return tuple(out.values())
 
 
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
@@ -571,7 +644,8 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
 
 
 def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
-    out = [c.expr for c in policy.constants]
+    out = [c.expr for c in policy.constants] + [c.expr for c in policy.conditions]
+    out.extend(f.default for f in policy.facts if f.default is not None)
     for wf in (*policy.fragments, *policy.workflows):
         for part in wf.parts:
             transitions: tuple[ast.Transition, ...] = ()

@@ -143,16 +143,20 @@ class _Reader:
                 continue
             by: tuple[ast.Name, ...] = ()
             record = None
+            default = None
             if isinstance(
                 value, yaml.MappingNode
-            ):  # {type: "string?", by: [consumer], record: why}
+            ):  # {type: "string?", by: [consumer], record: why, default: 7d}
                 fm = _mapping(value)
                 by = tuple(self.name(a) for a in _items(fm.get("by")))
                 record = str(fm["record"].value) if "record" in fm else None
+                default = self.expr(fm["default"]) if "default" in fm else None
                 value = fm["type"]
             t, optional = self.type_ref(value)
             facts.append(
-                ast.FactDecl(self.source, self.span(key), self.name(key), t, optional, by, record)
+                ast.FactDecl(
+                    self.source, self.span(key), self.name(key), t, optional, by, record, default
+                )
             )
         enums = [
             ast.EnumDecl(
@@ -185,6 +189,14 @@ class _Reader:
                     )
                 )
             )
+        conditions = [
+            self.guarded(
+                lambda k=key, v=value: ast.ConditionDecl(
+                    self.source, self.span(k), self.name(k), self.expr(v)
+                )
+            )
+            for key, value in _pairs(m.get("conditions"))
+        ]
         actors = tuple(self.name(v) for v in _items(m.get("actors")))
         events = []
         for key, value in _pairs(m.get("events")):
@@ -232,6 +244,7 @@ class _Reader:
             tuple(effects),
             tuple(fragments),
             tuple(workflows),
+            tuple(c for c in conditions if c is not None),
             calendars,
         )
 
@@ -263,6 +276,8 @@ class _Reader:
                     self.text(sm.get("waits")),
                     self.text(sm.get("cite")),
                     self.transitions(sm.get("transitions")),
+                    _truthy(sm.get("unbounded")),
+                    self.text(sm.get("assumption")),
                 )
             )
         for block in _items(m.get("every")):
@@ -328,11 +343,15 @@ class _Reader:
             problems.append(
                 (m["from"], "`from` goes with `after`: it is where the delay counts from", None)
             )
+        for key in ("rolled_to_working_day", "end_of_day"):
+            if key in m and "after" not in m and "at" not in m:
+                problems.append((m[key], f"`{key}` goes with `after` or `at`", None))
         for at, message, help_ in problems:
             self.error("RK0402", message, at, help_)
         if problems:
             raise _Invalid
         event = actors = condition = deadline = start = guard = None
+        adjust: tuple[ast.Adjust, ...] = ()
         if "on" in m:
             kind, event = "event", self.name(m["on"])
             if "by" in m:
@@ -345,6 +364,7 @@ class _Reader:
             deadline = self.expr(m[kind])
             start = self.expr(m["from"]) if "from" in m else None
             guard = self.expr(m["when"]) if "when" in m else None
+            adjust = self.adjust(m)
         else:
             kind, condition = "auto", self.expr(m["when"])
         return self.clauses(
@@ -357,6 +377,7 @@ class _Reader:
             deadline,
             start,
             guard,
+            adjust,
         )
 
     def clauses(
@@ -370,6 +391,7 @@ class _Reader:
         deadline: ast.ExprRef | None = None,
         start: ast.ExprRef | None = None,
         guard: ast.ExprRef | None = None,
+        adjust: tuple[ast.Adjust, ...] = (),
     ) -> ast.Transition:
         """A transition of ``kind`` from its target and clauses (``trigger``: where it is)."""
         emits = []
@@ -407,7 +429,9 @@ class _Reader:
             tuple(emits),
             assigns,
             self.text(m.get("cite")),
+            self.text(m.get("assumption")),
             tuple(clocks),
+            adjust,
         )
 
     def clock(self, key: yaml.Node, value: yaml.Node) -> ast.ClockDecl:
@@ -429,6 +453,18 @@ class _Reader:
             tuple(self.name(n) for n in _items(on_expiry.get("in"))),
             expiry,
         )
+
+    def adjust(self, m: dict[str, yaml.Node]) -> tuple[ast.Adjust, ...]:
+        """``rolled_to_working_day: true`` (or the calendar's name) and ``end_of_day:
+        true``: the .rk form's ``, rolled to a working day [in NAME]`` and ``, end of day``."""
+        out = []
+        rolled = m.get("rolled_to_working_day")
+        if rolled is not None and str(rolled.value).lower() not in ("false", "no", "off"):
+            named = None if _truthy(rolled) else self.name(rolled)
+            out.append(ast.Adjust(self.source, self.span(rolled), "rolled", named))
+        if _truthy(m.get("end_of_day")):
+            out.append(ast.Adjust(self.source, self.span(m["end_of_day"]), "end_of_day"))
+        return tuple(out)
 
 
 def _truthy(node: yaml.Node | None) -> bool:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from rulekit.core import calendar
 from rulekit.core.errors import EvaluationError, StepRefused
 from rulekit.expr import ast as expr_ast
+from rulekit.expr.checker import CheckedExpr
 from rulekit.expr.convert import ConversionError, convert
 from rulekit.expr.expression import Evaluator
 from rulekit.expr.stdlib import format_duration
@@ -130,6 +131,7 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
+        self._time_rules = policy.time_rules  # the zone and calendars deadlines count in
         self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
         #: per workflow (by id), its clocks in declaration order
@@ -152,6 +154,9 @@ class Engine:
         self._simple = self._simple_transitions()
         self._fact_types = {path: f.type for path, f in policy.facts.items()}
         self._required = [path for path, f in policy.facts.items() if not f.optional]
+        #: facts declared with a default: set to it whenever they would be unset (at
+        #: opening without them, cleared by an update or a `set` to null)
+        self._defaults = {p: f.default for p, f in policy.facts.items() if f.default is not None}
         self._tree = _fact_tree(policy.facts)
         #: the declared fact groups (``order`` of ``order.amount``) as a tree of empty maps,
         #: shared by every case (facts are replaced, never changed in place)
@@ -251,6 +256,9 @@ class Engine:
             )
         t = self._time(at, None)
         values = self._facts(facts, by)
+        for path, default in self._defaults.items():
+            if values.get(path) is None:
+                values[path] = default
         missing = [p for p in (*self._required, *wf.requires) if values.get(p) is None]
         if missing:
             raise StepRefused("invalid_fact", f"required fact `{missing[0]}` is missing")
@@ -485,6 +493,8 @@ class Engine:
                         "invalid_fact", f"`{path}` is required: an update cannot remove it"
                     )
             for path, value in values.items():
+                if value is None:  # cleared: back to its default, if it has one
+                    value = self._defaults.get(path)
                 _set_fact(case, tuple(path.split(".")), value)
             if self._states[id(case.state)].soon:
                 self._reschedule(case, t)
@@ -763,6 +773,8 @@ class Engine:
                 for path, expr in p.assigns
             ]
             for path, value in values:
+                if value is None:  # `set x = null`: back to its default, if it has one
+                    value = self._defaults.get(".".join(path))
                 _set_fact(case, path, value)
             sets = tuple((".".join(path), value) for path, value in values)
             variables = self._variables(case, data, actor) if event is not None else case.facts
@@ -832,15 +844,12 @@ class Engine:
         t = p.tr
         assert t.deadline is not None and p.deadline is not None
         try:
-            value = p.deadline(facts, at)
-            if t.kind in ("at", "soon"):
-                return value  # type: ignore[no-any-return]
-            start = p.start(facts, at) if p.start is not None else at
-            if isinstance(value, calendar.BoundPeriod):
-                # A calendar period: the same local time on the day it leads to, in the
-                # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
-                return value.after(start)
-            return start + value  # type: ignore[no-any-return]
+            due: datetime = self._instant(p, facts, at)
+            if t.rolled is not None or t.end_of_day:
+                rules = self._time_rules
+                rolled = rules.calendar(t.rolled) if t.rolled is not None else None
+                due = calendar.adjust(due, rules.tz, rolled, t.end_of_day)
+            return due
         except EvaluationError:
             return None  # e.g. an optional fact it counts from is not set: no deadline
         except (OverflowError, calendar.CalendarError):
@@ -849,6 +858,19 @@ class Engine:
                 f"the deadline `{t.deadline.text}` (line {t.deadline.at.line}) falls after "
                 f"{_LATEST.date().isoformat()}, the latest time rulekit can represent"
             ) from None
+
+    def _instant(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime:
+        """When a deadline falls, before its modifiers (``rolled to a working day``, ...)."""
+        assert p.deadline is not None
+        value = p.deadline(facts, at)
+        if p.tr.kind in ("at", "soon"):
+            return value  # type: ignore[no-any-return]
+        start = p.start(facts, at) if p.start is not None else at
+        if isinstance(value, calendar.BoundPeriod):
+            # A calendar period: the same local time on the day it leads to, in the
+            # policy's zone (and on its calendar), by rulekit.core.calendar's rules.
+            return value.after(start)
+        return start + value  # type: ignore[no-any-return]
 
     def _settle(self, case: Case, at: datetime, step: _Step) -> None:
         """Take automatic transitions until none holds."""
@@ -1187,12 +1209,14 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The fact paths (and event fields) a guard reads, outermost first: what explain shows."""
     if guard is None:
         return ()
-    checked = guard.compiled.checked
     out: list[tuple[str, tuple[str, ...]]] = []
     seen = set()
-    stack: list[expr_ast.Expr] = [checked.root]
+    # A named condition's reads are the guard's too: its tree is walked where it is named.
+    stack: list[tuple[CheckedExpr, expr_ast.Expr]] = [
+        (guard.compiled.checked, guard.compiled.checked.root)
+    ]
     while stack:
-        node = stack.pop()
+        checked, node = stack.pop()
         path = expr_ast.path_of(node) if node.id in checked.inputs else None
         if path is not None:
             label = ".".join(path)
@@ -1200,5 +1224,9 @@ def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
                 seen.add(label)
                 out.append((label, path))
             continue
-        stack.extend(reversed(expr_ast.children(node)))
+        named = checked.named.get(node.id)
+        if named is not None:
+            stack.append((named.checked, named.checked.root))
+            continue
+        stack.extend((checked, c) for c in reversed(expr_ast.children(node)))
     return tuple(out)
