@@ -5,6 +5,7 @@ before clocks existed upgrades and runs its cases as before (migration 0003)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,29 @@ def test_a_store_from_before_clocks_upgrades_and_runs_its_cases(
 def test_clock_states_are_plain_data() -> None:
     state = ClockState("paused", None, 15 * D, T)
     assert ClockState.from_data(state.to_data()) == state
+
+
+def test_a_clock_counted_in_calendar_periods_keeps_its_records_in_the_store(
+    backend: Backend,
+) -> None:
+    """A clock of `1 month` extended by `2 months` while paused: the store keeps the
+    extension as written (a period has no fixed length), and its history is the engine's."""
+    periods = rulekit.load(TESTS / "policies" / "clock_periods.rk")
+    received = datetime(2027, 1, 31, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+    facts = {"request": {"received_at": received}}
+    store = backend.open(register=periods)
+    store.open("monthly", facts, id="p1", at=received)
+    store.send("p1", "ask", "office", at=received + 18 * D)  # 10 days left
+    store.send("p1", "extend", "office", at=received + 18 * D)  # + 2 months from 28 Feb
+    case, _ = store.send("p1", "clarify", "requester", at=received + 58 * D)
+    # 28 Feb + 2 months = 28 Apr: 69 days left at the pause, from the resume 58 days in
+    assert case.next_deadline == received + (58 + 69) * D
+    (extended,) = [r for r in store.history("p1") if (r.data or {}).get("action") == "extended"]
+    assert extended.data is not None and extended.data["by"] == "2 months"
+
+    engine = Engine(periods)
+    direct = engine.open("monthly", facts, at=received)
+    engine.send(direct, "ask", "office", at=received + 18 * D)
+    engine.send(direct, "extend", "office", at=received + 18 * D)
+    engine.send(direct, "clarify", "requester", at=received + 58 * D)
+    assert views(store.history("p1")) == views(direct.history)

@@ -43,7 +43,7 @@ from datetime import timedelta
 
 from rulekit.analysis.lint import constant, reachable
 from rulekit.core import calendar
-from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.diagnostics import Diagnostic, Severity
 from rulekit.expr import stdlib
 from rulekit.policy import ir
 
@@ -175,20 +175,16 @@ def too_long(times: Iterable[WorkflowTimes], limit: timedelta) -> list[Diagnosti
             continue
         how_long = "unbounded" if w.bound is None else f"up to {show(w.bound)}"
         out.append(
-            Diagnostic(
-                code="RK0710",
-                severity="error",
-                message=f"a case of workflow {wf.workflow} may stay open longer than {show(limit)} "
+            _at(
+                wf.at,
+                "RK0710",
+                "error",
+                f"a case of workflow {wf.workflow} may stay open longer than {show(limit)} "
                 f"if nobody acts ({how_long}, from state `{w.state}`)",
-                file=wf.at.file,
-                line=wf.at.line,
-                column=wf.at.column,
-                end_line=wf.at.end_line,
-                end_column=wf.at.end_column,
-                help="add a deadline where the case waits, or raise --max-open"
+                (f"from `{w.state}`: {w}",),
+                "add a deadline where the case waits, or raise --max-open"
                 if w.bound is None
                 else "shorten the deadlines on this path, or raise --max-open",
-                notes=(f"from `{w.state}`: {w}",),
             )
         )
     return out
@@ -204,20 +200,39 @@ def max_open(policy: ir.Policy, limit: timedelta) -> list[Diagnostic]:
         for state in wf.states.values():
             if state.unbounded and state.name in reached:
                 out.append(
-                    Diagnostic(
-                        code="RK0730",
-                        severity="info",
-                        message=f"state `{state.name}` of workflow {wf.name} is left out of "
+                    _at(
+                        state.at,
+                        "RK0730",
+                        "info",
+                        f"state `{state.name}` of workflow {wf.name} is left out of "
                         f"--max-open: it waits with no deadline by design",
-                        file=state.at.file,
-                        line=state.at.line,
-                        column=state.at.column,
-                        end_line=state.at.end_line,
-                        end_column=state.at.end_column,
-                        notes=(f'waits unbounded "{state.waits}"',),
+                        (f'waits unbounded "{state.waits}"',),
                     )
                 )
     return out
+
+
+def _at(
+    at: ir.Position,
+    code: str,
+    severity: Severity,
+    message: str,
+    notes: tuple[str, ...],
+    help: str | None = None,
+) -> Diagnostic:
+    """A diagnostic placed where a workflow or state was written."""
+    return Diagnostic(
+        code=code,
+        severity=severity,
+        message=message,
+        file=at.file,
+        line=at.line,
+        column=at.column,
+        end_line=at.end_line,
+        end_column=at.end_column,
+        help=help,
+        notes=notes,
+    )
 
 
 def render(times: Iterable[WorkflowTimes]) -> str:

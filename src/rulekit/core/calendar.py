@@ -35,7 +35,7 @@ The rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -261,34 +261,28 @@ class WorkCalendar:
         }
 
 
+def _starts(cal: WorkCalendar) -> Iterator[date]:
+    """Every start date a worst case over ``cal`` needs: from a week before the first
+    listed day to one after the last. Any other start sees only weekends, whose pattern
+    those starts already cover."""
+    span = cal.listed()
+    d = add_days(span[0], -7) if span else date(2001, 1, 1)
+    last = add_days(span[1], 7) if span else date(2001, 1, 7)
+    while d <= last:
+        yield d
+        d = add_days(d, 1)
+
+
 @lru_cache(maxsize=64)
 def _longest(cal: WorkCalendar, n: int) -> int:
     if n <= 0:
         return 0
-    span = cal.listed()
-    # Starts from a week before the first listed day to one after the last: any other
-    # start sees only weekends, whose pattern those starts already cover.
-    first = add_days(span[0], -7) if span else date(2001, 1, 1)
-    last = add_days(span[1], 7) if span else date(2001, 1, 7)
-    best = 0
-    d = first
-    while d <= last:
-        best = max(best, days_between(d, cal.add_working_days(d, n)))
-        d = add_days(d, 1)
-    return best
+    return max(days_between(d, cal.add_working_days(d, n)) for d in _starts(cal))
 
 
 @lru_cache(maxsize=64)
 def _longest_roll(cal: WorkCalendar) -> int:
-    span = cal.listed()
-    first = add_days(span[0], -7) if span else date(2001, 1, 1)
-    last = add_days(span[1], 7) if span else date(2001, 1, 7)
-    best = 0
-    d = first
-    while d <= last:
-        best = max(best, days_between(d, cal.roll_forward(d)))
-        d = add_days(d, 1)
-    return best
+    return max(days_between(d, cal.roll_forward(d)) for d in _starts(cal))
 
 
 def weekday_number(name: object) -> int:

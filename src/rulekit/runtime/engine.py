@@ -683,7 +683,15 @@ class Engine:
                         f"extend {name}: it would run out after {_LATEST.date().isoformat()}"
                     ) from None
                 _set_clock(case, name, extended)
-                self._clock_record(case, step, at, name, "extended", length)
+                # a period is recorded as written (`2 months`): its length depends on when
+                self._clock_record(
+                    case,
+                    step,
+                    at,
+                    name,
+                    "extended",
+                    length.text if isinstance(length, calendar.BoundPeriod) else length,
+                )
 
     def _clocks_on_entry(self, case: Case, state: ir.State, at: datetime, step: _Step) -> None:
         """Entering ``state`` pauses the running clocks it is paused in, and resumes the
@@ -717,9 +725,10 @@ class Engine:
         at: datetime,
         name: str,
         action: str,
-        by: timedelta | None = None,
+        by: timedelta | str | None = None,
     ) -> None:
-        """The `clock` record of what happened to clock ``name``, with where it stands now."""
+        """The `clock` record of what happened to clock ``name``, with where it stands now
+        (``by``: an extension's duration, or a calendar period's text)."""
         state = case.clocks[name]
         data: dict[str, Any] = {"clock": name, "action": action}
         if by is not None:

@@ -83,6 +83,9 @@ def _clock_line(record: Record, tz: tzinfo | None) -> str:
 
 
 def _length(d: object) -> str:
+    """A duration as a literal (`15d`), a calendar period as its text (`2 months`)."""
+    if isinstance(d, str):
+        return d
     return stdlib.format_duration_literal(d) if isinstance(d, timedelta) and d else "0s"
 
 
