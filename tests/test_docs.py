@@ -30,19 +30,39 @@ def test_every_code_used_in_the_source_is_registered() -> None:
     assert used <= set(CODES), sorted(used - set(CODES))
 
 
-def test_kuaishou_worst_case_times_are_the_analysis_output(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("doc", "policy"),
+    [
+        ("docs/kuaishou.md", "rules/kuaishou_after_sales.rk"),
+        ("examples/support_sla/README.md", "examples/support_sla/support_sla.rk"),
+    ],
+)
+def test_worst_case_times_are_the_analysis_output(
+    doc: str, policy: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """docs/kuaishou.md shows `rulekit check --explain-times` on the shipped policy, verbatim."""
-    command = "$ rulekit check --explain-times rules/kuaishou_after_sales.rk\n"
-    text = (ROOT / "docs" / "kuaishou.md").read_text(encoding="utf-8")
+    """The policy's page shows `rulekit check --explain-times` on it, verbatim."""
+    command = f"$ rulekit check --explain-times {policy}\n"
+    text = (ROOT / doc).read_text(encoding="utf-8")
     assert command in text
     shown = text.split(command, 1)[1].split("```", 1)[0]
     monkeypatch.chdir(ROOT)
-    assert main(["check", "--explain-times", "rules/kuaishou_after_sales.rk"]) == 0
+    assert main(["check", "--explain-times", policy]) == 0
     assert capsys.readouterr().out == shown, (
-        "docs/kuaishou.md is stale: paste the output of the command above into it"
+        f"{doc} is stale: paste the output of the command above into it"
     )
+
+
+def test_the_example_readme_quotes_its_rule_file() -> None:
+    """Each `rk` block of examples/support_sla/README.md is lines of support_sla.rk, as written."""
+    folder = ROOT / "examples" / "support_sla"
+    rules = (folder / "support_sla.rk").read_text(encoding="utf-8")
+    blocks = re.findall(
+        r"```rk\n(.*?)```", (folder / "README.md").read_text(encoding="utf-8"), re.S
+    )
+    assert blocks
+    for block in blocks:
+        lines = block.rstrip(" ")  # the indentation of a block's closing fence in a list
+        assert lines in rules, lines
 
 
 def test_the_readme_service_example_opens_a_case(tmp_path: Path) -> None:

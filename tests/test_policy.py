@@ -13,13 +13,16 @@ from rulekit.policy import artifact
 from support import ROOT, TESTS
 
 POLICIES = TESTS / "policies"
+#: the example policies, a folder each (examples/support_sla/, ...)
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if any(p.glob("*.rk")))
 
 
 def twins() -> list[Path]:
-    """Every .rk policy that has a YAML twin beside it, in rules/ and tests/policies/."""
+    """Every .rk policy that has a YAML twin beside it, in rules/, tests/policies/ and the
+    examples' folders."""
     return sorted(
         p
-        for folder in (ROOT / "rules", POLICIES)
+        for folder in (ROOT / "rules", POLICIES, *EXAMPLES)
         for p in folder.glob("*.rk")
         if p.with_suffix(".yaml").exists()
     )
@@ -33,12 +36,13 @@ def test_both_forms_compile_to_the_same_artifact(rk: Path) -> None:
     assert artifact._without_positions(a) == artifact._without_positions(b)
 
 
-def test_the_shipped_policy_checks_without_warnings() -> None:
+def test_the_shipped_policy_and_the_examples_check_without_warnings() -> None:
     from rulekit.analysis import check_source
     from rulekit.policy import FORMATS
 
-    for path in sorted((ROOT / "rules").iterdir()):
-        if path.suffix in FORMATS:
+    assert EXAMPLES
+    for rk in sorted(p for folder in (ROOT / "rules", *EXAMPLES) for p in folder.glob("*.rk")):
+        for path in (rk, rk.with_suffix(".yaml")):
             result = check_source(path.read_text(encoding="utf-8"), FORMATS[path.suffix], str(path))
             assert result.ok and result.diagnostics == [], result.render()
 
