@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def test_svg_says_how_to_install_graphviz_when_it_is_missing(
     assert "install Graphviz" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed here")
+@pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz's dot is not installed here (CI installs it: .ci/run)",
+)
 def test_svg_renders_through_graphviz() -> None:
     assert "<svg" in graph.svg(list(rulekit.load(POLICY).workflows.values()))
 
@@ -78,3 +82,30 @@ def test_names_and_assumptions_are_on_the_picture() -> None:
     )
     assert "        waits unbounded: the board meets when it meets#58; no rule" in text
     assert "        assumption: only the member appeals, never the librarian" in text
+
+
+def test_diagrams_show_clocks_as_soon_as_and_clock_clauses() -> None:
+    """A clock's expiry is an edge from each state it applies in; a state that pauses it
+    says so; `as soon as` is not drawn as a plain `when`; clock clauses are on their edge."""
+    workflow = rulekit.load(Path(__file__).parent / "policies" / "clocks.rk").workflows["request"]
+    lines = graph.mermaid(workflow).splitlines()
+    assert (
+        "    handling --> deemed_refused : clock response (20d) runs out emit notify"
+        " — 12. no answer within the time limit"
+    ) in lines
+    # an expiry that names no states applies in every non-final one
+    appeal = [line for line in lines if "clock appeal_window" in line]
+    assert len(appeal) == sum(not s.final for s in workflow.states.values())
+    assert (
+        "    awaiting_payment --> closed : as soon as now >= request.received_at + 90d"
+        " — 13. the fee was not paid"
+    ) in lines
+    assert "    on_hold --> handling : resume by office start review" in lines
+    assert "    appealed --> closed : decide by office stop appeal_window" in lines
+    assert "        paused here: clock response" in lines
+    text = graph.dot([workflow])
+    assert (
+        '"request:handling" -> "request:deemed_refused" [label="clock review (5d) runs out' in text
+    )
+    assert "style=dotted" in text
+    assert "(clock response paused)" in text

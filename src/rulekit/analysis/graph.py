@@ -39,13 +39,21 @@ def label(t: ir.Transition) -> str:
     elif t.kind == "at":
         assert t.deadline is not None
         parts = [f"at {t.deadline.text}{t.adjusted}"]
+    elif t.kind == "soon":
+        assert t.guard is not None
+        parts = [f"as soon as {_short(t.guard.text)}"]
     else:
         assert t.guard is not None
         parts = [f"when {_short(t.guard.text)}"]
-    if t.guard is not None and t.kind != "auto":
+    if t.guard is not None and t.kind not in ("auto", "soon"):
         parts.append(f"[{_short(t.guard.text)}]")
     if t.target is None:
         parts.append("(stays)")
+    for action in t.clocks:
+        parts.append(
+            f"{action.verb} {action.clock}"
+            + (f" by {action.by.text}" if action.by is not None else "")
+        )
     if t.cite:
         parts.append(f"— {_short(t.cite)}")
     if t.assumption:
@@ -54,6 +62,34 @@ def label(t: ir.Transition) -> str:
 
 
 _MERMAID_ESCAPES = {"#": "#35;", ":": "#58;", ";": "#59;", '"': "#quot;"}
+
+
+def clock_label(c: ir.Clock) -> str:
+    """The words on a clock's expiry edge: ``clock response (20d) runs out``, then what
+    the expiry emits, whether it stays, and its citation."""
+    words = [f"clock {c.name} ({_short(c.length.text)}) runs out"]
+    if c.expiry.emits:
+        words.append(f"emit {', '.join(e.effect for e in c.expiry.emits)}")
+    if c.expiry.target is None:
+        words.append("(stays)")
+    if c.expiry.cite:
+        words.append(f"— {_short(c.expiry.cite)}")
+    return " ".join(words)
+
+
+def clock_edges(wf: ir.Workflow) -> list[tuple[str, str, ir.Clock]]:
+    """(from, to, clock) for each state a clock's expiry applies in: the states it names,
+    or every non-final state (where the clock may run, the expiry may be taken)."""
+    out = []
+    for c in wf.clocks.values():
+        sources = c.expiry_in or tuple(s.name for s in wf.states.values() if not s.final)
+        for name in sources:
+            out.append((name, c.expiry.target if c.expiry.target is not None else name, c))
+    return out
+
+
+def _paused(wf: ir.Workflow, state: str) -> list[str]:
+    return [c.name for c in wf.clocks.values() if state in c.paused_in]
 
 
 def _mermaid_text(text: str) -> str:
@@ -72,6 +108,8 @@ def mermaid(workflow: ir.Workflow) -> str:
         for t in state.transitions:
             target = t.target if t.target is not None else state.name
             lines.append(f"    {state.name} --> {target} : {_mermaid_text(label(t))}")
+    for source, target, c in clock_edges(workflow):
+        lines.append(f"    {source} --> {target} : {_mermaid_text(clock_label(c))}")
     for state in workflow.states.values():
         if state.final:
             outcome = f" ({state.outcome})" if state.outcome and state.outcome != state.name else ""
@@ -85,6 +123,9 @@ def mermaid(workflow: ir.Workflow) -> str:
             )
         if state.assumption:
             notes.append(f"assumption: {_mermaid_text(state.assumption)}")
+        paused = _paused(workflow, state.name)
+        if paused:
+            notes.append(f"paused here: clock {', '.join(paused)}")
         if notes:
             lines += [
                 f"    note right of {state.name}",
@@ -121,13 +162,22 @@ def dot(workflows: list[ir.Workflow]) -> str:
                     f'tooltip="waits{" unbounded" if state.unbounded else ""}: {_dot_text(state.waits)}"'
                 )
                 attrs.append('style="rounded,dashed"')
+            paused = _paused(wf, state.name)
+            if paused:
+                attrs[0] = f'label="{_dot_text(state.name)}\\n(clock {", ".join(paused)} paused)"'
+
             lines.append(f'        "{p}:{state.name}" [{", ".join(attrs)}];')
             for t in state.transitions:
                 target = t.target if t.target is not None else state.name
-                style = ", style=dashed" if t.kind in ("after", "at") else ""
+                style = ", style=dashed" if t.kind in ("after", "at", "soon") else ""
                 lines.append(
                     f'        "{p}:{state.name}" -> "{p}:{target}" [label="{_dot_text(label(t))}"{style}];'
                 )
+        for source, target, c in clock_edges(wf):
+            lines.append(
+                f'        "{p}:{source}" -> "{p}:{target}" '
+                f'[label="{_dot_text(clock_label(c))}", style=dotted];'
+            )
         lines.append("    }")
     lines.append("}")
     return "\n".join(lines) + "\n"
