@@ -150,7 +150,9 @@ class _Checker:
         import difflib  # only when there is a mistake to suggest a fix for
 
         close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.6)
-        if close:
+        if what == "state" and name.text == "stay":
+            help_ = "to stay in the state, write `stay` without the arrow: `... stay`, not `-> stay`"
+        elif close:
             help_ = f"did you mean `{close[0]}`?"
         elif known:
             help_ = (
