@@ -151,7 +151,9 @@ class _Checker:
 
         close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.6)
         if what == "state" and name.text == "stay":
-            help_ = "to stay in the state, write `stay` without the arrow: `... stay`, not `-> stay`"
+            help_ = (
+                "to stay in the state, write `stay` without the arrow: `... stay`, not `-> stay`"
+            )
         elif close:
             help_ = f"did you mean `{close[0]}`?"
         elif known:
