@@ -854,6 +854,12 @@ class Engine:
         assert t.deadline is not None and p.deadline is not None
         try:
             due: datetime = self._instant(p, facts, at)
+            if t.kind == "soon":
+                # Its time part holds from the instant on, and the rest reads only facts,
+                # which change only in a step (that schedules it again): judged now as it
+                # will be at the instant, it is scheduled only if it will then hold.
+                assert p.guard is not None
+                return due if _holds(p.guard, facts, max(due, at) + _MOMENT) else None
             if t.rolled is not None or t.end_of_day:
                 rules = self._time_rules
                 rolled = rules.calendar(t.rolled) if t.rolled is not None else None
