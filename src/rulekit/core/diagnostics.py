@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "RK0333": "named conditions in a cycle",
     "RK0334": "named condition reads the event",
     "RK0335": "invalid fact default",
+    "RK0338": "`reschedule` not on a `stay`",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

@@ -156,6 +156,9 @@ class Transition:
     #: day`` on, and whether it lasts to the ``end of day`` (docs/time.md)
     rolled: str | None = None
     end_of_day: bool = False
+    #: `reschedule` (on a `stay` only): after its assignments, the state's deadlines are
+    #: counted again from the facts as they are then (docs/time.md, "In deadlines")
+    reschedule: bool = False
 
     @property
     def adjusted(self) -> str:
