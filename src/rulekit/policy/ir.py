@@ -166,6 +166,13 @@ class Transition:
         rolled = f", rolled to a working day in {self.rolled}" if self.rolled else ""
         return rolled + (", end of day" if self.end_of_day else "")
 
+    @property
+    def written(self) -> str:
+        """An ``after``/``at`` deadline as written: ``after 14d from appeal.filed_at``."""
+        assert self.deadline is not None
+        start = f" from {self.start.text}" if self.start is not None else ""
+        return f"{self.kind} {self.deadline.text}{start}{self.adjusted}"
+
 
 @dataclass(frozen=True)
 class State:

@@ -867,7 +867,7 @@ class Engine:
                 continue
             else:
                 due = self._due(p, case.facts, case.entered)
-                counted.append([_written(p.tr), due])
+                counted.append([p.tr.written, due])
             if due is not None:
                 kept.append((due, order, p.tr, at))
         kept.sort(key=lambda d: (d[0], d[1]))
@@ -1194,13 +1194,6 @@ def _set_fact(case: Case, path: tuple[str, ...], value: Any) -> None:
         return out
 
     case.facts = rebuilt(case.facts, path)
-
-
-def _written(t: ir.Transition) -> str:
-    """A deadline as written (``after 5d from review.until``, ``at review.until``)."""
-    assert t.deadline is not None
-    start = f" from {t.start.text}" if t.start is not None else ""
-    return f"{t.kind} {t.deadline.text}{start}{t.adjusted}"
 
 
 def _expressions(t: ir.Transition) -> list[Any]:
