@@ -236,9 +236,7 @@ def _waiting_for_time(
     return out
 
 
-def _kept_deadlines(
-    wf: ir.Workflow, states: dict[tuple[str, str], ast.State]
-) -> list[Diagnostic]:
+def _kept_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -> list[Diagnostic]:
     """RK0712: a `stay` without `reschedule` sets a fact an `after`/`at` deadline of its
     state counts from: the deadline stays where the old value put it (docs/time.md, "In
     deadlines"). An `assumption` on the stay says that is meant, and silences it."""
@@ -260,12 +258,7 @@ def _kept_deadlines(
             if t.target is not None or t.reschedule or t.assumption is not None or t.at in seen:
                 continue
             hit = next(
-                (
-                    (a.fact, d)
-                    for a in t.assigns
-                    for d, path in counts
-                    if _overlaps(a.fact, path)
-                ),
+                ((a.fact, d) for a in t.assigns for d, path in counts if _overlaps(a.fact, path)),
                 None,
             )
             if hit is None:
