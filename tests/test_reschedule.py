@@ -91,3 +91,17 @@ def test_a_refused_step_leaves_the_entry_and_deadlines_as_they_were() -> None:
     with pytest.raises(rulekit.StepRefused):
         engine.send(case, "extend_review", "reviewer", {"until": "soon"}, at=T + D / 2)
     assert (list(case.deadlines), case.entered, case.facts) == before
+
+
+def test_diff_says_when_a_stay_starts_or_stops_rescheduling() -> None:
+    from rulekit.analysis import diff
+
+    old = rulekit.load(POLICY)
+    text = POLICY.read_text(encoding="utf-8").replace(
+        "set review.until = event.until reschedule", "set review.until = event.until", 1
+    )
+    new = rulekit.loads(text, "rk", "reschedule.rk")
+    changes = [str(c) for c in diff.compare(old, new)]
+    assert changes == [
+        "review.reviewing: on extend_review: no longer reschedules the state's deadlines"
+    ]
