@@ -89,7 +89,8 @@ def test_a_store_from_before_clocks_upgrades_and_runs_its_cases(
     # What rulekit wrote before clocks: schema 2, without the column.
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE rk_cases DROP COLUMN clocks")
-    db.execute("DELETE FROM rk_schema WHERE version = 3")
+    db.execute("ALTER TABLE rk_cases DROP COLUMN entered_at")  # 0004, after clocks
+    db.execute("DELETE FROM rk_schema WHERE version >= 3")
     db.commit()
     db.close()
     with pytest.raises(StoreError) as behind:

@@ -268,6 +268,15 @@ def _workflow(a: ir.Workflow, b: ir.Workflow) -> list[Change]:
                 )
             if _sets(x) != _sets(y):
                 out.append(Change(where, f"{head}: sets {_sets(x)} -> {_sets(y)}"))
+            if x.reschedule != y.reschedule:
+                out.append(
+                    Change(
+                        where,
+                        f"{head}: "
+                        + ("now reschedules" if y.reschedule else "no longer reschedules")
+                        + " the state's deadlines",
+                    )
+                )
             if set(x.actors) != set(y.actors):
                 out.append(
                     Change(

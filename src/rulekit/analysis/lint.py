@@ -17,7 +17,9 @@ warning with a stable code (docs/diagnostics.md):
 - RK0709 (info) two such conditions the guard analysis cannot decide on
   (:mod:`rulekit.analysis.guards` says which conditions it decides);
 - RK0711 a plain `when` that time alone would make true, in a state where cases
-  rest: `as soon as` takes it at that instant.
+  rest: `as soon as` takes it at that instant;
+- RK0712 a `stay` that sets a fact a deadline of its state counts from, without
+  `reschedule`: the deadline keeps the value it was counted from.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
         out.extend(_dead_deadlines(wf, states))
         out.extend(_competing(policy, wf, states))
         out.extend(_waiting_for_time(wf, states))
+        out.extend(_kept_deadlines(wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
         if (
@@ -231,6 +234,55 @@ def _waiting_for_time(
                 )
             )
     return out
+
+
+def _kept_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -> list[Diagnostic]:
+    """RK0712: a `stay` without `reschedule` sets a fact an `after`/`at` deadline of its
+    state counts from: the deadline stays where the old value put it (docs/time.md, "In
+    deadlines"). An `assumption` on the stay says that is meant, and silences it."""
+    out = []
+    seen: set[object] = set()
+    for name, state in wf.states.items():
+        node = states.get((wf.name, name))
+        if node is None or state.final:
+            continue
+        counts = [
+            (d, path)
+            for d in state.deadlines
+            if d.kind in ("after", "at")
+            for e in (d.deadline, d.start)
+            if e is not None
+            for path in _read_paths(e)
+        ]
+        for t in state.transitions:
+            if t.target is not None or t.reschedule or t.assumption is not None or t.at in seen:
+                continue
+            hit = next(
+                ((a.fact, d) for a in t.assigns for d, path in counts if _overlaps(a.fact, path)),
+                None,
+            )
+            if hit is None:
+                continue
+            seen.add(t.at)
+            fact, d = hit
+            out.append(
+                diag.make(
+                    "RK0712",
+                    f"this `stay` sets `{fact}`, which the deadline `{d.written}` of state `{name}` of workflow {wf.name} counts "
+                    "from, but the deadline keeps the time it was counted with",
+                    *_place(t, node),
+                    help="to count the state's deadlines again from the new value, add "
+                    '`reschedule`; if keeping them is meant, say so: assumption "..." '
+                    "(docs/time.md, In deadlines)",
+                    severity="warning",
+                )
+            )
+    return out
+
+
+def _overlaps(fact: str, path: str) -> bool:
+    """A fact set and a path read are the same fact, or one is an object of the other."""
+    return fact == path or fact.startswith(path + ".") or path.startswith(fact + ".")
 
 
 def _span_at(node: ast.State, at: ir.Position) -> Span:

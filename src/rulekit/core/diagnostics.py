@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "RK0333": "named conditions in a cycle",
     "RK0334": "named condition reads the event",
     "RK0335": "invalid fact default",
+    "RK0338": "`reschedule` not on a `stay`",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",
@@ -85,6 +86,7 @@ CODES: dict[str, str] = {
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
     "RK0711": "a `when` that waits for time",
+    "RK0712": "a `stay` that keeps a deadline its facts moved",
     "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",

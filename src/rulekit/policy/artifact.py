@@ -165,6 +165,8 @@ def _transition(t: ir.Transition) -> dict[str, Any]:
         out["rolled"] = t.rolled
     if t.end_of_day:
         out["end_of_day"] = True
+    if t.reschedule:
+        out["reschedule"] = True
     return out
 
 
@@ -577,6 +579,8 @@ class _Reader:
             self.fail(f"{where}: only a deadline is rolled or lasts to the end of day")
         if t.get("rolled") is not None and self.time_rules.calendar(t["rolled"]) is None:
             self.fail(f"{where}: rolled on calendar {t['rolled']!r}, which is not declared")
+        if "reschedule" in t and t["target"] is not None:
+            self.fail(f"{where}: only a `stay` (target null) reschedules")
         scope = dict(c.env)
         consts = c.consts
         if t["kind"] == "event":
@@ -668,6 +672,7 @@ class _Reader:
             clocks=tuple(actions),
             rolled=t.get("rolled"),
             end_of_day=t.get("end_of_day", False),
+            reschedule=t.get("reschedule", False),
         )
 
 

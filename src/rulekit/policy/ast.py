@@ -170,6 +170,8 @@ class Transition(Located):
     clocks: tuple[ClockAction, ...] = ()
     #: an `after`'s or an `at`'s modifiers, as written
     adjust: tuple[Adjust, ...] = ()
+    #: the `reschedule` clause, where written (None: not given)
+    reschedule: Located | None = None
 
 
 @dataclass(frozen=True)

@@ -890,6 +890,17 @@ class _Checker:
                 if length is not None:
                     lengths[id(action)] = length
         parts["clock_lengths"] = lengths
+        if t.reschedule is not None:
+            if t.target is not None:
+                self.error(
+                    "RK0338",
+                    f"`reschedule` on a transition to `{t.target.text}`: only a `stay` reschedules",
+                    t.reschedule,
+                    "entering a state counts its deadlines from the entry already; to count "
+                    "them again without leaving it, write `stay ... reschedule`",
+                )
+                ok = False
+            parts["reschedule"] = True
         return parts if ok else None
 
     def instant(self, condition: ast.ExprRef, guard: ir.Expr, scope: _Scope) -> ir.Expr | None:

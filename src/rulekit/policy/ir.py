@@ -156,12 +156,22 @@ class Transition:
     #: day`` on, and whether it lasts to the ``end of day`` (docs/time.md)
     rolled: str | None = None
     end_of_day: bool = False
+    #: `reschedule` (on a `stay` only): after its assignments, the state's deadlines are
+    #: counted again from the facts as they are then (docs/time.md, "In deadlines")
+    reschedule: bool = False
 
     @property
     def adjusted(self) -> str:
         """The modifiers as written after the deadline (``, end of day``), or ""."""
         rolled = f", rolled to a working day in {self.rolled}" if self.rolled else ""
         return rolled + (", end of day" if self.end_of_day else "")
+
+    @property
+    def written(self) -> str:
+        """An ``after``/``at`` deadline as written: ``after 14d from appeal.filed_at``."""
+        assert self.deadline is not None
+        start = f" from {self.start.text}" if self.start is not None else ""
+        return f"{self.kind} {self.deadline.text}{start}{self.adjusted}"
 
 
 @dataclass(frozen=True)

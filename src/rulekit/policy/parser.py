@@ -364,6 +364,9 @@ class _PolicyBuilder(ExpressionBuilder):
     def clock_extend(self, c: list[Any]) -> tuple[str, ast.ClockAction]:
         return self._clock_action("extend", c)
 
+    def reschedule(self, c: list[Token]) -> tuple[str, ast.Located]:
+        return ("reschedule", ast.Located(_src(), _tok_span(c[0])))
+
     def starts_at_open(self, c: list[Token]) -> tuple[str, str, None]:
         return ("starts", "open", None)
 
@@ -405,7 +408,7 @@ class _PolicyBuilder(ExpressionBuilder):
         return self._transition(c[0], c[1:])
 
     def _transition(self, trig: dict[str, Any], clauses: list[Any]) -> ast.Transition:
-        guard = target = cite = assumption = None
+        guard = target = cite = assumption = reschedule = None
         emits: list[ast.Emit] = []
         assigns: list[ast.Assign] = []
         clocks: list[ast.ClockAction] = []
@@ -427,6 +430,8 @@ class _PolicyBuilder(ExpressionBuilder):
                 cite = value
             elif key == "assumption":
                 assumption = value
+            elif key == "reschedule":
+                reschedule = value
         return ast.Transition(
             _src(),
             trig["span"],
@@ -444,6 +449,7 @@ class _PolicyBuilder(ExpressionBuilder):
             assumption,
             tuple(clocks),
             trig.get("adjust", ()),
+            reschedule,
         )
 
     def policy(self, c: list[Any]) -> ast.Policy:

@@ -432,6 +432,9 @@ class _Reader:
             self.text(m.get("assumption")),
             tuple(clocks),
             adjust,
+            ast.Located(self.source, self.span(m["reschedule"]))
+            if _truthy(m.get("reschedule"))
+            else None,
         )
 
     def clock(self, key: yaml.Node, value: yaml.Node) -> ast.ClockDecl:

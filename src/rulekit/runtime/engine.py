@@ -91,6 +91,8 @@ class _Prepared:
     #: its event starts (`starts on`) that it does not name itself
     clocks: tuple[tuple[str, str, Evaluator | None], ...] = ()
     starts: tuple[str, ...] = ()
+    #: a `stay ... reschedule`: its state's deadlines are counted again after it
+    reschedule: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ class Engine:
                 continue  # every step may start, pause or resume a clock
             for plist in s.by_event.values():
                 for p in plist:
-                    if p.assigns or p.emits:
+                    if p.assigns or p.emits or p.reschedule:
                         continue
                     dest = self._states[id(p.target)] if p.target is not None else s
                     if dest.automatic:
@@ -373,6 +375,7 @@ class Engine:
             target = case.state
         elif chosen.target_waits_for_nothing:
             case.state = target
+            case.entered = t
             case.deadlines = _NO_DEADLINES  # as _enter does for a state without deadlines
         else:
             self._enter(case, target, t)  # first: it fails (a deadline past 9999) or not
@@ -825,6 +828,8 @@ class Engine:
             self._enter(case, p.target, at)
             if case.clocks:
                 self._clocks_on_entry(case, p.target, at, step)
+        elif p.reschedule:
+            self._recount(case, at, step)
         elif sets and self._states[id(case.state)].soon:
             self._reschedule(case, at)
 
@@ -836,6 +841,7 @@ class Engine:
         deadlines = self._states[id(state)].deadlines
         if not deadlines:
             case.state = state
+            case.entered = at
             case.deadlines = (
                 _NO_DEADLINES  # shared: deadline lists are replaced, never changed in place
             )
@@ -847,7 +853,44 @@ class Engine:
                 pending.append((due, order, p.tr, at))
         pending.sort(key=lambda d: (d[0], d[1]))
         case.state = state
+        case.entered = at
         case.deadlines = pending
+
+    def _recount(self, case: Case, at: datetime, step: _Step) -> None:
+        """`stay ... reschedule` at ``at``: the state's deadlines counted again from the facts
+        as they are now, each from when the case entered the state (docs/time.md, "In
+        deadlines"), with a `reschedule` record of where each now falls.
+
+        A deadline that cannot be counted now (its fact is unset) is no longer pending; one
+        that could not be counted at entry and now can is scheduled. A `stay` deadline that
+        is not pending (it fired, or was never counted) is left out: it does not fire twice.
+        One that now falls before ``at`` fires at the end of the step, recorded at ``at``
+        (as a deadline overdue at entry fires at the entry)."""
+        pending = {d[1] for d in case.deadlines}
+        kept: list[tuple[datetime, int, ir.Transition, datetime]] = []
+        counted: list[list[Any]] = []
+        for order, p in enumerate(self._states[id(case.state)].deadlines):
+            if p.tr.kind == "soon":
+                due = self._due(p, case.facts, at)  # as _reschedule: from the facts, at any time
+            elif p.target is None and order not in pending:
+                continue
+            else:
+                due = self._due(p, case.facts, case.entered)
+                counted.append([p.tr.written, due])
+            if due is not None:
+                kept.append((due, order, p.tr, at))
+        kept.sort(key=lambda d: (d[0], d[1]))
+        case.deadlines = kept
+        step.add(
+            case,
+            Record(
+                case.base + len(case.history),
+                at,
+                "reschedule",
+                source=case.state.name,
+                data={"deadlines": counted},
+            ),
+        )
 
     def _due(self, p: _Prepared, facts: Mapping[str, Any], at: datetime) -> datetime | None:
         t = p.tr
@@ -918,6 +961,7 @@ class Engine:
             # What would be allowed then: after the deadlines due before it (on a scratch copy).
             scratch = Case(case.workflow, case.state, case.facts, case.now, case.id)
             scratch.deadlines = list(case.deadlines)
+            scratch.entered = case.entered
             scratch.clocks = case.clocks
             self._fire_due(scratch, at, _Step(scratch))
             case = scratch
@@ -978,9 +1022,12 @@ class Engine:
         id: str | None = None,
         base: int = 0,
         clocks: Mapping[str, ClockState] | None = None,
+        entered: datetime | None = None,
     ) -> Case:
         """Rebuild a case from what a durable store kept of it (see :meth:`pending`;
-        ``clocks``: :attr:`Case.clocks`, as :meth:`ClockState.to_data` keeps them).
+        ``clocks``: :attr:`Case.clocks`, as :meth:`ClockState.to_data` keeps them;
+        ``entered``: :attr:`Case.entered`; None, from a store that did not keep it: the
+        earliest its pending deadlines may fire at, or ``now`` without any).
 
         The case holds no history (``base`` counts the records kept elsewhere), so its
         next step's records are numbered after them.
@@ -992,6 +1039,9 @@ class Engine:
         case.deadlines = [
             (due, order, deadlines[order].tr, entered) for due, order, entered in pending
         ]
+        case.entered = (
+            entered if entered is not None else min((d[3] for d in case.deadlines), default=now)
+        )
         case.base = base
         if clocks:
             case.clocks = dict(clocks)
@@ -1035,6 +1085,7 @@ def _prepared(wf: ir.Workflow, t: ir.Transition, i: int) -> _Prepared:
             for name, c in wf.clocks.items()
             if t.kind == "event" and c.start_event == t.event and name not in named
         ),
+        reschedule=t.reschedule,
     )
 
 
@@ -1049,6 +1100,7 @@ class _Step:
         # _set_fact, _enter, _fire_due): keeping the references is the snapshot.
         self.saved = (
             case.state,
+            case.entered,
             case.facts,
             case.deadlines,
             case.clocks,
@@ -1077,8 +1129,9 @@ class _Step:
         if error is None:
             return
         c = self.case
-        state, facts, deadlines, clocks, n_effects, n_history, now = self.saved
-        c.state, c.facts, c.deadlines, c.clocks, c.now = state, facts, deadlines, clocks, now
+        state, entered, facts, deadlines, clocks, n_effects, n_history, now = self.saved
+        c.state, c.entered, c.facts, c.deadlines = state, entered, facts, deadlines
+        c.clocks, c.now = clocks, now
         del c.effects[n_effects:]
         del c.history[n_history:]
         if isinstance(error, _ChainError):

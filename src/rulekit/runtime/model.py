@@ -85,7 +85,9 @@ class Record:
     """One entry of a case's history.
 
     ``kind``: ``open``, ``event``, ``update``, ``advance`` (inputs), and
-    ``deadline``, ``auto``, ``expiry`` (a clock ran out and its expiry was taken) and
+    ``deadline``, ``auto``, ``expiry`` (a clock ran out and its expiry was taken),
+    ``reschedule`` (a `stay` with ``reschedule`` counted its state's deadlines again:
+    ``data`` ``{"deadlines": [[deadline as written, new due or None], ...]}``) and
     ``clock`` (a clock started, paused, resumed, was extended, restarted, stopped, or ran
     out where its expiry does not apply): what the engine did by itself. Transition
     records carry ``source``/``target`` (target None: stayed), the transition's
@@ -149,6 +151,7 @@ class Case:
         "clocks",
         "deadlines",
         "effects",
+        "entered",
         "facts",
         "history",
         "id",
@@ -169,8 +172,12 @@ class Case:
         self.workflow = workflow
         self.state = state
         self.facts = facts
-        #: pending deadlines: (due, order, transition, when its state was entered), sorted by due
+        #: pending deadlines: (due, order, transition, the earliest it may fire at: when its
+        #: state was entered, or when a `reschedule` counted it), sorted by due
         self.deadlines: list[tuple[datetime, int, ir.Transition, datetime]] = []
+        #: when the case entered its state: what a `reschedule` counts its deadlines from
+        #: again (docs/time.md, "In deadlines")
+        self.entered = now
         #: the workflow's clocks that have started, by name (replaced, never changed in place)
         self.clocks: Mapping[str, ClockState] = NO_CLOCKS
         self.effects: list[Effect] = []

@@ -31,6 +31,12 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
         return f"{when}  time advanced"
     if record.kind == "clock":
         return f"{when}  {_clock_line(record, tz)}"
+    if record.kind == "reschedule":
+        return f"{when}  deadlines of `{record.source}` counted again" + "".join(
+            f"\n      {written}: "
+            + (f"due {show_time(due, tz)}" if due is not None else "not scheduled")
+            for written, due in (record.data or {}).get("deadlines", ())
+        )
     if record.kind == "event":
         head = f"{record.event} by {record.actor}"
         if record.data:

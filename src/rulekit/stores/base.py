@@ -8,7 +8,7 @@ Each step runs in one transaction:
    ``BEGIN IMMEDIATE``), so concurrent steps on a case are serialized;
 2. a repeated idempotency key (of the same caller) returns the first step's result and
    changes nothing; the same caller's key with another request is ``idempotency_key_reused``;
-3. rebuild the case from its stored snapshot (state, facts, pending deadlines)
+3. rebuild the case from its stored snapshot (state, facts, pending deadlines, when it entered its state)
    and run the step with the engine of the policy version the case is pinned to;
 4. write the new snapshot, the step's history records, its next deadline and
    the effects it emitted (the outbox) -- and commit them together.
@@ -129,7 +129,7 @@ class Dialect(Protocol):
 #: the columns of rk_cases, in the order a case row is read
 CASE_COLUMNS = (
     "id, policy_hash, workflow, state, final, outcome, facts, deadlines, case_time, records, "
-    "version, parties, opened_at, updated_at, next_due, clocks"
+    "version, parties, opened_at, updated_at, next_due, clocks, entered_at"
 )
 EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
 
@@ -184,8 +184,8 @@ class _Writes:
         for sql, rows in (
             (
                 "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
-                "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ? "
-                "WHERE id = ? AND version = ?",
+                "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ?, "
+                "entered_at = ? WHERE id = ? AND version = ?",
                 self.cases,
             ),
             (
@@ -472,7 +472,7 @@ class SqlStore(StepsOnCases):
                 f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
                 # A concurrent open of the same id may have inserted it since the SELECT
                 # above: PostgreSQL waits for that one to commit, then inserts nothing.
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
                     case_id,
@@ -491,6 +491,7 @@ class SqlStore(StepsOnCases):
                     stamp,
                     self._due(case.next_deadline),
                     _clocks_json(case),
+                    codec.isoformat(case.entered),
                 ),
             )
             if cur.fetchone() is None:
@@ -847,6 +848,7 @@ class SqlStore(StepsOnCases):
             id=row[0],
             base=int(row[9]),
             clocks=_clocks_from_json(row[15]),
+            entered=datetime.fromisoformat(row[16]) if row[16] is not None else None,
         )
         due = self.dialect.time_value(row[14]) if row[14] is not None else None
         return _Loaded(
@@ -885,6 +887,7 @@ class SqlStore(StepsOnCases):
                 writes.time(t, tp),
                 writes.time(due, tp) if due is not None else None,
                 loaded.clocks_text if case.clocks is loaded.clocks else _clocks_json(case),
+                codec.isoformat(case.entered),
                 case.id,
                 loaded.version,
             )
