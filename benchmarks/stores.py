@@ -194,8 +194,8 @@ INSERT_CASE = (
 )
 UPDATE_CASE = (
     "UPDATE rk_cases SET state = ?, final = ?, outcome = ?, facts = ?, deadlines = ?, "
-    "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ? "
-    "WHERE id = ? AND version = ?"
+    "case_time = ?, records = ?, version = ?, updated_at = ?, next_due = ?, clocks = ?, "
+    "entered_at = ? WHERE id = ? AND version = ?"
 )
 INSERT_HISTORY = "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)"
 INSERT_EFFECT = (
@@ -273,25 +273,8 @@ def raw_open(cur: RawCursor, case_id: str, w: Write, *, deadline: bool = True) -
 
 
 def _update_case(cur: RawCursor, case_id: str, version: int, w: Write) -> bool:
-    r = w.row
-    cur.execute(
-        UPDATE_CASE,
-        (
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            version + 1,
-            r[13],
-            r[14],
-            r[15],
-            case_id,
-            version,
-        ),
-    )
+    r = w.row  # CASE_COLUMNS: what the store's UPDATE sets, in its order
+    cur.execute(UPDATE_CASE, (*r[3:10], version + 1, r[13], r[14], r[15], r[16], case_id, version))
     return cur.rowcount == 1
 
 
