@@ -165,6 +165,12 @@ class _PolicyBuilder(ExpressionBuilder):
             ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3])),
         )
 
+    def value_decl(self, c: list[Any]) -> tuple[str, ast.ConditionDecl]:
+        return (
+            "conditions",
+            ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), value=True),
+        )
+
     def calendar_decl(self, c: list[Token]) -> tuple[str, ast.CalendarDecl]:
         file = ast.Name(_src(), _tok_span(c[3]), _text(c[3]))
         return ("calendars", ast.CalendarDecl(_src(), _cover(c[0], c[3]), _name(c[1]), file))
@@ -494,6 +500,7 @@ expr_parser.KEYWORD_NAMES.update(
             "ENUM",
             "CONST",
             "CONDITION",
+            "VALUE",
             "ACTORS",
             "EVENT",
             "EFFECT",
