@@ -70,8 +70,8 @@ CODES: dict[str, str] = {
     "RK0330": "unknown clock",
     "RK0331": "invalid use of a clock",
     "RK0332": "cannot schedule `as soon as`",
-    "RK0333": "named conditions in a cycle",
-    "RK0334": "named condition reads the event",
+    "RK0333": "named conditions or values in a cycle",
+    "RK0334": "named condition or value reads the event",
     "RK0335": "invalid fact default",
     # Analyses (warnings)
     "RK0701": "unreachable state",
