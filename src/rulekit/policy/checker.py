@@ -426,7 +426,9 @@ class _Checker:
             if any(c.value for c in self.policy.conditions)
             else "condition",
         )
-        for decl in self.policy.conditions:
+        # Canonical order, whatever the layout: conditions, then values, each as declared
+        # (the YAML form has them in two sections); each is checked after those it names.
+        for decl in sorted(self.policy.conditions, key=lambda d: d.value):
             name = decl.name.text
             kind = _kind(decl)
             if seen.get(name) is not decl.name:
