@@ -6,7 +6,8 @@ which values one *variable* may take:
 
 - a fact or an event field (``order.amount``, ``event.decision``), ``actor``
   or ``now`` compared with a constant (``<``, ``<=``, ``>``, ``>=``, ``==``,
-  ``!=``, ``in [...]``); a bool fact on its own; ``has(a.b)``;
+  ``!=``, ``in [...]``); a bool fact on its own; ``has(a.b)`` (always true for a
+  fact with a default, which the engine fills in);
 - ``since(t)``, ``now - t`` and ``t`` compared with ``now``: the time elapsed
   since ``t``, a variable of its own;
 
@@ -411,10 +412,14 @@ _ABSORBING = (ast.Logical, ast.Conditional, ast.Comprehension)
 
 
 class Condition:
-    """A condition prepared for the analysis; ``None`` stands for no condition (always holds)."""
+    """A condition prepared for the analysis; ``None`` stands for no condition (always holds).
 
-    def __init__(self, expr: Expression | None) -> None:
+    ``defaulted``: the fact paths that have a default (``order.period: duration = 7d``):
+    the engine fills them in, so ``has()`` of one always holds."""
+
+    def __init__(self, expr: Expression | None, defaulted: Collection[str] = ()) -> None:
         self.expr = expr
+        self.defaulted = frozenset(defaulted)
         self._terms: dict[bool, list[_Term] | None] = {}
         #: fact and field paths the condition reads, with their types (to fill in a witness)
         self.types: dict[tuple[str, ...], Type] = {}
@@ -428,7 +433,7 @@ class Condition:
             checked = expr.checked
             self._interp = Interpreter(checked)
             for node_id, named in checked.named.items():
-                inner = Condition(Expression(named.checked, None, embedded=True))
+                inner = Condition(Expression(named.checked, None, embedded=True), defaulted)
                 self._named[node_id] = inner
                 self.types.update(inner.types)
             nodes = ast.walk(checked.root)
@@ -497,6 +502,8 @@ class Condition:
         if found:
             return value if isinstance(value, bool) else None
         var = self._var(node)
+        if var is not None and var.role == "has" and ".".join(var.path) in self.defaulted:
+            return True  # a defaulted fact is never unset
         if var is not None:
             return (var, _choice(var, {True}, negated=False)) if var.kind == "bool" else None
         if not isinstance(node, ast.Binary) or (node.op not in _FLIP and node.op != "in"):
