@@ -52,7 +52,8 @@ class Clause:
     reads: tuple[tuple[str, Any], ...]
     line: int
     column: int
-    #: a clause that names a named condition: the clauses of its definition
+    #: a clause that names a named condition: the clauses of its definition; that names
+    #: named values: each value, with the clauses of its definition
     parts: tuple[Clause, ...] = ()
 
     def __str__(self) -> str:
@@ -225,7 +226,7 @@ class _Run:
         self.values: dict[int, Any] = {}
         self.failures: dict[int, str] = {}
         self.budget = Budget(interp.checked.cost_limit)
-        #: node id -> the evaluation of the named condition it names
+        #: node id -> the evaluation of the named condition or value it names
         self.named: dict[int, _Run] = {}
 
     def ev(self, node: ast.Expr) -> Any:
@@ -353,8 +354,9 @@ class _Run:
         return name if name in self.variables else None
 
     def evaluate_named(self, node: ast.Ident) -> Any:
-        """A named condition's value, from its own tree, on the same values and budget; its
-        error is this name's (an error value that ``&&``/``||`` may absorb)."""
+        """A named condition's (or value's) value, from its own tree, on the same values
+        and budget; its error is this name's (an error value that ``&&``/``||`` may
+        absorb)."""
         run = _Run(Interpreter(self.checked.named[node.id].checked), self.variables, self.now)
         run.budget = self.budget
         self.named[node.id] = run
