@@ -273,3 +273,46 @@ workflow w {
 """
     result = check_source(source, "rk", "words.rk")
     assert result.ok and result.diagnostics == [], result.render()
+
+
+GUARDS = """
+policy t.guards
+facts {
+  order.a: money
+  order.b: money
+  order.due: time
+}
+actors m
+event close by m
+value total = order.a + order.b
+value due = order.due + 1d
+workflow w {
+  initial state open waits "m" {
+    on close when FIRST -> big
+    on close when SECOND -> small
+  }
+  final state big
+  final state small
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "found"),
+    [
+        # a named value is one variable of the analysis: exclusive conditions are known so
+        ('total > money("100")', 'total <= money("100")', []),
+        ("now > due", "now <= due", []),
+        # and a condition always shadowed by an earlier one
+        ('total > money("100")', 'total > money("200")', ["RK0708"]),
+        # a case where both hold cannot be checked through a value's definition
+        ('total > money("100")', 'total > money("50")', ["RK0709"]),
+    ],
+)
+def test_the_guard_analysis_reads_a_named_value_as_one_value(
+    first: str, second: str, found: list[str]
+) -> None:
+    source = GUARDS.replace("FIRST", first).replace("SECOND", second)
+    result = check_source(source, "rk", "guards.rk")
+    assert result.ok, result.render()
+    assert [d.code for d in result.diagnostics] == found

@@ -10,6 +10,8 @@ which values one *variable* may take:
   fact with a default, which the engine fills in);
 - ``since(t)``, ``now - t`` and ``t`` compared with ``now``: the time elapsed
   since ``t``, a variable of its own;
+- a named value (``value total = ...``) compared as a fact is: a variable of its
+  own (a named condition is read as its definition);
 
 joined by ``&&``, ``||`` and ``!``. A conjunction of atoms holds exactly when
 every variable can take a value its atoms allow: intervals with open and closed
@@ -549,6 +551,17 @@ class Condition:
                 return None
             members = tuple(m for m, _ in t.fields) if t.kind == "enum" else ()
             return Var(".".join(path), t.kind, members, path)
+        named = checked.named.get(node.id)
+        if named is not None and isinstance(node, ast.Ident):
+            # A named value: one value wherever it is named in the conditions judged
+            # together (same facts, same `now`), so a variable of its own; a witness that
+            # sets it cannot be checked (its definition computes it), so "yes" through it
+            # is "unknown", while "no" is exact.
+            t = named.checked.type
+            if t.kind not in _ORDERED | _CHOICES:
+                return None
+            members = tuple(m for m, _ in t.fields) if t.kind == "enum" else ()
+            return Var(node.name, t.kind, members, (node.name,))
         if path == ("now",) and node.id not in checked.constants:
             return Var("now", "timestamp", role="now")
         if isinstance(node, ast.Has):
