@@ -41,8 +41,9 @@ def label(t: ir.Transition) -> str:
         parts = [f"at {t.deadline.text}{t.adjusted}"]
     else:
         assert t.guard is not None
-        parts = [f"when {_short(t.guard.text)}"]
-    if t.guard is not None and t.kind != "auto":
+        word = "as soon as" if t.kind == "soon" else "when"
+        parts = [f"{word} {_short(t.guard.text)}"]
+    if t.guard is not None and t.kind not in ("auto", "soon"):
         parts.append(f"[{_short(t.guard.text)}]")
     if t.target is None:
         parts.append("(stays)")
