@@ -565,6 +565,12 @@ def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
     return tuple(out.values())
 
 
+def _after_dot(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows `.` or `.?` (a field's name, not a keyword)."""
+    before = text[:start].rstrip()
+    return before.removesuffix("?").rstrip().endswith(".")
+
+
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
     """The expression language's syntax message, said better where the policy's shape is known."""
     text = source.text
@@ -579,7 +585,12 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
                 Span(0, min(1, len(text))),
                 help='a policy starts with its header: policy NAME version "..."',
             )
-        if prev is not None and prev.type == "IDENT" and str(prev) in _KEYWORDS:
+        if (
+            prev is not None
+            and prev.type == "IDENT"
+            and str(prev) in _KEYWORDS
+            and not _after_dot(text, prev.start_pos or 0)  # `order.value` is a field
+        ):
             return diag.make(
                 "RK0101",
                 f"`{prev}` is a keyword, not a name: is a name missing before it?",
