@@ -78,11 +78,3 @@ def test_names_and_assumptions_are_on_the_picture() -> None:
     )
     assert "        waits unbounded: the board meets when it meets#58; no rule" in text
     assert "        assumption: only the member appeals, never the librarian" in text
-
-
-def test_named_values_and_as_soon_as_are_drawn_as_written() -> None:
-    policy = rulekit.load(Path(__file__).parent / "policies" / "named_values.rk")
-    lines = graph.mermaid(policy.workflows["claim"]).splitlines()
-    assert "    filed --> escalated : at review_due" in lines
-    assert "    approved --> paid_out : after 5d from review_due" in lines
-    assert "    escalated --> closed : as soon as now > appeal_closes" in lines

@@ -41,9 +41,8 @@ def label(t: ir.Transition) -> str:
         parts = [f"at {t.deadline.text}{t.adjusted}"]
     else:
         assert t.guard is not None
-        word = "as soon as" if t.kind == "soon" else "when"
-        parts = [f"{word} {_short(t.guard.text)}"]
-    if t.guard is not None and t.kind not in ("auto", "soon"):
+        parts = [f"when {_short(t.guard.text)}"]
+    if t.guard is not None and t.kind != "auto":
         parts.append(f"[{_short(t.guard.text)}]")
     if t.target is None:
         parts.append("(stays)")
