@@ -56,7 +56,7 @@ def test_hand_edited_defaults_are_refused(path: str, edit: dict[str, Any], messa
     assert {d.code for d in info.value.diagnostics} == {"RK0501"}
 
 
-# -- what the analyses see: RK0712, and has() of a defaulted fact in the guard analysis ----
+# -- what the analyses see: RK0713, and has() of a defaulted fact in the guard analysis ----
 
 LINTED = """
 policy t.linted
@@ -87,7 +87,7 @@ def _lines(fact: str, guard: str, delay: str) -> list[tuple[str, int]]:
     result = check_source(source, "rk", "linted.rk")
     assert result.ok, result.render()
     return [
-        (d.code, d.line) for d in result.diagnostics if d.code in ("RK0707", "RK0708", "RK0712")
+        (d.code, d.line) for d in result.diagnostics if d.code in ("RK0707", "RK0708", "RK0713")
     ]
 
 
@@ -95,15 +95,15 @@ def _lines(fact: str, guard: str, delay: str) -> list[tuple[str, int]]:
     ("fact", "guard", "delay", "found"),
     [
         # the one read of an optional fact falls back to a constant
-        ("duration?", "true", "has(order.period) ? order.period : 7d", [("RK0712", 16)]),
-        ("duration?", "true", "!has(order.period) ? WEEK : order.period", [("RK0712", 16)]),
-        ("duration?", "true", "order.?period.orValue(7d)", [("RK0712", 16)]),
+        ("duration?", "true", "has(order.period) ? order.period : 7d", [("RK0713", 16)]),
+        ("duration?", "true", "!has(order.period) ? WEEK : order.period", [("RK0713", 16)]),
+        ("duration?", "true", "order.?period.orValue(7d)", [("RK0713", 16)]),
         # every read falls back to the same value (7d is WEEK)
         (
             "duration?",
             "(has(order.period) ? order.period : WEEK) > 1d",
             "has(order.period) ? order.period : 7d",
-            [("RK0712", 14), ("RK0712", 16)],
+            [("RK0713", 14), ("RK0713", 16)],
         ),
         # two fallbacks: no one default says both
         (
@@ -123,13 +123,13 @@ def _lines(fact: str, guard: str, delay: str) -> list[tuple[str, int]]:
             [],
         ),
         # a defaulted fact: has() is always true, the fallback is never used
-        ("duration = 1d", "true", "has(order.period) ? order.period : 7d", [("RK0712", 16)]),
-        ("duration = 1d", "true", "order.?period.orValue(7d)", [("RK0712", 16)]),
+        ("duration = 1d", "true", "has(order.period) ? order.period : 7d", [("RK0713", 16)]),
+        ("duration = 1d", "true", "order.?period.orValue(7d)", [("RK0713", 16)]),
         (
             "duration = 1d",
             "has(order.period)",
             "has(order.period) ? order.period : 7d",
-            [("RK0712", 16)],
+            [("RK0713", 16)],
         ),
         # the guard analysis: has() of a defaulted fact always holds
         ("duration?", "!has(order.window)", "order.window", [("RK0708", 14)]),

@@ -316,3 +316,12 @@ def test_the_guard_analysis_reads_a_named_value_as_one_value(
     result = check_source(source, "rk", "guards.rk")
     assert result.ok, result.render()
     assert [d.code for d in result.diagnostics] == found
+
+
+def test_diagrams_label_edges_with_the_values_names() -> None:
+    from rulekit.analysis import graph
+
+    lines = graph.mermaid(rulekit.load(POLICY).workflows["claim"]).splitlines()
+    assert "    filed --> approved : review by insurer [worth_paying]" in lines
+    assert "    filed --> escalated : at review_due" in lines
+    assert "    approved --> paid_out : after 5d from review_due" in lines

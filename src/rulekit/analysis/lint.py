@@ -18,7 +18,7 @@ warning with a stable code (docs/diagnostics.md):
   (:mod:`rulekit.analysis.guards` says which conditions it decides);
 - RK0711 a plain `when` that time alone would make true, in a state where cases
   rest: `as soon as` takes it at that instant;
-- RK0712 a fallback written by hand (`has(x) ? x : D`) where the fact has a default,
+- RK0713 a fallback written by hand (`has(x) ? x : D`) where the fact has a default,
   or where the fact could declare ``D`` as its default.
 """
 
@@ -572,7 +572,7 @@ def _fallback(e: ir.Expr, node: expr_ast.Expr) -> _Fallback | None:
 
 
 def _fallbacks(policy: ir.Policy) -> list[Diagnostic]:
-    """RK0712: a fact read with a fallback written by hand (`has(x) ? x : D`,
+    """RK0713: a fact read with a fallback written by hand (`has(x) ? x : D`,
     `a.?x.orValue(D)`). Where the fact has a default, `has()` of it is always true and
     the fallback is never used. Where it is optional without one, and every read of it
     in the policy falls back to the same constant, it can declare that constant as its
@@ -641,7 +641,7 @@ def _fallback_diagnostic(f: _Fallback, fact: ir.Fact, value: Any) -> Diagnostic:
             f"declare `{fact.path}: {fact.type} = {fallback}` (in YAML `default: {fallback}`) "
             f"and write `{fact.path}` (docs/language.md, Fact defaults)"
         )
-    return diag.make("RK0712", message, checked.source, f.node.span, help=help_, severity="warning")
+    return diag.make("RK0713", message, checked.source, f.node.span, help=help_, severity="warning")
 
 
 def _optional_field(n: expr_ast.Expr) -> tuple[expr_ast.Expr, str] | None:

@@ -85,7 +85,7 @@ CODES: dict[str, str] = {
     "RK0709": "conditions the analysis cannot decide",
     "RK0710": "may stay open too long",
     "RK0711": "a `when` that waits for time",
-    "RK0712": "a fallback a fact default would say",
+    "RK0713": "a fallback a fact default would say",
     "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",
