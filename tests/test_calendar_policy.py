@@ -239,7 +239,8 @@ def test_a_period_constant_keeps_reading_no_facts(tmp_path: Path) -> None:
 
 def test_the_modifiers_say_what_the_calendar_functions_computed() -> None:
     """`after RESPONSE from t, rolled to a working day, end of day` (workflow legal) is the
-    deadline `at (t.localDate() + 1 month).nextWorkingDay().endOfDay()` (legal_by_hand),
+    deadline `at response_due`, the value `(t.localDate() + 1 month).nextWorkingDay()
+    .endOfDay()` (legal_by_hand),
     for a receipt on every day of 2026 and 2027, early, late and at noon."""
     engine = rulekit.Engine(rulekit.load(POLICY))
     opened = stdlib.parse_timestamp("2025-12-31T00:00:00+08:00")

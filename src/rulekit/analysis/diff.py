@@ -136,6 +136,15 @@ def compare(old: ir.Policy, new: ir.Policy) -> list[Change]:
             out.append(Change("constants", f"removed {name}"))
         elif ca is not None and cb is not None and ca.text != cb.text:
             out.append(Change("constants", f"{name}: {ca.text} -> {cb.text}"))
+    for name in sorted(old.conditions.keys() | new.conditions.keys()):
+        # A named value or condition changes what every expression naming it computes.
+        na, nb = old.conditions.get(name), new.conditions.get(name)
+        if na is None and nb is not None:
+            out.append(Change(f"{nb.kind}s", f"added {name} = {nb.expr.text}"))
+        elif nb is None and na is not None:
+            out.append(Change(f"{na.kind}s", f"removed {name}"))
+        elif na is not None and nb is not None and na.expr.text != nb.expr.text:
+            out.append(Change(f"{nb.kind}s", f"{name}: {na.expr.text} -> {nb.expr.text}"))
     for name in sorted(old.events.keys() | new.events.keys()):
         ea, eb = old.events.get(name), new.events.get(name)
         if ea is None and eb is not None:

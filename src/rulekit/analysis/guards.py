@@ -6,9 +6,12 @@ which values one *variable* may take:
 
 - a fact or an event field (``order.amount``, ``event.decision``), ``actor``
   or ``now`` compared with a constant (``<``, ``<=``, ``>``, ``>=``, ``==``,
-  ``!=``, ``in [...]``); a bool fact on its own; ``has(a.b)``;
+  ``!=``, ``in [...]``); a bool fact on its own; ``has(a.b)`` (always true for a
+  fact with a default, which the engine fills in);
 - ``since(t)``, ``now - t`` and ``t`` compared with ``now``: the time elapsed
   since ``t``, a variable of its own;
+- a named value (``value total = ...``) compared as a fact is: a variable of its
+  own (a named condition is read as its definition);
 
 joined by ``&&``, ``||`` and ``!``. A conjunction of atoms holds exactly when
 every variable can take a value its atoms allow: intervals with open and closed
@@ -411,10 +414,14 @@ _ABSORBING = (ast.Logical, ast.Conditional, ast.Comprehension)
 
 
 class Condition:
-    """A condition prepared for the analysis; ``None`` stands for no condition (always holds)."""
+    """A condition prepared for the analysis; ``None`` stands for no condition (always holds).
 
-    def __init__(self, expr: Expression | None) -> None:
+    ``defaulted``: the fact paths that have a default (``order.period: duration = 7d``):
+    the engine fills them in, so ``has()`` of one always holds."""
+
+    def __init__(self, expr: Expression | None, defaulted: Collection[str] = ()) -> None:
         self.expr = expr
+        self.defaulted = frozenset(defaulted)
         self._terms: dict[bool, list[_Term] | None] = {}
         #: fact and field paths the condition reads, with their types (to fill in a witness)
         self.types: dict[tuple[str, ...], Type] = {}
@@ -428,7 +435,7 @@ class Condition:
             checked = expr.checked
             self._interp = Interpreter(checked)
             for node_id, named in checked.named.items():
-                inner = Condition(Expression(named.checked, None, embedded=True))
+                inner = Condition(Expression(named.checked, None, embedded=True), defaulted)
                 self._named[node_id] = inner
                 self.types.update(inner.types)
             nodes = ast.walk(checked.root)
@@ -497,6 +504,8 @@ class Condition:
         if found:
             return value if isinstance(value, bool) else None
         var = self._var(node)
+        if var is not None and var.role == "has" and ".".join(var.path) in self.defaulted:
+            return True  # a defaulted fact is never unset
         if var is not None:
             return (var, _choice(var, {True}, negated=False)) if var.kind == "bool" else None
         if not isinstance(node, ast.Binary) or (node.op not in _FLIP and node.op != "in"):
@@ -542,6 +551,17 @@ class Condition:
                 return None
             members = tuple(m for m, _ in t.fields) if t.kind == "enum" else ()
             return Var(".".join(path), t.kind, members, path)
+        named = checked.named.get(node.id)
+        if named is not None and isinstance(node, ast.Ident):
+            # A named value: one value wherever it is named in the conditions judged
+            # together (same facts, same `now`), so a variable of its own; a witness that
+            # sets it cannot be checked (its definition computes it), so "yes" through it
+            # is "unknown", while "no" is exact.
+            t = named.checked.type
+            if t.kind not in _ORDERED | _CHOICES:
+                return None
+            members = tuple(m for m, _ in t.fields) if t.kind == "enum" else ()
+            return Var(node.name, t.kind, members, (node.name,))
         if path == ("now",) and node.id not in checked.constants:
             return Var("now", "timestamp", role="now")
         if isinstance(node, ast.Has):

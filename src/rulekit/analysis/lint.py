@@ -20,6 +20,8 @@ warning with a stable code (docs/diagnostics.md):
   rest: `as soon as` takes it at that instant;
 - RK0712 a `stay` that sets a fact a deadline of its state counts from, without
   `reschedule`: the deadline keeps the value it was counted from.
+- RK0713 a fallback written by hand (`has(x) ? x : D`) where the fact has a default,
+  or where the fact could declare ``D`` as its default.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                 )
         out.extend(_dead_deadlines(wf, states))
         out.extend(_competing(policy, wf, states))
-        out.extend(_waiting_for_time(wf, states))
+        out.extend(_waiting_for_time(wf, states, _defaulted(policy)))
         out.extend(_kept_deadlines(wf, states))
     used_facts = _used_facts(policy)
     for decl in tree.facts:
@@ -112,6 +114,7 @@ def lint(tree: ast.Policy, policy: ir.Policy) -> list[Diagnostic]:
                     severity="warning",
                 )
             )
+    out.extend(_fallbacks(policy))
     taken = {
         t.event
         for wf in policy.workflows.values()
@@ -191,7 +194,7 @@ def _dead_deadlines(wf: ir.Workflow, states: dict[tuple[str, str], ast.State]) -
 
 
 def _waiting_for_time(
-    wf: ir.Workflow, states: dict[tuple[str, str], ast.State]
+    wf: ir.Workflow, states: dict[tuple[str, str], ast.State], defaulted: frozenset[str]
 ) -> list[Diagnostic]:
     """RK0711: a plain `when` that time alone would make true, in a state where cases rest.
 
@@ -210,7 +213,7 @@ def _waiting_for_time(
         if node is None or state.final or not timed:
             continue
         conditions = [
-            (guards.Condition(t.guard.compiled if t.guard else None), False)
+            (guards.Condition(t.guard.compiled if t.guard else None, defaulted), False)
             for t in state.automatic
         ]
         if guards.satisfiable(conditions).answer == "no":
@@ -332,6 +335,7 @@ def _competing(
     """
     found: dict[tuple[object, ...], _Finding] = {}
     actor = guards.actor_var(policy.actors)
+    defaulted = _defaulted(policy)
 
     def report(key: tuple[object, ...], state: str, make: _Finding) -> None:
         found.setdefault(key, make).states.append(state)
@@ -341,14 +345,19 @@ def _competing(
         if node is None:
             continue
         for group in (*state.by_event.values(), state.automatic):
-            conditions = [guards.Condition(t.guard.compiled if t.guard else None) for t in group]
+            conditions = [
+                guards.Condition(t.guard.compiled if t.guard else None, defaulted) for t in group
+            ]
             for i in range(len(group)):
                 for key, finding in _judge(group, conditions, i, actor, node):
                     report(key, name, finding)
         for d in state.deadlines:
             if (
                 d.guard is not None
-                and guards.satisfiable([(guards.Condition(d.guard.compiled), True)]).answer == "no"
+                and guards.satisfiable(
+                    [(guards.Condition(d.guard.compiled, defaulted), True)]
+                ).answer
+                == "no"
             ):
                 report(("RK0708", d.at), name, _never(d, node))
     return [f.diagnostic(wf.name) for f in found.values()]
@@ -498,6 +507,11 @@ def _state_nodes(tree: ast.Policy) -> dict[tuple[str, str], ast.State]:
     return out
 
 
+def _defaulted(policy: ir.Policy) -> frozenset[str]:
+    """The facts with a default: never unset, so `has()` of one always holds."""
+    return frozenset(f.path for f in policy.facts.values() if f.default is not None)
+
+
 def _clocked(wf: ir.Workflow, state: ir.State) -> bool:
     """Whether a clock may move a case out of ``state``: its expiry applies there and it
     is not paused there."""
@@ -527,12 +541,11 @@ def reachable(wf: ir.Workflow) -> set[str]:
     return seen
 
 
-def _used_facts(policy: ir.Policy) -> set[str]:
-    """Fact paths some expression reads (or a parent object of them), or some transition sets."""
-    used: set[str] = set()
+def _expressions(policy: ir.Policy) -> list[ir.Expr]:
+    """Every expression of the policy: named conditions and values, and those of each
+    workflow's transitions and clocks (one written in a fragment, once per use)."""
     exprs: list[ir.Expr] = [c.expr for c in policy.conditions.values()]
     for wf in policy.workflows.values():
-        used.update(wf.requires)
         transitions = [t for s in wf.states.values() for t in s.transitions]
         for c in wf.clocks.values():
             exprs += [e for e in (c.length, c.counting_from) if e is not None]
@@ -541,7 +554,18 @@ def _used_facts(policy: ir.Policy) -> set[str]:
             exprs += [e for e in (t.guard, t.deadline, t.start) if e is not None]
             exprs += [a.value for a in t.assigns] + [v for e in t.emits for _, v in e.args]
             exprs += [a.by for a in t.clocks if a.by is not None]
-            used.update(a.fact for a in t.assigns)
+    return exprs
+
+
+def _used_facts(policy: ir.Policy) -> set[str]:
+    """Fact paths some expression reads (or a parent object of them), or some transition sets."""
+    used: set[str] = set()
+    exprs = _expressions(policy)
+    for wf in policy.workflows.values():
+        used.update(wf.requires)
+        transitions = [t for s in wf.states.values() for t in s.transitions]
+        transitions += [c.expiry for c in wf.clocks.values()]
+        used.update(a.fact for t in transitions for a in t.assigns)
     # A path reads the fact it names, the facts under it and the facts above it: looked
     # up by prefix, so the work grows with the paths, not with paths times facts.
     below: dict[str, list[str]] = {}
@@ -558,6 +582,120 @@ def _used_facts(policy: ir.Policy) -> set[str]:
     return used
 
 
+@dataclass(frozen=True)
+class _Fallback:
+    """`has(x) ? x : D`, `!has(x) ? D : x` or `a.?f.orValue(D)` on the fact ``path``."""
+
+    expr: ir.Expr
+    node: expr_ast.Expr
+    path: str
+    fallback: expr_ast.Expr
+    #: the reads of the fact the pattern is made of (the `has`, the read, the `.?`)
+    reads: frozenset[int]
+
+
+def _fallback(e: ir.Expr, node: expr_ast.Expr) -> _Fallback | None:
+    checked = e.compiled.checked
+    if isinstance(node, expr_ast.Conditional):
+        cond, then, otherwise = node.cond, node.then, node.otherwise
+        if isinstance(cond, expr_ast.Unary) and cond.op == "!":
+            cond, then, otherwise = cond.operand, otherwise, then
+        if not isinstance(cond, expr_ast.Has) or cond.operand.id not in checked.inputs:
+            return None
+        base = expr_ast.path_of(cond.operand)
+        if base is None or then.id not in checked.inputs:
+            return None
+        path = (*base, cond.field)
+        if expr_ast.path_of(then) != path:
+            return None
+        return _Fallback(e, node, ".".join(path), otherwise, frozenset({cond.id, then.id}))
+    if (
+        isinstance(node, expr_ast.Call)
+        and node.function == "orValue"
+        and node.target is not None
+        and len(node.args) == 1
+        and node.target.id in checked.inputs
+        and (sel := _optional_field(node.target)) is not None
+        and (base := expr_ast.path_of(sel[0])) is not None
+    ):
+        at = ".".join((*base, sel[1]))
+        return _Fallback(e, node, at, node.args[0], frozenset({node.target.id}))
+    return None
+
+
+def _fallbacks(policy: ir.Policy) -> list[Diagnostic]:
+    """RK0713: a fact read with a fallback written by hand (`has(x) ? x : D`,
+    `a.?x.orValue(D)`). Where the fact has a default, `has()` of it is always true and
+    the fallback is never used. Where it is optional without one, and every read of it
+    in the policy falls back to the same constant, it can declare that constant as its
+    default (`x: T = D`) and be read as itself: once, and seen by the guard analysis."""
+    found: list[_Fallback] = []
+    plain: set[str] = set()  # paths read otherwise than through a fallback
+    seen: set[ir.Position] = set()
+    for e in _expressions(policy):
+        checked = e.compiled.checked
+        if e.at in seen:
+            continue  # a fragment's or a block's expression, written once
+        seen.add(e.at)
+        here = [f for n in expr_ast.walk(checked.root) if (f := _fallback(e, n)) is not None]
+        covered = {i for f in here for i in f.reads}
+        plain.update(path for n, path in _reads(e) if n.id not in covered)
+        found += here
+    out: list[Diagnostic] = []
+    by_fact: dict[str, list[_Fallback]] = {}
+    for f in found:
+        fact = policy.facts.get(f.path)
+        if fact is None or not fact.optional:
+            continue
+        if fact.default is not None:
+            out.append(_fallback_diagnostic(f, fact, None))
+        else:
+            by_fact.setdefault(f.path, []).append(f)
+    for path, uses in by_fact.items():
+        if any(p == path or p.startswith(path + ".") or path.startswith(p + ".") for p in plain):
+            continue  # read without the fallback too: a default would change that read
+        values = [_constant_of(f) for f in uses]
+        first = values[0]
+        if first is None or any(v is None or v[0] != first[0] for v in values):
+            continue  # not one constant: no single default says it
+        out.extend(_fallback_diagnostic(f, policy.facts[path], first[0]) for f in uses)
+    return out
+
+
+def _constant_of(f: _Fallback) -> tuple[Any] | None:
+    """The fallback's value when it is a constant a default could be (no fact, no `now`,
+    no named value), in a 1-tuple; else None."""
+    checked = f.expr.compiled.checked
+    if any(n.id in checked.named for n in expr_ast.walk(f.fallback)):
+        return None
+    try:
+        return (Interpreter(checked).constant(f.fallback),)
+    except EvaluationError:
+        return None
+
+
+def _fallback_diagnostic(f: _Fallback, fact: ir.Fact, value: Any) -> Diagnostic:
+    checked = f.expr.compiled.checked
+    written = " ".join(checked.source.snippet(f.node.span).split())
+    fallback = " ".join(checked.source.snippet(f.fallback.span).split())
+    if value is None:  # the fact has a default
+        message = (
+            f"`{written}`: `{fact.path}` has a default, so it is always set and the "
+            "fallback is never used"
+        )
+        help_ = f"write `{fact.path}` (docs/language.md, Fact defaults)"
+    else:
+        message = (
+            f"`{written}` falls back to a constant wherever `{fact.path}` is read: "
+            "it can be the fact's default"
+        )
+        help_ = (
+            f"declare `{fact.path}: {fact.type} = {fallback}` (in YAML `default: {fallback}`) "
+            f"and write `{fact.path}` (docs/language.md, Fact defaults)"
+        )
+    return diag.make("RK0713", message, checked.source, f.node.span, help=help_, severity="warning")
+
+
 def _optional_field(n: expr_ast.Expr) -> tuple[expr_ast.Expr, str] | None:
     """What `a.?f` (a call of `_?._`) selects from: (`a`, "f"); None for any other node."""
     if isinstance(n, expr_ast.Call) and n.function == expr_ast.OPTIONAL_SELECT:
@@ -571,6 +709,11 @@ def _read_paths(e: ir.Expr) -> list[str]:
     """The fact paths ``e`` reads, each as far as it is spelt: `order.amount` reads that
     leaf only, not every fact of `order`; `has(qux.a)` reads `qux.a`. A whole object read
     on its own (`size(order.items)`, `order == ...`) reads all its facts."""
+    return [path for _, path in _reads(e)]
+
+
+def _reads(e: ir.Expr) -> list[tuple[expr_ast.Expr, str]]:
+    """The reads of :func:`_read_paths`, each with the node that reads it."""
     checked = e.compiled.checked
     nodes = expr_ast.walk(checked.root)
     reads = [
@@ -582,7 +725,7 @@ def _read_paths(e: ir.Expr) -> list[str]:
     # `order` in `order.amount` (or `order.?coupon`) is read only to reach the field
     reached = {n.operand.id for n in reads if isinstance(n, expr_ast.Select | expr_ast.Has)}
     reached.update(sel[0].id for n in reads if (sel := _optional_field(n)) is not None)
-    paths = []
+    paths: list[tuple[expr_ast.Expr, str]] = []
     for n in reads:
         if n.id in reached:
             continue
@@ -595,5 +738,5 @@ def _read_paths(e: ir.Expr) -> list[str]:
         else:
             path = expr_ast.path_of(n)
         if path is not None:
-            paths.append(".".join(path))
+            paths.append((n, ".".join(path)))
     return paths

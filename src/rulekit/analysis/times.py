@@ -235,6 +235,38 @@ def _at(
     )
 
 
+@dataclass(frozen=True)
+class Named:
+    """A named value or condition as ``check --explain-times`` shows it (and as an editor
+    shows a name on hover): its kind, type and definition."""
+
+    kind: str
+    name: str
+    type: str
+    text: str
+    at: ir.Position
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}: {self.type} = {' '.join(self.text.split())}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "type": self.type,
+            "text": self.text,
+            "at": str(self.at),
+        }
+
+
+def named(policy: ir.Policy) -> list[Named]:
+    """The policy's named values and conditions, each after those it names."""
+    return [
+        Named(c.kind, c.name, str(c.expr.type), c.expr.text, c.at)
+        for c in policy.conditions.values()
+    ]
+
+
 def render(times: Iterable[WorkflowTimes]) -> str:
     """The figures as text: per workflow, opened and left alone, at worst, then per state."""
     lines = []

@@ -69,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no policy files found in " + ", ".join(args.paths))
     results: list[tuple[Path, CheckResult, list[Diagnostic]]] = []
     explained: dict[Path, list[times.WorkflowTimes]] = {}
+    names: dict[Path, list[times.Named]] = {}
     for path in files:
         result = analysis.check(path)
         found = result.diagnostics
         if result.policy is not None and result.ok:
             if args.explain_times:
                 explained[path] = times.worst_case_times(result.policy)
+                names[path] = times.named(result.policy)
             if limit is not None:
                 found = sorted([*found, *times.max_open(result.policy, limit)], key=diag.sort_key)
         results.append((path, result, found))
@@ -106,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
                             "diagnostics": [d.to_dict() for d in ds],
                         }
                         | (
-                            {"times": [w.to_dict() for w in explained.get(p, [])]}
+                            {
+                                "named": [n.to_dict() for n in names.get(p, [])],
+                                "times": [w.to_dict() for w in explained.get(p, [])],
+                            }
                             if args.explain_times
                             else {}
                         )
@@ -128,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
                 text = diag.render(d, src.line_text(d.line) if src is not None else None)
                 print((diag.colorize(text) if color else text) + "\n")
         for path, figures in explained.items():
+            if names[path]:
+                print(f"{path}: named values and conditions")
+                print("\n".join(f"  {n}" for n in names[path]) + "\n")
             print(f"{path}: worst-case time a case stays open if nobody acts")
             print(times.render(figures) + "\n")
         print(summary)

@@ -70,8 +70,8 @@ CODES: dict[str, str] = {
     "RK0330": "unknown clock",
     "RK0331": "invalid use of a clock",
     "RK0332": "cannot schedule `as soon as`",
-    "RK0333": "named conditions in a cycle",
-    "RK0334": "named condition reads the event",
+    "RK0333": "named conditions or values in a cycle",
+    "RK0334": "named condition or value reads the event",
     "RK0335": "invalid fact default",
     "RK0338": "`reschedule` not on a `stay`",
     # Analyses (warnings)
@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "RK0710": "may stay open too long",
     "RK0711": "a `when` that waits for time",
     "RK0712": "a `stay` that keeps a deadline its facts moved",
+    "RK0713": "a fallback a fact default would say",
     "RK0730": "state left out of --max-open",
     # YAML form
     "RK0401": "not valid YAML",

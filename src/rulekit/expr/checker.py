@@ -46,10 +46,10 @@ from rulekit.expr.types import (
 
 
 class Named(Protocol):
-    """A named condition of a policy (``condition eligible = ...``), checked once: an
-    expression that names it is checked against its type and reads, evaluates it with
-    its compiled function (code generation) or its tree (the interpreter), and keeps no
-    copy of it. :class:`rulekit.expr.expression.Expression` is one."""
+    """A named condition or value of a policy (``condition eligible = ...``, ``value due
+    = ...``), checked once: an expression that names it is checked against its type and
+    reads, evaluates it with its compiled function (code generation) or its tree (the
+    interpreter), and keeps no copy of it. :class:`rulekit.expr.expression.Expression` is one."""
 
     @property
     def checked(self) -> CheckedExpr: ...
@@ -78,7 +78,7 @@ class CheckedExpr:
     #: against, which is also its run-time budget.
     cost: Estimate = ZERO
     cost_limit: int = DEFAULT_COST_LIMIT
-    #: node id -> the named condition an identifier names (``condition eligible = ...``)
+    #: node id -> the named condition or value an identifier names (``condition eligible = ...``)
     named: Mapping[int, Named] = field(default_factory=dict)
     #: the zone and calendars calendar time counts in (a policy's; UTC outside one)
     time_rules: cal.TimeRules = stdlib.DEFAULT_TIME_RULES
@@ -1064,7 +1064,7 @@ def check(
     """Check ``root``; ``env`` None means no declarations (all names dynamic).
 
     ``constants`` are names with a known type and value (a policy's constants);
-    ``named`` the named conditions it may read, each already checked;
+    ``named`` the named conditions and values it may read, each already checked;
     ``hints`` the help line for particular undeclared names (``"*"``: any other);
     ``cost_limit`` the most its estimated cost may be (RK0210 past it); ``time_rules``
     the zone and calendars calendar periods and local dates count in (default: UTC).

@@ -393,7 +393,7 @@ class _Emitter:
                 if node.id in self.checked.constants:
                     return self.const(self.checked.constants[node.id])
                 if node.id in self.checked.named:
-                    # A named condition: its own compiled function, shared by every
+                    # A named condition or value: its own compiled function, shared by every
                     # expression that names it; on any error it raises, so this one hands over.
                     return f"{self.const(self.checked.named[node.id].function)}(variables, now)"
                 if name == "now":

@@ -52,7 +52,8 @@ class Clause:
     reads: tuple[tuple[str, Any], ...]
     line: int
     column: int
-    #: a clause that names a named condition: the clauses of its definition
+    #: a clause that names a named condition: the clauses of its definition; that names
+    #: named values: each value, with the clauses of its definition
     parts: tuple[Clause, ...] = ()
 
     def __str__(self) -> str:
@@ -131,11 +132,12 @@ class Interpreter:
         return Explanation(value, error, self.clauses(run))
 
     def clauses(self, run: _Run) -> tuple[Clause, ...]:
-        """The clauses of ``run``'s expression, each named condition with its own clauses."""
+        """The clauses of ``run``'s expression; a clause that names named conditions or
+        values has their own clauses under it (and a named value's value among its reads)."""
         out = []
         for node in _clauses(run.root):
             pos = self.checked.source.position(node.span.start)
-            named = run.named.get(node.id)
+            reads = self.reads(node)
             out.append(
                 Clause(
                     text=self.snippet(node),
@@ -143,23 +145,52 @@ class Interpreter:
                     error=run.failures.get(node.id),
                     reads=tuple(
                         (self.snippet(r), run.values[r.id])
-                        for r in self.reads(node)
-                        if r.id in run.values
+                        for r in reads
+                        if r.id in run.values and not (r is node and r.id in run.named)
                     ),
                     line=pos.line,
                     column=pos.column,
-                    parts=named.interp.clauses(named) if named is not None else (),
+                    parts=self.named_parts(run, node, reads),
+                )
+            )
+        return tuple(out)
+
+    def named_parts(self, run: _Run, node: ast.Expr, reads: list[ast.Expr]) -> tuple[Clause, ...]:
+        """The clauses of the named conditions and values ``node`` names: its own name's
+        definition, or under each name it reads, that name's."""
+        out: list[Clause] = []
+        for r in reads:
+            named = run.named.get(r.id)
+            if named is None:
+                continue
+            if r is node:
+                return named.interp.clauses(named)
+            pos = self.checked.source.position(r.span.start)
+            out.append(
+                Clause(
+                    text=self.snippet(r),
+                    value=run.values.get(r.id),
+                    error=run.failures.get(r.id),
+                    reads=(),
+                    line=pos.line,
+                    column=pos.column,
+                    parts=named.interp.clauses(named),
                 )
             )
         return tuple(out)
 
     def reads(self, node: ast.Expr) -> list[ast.Expr]:
-        """The outermost caller-supplied reads (and ``now``) inside ``node``."""
+        """The outermost caller-supplied reads (and ``now``, and named conditions and values)
+        inside ``node``."""
         out: list[ast.Expr] = []
         stack = [node]
         while stack:
             n = stack.pop()
-            if n.id in self.checked.inputs or (isinstance(n, ast.Ident) and n.name == "now"):
+            if (
+                n.id in self.checked.inputs
+                or n.id in self.checked.named
+                or (isinstance(n, ast.Ident) and n.name == "now")
+            ):
                 out.append(n)
                 continue
             stack.extend(reversed(ast.children(n)))
@@ -195,7 +226,7 @@ class _Run:
         self.values: dict[int, Any] = {}
         self.failures: dict[int, str] = {}
         self.budget = Budget(interp.checked.cost_limit)
-        #: node id -> the evaluation of the named condition it names
+        #: node id -> the evaluation of the named condition or value it names
         self.named: dict[int, _Run] = {}
 
     def ev(self, node: ast.Expr) -> Any:
@@ -323,8 +354,9 @@ class _Run:
         return name if name in self.variables else None
 
     def evaluate_named(self, node: ast.Ident) -> Any:
-        """A named condition's value, from its own tree, on the same values and budget; its
-        error is this name's (an error value that ``&&``/``||`` may absorb)."""
+        """A named condition's (or value's) value, from its own tree, on the same values
+        and budget; its error is this name's (an error value that ``&&``/``||`` may
+        absorb)."""
         run = _Run(Interpreter(self.checked.named[node.id].checked), self.variables, self.now)
         run.budget = self.budget
         self.named[node.id] = run

@@ -133,6 +133,8 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
     if policy.conditions:  # likewise
         body["conditions"] = [
             {"name": c.name, "expr": _expr(c.expr), "at": _at(c.at)}
+            # only on a named value: the artifacts of named conditions hash as before
+            | ({"value": True} if c.value else {})
             for c in policy.conditions.values()
         ]
     if policy.calendars:  # likewise
@@ -410,13 +412,20 @@ class _Reader:
         consts = {k: (c.type, c.value) for k, c in constants.items()}
         conditions: dict[str, ir.Condition] = {}
         for c in d.get("conditions", []):
-            where = f"condition {c['name']}"
+            is_value = c.get("value", False)
+            where = f"{'value' if is_value else 'condition'} {c['name']}"
             if c["name"] in conditions or c["name"] in env or c["name"] in consts:
                 self.fail(f"{where}: the name is taken")
                 continue
-            expr = self.expr(c["expr"], env, consts, where, ("bool",))
+            expr = self.expr(c["expr"], env, consts, where, None if is_value else ("bool",))
+            if expr is not None and is_value and c["expr"]["type"] != str(expr.type):
+                # A named value's type is what tools show for its name: it must be its own.
+                self.fail(f"{where}: `{expr.text}` is {expr.type}, not {c['expr']['type']}")
+                continue
             if expr is not None:
-                conditions[c["name"]] = ir.Condition(c["name"], expr, self.pos(c.get("at")))
+                conditions[c["name"]] = ir.Condition(
+                    c["name"], expr, self.pos(c.get("at")), is_value
+                )
                 self.named[c["name"]] = expr.compiled
         actors = tuple(d["actors"])
         events = {

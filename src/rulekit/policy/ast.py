@@ -84,10 +84,12 @@ class ConstDecl(Located):
 
 @dataclass(frozen=True)
 class ConditionDecl(Located):
-    """``condition NAME = EXPR``: a named condition over facts and constants."""
+    """``condition NAME = EXPR``: a named condition over facts and constants; with
+    ``value``, ``value NAME = EXPR``: a named value of any type."""
 
     name: Name
     expr: ExprRef
+    value: bool = False
 
 
 @dataclass(frozen=True)

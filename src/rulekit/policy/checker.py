@@ -60,6 +60,10 @@ SYSTEM_ACTOR = "system"
 MAX_TYPE_NESTING = 32
 
 
+def _kind(decl: ast.ConditionDecl) -> str:
+    return "value" if decl.value else "condition"
+
+
 def position(node: ast.Located) -> ir.Position:
     return _pos(node.source, node.span)
 
@@ -416,35 +420,49 @@ class _Checker:
                 self.fact_types[fact.path] = replace(fact, optional=True, default=value)
 
     def declare_conditions(self) -> None:
-        """Named conditions: each checked once, after those it names (a cycle is RK0333);
-        over facts and constants only (`event` or `actor` is RK0334)."""
+        """Named conditions (bool) and values (any type): each checked once, after those it
+        names (a cycle is RK0333); over facts and constants only (`event` or `actor` is
+        RK0334)."""
         decls: dict[str, ast.ConditionDecl] = {}
-        seen = self.duplicates([c.name for c in self.policy.conditions], "condition")
-        for decl in self.policy.conditions:
+        seen = self.duplicates(
+            [c.name for c in self.policy.conditions],
+            "named value or condition"
+            if any(c.value for c in self.policy.conditions)
+            else "condition",
+        )
+        # Canonical order, whatever the layout: conditions, then values, each as declared
+        # (the YAML form has them in two sections); each is checked after those it names.
+        for decl in sorted(self.policy.conditions, key=lambda d: d.value):
             name = decl.name.text
+            kind = _kind(decl)
             if seen.get(name) is not decl.name:
                 continue
             if name in self.env or name in self.constants or name in RESERVED_FACT_ROOTS:
                 self.error(
                     "RK0301",
-                    f"condition `{name}` has the name of a fact, a constant or a built-in name",
+                    f"{kind} `{name}` has the name of a fact, a constant or a built-in name",
                     decl.name,
-                    "rename the condition",
+                    f"rename the {kind}",
                 )
                 continue
             decls[name] = decl
         names: dict[str, list[str]] = {}
         for name, decl in decls.items():
+            kind = _kind(decl)
             idents = [n for n in expr_ast.walk(decl.expr.root) if isinstance(n, expr_ast.Ident)]
             for n in idents:
                 if n.name in ("event", "actor"):
                     self.error(
                         "RK0334",
-                        f"condition `{name}` reads `{n.name}`, which only a transition on an "
+                        f"{kind} `{name}` reads `{n.name}`, which only a transition on an "
                         "event has",
                         ast.Name(decl.expr.source, n.span, n.name),
-                        "a named condition is over facts and constants: test "
-                        f"`{n.name}` in the guard that names `{name}`",
+                        f"a named {kind} is over facts and constants: "
+                        + (
+                            f"test `{n.name}` in the guard that names `{name}`"
+                            if not decl.value
+                            else f"read `{n.name}` where `{name}` is used"
+                        ),
                     )
                     self.broken.add(name)
             names[name] = list(dict.fromkeys(n.name for n in idents if n.name in decls))
@@ -462,12 +480,13 @@ class _Checker:
                 if any(d in self.broken for d in names[name]):
                     self.broken.add(name)  # what it names is reported already
                     continue
-                compiled = self.expression(decl.expr, scope, ("bool",), f"condition `{name}`")
+                expected = None if decl.value else ("bool",)
+                compiled = self.expression(decl.expr, scope, expected, f"{_kind(decl)} `{name}`")
                 if compiled is None:
                     self.broken.add(name)
                     continue
                 scope.named[name] = compiled.compiled
-                self.conditions[name] = ir.Condition(name, compiled, position(decl))
+                self.conditions[name] = ir.Condition(name, compiled, position(decl), decl.value)
 
     def condition_cycle(
         self,
@@ -487,11 +506,17 @@ class _Checker:
         first = min(cycle, key=lambda n: decls[n].span.start)
         i = cycle.index(first)
         route = [*cycle[i:], *cycle[:i], first]
+        kinds = {_kind(decls[n]) for n in cycle}
+        named = {
+            frozenset({"condition"}): "named conditions",
+            frozenset({"value"}): "named values",
+        }.get(frozenset(kinds), "named values and conditions")
+        kind = _kind(decls[first])
         self.error(
             "RK0333",
-            "named conditions name each other in a cycle: " + " -> ".join(route),
+            f"{named} name each other in a cycle: " + " -> ".join(route),
             decls[first].name,
-            "a condition cannot depend on itself: write the shared part as a condition of its own",
+            f"a {kind} cannot depend on itself: write the shared part as a {kind} of its own",
         )
 
     # -- expressions ------------------------------------------------------------------
@@ -921,6 +946,7 @@ class _Checker:
             scope.env,
             scope.constants,
             cost_limit=self.cost_limit,
+            named=scope.named,
             time_rules=self.time_rules,
         )
         if problems or checked.type.kind != "timestamp":

@@ -93,12 +93,19 @@ class Constant:
 
 @dataclass(frozen=True)
 class Condition:
-    """``condition NAME = EXPR``: checked once; every expression that names it evaluates
-    this one's compiled function (``expr.compiled``)."""
+    """``condition NAME = EXPR`` (a bool), or ``value NAME = EXPR`` (``value``: of any
+    type): checked once; every expression that names it evaluates this one's compiled
+    function (``expr.compiled``)."""
 
     name: str
     expr: Expr
     at: Position
+    value: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``condition`` or ``value``, as declared."""
+        return "value" if self.value else "condition"
 
 
 @dataclass(frozen=True)
@@ -283,7 +290,7 @@ class Policy:
     hash: str = ""
     #: the most an expression of the policy may cost to evaluate (docs/expressions.md, "Cost")
     cost_limit: int = DEFAULT_COST_LIMIT
-    #: named conditions, in an order where each comes after those it names
+    #: named conditions and values, in an order where each comes after those it names
     conditions: Mapping[str, Condition] = field(default_factory=dict)
     #: working-day calendars, as declared (the first is the default); their content,
     #: read when the policy was compiled

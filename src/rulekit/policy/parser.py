@@ -165,6 +165,12 @@ class _PolicyBuilder(ExpressionBuilder):
             ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3])),
         )
 
+    def value_decl(self, c: list[Any]) -> tuple[str, ast.ConditionDecl]:
+        return (
+            "conditions",
+            ast.ConditionDecl(_src(), _cover(c[0], c[3]), _name(c[1]), _expr(c[3]), value=True),
+        )
+
     def calendar_decl(self, c: list[Token]) -> tuple[str, ast.CalendarDecl]:
         file = ast.Name(_src(), _tok_span(c[3]), _text(c[3]))
         return ("calendars", ast.CalendarDecl(_src(), _cover(c[0], c[3]), _name(c[1]), file))
@@ -500,6 +506,7 @@ expr_parser.KEYWORD_NAMES.update(
             "ENUM",
             "CONST",
             "CONDITION",
+            "VALUE",
             "ACTORS",
             "EVENT",
             "EFFECT",
@@ -564,6 +571,12 @@ def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
     return tuple(out.values())
 
 
+def _after_dot(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows `.` or `.?` (a field's name, not a keyword)."""
+    before = text[:start].rstrip()
+    return before.removesuffix("?").rstrip().endswith(".")
+
+
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Diagnostic:
     """The expression language's syntax message, said better where the policy's shape is known."""
     text = source.text
@@ -578,7 +591,12 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, source: Source) -> Di
                 Span(0, min(1, len(text))),
                 help='a policy starts with its header: policy NAME version "..."',
             )
-        if prev is not None and prev.type == "IDENT" and str(prev) in _KEYWORDS:
+        if (
+            prev is not None
+            and prev.type == "IDENT"
+            and str(prev) in _KEYWORDS
+            and not _after_dot(text, prev.start_pos or 0)  # `order.value` is a field
+        ):
             return diag.make(
                 "RK0101",
                 f"`{prev}` is a keyword, not a name: is a name missing before it?",

@@ -17,7 +17,11 @@ whenever the facts change (the transition is an automatic one as well).
 
 A named condition (``condition late = ...``) in the chain counts as its own
 parts: ``as soon as late and order.open`` is solved as if ``late`` were written
-out, and the instant is written from the named condition's text.
+out, and the instant is written from the named condition's text. A named value
+(``value due = ...``) that reads no time is an ``E`` or ``D`` like any other
+(``now > due``: true from ``due``); one that reads the time is seen through
+where it is compared (``value waited = since(request.received_at)``: ``waited >
+30d`` is true from ``request.received_at + 30d``).
 
 Anything else cannot be scheduled and is reported (RK0332) with what to write:
 a condition that only stops holding as time passes (``now < E``, ``since(T) <=
@@ -148,12 +152,17 @@ def _shape(node: ast.Expr, checked: CheckedExpr) -> str | Unsolvable:
             node.span,
             "use `when` (it is judged whenever the case enters the state or its facts change)",
         )
+    # A named value that reads the time stands for its definition (from its own text).
+    owner = checked
+    while isinstance(timed, ast.Ident) and timed.id in owner.named:
+        owner = owner.named[timed.id].checked
+        timed = owner.root
     if isinstance(timed, ast.Ident) and timed.name == "now":
         return _text(other, source)
-    start = _elapsed(timed, named)
+    start = _elapsed(timed, owner.named)
     if start is None:
         return _cannot(node)
-    return f"{_operand(start, source)} + {_operand(other, source)}"
+    return f"{_operand(start, owner.source)} + {_operand(other, source)}"
 
 
 def _elapsed(node: ast.Expr, named: Mapping[int, Named]) -> ast.Expr | None:

@@ -191,11 +191,12 @@ class _Reader:
             )
         conditions = [
             self.guarded(
-                lambda k=key, v=value: ast.ConditionDecl(
-                    self.source, self.span(k), self.name(k), self.expr(v)
+                lambda k=key, v=value, is_value=section == "values": ast.ConditionDecl(
+                    self.source, self.span(k), self.name(k), self.expr(v), is_value
                 )
             )
-            for key, value in _pairs(m.get("conditions"))
+            for section in ("conditions", "values")
+            for key, value in _pairs(m.get(section))
         ]
         actors = tuple(self.name(v) for v in _items(m.get("actors")))
         events = []
