@@ -10,7 +10,8 @@ What the layout fixes: each declaration, fact, state, ``every`` block, clock and
 transition starts a line, indented two spaces per block; one space between words (none
 inside ``a.b``, ``f(x)``, before ``,`` ``:`` ``?``); runs of blank lines become one, and
 there are none at the start or end of a block; a trailing comment is at least two spaces
-after the code and lines in a row with trailing comments have them aligned. What it keeps:
+after the code (further when the author put it further) and lines in a row with trailing
+comments have them aligned. What it keeps:
 where the author broke a statement's line (between clauses, after a comma), the
 continuation indented two spaces (a list's continuation lines align with its first
 element); and each expression byte for byte, its own line breaks and comments included,
@@ -81,7 +82,7 @@ class _Line:
     indent: int
     text: str
     comment: str | None = None
-    comment_col: int = 0  # the comment's column in the input
+    comment_gap: int = 0  # the spaces before the comment in the input
 
 
 @dataclass
@@ -104,11 +105,11 @@ class _Printer:
             line.text += " "
         line.text += text
 
-    def comment(self, text: str, source_col: int) -> None:
+    def comment(self, text: str, gap: int) -> None:
         """A comment after the code of the current line (alone on it when there is none)."""
         line = self.lines[-1]
         if line.text:
-            line.comment, line.comment_col = text, source_col
+            line.comment, line.comment_gap = text, gap
         else:
             line.text = text
 
@@ -118,16 +119,18 @@ class _Printer:
         rendered = [(_INDENT * ln.indent + ln.text) if ln.text else "" for ln in self.lines]
 
         def flush() -> None:
-            # Trailing comments on lines in a row: one column, at least two spaces after the
-            # longest code and not left of where the author put any of them.
+            # Trailing comments on lines in a row at one indentation: one column, each at
+            # least two spaces after its code and as far as the author put it from it.
             if run:
-                col = max(max(len(rendered[i]) + 2, self.lines[i].comment_col) for i in run)
+                col = max(len(rendered[i]) + max(2, self.lines[i].comment_gap) for i in run)
                 for i in run:
                     rendered[i] = rendered[i].ljust(col) + str(self.lines[i].comment)
                 run.clear()
 
         for i, ln in enumerate(self.lines):
             if ln.comment is not None:
+                if run and self.lines[run[-1]].indent != ln.indent:
+                    flush()
                 run.append(i)
             else:
                 flush()
@@ -152,7 +155,7 @@ def _parse_tree(text: str) -> Tree[Token]:
     global _tree_parser
     if _tree_parser is None:
         _tree_parser = lalr_parser(
-            "rules-tree",
+            "fmt-tree",
             grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
             start="policy",
             maybe_placeholders=False,
@@ -248,7 +251,7 @@ def format_text(text: str) -> str:
         broke = False
         for n, (breaks, comment) in enumerate(gap[:-1]):
             if n == 0 and breaks == 0 and prev is not None:
-                p.comment(comment, _column(text, text.index(comment, pos)))
+                p.comment(comment, text.index(comment, pos) - pos)
                 continue
             if prev is not None or n > 0 or p.lines[-1].text:
                 p.newline(comment_indent, blank=breaks > 1 and not fresh)
@@ -282,15 +285,11 @@ def format_text(text: str) -> str:
         pos = unit.end
     for breaks, comment in _gap(text[pos:])[:-1]:
         if breaks == 0 and prev is not None and p.lines[-1].text:
-            p.comment(comment, _column(text, text.index(comment, pos)))
+            p.comment(comment, text.index(comment, pos) - pos)
         else:
             p.newline(0, blank=breaks > 1)
             p.add(comment, space=False)
     return p.render()
-
-
-def _column(text: str, offset: int) -> int:
-    return offset - (text.rfind("\n", 0, offset) + 1)
 
 
 def _may_break(prev: _Unit, unit: _Unit) -> bool:
