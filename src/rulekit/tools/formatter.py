@@ -266,6 +266,8 @@ def format_text(text: str) -> str:
                 p.newline(indent, blank=breaks > 1)
             p.lines[-1].indent = indent
             p.add(unit.text, space=False)
+        elif unit.close is not None and prev.kind == "LBRACE" and not broke:
+            p.add(unit.text, space=False)  # an empty block: `{}`
         elif unit.statement is not None or unit.close is not None:
             p.newline(indent, blank=breaks > 1 and not fresh and unit.close is None)
             p.add(unit.text, space=False)
