@@ -73,9 +73,7 @@ def test_golden_layout(name: str) -> None:
     assert _hash(expected, str(source)) == _hash(source.read_text(), str(source)) is not None
 
 
-@pytest.mark.parametrize(
-    "path", _repository_policies(), ids=lambda p: str(p.relative_to(ROOT))
-)
+@pytest.mark.parametrize("path", _repository_policies(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_policy_of_the_repository(path: Path) -> None:
     text = path.read_text(encoding="utf-8-sig")
     try:
@@ -98,11 +96,12 @@ def test_docs_examples(name: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [ROOT / "rules" / "kuaishou_after_sales.rk", ROOT / "examples" / "support_sla" / "support_sla.rk"],
+    [
+        ROOT / "rules" / "kuaishou_after_sales.rk",
+        ROOT / "examples" / "support_sla" / "support_sla.rk",
+    ],
 )
-def test_the_shipped_policies_are_formatted(
-    path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_shipped_policies_are_formatted(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fmt", "--check", str(path)]) == 0
     assert capsys.readouterr().out == ""
 
@@ -130,7 +129,9 @@ def test_check_and_diff_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().out == ""
 
 
-def test_stdin_to_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stdin_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO((GOLDEN / "comments.input.rk").read_text()))
     assert main(["fmt", "-"]) == 0
     assert capsys.readouterr().out == (GOLDEN / "comments.expected.rk").read_text()
@@ -145,7 +146,9 @@ def test_a_syntax_error_is_shown_and_the_file_left_alone(
     out, err = capsys.readouterr()
     assert out == ""
     assert f"{path}:16:16: error[RK0101]: unexpected `=`" in err
-    assert "16 |     on approve => b" in err and f"{path}: not formatted: it has syntax errors" in err
+    assert (
+        "16 |     on approve => b" in err and f"{path}: not formatted: it has syntax errors" in err
+    )
     assert path.read_text() == SYNTAX_ERROR.read_text()
 
 

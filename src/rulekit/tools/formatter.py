@@ -39,17 +39,34 @@ __all__ = ["FormatError", "format_checked", "format_text"]
 
 #: Each of these starts a line of its own.
 _STATEMENTS = frozenset(
-    "header facts enum_decl const_decl condition_decl value_decl actors_decl event_decl effect_decl "
-    "fragment workflow calendar_decl fact_decl state every_block use_fragment clock_decl "
-    "transition".split()
+    [
+        "header",
+        "facts",
+        "enum_decl",
+        "const_decl",
+        "condition_decl",
+        "value_decl",
+        "actors_decl",
+        "event_decl",
+        "effect_decl",
+        "fragment",
+        "workflow",
+        "calendar_decl",
+        "fact_decl",
+        "state",
+        "every_block",
+        "use_fragment",
+        "clock_decl",
+        "transition",
+    ]
 )
 #: Blocks whose content is indented one level (an enum's braces hold one line).
-_BLOCKS = frozenset("facts fragment workflow state_body every_block".split())
+_BLOCKS = frozenset(["facts", "fragment", "workflow", "state_body", "every_block"])
 #: Lists whose continuation lines align with their first element.
-_LISTS = frozenset("set_facts effect_args payload ident_list".split())
-_LIST_PUNCTUATION = frozenset("SET LPAR RPAR COMMA".split())
-_NO_SPACE_BEFORE = frozenset("COMMA RPAR COLON QMARK DOT LPAR".split())
-_NO_SPACE_AFTER = frozenset("LPAR DOT".split())
+_LISTS = frozenset(["set_facts", "effect_args", "payload", "ident_list"])
+_LIST_PUNCTUATION = frozenset(["SET", "LPAR", "RPAR", "COMMA"])
+_NO_SPACE_BEFORE = frozenset(["COMMA", "RPAR", "COLON", "QMARK", "DOT", "LPAR"])
+_NO_SPACE_AFTER = frozenset(["LPAR", "DOT"])
 _COMMENT = re.compile(r"//[^\n]*")
 _INDENT = "  "
 
@@ -97,6 +114,8 @@ class _Printer:
 
     def column(self) -> int:
         line = self.lines[-1]
+        if "\n" in line.text:  # after an expression written on several lines
+            return len(line.text.rsplit("\n", 1)[1])
         return len(_INDENT) * line.indent + len(line.text)
 
     def add(self, text: str, space: bool) -> None:
@@ -122,9 +141,10 @@ class _Printer:
             # Trailing comments on lines in a row at one indentation: one column, each at
             # least two spaces after its code and as far as the author put it from it.
             if run:
-                col = max(len(rendered[i]) + max(2, self.lines[i].comment_gap) for i in run)
+                ends = {i: len(rendered[i].rsplit("\n", 1)[-1]) for i in run}
+                col = max(ends[i] + max(2, self.lines[i].comment_gap) for i in run)
                 for i in run:
-                    rendered[i] = rendered[i].ljust(col) + str(self.lines[i].comment)
+                    rendered[i] += " " * (col - ends[i]) + str(self.lines[i].comment)
                 run.clear()
 
         for i, ln in enumerate(self.lines):
