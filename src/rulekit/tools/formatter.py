@@ -11,11 +11,11 @@ transition starts a line, indented two spaces per block; one space between words
 inside ``a.b``, ``f(x)``, before ``,`` ``:`` ``?``); runs of blank lines become one, and
 there are none at the start or end of a block; a trailing comment is at least two spaces
 after the code (further when the author put it further) and lines in a row with trailing
-comments have them aligned. What it keeps:
-where the author broke a statement's line (between clauses, after a comma), the
-continuation indented two spaces (a list's continuation lines align with its first
-element); and each expression byte for byte, its own line breaks and comments included,
-since an expression's text is part of the policy's content hash.
+comments have them aligned. What it keeps, as gofmt does: where the author broke a
+statement's line (between clauses, after a comma), the continuation indented two spaces
+(a list's continuation lines align with its first element); and each expression byte for
+byte, its own line breaks and comments included, since an expression's text is part of
+the policy's content hash (so no line is wrapped: that is the author's to do).
 
 :func:`format_checked` refuses a result that does not compile to the same content hash
 (or, for a policy with errors, to the same errors) as the original.
@@ -336,9 +336,10 @@ def format_checked(text: str, filename: str) -> str:
         return out
     before, after = compile_source(text, "rk", filename), compile_source(out, "rk", filename)
     if _meaning(before) != _meaning(after):
+        what = "a different content hash" if before.policy is not None else "other errors"
         raise FormatError(
-            f"{filename}: not formatted: the formatted policy would compile to a different "
-            "content hash (a bug in rulekit fmt: please report it with this file)"
+            f"{filename}: not formatted: the formatted policy would compile to {what} "
+            "(a bug in rulekit fmt: please report it with this file)"
         )
     return out
 
