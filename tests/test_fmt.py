@@ -8,15 +8,13 @@ import io
 import re
 from pathlib import Path
 
-import lark
 import pytest
 
 from rulekit.cli import main
-from rulekit.core.grammars import grammar_text
 from rulekit.policy import artifact, compile_source
 from rulekit.tools import formatter
 from rulekit.tools.formatter import FormatError, format_checked, format_text
-from support import ROOT, TESTS
+from support import ROOT, TESTS, rk_comments
 
 GOLDEN = TESTS / "golden" / "fmt"
 SYNTAX_ERROR = TESTS / "golden" / "policies" / "syntax_error.rk"
@@ -39,22 +37,6 @@ def _docs_policies() -> list[tuple[str, str]]:
             if re.search(r"^policy ", m.group(1), re.MULTILINE):
                 out.append((f"{doc.name}#{n}", m.group(1)))
     return out
-
-
-_FOUND: list[str] = []
-_LEXER = lark.Lark(
-    grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
-    start="policy",
-    parser="lalr",
-    lexer_callbacks={"COMMENT": lambda t: _FOUND.append(str(t).rstrip())},
-)
-
-
-def _comments(text: str) -> list[str]:
-    """The comments of a policy, in order, as Lark's own lexer finds them."""
-    _FOUND.clear()
-    _LEXER.parse(text)
-    return list(_FOUND)
 
 
 def _hash(text: str, name: str) -> str | None:
@@ -83,7 +65,7 @@ def test_every_policy_of_the_repository(path: Path) -> None:
         assert path.parent.name == "policies" and path.parent.parent.name == "golden"
         return
     assert format_text(out) == out
-    assert _comments(out) == [c.rstrip() for c in _comments(text)]
+    assert rk_comments(out) == [c.rstrip() for c in rk_comments(text)]
     assert _hash(out, str(path)) == _hash(text, str(path))
 
 
@@ -91,7 +73,7 @@ def test_every_policy_of_the_repository(path: Path) -> None:
 def test_docs_examples(name: str, text: str) -> None:
     out = format_checked(text, name)
     assert format_text(out) == out
-    assert _comments(out) == _comments(text)
+    assert rk_comments(out) == rk_comments(text)
 
 
 @pytest.mark.parametrize(
