@@ -67,6 +67,9 @@ _LISTS = frozenset(["set_facts", "effect_args", "payload", "ident_list"])
 _LIST_PUNCTUATION = frozenset(["SET", "LPAR", "RPAR", "COMMA"])
 _NO_SPACE_BEFORE = frozenset(["COMMA", "RPAR", "COLON", "QMARK", "DOT", "LPAR"])
 _NO_SPACE_AFTER = frozenset(["LPAR", "DOT"])
+_NO_BREAK_BEFORE = frozenset(["COMMA", "COLON", "QMARK", "DOT", "LPAR", "LBRACE"])
+_OPENING = frozenset(["LPAR", "LBRACE"])
+_CLOSING = frozenset(["RPAR", "RBRACE"])
 _COMMENT = re.compile(r"//[^\n]*")
 _INDENT = "  "
 
@@ -111,6 +114,17 @@ class _Printer:
         if blank and self.lines and self.lines[-1].text:
             self.lines.append(_Line(0, ""))
         self.lines.append(_Line(indent, ""))
+
+    def newline_at(self, column: int) -> None:
+        self.lines.append(_Line(0, " " * column))
+
+    def line_start(self) -> int:
+        """The column where the text of the current line starts."""
+        line = self.lines[-1]
+        last = line.text.rsplit("\n", 1)[-1]
+        if "\n" in line.text:
+            return len(last) - len(last.lstrip(" "))
+        return len(_INDENT) * line.indent + len(last) - len(last.lstrip(" "))
 
     def column(self) -> int:
         line = self.lines[-1]
@@ -257,6 +271,7 @@ def format_text(text: str) -> str:
     p.lines.append(_Line(0, ""))
     prev: _Unit | None = None
     pos = 0
+    openers: list[int] = []  # where the lines holding the open brackets start
     for unit in units:
         gap = _gap(text[pos : unit.start])
         # where the unit goes if it starts a line
@@ -293,14 +308,19 @@ def format_text(text: str) -> str:
             p.add(unit.text, space=False)
         elif broke or len(gap) > 1 or (breaks and _may_break(prev, unit)):
             if unit.after_comma_of is not None and unit.after_comma_of in p.list_columns:
-                p.newline(0)
-                p.lines[-1].text = " " * p.list_columns[unit.after_comma_of]
+                p.newline_at(p.list_columns[unit.after_comma_of])
+            elif unit.kind in _CLOSING and openers:
+                p.newline_at(openers[-1])  # under the start of the line that opened it
             else:
                 p.newline(indent)
             p.add(unit.text, space=False)
         else:
             space = unit.kind not in _NO_SPACE_BEFORE and prev.kind not in _NO_SPACE_AFTER
             p.add(unit.text, space=space)
+        if unit.kind in _OPENING:
+            openers.append(p.line_start())
+        elif unit.kind in _CLOSING and openers:
+            openers.pop()
         if unit.list_id is not None:
             p.list_columns[unit.list_id] = p.column() - len(unit.text.split("\n")[-1])
         prev = unit
@@ -315,8 +335,10 @@ def format_text(text: str) -> str:
 
 
 def _may_break(prev: _Unit, unit: _Unit) -> bool:
-    """Whether the author's line break between two units is kept."""
-    return unit.kind not in _NO_SPACE_BEFORE | {"LBRACE"} and prev.kind not in _NO_SPACE_AFTER
+    """Whether the author's line break between two units is kept: not inside `a.b`, not
+    before `,` `:` `?` `{` or a payload's `(`; after `(` and before `)` or an enum's `}`
+    it is (a payload or arguments written one to a line)."""
+    return unit.kind not in _NO_BREAK_BEFORE and prev.kind != "DOT"
 
 
 def format_checked(text: str, filename: str) -> str:
