@@ -282,7 +282,7 @@ def format_text(text: str) -> str:
         else:
             indent = unit.continuation
         comment_indent = indent + 1 if unit.close is not None else indent
-        fresh = prev is None or (prev.kind == "LBRACE" and prev.close is None)
+        fresh = prev is None or prev.kind == "LBRACE"  # no blank line first in a block
         broke = False
         for n, (breaks, comment) in enumerate(gap[:-1]):
             if n == 0 and breaks == 0 and prev is not None:
@@ -321,8 +321,8 @@ def format_text(text: str) -> str:
             openers.append(p.line_start())
         elif unit.kind in _CLOSING and openers:
             openers.pop()
-        if unit.list_id is not None:
-            p.list_columns[unit.list_id] = p.column() - len(unit.text.split("\n")[-1])
+        if unit.list_id is not None and "\n" not in unit.text:
+            p.list_columns[unit.list_id] = p.column() - len(unit.text)
         prev = unit
         pos = unit.end
     for breaks, comment in _gap(text[pos:])[:-1]:
