@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import lark
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -32,3 +35,25 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, datetime):
         return a == b
     return bool(a == b)
+
+
+@cache
+def _rk_lexer() -> tuple[lark.Lark, list[str]]:
+    from rulekit.core.grammars import grammar_text
+
+    found: list[str] = []
+    return lark.Lark(
+        grammar_text("rules.lark") + "\n" + grammar_text("cel.lark"),
+        start="policy",
+        parser="lalr",
+        lexer_callbacks={"COMMENT": lambda t: found.append(str(t).rstrip())},
+    ), found
+
+
+def rk_comments(text: str) -> list[str]:
+    """The comments of a .rk policy, in order, as Lark's own lexer finds them (not
+    rulekit's: the formatter's tests check it against an independent reading)."""
+    parser, found = _rk_lexer()
+    found.clear()
+    parser.parse(text)
+    return list(found)

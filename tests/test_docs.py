@@ -163,14 +163,16 @@ def _console_examples(commands: tuple[str, ...]) -> list[ConsoleExample]:
     return found
 
 
-@pytest.mark.parametrize("example", _console_examples(("eval",)), ids=lambda e: f"{e.doc}:{e.line}")
+@pytest.mark.parametrize(
+    "example", _console_examples(("eval", "fmt")), ids=lambda e: f"{e.doc}:{e.line}"
+)
 def test_console_examples_show_the_real_output(
     example: ConsoleExample,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """What the docs show after `$ rulekit eval ...` is what the command prints."""
+    """What the docs show after `$ rulekit eval ...` (or `fmt`) is what the command prints."""
     monkeypatch.chdir(tmp_path)
     for name, content in example.files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")

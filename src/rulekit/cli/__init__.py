@@ -29,6 +29,7 @@ __all__ = ["EXIT_BROKEN_PIPE", "VERBS", "main", "parser", "quiet_on_closed_pipe"
 VERBS = (
     "eval",
     "check",
+    "fmt",
     "test",
     "simulate",
     "graph",
