@@ -81,6 +81,7 @@ def test_docs_examples(name: str, text: str) -> None:
     [
         ROOT / "rules" / "kuaishou_after_sales.rk",
         ROOT / "examples" / "support_sla" / "support_sla.rk",
+        ROOT / "tests" / "policies",  # the test corpus too: one layout everywhere
     ],
 )
 def test_the_shipped_policies_are_formatted(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
