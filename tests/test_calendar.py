@@ -4,7 +4,8 @@ reading of calendar data."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import calendar as calendar_module
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,33 @@ def test_a_day_both_holiday_and_working_is_refused() -> None:
 def test_calendar_data_round_trips() -> None:
     for c in CALENDARS.values():
         assert cal.calendar_from_data(c.name, c.to_data()) == c
+
+
+# A calendar file is input from outside: one written to make every worst case or every
+# deadline cost minutes is refused, or costs what reading its days costs.
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"holidays": ["1800-01-01", "2099-12-31"]}, "within 200 years of each other"),
+        (
+            {
+                "weekend": [d.lower() for d in calendar_module.day_name],
+                "working_days": ["2026-01-05"],
+            },
+            "no day is a working day",
+        ),
+    ],
+)
+def test_a_hostile_calendar_is_refused(data: Any, message: str) -> None:
+    with pytest.raises(cal.CalendarError, match=message):
+        cal.calendar_from_data("x", data)
+
+
+def test_worst_cases_over_a_long_calendar_are_found_without_walking_each_start() -> None:
+    """Two listed dates 199 years apart: every start in between is a start to consider.
+    Walking 1,000 working days from each took about a minute; a search is immediate."""
+    wide = cal.calendar_from_data("x", {"holidays": ["1901-01-01", "2099-12-31"]})
+    assert wide.longest(1000) == 1403  # 200 full weeks and 0 days: 1,000 weekdays
+    assert wide.longest_roll() == 2  # a weekend: neither holiday (a Tuesday, a Thursday) meets one
+    far = cal.WorkCalendar("far").add_working_days(date(2026, 1, 5), 999_999)
+    assert far == date(2026, 1, 5) + (999_999 // 5) * timedelta(days=7) + timedelta(days=4)

@@ -91,3 +91,32 @@ def test_the_end_of_a_day_is_the_microsecond_before_the_next(d: date, zone: Zone
     end = cal.end_of_day(d, zone)
     assert cal.local_date(end, zone) == d
     assert cal.local_date(end + timedelta(microseconds=1), zone) == d + timedelta(days=1)
+
+
+@given(
+    st.sets(st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 3, 31)), max_size=30),
+    st.frozensets(st.integers(1, 7), max_size=3),
+    st.integers(0, 12),
+)
+def test_worst_cases_are_the_longest_walk_from_any_start(
+    holidays: set[date], weekend: frozenset[int], n: int
+) -> None:
+    """The worst cases found by search are those of walking from every start."""
+    c = cal.WorkCalendar("c", weekend=weekend, holidays=frozenset(holidays))
+    starts = [date(2025, 12, 1) + timedelta(days=k) for k in range(150)]
+    walked = max(cal.days_between(d, c.add_working_days(d, n)) for d in starts)
+    rolled = max(cal.days_between(d, c.roll_forward(d)) for d in starts)
+    assert c.longest(n) == (walked if n else 0)
+    assert c.longest_roll() == rolled
+
+
+@given(DATES, st.integers(-2000, 2000))
+def test_counting_weeks_at_a_time_past_the_listed_days_is_counting_day_by_day(
+    d: date, n: int
+) -> None:
+    step = 1 if n >= 0 else -1
+    expected, left = d, abs(n)
+    while left:
+        expected = cal.add_days(expected, step)
+        left -= CN.is_working(expected)
+    assert CN.add_working_days(d, n) == expected

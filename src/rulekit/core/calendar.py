@@ -34,8 +34,9 @@ The rules:
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -195,6 +196,10 @@ def fixed(t: datetime, zone: tzinfo) -> datetime:
 
 # -- working days ------------------------------------------------------------------------
 
+#: How far apart the dates a calendar lists may be (about 200 years): it bounds the work of
+#: reading one and of its worst cases, which a hostile file must not make unbounded.
+MAX_SPAN_DAYS = 200 * 365
+
 
 @dataclass(frozen=True)
 class WorkCalendar:
@@ -208,12 +213,18 @@ class WorkCalendar:
     working: frozenset[date] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        if len(self.weekend) == 7 and not self.working:
+        if len(self.weekend) == 7:  # a week with no working day: nothing counts past the list
             raise CalendarError("every day of the week is a weekend day: no day is a working day")
         both = self.holidays & self.working
         if both:
             first = min(both).isoformat()
             raise CalendarError(f"{first} is both a holiday and a working day")
+        span = self.listed()
+        if span is not None and (span[1] - span[0]).days > MAX_SPAN_DAYS:
+            raise CalendarError(
+                f"its dates run from {span[0].isoformat()} to {span[1].isoformat()}: a "
+                f"calendar lists days within {MAX_SPAN_DAYS // 365} years of each other"
+            )
 
     def is_working(self, d: date) -> bool:
         if d in self.working:
@@ -228,10 +239,21 @@ class WorkCalendar:
 
     def add_working_days(self, d: date, n: int) -> date:
         """The ``n``th working day after ``d`` (before it when ``n`` is negative; ``d``
-        itself when 0). ``d`` itself never counts."""
+        itself when 0). ``d`` itself never counts.
+
+        Past the dates the calendar lists only the weekend counts, so every 7 days hold
+        the same number of working days: those are crossed a week at a time."""
         step = 1 if n >= 0 else -1
         left = abs(n)
+        per_week = 7 - len(self.weekend)
+        span = self.listed()
         while left:
+            beyond = span is None or (d >= span[1] if step > 0 else d <= span[0])
+            if beyond and per_week and left > per_week:
+                weeks = (left - 1) // per_week
+                d = add_days(d, step * 7 * weeks)
+                left -= weeks * per_week
+                continue
             d = add_days(d, step)
             if self.is_working(d):
                 left -= 1
@@ -244,8 +266,7 @@ class WorkCalendar:
 
     def listed(self) -> tuple[date, date] | None:
         """The first and last dates the calendar lists (holidays and working days)."""
-        days = self.holidays | self.working
-        return (min(days), max(days)) if days else None
+        return _listed(self)
 
     def longest(self, n: int) -> int:
         """The most calendar days ``n`` working days (n >= 0) can take from any day:
@@ -261,28 +282,46 @@ class WorkCalendar:
         }
 
 
-def _starts(cal: WorkCalendar) -> Iterator[date]:
-    """Every start date a worst case over ``cal`` needs: from a week before the first
-    listed day to one after the last. Any other start sees only weekends, whose pattern
-    those starts already cover."""
+@lru_cache(maxsize=64)
+def _listed(cal: WorkCalendar) -> tuple[date, date] | None:
+    days = cal.holidays | cal.working
+    return (min(days), max(days)) if days else None
+
+
+def _worst(cal: WorkCalendar, n: int) -> int:
+    """The most calendar days from a date to the ``n``th working day after it (``n`` 0: to
+    the working day it rolls forward to), over every start the listed dates affect: from
+    a week before the first to a week after the last (any other start sees only weekends,
+    whose pattern those starts already cover). Each start's answer is found by binary
+    search in the working days of that stretch, so a calendar of many years costs what
+    reading its days costs, not days times ``n``."""
     span = cal.listed()
-    d = add_days(span[0], -7) if span else date(2001, 1, 1)
+    first = add_days(span[0], -7) if span else date(2001, 1, 1)
     last = add_days(span[1], 7) if span else date(2001, 1, 7)
-    while d <= last:
-        yield d
-        d = add_days(d, 1)
+    # enough days after the last start for its nth working day: weeks of weekend only
+    per_week = 7 - len(cal.weekend)
+    horizon = last.toordinal() + 7 * (n // per_week + 2)
+    working = [
+        o for o in range(first.toordinal(), horizon + 1) if cal.is_working(date.fromordinal(o))
+    ]
+    worst = 0
+    for start in range(first.toordinal(), last.toordinal() + 1):
+        if n == 0:
+            target = working[bisect.bisect_left(working, start)]
+        else:
+            target = working[bisect.bisect_right(working, start) + n - 1]
+        worst = max(worst, target - start)
+    return worst
 
 
 @lru_cache(maxsize=64)
 def _longest(cal: WorkCalendar, n: int) -> int:
-    if n <= 0:
-        return 0
-    return max(days_between(d, cal.add_working_days(d, n)) for d in _starts(cal))
+    return _worst(cal, n) if n > 0 else 0
 
 
 @lru_cache(maxsize=64)
 def _longest_roll(cal: WorkCalendar) -> int:
-    return max(days_between(d, cal.roll_forward(d)) for d in _starts(cal))
+    return _worst(cal, 0)
 
 
 def weekday_number(name: object) -> int:
