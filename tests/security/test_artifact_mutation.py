@@ -61,6 +61,15 @@ POLICIES = {
     TESTS / "policies" / "refunds.rk": [TESTS / "scenarios" / "refunds.yaml"],
     TESTS / "policies" / "store_values.rk": [],
     TESTS / "policies" / "library_loans.rk": [TESTS / "scenarios" / "library_loans.yaml"],
+    # the time features: calendars, periods and modifiers, clocks, as soon as,
+    # named values, reschedule (each a part of the artifact a tampered file may target)
+    **{
+        TESTS / "policies" / f"{name}.rk": [TESTS / "scenarios" / f"{name}.yaml"]
+        for name in ("calendar_deadlines", "clocks", "named_values", "reschedule")
+    },
+    ROOT / "examples" / "support_sla" / "support_sla.rk": [
+        ROOT / "examples" / "support_sla" / "scenarios.yaml"
+    ],
 }
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
