@@ -471,7 +471,9 @@ def longest(p: Period, zone: tzinfo, calendar: WorkCalendar | None = None) -> ti
 @lru_cache(maxsize=64)
 def clock_changes(zone: tzinfo) -> timedelta:
     """How far apart ``zone``'s offsets are from 2000 to 2100 (sampled weekly): 0 for a
-    zone without clock changes, 1 hour for summer time, a day for Samoa's 2011 skip."""
+    zone without clock changes, 1 hour for summer time, a day for Samoa's 2011 skip.
+    Earlier changes are left out (Shanghai's summer time of 1986-1991 would add an hour
+    to every bound of a Chinese policy), so bounds hold for instants from 2000 on."""
     offsets = set()
     t = datetime(2000, 1, 1, tzinfo=UTC)
     while t.year < 2100:
