@@ -431,8 +431,10 @@ def lcov(coverages: Sequence[Coverage]) -> str:
         out.append(f"SF:{file}")
         found = hit = 0
         for n, line in sorted(lines.items()):
+            seen = {b for b, _, taken in line.branches if taken}
             for block, branch, taken in line.branches:
-                out.append(f"BRDA:{n},{block},{branch},{taken if taken else '-'}")
+                # `-`: neither way of the branch was seen (LCOV's "never evaluated")
+                out.append(f"BRDA:{n},{block},{branch},{taken if block in seen else '-'}")
                 found += 1
                 hit += taken > 0
         out.append(f"BRF:{found}")
