@@ -89,7 +89,7 @@ class Transition:
         elif t.kind == "expiry":
             head = f"clock {self.clock} runs out"
         else:
-            head = t.written
+            head = t.written + (f" when {t.guard.text}" if t.guard is not None else "")
         where = f" (in {self.source})" if self.source else ""
         return " ".join(f"{head} {target}{where}".split())
 
