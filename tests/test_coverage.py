@@ -48,7 +48,7 @@ def compare(name: str, actual: str) -> None:
 
 def after_results(out: str) -> str:
     """What `rulekit test` printed after its `N passed, N failed` line and the blank one."""
-    head, _, rest = out.partition(" passed, 0 failed\n\n")
+    rest = out.partition(" passed, 0 failed\n\n")[2]
     assert rest, out
     return rest
 
