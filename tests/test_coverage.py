@@ -235,6 +235,12 @@ UNREACHABLE = {
     ): "checking_eligibility is left by one of its two exhaustive `when`s as the case "
     "opens, so no event is ever delivered there; the dispute fragment's `every state except "
     "platform_review, awaiting_evidence` gives it an escalation anyway",
+    (
+        "ticket",
+        "on hold_review when review_week stay (in triage)",
+    ): "a ticket leaves triage by a Business Day after its receipt at the latest (2 hours "
+    "after its submission when critical), and the review week starts three weeks after the "
+    "submission: `every state` gives triage a review that can never be held there",
 }
 
 
