@@ -217,6 +217,40 @@ def test_the_pytest_plugin_reports_the_same_coverage(tmp_path: Path) -> None:
     assert _without_files(data) == _without_files(expected)
 
 
+def test_the_pytest_plugin_refuses_an_output_it_cannot_name(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--rulekit-coverage-output", "cov.txt"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error
+    assert "--rulekit-coverage-output cov.txt: name it .info or .lcov" in result.stderr
+
+
+def test_the_engine_tells_guard_seen_of_steps_not_queries() -> None:
+    """What coverage counts guards from: each condition a step evaluates, refused steps
+    included, and none that a query (`allowed`) evaluates."""
+    from datetime import UTC, datetime, timedelta
+
+    from rulekit import Engine, StepRefused, load
+
+    engine = Engine(load(GOLDEN / "returns.rk"))
+    seen: list[tuple[str, str | None, bool]] = []
+    engine.guard_seen = lambda t, held: seen.append((t.kind, t.event, held))
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    case = engine.open("returns", {"order": {"amount": 800, "vip": False}}, at=at)
+    assert seen == [("auto", None, False), ("auto", None, True)]  # < 10, then >= 10
+    seen.clear()
+    engine.allowed(case, at + timedelta(days=3))  # fires the 2 days on a scratch copy
+    assert seen == []
+    with pytest.raises(StepRefused):
+        engine.send(case, "approve", "merchant", at=at)
+    assert seen == [("event", "approve", False), ("event", "approve", False)]
+    seen.clear()
+    engine.advance(case, at + timedelta(days=2, seconds=1))
+    assert seen == [("after", None, True)] and case.state.name == "awaiting_goods"
+
+
 def _without_files(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: _without_files(v) for k, v in data.items() if k != "file"}
