@@ -148,9 +148,8 @@ class Coverage:
                 items.append(Transition(wf.name, "", clock.expiry, clock=clock.name))
             for item in items:
                 self._by_id[id(item.tr)] = item
-                self._by_rule[
-                    (wf.name, item.source, str(item.tr.at), _kind_class(item.tr.kind))
-                ] = item
+                rule = str(item.tr.at) if item.tr.at is not None else ""  # as records say
+                self._by_rule[(wf.name, item.source, rule, _kind_class(item.tr.kind))] = item
             self.workflows[wf.name] = Workflow(wf.name, wf, items, {name: 0 for name in wf.states})
 
     # -- what the runner tells it ------------------------------------------------------------
