@@ -19,7 +19,7 @@ The engine keeps no per-case state of its own: a store can persist a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -64,6 +64,10 @@ def clock_due(start: datetime, length: timedelta | calendar.BoundPeriod) -> date
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+#: told of each guard a step evaluates: the transition, and whether its guard held
+GuardSeen = Callable[[ir.Transition, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,9 @@ class Engine:
     def __init__(self, policy: ir.Policy, clock: Clock | None = None) -> None:
         self.policy = policy
         self.clock = clock
+        #: when set, told of every guard a step (not a query such as :meth:`allowed`)
+        #: evaluates, and its outcome: what scenario coverage counts (tools/coverage.py)
+        self.guard_seen: GuardSeen | None = None
         self._time_rules = policy.time_rules  # the zone and calendars deadlines count in
         self._events = policy.events
         self._states: dict[int, _PreparedState] = {}
@@ -271,7 +278,7 @@ class Engine:
         # `!has(...)` true) while no fact of `offer` is set, rather than an error.
         _fill(tree, self._groups)
         case = Case(wf, wf.states[wf.initial], tree, t, id)
-        with _Step(case) as step:
+        with _Step(case, self.guard_seen) as step:
             step.add(
                 case,
                 # The facts as opened: shared with the case (facts are replaced, never changed in place).
@@ -418,9 +425,12 @@ class Engine:
                 if c.guard_reads_event and variables is facts:
                     variables = self._variables(case, payload, by)
                 try:  # as _holds, inline: an error counts as not holding
-                    if guard(variables, t) is not True:
-                        continue
+                    held = guard(variables, t) is True
                 except EvaluationError:
+                    held = False
+                if self.guard_seen is not None:
+                    self.guard_seen(c.tr, held)
+                if not held:
                     continue
             if c.reads_event and variables is facts:
                 variables = self._variables(case, payload, by)
@@ -439,7 +449,7 @@ class Engine:
         chosen: tuple[_Prepared, Mapping[str, Any], Mapping[str, Any]] | None,
     ) -> StepResult:
         """The general step: deadlines due first, then the event, settling and firing, undone on failure."""
-        with _Step(case) as step:
+        with _Step(case, self.guard_seen) as step:
             if chosen is None:
                 self._fire_due(case, t, step)
                 chosen = self._choose(case, decl, by, data, t)
@@ -483,7 +493,7 @@ class Engine:
         ``by``: as for :meth:`open`, the actor supplying the facts (None: the integration).
         """
         t = self._time(at, case)
-        with _Step(case) as step:
+        with _Step(case, self.guard_seen) as step:
             self._fire_due(case, t, step)
             if case.state.final:
                 raise StepRefused(
@@ -523,7 +533,7 @@ class Engine:
     def advance(self, case: Case, to: datetime | None = None) -> StepResult:
         """Move the case's time to ``to``: every deadline due before it fires, in order."""
         t = self._time(to, case)
-        with _Step(case) as step:
+        with _Step(case, self.guard_seen) as step:
             fired = self._fire_due(case, t, step)
             if fired:
                 # An input record, so that replaying the history fires them again.
@@ -606,8 +616,12 @@ class Engine:
             # `as soon as` is judged at the first moment after its instant (`now > x` is
             # true just after x), and taken at the instant itself, like any deadline.
             judged = at + _MOMENT if transition.kind == "soon" else at
-            if p.guard is not None and not _holds(p.guard, variables, judged):
-                continue
+            if p.guard is not None:
+                held = _holds(p.guard, variables, judged)
+                if step.guard_seen is not None:
+                    step.guard_seen(transition, held)
+                if not held:
+                    continue
             kind = "auto" if transition.kind == "soon" else "deadline"
             self._take(case, p, at, kind, step, variables)
             self._settle(case, at, step)
@@ -937,8 +951,14 @@ class Engine:
             if case.state.final:
                 return
             autos = self._states[id(case.state)].automatic
+            seen = step.guard_seen
             chosen = next(
-                (p for p in autos if p.guard is not None and _holds(p.guard, case.facts, at)), None
+                (
+                    p
+                    for p in autos
+                    if p.guard is not None and _seen(seen, p.tr, _holds(p.guard, case.facts, at))
+                ),
+                None,
             )
             if chosen is None:
                 return
@@ -963,7 +983,7 @@ class Engine:
             scratch.deadlines = list(case.deadlines)
             scratch.entered = case.entered
             scratch.clocks = case.clocks
-            self._fire_due(scratch, at, _Step(scratch))
+            self._fire_due(scratch, at, _Step(scratch, None))  # a query: no guard is "seen"
             case = scratch
         if case.state.final:
             return {}
@@ -1092,10 +1112,11 @@ def _prepared(wf: ir.Workflow, t: ir.Transition, i: int) -> _Prepared:
 class _Step:
     """One step's bookkeeping: what it added, and how to undo it if it is refused."""
 
-    __slots__ = ("case", "effects", "records", "saved")
+    __slots__ = ("case", "effects", "guard_seen", "records", "saved")
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, guard_seen: GuardSeen | None) -> None:
         self.case = case
+        self.guard_seen = guard_seen
         # Facts and the deadline list are replaced, never changed in place (see
         # _set_fact, _enter, _fire_due): keeping the references is the snapshot.
         self.saved = (
@@ -1161,6 +1182,13 @@ def _clock_due(case: Case, t: datetime) -> tuple[datetime, str] | None:
         ):
             first = (c.due, name)
     return first
+
+
+def _seen(seen: GuardSeen | None, transition: ir.Transition, held: bool) -> bool:
+    """``held``, after telling ``seen`` (when there is one) of it."""
+    if seen is not None:
+        seen(transition, held)
+    return held
 
 
 def _holds(guard: Evaluator, variables: Mapping[str, Any], at: datetime) -> bool:

@@ -10,6 +10,10 @@ pytest loads this module in every project that installs rulekit: it imports
 rulekit only when a YAML file is collected, and parses only the files whose
 text has a ``scenarios:`` line (:func:`rulekit.tools.scenarios.is_scenario_file`).
 ``pytest -p no:rulekit`` turns it off (docs/scenarios.md).
+
+``--rulekit-coverage`` counts what the scenario items exercised, as ``rulekit test
+--coverage`` does, and prints the table at the end of the run; ``--rulekit-coverage-output
+FILE`` writes it as LCOV, Cobertura XML or JSON (by the file's extension).
 """
 
 from __future__ import annotations
@@ -23,8 +27,61 @@ import pytest
 if TYPE_CHECKING:
     from rulekit.policy import Policy
     from rulekit.tools import scenarios
+    from rulekit.tools.coverage import Coverage
 
 _POLICIES: dict[Path, Policy] = {}
+#: per policy file, what the run's scenario items exercised (with --rulekit-coverage)
+_COVERAGE = pytest.StashKey[dict[Path, "Coverage"]]()
+_FORMATS = {".info": "lcov", ".lcov": "lcov", ".xml": "cobertura", ".json": "json"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rulekit", "rulekit scenario files")
+    group.addoption(
+        "--rulekit-coverage",
+        action="store_true",
+        help="count what the scenario files exercised and print the table at the end",
+    )
+    group.addoption(
+        "--rulekit-coverage-output",
+        metavar="FILE",
+        help="write scenario coverage to FILE: LCOV (.info, .lcov), Cobertura (.xml) or JSON (.json)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    output = config.getoption("rulekit_coverage_output", None)
+    if output is not None and Path(output).suffix.lower() not in _FORMATS:
+        raise pytest.UsageError(
+            f"--rulekit-coverage-output {output}: name it .info or .lcov (LCOV), .xml "
+            "(Cobertura) or .json"
+        )
+    if config.getoption("rulekit_coverage", False) or output is not None:
+        config.stash[_COVERAGE] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    counted = config.stash.get(_COVERAGE, None)
+    if counted is None:
+        return
+    from rulekit.tools import coverage as cov
+
+    coverages = list(counted.values())
+    if config.getoption("rulekit_coverage"):
+        terminalreporter.write_sep("-", "rulekit scenario coverage")
+        terminalreporter.write_line(cov.table(coverages))
+    output = config.getoption("rulekit_coverage_output")
+    if output is not None:
+        kind = _FORMATS[Path(output).suffix.lower()]
+        text = (
+            cov.lcov(coverages)
+            if kind == "lcov"
+            else cov.cobertura(coverages)
+            if kind == "cobertura"
+            else cov.to_json(coverages) + "\n"
+        )
+        Path(output).write_text(text, encoding="utf-8")
+        terminalreporter.write_line(f"rulekit scenario coverage written to {output}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -63,21 +120,18 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         from rulekit.core.errors import CompileError
-        from rulekit.policy import load
         from rulekit.runtime import Engine
         from rulekit.tools import scenarios
 
         path = self.file.policy_path
-        if path not in _POLICIES:
-            try:
-                _POLICIES[path] = load(path)
-            except CompileError as e:
-                raise ScenarioFailed(f"the policy {path} does not compile:\n{e.rendered}") from None
         try:
-            scenarios.check_names(self.file, _POLICIES[path])
+            policy = scenarios.load_policy(self.file, _POLICIES)
+        except CompileError as e:
+            raise ScenarioFailed(f"the policy {path} does not compile:\n{e.rendered}") from None
         except scenarios.ScenarioFileError as e:
             raise ScenarioFailed(str(e.diagnostic)) from None
-        result = scenarios.run(Engine(_POLICIES[path]), self.file, self.scenario)
+        counted = scenarios.coverage_of(policy, path, self.config.stash.get(_COVERAGE, None))
+        result = scenarios.run(Engine(policy), self.file, self.scenario, counted)
         if result.failure is not None:
             raise ScenarioFailed(scenarios.report_text([result]).rsplit("\n", 1)[0].rstrip())
 

@@ -9,7 +9,6 @@ runs them on the engine with a simulated clock.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from rulekit.policy.yaml_form import yaml_problem
 from rulekit.runtime import Case, Engine
 from rulekit.runtime.timeline import render as render_timeline
 from rulekit.runtime.timeline import show_time
+from rulekit.tools import coverage as cov
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
 EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")
@@ -493,14 +493,40 @@ class _StepFailed(Exception):
     pass
 
 
-def run_file(sf: ScenarioFile, policies: dict[Path, Policy] | None = None) -> list[Result]:
-    """Run every scenario of a file; the policy is loaded once (and cached in ``policies``)."""
+def run_file(
+    sf: ScenarioFile,
+    policies: dict[Path, Policy] | None = None,
+    coverage: dict[Path, cov.Coverage] | None = None,
+) -> list[Result]:
+    """Run every scenario of a file; the policy is loaded once (and cached in ``policies``).
+
+    ``coverage``: when given, what the scenarios exercise is counted in its entry for the
+    file's policy (made on first use)."""
+    policy = load_policy(sf, policies)
+    engine = Engine(policy)
+    counted = coverage_of(policy, sf.policy_path, coverage)
+    return [run(engine, sf, s, counted) for s in sf.scenarios]
+
+
+def load_policy(sf: ScenarioFile, policies: dict[Path, Policy] | None = None) -> Policy:
+    """The file's policy, loaded once (cached in ``policies``), with the file's names checked
+    against it (ScenarioFileError; a policy that does not compile: CompileError)."""
     cache = policies if policies is not None else {}
     if sf.policy_path not in cache:
         cache[sf.policy_path] = load(_shown_path(sf.policy_path))
     check_names(sf, cache[sf.policy_path])
-    engine = Engine(cache[sf.policy_path])
-    return [run(engine, sf, s) for s in sf.scenarios]
+    return cache[sf.policy_path]
+
+
+def coverage_of(
+    policy: Policy, path: Path, coverage: dict[Path, cov.Coverage] | None
+) -> cov.Coverage | None:
+    """The entry of ``coverage`` for ``policy`` (made on first use), or None without one."""
+    if coverage is None:
+        return None
+    if path not in coverage:
+        coverage[path] = cov.Coverage(policy)
+    return coverage[path]
 
 
 def _shown_path(path: Path) -> Path:
@@ -511,7 +537,20 @@ def _shown_path(path: Path) -> Path:
         return path
 
 
-def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
+def run(
+    engine: Engine, sf: ScenarioFile, scenario: Scenario, coverage: cov.Coverage | None = None
+) -> Result:
+    """Run one scenario; ``coverage``, when given, counts what its steps exercise."""
+    engine.guard_seen = coverage.guard_seen if coverage is not None else None
+    try:
+        return _run(engine, sf, scenario, coverage)
+    finally:
+        engine.guard_seen = None
+
+
+def _run(
+    engine: Engine, sf: ScenarioFile, scenario: Scenario, coverage: cov.Coverage | None
+) -> Result:
     tz = _zone(engine)
     case: Case | None = None
     index = -1
@@ -519,7 +558,12 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
     try:
         try:
             case = engine.open(scenario.workflow, scenario.facts, at=scenario.at)
+            if coverage is not None:
+                coverage.opened(scenario.workflow)
+                coverage.recorded(case, case.history, [])
         except StepRefused as e:
+            if coverage is not None:
+                coverage.refused(scenario.workflow, e.code)
             if scenario.open_error == e.code:
                 return Result(str(sf.path), scenario.name, None, len(scenario.steps))
             if e.code == "unknown_workflow":
@@ -531,9 +575,10 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
             )
         now = scenario.at
         for index, step in enumerate(scenario.steps):  # noqa: B007 - `index` names the failing step
-            now = _run_step(engine, case, step, now)
+            now = _run_step(engine, case, step, now, coverage)
             clock = now
         index = len(scenario.steps)
+        engine.guard_seen = None  # replaying is not the scenario: nothing more is counted
         _check_replay(engine, case)
         return Result(str(sf.path), scenario.name, None, len(scenario.steps))
     except _StepFailed as e:
@@ -554,8 +599,31 @@ def run(engine: Engine, sf: ScenarioFile, scenario: Scenario) -> Result:
         )
 
 
-def _run_step(engine: Engine, case: Case, step: dict[str, Any], now: datetime) -> datetime:
+def _run_step(
+    engine: Engine,
+    case: Case,
+    step: dict[str, Any],
+    now: datetime,
+    coverage: cov.Coverage | None = None,
+) -> datetime:
     kind = next(k for k in step if k in STEP_KINDS)
+    if kind == "expect" or coverage is None:
+        return _step(engine, case, step, kind, now, None)
+    before, pending = len(case.history), cov.pending(case)
+    try:
+        return _step(engine, case, step, kind, now, coverage)
+    finally:
+        coverage.recorded(case, case.history[before:], pending)
+
+
+def _step(
+    engine: Engine,
+    case: Case,
+    step: dict[str, Any],
+    kind: str,
+    now: datetime,
+    coverage: cov.Coverage | None,
+) -> datetime:
     value = step[kind]
     if kind == "advance":
         try:
@@ -590,6 +658,8 @@ def _run_step(engine: Engine, case: Case, step: dict[str, Any], now: datetime) -
         else:
             engine.update(case, value, at=now)
     except StepRefused as e:
+        if coverage is not None:
+            coverage.refused(case.workflow.name, e.code)
         if expected_error is None:
             raise _StepFailed(f"{kind} was refused: {e}") from None
         if e.code != expected_error:
@@ -788,27 +858,24 @@ def report_text(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def report_json(results: list[Result]) -> str:
+def report_data(results: list[Result]) -> dict[str, Any]:
+    """The ``--json`` report as data (scenarios.md)."""
     passed = sum(r.passed for r in results)
-    return json.dumps(
-        {
-            "passed": passed,
-            "failed": len(results) - passed,
-            "results": [
-                {
-                    "file": r.file,
-                    "scenario": r.scenario,
-                    "passed": r.passed,
-                    "failure": None
-                    if r.failure is None
-                    else {"step": r.failure.step, "message": r.failure.message},
-                }
-                for r in results
-            ],
-        },
-        indent=2,
-        ensure_ascii=False,
-    )
+    return {
+        "passed": passed,
+        "failed": len(results) - passed,
+        "results": [
+            {
+                "file": r.file,
+                "scenario": r.scenario,
+                "passed": r.passed,
+                "failure": None
+                if r.failure is None
+                else {"step": r.failure.step, "message": r.failure.message},
+            }
+            for r in results
+        ],
+    }
 
 
 def load_error(sf: ScenarioFile, error: CompileError) -> ScenarioFileError:
