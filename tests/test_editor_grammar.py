@@ -121,9 +121,8 @@ def test_every_keyword_and_operator_is_highlighted(
 def _embedded_regions() -> list[dict[str, Any]]:
     """The rules that embed CEL up to the next word of the policy language."""
     regions = [r for r in RK_RULES if r.get("contentName") == EMBEDDED]
-    # Two are bounded otherwise: a fact's default ends with its line (or at `by`, `record`),
-    # an effect's argument at the `,` or `)` of its list.
-    return [r for r in regions if not r["end"].endswith("|$") and r["end"] != "(?=[,)])"]
+    # A fact's default ends with its line too (or at `by`, `record`): `$` ends its end.
+    return [r for r in regions if not r["end"].endswith("|$")]
 
 
 def test_conditions_are_embedded_cel() -> None:
