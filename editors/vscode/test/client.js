@@ -9,6 +9,9 @@ const assert = require('assert');
 const Module = require('module');
 const path = require('path');
 
+const defaults = Object.fromEntries(
+  Object.entries(require('../package.json').contributes.configuration.properties)
+    .map(([key, property]) => [key, property.default]));
 const started = [];
 const stopped = [];
 let settings = {};
@@ -19,9 +22,10 @@ const errors = [];
 const vscode = {
   workspace: {
     workspaceFolders: [{ uri: { fsPath: path.join(path.sep, 'work', 'policies') } }],
+    // As VS Code does: the user's value, else the default package.json declares.
     getConfiguration: (section) => {
       assert.strictEqual(section, 'rulekit');
-      return { get: (key) => settings[key] };
+      return { get: (key) => (key in settings ? settings[key] : defaults[`rulekit.${key}`]) };
     },
     onDidChangeConfiguration: (listener) => {
       onConfigurationChange = listener;
@@ -64,13 +68,16 @@ const extension = require('../extension.js');
 async function main() {
   const context = { subscriptions: [] };
 
-  // Defaults: `rulekit lsp` from PATH, for .rk files only.
+  // Defaults: `rulekit lsp` from PATH, for .rk files and YAML files (the server tells the
+  // policies and scenario files among them by their keys, and leaves the rest alone).
   await extension.activate(context);
   let client = started.at(-1);
   assert.deepStrictEqual(client.serverOptions.run, { command: 'rulekit', args: ['lsp'], transport: 0 });
   assert.deepStrictEqual(client.clientOptions.documentSelector, [
     { scheme: 'file', language: 'rulekit' },
     { scheme: 'untitled', language: 'rulekit' },
+    { scheme: 'file', language: 'yaml', pattern: '**/*.yaml' },
+    { scheme: 'file', language: 'yaml', pattern: '**/*.yml' },
   ]);
   assert.ok(context.subscriptions.length >= 2, 'the command and the settings listener are disposed with the extension');
 
@@ -82,8 +89,8 @@ async function main() {
   client = started.at(-1);
   assert.strictEqual(client.serverOptions.run.command, path.join(path.sep, 'work', 'policies', '.venv', 'bin', 'rulekit'));
   assert.deepStrictEqual(client.serverOptions.run.args, ['lsp', '--verbose']);
-  assert.deepStrictEqual(client.clientOptions.documentSelector.at(-1),
-    { scheme: 'file', language: 'yaml', pattern: '**/rules/*.yaml' });
+  assert.deepStrictEqual(client.clientOptions.documentSelector.slice(2),
+    [{ scheme: 'file', language: 'yaml', pattern: '**/rules/*.yaml' }]);
 
   // An absolute path is used as it is; other settings do not restart the server.
   settings = { 'server.path': '/opt/rulekit/bin/rulekit' };
