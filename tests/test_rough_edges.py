@@ -20,7 +20,14 @@ def test_dev_help_prints_the_commands_and_nothing_else() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("The project's one entry point")
-    assert [line.split()[1] for line in lines[2:]] == ["demo", "test", "lint", "bench", "lock"]
+    assert [line.split()[1] for line in lines[2:]] == [
+        "demo",
+        "test",
+        "lint",
+        "bench",
+        "lock",
+        "editors",
+    ]
 
 
 BOM = "\ufeff"
