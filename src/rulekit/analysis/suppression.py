@@ -43,8 +43,21 @@ _ALMOST = re.compile(r"[ \t]*rulekit[ \t-]+ignore\b")
 _VERB = re.compile(r"[\w-]*")
 _CODE = re.compile(r"RK\d{4}")
 _VERBS = ("ignore", "ignore-file")
-_FORM = "// rulekit: ignore RK0707 -- why it is fine here"
-_DOCS = "docs/diagnostics.md, Suppressing a warning"
+
+
+def _runs(codes: frozenset[str]) -> str:
+    """``RK0701-RK0709, RK0711-RK0713``: the codes, consecutive ones as ranges."""
+    numbers = sorted(int(c[2:]) for c in codes)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][-1] == n - 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"RK{r[0]:04d}" + (f"-RK{r[-1]:04d}" if len(r) > 1 else "") for r in runs)
+
+
+_IGNORABLE = _runs(SUPPRESSIBLE)
 
 
 @dataclass
@@ -65,9 +78,8 @@ def apply(result: CheckResult, format: str) -> CheckResult:
     if format not in ("rk", "yaml") or not _MAYBE.search(text):
         return result
     spans = parser.comment_spans(text) if format == "rk" else yaml_form.comment_spans(text)
-    marker = 2 if format == "rk" else 1
     problems: list[Diagnostic] = []
-    directives = _read(source, spans, marker, problems)
+    directives = _read(source, spans, "//" if format == "rk" else "#", problems)
     if not directives:
         return dataclasses.replace(result, diagnostics=_sorted(result.diagnostics, problems))
     by_line: dict[tuple[int, str], _Directive] = {}
@@ -108,12 +120,12 @@ def _sorted(found: list[Diagnostic], more: list[Diagnostic]) -> list[Diagnostic]
 
 
 def _read(
-    source: Source, spans: list[Span], marker: int, problems: list[Diagnostic]
+    source: Source, spans: list[Span], marker: str, problems: list[Diagnostic]
 ) -> list[_Directive]:
-    """The directives among the comments ``spans`` (each starting with a marker of
-    ``marker`` characters); the problems of malformed ones go to ``problems``."""
+    """The directives among the comments ``spans`` (each starting with ``marker``); the
+    problems of malformed ones go to ``problems``."""
     text = source.text
-    comments = [(s, text[s.start + marker : s.end].rstrip()) for s in spans]
+    comments = [(s, text[s.start + len(marker) : s.end].rstrip()) for s in spans]
     wanted = [
         (s, body)
         for s, body in comments
@@ -151,15 +163,16 @@ def _read(
 
 
 def _parse(
-    source: Source, whole: Span, marker: int, body: str, problems: list[Diagnostic]
+    source: Source, whole: Span, marker: str, body: str, problems: list[Diagnostic]
 ) -> _Directive | None:
-    """One directive from the comment at ``whole``, whose text after its marker is
+    """One directive from the comment at ``whole``, whose text after its ``marker`` is
     ``body``; None, with the problem reported, when it is malformed."""
-    at = whole.start + marker
+    at = whole.start + len(marker)
+    form = f"{marker} rulekit: ignore RK0707 -- why it is fine here"
     m = _DIRECTIVE.match(body)
     if m is None:
         problems.append(
-            _warning("RK0750", "a `rulekit:` directive needs its colon", source, whole, _FORM)
+            _warning("RK0750", "a `rulekit:` directive needs its colon", source, whole, form)
         )
         return None
     pos = m.end()
@@ -174,7 +187,7 @@ def _parse(
                 f"unknown directive {shown}: a `rulekit:` comment says `ignore` or `ignore-file`",
                 source,
                 Span(at + pos, at + pos + max(1, len(word))),
-                f"did you mean `{close[0]}`?" if close else _FORM,
+                f"did you mean `{close[0]}`?" if close else form,
             )
         )
         return None
@@ -195,7 +208,7 @@ def _parse(
                 f"`{word}` names no code, or an empty one between commas",
                 source,
                 whole,
-                "name the codes to ignore, separated by commas: " + _FORM,
+                "name the codes to ignore, separated by commas: " + form,
             )
         )
         return None
@@ -204,19 +217,16 @@ def _parse(
         start = at + pos + item.start() + (len(item.group()) - len(item.group().lstrip()))
         span = Span(start, start + len(code))
         if _CODE.fullmatch(code) is None:
-            problems.append(_not_a_code(code, source, span))
+            problems.append(_not_a_code(code, source, span, form))
             return None
         if code not in CODES:
-            close = difflib.get_close_matches(code, sorted(SUPPRESSIBLE), n=1, cutoff=0.8)
             problems.append(
                 _warning(
                     "RK0752",
                     f"there is no diagnostic code {code}",
                     source,
                     span,
-                    f"did you mean {close[0]} ({CODES[close[0]]})?"
-                    if close
-                    else "the codes are listed in docs/diagnostics.md",
+                    f"the codes that can be ignored are {_IGNORABLE} (docs/diagnostics.md)",
                 )
             )
         elif code not in SUPPRESSIBLE:
@@ -230,26 +240,26 @@ def _parse(
                 f"this `{word}` gives no reason",
                 source,
                 whole,
-                "say why the warning does not apply here, after ` -- `: " + _FORM,
+                "say why the warning does not apply here, after ` -- `: " + form,
             )
         )
     return directive
 
 
-def _not_a_code(code: str, source: Source, span: Span) -> Diagnostic:
+def _not_a_code(code: str, source: Source, span: Span, form: str) -> Diagnostic:
     if _CODE.fullmatch(code.upper()) is not None:
         fix = f"write codes in capitals: {code.upper()}"
     elif _CODE.match(code) is not None:
-        fix = "separate codes with commas, and put the reason after ` -- `: " + _FORM
+        fix = "separate codes with commas, and put the reason after ` -- `: " + form
     else:
-        fix = "name codes as RK0707; put the reason after ` -- `: " + _FORM
+        fix = "name codes as RK0707; put the reason after ` -- `: " + form
     return _warning("RK0750", f"`{code}` is not a diagnostic code", source, span, fix)
 
 
 def _cannot(code: str, source: Source, span: Span) -> Diagnostic:
     if code in ("RK0730", *(c for c in CODES if c.startswith("RK075"))):
         message = f"{code} ({CODES[code]}) cannot be suppressed inline"
-        fix = f"only the analyses' warnings and notes can be ({_DOCS})"
+        fix = f"only the analyses' warnings and notes can be: {_IGNORABLE}"
     else:
         message = f"{code} ({CODES[code]}) is an error: an error cannot be suppressed"
         fix = "fix what it reports; only warnings can be ignored"
