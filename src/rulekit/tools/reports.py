@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rulekit.core import __version__
-from rulekit.core.diagnostics import CODES, Diagnostic, Suppressed, sort_key
+from rulekit.core.diagnostics import CODES, Diagnostic, Suppressed
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -61,13 +61,10 @@ def sarif(
 ) -> dict[str, Any]:
     """A SARIF 2.1.0 log with one run: the rules used, each with a link to its
     documentation, and one result per diagnostic; the ``suppressed`` ones are results too,
-    with an in-source suppression and the author's reason as its justification (as
-    code-scanning tools expect, to show them as dismissed rather than lose them)."""
+    after the others, each with an in-source suppression and the author's reason as its
+    justification (code-scanning tools show them as dismissed rather than lose them)."""
     silenced = {id(s.diagnostic): s for s in suppressed}
     every = [*diagnostics, *(s.diagnostic for s in silenced.values())]
-    if silenced:  # each among its file's own, the files in the order given
-        files = {f: n for n, f in enumerate(dict.fromkeys(d.file for d in every))}
-        every.sort(key=lambda d: (files[d.file], sort_key(d)))
     used = sorted({d.code for d in every})
     index = {code: i for i, code in enumerate(used)}
     rules = []
