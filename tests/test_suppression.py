@@ -316,3 +316,23 @@ def test_the_yaml_comment_search_is_linear_too() -> None:
     result = check_source(text, FORMATS[".yaml"], "many.yaml")
     assert time.perf_counter() - start < 10.0
     assert len(result.suppressed) == 1000 and result.diagnostics == []
+
+
+# the CI examples ------------------------------------------------------------------
+
+
+def test_the_example_ci_workflow_checks_strictly() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-rules.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["check"]["steps"]]
+    assert "rulekit check rules/ --strict --format github" in runs
+
+
+def test_the_pre_commit_hooks_are_valid() -> None:
+    """Each hook once, with what pre-commit requires of it."""
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["rulekit-check", "rulekit-fmt", "rulekit-test"]
+    assert all({"id", "name", "entry", "language"} <= h.keys() for h in hooks)
