@@ -94,19 +94,13 @@ def apply(result: CheckResult, format: str) -> CheckResult:
     suppressed = list(result.suppressed)
     for found in result.diagnostics:
         directive = None
-        if found.file == source.file:
+        if found.file == source.file and found.severity != "error":  # never an error
             directive = by_line.get((found.line, found.code)) or by_file.get(found.code)
         if directive is None:
             kept.append(found)
             continue
-        if found.code not in directive.used:
-            directive.used.add(found.code)
-            if found.severity == "error":
-                problems.append(_cannot(found.code, source, directive.codes[found.code]))
-        if found.severity == "error":
-            kept.append(found)
-        else:
-            suppressed.append(Suppressed(found, directive.reason, directive.line))
+        directive.used.add(found.code)
+        suppressed.append(Suppressed(found, directive.reason, directive.line))
     if result.ok:  # otherwise the analyses did not run: nothing could have been used
         for d in directives:
             for code, span in d.codes.items():
@@ -140,10 +134,9 @@ def _read(
     for span, body in wanted:
         line = source.position(span.start).line
         trailing = _code_before(text, span.start)
-        directive = _parse(source, span, marker, body, problems)
+        directive = _parse(source, line, span, marker, body, problems)
         if directive is None:
             continue
-        directive.line = line
         if directive.file_wide:
             if trailing or line > first_code:
                 problems.append(
@@ -163,10 +156,10 @@ def _read(
 
 
 def _parse(
-    source: Source, whole: Span, marker: str, body: str, problems: list[Diagnostic]
+    source: Source, line: int, whole: Span, marker: str, body: str, problems: list[Diagnostic]
 ) -> _Directive | None:
-    """One directive from the comment at ``whole``, whose text after its ``marker`` is
-    ``body``; None, with the problem reported, when it is malformed."""
+    """One directive from the comment at ``whole`` (on ``line``), whose text after its
+    ``marker`` is ``body``; None, with the problem reported, when it is malformed."""
     at = whole.start + len(marker)
     form = f"{marker} rulekit: ignore RK0707 -- why it is fine here"
     m = _DIRECTIVE.match(body)
@@ -195,7 +188,7 @@ def _parse(
     dashes = body.find("--", pos)
     listed = body[pos:] if dashes < 0 else body[pos:dashes]
     reason = "" if dashes < 0 else body[dashes + 2 :].strip()
-    directive = _Directive(0, None, word == "ignore-file", reason)
+    directive = _Directive(line, None, word == "ignore-file", reason)
     items = list(re.finditer(r"[^,]+", listed))
     if (
         not listed.strip()
