@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import CODES, SUPPRESSIBLE, Diagnostic, Suppressed
 from rulekit.core.source import Source, Span
-from rulekit.policy import CheckResult, parser, yaml_form
+from rulekit.policy import CheckResult, parser
 
 __all__ = ["apply"]
 
@@ -77,7 +77,12 @@ def apply(result: CheckResult, format: str) -> CheckResult:
     text = source.text
     if format not in ("rk", "yaml") or not _MAYBE.search(text):
         return result
-    spans = parser.comment_spans(text) if format == "rk" else yaml_form.comment_spans(text)
+    if format == "rk":
+        spans = parser.comment_spans(text)
+    else:
+        from rulekit.policy import yaml_form  # here: checking a .rk file never loads YAML
+
+        spans = yaml_form.comment_spans(text)
     problems: list[Diagnostic] = []
     directives = _read(source, spans, "//" if format == "rk" else "#", problems)
     if not directives:
