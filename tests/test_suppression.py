@@ -185,6 +185,57 @@ def test_sarif_docs_url_from_the_option_or_the_environment(
     assert rule["helpUri"] == "https://intranet/rk.md#rk0701-unreachable-state"
 
 
+# directives, one line each ------------------------------------------------------
+
+ONE_FACT = """\
+policy p version "1"
+facts {
+  order.note: string  COMMENT
+}
+actors a
+event e by a
+workflow w {
+  initial state s waits "the example is about comments" {
+    on e -> d
+  }
+  final state d
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("comment", "codes", "silenced"),
+    [
+        ("// rulekit: ignore RK0704 -- kept", [], 1),
+        ("//rulekit:ignore RK0704--kept", [], 1),  # spaces are optional
+        ("// rulekit:  ignore  RK0704 ,RK0705 --  kept", ["RK0754"], 1),
+        ("// rulekit: ignore RK0704, RK0704 -- twice", [], 1),
+        ("// rulekit: ignore RK0704 -- kept -- with dashes in the reason", [], 1),
+        ("// rulekit: ignore RK0704 --   ", ["RK0751"], 1),  # a blank reason is none
+        ("// rulekit: ignore RK0704, RK0709 -- a warning and a note", ["RK0754"], 1),
+        ("// rulekit: ignore RK0704, RK0201 -- an error", ["RK0753"], 1),
+        ("// rulekit: ignore RK0704, RK0799 -- unknown", ["RK0752"], 1),
+        # what is not a directive stays an ordinary comment
+        ("// rulekit is what checks this file", ["RK0704"], 0),
+        ("// RULEKIT: ignore RK0704 -- capitals", ["RK0704"], 0),
+        ("// see rulekit: ignore RK0704 -- not at the start", ["RK0704"], 0),
+        # malformed: reported, and silences nothing
+        ("// rulekit ignore RK0704 -- no colon", ["RK0704", "RK0750"], 0),
+        ("// rulekit-ignore RK0704 -- no colon", ["RK0704", "RK0750"], 0),
+        ("// rulekit: ignore", ["RK0704", "RK0750"], 0),
+        ("// rulekit:", ["RK0704", "RK0750"], 0),
+        ("// rulekit: disable RK0704 -- another tool's word", ["RK0704", "RK0750"], 0),
+        ("// rulekit: ignore ,RK0704 -- empty first", ["RK0704", "RK0750"], 0),
+        ("// rulekit: ignore RK704 -- three digits", ["RK0704", "RK0750"], 0),
+        ("// rulekit: ignore-file RK0704 -- after code", ["RK0704", "RK0750"], 0),
+    ],
+)
+def test_one_directive(comment: str, codes: list[str], silenced: int) -> None:
+    result = check_source(ONE_FACT.replace("COMMENT", comment), "rk", "p.rk")
+    assert sorted(d.code for d in result.diagnostics) == codes
+    assert len(result.suppressed) == silenced
+
+
 # the comment search --------------------------------------------------------------
 
 
