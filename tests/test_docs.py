@@ -181,6 +181,45 @@ def test_console_examples_show_the_real_output(
     assert out + err == example.shown, f"docs/{example.doc}:{example.line} shows other output"
 
 
+def _check_examples_with_their_files() -> list[ConsoleExample]:
+    """The `$ rulekit check FILE...` examples whose files the same block shows with `cat`."""
+    return [
+        e
+        for e in _console_examples(("check",))
+        if e.files and all(a in e.files for a in e.argv[1:] if not a.startswith("-"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "example", _check_examples_with_their_files(), ids=lambda e: f"{e.doc}:{e.line}"
+)
+def test_check_examples_show_the_real_output(
+    example: ConsoleExample,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the docs show after `$ rulekit check FILE` is what it prints on the file shown."""
+    monkeypatch.chdir(tmp_path)
+    for name, content in example.files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    main([*example.argv, "--color", "never"])
+    out, err = capsys.readouterr()
+    assert out + err == example.shown, f"docs/{example.doc}:{example.line} shows other output"
+
+
+def test_every_code_has_the_section_its_help_link_names() -> None:
+    """SARIF's helpUri for a code is the anchor of `## CODE: title` with CODES' title."""
+    from rulekit.tools.reports import DOCS_URL, help_uri
+
+    text = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
+    headings = dict(re.findall(r"^## (RK\d{4}): (.*)$", text, re.M))
+    assert {c: t for c, t in headings.items() if CODES.get(c) != t} == {}
+    # the anchor as GitHub writes it, spelled out for a title with punctuation
+    assert help_uri("RK0730") == DOCS_URL + "#rk0730-state-left-out-of---max-open"
+    assert help_uri("RK0104") == DOCS_URL + "#rk0104--used-where--was-meant"
+
+
 def test_the_api_page_lists_exactly_the_public_names() -> None:
     """docs/api.md documents every name `import rulekit` exports, and no other."""
     import rulekit

@@ -5,7 +5,8 @@
   none, names are untyped.
 - tests/golden/policies/*.rk|.yaml|.json: policies in every form. A policy
   may ask for what `rulekit check --max-open D` adds (RK0710) with a comment
-  line `// max-open: D`.
+  line `// max-open: D`. What inline directives (`// rulekit: ignore RK0707 -- why`)
+  silence is listed after the diagnostics, each with the directive's line and reason.
 
 Each input's output is in the `.out` file beside it. To accept new output
 after a deliberate wording change:
@@ -61,9 +62,19 @@ def _render_policy(path: Path) -> str:
         too_long = times.max_open(result.policy, parse_duration(limit.group(1)))
         result = replace(result, diagnostics=sorted([*result.diagnostics, *too_long], key=sort_key))
     if not result.diagnostics:
-        return "checked without problems\n"
-    codes = " ".join(d.code for d in result.diagnostics)
-    return f"codes: {codes}\n\n{result.render()}\n"
+        out = "checked without problems\n"
+    else:
+        codes = " ".join(d.code for d in result.diagnostics)
+        out = f"codes: {codes}\n\n{result.render()}\n"
+    if result.suppressed:
+        silenced = [
+            render(s.diagnostic, result.source.line_text(s.diagnostic.line))
+            + f"\n  suppressed by line {s.line}: {s.reason or '(no reason given)'}"
+            for s in result.suppressed
+        ]
+        codes = " ".join(s.diagnostic.code for s in result.suppressed)
+        out += f"\nsuppressed: {codes}\n\n" + "\n\n".join(silenced) + "\n"
+    return out
 
 
 def _render_scenario_file(path: Path) -> str:

@@ -3,7 +3,8 @@
 Public API (every name below; documented in docs/api.md):
 
 - :func:`load` / :func:`loads`: a policy (.rk, .yaml, compiled .json) -> :class:`Policy`.
-- :func:`check`: a policy file -> :class:`CheckResult`, with every diagnostic (warnings too).
+- :func:`check`: a policy file -> :class:`CheckResult`, with every diagnostic (warnings too),
+  and the warnings inline directives silenced (:class:`Suppressed`).
 - :class:`Engine` (and :class:`MemoryStore`): run cases (:class:`Case`) of a policy, one atomic
   step at a time; a step's :class:`StepResult` lists the history :class:`Record` entries it
   appended and the :class:`Effect` list they emitted.
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rulekit.analysis import check
     from rulekit.core import __version__
-    from rulekit.core.diagnostics import Diagnostic
+    from rulekit.core.diagnostics import Diagnostic, Suppressed
     from rulekit.core.errors import CompileError, EvaluationError, RuleError, StepRefused
     from rulekit.expr.expression import Expression, compile_expression
     from rulekit.expr.interpreter import Clause, Explanation
@@ -65,6 +66,7 @@ _EXPORTS = {
     "StepResult": "rulekit.runtime",
     "Store": "rulekit.runtime.store",
     "StoreError": "rulekit.stores",
+    "Suppressed": "rulekit.core.diagnostics",
     "__version__": "rulekit.core",
     "check": "rulekit.analysis",
     "compile_expression": "rulekit.expr.expression",
@@ -110,6 +112,7 @@ __all__ = [
     "StepResult",
     "Store",
     "StoreError",
+    "Suppressed",
     "__version__",
     "check",
     "compile_expression",

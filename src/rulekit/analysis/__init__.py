@@ -4,7 +4,8 @@
 transitions, overlapping guards...), :mod:`.guards` (deciding whether
 conditions can hold together), :mod:`.times` (worst-case times to an outcome),
 :mod:`.diff` (what changed between two versions) and :mod:`.graph` (diagrams).
-:func:`check` is the whole check: the rule language's errors plus the lints.
+:func:`check` is the whole check: the rule language's errors plus the lints, less the
+warnings the file's inline directives silence (:mod:`.suppression`).
 
 Layer: imports :mod:`rulekit.core`, :mod:`rulekit.expr` and :mod:`rulekit.policy`.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gc
 import os
 
+from rulekit.analysis import suppression
 from rulekit.analysis.lint import lint
 from rulekit.core import diagnostics as diag
 from rulekit.core.errors import CompileError
@@ -24,7 +26,13 @@ __all__ = ["check", "check_source"]
 
 
 def check_source(text: str, format: str, filename: str) -> CheckResult:
-    """Parse, check and lint a policy given as text; never raises for problems in it."""
+    """Parse, check and lint a policy given as text, then apply its inline suppressions
+    (:mod:`.suppression`: the warnings they silence move to ``suppressed``); never raises
+    for problems in it."""
+    return suppression.apply(_check_source(text, format, filename), format)
+
+
+def _check_source(text: str, format: str, filename: str) -> CheckResult:
     result = compile_source(text, format, filename)
     if result.policy is None or result.tree is None:
         return result

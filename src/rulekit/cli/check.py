@@ -26,7 +26,9 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         help="parse, validate and check rule files",
         description="Check policies (.rk, .yaml, compiled .json). Folders are searched for .rk files "
         "and YAML files with a top-level `policy` key (scenario files, with a `scenarios` key, are "
-        "skipped: `rulekit test` runs them). Exit 0 when clean, 1 when there are errors.",
+        "skipped: `rulekit test` runs them). Exit 0 when clean, 1 when there are errors (or, "
+        "with --strict, warnings). A warning is silenced where it does not apply by a comment "
+        "such as `// rulekit: ignore RK0707 -- reason` (docs/diagnostics.md).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
     p.add_argument(
@@ -34,6 +36,18 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=("text", "json", "github", "sarif"),
         default="text",
         help="text (default), json, github (workflow annotations) or sarif (SARIF 2.1.0)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="warnings fail the check too (exit 1), as in CI; silence one that does not apply "
+        "with `// rulekit: ignore CODE -- reason`",
+    )
+    p.add_argument(
+        "--docs-url",
+        metavar="URL",
+        help="where docs/diagnostics.md is published, for the links to each code in "
+        "--format sarif (default: $RULEKIT_DOCS_URL, else rulekit's own on GitHub)",
     )
     p.add_argument(
         "--explain-times",
@@ -82,10 +96,15 @@ def run(args: argparse.Namespace) -> int:
         results.append((path, result, found))
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
+    silenced = [s for _, r, _ in results for s in r.suppressed]
+    quiet = sum(s.diagnostic.severity == "warning" for s in silenced)
     everything = [d for _, _, ds in results for d in ds]
+    failed = bool(errors) or (args.strict and bool(warnings))
     summary = (
         f"checked {len(files)} file{'s' * (len(files) != 1)}: {errors} error{'s' * (errors != 1)}, "
         f"{warnings} warning{'s' * (warnings != 1)}"
+        + (f", {quiet} warning{'s' * (quiet != 1)} suppressed" if quiet else "")
+        + ("; failed: --strict makes warnings fail the check" if failed and not errors else "")
     )
     if args.format == "github":
         from rulekit.tools import reports
@@ -96,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         from rulekit.tools import reports
 
-        print(json.dumps(reports.sarif(everything), indent=2, ensure_ascii=False))
+        docs = args.docs_url or os.environ.get("RULEKIT_DOCS_URL") or reports.DOCS_URL
+        log = reports.sarif(everything, silenced, docs_url=docs.split("#")[0])
+        print(json.dumps(log, indent=2, ensure_ascii=False))
     elif args.format == "json":
         print(
             json.dumps(
@@ -106,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                             "file": str(p),
                             "ok": not any(d.severity == "error" for d in ds),
                             "diagnostics": [d.to_dict() for d in ds],
+                            "suppressed": [s.to_dict() for s in checked.suppressed],
                         }
                         | (
                             {
@@ -115,10 +137,12 @@ def run(args: argparse.Namespace) -> int:
                             if args.explain_times
                             else {}
                         )
-                        for p, _, ds in results
+                        for p, checked, ds in results
                     ],
                     "errors": errors,
                     "warnings": warnings,
+                    "suppressed": len(silenced),
+                    "failed": failed,
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -139,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}: worst-case time a case stays open if nobody acts")
             print(times.render(figures) + "\n")
         print(summary)
-    return EXIT_FAILED if errors else EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _policy_files(paths: list[str]) -> list[Path]:

@@ -89,6 +89,12 @@ CODES: dict[str, str] = {
     "RK0712": "a `stay` that keeps a deadline its facts moved",
     "RK0713": "a fallback a fact default would say",
     "RK0730": "state left out of --max-open",
+    # Inline suppression directives (warnings)
+    "RK0750": "malformed suppression directive",
+    "RK0751": "suppression without a reason",
+    "RK0752": "unknown code in a suppression",
+    "RK0753": "code that cannot be suppressed",
+    "RK0754": "unused suppression",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",
@@ -98,6 +104,17 @@ CODES: dict[str, str] = {
     # Scenario files
     "RK0601": "invalid scenario file",
 }
+
+#: The codes an inline directive (``// rulekit: ignore RK0707 -- reason``) may silence:
+#: the warnings and notes of the analyses ``rulekit check`` runs. Every other code is an
+#: error (fix it instead), or, as RK0730 (``--max-open``'s own note) and RK0750-RK0754
+#: (the directives' own problems), not something a directive in the file could answer.
+SUPPRESSIBLE: frozenset[str] = frozenset(
+    {
+        *("RK0701", "RK0702", "RK0703", "RK0704", "RK0705", "RK0706", "RK0707", "RK0708"),
+        *("RK0709", "RK0711", "RK0712", "RK0713"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,24 @@ class Diagnostic:
         return (
             f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
         )
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """A warning an inline directive silenced, kept so reports can still show it: SARIF
+    lists it with the author's reason as its justification, the text output counts it."""
+
+    diagnostic: Diagnostic
+    #: the reason written after ``--`` ("" when none was given: RK0751 says so)
+    reason: str
+    #: the line of the directive that silenced it
+    line: int
+
+    def to_dict(self) -> dict[str, object]:
+        return self.diagnostic.to_dict() | {
+            "justification": self.reason,
+            "directive_line": self.line,
+        }
 
 
 def make(

@@ -16,11 +16,11 @@ import dataclasses
 import gc
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulekit.core import diagnostics as diag
-from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.diagnostics import Diagnostic, Suppressed
 from rulekit.core.errors import CompileError
 from rulekit.core.source import Source, Span, read_text
 from rulekit.policy import ast, checker, parser
@@ -51,6 +51,9 @@ class CheckResult:
     #: the syntax tree the policy was checked from (None for artifacts and text that did
     #: not parse): what analyses and editor tools read for names and places
     tree: ast.Policy | None = None
+    #: the warnings inline directives silenced (``// rulekit: ignore RK0707 -- why``),
+    #: with their reasons: out of ``diagnostics``, kept for reports (SARIF, counts)
+    suppressed: list[Suppressed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -684,3 +684,23 @@ def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
                 out.extend(a.expr for a in t.assigns)
                 out.extend(a.by for a in t.clocks if a.by is not None)
     return out
+
+
+_comment_scanner: re.Pattern[str] | None = None
+
+
+def comment_spans(text: str) -> list[Span]:
+    """Where the ``//`` comments of a .rk text are, from ``//`` to the end of the line.
+
+    A ``//`` inside a string or a backquoted field name is not a comment: the text is
+    scanned with the grammar's own STRING, QUOTED_FIELD and COMMENT terminals, so this
+    agrees with the parser (which drops comments) without a parse, even of a text that
+    does not parse.
+    """
+    global _comment_scanner
+    if _comment_scanner is None:
+        grammar = _get_parser()
+        strings = [grammar.get_terminal(n).pattern.to_regexp() for n in ("STRING", "QUOTED_FIELD")]
+        comment = grammar.get_terminal("COMMENT").pattern.to_regexp()
+        _comment_scanner = re.compile("|".join(f"(?:{s})" for s in strings) + f"|(?P<c>{comment})")
+    return [Span(*m.span()) for m in _comment_scanner.finditer(text) if m.lastgroup == "c"]

@@ -736,3 +736,34 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
         return None, sorted(problems, key=diag.sort_key)
     policy = reader.policy(root)
     return policy, sorted(problems, key=diag.sort_key)
+
+
+def comment_spans(text: str) -> list[Span]:
+    """Where the ``#`` comments of a YAML text are, from ``#`` to the end of the line.
+
+    YAML's own scanner finds every token (scalars, quoted or in blocks, included); what
+    lies between two tokens is blanks and comments only, so a ``#`` there starts a
+    comment. Where the YAML stops being valid, so does the search.
+    """
+    spans: list[Span] = []
+    pos = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            start = token.start_mark.index
+            if start > pos:
+                spans.extend(_comments_between(text, pos, start))
+            pos = max(pos, token.end_mark.index)
+    except yaml.YAMLError:
+        pass  # the policy's own reading reports it (RK0401)
+    return spans
+
+
+def _comments_between(text: str, start: int, end: int) -> list[Span]:
+    spans = []
+    i = text.find("#", start, end)
+    while i >= 0:
+        stop = text.find("\n", i, end)
+        stop = end if stop < 0 else stop
+        spans.append(Span(i, stop))
+        i = text.find("#", stop, end)
+    return spans

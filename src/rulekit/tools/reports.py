@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from rulekit.core import __version__
-from rulekit.core.diagnostics import CODES, Diagnostic
+from rulekit.core.diagnostics import CODES, Diagnostic, Suppressed
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -33,52 +34,92 @@ def github(diagnostics: Iterable[Diagnostic]) -> str:
     return "\n".join(lines)
 
 
-def sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run: the rules used, and one result per diagnostic."""
-    used = sorted({d.code for d in diagnostics})
+#: Where each code's documentation is: docs/diagnostics.md as the project publishes it.
+#: ``rulekit check --docs-url URL`` (or ``RULEKIT_DOCS_URL``) points elsewhere, e.g. at a
+#: copy on an intranet, or at a tag to match an older release.
+DOCS_URL = "https://github.com/rulekit/rulekit/blob/main/docs/diagnostics.md"
+
+
+def help_uri(code: str, base: str = DOCS_URL) -> str:
+    """The address of ``code``'s section of docs/diagnostics.md under ``base``.
+
+    The anchor is the one GitHub (and most Markdown renderers) give the section's heading,
+    ``## RK0707: conditions that can both hold``: lower case, punctuation dropped, spaces
+    as hyphens. tests/test_docs.py holds each heading to its code's title in CODES.
+
+    >>> help_uri("RK0707")
+    'https://github.com/rulekit/rulekit/blob/main/docs/diagnostics.md#rk0707-conditions-that-can-both-hold'
+    """
+    heading = f"{code}: {CODES.get(code, '')}".lower()
+    return f"{base}#" + re.sub(r"[^\w\- ]", "", heading).replace(" ", "-")
+
+
+def sarif(
+    diagnostics: list[Diagnostic],
+    suppressed: Iterable[Suppressed] = (),
+    docs_url: str = DOCS_URL,
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run: the rules used, each with a link to its
+    documentation, and one result per diagnostic; the ``suppressed`` ones are results too,
+    after the others, each with an in-source suppression and the author's reason as its
+    justification (code-scanning tools show them as dismissed rather than lose them)."""
+    silenced = {id(s.diagnostic): s for s in suppressed}
+    every = [*diagnostics, *(s.diagnostic for s in silenced.values())]
+    used = sorted({d.code for d in every})
     index = {code: i for i, code in enumerate(used)}
+    rules = []
+    for code in used:
+        title = CODES.get(code, code)
+        uri = help_uri(code, docs_url)
+        rules.append(
+            {
+                "id": code,
+                "name": title.title().replace(" ", ""),
+                "shortDescription": {"text": title},
+                "helpUri": uri,
+                "help": {
+                    "text": f"{code}: {title}. What it means and how to fix it: {uri}",
+                    "markdown": f"[{code}: {title}]({uri}): what it means and how to fix it.",
+                },
+            }
+        )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {
-                    "driver": {
-                        "name": "rulekit",
-                        "version": __version__,
-                        "rules": [
-                            {
-                                "id": code,
-                                "name": CODES.get(code, code).title().replace(" ", ""),
-                                "shortDescription": {"text": CODES.get(code, code)},
-                                "help": {"text": f"See {code} in rulekit's docs/diagnostics.md."},
-                            }
-                            for code in used
-                        ],
-                    }
-                },
-                "results": [
-                    {
-                        "ruleId": d.code,
-                        "ruleIndex": index[d.code],
-                        "level": _SARIF_LEVEL[d.severity],
-                        "message": {"text": d.message + (f" (help: {d.help})" if d.help else "")},
-                        "locations": [
-                            {
-                                "physicalLocation": {
-                                    "artifactLocation": {"uri": d.file},
-                                    "region": {
-                                        "startLine": d.line,
-                                        "startColumn": d.column,
-                                        "endLine": d.end_line,
-                                        "endColumn": max(d.end_column, d.column),
-                                    },
-                                }
-                            }
-                        ],
-                    }
-                    for d in diagnostics
-                ],
+                "tool": {"driver": {"name": "rulekit", "version": __version__, "rules": rules}},
+                "results": [_result(d, index[d.code], silenced.get(id(d))) for d in every],
             }
         ],
     }
+
+
+def _result(d: Diagnostic, rule: int, suppressed: Suppressed | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": d.code,
+        "ruleIndex": rule,
+        "level": _SARIF_LEVEL[d.severity],
+        "message": {"text": d.message + (f" (help: {d.help})" if d.help else "")},
+        "locations": [_location(d.file, d.line, d.column, d.end_line, max(d.end_column, d.column))],
+    }
+    if suppressed is not None:
+        suppression: dict[str, Any] = {"kind": "inSource"}
+        if suppressed.reason:
+            suppression["justification"] = suppressed.reason
+        suppression["location"] = _location(d.file, suppressed.line)
+        result["suppressions"] = [suppression]
+    return result
+
+
+def _location(
+    file: str,
+    line: int,
+    column: int = 1,
+    end_line: int | None = None,
+    end_column: int | None = None,
+) -> dict[str, Any]:
+    region: dict[str, int] = {"startLine": line, "startColumn": column}
+    if end_line is not None and end_column is not None:
+        region |= {"endLine": end_line, "endColumn": end_column}
+    return {"physicalLocation": {"artifactLocation": {"uri": file}, "region": region}}
