@@ -102,7 +102,10 @@ def _scenario(args: argparse.Namespace) -> CaseExplanation | None:
     if ran.case is None:
         raise UsageError(f"scenario {scenario.name!r}: {ran.stopped}")
     if ran.stopped is not None:
-        print(f"rulekit: note: scenario {scenario.name!r} stopped early: {ran.stopped}", file=sys.stderr)
+        print(
+            f"rulekit: note: scenario {scenario.name!r} stopped early: {ran.stopped}",
+            file=sys.stderr,
+        )
     return explain(
         policy,
         scenario.workflow,
@@ -153,6 +156,6 @@ def _same_version(policy: Policy, digest: str, args: argparse.Namespace) -> None
     version's conditions and clauses would not be the ones that decided it."""
     if policy.hash != digest:
         raise UsageError(
-            f"case {args.case!r} runs on policy version {digest[:12]}, not on {args.file} "
-            f"(version {policy.hash[:12]}): explain it with the policy it was opened on"
+            f"case {args.case!r} runs on policy version {digest[:19]}, not on {args.file} "
+            f"(version {policy.hash[:19]}): explain it with the policy it was opened on"
         )

@@ -24,6 +24,7 @@ expiry what happened to the clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -38,7 +39,7 @@ from rulekit.runtime.model import Record
 from rulekit.runtime.timeline import describe, show_time
 
 #: the questions, as ``--why`` takes them (``effect:NAME``, ``refusal:EVENT`` name one)
-QUESTIONS = ("state", "effect:NAME", "refusal", "refusal:EVENT")
+QUESTIONS = ("state", "effect:NAME", "refusal", "refusal:EVENT", "refusal:STEP")
 
 #: an `as soon as` condition is judged at the first moment after its instant (engine.py)
 _MOMENT = timedelta(microseconds=1)
@@ -76,6 +77,13 @@ class Refusal:
     state: str
     history: tuple[Record, ...]
     conditions: tuple[Condition, ...] = ()
+    #: where it was asked for: a scenario's step number (1-based), or None
+    number: int | None = None
+
+    @property
+    def title(self) -> str:
+        """``step 5, send submit_evidence by merchant``."""
+        return (f"step {self.number}, " if self.number is not None else "") + self.step
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class Step:
     condition: Condition | None
     #: the facts of an `open` or `update` record a later step read: (path, value)
     facts: tuple[tuple[str, Any], ...] = ()
+    #: a deadline's: as written, the constants it names and what it was counted from
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,12 +136,13 @@ def check_question(question: str, policy: ir.Policy) -> None:
             raise QuestionError(f"the policy declares no effect `{name}` (effects: {known})")
         return
     if kind == "refusal":
-        if name and name not in policy.events:
+        if name and not name.isdigit() and name not in policy.events:
             known = ", ".join(policy.events) or "none"
             raise QuestionError(f"the policy declares no event `{name}` (events: {known})")
         return
     raise QuestionError(
-        f"cannot answer --why {question!r}: ask state, effect:NAME, refusal or refusal:EVENT"
+        f"cannot answer --why {question!r}: ask state, effect:NAME, refusal, refusal:EVENT "
+        "or refusal:STEP (a scenario's step number)"
     )
 
 
@@ -157,14 +168,22 @@ def explain(
     kind, _, name = question.partition(":")
     refusal: Refusal | None = None
     if kind == "refusal":
+        refused = list(refusals)
         refusal = next(
-            (r for r in reversed(list(refusals)) if not name or r.event == name), None
+            (
+                r
+                for r in reversed(refused)
+                if not name or r.event == name or (name.isdigit() and r.number == int(name))
+            ),
+            None,
         )
         if refusal is not None:
             records = list(refusal.history)
-    chain = _Chain(wf, records)
+    if not records or records[0].kind != "open":
+        raise QuestionError("a history starts with its `open` record")
+    chain = _Chain(wf, records, policy.constants)
     last = next((i for i in range(len(records) - 1, -1, -1) if records[i].target), 0)
-    state = records[last].target if records else wf.initial
+    state = records[last].target or wf.initial
     final = wf.states[state].final if state in wf.states else False
     outcome = wf.states[state].outcome if final and state in wf.states else None
     found = True
@@ -179,14 +198,14 @@ def explain(
             chain.follow(i, effects=True)
         found = bool(emitted)
         answer = (
-            "; ".join(_because(chain, i, name, tz) for i in emitted)
+            "; ".join(_because(chain, i, _emitted(records[i], name), tz) for i in emitted)
             if emitted
             else f"no {name} was emitted: the case is in `{state}`"
         )
     else:
         found = refusal is not None
         if refusal is None:
-            what = f" of `{name}`" if name else ""
+            what = f" {name}" if name.isdigit() else f" of `{name}`" if name else ""
             answer = f"no step{what} was refused"
         else:
             state = refusal.state
@@ -195,7 +214,17 @@ def explain(
             )
             chain.add(entered, f"entered `{state}`, where the step was refused")
             chain.follow(entered)
-            answer = f"{refusal.step} was refused: {refusal.code}: {refusal.message}"
+            for condition in refusal.conditions:
+                for label in _labels(condition.clauses):
+                    chain.source_of(label, len(records), "the refused step")
+            answer = f"{refusal.title} was refused: {refusal.code}: {refusal.message}"
+            others = [r for r in refused if r is not refusal]
+            if others:
+                answer += (
+                    "\n(also refused: " + "; ".join(f"{r.title}: {r.code}" for r in others) + ")"
+                )
+        if refusal is None and refused:
+            answer += " (refused: " + "; ".join(f"{r.title}: {r.code}" for r in refused) + ")"
     if everything:
         for i in range(len(records)):
             chain.add(i, None)
@@ -219,15 +248,18 @@ def explain(
 class _Chain:
     """The records of a history that matter to an answer, and why each does."""
 
-    def __init__(self, wf: ir.Workflow, records: list[Record]) -> None:
+    def __init__(
+        self, wf: ir.Workflow, records: list[Record], constants: Mapping[str, ir.Constant]
+    ) -> None:
         self.wf = wf
+        self.constants = constants
         self.records = records
         self.why: dict[int, list[str]] = {}
         #: facts of an open or update record that a later step read
         self.facts: dict[int, dict[str, Any]] = {}
         self.followed: set[tuple[int, bool]] = set()
-        #: record -> the record that read what it set -> the facts it set that were read
-        self.read_by: dict[int, dict[int, list[str]]] = {}
+        #: record -> what read what it set ("#3", "the refused step") -> the facts it set
+        self.read_by: dict[int, dict[str, list[str]]] = {}
 
     def add(self, i: int, why: str | None) -> None:
         reasons = self.why.setdefault(i, [])
@@ -316,9 +348,12 @@ class _Chain:
                     if action in ("started", "restarted"):
                         break
 
-    def source_of(self, label: str, before: int, reader: int) -> None:
+    def source_of(self, label: str, before: int, reader: int | str) -> None:
         """Add the record that last set fact ``label`` before record ``before`` (read by
-        record ``reader``); the event's payload and sender are the reader's own."""
+        record ``reader``, or what ``reader`` names); the event's payload and sender are
+        the reader's own."""
+        if isinstance(reader, int):
+            reader = f"#{self.records[reader].seq}"
         if label.split(".")[0] in ("event", "actor", "now"):
             return
         for j in range(before - 1, -1, -1):
@@ -336,7 +371,7 @@ class _Chain:
                     self.follow(j)
                     return
 
-    def set_read(self, j: int, reader: int, path: str) -> None:
+    def set_read(self, j: int, reader: str, path: str) -> None:
         """Record ``j`` set ``path``, which record ``reader`` read."""
         self.add(j, None)
         paths = self.read_by.setdefault(j, {}).setdefault(reader, [])
@@ -348,10 +383,36 @@ class _Chain:
         t = self.transition(r)
         facts = self.facts.get(i, {})
         why = list(self.why[i]) + [
-            f"set {', '.join(paths)}, read by #{self.records[reader].seq}"
-            for reader, paths in sorted(self.read_by.get(i, {}).items())
+            f"set {', '.join(paths)}, read by {reader}"
+            for reader, paths in self.read_by.get(i, {}).items()
         ]
-        return Step(r, tuple(why), t, _judged(r, t), tuple(facts.items()))
+        return Step(r, tuple(why), t, _judged(r, t), tuple(facts.items()), self.deadline(i, t))
+
+    def deadline(self, i: int, t: ir.Transition | None) -> str | None:
+        """A deadline record's deadline in words: ``after REVIEW_WINDOW (REVIEW_WINDOW =
+        48h), counted from entering `awaiting_merchant` (#0)``."""
+        r = self.records[i]
+        if r.kind != "deadline" or t is None or t.deadline is None:
+            return None
+        named = [
+            f"{c.name} = {c.text}"
+            for c in self.constants.values()
+            if re.search(rf"\b{re.escape(c.name)}\b", t.written)
+        ]
+        text = t.written + (f" ({', '.join(named)})" if named else "")
+        entered = self.entry(i, r.source or "")
+        if t.kind == "after" and t.start is None and entered is not None:
+            text += f", counted from entering `{r.source}` (#{self.records[entered].seq})"
+        return text
+
+
+def _labels(clauses: Iterable[Clause]) -> list[str]:
+    """The facts (and payload fields) the clauses read, named conditions' included."""
+    out: list[str] = []
+    for c in clauses:
+        out.extend(label for label, _ in c.reads)
+        out.extend(_labels(c.parts))
+    return out
 
 
 _MISSING = object()
@@ -409,21 +470,33 @@ def _because(chain: _Chain, i: int, what: str, tz: tzinfo | None) -> str:
     if r.kind == "open":
         return f"{what} because the case was opened there ({show_time(r.at, tz)})"
     head = f'clause "{r.cite}"' if r.cite else (f"the rule at {r.rule}" if r.rule else "a rule")
-    reasons = [trigger(r, t, tz)]
+    reasons = [trigger(r, t, tz, chain.deadline(i, t))]
     condition = _judged(r, t)
     if condition is not None:
         reasons.extend(clause_line(c) for c in condition.clauses)
     return f"{what} because of {head}: " + ", ".join(reasons)
 
 
-def trigger(r: Record, t: ir.Transition | None, tz: tzinfo | None) -> str:
-    """What made a record happen, in words."""
+def _emitted(r: Record, name: str) -> str:
+    """``refund(amount: 460) was emitted``."""
+    effects = [
+        f"{e.name}({', '.join(f'{k}: {stdlib.render(v)}' for k, v in e.args.items())})"
+        for e in r.effects
+        if e.name == name
+    ]
+    return f"{' and '.join(effects)} was emitted"
+
+
+def trigger(
+    r: Record, t: ir.Transition | None, tz: tzinfo | None, deadline: str | None = None
+) -> str:
+    """What made a record happen, in words (``deadline``: a deadline's, in words)."""
     if r.kind == "event":
         payload = ", ".join(f"{k}: {stdlib.render(v)}" for k, v in (r.data or {}).items())
         return f"{r.event} by {r.actor}" + (f" ({payload})" if payload else "")
     if r.kind == "deadline":
-        written = t.written if t is not None and t.deadline is not None else "a deadline"
-        return f"{written} in `{r.source}` passed ({show_time(r.at, tz)})"
+        written = deadline or (t.written if t is not None and t.deadline is not None else "")
+        return f"the deadline {written} passed ({show_time(r.at, tz)})"
     if r.kind == "expiry":
         return f"clock `{(r.data or {}).get('clock')}` ran out ({show_time(r.at, tz)})"
     if r.kind == "auto":
@@ -472,12 +545,15 @@ def render_text(e: CaseExplanation) -> str:
     """The explanation as a policy reviewer reads it: the answer, then the chain."""
     tz = e.tz
     status = f" (final, outcome {e.outcome})" if e.final and e.outcome else ""
-    lines = [f"case of {e.workflow} in `{e.state}`{status}", e.answer]
+    when = " when the step was refused" if e.refusal is not None else ""
+    lines = [f"case of {e.workflow} in `{e.state}`{status}{when}", e.answer]
     if e.refusal is not None:
         lines.extend(_refusal_lines(e.refusal, tz))
     if e.steps:
         shown = "every record" if e.everything else "the chain"
-        left = f"; {e.left_out} other record{'s' * (e.left_out != 1)} left out" if e.left_out else ""
+        left = (
+            f"; {e.left_out} other record{'s' * (e.left_out != 1)} left out" if e.left_out else ""
+        )
         lines.append("")
         lines.append(f"{shown} ({len(e.steps)} record{'s' * (len(e.steps) != 1)}{left}):")
         for s in e.steps:
@@ -493,12 +569,9 @@ def _step_lines(s: Step, tz: tzinfo | None) -> list[str]:
     for why in s.why:
         out.append(f"{pad}why: {why}")
     if s.facts:
-        out.append(
-            f"{pad}with "
-            + ", ".join(f"{k} = {_shown(v)}" for k, v in s.facts)
-        )
-    if r.kind == "deadline" and s.transition is not None and s.transition.deadline is not None:
-        out.append(f"{pad}deadline: {s.transition.written}")
+        out.append(f"{pad}with " + ", ".join(f"{k} = {_shown(v)}" for k, v in s.facts))
+    if s.deadline is not None:
+        out.append(f"{pad}deadline: {s.deadline}")
     if s.condition is not None:
         out.append(f"{pad}when {' '.join(s.condition.text.split())}:")
         out.extend(_clause_lines(s.condition.clauses, pad + "  "))
@@ -554,7 +627,6 @@ def explanation_data(e: CaseExplanation) -> dict[str, Any]:
 
 def _step_data(s: Step) -> dict[str, Any]:
     r = s.record
-    t = s.transition
     return {
         "seq": r.seq,
         "at": r.at.isoformat(),
@@ -563,10 +635,12 @@ def _step_data(s: Step) -> dict[str, Any]:
         "target": r.target,
         "event": r.event,
         "actor": r.actor,
-        "data": to_data(dict(r.data)) if r.data and r.kind in ("event", "expiry", "clock") else None,
+        "data": to_data(dict(r.data))
+        if r.data and r.kind in ("event", "expiry", "clock")
+        else None,
         "why": list(s.why),
         "facts": {k: to_data(v) for k, v in s.facts},
-        "deadline": t.written if r.kind == "deadline" and t is not None and t.deadline else None,
+        "deadline": s.deadline,
         "condition": _condition_data(s.condition) if s.condition is not None else None,
         "cite": r.cite,
         "sets": {k: to_data(v) for k, v in r.sets},
@@ -601,6 +675,7 @@ def _refusal_data(f: Refusal) -> dict[str, Any]:
     return {
         "at": f.at.isoformat(),
         "step": f.step,
+        "number": f.number,
         "event": f.event,
         "code": f.code,
         "message": f.message,

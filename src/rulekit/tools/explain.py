@@ -60,7 +60,7 @@ def run(engine: Engine, scenario: Scenario) -> ScenarioRun:
         return ScenarioRun(None, [], f"opening the case was refused: {e.code}: {e.message}")
     out = ScenarioRun(case, [])
     now = scenario.at
-    for step in scenario.steps:
+    for number, step in enumerate(scenario.steps, 1):
         try:
             if "advance" in step:
                 now = now + stdlib.parse_duration(str(step["advance"]))
@@ -74,12 +74,12 @@ def run(engine: Engine, scenario: Scenario) -> ScenarioRun:
                 try:
                     engine.send(case, event, by, data, at=now)
                 except StepRefused as e:
-                    out.refusals.append(_refused(engine, case, now, e, event, by, data))
+                    out.refusals.append(_refused(engine, case, now, e, event, by, data, number))
             elif "update" in step:
                 try:
                     engine.update(case, step["update"], at=now)
                 except StepRefused as e:
-                    out.refusals.append(_refused(engine, case, now, e, None, None, None))
+                    out.refusals.append(_refused(engine, case, now, e, None, None, None, number))
         except (EvaluationError, ValueError, stdlib.CelError) as e:
             out.stopped = f"a step failed: {e}"
             break
@@ -94,6 +94,7 @@ def _refused(
     event: str | None,
     by: str | None,
     data: Mapping[str, Any] | None,
+    number: int,
 ) -> Refusal:
     """The refusal as the caller saw it. A step fires the deadlines due before it first:
     the case it was refused in is the case with those fired (a copy: the refusal undid
@@ -114,6 +115,7 @@ def _refused(
         then.state.name,
         tuple(then.history),
         conditions,
+        number,
     )
 
 
