@@ -258,12 +258,12 @@ class _Chain:
         #: facts of an open or update record that a later step read
         self.facts: dict[int, dict[str, Any]] = {}
         self.followed: set[tuple[int, bool]] = set()
-        #: record -> what read what it set ("#3", "the refused step") -> the facts it set
+        #: record -> a fact it set -> what read it ("#3", "the refused step")
         self.read_by: dict[int, dict[str, list[str]]] = {}
 
     def add(self, i: int, why: str | None) -> None:
         reasons = self.why.setdefault(i, [])
-        if why is not None and why not in reasons:
+        if why is not None and not any(r.startswith(why) for r in reasons):
             reasons.append(why)
 
     def transition(self, r: Record) -> ir.Transition | None:
@@ -374,18 +374,24 @@ class _Chain:
     def set_read(self, j: int, reader: str, path: str) -> None:
         """Record ``j`` set ``path``, which record ``reader`` read."""
         self.add(j, None)
-        paths = self.read_by.setdefault(j, {}).setdefault(reader, [])
-        if path not in paths:
-            paths.append(path)
+        readers = self.read_by.setdefault(j, {}).setdefault(path, [])
+        if reader not in readers:
+            readers.append(reader)
 
     def step(self, i: int) -> Step:
         r = self.records[i]
         t = self.transition(r)
         facts = self.facts.get(i, {})
-        why = list(self.why[i]) + [
-            f"set {', '.join(paths)}, read by {reader}"
-            for reader, paths in self.read_by.get(i, {}).items()
-        ]
+        why = list(self.why[i])
+        read = self.read_by.get(i)
+        if read:
+            why.append(
+                "set "
+                + ", ".join(
+                    f"{path} (read by {_and(sorted(readers, key=_reader_order))})"
+                    for path, readers in read.items()
+                )
+            )
         return Step(r, tuple(why), t, _judged(r, t), tuple(facts.items()), self.deadline(i, t))
 
     def deadline(self, i: int, t: ir.Transition | None) -> str | None:
@@ -404,6 +410,16 @@ class _Chain:
         if t.kind == "after" and t.start is None and entered is not None:
             text += f", counted from entering `{r.source}` (#{self.records[entered].seq})"
         return text
+
+
+def _reader_order(reader: str) -> tuple[int, str]:
+    """Records (``#3``) in order, then what is not a record."""
+    return (int(reader[1:]), "") if reader[1:].isdigit() else (1 << 62, reader)
+
+
+def _and(items: Sequence[str]) -> str:
+    """``#1, #2 and the refused step``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _labels(clauses: Iterable[Clause]) -> list[str]:
@@ -473,7 +489,7 @@ def _because(chain: _Chain, i: int, what: str, tz: tzinfo | None) -> str:
     reasons = [trigger(r, t, tz, chain.deadline(i, t))]
     condition = _judged(r, t)
     if condition is not None:
-        reasons.extend(clause_line(c) for c in condition.clauses)
+        reasons.extend(clause_line(c, tz) for c in condition.clauses)
     return f"{what} because of {head}: " + ", ".join(reasons)
 
 
@@ -506,15 +522,15 @@ def trigger(
     return r.kind
 
 
-def clause_line(c: Clause) -> str:
+def clause_line(c: Clause, tz: tzinfo | None) -> str:
     """A clause with what it saw: ``order.amount < FAST_REFUND_LIMIT (120 < 300)``."""
     text = " ".join(c.text.split())
-    seen = clause_values(c)
+    seen = clause_values(c, tz)
     mark = "" if c.value is True and c.error is None else "NOT "
     return f"{mark}{text}" + (f" ({seen})" if seen else "")
 
 
-def clause_values(c: Clause) -> str:
+def clause_values(c: Clause, tz: tzinfo | None) -> str:
     """The values a clause saw, written as briefly as they read."""
     if c.error is not None:
         return f"error: {c.error}"
@@ -524,17 +540,18 @@ def clause_values(c: Clause) -> str:
         left, right = " ".join(left.split()), " ".join(right.split())
         if text.startswith(left) and text.endswith(right) and len(left) + len(right) < len(text):
             middle = text[len(left) : len(text) - len(right)]
-            return f"{_shown(lv)}{middle}{_shown(rv)}"
+            return f"{_shown(lv, tz)}{middle}{_shown(rv, tz)}"
     if len(c.reads) == 1 and c.reads[0][0] == text:
-        return _shown(c.reads[0][1])
+        return _shown(c.reads[0][1], tz)
     if c.reads:
-        return ", ".join(f"{k} = {_shown(v)}" for k, v in c.reads)
-    return "" if c.parts else _shown(c.value)
+        return ", ".join(f"{k} = {_shown(v, tz)}" for k, v in c.reads)
+    return "" if c.parts else _shown(c.value, tz)
 
 
-def _shown(v: Any) -> str:
+def _shown(v: Any, tz: tzinfo | None) -> str:
+    """A value as a reader wants it: a time in the policy's zone, as timelines show it."""
     if isinstance(v, datetime):
-        return v.isoformat()
+        return show_time(v, tz)
     return stdlib.render(v)
 
 
@@ -569,14 +586,16 @@ def _step_lines(s: Step, tz: tzinfo | None) -> list[str]:
     for why in s.why:
         out.append(f"{pad}why: {why}")
     if s.facts:
-        out.append(f"{pad}with " + ", ".join(f"{k} = {_shown(v)}" for k, v in s.facts))
+        out.append(f"{pad}with " + ", ".join(f"{k} = {_shown(v, tz)}" for k, v in s.facts))
     if s.deadline is not None:
         out.append(f"{pad}deadline: {s.deadline}")
     if s.condition is not None:
         out.append(f"{pad}when {' '.join(s.condition.text.split())}:")
-        out.extend(_clause_lines(s.condition.clauses, pad + "  "))
+        out.extend(_clause_lines(s.condition.clauses, pad + "  ", tz))
     if r.cite:
         out.append(f'{pad}cite "{r.cite}"')
+    if s.transition is not None and s.transition.assumption:
+        out.append(f'{pad}assumption "{s.transition.assumption}"')
     for path, value in r.sets:
         out.append(f"{pad}set {path} = {stdlib.render(value)}")
     for effect in r.effects:
@@ -587,13 +606,13 @@ def _step_lines(s: Step, tz: tzinfo | None) -> list[str]:
     return out
 
 
-def _clause_lines(clauses: Iterable[Clause], pad: str) -> list[str]:
+def _clause_lines(clauses: Iterable[Clause], pad: str, tz: tzinfo | None) -> list[str]:
     out = []
     for c in clauses:
         mark = "✓" if c.value is True and c.error is None else "✗"
-        seen = clause_values(c)
+        seen = clause_values(c, tz)
         out.append(f"{pad}{mark} {' '.join(c.text.split())}" + (f"   ({seen})" if seen else ""))
-        out.extend(_clause_lines(c.parts, pad + "    "))
+        out.extend(_clause_lines(c.parts, pad + "    ", tz))
     return out
 
 
@@ -602,7 +621,7 @@ def _refusal_lines(f: Refusal, tz: tzinfo | None) -> list[str]:
     for c in f.conditions:
         value = f"error: {c.error}" if c.error is not None else stdlib.render(c.value)
         out.append(f"  when {' '.join(c.text.split())} -> {value}:")
-        out.extend(_clause_lines(c.clauses, "    "))
+        out.extend(_clause_lines(c.clauses, "    ", tz))
     return out
 
 
@@ -643,6 +662,7 @@ def _step_data(s: Step) -> dict[str, Any]:
         "deadline": s.deadline,
         "condition": _condition_data(s.condition) if s.condition is not None else None,
         "cite": r.cite,
+        "assumption": s.transition.assumption if s.transition is not None else None,
         "sets": {k: to_data(v) for k, v in r.sets},
         "effects": [{"name": x.name, "args": to_data(dict(x.args))} for x in r.effects],
         "rule": r.rule,
