@@ -120,6 +120,8 @@ class CaseExplanation:
     #: records of the history not shown
     left_out: int
     refusal: Refusal | None = None
+    #: a refusal question's: every step refused in the run, the one explained too
+    refused: tuple[Refusal, ...] = ()
     everything: bool = False
     #: the policy's zone: where times are shown
     tz: tzinfo | None = field(default=None, compare=False)
@@ -141,7 +143,7 @@ def check_question(question: str, policy: ir.Policy) -> None:
             raise QuestionError(f"the policy declares no event `{name}` (events: {known})")
         return
     raise QuestionError(
-        f"cannot answer --why {question!r}: ask state, effect:NAME, refusal, refusal:EVENT "
+        f"cannot answer {question!r}: ask state, effect:NAME, refusal, refusal:EVENT "
         "or refusal:STEP (a scenario's step number)"
     )
 
@@ -167,8 +169,8 @@ def explain(
     records = list(history)
     kind, _, name = question.partition(":")
     refusal: Refusal | None = None
+    refused = list(refusals)
     if kind == "refusal":
-        refused = list(refusals)
         refusal = next(
             (
                 r
@@ -218,13 +220,6 @@ def explain(
                 for label in _labels(condition.clauses):
                     chain.source_of(label, len(records), "the refused step")
             answer = f"{refusal.title} was refused: {refusal.code}: {refusal.message}"
-            others = [r for r in refused if r is not refusal]
-            if others:
-                answer += (
-                    "\n(also refused: " + "; ".join(f"{r.title}: {r.code}" for r in others) + ")"
-                )
-        if refusal is None and refused:
-            answer += " (refused: " + "; ".join(f"{r.title}: {r.code}" for r in refused) + ")"
     if everything:
         for i in range(len(records)):
             chain.add(i, None)
@@ -240,6 +235,7 @@ def explain(
         steps,
         len(records) - len(steps),
         refusal,
+        tuple(refused) if kind == "refusal" else (),
         everything,
         tz,
     )
@@ -564,6 +560,10 @@ def render_text(e: CaseExplanation) -> str:
     status = f" (final, outcome {e.outcome})" if e.final and e.outcome else ""
     when = " when the step was refused" if e.refusal is not None else ""
     lines = [f"case of {e.workflow} in `{e.state}`{status}{when}", e.answer]
+    others = [r for r in e.refused if r is not e.refusal]
+    if others:
+        also = "also refused" if e.refusal is not None else "refused"
+        lines.append(f"({also}: " + "; ".join(f"{r.title}: {r.code}" for r in others) + ")")
     if e.refusal is not None:
         lines.extend(_refusal_lines(e.refusal, tz))
     if e.steps:
@@ -639,6 +639,10 @@ def explanation_data(e: CaseExplanation) -> dict[str, Any]:
         "found": e.found,
         "answer": e.answer,
         "refusal": _refusal_data(e.refusal) if e.refusal is not None else None,
+        "refused": [
+            {"number": r.number, "step": r.step, "code": r.code, "message": r.message}
+            for r in e.refused
+        ],
         "steps": [_step_data(s) for s in e.steps],
         "left_out": e.left_out,
     }
