@@ -379,13 +379,15 @@ class _Chain:
         t = self.transition(r)
         facts = self.facts.get(i, {})
         why = list(self.why[i])
-        read = self.read_by.get(i)
-        if read:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for path, readers in self.read_by.get(i, {}).items():
+            groups.setdefault(tuple(sorted(readers, key=_reader_order)), []).append(path)
+        if groups:
             why.append(
                 "set "
-                + ", ".join(
-                    f"{path} (read by {_and(sorted(readers, key=_reader_order))})"
-                    for path, readers in read.items()
+                + "; ".join(
+                    f"{', '.join(paths)} (read by {_and(readers)})"
+                    for readers, paths in groups.items()
                 )
             )
         return Step(r, tuple(why), t, _judged(r, t), tuple(facts.items()), self.deadline(i, t))
