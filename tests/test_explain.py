@@ -124,3 +124,11 @@ def test_a_refusal_is_explained_with_the_case_as_it_was(
     assert "case of loan in `overdue` when the step was refused" in out
     assert "step 2, send renew by member was refused: event_not_allowed" in out
     assert "deadline: `on_loan` -> `overdue`" in out
+
+
+def test_the_docs_show_the_real_output() -> None:
+    """docs/runtime.md's example is the fast-refund golden, verbatim."""
+    args = (GOLDEN / "kuaishou_fast_refund.args").read_text().strip()
+    shown = (GOLDEN / "kuaishou_fast_refund.out").read_text().removesuffix("--- exit 0\n")
+    text = (ROOT / "docs" / "runtime.md").read_text(encoding="utf-8")
+    assert f"$ rulekit explain {args}\n{shown}```" in text
