@@ -24,6 +24,7 @@ expiry what happened to the clock.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from rulekit.expr.interpreter import Clause
 from rulekit.policy import ir
 from rulekit.runtime.engine import _reads
 from rulekit.runtime.model import Record
-from rulekit.runtime.timeline import describe, show_time
+from rulekit.runtime.timeline import _flat, describe, show_time
 
 #: the questions, as ``--why`` takes them (``effect:NAME``, ``refusal:EVENT`` name one)
 QUESTIONS = ("state", "effect:NAME", "refusal", "refusal:EVENT", "refusal:STEP")
@@ -254,8 +255,36 @@ class _Chain:
         #: facts of an open or update record that a later step read
         self.facts: dict[int, dict[str, Any]] = {}
         self.followed: set[tuple[int, bool]] = set()
-        #: record -> a fact it set -> what read it ("#3", "the refused step")
-        self.read_by: dict[int, dict[str, list[str]]] = {}
+        self.pending: list[tuple[int, bool]] = []
+        self.following = False
+        #: record -> a fact it set -> what read it ("#3", "the refused step"), in order (a
+        #: dict as an ordered set: a fact set at the opening may be read by every record)
+        self.read_by: dict[int, dict[str, dict[str, None]]] = {}
+        # Indexes, in history order, so that a long history is walked once, not once for
+        # each fact read: the records that entered each state, that set each fact path
+        # (``exact``) or a path under it (``under``: a path and each of its prefixes), and
+        # that say what happened to each clock.
+        self.entries: dict[str, list[int]] = {}
+        self.exact: dict[str, list[int]] = {}
+        self.under: dict[str, list[int]] = {}
+        self.clock_records: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            if r.target is not None:
+                self.entries.setdefault(r.target, []).append(i)
+            if r.kind == "clock":
+                self.clock_records.setdefault(str((r.data or {}).get("clock")), []).append(i)
+            paths = (
+                [p for p, _ in _flat(r.data or {})]
+                if r.kind in ("open", "update")
+                else [p for p, _ in r.sets]
+            )
+            prefixes: set[str] = set()
+            for path in paths:
+                self.exact.setdefault(path, []).append(i)
+                parts = path.split(".")
+                prefixes.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+            for prefix in prefixes:
+                self.under.setdefault(prefix, []).append(i)
 
     def add(self, i: int, why: str | None) -> None:
         reasons = self.why.setdefault(i, [])
@@ -291,17 +320,28 @@ class _Chain:
 
     def entry(self, i: int, state: str) -> int | None:
         """The record before ``i`` that last entered ``state``."""
-        for j in range(i - 1, -1, -1):
-            if self.records[j].target == state:
-                return j
-        return None
+        return _last_before(self.entries.get(state, ()), i)
 
     def follow(self, i: int, effects: bool = False) -> None:
         """Add what led to record ``i``: the way into its state, and where what it read
-        came from (with ``effects``, what its effects' arguments read too)."""
-        if (i, effects) in self.followed:
+        came from (with ``effects``, what its effects' arguments read too).
+
+        A work list, not recursion: a chain may be as long as the history."""
+        self.pending.append((i, effects))
+        if self.following:
             return
-        self.followed.add((i, effects))
+        self.following = True
+        try:
+            while self.pending:
+                item = self.pending.pop()
+                if item not in self.followed:
+                    self.followed.add(item)
+                    self.visit(*item)
+        finally:
+            self.following = False
+
+    def visit(self, i: int, effects: bool) -> None:
+        """What :meth:`follow` adds for record ``i`` itself."""
         r = self.records[i]
         t = self.transition(r)
         if r.kind != "open" and r.source is not None:
@@ -335,14 +375,13 @@ class _Chain:
                 if self.records[k].kind == "reschedule" and self.records[k].source == r.source:
                     self.add(k, f"counted the deadline again that fired at #{r.seq}")
         if r.kind == "expiry":
-            name = (r.data or {}).get("clock")
-            for k in range(i - 1, -1, -1):
-                other = self.records[k]
-                if other.kind == "clock" and (other.data or {}).get("clock") == name:
-                    action = (other.data or {}).get("action")
-                    self.add(k, f"clock `{name}` {action}")
-                    if action in ("started", "restarted"):
-                        break
+            name = str((r.data or {}).get("clock"))
+            clocked = self.clock_records.get(name, [])
+            for k in reversed(clocked[: bisect.bisect_left(clocked, i)]):
+                action = (self.records[k].data or {}).get("action")
+                self.add(k, f"clock `{name}` {action}")
+                if action in ("started", "restarted"):
+                    break
 
     def source_of(self, label: str, before: int, reader: int | str) -> None:
         """Add the record that last set fact ``label`` before record ``before`` (read by
@@ -352,27 +391,30 @@ class _Chain:
             reader = f"#{self.records[reader].seq}"
         if label.split(".")[0] in ("event", "actor", "now"):
             return
-        for j in range(before - 1, -1, -1):
-            r = self.records[j]
-            if r.kind in ("open", "update"):
-                value = _lookup(r.data or {}, label)
-                if value is _MISSING:
-                    continue
-                self.facts.setdefault(j, {})[label] = value
-                self.set_read(j, reader, label)
+        parts = label.split(".")
+        found = [_last_before(self.under.get(label, ()), before)] + [
+            _last_before(self.exact.get(".".join(parts[:n]), ()), before)
+            for n in range(1, len(parts))
+        ]
+        j = max((f for f in found if f is not None), default=None)
+        if j is None:
+            return
+        r = self.records[j]
+        if r.kind in ("open", "update"):
+            value = _lookup(r.data or {}, label)
+            self.facts.setdefault(j, {})[label] = None if value is _MISSING else value
+            self.set_read(j, reader, label)
+            return
+        for path, _ in r.sets:
+            if path == label or label.startswith(path + ".") or path.startswith(label + "."):
+                self.set_read(j, reader, path)
+                self.follow(j)
                 return
-            for path, _ in r.sets:
-                if path == label or label.startswith(path + ".") or path.startswith(label + "."):
-                    self.set_read(j, reader, path)
-                    self.follow(j)
-                    return
 
     def set_read(self, j: int, reader: str, path: str) -> None:
         """Record ``j`` set ``path``, which record ``reader`` read."""
         self.add(j, None)
-        readers = self.read_by.setdefault(j, {}).setdefault(path, [])
-        if reader not in readers:
-            readers.append(reader)
+        self.read_by.setdefault(j, {}).setdefault(path, {})[reader] = None
 
     def step(self, i: int) -> Step:
         r = self.records[i]
@@ -382,15 +424,22 @@ class _Chain:
         groups: dict[tuple[str, ...], list[str]] = {}
         for path, readers in self.read_by.get(i, {}).items():
             groups.setdefault(tuple(sorted(readers, key=_reader_order)), []).append(path)
-        if groups:
+        # in the order of their first readers: what the earliest record read first
+        ordered = sorted(groups.items(), key=lambda g: _reader_order(g[0][0]))
+        if ordered:
             why.append(
                 "set "
-                + "; ".join(
-                    f"{', '.join(paths)} (read by {_and(readers)})"
-                    for readers, paths in groups.items()
-                )
+                + "; ".join(f"{', '.join(paths)} (read by {_and(rs)})" for rs, paths in ordered)
             )
-        return Step(r, tuple(why), t, _judged(r, t), tuple(facts.items()), self.deadline(i, t))
+        shown = [p for _, paths in ordered for p in paths if p in facts]
+        return Step(
+            r,
+            tuple(why),
+            t,
+            _judged(r, t),
+            tuple((p, facts[p]) for p in shown),
+            self.deadline(i, t),
+        )
 
     def deadline(self, i: int, t: ir.Transition | None) -> str | None:
         """A deadline record's deadline in words: ``after REVIEW_WINDOW (REVIEW_WINDOW =
@@ -408,6 +457,12 @@ class _Chain:
         if t.kind == "after" and t.start is None and entered is not None:
             text += f", counted from entering `{r.source}` (#{self.records[entered].seq})"
         return text
+
+
+def _last_before(indexes: Sequence[int], i: int) -> int | None:
+    """The greatest of the ascending ``indexes`` below ``i``, or None."""
+    k = bisect.bisect_left(indexes, i)
+    return indexes[k - 1] if k else None
 
 
 def _reader_order(reader: str) -> tuple[int, str]:
