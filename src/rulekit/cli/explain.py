@@ -99,9 +99,7 @@ def _scenario(args: argparse.Namespace) -> CaseExplanation | None:
         raise UsageError(str(e)) from None
     check_question(args.why, policy)
     ran = scenario_runs.run(Engine(policy), scenario)
-    if ran.case is None:
-        raise UsageError(f"scenario {scenario.name!r}: {ran.stopped}")
-    if ran.stopped is not None:
+    if ran.stopped is not None and ran.case is not None:
         print(
             f"rulekit: note: scenario {scenario.name!r} stopped early: {ran.stopped}",
             file=sys.stderr,
@@ -109,7 +107,7 @@ def _scenario(args: argparse.Namespace) -> CaseExplanation | None:
     return explain(
         policy,
         scenario.workflow,
-        ran.case.history,
+        ran.case.history if ran.case is not None else (),
         args.why,
         refusals=ran.refusals,
         everything=args.all,

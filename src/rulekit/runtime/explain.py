@@ -66,7 +66,8 @@ class Refusal:
     """A step the engine refused, as the caller saw it when it happened.
 
     ``history``: the case's history then (with the deadlines the step fired before it
-    was refused); ``state``: where the case was; ``conditions``: for ``guard_failed``,
+    was refused; none for a refused opening, whose ``step`` is ``open``); ``state``:
+    where the case was ("" before it was opened); ``conditions``: for ``guard_failed``,
     each condition of the event's transitions the sender may take, judged then.
     """
 
@@ -83,7 +84,9 @@ class Refusal:
 
     @property
     def title(self) -> str:
-        """``step 5, send submit_evidence by merchant``."""
+        """``step 5, send submit_evidence by merchant``; ``the opening``."""
+        if self.step == "open":
+            return "the opening"
         return (f"step {self.number}, " if self.number is not None else "") + self.step
 
 
@@ -109,7 +112,8 @@ class CaseExplanation:
 
     question: str
     workflow: str
-    state: str
+    #: None: the case was never opened (its opening was refused)
+    state: str | None
     final: bool
     outcome: str | None
     #: whether what was asked about happened (False: the effect was never emitted, the
@@ -182,7 +186,9 @@ def explain(
         )
         if refusal is not None:
             records = list(refusal.history)
-    if not records or records[0].kind != "open":
+    if not records:
+        return _never_opened(question, workflow, refused, kind, tz)
+    if records[0].kind != "open":
         raise QuestionError("a history starts with its `open` record")
     chain = _Chain(wf, records, policy.constants)
     last = next((i for i in range(len(records) - 1, -1, -1) if records[i].target), 0)
@@ -238,6 +244,34 @@ def explain(
         refusal,
         tuple(refused) if kind == "refusal" else (),
         everything,
+        tz,
+    )
+
+
+def _never_opened(
+    question: str, workflow: str, refused: list[Refusal], kind: str, tz: tzinfo | None
+) -> CaseExplanation:
+    """The answer for a case whose opening was refused (the one refusal, without history):
+    a refusal question is answered with it; any other finds nothing."""
+    opening = refused[-1] if refused else None
+    why = f"{opening.code}: {opening.message}" if opening is not None else "no history"
+    found = kind == "refusal" and opening is not None and opening.event is None
+    answer = (
+        f"opening the case was refused: {why}" if found else f"the case was never opened ({why})"
+    )
+    return CaseExplanation(
+        question,
+        workflow,
+        None,
+        False,
+        None,
+        found,
+        answer,
+        (),
+        0,
+        opening if found else None,
+        tuple(refused) if kind == "refusal" else (),
+        False,
         tz,
     )
 
@@ -615,8 +649,9 @@ def render_text(e: CaseExplanation) -> str:
     """The explanation as a policy reviewer reads it: the answer, then the chain."""
     tz = e.tz
     status = f" (final, outcome {e.outcome})" if e.final and e.outcome else ""
-    when = " when the step was refused" if e.refusal is not None else ""
-    lines = [f"case of {e.workflow} in `{e.state}`{status}{when}", e.answer]
+    when = " when the step was refused" if e.refusal is not None and e.state is not None else ""
+    where = f"in `{e.state}`" if e.state is not None else "never opened"
+    lines = [f"case of {e.workflow} {where}{status}{when}", e.answer]
     others = [r for r in e.refused if r is not e.refusal]
     if others:
         also = "also refused" if e.refusal is not None else "refused"
@@ -674,7 +709,8 @@ def _clause_lines(clauses: Iterable[Clause], pad: str, tz: tzinfo | None) -> lis
 
 
 def _refusal_lines(f: Refusal, tz: tzinfo | None) -> list[str]:
-    out = [f"  refused at {show_time(f.at, tz)} in `{f.state}`"]
+    where = f" in `{f.state}`" if f.state else ""
+    out = [f"  refused at {show_time(f.at, tz)}{where}"]
     for c in f.conditions:
         value = f"error: {c.error}" if c.error is not None else stdlib.render(c.value)
         out.append(f"  when {' '.join(c.text.split())} -> {value}:")

@@ -32,8 +32,9 @@ class ScenarioNotFound(LookupError):
 class ScenarioRun:
     """A scenario's case as its steps left it, and the steps refused on the way.
 
-    ``stopped``: why it stopped before its last step (the case could not be opened, a
-    step failed with an error), or None."""
+    ``case`` None: its opening was refused (the one refusal, numbered 0). ``stopped``:
+    why it stopped before its last step (the opening was refused, a step failed with an
+    error), or None."""
 
     case: Case | None
     refusals: list[Refusal]
@@ -57,7 +58,8 @@ def run(engine: Engine, scenario: Scenario) -> ScenarioRun:
     try:
         case = engine.open(scenario.workflow, scenario.facts, at=scenario.at)
     except StepRefused as e:
-        return ScenarioRun(None, [], f"opening the case was refused: {e.code}: {e.message}")
+        opening = Refusal(scenario.at, "open", None, e.code, e.message, "", (), (), 0)
+        return ScenarioRun(None, [opening], f"opening the case was refused: {e.code}: {e.message}")
     out = ScenarioRun(case, [])
     now = scenario.at
     for number, step in enumerate(scenario.steps, 1):
