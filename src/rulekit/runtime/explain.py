@@ -613,6 +613,8 @@ def clause_line(c: Clause, tz: tzinfo | None) -> str:
     """A clause with what it saw: ``order.amount < FAST_REFUND_LIMIT (120 < 300)``."""
     text = " ".join(c.text.split())
     seen = clause_values(c, tz)
+    if c.error is None and not isinstance(c.value, bool):
+        return f"{text} = {_shown(c.value, tz)}"
     mark = "" if c.value is True and c.error is None else "NOT "
     return f"{mark}{text}" + (f" ({seen})" if seen else "")
 
@@ -631,7 +633,8 @@ def clause_values(c: Clause, tz: tzinfo | None) -> str:
     if len(c.reads) == 1 and c.reads[0][0] == text:
         return _shown(c.reads[0][1], tz)
     if c.reads:
-        return ", ".join(f"{k} = {_shown(v, tz)}" for k, v in c.reads)
+        reads = dict(c.reads)  # a fact read twice is shown once
+        return ", ".join(f"{k} = {_shown(v, tz)}" for k, v in reads.items())
     return "" if c.parts else _shown(c.value, tz)
 
 
@@ -701,9 +704,16 @@ def _step_lines(s: Step, tz: tzinfo | None) -> list[str]:
 def _clause_lines(clauses: Iterable[Clause], pad: str, tz: tzinfo | None) -> list[str]:
     out = []
     for c in clauses:
-        mark = "✓" if c.value is True and c.error is None else "✗"
+        text = " ".join(c.text.split())
         seen = clause_values(c, tz)
-        out.append(f"{pad}{mark} {' '.join(c.text.split())}" + (f"   ({seen})" if seen else ""))
+        if c.error is None and not isinstance(c.value, bool):
+            # a named value, not a condition: what it came to
+            value = f" = {_shown(c.value, tz)}"
+            line = f"{pad}· {text}{value}" + (f"   ({seen})" if seen and seen != value[3:] else "")
+        else:
+            mark = "✓" if c.value is True and c.error is None else "✗"
+            line = f"{pad}{mark} {text}" + (f"   ({seen})" if seen else "")
+        out.append(line)
         out.extend(_clause_lines(c.parts, pad + "    ", tz))
     return out
 
