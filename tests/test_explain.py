@@ -172,3 +172,22 @@ def test_a_long_history_is_walked_once() -> None:
     assert explained.state == "done"
     # every tick set the `n` the next one read, up to the one `close` read
     assert len(explained.steps) == 10_002
+
+
+def test_a_comparison_clause_keeps_its_two_sides() -> None:
+    """What "2h <= 6h" is made of: Clause.operands, the sides of a binary clause as
+    evaluated (a constant's value too); other clauses have none."""
+    from datetime import UTC, datetime
+
+    import rulekit
+
+    e = rulekit.compile_expression(
+        "since(t) <= 6h and not shipped", declarations={"t": "time", "shipped": "bool"}
+    )
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    first, second = e.explain(
+        {"t": datetime(2026, 3, 1, 10, tzinfo=UTC), "shipped": False}, now=now
+    ).clauses
+    assert [text for text, _ in first.operands] == ["since(t)", "6h"]
+    assert [v.total_seconds() for _, v in first.operands] == [7200, 21600]
+    assert second.operands == ()
