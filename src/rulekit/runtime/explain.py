@@ -28,22 +28,16 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
 from rulekit.expr.interpreter import Clause
 from rulekit.policy import ir
-from rulekit.runtime.engine import _reads
+from rulekit.runtime.engine import _MOMENT, _reads
 from rulekit.runtime.model import Record
 from rulekit.runtime.timeline import _flat, describe, show_time
-
-#: the questions, as ``--why`` takes them (``effect:NAME``, ``refusal:EVENT`` name one)
-QUESTIONS = ("state", "effect:NAME", "refusal", "refusal:EVENT", "refusal:STEP")
-
-#: an `as soon as` condition is judged at the first moment after its instant (engine.py)
-_MOMENT = timedelta(microseconds=1)
 
 
 class QuestionError(ValueError):
@@ -573,10 +567,10 @@ def _because(chain: _Chain, i: int, what: str, tz: tzinfo | None) -> str:
     if r.kind == "open":
         return f"{what} because the case was opened there ({show_time(r.at, tz)})"
     head = f'clause "{r.cite}"' if r.cite else (f"the rule at {r.rule}" if r.rule else "a rule")
-    reasons = [trigger(r, t, tz, chain.deadline(i, t))]
+    reasons = [_trigger(r, t, tz, chain.deadline(i, t))]
     condition = _judged(r, t)
     if condition is not None:
-        reasons.extend(clause_line(c, tz) for c in condition.clauses)
+        reasons.extend(_clause_line(c, tz) for c in condition.clauses)
     return f"{what} because of {head}: " + ", ".join(reasons)
 
 
@@ -590,7 +584,7 @@ def _emitted(r: Record, name: str) -> str:
     return f"{' and '.join(effects)} was emitted"
 
 
-def trigger(
+def _trigger(
     r: Record, t: ir.Transition | None, tz: tzinfo | None, deadline: str | None = None
 ) -> str:
     """What made a record happen, in words (``deadline``: a deadline's, in words)."""
@@ -609,17 +603,17 @@ def trigger(
     return r.kind
 
 
-def clause_line(c: Clause, tz: tzinfo | None) -> str:
+def _clause_line(c: Clause, tz: tzinfo | None) -> str:
     """A clause with what it saw: ``order.amount < FAST_REFUND_LIMIT (120 < 300)``."""
     text = " ".join(c.text.split())
-    seen = clause_values(c, tz)
+    seen = _clause_values(c, tz)
     if c.error is None and not isinstance(c.value, bool):
         return f"{text} = {_shown(c.value, tz)}"
     mark = "" if c.value is True and c.error is None else "NOT "
     return f"{mark}{text}" + (f" ({seen})" if seen else "")
 
 
-def clause_values(c: Clause, tz: tzinfo | None) -> str:
+def _clause_values(c: Clause, tz: tzinfo | None) -> str:
     """The values a clause saw, written as briefly as they read."""
     if c.error is not None:
         return f"error: {c.error}"
@@ -705,7 +699,7 @@ def _clause_lines(clauses: Iterable[Clause], pad: str, tz: tzinfo | None) -> lis
     out = []
     for c in clauses:
         text = " ".join(c.text.split())
-        seen = clause_values(c, tz)
+        seen = _clause_values(c, tz)
         if c.error is None and not isinstance(c.value, bool):
             # a named value, not a condition: what it came to
             value = f" = {_shown(c.value, tz)}"
