@@ -651,6 +651,7 @@ ROUTES = {
     ("get", "/cases"),
     ("get", "/cases/{case_id}"),
     ("get", "/cases/{case_id}/history"),
+    ("get", "/cases/{case_id}/explain"),
     ("post", "/cases/{case_id}/events"),
     ("post", "/cases/{case_id}/facts"),
     ("post", "/effects/claim"),

@@ -134,6 +134,7 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
     ),
     "GET /cases/{id}": SEES,
     "GET /cases/{id}/history": SEES,
+    "GET /cases/{id}/explain": SEES,  # the same authorization as reading the case
     # escalate: sent by a consumer or a merchant
     "POST /cases/{id}/events escalate": row(
         merchant=(OK, HIDDEN),
@@ -219,6 +220,7 @@ def request_for(endpoint: str, case_id: str, parties: dict[str, str], effect: st
     path = {
         "GET /cases/{id}": f"/cases/{case_id}",
         "GET /cases/{id}/history": f"/cases/{case_id}/history",
+        "GET /cases/{id}/explain": f"/cases/{case_id}/explain",
         "POST /cases/{id}/facts": f"/cases/{case_id}/facts",
         "POST /effects/{key}/ack": f"/effects/{effect}/ack",
         "POST /effects/{key}/fail": f"/effects/{effect}/fail",

@@ -32,6 +32,7 @@ VERBS = (
     "fmt",
     "test",
     "simulate",
+    "explain",
     "graph",
     "diff",
     "compile",

@@ -55,6 +55,10 @@ class Clause:
     #: a clause that names a named condition: the clauses of its definition; that names
     #: named values: each value, with the clauses of its definition
     parts: tuple[Clause, ...] = ()
+    #: a clause that is a binary operation (a comparison): (operand as written, value) of
+    #: each operand evaluated, what it compared (``since(order.paid_at) <= FAST_REFUND_AGE``:
+    #: 2h and 6h), for readers who want "2h <= 6h" rather than the facts behind it
+    operands: tuple[tuple[str, Any], ...] = ()
 
     def __str__(self) -> str:
         outcome = f"error: {self.error}" if self.error is not None else stdlib.render(self.value)
@@ -151,6 +155,13 @@ class Interpreter:
                     line=pos.line,
                     column=pos.column,
                     parts=self.named_parts(run, node, reads),
+                    operands=tuple(
+                        (self.snippet(c), run.values[c.id])
+                        for c in (node.left, node.right)
+                        if c.id in run.values
+                    )
+                    if isinstance(node, ast.Binary)
+                    else (),
                 )
             )
         return tuple(out)

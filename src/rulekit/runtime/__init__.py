@@ -2,7 +2,7 @@
 
 :mod:`.engine` (steps: open, send, update, advance), :mod:`.model` (cases,
 records, effects, clocks), :mod:`.timeline` (a case's history as people read
-it), :mod:`.store` (the ``Store`` contract every store keeps) and
+it), :mod:`.explain` (why a case is where it is, from its history), :mod:`.store` (the ``Store`` contract every store keeps) and
 :mod:`.memory` (the in-memory store, for libraries and tests).
 
 Layer: imports :mod:`rulekit.core`, :mod:`rulekit.expr` and :mod:`rulekit.policy`.

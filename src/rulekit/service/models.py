@@ -140,12 +140,82 @@ class RecordView(BaseModel):
         rule named by the policy file's name and line (``kuaishou_after_sales.rk:113:5``),
         never by the server's folders."""
         data = record_data(r)
-        if r.rule:
-            path, _, where = r.rule.rpartition(":")
-            path, _, line = path.rpartition(":")
-            name = path.replace("\\", "/").rsplit("/", 1)[-1]  # a POSIX or a Windows path
-            data["rule"] = f"{name}:{line}:{where}" if path else r.rule
+        data["rule"] = shown_rule(r.rule)
         return cls(**data)
+
+
+def shown_rule(rule: str | None) -> str | None:
+    """Where a rule was written as the API shows it: the policy file's name and line
+    (``kuaishou_after_sales.rk:113:5``), never the server's folders."""
+    if not rule:
+        return rule
+    path, _, where = rule.rpartition(":")
+    path, _, line = path.rpartition(":")
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]  # a POSIX or a Windows path
+    return f"{name}:{line}:{where}" if path else rule
+
+
+class ClauseView(BaseModel):
+    """A clause of a condition with the values it saw (docs/runtime.md, "Explaining a case")."""
+
+    text: str
+    value: Any
+    error: str | None
+    reads: dict[str, Any] = Field(description="the facts and payload fields it read")
+    operands: list[list[Any]] = Field(description="a comparison's two sides: [text, value]")
+    line: int
+    column: int
+    parts: list[ClauseView] = Field(description="the clauses of a named condition it names")
+
+
+class ConditionView(BaseModel):
+    text: str
+    value: Any
+    error: str | None
+    clauses: list[ClauseView]
+
+
+class ExplainedRecord(BaseModel):
+    """A record of the causal chain, with why it is there."""
+
+    seq: int
+    at: str
+    kind: str
+    source: str | None
+    target: str | None
+    event: str | None
+    actor: str | None
+    data: dict[str, Any] | None
+    why: list[str]
+    facts: dict[str, Any] = Field(description="facts it set that a later record read")
+    deadline: str | None
+    condition: ConditionView | None
+    cite: str | None
+    assumption: str | None
+    sets: dict[str, Any]
+    effects: list[dict[str, Any]]
+    rule: str | None
+
+
+class ExplanationView(BaseModel):
+    """Why a case is where it is: the same JSON as ``rulekit explain --format json``."""
+
+    question: str
+    workflow: str
+    state: str
+    final: bool
+    outcome: str | None
+    found: bool = Field(description="whether what was asked about happened")
+    answer: str
+    refusal: dict[str, Any] | None = Field(description="always null: a store keeps no refusals")
+    refused: list[dict[str, Any]]
+    steps: list[ExplainedRecord]
+    left_out: int = Field(description="records of the history not shown")
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> ExplanationView:
+        """From :func:`rulekit.runtime.explain.explanation_data`."""
+        return cls.model_validate(data)
 
 
 class EffectView(BaseModel):

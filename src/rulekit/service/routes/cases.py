@@ -1,4 +1,5 @@
-"""``/cases``: open cases, read them and their history, send events, update facts.
+"""``/cases``: open cases, read them, their history and why they are where they are, send
+events, update facts.
 
 Who may do what is :mod:`rulekit.service.auth`'s rule; a case the caller may not
 see does not exist for it (404 ``case_not_found``, never 403).
@@ -6,6 +7,7 @@ see does not exist for it (404 ``case_not_found``, never 403).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Annotated
@@ -18,6 +20,7 @@ from rulekit.service.dependencies import Served, Who
 from rulekit.service.models import (
     CaseList,
     CaseView,
+    ExplanationView,
     OpenCase,
     RecordList,
     RecordView,
@@ -25,6 +28,7 @@ from rulekit.service.models import (
     StepView,
     UpdateFacts,
     rendered,
+    shown_rule,
 )
 from rulekit.service.problems import Problem
 from rulekit.stores import CaseNotFound, SqlStore, StoredCase
@@ -136,6 +140,39 @@ def case_history(
         next=found[-1].seq if len(found) == limit else None,
     )
     return rendered(page)
+
+
+@router.get("/cases/{case_id}/explain", response_model=ExplanationView)
+def explain_case(
+    case_id: str,
+    service: Served,
+    who: Who,
+    why: Annotated[
+        str, Query(max_length=200, description="state (the default) or effect:NAME")
+    ] = "state",
+    everything: Annotated[
+        bool, Query(alias="all", description="every record, not only the causal chain")
+    ] = False,
+) -> Response:
+    """Why the case is in its state (or emitted an effect): the chain of rules in its
+    history, each with its trigger, its condition with the values it saw and its cited
+    clause, as ``rulekit explain --format json`` shows it (docs/runtime.md)."""
+    from rulekit.runtime.explain import QuestionError, explain, explanation_data
+
+    store = service.store
+    case = _visible(store, who, case_id)
+    if why.startswith("refusal"):
+        raise Problem(
+            "invalid_request", "a store keeps no refused steps: ask why=state or why=effect:NAME"
+        )
+    policy = store.engine(case.policy).policy
+    # rules named as the API names them everywhere: by file name, not the server's folders
+    history = [dataclasses.replace(r, rule=shown_rule(r.rule)) for r in store.history(case_id)]
+    try:
+        explained = explain(policy, case.workflow, history, why, everything=everything)
+    except QuestionError as e:
+        raise Problem("invalid_request", str(e)) from None
+    return rendered(ExplanationView.of(explanation_data(explained)))
 
 
 @router.post("/cases/{case_id}/events", response_model=StepView)
