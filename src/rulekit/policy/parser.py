@@ -21,7 +21,7 @@ from rulekit.core.source import Source, Span
 from rulekit.expr import parser as expr_parser
 from rulekit.expr.parser import ExpressionBuilder, Problem, current
 from rulekit.expr.parser import token_span as _tok_span
-from rulekit.policy import ast
+from rulekit.policy import ast, recovery
 
 
 def _src() -> Source:
@@ -553,6 +553,8 @@ expr_parser.KEYWORD_NAMES.update(
     | {"ARROW": "`->`", "ROLLED": "`rolled to a working day`", "END_OF_DAY": "`end of day`"}
 )
 _KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
+#: A keyword's text -> its terminal, for recovery (see :func:`recovery.parse`).
+_KEYWORD_TERMINALS = {text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()}
 
 
 def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
@@ -646,15 +648,25 @@ def _get_parser() -> lark.Lark:
 
 
 def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
-    """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found."""
+    """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found.
+
+    A policy that does not parse is parsed again with recovery (:mod:`.recovery`), so
+    every syntax error is reported, not only the first; it has no tree."""
     parser = _get_parser()
     with expr_parser.parsing(source) as context:
         try:
             policy: ast.Policy = parser.parse(source.text)  # type: ignore[assignment]
-        except Problem as p:
-            return None, [diag.make(p.code, p.message, source, p.span, help=p.help)]
-        except lark.exceptions.UnexpectedInput as e:
-            return None, [_syntax_diagnostic(e, source)]
+        except (Problem, lark.exceptions.UnexpectedInput):
+            broken = True
+        else:
+            broken = False
+    if broken:
+        with expr_parser.parsing(source) as context:
+            found = recovery.parse(parser, source, _syntax_diagnostic, _KEYWORD_TERMINALS)
+        recovered = [
+            diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
+        ]
+        return None, sorted([*found, *recovered], key=diag.sort_key)
     problems = [
         diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
     ]

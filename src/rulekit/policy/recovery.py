@@ -1,0 +1,363 @@
+"""Syntax error recovery: every syntax error of a policy file in one run, each reported once.
+
+The policy parser first parses a file the fast way (Lark's own loop), which stops at the
+first error. Only when that fails does it parse the file again here, driving Lark's
+interactive LALR parser token by token and repairing as the best compilers do:
+
+- **insertion**: when one token (a closing bracket, a comma, `->`, a name) would let the
+  parser take the token it choked on, it is inserted and the parse goes on;
+- **panic mode**: otherwise tokens are skipped until one that starts a statement (a
+  declaration keyword, a transition or state keyword or a fact's name first on its line,
+  or a `}` that closes a block the skipped tokens did not open); the parser's stack is
+  then popped back to a state that takes it, dropping the broken statement;
+- **no cascades**: after an error, further errors are not reported until the parser has
+  taken a token that starts a statement, so one mistake gives one diagnostic;
+- **bounded**: at most :data:`MAX_ERRORS` are described (the last one notes how many more
+  there were), each token is looked at a bounded number of times, and the work of
+  popping and trying insertions is capped by a budget linear in the file's length.
+
+Values the callbacks build from broken pieces become :data:`BROKEN`, which the parent's
+callback passes on; a problem a callback finds in a node built from broken pieces is a
+follow-on and not reported. The tree of a file with syntax errors is never used: the
+checker runs only on files that parse (docs/diagnostics.md, "Syntax error recovery").
+
+Everything a parse needs lives in one :class:`_Recovery`, made for that parse: many
+documents may be parsed at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, Final
+
+import lark
+from lark import Token
+from lark.parsers.lalr_analysis import Shift
+
+from rulekit.core import diagnostics as diag
+from rulekit.core.diagnostics import Diagnostic
+from rulekit.core.source import Source
+from rulekit.expr.parser import Problem
+
+#: The most syntax errors described for one file; the last one says how many more there were.
+MAX_ERRORS = 100
+
+
+class _Broken:
+    """The value of a piece of the tree built from broken input (see :data:`BROKEN`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BROKEN"
+
+
+#: What a callback returns when its input was broken or it found a problem in it.
+BROKEN: Final = _Broken()
+
+#: Keywords that only ever begin a declaration, wherever they stand.
+_DECLARATIONS = frozenset(
+    {
+        "FACTS",
+        "ENUM",
+        "CONST",
+        "CONDITION",
+        "VALUE",
+        "ACTORS",
+        "EVENT",
+        "EFFECT",
+        "FRAGMENT",
+        "WORKFLOW",
+        "CALENDAR",
+        "CLOCK",
+        "USE",
+        "INITIAL",
+        "FINAL",
+        "EVERY",
+    }
+)
+#: Tokens that begin a statement when they are the first on their line (elsewhere they
+#: may stand inside one: `every state`, a guard's `when`, `starts at open`, a name).
+_LINE_STARTS = _DECLARATIONS | {"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"}
+#: Tokens tried, in this order, as the one missing before the token the parser choked on.
+_INSERTIONS = ("RPAR", "RSQB", "RBRACE", "COMMA", "ARROW", "COLON", "IDENT")
+
+
+def parse(
+    parser: lark.Lark,
+    source: Source,
+    describe: Callable[[lark.exceptions.UnexpectedInput, Source], Diagnostic],
+    keywords: dict[str, str],
+) -> list[Diagnostic]:
+    """The syntax errors of ``source``, each described by ``describe`` (at most
+    :data:`MAX_ERRORS`), found by parsing it with recovery. ``keywords`` maps each
+    keyword's text to its terminal (the contextual lexer reads a keyword as a name
+    where the parser, stuck at an error, does not expect it)."""
+    recovery = _Recovery(parser, source, describe, keywords)
+    recovery.run()
+    return recovery.finish()
+
+
+class _Recovery:
+    """One parse with recovery: the parser, what was reported, and the repair state."""
+
+    def __init__(
+        self,
+        parser: lark.Lark,
+        source: Source,
+        describe: Callable[[lark.exceptions.UnexpectedInput, Source], Diagnostic],
+        keywords: dict[str, str],
+    ) -> None:
+        self.source, self.describe, self.keywords = source, describe, keywords
+        self.ip = parser.parse_interactive(source.text)
+        state = self.ip.parser_state
+        conf = copy.copy(state.parse_conf)
+        conf.callbacks = {rule: self._guarded(cb) for rule, cb in conf.callbacks.items()}
+        state.parse_conf = conf
+        self.state = state
+        self.states: dict[Any, dict[str, tuple[Any, Any]]] = conf.states
+        self.end_state = conf.end_state
+        self.found: list[Diagnostic] = []
+        self.hidden = 0
+        #: errors are not reported until a token that starts a statement is taken
+        self.quiet = False
+        #: tokens are skipped until one that starts a statement fits the parser's stack
+        self.panic = False
+        #: `{` skipped in panic mode and not yet closed: their `}` are skipped too
+        self.skipped_braces = 0
+        #: token types that fit nowhere on the stack as it is (it does not change in panic)
+        self.unfit: set[str] = set()
+        #: the line the previous token ended on (a token on a later one is first on its line)
+        self.line = 0
+        #: the work left for popping, trying insertions and describing errors
+        self.budget = 64 * len(source.text) + 100_000
+
+    # -- callbacks ----------------------------------------------------------------------
+    def _guarded(self, callback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``callback`` made total: a problem it finds is reported (unless its input was
+        broken: a follow-on), and any failure on broken input gives :data:`BROKEN`."""
+
+        def call(children: Any) -> Any:
+            try:
+                return callback(children)
+            except Problem as p:
+                if not _broken(children) and not self.quiet:
+                    self.report(diag.make(p.code, p.message, self.source, p.span, help=p.help))
+                    self.quiet = True
+                return BROKEN
+            except Exception:
+                if _broken(children) or self.found or self.hidden:
+                    return BROKEN  # built from pieces a repair made up
+                raise
+
+        return call
+
+    # -- the parse ----------------------------------------------------------------------
+    def run(self) -> None:
+        """Lex and feed every token, repairing at each error, then the end of the input."""
+        thread = self.ip.lexer_thread
+        tokens = thread.lex(self.state)
+        last: Token | None = None
+        while self.budget > 0:
+            try:
+                tok = next(tokens)
+            except StopIteration:
+                break
+            except lark.exceptions.UnexpectedCharacters as e:
+                self.unexpected_character(e)
+                tokens = thread.lex(self.state)
+                continue
+            except lark.exceptions.UnexpectedToken as e:
+                # a terminal of another parser state: the lexer has read past it
+                e.interactive_parser = self.ip
+                self.take(e.token, e)
+                tokens = thread.lex(self.state)
+                continue
+            last = tok
+            self.take(tok, None)
+        if self.budget <= 0 or self.panic or self.quiet:
+            return
+        end = Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)
+        try:
+            self.state.feed_token(end, True)
+        except lark.exceptions.UnexpectedToken as e:
+            e.interactive_parser = self.ip
+            self.report(self.describe(e, self.source))
+
+    def take(self, tok: Token, error: lark.exceptions.UnexpectedToken | None) -> None:
+        """Feed ``tok`` (or handle ``error``, the lexer's, raised for it), repairing."""
+        first_on_line = (tok.line or 0) > self.line
+        self.line = tok.end_line or tok.line or 0
+        if self.panic:
+            self.resync(tok, first_on_line)
+            return
+        if error is None:
+            try:
+                self.state.feed_token(tok)
+            except lark.exceptions.UnexpectedToken as e:
+                e.interactive_parser = self.ip
+                error = e
+            else:
+                if self.quiet and self.starts_statement(tok, first_on_line) not in (None, "RBRACE"):
+                    self.quiet = False
+                return
+        if not self.quiet:
+            self.budget -= len(self.state.state_stack) * 8
+            self.report(self.describe(error, self.source))
+        self.quiet = True
+        if self.insert(tok):
+            self.quiet = self.starts_statement(tok, first_on_line) in (None, "RBRACE")
+            return
+        self.panic, self.skipped_braces, self.unfit = True, 0, set()
+        self.resync(tok, first_on_line)
+
+    def insert(self, tok: Token) -> bool:
+        """Insert the one token that lets the parser take ``tok`` (see :data:`_INSERTIONS`)."""
+        choices = self.states[self.state.state_stack[-1]]
+        for kind in _INSERTIONS:
+            if kind in choices and self.fits([kind, tok.type]):
+                made = Token.new_borrow_pos(kind, "", tok)
+                try:
+                    self.state.feed_token(made)
+                    self.state.feed_token(tok)
+                except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
+                    return False
+                return True
+        return False
+
+    def resync(self, tok: Token, first_on_line: bool) -> None:
+        """In panic mode: feed ``tok`` if it starts a statement and some state on the stack
+        takes it (popping the states above), else skip it."""
+        if tok.type == "LBRACE":
+            self.skipped_braces += 1
+            return
+        if tok.type == "RBRACE" and self.skipped_braces:
+            self.skipped_braces -= 1
+            return
+        kind = self.starts_statement(tok, first_on_line)
+        if kind is None or kind in self.unfit:
+            return
+        stack, states = self.state.state_stack, self.states
+        for depth in range(len(stack) - 1, -1, -1):
+            self.budget -= 1
+            choices = states[stack[depth]]
+            if kind not in choices or (kind == "IDENT" and "RBRACE" not in choices):
+                continue  # a name starts a statement only where a block's `}` may stand
+            if not self.fits([kind], depth + 1):
+                continue
+            del stack[depth + 1 :]
+            del self.state.value_stack[depth:]
+            retyped = tok if kind == tok.type else Token.new_borrow_pos(kind, str(tok), tok)
+            try:
+                self.state.feed_token(retyped)
+            except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
+                return
+            self.panic = False
+            self.quiet = kind == "RBRACE"  # a `}` ends a block; what starts one speaks again
+            return
+        self.unfit.add(kind)
+
+    def starts_statement(self, tok: Token, first_on_line: bool) -> str | None:
+        """The terminal ``tok`` is as the start of a statement, or None if it is not one.
+
+        A keyword where the stuck parser expected no keyword was read as a name: first on
+        its line, and not followed by `.` or `(`, it is taken for the keyword it spells."""
+        kind = tok.type
+        if kind == "RBRACE" or kind in _DECLARATIONS:
+            return kind
+        if not first_on_line:
+            return None
+        if kind == "IDENT":
+            keyword = self.keywords.get(str(tok))
+            if keyword in _LINE_STARTS:
+                after = self.source.text[tok.end_pos or 0 : (tok.end_pos or 0) + 1]
+                return kind if after in (".", "(") else keyword
+        return kind if kind in _LINE_STARTS else None
+
+    def fits(self, kinds: list[str], height: int | None = None) -> bool:
+        """Whether the parser, with its stack cut to ``height`` states, takes the tokens
+        ``kinds`` in turn: simulated on the tables, the stack left as it is."""
+        stack = self.state.state_stack
+        base = len(stack) if height is None else height
+        pushed: list[Any] = []
+        states = self.states
+        for kind in kinds:
+            while True:
+                self.budget -= 1
+                top = pushed[-1] if pushed else stack[base - 1]
+                action = states[top].get(kind)
+                if action is None:
+                    return False
+                if action[0] is Shift:
+                    pushed.append(action[1])
+                    break
+                size = len(action[1].expansion)
+                from_pushed = min(size, len(pushed))
+                del pushed[len(pushed) - from_pushed :]
+                base -= size - from_pushed
+                if base < 1:
+                    return False
+                top = pushed[-1] if pushed else stack[base - 1]
+                pushed.append(states[top][action[1].origin.name][1])
+        return True
+
+    def unexpected_character(self, e: lark.exceptions.UnexpectedCharacters) -> None:
+        """Report a character no token starts with and skip it (an unterminated string:
+        the rest of its line)."""
+        lexer_state = self.ip.lexer_thread.state
+        counter = lexer_state.line_ctr
+        whole = lexer_state.text
+        text = whole if isinstance(whole, str) else whole.text
+        pos = counter.char_pos
+        if not self.quiet and not self.panic:
+            self.report(self.describe(e, self.source))
+        self.quiet = True
+        skip = 1
+        if text[pos] in "\"'":
+            end = text.find("\n", pos)
+            skip = max(1, (len(text) if end < 0 else end) - pos)
+        counter.feed(text[pos : pos + skip])
+        self.line = counter.line
+
+    # -- what is reported ---------------------------------------------------------------
+    def report(self, found: Diagnostic) -> None:
+        if len(self.found) < MAX_ERRORS:
+            self.found.append(found)
+        else:
+            self.hidden += 1
+
+    def finish(self) -> list[Diagnostic]:
+        """The errors found, in order; the last notes how many more were not shown, and
+        where recovery gave up (its budget spent)."""
+        found = sorted(self.found, key=diag.sort_key)
+        notes: list[str] = []
+        if self.hidden:
+            notes.append(f"{self.hidden} more syntax error{'s' * (self.hidden != 1)} not shown")
+        if self.budget <= 0:
+            notes.append("the file is too broken to look further: fix these errors first")
+        if notes and found:
+            last = found[-1]
+            found[-1] = Diagnostic(
+                last.code,
+                last.severity,
+                last.message,
+                last.file,
+                last.line,
+                last.column,
+                last.end_line,
+                last.end_column,
+                last.help,
+                (*last.notes, *notes),
+            )
+        return found
+
+
+def _broken(children: Any) -> bool:
+    """Whether a callback's children hold :data:`BROKEN` (lists of them one level down)."""
+    if not isinstance(children, list | tuple):
+        return children is BROKEN
+    return any(
+        c is BROKEN or (isinstance(c, list | tuple) and any(x is BROKEN for x in c))
+        for c in children
+    )
