@@ -156,7 +156,7 @@ class _Recovery:
     # -- the parse ----------------------------------------------------------------------
     def run(self) -> None:
         """Lex and feed every token, repairing at each error, then the end of the input."""
-        thread = self.ip.lexer_thread
+        thread: Any = self.ip.lexer_thread  # (Lark leaves it untyped)
         tokens = thread.lex(self.state)
         last: Token | None = None
         while self.budget > 0:
@@ -305,7 +305,7 @@ class _Recovery:
     def unexpected_character(self, e: lark.exceptions.UnexpectedCharacters) -> None:
         """Report a character no token starts with and skip it (an unterminated string:
         the rest of its line)."""
-        lexer_state = self.ip.lexer_thread.state
+        lexer_state: Any = self.ip.lexer_thread.state
         counter = lexer_state.line_ctr
         whole = lexer_state.text
         text = whole if isinstance(whole, str) else whole.text
