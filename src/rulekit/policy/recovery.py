@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 import lark
@@ -143,7 +144,9 @@ class _Recovery:
                 return callback(children)
             except Problem as p:
                 if not _broken(children) and not self.quiet:
-                    self.report(diag.make(p.code, p.message, self.source, p.span, help=p.help))
+                    self.report(
+                        partial(diag.make, p.code, p.message, self.source, p.span, help=p.help)
+                    )
                     self.quiet = True
                 return BROKEN
             except Exception:
@@ -183,7 +186,7 @@ class _Recovery:
             self.state.feed_token(end, True)
         except lark.exceptions.UnexpectedToken as e:
             e.interactive_parser = self.ip
-            self.report(self.describe(e, self.source))
+            self.report(partial(self.describe, e, self.source))
 
     def take(self, tok: Token, error: lark.exceptions.UnexpectedToken | None) -> None:
         """Feed ``tok`` (or handle ``error``, the lexer's, raised for it), repairing."""
@@ -204,7 +207,7 @@ class _Recovery:
                 return
         if not self.quiet:
             self.budget -= len(self.state.state_stack) * 8
-            self.report(self.describe(error, self.source))
+            self.report(partial(self.describe, error, self.source))
         self.quiet = True
         if self.insert(tok):
             self.quiet = self.starts_statement(tok, first_on_line) in (None, "RBRACE")
@@ -311,7 +314,7 @@ class _Recovery:
         text = whole if isinstance(whole, str) else whole.text
         pos = counter.char_pos
         if not self.quiet and not self.panic:
-            self.report(self.describe(e, self.source))
+            self.report(partial(self.describe, e, self.source))
         self.quiet = True
         skip = 1
         if text[pos] in "\"'":
@@ -321,9 +324,10 @@ class _Recovery:
         self.line = counter.line
 
     # -- what is reported ---------------------------------------------------------------
-    def report(self, found: Diagnostic) -> None:
+    def report(self, describe: Callable[[], Diagnostic]) -> None:
+        """Keep the error ``describe`` says, or only count it past :data:`MAX_ERRORS`."""
         if len(self.found) < MAX_ERRORS:
-            self.found.append(found)
+            self.found.append(describe())
         else:
             self.hidden += 1
 
