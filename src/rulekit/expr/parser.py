@@ -612,13 +612,8 @@ def parse(source: Source) -> ParseResult:
     with parsing(source) as context:
         try:
             node: ast.Expr = parser.parse(text)  # type: ignore[assignment]
-        except Problem as problem:
-            return ParseResult(
-                None,
-                [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)],
-            )
-        except lark.exceptions.UnexpectedInput as e:
-            return ParseResult(None, [syntax_diagnostic(e, source)])
+        except (Problem, lark.exceptions.UnexpectedInput):
+            return ParseResult(None, _recover(parser, source))
     recovered = context.recovered
     node = finish(node, context)
     invalid = check_tree(node, context)
@@ -630,6 +625,19 @@ def parse(source: Source) -> ParseResult:
     return ParseResult(
         node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
     )
+
+
+def _recover(parser: lark.Lark, source: Source) -> list[Diagnostic]:
+    """Every syntax error of a condition that does not parse, a clause at a time
+    (:mod:`rulekit.expr.recovery`), with the problems recovered from on the way."""
+    from rulekit.expr import recovery  # only for text with mistakes (it imports Problem)
+
+    with parsing(source) as context:
+        found = recovery.parse(parser, source, syntax_diagnostic, recovery.CLAUSES)
+    recovered = [
+        diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
+    ]
+    return sorted([*found, *recovered], key=diag.sort_key)
 
 
 def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:

@@ -19,9 +19,10 @@ from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.grammars import grammar_text, lalr_parser
 from rulekit.core.source import Source, Span
 from rulekit.expr import parser as expr_parser
+from rulekit.expr import recovery
 from rulekit.expr.parser import ExpressionBuilder, Problem, current
 from rulekit.expr.parser import token_span as _tok_span
-from rulekit.policy import ast, recovery
+from rulekit.policy import ast
 
 
 def _src() -> Source:
@@ -553,8 +554,34 @@ expr_parser.KEYWORD_NAMES.update(
     | {"ARROW": "`->`", "ROLLED": "`rolled to a working day`", "END_OF_DAY": "`end of day`"}
 )
 _KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
-#: A keyword's text -> its terminal, for recovery (see :func:`recovery.parse`).
-_KEYWORD_TERMINALS = {text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()}
+#: Keywords that only ever begin a declaration, wherever they stand.
+_DECLARATIONS = frozenset(
+    {
+        "FACTS",
+        "ENUM",
+        "CONST",
+        "CONDITION",
+        "VALUE",
+        "ACTORS",
+        "EVENT",
+        "EFFECT",
+        "FRAGMENT",
+        "WORKFLOW",
+        "CALENDAR",
+        "CLOCK",
+        "USE",
+        "INITIAL",
+        "FINAL",
+        "EVERY",
+    }
+)
+#: Where a policy's statements start, for syntax error recovery: a declaration, a `}`
+#: ending a block, and first on their line a state, a transition or a fact's name.
+_STATEMENTS = recovery.Statements(
+    _DECLARATIONS | {"RBRACE"},
+    _DECLARATIONS | {"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"},
+    {text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()},
+)
 
 
 def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
@@ -662,7 +689,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
             broken = False
     if broken:
         with expr_parser.parsing(source) as context:
-            found = recovery.parse(parser, source, _syntax_diagnostic, _KEYWORD_TERMINALS)
+            found = recovery.parse(parser, source, _syntax_diagnostic, _STATEMENTS)
         recovered = [
             diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
         ]

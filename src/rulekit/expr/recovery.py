@@ -1,15 +1,17 @@
-"""Syntax error recovery: every syntax error of a policy file in one run, each reported once.
+"""Syntax error recovery: every syntax error of a text in one run, each reported once.
 
-The policy parser first parses a file the fast way (Lark's own loop), which stops at the
-first error. Only when that fails does it parse the file again here, driving Lark's
-interactive LALR parser token by token and repairing as the best compilers do:
+The parsers (conditions, :mod:`rulekit.expr.parser`; policies,
+:mod:`rulekit.policy.parser`) first parse a text the fast way (Lark's own loop), which
+stops at the first error. Only when that fails do they parse it again here, driving
+Lark's interactive LALR parser token by token and repairing as the best compilers do:
 
 - **insertion**: when one token (a closing bracket, a comma, `->`, a name) would let the
   parser take the token it choked on, it is inserted and the parse goes on;
-- **panic mode**: otherwise tokens are skipped until one that starts a statement (a
-  declaration keyword, a transition or state keyword or a fact's name first on its line,
-  or a `}` that closes a block the skipped tokens did not open); the parser's stack is
-  then popped back to a state that takes it, dropping the broken statement;
+- **panic mode**: otherwise tokens are skipped until one that starts a statement
+  (:class:`Statements`: in a policy a declaration keyword, a transition or state keyword
+  or a fact's name first on its line, or a `}` that closes a block the skipped tokens did
+  not open; in a condition, the `and` or `or` that starts its next clause); the parser's
+  stack is then popped back to a state that takes it, dropping the broken statement;
 - **no cascades**: after an error, further errors are not reported until the parser has
   taken a token that starts a statement, so one mistake gives one diagnostic;
 - **bounded**: at most :data:`MAX_ERRORS` are described (the last one notes how many more
@@ -18,8 +20,8 @@ interactive LALR parser token by token and repairing as the best compilers do:
 
 Values the callbacks build from broken pieces become :data:`BROKEN`, which the parent's
 callback passes on; a problem a callback finds in a node built from broken pieces is a
-follow-on and not reported. The tree of a file with syntax errors is never used: the
-checker runs only on files that parse (docs/diagnostics.md, "Syntax error recovery").
+follow-on and not reported. The tree of a text with syntax errors is never used: the
+checker runs only on texts that parse (docs/diagnostics.md, "Syntax error recovery").
 
 Everything a parse needs lives in one :class:`_Recovery`, made for that parse: many
 documents may be parsed at once.
@@ -28,7 +30,8 @@ documents may be parsed at once.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
@@ -57,30 +60,26 @@ class _Broken:
 #: What a callback returns when its input was broken or it found a problem in it.
 BROKEN: Final = _Broken()
 
-#: Keywords that only ever begin a declaration, wherever they stand.
-_DECLARATIONS = frozenset(
-    {
-        "FACTS",
-        "ENUM",
-        "CONST",
-        "CONDITION",
-        "VALUE",
-        "ACTORS",
-        "EVENT",
-        "EFFECT",
-        "FRAGMENT",
-        "WORKFLOW",
-        "CALENDAR",
-        "CLOCK",
-        "USE",
-        "INITIAL",
-        "FINAL",
-        "EVERY",
-    }
-)
-#: Tokens that begin a statement when they are the first on their line (elsewhere they
-#: may stand inside one: `every state`, a guard's `when`, `starts at open`, a name).
-_LINE_STARTS = _DECLARATIONS | {"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"}
+
+@dataclass(frozen=True)
+class Statements:
+    """Where a grammar's statements start: what the parser resynchronizes on after an
+    error, and what ends the silence after one."""
+
+    #: tokens that start a statement wherever they stand
+    anywhere: frozenset[str]
+    #: tokens that start one when they are the first on their line (elsewhere they may
+    #: stand inside one: `every state`, a guard's `when`, `starts at open`, a name)
+    line_start: frozenset[str] = frozenset()
+    #: a keyword's text -> its terminal: a keyword where the parser, stuck at an error,
+    #: expected none was read as a name (the contextual lexer), first on its line it is
+    #: taken for the keyword it spells
+    keywords: Mapping[str, str] = field(default_factory=dict)
+
+
+#: A condition's clauses: after an error, the next `and` or `or` starts afresh.
+CLAUSES = Statements(frozenset({"AND", "OR", "ANDAND", "OROR"}))
+
 #: Tokens tried, in this order, as the one missing before the token the parser choked on.
 _INSERTIONS = ("RPAR", "RSQB", "RBRACE", "COMMA", "ARROW", "COLON", "IDENT")
 
@@ -89,13 +88,13 @@ def parse(
     parser: lark.Lark,
     source: Source,
     describe: Callable[[lark.exceptions.UnexpectedInput, Source], Diagnostic],
-    keywords: dict[str, str],
+    statements: Statements,
 ) -> list[Diagnostic]:
     """The syntax errors of ``source``, each described by ``describe`` (at most
-    :data:`MAX_ERRORS`), found by parsing it with recovery. ``keywords`` maps each
-    keyword's text to its terminal (the contextual lexer reads a keyword as a name
-    where the parser, stuck at an error, does not expect it)."""
-    recovery = _Recovery(parser, source, describe, keywords)
+    :data:`MAX_ERRORS`), found by parsing it with recovery, resynchronizing where
+    ``statements`` start. Run it inside :func:`rulekit.expr.parser.parsing`: the
+    parser's callbacks read the context."""
+    recovery = _Recovery(parser, source, describe, statements)
     recovery.run()
     return recovery.finish()
 
@@ -108,9 +107,9 @@ class _Recovery:
         parser: lark.Lark,
         source: Source,
         describe: Callable[[lark.exceptions.UnexpectedInput, Source], Diagnostic],
-        keywords: dict[str, str],
+        statements: Statements,
     ) -> None:
-        self.source, self.describe, self.keywords = source, describe, keywords
+        self.source, self.describe, self.statements = source, describe, statements
         self.ip = parser.parse_interactive(source.text)
         state = self.ip.parser_state
         conf = copy.copy(state.parse_conf)
@@ -266,17 +265,17 @@ class _Recovery:
 
         A keyword where the stuck parser expected no keyword was read as a name: first on
         its line, and not followed by `.` or `(`, it is taken for the keyword it spells."""
-        kind = tok.type
-        if kind == "RBRACE" or kind in _DECLARATIONS:
+        kind, statements = tok.type, self.statements
+        if kind in statements.anywhere:
             return kind
         if not first_on_line:
             return None
         if kind == "IDENT":
-            keyword = self.keywords.get(str(tok))
-            if keyword in _LINE_STARTS:
+            keyword = statements.keywords.get(str(tok))
+            if keyword in statements.line_start:
                 after = self.source.text[tok.end_pos or 0 : (tok.end_pos or 0) + 1]
                 return kind if after in (".", "(") else keyword
-        return kind if kind in _LINE_STARTS else None
+        return kind if kind in statements.line_start else None
 
     def fits(self, kinds: list[str], height: int | None = None) -> bool:
         """Whether the parser, with its stack cut to ``height`` states, takes the tokens
