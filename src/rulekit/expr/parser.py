@@ -632,12 +632,8 @@ def _recover(parser: lark.Lark, source: Source) -> list[Diagnostic]:
     (:mod:`rulekit.expr.recovery`), with the problems recovered from on the way."""
     from rulekit.expr import recovery  # only for text with mistakes (it imports Problem)
 
-    with parsing(source) as context:
-        found = recovery.parse(parser, source, syntax_diagnostic, recovery.CLAUSES)
-    recovered = [
-        diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
-    ]
-    return sorted([*found, *recovered], key=diag.sort_key)
+    with parsing(source):
+        return recovery.parse(parser, source, syntax_diagnostic, recovery.CLAUSES)
 
 
 def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:

@@ -42,10 +42,14 @@ from lark.parsers.lalr_analysis import Shift
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.source import Source
-from rulekit.expr.parser import Problem
+from rulekit.expr.parser import Problem, current
 
 #: The most syntax errors described for one file; the last one says how many more there were.
 MAX_ERRORS = 100
+#: The work recovery may do (popping, trying insertions, describing) per character of
+#: the text, and on top of that: beyond it, it stops and says so.
+WORK_PER_CHARACTER = 64
+WORK_BASE = 100_000
 
 
 class _Broken:
@@ -90,10 +94,10 @@ def parse(
     describe: Callable[[lark.exceptions.UnexpectedInput, Source], Diagnostic],
     statements: Statements,
 ) -> list[Diagnostic]:
-    """The syntax errors of ``source``, each described by ``describe`` (at most
-    :data:`MAX_ERRORS`), found by parsing it with recovery, resynchronizing where
-    ``statements`` start. Run it inside :func:`rulekit.expr.parser.parsing`: the
-    parser's callbacks read the context."""
+    """The syntax errors of ``source``, each described by ``describe``, found by parsing
+    it with recovery, resynchronizing where ``statements`` start, and the problems the
+    callbacks recovered from (at most :data:`MAX_ERRORS` in all). Run it inside
+    :func:`rulekit.expr.parser.parsing`: the callbacks read and add to its context."""
     recovery = _Recovery(parser, source, describe, statements)
     recovery.run()
     return recovery.finish()
@@ -131,7 +135,7 @@ class _Recovery:
         #: the line the previous token ended on (a token on a later one is first on its line)
         self.line = 0
         #: the work left for popping, trying insertions and describing errors
-        self.budget = 64 * len(source.text) + 100_000
+        self.budget = WORK_PER_CHARACTER * len(source.text) + WORK_BASE
 
     # -- callbacks ----------------------------------------------------------------------
     def _guarded(self, callback: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -331,12 +335,19 @@ class _Recovery:
             self.hidden += 1
 
     def finish(self) -> list[Diagnostic]:
-        """The errors found, in order; the last notes how many more were not shown, and
-        where recovery gave up (its budget spent)."""
-        found = sorted(self.found, key=diag.sort_key)
+        """The errors found, with the problems the callbacks recovered from on the way
+        (`=` for `==`, ...), in order; the last notes how many more were not shown, and
+        whether recovery gave up (its budget spent)."""
+        source = self.source
+        recovered = [
+            diag.make(p.code, p.message, source, p.span, help=p.help) for p in current().recovered
+        ]
+        found = sorted([*self.found, *recovered], key=diag.sort_key)
+        hidden = self.hidden + max(0, len(found) - MAX_ERRORS)
+        del found[MAX_ERRORS:]
         notes: list[str] = []
-        if self.hidden:
-            notes.append(f"{self.hidden} more syntax error{'s' * (self.hidden != 1)} not shown")
+        if hidden:
+            notes.append(f"{hidden} more syntax error{'s' * (hidden != 1)} not shown")
         if self.budget <= 0:
             notes.append("the file is too broken to look further: fix these errors first")
         if notes and found:

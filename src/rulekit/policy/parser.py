@@ -688,12 +688,8 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
         else:
             broken = False
     if broken:
-        with expr_parser.parsing(source) as context:
-            found = recovery.parse(parser, source, _syntax_diagnostic, _STATEMENTS)
-        recovered = [
-            diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
-        ]
-        return None, sorted([*found, *recovered], key=diag.sort_key)
+        with expr_parser.parsing(source):
+            return None, recovery.parse(parser, source, _syntax_diagnostic, _STATEMENTS)
     problems = [
         diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
     ]
