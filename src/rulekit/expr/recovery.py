@@ -73,7 +73,9 @@ class Statements:
     #: tokens that start a statement wherever they stand
     anywhere: frozenset[str]
     #: tokens that start one when they are the first on their line (elsewhere they may
-    #: stand inside one: `every state`, a guard's `when`, `starts at open`, a name)
+    #: stand inside one: `every state`, a guard's `when`, `starts at open`, a name), and
+    #: only where a block's items stand (a state that takes its `}` too: the `on expiry`
+    #: that ends a clock's declaration is no statement of its own)
     line_start: frozenset[str] = frozenset()
     #: a keyword's text -> its terminal: a keyword where the parser, stuck at an error,
     #: expected none was read as a name (the contextual lexer), first on its line it is
@@ -114,6 +116,8 @@ class _Recovery:
         statements: Statements,
     ) -> None:
         self.source, self.describe, self.statements = source, describe, statements
+        #: the problems the callbacks recovered from, in the parse's context
+        self.recovered = current().recovered
         self.ip = parser.parse_interactive(source.text)
         state = self.ip.parser_state
         conf = copy.copy(state.parse_conf)
@@ -140,13 +144,17 @@ class _Recovery:
     # -- callbacks ----------------------------------------------------------------------
     def _guarded(self, callback: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """``callback`` made total: a problem it finds is reported (unless its input was
-        broken: a follow-on), and any failure on broken input gives :data:`BROKEN`."""
+        broken, or an error was just reported: a follow-on), and any failure on broken
+        input gives :data:`BROKEN`. What it recovers from after an error (`=` read as
+        `==` where a repair put it) is dropped too."""
+        recovered = self.recovered
 
         def call(children: Any) -> Any:
+            quiet, size = self.quiet, len(recovered)
             try:
                 return callback(children)
             except Problem as p:
-                if not _broken(children) and not self.quiet:
+                if not quiet and not _broken(children):
                     self.report(
                         partial(diag.make, p.code, p.message, self.source, p.span, help=p.help)
                     )
@@ -156,6 +164,9 @@ class _Recovery:
                 if _broken(children) or self.found or self.hidden:
                     return BROKEN  # built from pieces a repair made up
                 raise
+            finally:
+                if quiet:
+                    del recovered[size:]
 
         return call
 
@@ -195,42 +206,69 @@ class _Recovery:
         """Feed ``tok`` (or handle ``error``, the lexer's, raised for it), repairing."""
         first_on_line = (tok.line or 0) > self.line
         self.line = tok.end_line or tok.line or 0
+        if self.quiet and not self.panic and tok.type == "IDENT":
+            kind = self.starts_statement(tok, first_on_line)
+            if kind is not None and kind != tok.type:  # a keyword read as a name after
+                self.panic, self.skipped_braces, self.unfit = True, 0, set()  # an error
         if self.panic:
             self.resync(tok, first_on_line)
             return
         if error is None:
+            boundary = self.quiet and self.at_boundary()
             try:
                 self.state.feed_token(tok)
             except lark.exceptions.UnexpectedToken as e:
                 e.interactive_parser = self.ip
                 error = e
             else:
-                if self.quiet and self.starts_statement(tok, first_on_line) not in (None, "RBRACE"):
+                if self.quiet and self.speaks_again(tok, first_on_line, boundary):
                     self.quiet = False
                 return
         if not self.quiet:
             self.budget -= len(self.state.state_stack) * 8
             self.report(partial(self.describe, error, self.source))
         self.quiet = True
-        if self.insert(tok):
-            self.quiet = self.starts_statement(tok, first_on_line) in (None, "RBRACE")
-            return
+        kind = self.starts_statement(tok, first_on_line)
+        # (a keyword read as a name, first on its line, starts the next statement: no
+        # insertion makes it a name again)
+        if kind is None or kind == tok.type:
+            inserted = self.insert(tok)
+            if inserted is not None:
+                self.quiet = not self.speaks_again(tok, first_on_line, inserted)
+                return
         self.panic, self.skipped_braces, self.unfit = True, 0, set()
         self.resync(tok, first_on_line)
 
-    def insert(self, tok: Token) -> bool:
-        """Insert the one token that lets the parser take ``tok`` (see :data:`_INSERTIONS`)."""
+    def at_boundary(self) -> bool:
+        """Whether the parser stands where a block's items do (it would take their `}`)."""
+        return "RBRACE" in self.states[self.state.state_stack[-1]]
+
+    def speaks_again(self, tok: Token, first_on_line: bool, boundary: bool) -> bool:
+        """Whether taking ``tok`` as it is, where the parser stood at a ``boundary`` of
+        statements or not, ends the silence after an error: it starts a statement (a
+        declaration anywhere; what starts a line at a boundary), and is not a `}` (which
+        may end a block the mistake opened)."""
+        kind = self.starts_statement(tok, first_on_line)
+        if kind != tok.type or kind == "RBRACE":
+            return False
+        return kind in self.statements.anywhere or boundary
+
+    def insert(self, tok: Token) -> bool | None:
+        """Insert the one token that lets the parser take ``tok`` (see :data:`_INSERTIONS`)
+        and feed ``tok``: whether the parser stood at a boundary of statements before it
+        (None: no insertion helps)."""
         choices = self.states[self.state.state_stack[-1]]
         for kind in _INSERTIONS:
             if kind in choices and self.fits([kind, tok.type]):
                 made = Token.new_borrow_pos(kind, "", tok)
                 try:
                     self.state.feed_token(made)
+                    boundary = self.at_boundary()
                     self.state.feed_token(tok)
                 except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
-                    return False
-                return True
-        return False
+                    return None
+                return boundary
+        return None
 
     def resync(self, tok: Token, first_on_line: bool) -> None:
         """In panic mode: feed ``tok`` if it starts a statement and some state on the stack
@@ -244,12 +282,16 @@ class _Recovery:
         kind = self.starts_statement(tok, first_on_line)
         if kind is None or kind in self.unfit:
             return
-        stack, states = self.state.state_stack, self.states
+        stack, states, values = self.state.state_stack, self.states, self.state.value_stack
         for depth in range(len(stack) - 1, -1, -1):
             self.budget -= 1
+            if depth < len(values) and getattr(values[depth], "type", None) == "RBRACE":
+                break  # a block the parser saw closed is not opened again
             choices = states[stack[depth]]
-            if kind not in choices or (kind == "IDENT" and "RBRACE" not in choices):
-                continue  # a name starts a statement only where a block's `}` may stand
+            if kind not in choices or (
+                kind not in self.statements.anywhere and "RBRACE" not in choices
+            ):
+                continue  # what starts a line starts a statement where a block's `}` may stand
             if not self.fits([kind], depth + 1):
                 continue
             del stack[depth + 1 :]
@@ -260,25 +302,33 @@ class _Recovery:
             except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
                 return
             self.panic = False
-            self.quiet = kind == "RBRACE"  # a `}` ends a block; what starts one speaks again
+            # a `}` ends a block; a name or keyword that starts a statement speaks again
+            self.quiet = kind == "RBRACE"
             return
         self.unfit.add(kind)
 
     def starts_statement(self, tok: Token, first_on_line: bool) -> str | None:
         """The terminal ``tok`` is as the start of a statement, or None if it is not one.
 
-        A keyword where the stuck parser expected no keyword was read as a name: first on
-        its line, and not followed by `.` or `(`, it is taken for the keyword it spells."""
+        A word followed by `.` or `(` is a name (`event.reason`), whatever the lexer made
+        of it, and one followed by a letter is the start of a longer word (the stuck
+        parser's lexer reads `as` in `assumption` when it takes `as` and no name). A
+        keyword where the stuck parser expected no keyword was read as a name: first on
+        its line, it is taken for the keyword it spells."""
         kind, statements = tok.type, self.statements
+        end = tok.end_pos or 0
+        after = self.source.text[end : end + 1]
+        named = after in (".", "(")  # (a fact's name is a name followed by a dot)
+        if after.isalnum() or after == "_" or (named and kind != "IDENT"):
+            return None
         if kind in statements.anywhere:
             return kind
         if not first_on_line:
             return None
-        if kind == "IDENT":
+        if kind == "IDENT" and not named:
             keyword = statements.keywords.get(str(tok))
             if keyword in statements.line_start:
-                after = self.source.text[tok.end_pos or 0 : (tok.end_pos or 0) + 1]
-                return kind if after in (".", "(") else keyword
+                return keyword
         return kind if kind in statements.line_start else None
 
     def fits(self, kinds: list[str], height: int | None = None) -> bool:
@@ -340,7 +390,7 @@ class _Recovery:
         whether recovery gave up (its budget spent)."""
         source = self.source
         recovered = [
-            diag.make(p.code, p.message, source, p.span, help=p.help) for p in current().recovered
+            diag.make(p.code, p.message, source, p.span, help=p.help) for p in self.recovered
         ]
         found = sorted([*self.found, *recovered], key=diag.sort_key)
         hidden = self.hidden + max(0, len(found) - MAX_ERRORS)
