@@ -73,10 +73,13 @@ class Statements:
     #: tokens that start a statement wherever they stand
     anywhere: frozenset[str]
     #: tokens that start one when they are the first on their line (elsewhere they may
-    #: stand inside one: `every state`, a guard's `when`, `starts at open`, a name), and
-    #: only where a block's items stand (a state that takes its `}` too: the `on expiry`
-    #: that ends a clock's declaration is no statement of its own)
+    #: stand inside one: `every state`, a guard's `when`, `starts at open`, a name, or
+    #: be a stray word in it: `on approve const -> b`)
     line_start: frozenset[str] = frozenset()
+    #: of those, the ones that start a statement only where a block's items stand (a
+    #: state that takes the block's `}` too: the `on expiry` that ends a clock's
+    #: declaration is no statement of its own)
+    in_blocks: frozenset[str] = frozenset()
     #: a keyword's text -> its terminal: a keyword where the parser, stuck at an error,
     #: expected none was read as a name (the contextual lexer), first on its line it is
     #: taken for the keyword it spells
@@ -234,7 +237,9 @@ class _Recovery:
         if kind is None or kind == tok.type:
             inserted = self.insert(tok)
             if inserted is not None:
-                self.quiet = not self.speaks_again(tok, first_on_line, inserted)
+                made, boundary = inserted  # (a `}` made up may close a block for a stray word)
+                speaks = made != "RBRACE" and self.speaks_again(tok, first_on_line, boundary)
+                self.quiet = not speaks
                 return
         self.panic, self.skipped_braces, self.unfit = True, 0, set()
         self.resync(tok, first_on_line)
@@ -245,18 +250,18 @@ class _Recovery:
 
     def speaks_again(self, tok: Token, first_on_line: bool, boundary: bool) -> bool:
         """Whether taking ``tok`` as it is, where the parser stood at a ``boundary`` of
-        statements or not, ends the silence after an error: it starts a statement (a
-        declaration anywhere; what starts a line at a boundary), and is not a `}` (which
-        may end a block the mistake opened)."""
+        statements or not, ends the silence after an error: it starts a statement (one of
+        a block's items at a boundary), and is not a `}` (which may end a block the
+        mistake opened)."""
         kind = self.starts_statement(tok, first_on_line)
         if kind != tok.type or kind == "RBRACE":
             return False
-        return kind in self.statements.anywhere or boundary
+        return kind not in self.statements.in_blocks or boundary
 
-    def insert(self, tok: Token) -> bool | None:
+    def insert(self, tok: Token) -> tuple[str, bool] | None:
         """Insert the one token that lets the parser take ``tok`` (see :data:`_INSERTIONS`)
-        and feed ``tok``: whether the parser stood at a boundary of statements before it
-        (None: no insertion helps)."""
+        and feed ``tok``: the token inserted, and whether the parser then stood at a
+        boundary of statements (None: no insertion helps)."""
         choices = self.states[self.state.state_stack[-1]]
         for kind in _INSERTIONS:
             if kind in choices and self.fits([kind, tok.type]):
@@ -267,7 +272,7 @@ class _Recovery:
                     self.state.feed_token(tok)
                 except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
                     return None
-                return boundary
+                return kind, boundary
         return None
 
     def resync(self, tok: Token, first_on_line: bool) -> None:
@@ -283,13 +288,16 @@ class _Recovery:
         if kind is None or kind in self.unfit:
             return
         stack, states, values = self.state.state_stack, self.states, self.state.value_stack
+        left_open = False  # whether the states to pop hold a block's `{`
         for depth in range(len(stack) - 1, -1, -1):
             self.budget -= 1
-            if depth < len(values) and getattr(values[depth], "type", None) == "RBRACE":
+            popped = getattr(values[depth], "type", None) if depth < len(values) else None
+            if popped == "RBRACE":
                 break  # a block the parser saw closed is not opened again
+            left_open = left_open or popped == "LBRACE"
             choices = states[stack[depth]]
             if kind not in choices or (
-                kind not in self.statements.anywhere and "RBRACE" not in choices
+                kind in self.statements.in_blocks and "RBRACE" not in choices
             ):
                 continue  # what starts a line starts a statement where a block's `}` may stand
             if not self.fits([kind], depth + 1):
@@ -302,8 +310,9 @@ class _Recovery:
             except lark.exceptions.UnexpectedToken:  # pragma: no cover - fits() said so
                 return
             self.panic = False
-            # a `}` ends a block; a name or keyword that starts a statement speaks again
-            self.quiet = kind == "RBRACE"
+            # What starts a statement speaks again; but a `}` may end a block the mistake
+            # opened, and a statement outside a block left open may be a stray word in it.
+            self.quiet = kind == "RBRACE" or left_open
             return
         self.unfit.add(kind)
 

@@ -575,12 +575,15 @@ _DECLARATIONS = frozenset(
         "EVERY",
     }
 )
-#: Where a policy's statements start, for syntax error recovery: a declaration, a `}`
-#: ending a block, and first on their line a state, a transition or a fact's name.
+#: What starts one of a block's items: a state, a transition, a fact's name.
+_ITEMS = frozenset({"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"})
+#: Where a policy's statements start, for syntax error recovery: a `}` ending a block,
+#: and first on their line a declaration, or a block's item where the block's items stand.
 _STATEMENTS = recovery.Statements(
-    _DECLARATIONS | {"RBRACE"},
-    _DECLARATIONS | {"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"},
-    {text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()},
+    anywhere=frozenset({"RBRACE"}),
+    line_start=_DECLARATIONS | _ITEMS,
+    in_blocks=_ITEMS,
+    keywords={text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()},
 )
 
 
