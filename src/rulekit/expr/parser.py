@@ -870,6 +870,10 @@ def _unclosed_bracket(text: str) -> tuple[str, str] | None:
         if ch in "\"'":
             q = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
             end = text.find(q, i + len(q))
+            line_end = text.find("\n", i) if len(q) == 1 else -1
+            if 0 <= line_end < end or (end < 0 and line_end >= 0):
+                i = line_end  # unterminated: a one-quote string ends with its line
+                continue
             i = len(text) if end < 0 else end + len(q)
             continue
         if ch in _CLOSERS:
