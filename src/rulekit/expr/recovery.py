@@ -21,7 +21,7 @@ Lark's interactive LALR parser token by token and repairing as the best compiler
 Values the callbacks build from broken pieces become :data:`BROKEN`, which the parent's
 callback passes on; a problem a callback finds in a node built from broken pieces is a
 follow-on and not reported. The tree of a text with syntax errors is never used: the
-checker runs only on texts that parse (docs/diagnostics.md, "Syntax error recovery").
+checker runs only on texts that parse (docs/diagnostics.md, "Every syntax error, once").
 
 Everything a parse needs lives in one :class:`_Recovery`, made for that parse: many
 documents may be parsed at once.
@@ -30,6 +30,7 @@ documents may be parsed at once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -68,7 +69,8 @@ BROKEN: Final = _Broken()
 @dataclass(frozen=True)
 class Statements:
     """Where a grammar's statements start: what the parser resynchronizes on after an
-    error, and what ends the silence after one."""
+    error, and what ends the silence after one. Blocks are `{ ... }` (the terminals
+    LBRACE and RBRACE) in both grammars."""
 
     #: tokens that start a statement wherever they stand
     anywhere: frozenset[str]
@@ -128,7 +130,6 @@ class _Recovery:
         state.parse_conf = conf
         self.state = state
         self.states: dict[Any, dict[str, tuple[Any, Any]]] = conf.states
-        self.end_state = conf.end_state
         self.found: list[Diagnostic] = []
         self.hidden = 0
         #: errors are not reported until a token that starts a statement is taken
@@ -210,9 +211,10 @@ class _Recovery:
         first_on_line = (tok.line or 0) > self.line
         self.line = tok.end_line or tok.line or 0
         if self.quiet and not self.panic and tok.type == "IDENT":
+            # after an error, a keyword read as a name starts the next statement
             kind = self.starts_statement(tok, first_on_line)
-            if kind is not None and kind != tok.type:  # a keyword read as a name after
-                self.panic, self.skipped_braces, self.unfit = True, 0, set()  # an error
+            if kind is not None and kind != tok.type:
+                self.panic, self.skipped_braces, self.unfit = True, 0, set()
         if self.panic:
             self.resync(tok, first_on_line)
             return
@@ -317,7 +319,7 @@ class _Recovery:
         self.unfit.add(kind)
 
     def starts_statement(self, tok: Token, first_on_line: bool) -> str | None:
-        """The terminal ``tok`` is as the start of a statement, or None if it is not one.
+        """The terminal ``tok`` stands for as the start of a statement (None: it starts none).
 
         A word followed by `.` or `(` is a name (`event.reason`), whatever the lexer made
         of it, and one followed by a letter is the start of a longer word (the stuck
@@ -410,19 +412,7 @@ class _Recovery:
         if self.budget <= 0:
             notes.append("the file is too broken to look further: fix these errors first")
         if notes and found:
-            last = found[-1]
-            found[-1] = Diagnostic(
-                last.code,
-                last.severity,
-                last.message,
-                last.file,
-                last.line,
-                last.column,
-                last.end_line,
-                last.end_column,
-                last.help,
-                (*last.notes, *notes),
-            )
+            found[-1] = dataclasses.replace(found[-1], notes=(*found[-1].notes, *notes))
         return found
 
 
