@@ -83,13 +83,15 @@ class Statements:
     #: declaration is no statement of its own)
     in_blocks: frozenset[str] = frozenset()
     #: a keyword's text -> its terminal: a keyword where the parser, stuck at an error,
-    #: expected none was read as a name (the contextual lexer), first on its line it is
-    #: taken for the keyword it spells
+    #: expected none was read as a name (the contextual lexer); where it would start a
+    #: statement, it is taken for the keyword it spells
     keywords: Mapping[str, str] = field(default_factory=dict)
 
 
 #: A condition's clauses: after an error, the next `and` or `or` starts afresh.
-CLAUSES = Statements(frozenset({"AND", "OR", "ANDAND", "OROR"}))
+CLAUSES = Statements(
+    frozenset({"AND", "OR", "ANDAND", "OROR"}), keywords={"and": "AND", "or": "OR"}
+)
 
 #: Tokens tried, in this order, as the one missing before the token the parser choked on.
 _INSERTIONS = ("RPAR", "RSQB", "RBRACE", "COMMA", "ARROW", "COLON", "IDENT")
@@ -324,22 +326,24 @@ class _Recovery:
         A word followed by `.` or `(` is a name (`event.reason`), whatever the lexer made
         of it, and one followed by a letter is the start of a longer word (the stuck
         parser's lexer reads `as` in `assumption` when it takes `as` and no name). A
-        keyword where the stuck parser expected no keyword was read as a name: first on
-        its line, it is taken for the keyword it spells."""
+        keyword where the stuck parser expected no keyword was read as a name: where it
+        would start a statement, it is taken for the keyword it spells."""
         kind, statements = tok.type, self.statements
         end = tok.end_pos or 0
         after = self.source.text[end : end + 1]
         named = after in (".", "(")  # (a fact's name is a name followed by a dot)
         if after.isalnum() or after == "_" or (named and kind != "IDENT"):
             return None
+        if kind == "IDENT" and not named:
+            keyword = statements.keywords.get(str(tok))
+            if keyword in statements.anywhere or (
+                first_on_line and keyword in statements.line_start
+            ):
+                return keyword
         if kind in statements.anywhere:
             return kind
         if not first_on_line:
             return None
-        if kind == "IDENT" and not named:
-            keyword = statements.keywords.get(str(tok))
-            if keyword in statements.line_start:
-                return keyword
         return kind if kind in statements.line_start else None
 
     def fits(self, kinds: list[str], height: int | None = None) -> bool:
