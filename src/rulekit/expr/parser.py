@@ -612,13 +612,8 @@ def parse(source: Source) -> ParseResult:
     with parsing(source) as context:
         try:
             node: ast.Expr = parser.parse(text)  # type: ignore[assignment]
-        except Problem as problem:
-            return ParseResult(
-                None,
-                [diag.make(problem.code, problem.message, source, problem.span, help=problem.help)],
-            )
-        except lark.exceptions.UnexpectedInput as e:
-            return ParseResult(None, [syntax_diagnostic(e, source)])
+        except (Problem, lark.exceptions.UnexpectedInput):
+            return ParseResult(None, _recover(parser, source))
     recovered = context.recovered
     node = finish(node, context)
     invalid = check_tree(node, context)
@@ -630,6 +625,15 @@ def parse(source: Source) -> ParseResult:
     return ParseResult(
         node, [diag.make(p.code, p.message, source, p.span, help=p.help) for p in recovered]
     )
+
+
+def _recover(parser: lark.Lark, source: Source) -> list[Diagnostic]:
+    """Every syntax error of a condition that does not parse, a clause at a time
+    (:mod:`rulekit.expr.recovery`), with the problems recovered from on the way."""
+    from rulekit.expr import recovery  # only for text with mistakes (it imports Problem)
+
+    with parsing(source):
+        return recovery.parse(parser, source, syntax_diagnostic, recovery.CLAUSES)
 
 
 def finish(root: ast.Expr, context: ParseContext) -> ast.Expr:
@@ -866,6 +870,10 @@ def _unclosed_bracket(text: str) -> tuple[str, str] | None:
         if ch in "\"'":
             q = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
             end = text.find(q, i + len(q))
+            line_end = text.find("\n", i) if len(q) == 1 else -1
+            if 0 <= line_end < end or (end < 0 and line_end >= 0):
+                i = line_end  # unterminated: a one-quote string ends with its line
+                continue
             i = len(text) if end < 0 else end + len(q)
             continue
         if ch in _CLOSERS:

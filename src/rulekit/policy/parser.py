@@ -19,6 +19,7 @@ from rulekit.core.diagnostics import Diagnostic
 from rulekit.core.grammars import grammar_text, lalr_parser
 from rulekit.core.source import Source, Span
 from rulekit.expr import parser as expr_parser
+from rulekit.expr import recovery
 from rulekit.expr.parser import ExpressionBuilder, Problem, current
 from rulekit.expr.parser import token_span as _tok_span
 from rulekit.policy import ast
@@ -553,6 +554,37 @@ expr_parser.KEYWORD_NAMES.update(
     | {"ARROW": "`->`", "ROLLED": "`rolled to a working day`", "END_OF_DAY": "`end of day`"}
 )
 _KEYWORDS = {name.strip("`") for name in expr_parser.KEYWORD_NAMES.values()}
+#: Keywords that only ever begin a declaration, wherever they stand.
+_DECLARATIONS = frozenset(
+    {
+        "FACTS",
+        "ENUM",
+        "CONST",
+        "CONDITION",
+        "VALUE",
+        "ACTORS",
+        "EVENT",
+        "EFFECT",
+        "FRAGMENT",
+        "WORKFLOW",
+        "CALENDAR",
+        "CLOCK",
+        "USE",
+        "INITIAL",
+        "FINAL",
+        "EVERY",
+    }
+)
+#: What starts one of a block's items: a state, a transition, a fact's name.
+_ITEMS = frozenset({"STATE", "ON", "WHEN", "AFTER", "AT", "AS", "IDENT"})
+#: Where a policy's statements start, for syntax error recovery: a `}` ending a block,
+#: and first on their line a declaration, or a block's item where the block's items stand.
+_STATEMENTS = recovery.Statements(
+    anywhere=frozenset({"RBRACE"}),
+    line_start=_DECLARATIONS | _ITEMS,
+    in_blocks=_ITEMS,
+    keywords={text.strip("`"): name for name, text in expr_parser.KEYWORD_NAMES.items()},
+)
 
 
 def _adjust(c: list[Any]) -> tuple[ast.Adjust, ...]:
@@ -646,15 +678,21 @@ def _get_parser() -> lark.Lark:
 
 
 def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
-    """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found."""
+    """Parse a .rk policy. Returns the AST (None if unreadable) and the problems found.
+
+    A policy that does not parse is parsed again with recovery (:mod:`.recovery`), so
+    every syntax error is reported, not only the first; it has no tree."""
     parser = _get_parser()
     with expr_parser.parsing(source) as context:
         try:
             policy: ast.Policy = parser.parse(source.text)  # type: ignore[assignment]
-        except Problem as p:
-            return None, [diag.make(p.code, p.message, source, p.span, help=p.help)]
-        except lark.exceptions.UnexpectedInput as e:
-            return None, [_syntax_diagnostic(e, source)]
+        except (Problem, lark.exceptions.UnexpectedInput):
+            broken = True
+        else:
+            broken = False
+    if broken:
+        with expr_parser.parsing(source):
+            return None, recovery.parse(parser, source, _syntax_diagnostic, _STATEMENTS)
     problems = [
         diag.make(p.code, p.message, source, p.span, help=p.help) for p in context.recovered
     ]
