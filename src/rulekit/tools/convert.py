@@ -232,7 +232,7 @@ _READ_AS_WRITTEN = {
     "expr!": ("str", "int", "float", "timestamp", "bool"),  # where the schema takes no null
 }
 _NAME = re.compile(r"[A-Za-z_][\w.]*\??")
-_FLOW_SAFE = re.compile(r"[A-Za-z_][\w.]*(\([\w.()]*\))?\??")
+_FLOW_SAFE = re.compile(r"[A-Za-z_][\w.]*(\([\w.()]*\))?")
 
 
 def _yaml_scalar(text: str, kind: str, indent: int) -> str:
@@ -269,6 +269,7 @@ class _Scalar:
 class _Map:
     entries: list[tuple[str, _Node, int | None]]  # key, value, id of the node it anchors
     flow: bool = False
+    spaced: bool = False  # a blank line between entries (workflows, as in the .rk form)
 
 
 @dataclass
@@ -345,7 +346,13 @@ class _YamlBuilder:
         for key, flows in (("fragments", p.fragments), ("workflows", p.workflows)):
             if flows:
                 sections.append(
-                    (key, _Map([(w.name.text, self.workflow(w), id(w.name)) for w in flows]))
+                    (
+                        key,
+                        _Map(
+                            [(w.name.text, self.workflow(w), id(w.name)) for w in flows],
+                            spaced=True,
+                        ),
+                    )
                 )
         out = _Map(top)
         out.entries += [(k, v, None) for k, v in sections]
@@ -593,7 +600,7 @@ class _YamlPrinter:
     def block(self, value: _Map | _Seq, indent: int) -> None:
         if isinstance(value, _Map):
             for n, (key, v, anchor) in enumerate(value.entries):
-                if n and self.blank(anchor):
+                if n and (self.blank(anchor) or value.spaced):
                     self.lines.append("")
                 self.comments(anchor, indent)
                 self.entry(key, v, anchor, indent)
@@ -802,7 +809,7 @@ class _RkPrinter:
         text = "initial state" if s.initial else "final state" if s.final else "state"
         text += f" {s.name.text}"
         if s.outcome is not None:
-            text += " outcome {s.outcome.text}"
+            text += f" outcome {s.outcome.text}"
         if s.waits is not None:
             text += _BREAK + f"waits {'unbounded ' if s.unbounded else ''}{_rk_string(s.waits)}"
         if s.cite is not None:
