@@ -36,7 +36,6 @@ from functools import lru_cache
 import yaml
 
 from rulekit.core.diagnostics import Diagnostic
-from rulekit.core.source import Source
 from rulekit.policy import CheckResult, artifact, ast, compile_source
 from rulekit.tools import formatter
 
@@ -169,11 +168,9 @@ def _attach(
         i = bisect.bisect_right(positions, c.pos)  # anchors[i] is the next one
         target: int | None = None
         leading = True
-        if not c.own_line:
-            if i > 0 and line_of(positions[i - 1]) == line_of(c.pos):
-                target, leading = anchors[i - 1][1], False
-            elif not c.opens_block and i > 0:
-                target, leading = anchors[i - 1][1], False
+        same_line = i > 0 and line_of(positions[i - 1]) == line_of(c.pos)
+        if not c.own_line and i > 0 and (same_line or not c.opens_block):
+            target, leading = anchors[i - 1][1], False
         if target is None:
             target = anchors[i][1] if i < len(anchors) else 0  # 0: the end of the file
         n = notes.setdefault(target, _Notes())
@@ -182,8 +179,8 @@ def _attach(
     lines = text.split("\n")
     for pos, key in anchors:
         first = line_of(pos) - 1
-        n = notes.get(key)
-        count = len(n.before) if n else 0
+        found = notes.get(key)
+        count = len(found.before) if found else 0
         # walk up over the leading comment lines
         k = first - 1
         while k >= 0 and count and lines[k].strip().startswith(("//", "#")):
@@ -193,7 +190,7 @@ def _attach(
     return notes
 
 
-def _lines(text: str) -> "_LineOf":
+def _lines(text: str) -> _LineOf:
     return _LineOf([m.end() for m in re.finditer("\n", text)])
 
 
@@ -249,7 +246,7 @@ def _yaml_scalar(text: str, kind: str, indent: int) -> str:
         block = "|-\n" + "\n".join(pad + line if line else "" for line in text.split("\n"))
         try:
             node = yaml.compose("k: " + block.replace("\n" + pad, "\n  "), Loader=yaml.SafeLoader)
-            if node.value[0][1].value == text:
+            if isinstance(node, yaml.MappingNode) and node.value[0][1].value == text:
                 return block
         except yaml.YAMLError:
             pass
@@ -909,9 +906,16 @@ def _read(text: str, fmt: str, filename: str) -> tuple[CheckResult, ast.Policy, 
         extra: list[int] = []
     else:
         comments = _yaml_comments(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        extra = [k.start_mark.index for k, _ in root.value if str(k.value) in _HEADER_KEYS]
+        extra = _header_positions(text)
     return result, tree, _attach(text, comments, _anchors(tree, extra))
+
+
+def _header_positions(text: str) -> list[int]:
+    """Where a YAML policy's header keys (version, source, ...) are: comments among them
+    belong to the header."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    pairs = root.value if isinstance(root, yaml.MappingNode) else []
+    return [k.start_mark.index for k, _ in pairs if str(k.value) in _HEADER_KEYS]
 
 
 def _hash(result: CheckResult) -> str | None:
@@ -967,9 +971,7 @@ def format_yaml_checked(text: str, filename: str) -> str:
     syntax = [d for d in result.diagnostics if d.code.startswith("RK04") or result.tree is None]
     if result.tree is None:
         raise formatter.FormatError(f"{filename}: not formatted: it has syntax errors", syntax)
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    extra = [k.start_mark.index for k, _ in root.value if str(k.value) in _HEADER_KEYS]
-    notes = _attach(text, _yaml_comments(text), _anchors(result.tree, extra))
+    notes = _attach(text, _yaml_comments(text), _anchors(result.tree, _header_positions(text)))
     out = to_yaml(result.tree, notes, whole=True)
     if out == text:
         return out
