@@ -235,7 +235,8 @@ _FLOW_SAFE = re.compile(r"[A-Za-z_][\w.]*(\([\w.()]*\))?")
 def _yaml_scalar(text: str, kind: str, indent: int) -> str:
     """``text`` as a YAML scalar at ``indent``: plain where YAML reads it as written (as
     text: a name, a type, a note; or, for an expression, any scalar but true/false/null),
-    a literal block for several lines, else double-quoted."""
+    a literal block for several lines, else single-quoted (double-quoted, with escapes,
+    when it holds a character that is not printable)."""
     if kind == "bool":
         return text
     if "\n" not in text and text == text.strip() and text:
@@ -250,6 +251,8 @@ def _yaml_scalar(text: str, kind: str, indent: int) -> str:
                 return block
         except yaml.YAMLError:
             pass
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -730,13 +733,12 @@ class _RkPrinter:
             for n, (anchor, text) in enumerate(group):
                 self.line(anchor, text, blank=n == 0)
         if p.facts:
-            self.line(
-                id(p.facts[0])
-                if self.notes.get(id(p.facts[0])) and not self.notes[id(p.facts[0])].after
-                else None,
-                "facts {",
-                blank=True,
-            )
+            self.lines.append("")
+            first = self.notes.get(id(p.facts[0]))
+            if first is not None:  # the block's heading comments above it
+                self.lines.extend("//" + body for body in first.before)
+                first.before = []
+            self.lines.append("facts {")
             for n, f in enumerate(p.facts):
                 self.line(id(f), self.fact(f), first_in_block=n == 0)
             self.lines.append("}")
