@@ -73,7 +73,7 @@ class _Comment:
 @dataclass
 class _Notes:
     before: list[str] = field(default_factory=list)
-    after: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)  # at most one
     blank: bool = False
 
 
@@ -117,6 +117,13 @@ def _yaml_comments(text: str) -> list[_Comment]:
                 out.append(_describe(text, m.start(), 1, m.group(1)))
         if tok is not None:
             pos = max(pos, tok.end_mark.index)
+            if isinstance(tok, yaml.ScalarToken) and tok.style in ("|", ">"):
+                # a comment after a block scalar's header (`when: |  # why`) is in its token
+                start = tok.start_mark.index
+                header = text[start : text.find("\n", start) % (len(text) + 1)]
+                m = _YAML_COMMENT.search(header)
+                if m is not None:
+                    out.append(_describe(text, start + m.start(), 1, m.group(1)))
     return out
 
 
@@ -174,7 +181,8 @@ def _attach(
         if target is None:
             target = anchors[i][1] if i < len(anchors) else 0  # 0: the end of the file
         n = notes.setdefault(target, _Notes())
-        (n.before if leading else n.after).append(c.body)
+        # one trailing comment per anchor (the rest would run into it): more lead it
+        (n.before if leading or n.after else n.after).append(c.body)
     # a blank line before an anchor (or before its leading comments)
     lines = text.split("\n")
     for pos, key in anchors:
@@ -554,7 +562,7 @@ class _YamlPrinter:
         n = self.notes.get(key) if key is not None else None
         if n is None or not n.after:
             return ""
-        return "  #" + "  #".join(n.after)
+        return "  #" + n.after[0]
 
     def blank(self, key: int | None) -> bool:
         n = self.notes.get(key) if key is not None else None
@@ -591,6 +599,10 @@ class _YamlPrinter:
                 self.lines.append(head + " " + text + trailing)
             return
         flow = self.flow(value)
+        if isinstance(value, _Map) and not value.entries:
+            flow = "{}"
+        elif isinstance(value, _Seq) and not value.items:
+            flow = "[]"
         if flow is not None and len(head) + 1 + len(flow) + len(trailing) <= _WIDTH:
             self.lines.append(head + " " + flow + trailing)
             return
@@ -657,6 +669,14 @@ def _yaml_key(key: str) -> str:
 
 def to_yaml(tree: ast.Policy, notes: dict[int, _Notes], whole: bool) -> str:
     """The policy in the canonical YAML layout, with its comments."""
+    for w in (*tree.fragments, *tree.workflows):  # one `use:` line holds every use's comments
+        uses = [id(u) for u in w.parts if isinstance(u, ast.Use)]
+        for other in uses[1:]:
+            if other in notes:
+                moved = notes.pop(other)
+                first = notes.setdefault(uses[0], _Notes())
+                first.before += moved.before + moved.after[first.after == [] :]
+                first.after = first.after or moved.after[:1]
     printer = _YamlPrinter(notes)
     printer.top(_YamlBuilder(whole).policy(tree))
     end = notes.get(0)
@@ -703,10 +723,15 @@ class _RkPrinter:
             self.lines.extend("//" + body for body in n.before)
             n.before = []
         flat = text.replace(_BREAK, " ")
-        text = text.replace(_BREAK, "\n" if "\n" in flat or len(flat) > _RK_WIDTH else " ")
-        if n is not None and n.after:
-            text += "  //" + "  //".join(n.after)
-        self.lines.append(text)
+        comment = "  //" + n.after[0] if n is not None and n.after else ""
+        if "\n" in flat or len(flat) > _RK_WIDTH:
+            head, _, rest = text.partition(_BREAK)
+            if rest and "\n" not in head:  # after the first line: the line of its anchor
+                head, comment = head + comment, ""
+            text = head + ("\n" + rest.replace(_BREAK, "\n") if rest else "")
+        else:
+            text = flat
+        self.lines.append(text + comment)
 
     def policy(self, p: ast.Policy) -> None:
         head = f"policy {p.name.text}"
