@@ -81,7 +81,7 @@ _RK_COMMENT = re.compile(r"//([^\n]*)")
 _YAML_COMMENT = re.compile(r"(?:^|(?<=[ \t]))#([^\n]*)", re.MULTILINE)
 
 
-def _describe(text: str, pos: int, marker_len: int, body: str) -> _Comment:
+def _describe(text: str, pos: int, body: str) -> _Comment:
     line_start = text.rfind("\n", 0, pos) + 1
     code = text[line_start:pos].strip()
     return _Comment(pos, body.rstrip(), not code, code.endswith(("{", ":")))
@@ -100,7 +100,7 @@ def _rk_comments(text: str, tree: ast.Policy) -> list[_Comment]:
             i = bisect.bisect_right(starts, m.start()) - 1
             if i >= 0 and inside[i][0] <= m.start() < inside[i][1]:
                 continue  # part of an expression's text
-            out.append(_describe(text, m.start(), 2, m.group(1)))
+            out.append(_describe(text, m.start(), m.group(1)))
         if tok is not None:
             pos = max(pos, tok.end_pos or 0)
     return out
@@ -114,16 +114,16 @@ def _yaml_comments(text: str) -> list[_Comment]:
         end = len(text) if tok is None else tok.start_mark.index
         if end > pos:
             for m in _YAML_COMMENT.finditer(text, pos, end):
-                out.append(_describe(text, m.start(), 1, m.group(1)))
+                out.append(_describe(text, m.start(), m.group(1)))
         if tok is not None:
             pos = max(pos, tok.end_mark.index)
             if isinstance(tok, yaml.ScalarToken) and tok.style in ("|", ">"):
                 # a comment after a block scalar's header (`when: |  # why`) is in its token
                 start = tok.start_mark.index
-                header = text[start : text.find("\n", start) % (len(text) + 1)]
-                m = _YAML_COMMENT.search(header)
-                if m is not None:
-                    out.append(_describe(text, start + m.start(), 1, m.group(1)))
+                line_end = text.find("\n", start)
+                header = _YAML_COMMENT.search(text[start : line_end if line_end >= 0 else None])
+                if header is not None:
+                    out.append(_describe(text, start + header.start(), header.group(1)))
     return out
 
 
