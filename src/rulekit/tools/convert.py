@@ -314,59 +314,41 @@ class _YamlBuilder:
             top.append(("timezone", _Scalar(p.timezone.text, "text"), None))
         if p.cost_limit is not None:
             top.append(("cost_limit", _Scalar(_unquote(p.cost_limit.text), "text"), None))
-        sections: list[tuple[str, _Node]] = []
-        if p.calendars:
-            sections.append(
-                (
-                    "calendars",
-                    _Map([(c.name.text, _Scalar(c.file.text, "text"), id(c)) for c in p.calendars]),
-                )
-            )
-        if p.facts:
-            sections.append(("facts", _Map([(f.path.text, self.fact(f), id(f)) for f in p.facts])))
-        if p.enums:
-            sections.append(
-                ("enums", _Map([(e.name.text, _names(e.members), id(e)) for e in p.enums]))
-            )
-        if p.constants:
-            sections.append(
-                ("constants", _Map([(c.name.text, self.constant(c), id(c)) for c in p.constants]))
-            )
+        sections: list[tuple[str, _Node, int | None]] = [
+            (
+                "calendars",
+                _Map([(c.name.text, _Scalar(c.file.text, "text"), id(c)) for c in p.calendars]),
+                None,
+            ),
+            ("facts", _Map([(f.path.text, self.fact(f), id(f)) for f in p.facts]), None),
+            ("enums", _Map([(e.name.text, _names(e.members), id(e)) for e in p.enums]), None),
+            (
+                "constants",
+                _Map([(c.name.text, self.constant(c), id(c)) for c in p.constants]),
+                None,
+            ),
+        ]
         for key, is_value in (("conditions", False), ("values", True)):
-            named = [c for c in p.conditions if c.value == is_value]
-            if named:
-                sections.append(
-                    (key, _Map([(c.name.text, self.expr(c.expr, "expr!"), id(c)) for c in named]))
-                )
-        if p.actors:
-            sections.append(("actors", _names(p.actors)))
-        if p.events:
-            sections.append(
-                ("events", _Map([(e.name.text, self.event(e), id(e)) for e in p.events]))
-            )
-        if p.effects:
-            sections.append(
-                (
-                    "effects",
-                    _Map([(e.name.text, _fields(e.params), id(e)) for e in p.effects]),
-                )
-            )
+            named: list[tuple[str, _Node, int | None]] = [
+                (c.name.text, self.expr(c.expr, "expr!"), id(c))
+                for c in p.conditions
+                if c.value == is_value
+            ]
+            sections.append((key, _Map(named), None))
+        # the actors line carries the actors' comments
+        sections.append(("actors", _names(p.actors), id(p.actors)))
+        sections.append(
+            ("events", _Map([(e.name.text, self.event(e), id(e)) for e in p.events]), None)
+        )
+        sections.append(
+            ("effects", _Map([(e.name.text, _fields(e.params), id(e)) for e in p.effects]), None)
+        )
         for key, flows in (("fragments", p.fragments), ("workflows", p.workflows)):
-            if flows:
-                sections.append(
-                    (
-                        key,
-                        _Map(
-                            [(w.name.text, self.workflow(w), id(w.name)) for w in flows],
-                            spaced=True,
-                        ),
-                    )
-                )
-        out = _Map(top)
-        out.entries += [(k, v, None) for k, v in sections]
-        if p.actors:  # the actors line carries the actors' comments
-            out.entries = [(k, v, id(p.actors) if k == "actors" else a) for k, v, a in out.entries]
-        return out
+            entries: list[tuple[str, _Node, int | None]] = [
+                (w.name.text, self.workflow(w), id(w.name)) for w in flows
+            ]
+            sections.append((key, _Map(entries, spaced=True), None))
+        return _Map(top + [s for s in sections if not _empty(s[1])])
 
     def fact(self, f: ast.FactDecl) -> _Node:
         t = _Scalar(str(f.type) + ("?" if f.optional else ""))
@@ -532,6 +514,16 @@ class _YamlBuilder:
         for key, text in (("cite", t.cite), ("assumption", t.assumption)):
             if text is not None:
                 add((key, _Scalar(text, "text"), None))
+
+
+def _empty(node: _Node) -> bool:
+    return (
+        not node.entries
+        if isinstance(node, _Map)
+        else not node.items
+        if isinstance(node, _Seq)
+        else False
+    )
 
 
 def _fields(fields: tuple[ast.FieldDecl, ...]) -> _Map:
