@@ -216,11 +216,24 @@ def test_yaml_from_stdin(
     assert capsys.readouterr().out == (GOLDEN / "hand_written.expected.yaml").read_text()
 
 
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("policy: x\nfacts: [\n", "RK0401"),
+        ("policy: x\nverison: 1\n", "RK0402"),
+        (  # an expression that does not parse: the YAML front end leaves its transition out
+            "policy: p\nworkflows:\n  w:\n    states:\n      s:\n        initial: true\n"
+            '        transitions:\n          - when: "a >"\n            to: s\n',
+            "RK0103",
+        ),
+    ],
+)
 def test_a_yaml_syntax_error_is_shown_and_the_file_left_alone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    text: str, code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text("policy: x\nfacts: [\n")
+    path.write_text(text)
     assert main(["fmt", str(path)]) == 1
-    assert "error[RK0401]" in capsys.readouterr().err
-    assert path.read_text() == "policy: x\nfacts: [\n"
+    err = capsys.readouterr().err
+    assert f"error[{code}]" in err and "not formatted: it has syntax errors" in err
+    assert path.read_text() == text

@@ -987,8 +987,10 @@ def format_yaml_checked(text: str, filename: str) -> str:
     result means the same (the same content hash, or for a policy with errors the same
     errors). Raises :class:`formatter.FormatError` when it does not parse or would change."""
     result = compile_source(text, "yaml", filename)
-    syntax = [d for d in result.diagnostics if d.code.startswith("RK04") or result.tree is None]
-    if result.tree is None:
+    # not YAML, not the schema's shape, or an expression that does not parse (which the
+    # YAML front end leaves out of the tree): nothing to lay out without losing it
+    syntax = [d for d in result.diagnostics if d.code[:4] in ("RK01", "RK04")]
+    if result.tree is None or any(d.severity == "error" for d in syntax):
         raise formatter.FormatError(f"{filename}: not formatted: it has syntax errors", syntax)
     notes = _attach(text, _yaml_comments(text), _anchors(result.tree, _header_positions(text)))
     out = to_yaml(result.tree, notes, whole=True)
