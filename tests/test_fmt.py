@@ -237,3 +237,26 @@ def test_a_yaml_syntax_error_is_shown_and_the_file_left_alone(
     err = capsys.readouterr().err
     assert f"error[{code}]" in err and "not formatted: it has syntax errors" in err
     assert path.read_text() == text
+
+
+def test_yaml_files_named_that_are_not_policies_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As pre-commit names every changed .yaml file: scenario files and other YAML pass."""
+    scenarios = tmp_path / "p.scenarios.yaml"
+    scenarios.write_text("policy: p.yaml\nscenarios: []\n")
+    other = tmp_path / "ci.yml"
+    other.write_text("on: push\n")
+    assert main(["fmt", "--check", str(scenarios), str(other)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"{scenarios}: skipped: not a policy\n{other}: skipped: not a policy\n"
+
+
+def test_the_pre_commit_hooks_file_defines_each_hook_once() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["rulekit-check", "rulekit-fmt", "rulekit-test"]
+    fmt = next(h for h in hooks if h["id"] == "rulekit-fmt")
+    assert fmt["entry"] == "rulekit fmt --check" and fmt["files"] == r"\.(rk|ya?ml)$"

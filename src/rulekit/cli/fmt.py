@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.paths == ["-"]:
         return _one(sys.stdin.read(), "<stdin>", args, None)
     from rulekit.cli.check import _is_policy_file
+    from rulekit.policy import FORMATS
 
     try:
         files = find_files(args.paths, _is_policy_file)
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no policies (.rk or YAML) found in " + ", ".join(args.paths))
     status = EXIT_OK
     for path in files:
+        if FORMATS.get(path.suffix.lower()) == "yaml" and not _is_policy_file(path):
+            # named (by pre-commit, say) but a scenario file or other YAML: not a policy
+            print(f"{path}: skipped: not a policy", file=sys.stderr)
+            continue
         try:
             text = read_text(path)
         except (OSError, UnicodeDecodeError) as e:
