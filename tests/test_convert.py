@@ -103,7 +103,10 @@ def _round_trip(text: str, form: str, name: str) -> None:
     # the converted text is in its form's canonical layout, and converting again is stable
     if other == "rk":
         assert format_checked(there.text, name) == there.text
-        assert back.text == format_yaml_checked(text, name)
+        formatted = format_yaml_checked(text, name)  # fmt on YAML: idempotent, same hash
+        assert format_yaml_checked(formatted, name) == formatted
+        assert _hash(formatted, "yaml", name) == _hash(text, "yaml", name)
+        assert back.text == formatted
     else:
         assert format_yaml_checked(there.text, name) == there.text
         assert format_checked(back.text, name) == back.text
