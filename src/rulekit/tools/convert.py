@@ -168,6 +168,8 @@ def _anchors(tree: ast.Policy, extra: list[int]) -> list[tuple[int, int]]:
 def _attach(
     text: str, comments: list[_Comment], anchors: list[tuple[int, int]]
 ) -> dict[int, _Notes]:
+    """Each comment attached to its anchor (the rules of the module's docstring), and which
+    anchors have a blank line before them; key 0 holds the comments that end the file."""
     notes: dict[int, _Notes] = {}
     positions = [p for p, _ in anchors]
     line_of = _lines(text)
@@ -199,6 +201,7 @@ def _attach(
 
 
 def _lines(text: str) -> _LineOf:
+    """The 1-based line of an offset in ``text``."""
     return _LineOf([m.end() for m in re.finditer("\n", text)])
 
 
@@ -540,6 +543,9 @@ _HEADER_KEYS = frozenset(["policy", "version", "source", "timezone", "cost_limit
 
 
 class _YamlPrinter:
+    """Writes the :class:`_Map` of a policy as YAML lines, each anchored entry with its
+    comments (leading lines at its indentation, the trailing one after its first line)."""
+
     def __init__(self, notes: dict[int, _Notes]) -> None:
         self.notes = notes
         self.lines: list[str] = []
@@ -700,6 +706,8 @@ def _rk_fields(fields: tuple[ast.FieldDecl, ...]) -> str:
 
 
 class _RkPrinter:
+    """Writes a policy as .rk statements, each with its comments, for the formatter to lay out."""
+
     def __init__(self, notes: dict[int, _Notes]) -> None:
         self.notes = notes
         self.lines: list[str] = []
