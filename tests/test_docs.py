@@ -164,7 +164,7 @@ def _console_examples(commands: tuple[str, ...]) -> list[ConsoleExample]:
 
 
 @pytest.mark.parametrize(
-    "example", _console_examples(("eval", "fmt")), ids=lambda e: f"{e.doc}:{e.line}"
+    "example", _console_examples(("eval", "fmt", "convert")), ids=lambda e: f"{e.doc}:{e.line}"
 )
 def test_console_examples_show_the_real_output(
     example: ConsoleExample,

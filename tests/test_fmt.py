@@ -170,3 +170,93 @@ def test_a_change_of_meaning_is_refused(
 def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fmt", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+# -- the canonical YAML form ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))
+)
+def test_golden_yaml_layout(name: str) -> None:
+    from rulekit.tools.convert import format_yaml_checked
+
+    source = GOLDEN / f"{name}.input.yaml"
+    expected = (GOLDEN / f"{name}.expected.yaml").read_text()
+    assert format_yaml_checked(source.read_text(), str(source)) == expected
+    assert format_yaml_checked(expected, str(source)) == expected
+    before = compile_source(source.read_text(), "yaml", str(source))
+    after = compile_source(expected, "yaml", str(source))
+    assert before.policy is not None and after.policy is not None
+    assert artifact.to_json(after.policy)["hash"] == artifact.to_json(before.policy)["hash"]
+
+
+def test_yaml_policies_in_folders_are_formatted_and_scenario_files_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text((GOLDEN / "hand_written.input.yaml").read_text())
+    scenarios = tmp_path / "p.scenarios.yaml"
+    scenarios.write_text("policy: p.yaml\nscenarios: []\n")
+    other = tmp_path / "ci.yml"
+    other.write_text("on: push\n")
+    assert main(["fmt", "--check", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"{policy}: would be reformatted\n"
+    assert main(["fmt", str(tmp_path)]) == 0
+    assert policy.read_text() == (GOLDEN / "hand_written.expected.yaml").read_text()
+    assert scenarios.read_text() == "policy: p.yaml\nscenarios: []\n"
+    assert main(["fmt", "--check", str(tmp_path)]) == 0
+
+
+def test_yaml_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO((GOLDEN / "hand_written.input.yaml").read_text()))
+    assert main(["fmt", "-", "--stdin-format", "yaml"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "hand_written.expected.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("policy: x\nfacts: [\n", "RK0401"),
+        ("policy: x\nverison: 1\n", "RK0402"),
+        (  # an expression that does not parse: the YAML front end leaves its transition out
+            "policy: p\nworkflows:\n  w:\n    states:\n      s:\n        initial: true\n"
+            '        transitions:\n          - when: "a >"\n            to: s\n',
+            "RK0103",
+        ),
+    ],
+)
+def test_a_yaml_syntax_error_is_shown_and_the_file_left_alone(
+    text: str, code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    assert main(["fmt", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"error[{code}]" in err and "not formatted: it has syntax errors" in err
+    assert path.read_text() == text
+
+
+def test_yaml_files_named_that_are_not_policies_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As pre-commit names every changed .yaml file: scenario files and other YAML pass."""
+    scenarios = tmp_path / "p.scenarios.yaml"
+    scenarios.write_text("policy: p.yaml\nscenarios: []\n")
+    other = tmp_path / "ci.yml"
+    other.write_text("on: push\n")
+    assert main(["fmt", "--check", str(scenarios), str(other)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"{scenarios}: skipped: not a policy\n{other}: skipped: not a policy\n"
+
+
+def test_the_pre_commit_hooks_file_defines_each_hook_once() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["rulekit-check", "rulekit-fmt", "rulekit-test"]
+    fmt = next(h for h in hooks if h["id"] == "rulekit-fmt")
+    assert fmt["entry"] == "rulekit fmt --check" and fmt["files"] == r"\.(rk|ya?ml)$"

@@ -90,3 +90,18 @@ def test_record_keeps_both_forms_alike() -> None:
     golden = TESTS / "golden" / "policies"
     rk, yml = load(golden / "fact_unused_leaf.rk"), load(golden / "fact_unused_leaf.yaml")
     assert rk.hash == yml.hash
+
+
+def test_a_comment_inside_an_as_soon_as_condition_is_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The instant solved from `as soon as` was its operands joined on one line, where a
+    `//` comment inside one ran over the rest (an AssertionError in `rulekit check`)."""
+    path = tmp_path / "p.rk"
+    path.write_text(
+        "policy p\nfacts { request.received_at: time }\nworkflow w {\n  initial state a {\n"
+        "    as soon as now >= request.received_at + // why\n      90d -> b\n  }\n"
+        "  final state b\n}\n"
+    )
+    assert main(["check", str(path)]) == 0
+    assert "0 errors" in capsys.readouterr().out

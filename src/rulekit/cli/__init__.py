@@ -30,6 +30,7 @@ VERBS = (
     "eval",
     "check",
     "fmt",
+    "convert",
     "test",
     "simulate",
     "explain",

@@ -1,4 +1,5 @@
-"""``rulekit fmt``: lay out .rk files the one canonical way (rulekit.tools.formatter)."""
+"""``rulekit fmt``: lay out policies the one canonical way: .rk files (rulekit.tools.formatter)
+and YAML policies (rulekit.tools.convert, which prints the canonical YAML form)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
 def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "fmt",
-        help="lay out .rk files the canonical way",
-        description="Rewrite .rk files (folders are searched for them) in the canonical layout, "
-        "keeping every comment, the blank lines between items and each expression as written. "
+        help="lay out .rk and YAML policies the canonical way",
+        description="Rewrite .rk files and YAML policies (folders are searched for them: "
+        "YAML files with a top-level `policy` key that are not scenario files) in the "
+        "canonical layout of their form, keeping every comment, the blank lines between items "
+        "and each expression as written. "
         "A file with syntax errors is left as it is and its errors are shown; a file is never "
         "written if its formatted text would compile to another content hash. `-` reads a "
         "policy from standard input and writes it formatted to standard output (for editors). "
@@ -34,6 +37,12 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--diff", action="store_true", help="write nothing; print what would change as a diff"
     )
+    p.add_argument(
+        "--stdin-format",
+        choices=("rk", "yaml"),
+        default="rk",
+        help="the form of the policy read from - (default: rk)",
+    )
     p.set_defaults(run=run)
 
 
@@ -44,14 +53,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("- (standard input) is formatted alone: give no other PATH with it")
     if args.paths == ["-"]:
         return _one(sys.stdin.read(), "<stdin>", args, None)
+    from rulekit.cli.check import _is_policy_file
+    from rulekit.policy import FORMATS
+
     try:
-        files = find_files(args.paths, lambda f: f.suffix.lower() == ".rk")
+        files = find_files(args.paths, _is_policy_file)
     except FileNotFoundError as e:
         raise UsageError(f"no such file or folder: {e.args[0]}") from None
     if not files:
-        raise UsageError("no .rk files found in " + ", ".join(args.paths))
+        raise UsageError("no policies (.rk or YAML) found in " + ", ".join(args.paths))
     status = EXIT_OK
     for path in files:
+        if FORMATS.get(path.suffix.lower()) == "yaml" and not _is_policy_file(path):
+            # named (by pre-commit, say) but a scenario file or other YAML: not a policy
+            print(f"{path}: skipped: not a policy", file=sys.stderr)
+            continue
         try:
             text = read_text(path)
         except (OSError, UnicodeDecodeError) as e:
@@ -66,10 +82,17 @@ def _one(text: str, name: str, args: argparse.Namespace, path: Path | None) -> i
     """Format one policy; its exit status."""
     from rulekit.core import diagnostics as diag
     from rulekit.core.source import Source
+    from rulekit.policy import FORMATS
     from rulekit.tools.formatter import FormatError, format_checked
 
+    form = args.stdin_format if path is None else FORMATS.get(path.suffix.lower(), "rk")
     try:
-        out = format_checked(text, name)
+        if form == "yaml":
+            from rulekit.tools.convert import format_yaml_checked
+
+            out = format_yaml_checked(text, name)
+        else:
+            out = format_checked(text, name)
     except FormatError as e:
         if e.diagnostics:
             print(diag.render_all(e.diagnostics, {name: Source(text, name)}), file=sys.stderr)

@@ -182,7 +182,9 @@ def _elapsed(node: ast.Expr, named: Mapping[int, Named]) -> ast.Expr | None:
 
 
 def _text(node: ast.Expr, source: Source) -> str:
-    return " ".join(source.snippet(node.span).split())
+    text = source.snippet(node.span)
+    # on one line, unless a `//` comment inside it would then run over what follows
+    return text if "//" in text else " ".join(text.split())
 
 
 def _operand(node: ast.Expr, source: Source) -> str:
