@@ -35,6 +35,7 @@ VERBS = (
     "graph",
     "diff",
     "compile",
+    "lsp",
     "demo",
     "serve",
     "worker",
