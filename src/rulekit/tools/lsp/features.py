@@ -154,7 +154,8 @@ def _check_new_name(index: Index, o: Occurrence, new: str) -> None:
             raise RenameError(f"`{words[0]}` is already a constant or condition")
     for kind in clash:
         if (kind, new) in index.declared:
-            raise RenameError(f"a {kind} named `{new}` already exists")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise RenameError(f"{article} {kind} named `{new}` already exists")
 
 
 # -- hover ----------------------------------------------------------------------------------

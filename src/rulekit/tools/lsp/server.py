@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from lsprotocol import types
@@ -76,19 +77,25 @@ class RulekitServer(LanguageServer):
         super().__init__("rulekit", __version__)
         self.analyses: dict[str, Analysis] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        # Checking runs on its own thread, so that a document that takes long to check
+        # never stops the server from reading messages (a shutdown, other documents).
+        self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rulekit-check")
 
-    def analysis(self, uri: str) -> Analysis:
+    async def analysis(self, uri: str) -> Analysis:
         """The analysis of the document's current text (checked now if it changed)."""
         text = self.workspace.get_text_document(uri).source
         known = self.analyses.get(uri)
         if known is not None and known.text == text:
             return known
-        fresh = analyze(to_fs_path(uri) or uri, text, known)
-        self.analyses[uri] = fresh
+        path = to_fs_path(uri) or uri
+        loop = asyncio.get_running_loop()
+        fresh = await loop.run_in_executor(self.checker, analyze, path, text, known)
+        if self.workspace.get_text_document(uri).source == text:
+            self.analyses[uri] = fresh
         return fresh
 
-    def publish(self, uri: str) -> None:
-        an = self.analysis(uri)
+    async def publish(self, uri: str) -> None:
+        an = await self.analysis(uri)
         diagnostics = [self.diagnostic(an, d) for d in an.diagnostics]
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
@@ -163,11 +170,11 @@ class RulekitServer(LanguageServer):
         )
 
 
-def _at(
+async def _at(
     ls: RulekitServer, uri: str, pos: types.Position, f: Callable[[Analysis, int], T]
 ) -> tuple[Analysis, T] | None:
     """``f(analysis, offset)`` at a client position; None when the position is out of range."""
-    an = ls.analysis(uri)
+    an = await ls.analysis(uri)
     offset = ls.offset(an, pos)
     if offset is None:
         return None
@@ -179,12 +186,12 @@ def create() -> RulekitServer:
     server = RulekitServer()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: RulekitServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+    async def did_open(ls: RulekitServer, params: types.DidOpenTextDocumentParams) -> None:
+        await ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: RulekitServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+    async def did_save(ls: RulekitServer, params: types.DidSaveTextDocumentParams) -> None:
+        await ls.publish(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: RulekitServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -197,7 +204,7 @@ def create() -> RulekitServer:
             await asyncio.sleep(DEBOUNCE_SECONDS)
             ls.pending.pop(uri, None)
             try:
-                ls.publish(uri)
+                await ls.publish(uri)
             except Exception:
                 log.exception("checking %s failed", uri)
 
@@ -215,8 +222,8 @@ def create() -> RulekitServer:
         )
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls: RulekitServer, params: types.HoverParams) -> types.Hover | None:
-        found = _at(ls, params.text_document.uri, params.position, features.hover)
+    async def hover(ls: RulekitServer, params: types.HoverParams) -> types.Hover | None:
+        found = await _at(ls, params.text_document.uri, params.position, features.hover)
         if found is None:
             return None
         an, h = found
@@ -233,28 +240,28 @@ def create() -> RulekitServer:
         return [types.Location(uri=uri, range=ls.range(an, s)) for s in spans]
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    def definition(ls: RulekitServer, params: types.DefinitionParams) -> list[types.Location]:
+    async def definition(ls: RulekitServer, params: types.DefinitionParams) -> list[types.Location]:
         uri = params.text_document.uri
-        found = _at(ls, uri, params.position, features.definition)
+        found = await _at(ls, uri, params.position, features.definition)
         return [] if found is None else locations(ls, uri, found[0], found[1])
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-    def references(ls: RulekitServer, params: types.ReferenceParams) -> list[types.Location]:
+    async def references(ls: RulekitServer, params: types.ReferenceParams) -> list[types.Location]:
         uri = params.text_document.uri
         include = params.context.include_declaration
 
         def refs(an: Analysis, offset: int) -> list[Span]:
             return features.references(an, offset, include)
 
-        found = _at(ls, uri, params.position, refs)
+        found = await _at(ls, uri, params.position, refs)
         return [] if found is None else locations(ls, uri, found[0], found[1])
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=[".", ">", '"']),
     )
-    def completion(ls: RulekitServer, params: types.CompletionParams) -> types.CompletionList:
-        found = _at(ls, params.text_document.uri, params.position, features.completion)
+    async def completion(ls: RulekitServer, params: types.CompletionParams) -> types.CompletionList:
+        found = await _at(ls, params.text_document.uri, params.position, features.completion)
         items = [
             types.CompletionItem(
                 label=c.label,
@@ -267,10 +274,10 @@ def create() -> RulekitServer:
         return types.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def symbols(
+    async def symbols(
         ls: RulekitServer, params: types.DocumentSymbolParams
     ) -> list[types.DocumentSymbol]:
-        an = ls.analysis(params.text_document.uri)
+        an = await ls.analysis(params.text_document.uri)
 
         def convert(s: features.Symbol) -> types.DocumentSymbol:
             return types.DocumentSymbol(
@@ -285,10 +292,10 @@ def create() -> RulekitServer:
         return [convert(s) for s in features.symbols(an)]
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
-    def formatting(
+    async def formatting(
         ls: RulekitServer, params: types.DocumentFormattingParams
     ) -> list[types.TextEdit]:
-        an = ls.analysis(params.text_document.uri)
+        an = await ls.analysis(params.text_document.uri)
         out = features.formatting(an)
         if out is None or out == an.text:
             return []
@@ -296,10 +303,10 @@ def create() -> RulekitServer:
         return [types.TextEdit(range=whole, new_text=out)]
 
     @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
-    def prepare_rename(
+    async def prepare_rename(
         ls: RulekitServer, params: types.PrepareRenameParams
     ) -> types.PrepareRenamePlaceholder | None:
-        found = _refused(
+        found = await _refused(
             _at, ls, params.text_document.uri, params.position, features.prepare_rename
         )
         if found is None or found[1] is None:
@@ -308,13 +315,13 @@ def create() -> RulekitServer:
         return types.PrepareRenamePlaceholder(range=ls.range(an, span), placeholder=text)
 
     @server.feature(types.TEXT_DOCUMENT_RENAME)
-    def rename(ls: RulekitServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+    async def rename(ls: RulekitServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
         uri = params.text_document.uri
 
         def edits(an: Analysis, offset: int) -> list[tuple[Span, str]]:
             return features.rename(an, offset, params.new_name)
 
-        found = _refused(_at, ls, uri, params.position, edits)
+        found = await _refused(_at, ls, uri, params.position, edits)
         if found is None:
             return None
         an, changes = found
@@ -325,9 +332,9 @@ def create() -> RulekitServer:
     return server
 
 
-def _refused(f: Callable[..., T], *args: Any) -> T:
-    """``f(*args)``, a refused rename answered as LSP's RequestFailed with the reason."""
+async def _refused(f: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """``await f(*args)``, a refused rename answered as LSP's RequestFailed with the reason."""
     try:
-        return f(*args)
+        return await f(*args)
     except features.RenameError as e:
         raise JsonRpcException(str(e), REQUEST_FAILED) from None
