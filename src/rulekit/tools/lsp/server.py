@@ -181,8 +181,18 @@ async def _at(
     return an, f(an, offset)
 
 
+class _QuietRefusals(logging.Filter):
+    """pygls logs every error answer with its traceback; a refused rename is no fault of
+    the server's, logged by :func:`_refused` in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, JsonRpcException) and error.code == REQUEST_FAILED)
+
+
 def create() -> RulekitServer:
     """A server with every feature registered (``server.start_io()`` runs it)."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_QuietRefusals())
     server = RulekitServer()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -296,7 +306,9 @@ def create() -> RulekitServer:
         ls: RulekitServer, params: types.DocumentFormattingParams
     ) -> list[types.TextEdit]:
         an = await ls.analysis(params.text_document.uri)
-        out = features.formatting(an)
+        # on the checking thread: formatting parses and checks, and parsers are not shared
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(ls.checker, features.formatting, an)
         if out is None or out == an.text:
             return []
         whole = types.Range(types.Position(0, 0), ls.position(an.source, len(an.text)))
@@ -337,4 +349,5 @@ async def _refused(f: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     try:
         return await f(*args)
     except features.RenameError as e:
+        log.info("rename refused: %s", e)
         raise JsonRpcException(str(e), REQUEST_FAILED) from None
