@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -88,14 +89,24 @@ class RulekitServer(LanguageServer):
         if known is not None and known.text == text:
             return known
         path = to_fs_path(uri) or uri
-        loop = asyncio.get_running_loop()
-        fresh = await loop.run_in_executor(self.checker, analyze, path, text, known)
+
+        def check() -> Analysis | None:
+            # Checks wait in line: one whose text was changed again meanwhile is skipped.
+            if self.workspace.get_text_document(uri).source != text:
+                return None
+            return analyze(path, text, known)
+
+        fresh = await asyncio.get_running_loop().run_in_executor(self.checker, check)
+        if fresh is None:
+            return await self.analysis(uri)
         if self.workspace.get_text_document(uri).source == text:
             self.analyses[uri] = fresh
         return fresh
 
     async def publish(self, uri: str) -> None:
         an = await self.analysis(uri)
+        if unquote(uri) not in self.workspace.text_documents:
+            return  # closed while it was checked: its diagnostics were cleared
         diagnostics = [self.diagnostic(an, d) for d in an.diagnostics]
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
