@@ -68,6 +68,25 @@ def test_the_yaml_form_points_into_the_yaml_file() -> None:
     assert len(edits) == len(features.references(an, _at(text, "FIRST_RESPONSE: 1", 2))) >= 2
 
 
+@pytest.mark.parametrize(
+    ("before", "offered", "not_offered"),
+    [
+        ("          - {on: re", {"respond", "reply", "reopen"}, {"triage"}),
+        ("          - {on: respond, to: in", {"in_progress", "triage", "solved"}, {"respond"}),
+        ("            to: ", {"escalated"}, {"reply"}),
+        ('    critical: ticket.priority == "', {"normal", "high", "critical"}, {"incident"}),
+        ("    critical: ticket.", {"priority", "submitted_at", "kind"}, {"cause"}),
+    ],
+)
+def test_completion_in_the_yaml_form(before: str, offered: set[str], not_offered: set[str]) -> None:
+    text = SLA_YAML.read_text(encoding="utf-8")
+    good = analyze(str(SLA_YAML), text)
+    typing = text + before  # half typed at the end: the last good parse answers
+    an = analyze(str(SLA_YAML), typing, good)
+    labels = {c.label for c in features.completion(an, len(typing))}
+    assert offered <= labels and not (not_offered & labels), labels
+
+
 def test_enum_members_rename_in_strings() -> None:
     text = RK.read_text(encoding="utf-8")
     an = analyze(str(RK), text)

@@ -349,8 +349,9 @@ def _keywords() -> frozenset[str]:
     return frozenset(words)
 
 
-_AFTER_ARROW = re.compile(r"->\s*(\w*)$")
-_AFTER_ON = re.compile(r"(?:^|\s)(?:on|starts on)\s+(\w*)$")
+# .rk (`-> s`, `on e`) and the YAML form (`to: s`, `on: e`, `{on: e, to: s}`)
+_AFTER_ARROW = re.compile(r"(?:->|(?:^|[\s{,-])to:)\s*(\w*)$")
+_AFTER_ON = re.compile(r"(?:^|[\s{,-])(?:on|starts on|on:)\s+(\w*)$")
 _AFTER_USE = re.compile(r"(?:^|\s)use\s+(\w*)$")
 _STATE_LIST = re.compile(r"(?:every\s+state\s+(?:in|except)|paused in|expiry in)\s+[\w,\s]*?(\w*)$")
 _IN_STRING = re.compile(r'([A-Za-z_][\w.]*)\s*(?:==|!=)\s*"(\w*)$')
