@@ -22,27 +22,13 @@ from rulekit.expr import ast as expr_ast
 from rulekit.expr.checker import CheckedExpr
 from rulekit.policy import ast, ir
 
-#: What a name can be: these are the ``kind`` of an :class:`Occurrence`.
-KINDS = (
-    "state",
-    "event",
-    "fact",
-    "constant",
-    "condition",
-    "enum",
-    "member",
-    "effect",
-    "clock",
-    "fragment",
-    "workflow",
-    "actor",
-)
-
 
 @dataclass(frozen=True)
 class Occurrence:
     """One place a name is written: its declaration (``definition``) or a use."""
 
+    #: state, event, fact, constant, condition, enum, member, effect, clock, fragment,
+    #: workflow or actor
     kind: str
     #: the name; an enum member's is ``Enum.member``
     name: str
