@@ -161,3 +161,22 @@ def test_without_pygls_it_says_what_to_install() -> None:
     assert run.returncode == 2
     assert "pip install 'rulekit[lsp]'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_hover_on_a_policy_with_errors_reads_the_syntax_tree() -> None:
+    """A type error elsewhere: no checked policy, but the names and deadlines as written."""
+    text = RK.read_text(encoding="utf-8").replace(
+        "order.amount < FAST_REFUND_LIMIT", 'order.amount < "300"', 1
+    )
+    an = analyze(str(RK), text)
+    assert an.fresh and an.index is not None and an.index.policy is None
+    assert [d.code for d in an.diagnostics] == ["RK0203"]
+    hover = features.hover(an, _at(text, "state awaiting_return cite", 8))
+    assert hover is not None
+    assert hover.markdown == (
+        "```rulekit\nstate awaiting_return\n```\n\nIn return_refund.\n\n"
+        "Cites: “2. 10 days to ship the goods back and submit the waybill”\n\n"
+        "Deadlines:\n- after RETURN_WINDOW -> return_expired"
+    )
+    # no types without a checked policy: a sub-expression gives nothing
+    assert features.hover(an, _at(text, "since(order.paid_at)", 1)) is None
