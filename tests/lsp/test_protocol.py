@@ -1,4 +1,4 @@
-"""``rulekit lsp`` driven over stdio in a subprocess, as an editor drives it (pytest-lsp).
+"""``rulekit lsp`` driven over stdio in a subprocess, as an editor drives it (pygls's client).
 
 One server answers the module's tests (each start costs about half a second): the
 shipped policy and copies of it are opened under their own URIs, and every answer
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pygls.lsp.client import LanguageClient
 
 from rulekit.analysis import check_source
 from rulekit.tools.formatter import format_checked
@@ -28,19 +28,53 @@ SERVER = [sys.executable, "-m", "rulekit.cli", "lsp"]
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+class Editor(LanguageClient):
+    """A client that keeps the diagnostics the server publishes, by document."""
+
+    def __init__(self) -> None:
+        super().__init__("rulekit-tests", "1")
+        self.diagnostics: dict[str, list[types.Diagnostic]] = {}
+        self.stderr: list[bytes] = []
+
+        @self.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def published(params: types.PublishDiagnosticsParams) -> None:
+            self.diagnostics[params.uri] = list(params.diagnostics)
+
+    async def start(self, *command: str) -> None:
+        """Start the server and initialize it, as an editor does."""
+        await self.start_io(*command)
+        assert self._server is not None and self._server.stderr is not None
+        stderr = self._server.stderr
+
+        async def drain() -> None:  # the server's log: read, so that its pipe never fills
+            while line := await stderr.readline():
+                self.stderr.append(line)
+
+        self._drain = asyncio.create_task(drain())
+        await self.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), process_id=None, root_uri=ROOT.as_uri()
+            )
+        )
+        self.initialized(types.InitializedParams())
+
+    async def finish(self) -> None:
+        await self.shutdown_async(None)
+        self.exit(None)
+        await self.stop()
+        await self._drain
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client() -> AsyncIterator[LanguageClient]:
-    """One server for the module's tests, initialized as VS Code initializes it."""
-    lsp_client = await ClientServerConfig(server_command=SERVER).start()
-    await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
-    )
-    yield lsp_client
-    await lsp_client.shutdown_session()
-    await lsp_client.stop()
+async def client() -> AsyncIterator[Editor]:
+    """One server for the module's tests."""
+    editor = Editor()
+    await editor.start(*SERVER)
+    yield editor
+    await editor.finish()
 
 
-async def _published(client: LanguageClient, uri: str, send: object) -> list[types.Diagnostic]:
+async def _published(client: Editor, uri: str, send: object) -> list[types.Diagnostic]:
     """Send a notification (``send()``) and wait for the diagnostics it makes the server
     publish for ``uri``."""
     client.diagnostics.pop(uri, None)
@@ -52,7 +86,7 @@ async def _published(client: LanguageClient, uri: str, send: object) -> list[typ
     raise AssertionError(f"no diagnostics published for {uri}")
 
 
-def _open(client: LanguageClient, path: Path, text: str, language: str = "rulekit") -> str:
+def _open(client: Editor, path: Path, text: str, language: str = "rulekit") -> str:
     uri = path.as_uri()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
@@ -122,7 +156,7 @@ WARNS = TEXT.replace(
 )
 
 
-async def test_diagnostics_as_check_reports_them(client: LanguageClient, tmp_path: Path) -> None:
+async def test_diagnostics_as_check_reports_them(client: Editor, tmp_path: Path) -> None:
     assert await _published(client, POLICY.as_uri(), lambda: _open(client, POLICY, TEXT)) == []
     broken = tmp_path / "broken.rk"
     uri = broken.as_uri()
@@ -147,7 +181,7 @@ async def test_diagnostics_as_check_reports_them(client: LanguageClient, tmp_pat
     )
 
 
-async def test_debounced_while_typing(client: LanguageClient, tmp_path: Path) -> None:
+async def test_debounced_while_typing(client: Editor, tmp_path: Path) -> None:
     path = tmp_path / "typing.rk"
     uri = path.as_uri()
     await _published(client, uri, lambda: _open(client, path, TEXT))
@@ -168,7 +202,7 @@ async def test_debounced_while_typing(client: LanguageClient, tmp_path: Path) ->
     assert _got(list(client.diagnostics[uri])) == _expected(BROKEN, path)  # only the last text
 
 
-async def test_yaml_policy_and_scenario_file(client: LanguageClient) -> None:
+async def test_yaml_policy_and_scenario_file(client: Editor) -> None:
     sla = ROOT / "examples" / "support_sla" / "support_sla.yaml"
     text = sla.read_text(encoding="utf-8")
     broken = text.replace("now > received_at +", "now > received_att +", 1)
@@ -228,7 +262,7 @@ HOVERS = {
 }
 
 
-async def test_hover(client: LanguageClient) -> None:
+async def test_hover(client: Editor) -> None:
     _open(client, POLICY, TEXT)
     doc = types.TextDocumentIdentifier(POLICY.as_uri())
     for (needle, delta), want in HOVERS.items():
@@ -267,7 +301,7 @@ def _occurrences(text: str, word: str, *, whole: bool = True) -> list[tuple[int,
     return out
 
 
-async def test_definition_and_references(client: LanguageClient) -> None:
+async def test_definition_and_references(client: Editor) -> None:
     _open(client, POLICY, TEXT)
     uri = POLICY.as_uri()
     doc = types.TextDocumentIdentifier(uri)
@@ -343,7 +377,7 @@ COMPLETIONS = {
 }
 
 
-async def test_completion(client: LanguageClient) -> None:
+async def test_completion(client: Editor) -> None:
     _open(client, POLICY, TEXT)
     doc = types.TextDocumentIdentifier(POLICY.as_uri())
     for (needle, delta), (wanted, unwanted) in COMPLETIONS.items():
@@ -366,7 +400,7 @@ async def test_completion(client: LanguageClient) -> None:
     assert items["REVIEW_WINDOW"].kind == types.CompletionItemKind.Constant
 
 
-async def test_symbols(client: LanguageClient) -> None:
+async def test_symbols(client: Editor) -> None:
     _open(client, POLICY, TEXT)
     got = await client.text_document_document_symbol_async(
         types.DocumentSymbolParams(types.TextDocumentIdentifier(POLICY.as_uri()))
@@ -398,7 +432,7 @@ async def test_symbols(client: LanguageClient) -> None:
     )
 
 
-async def test_formatting(client: LanguageClient, tmp_path: Path) -> None:
+async def test_formatting(client: Editor, tmp_path: Path) -> None:
     messy = TEXT.replace(
         '  initial state awaiting_merchant cite "1" {',
         'initial state   awaiting_merchant cite "1" {',
@@ -426,7 +460,7 @@ async def test_formatting(client: LanguageClient, tmp_path: Path) -> None:
         assert not edits
 
 
-async def test_rename(client: LanguageClient) -> None:
+async def test_rename(client: Editor) -> None:
     _open(client, POLICY, TEXT)
     uri = POLICY.as_uri()
     doc = types.TextDocumentIdentifier(uri)
@@ -483,7 +517,7 @@ async def test_rename(client: LanguageClient) -> None:
 
 
 async def test_broken_text_falls_back_to_the_last_good_parse(
-    client: LanguageClient, tmp_path: Path
+    client: Editor, tmp_path: Path
 ) -> None:
     path = tmp_path / "editing.rk"
     uri = path.as_uri()
@@ -529,12 +563,9 @@ async def test_a_failing_handler_is_answered_with_an_error() -> None:
         "from rulekit.cli import main\n"
         "sys.exit(main(['lsp']))\n"
     )
-    config = ClientServerConfig(server_command=[sys.executable, "-c", boom])
-    client = await config.start()
+    client = Editor()
+    await client.start(sys.executable, "-c", boom)
     try:
-        await client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
-        )
         _open(client, POLICY, TEXT)
         doc = types.TextDocumentIdentifier(POLICY.as_uri())
         with pytest.raises(Exception, match="boom"):
@@ -545,6 +576,6 @@ async def test_a_failing_handler_is_answered_with_an_error() -> None:
             types.DefinitionParams(text_document=doc, position=_pos(TEXT, "after REVIEW_WINDOW", 8))
         )
         assert isinstance(got, list) and len(got) == 1
-        await client.shutdown_session()
     finally:
-        await client.stop()
+        await client.finish()
+    assert any(b"RuntimeError: boom" in line for line in client.stderr)  # logged
