@@ -51,9 +51,15 @@ class Editor(LanguageClient):
                 self.stderr.append(line)
 
         self._drain = asyncio.create_task(drain())
-        await self.initialize_async(
+        self.initialize_result = await self.initialize_async(
             types.InitializeParams(
-                capabilities=types.ClientCapabilities(), process_id=None, root_uri=ROOT.as_uri()
+                capabilities=types.ClientCapabilities(
+                    text_document=types.TextDocumentClientCapabilities(
+                        rename=types.RenameClientCapabilities(prepare_support=True)
+                    )
+                ),
+                process_id=None,
+                root_uri=ROOT.as_uri(),
             )
         )
         self.initialized(types.InitializedParams())
@@ -142,6 +148,17 @@ def _span(text: str, needle: str, start: int = 0) -> tuple[int, int, int, int]:
 
 def _range(r: types.Range) -> tuple[int, int, int, int]:
     return (r.start.line, r.start.character, r.end.line, r.end.character)
+
+
+async def test_capabilities(client: Editor) -> None:
+    caps = client.initialize_result.capabilities
+    assert caps.hover_provider and caps.definition_provider and caps.references_provider
+    assert caps.document_symbol_provider and caps.document_formatting_provider
+    assert caps.rename_provider == types.RenameOptions(prepare_provider=True)
+    assert caps.completion_provider is not None
+    assert list(caps.completion_provider.trigger_characters or ()) == [".", ">", '"']
+    assert caps.text_document_sync is not None
+    assert client.initialize_result.server_info == types.ServerInfo("rulekit", "0.1.0")
 
 
 # -- diagnostics -------------------------------------------------------------------------------
