@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rulekit.core.source import Source
+from rulekit.core.source import Source, Span
 from rulekit.expr.checker import signatures
 from rulekit.tools.lsp import features
 from rulekit.tools.lsp.document import analyze, kind_of
@@ -178,5 +178,14 @@ def test_hover_on_a_policy_with_errors_reads_the_syntax_tree() -> None:
         "Cites: “2. 10 days to ship the goods back and submit the waybill”\n\n"
         "Deadlines:\n- after RETURN_WINDOW -> return_expired"
     )
-    # no types without a checked policy: a sub-expression gives nothing
+    # no types without a checked policy: a sub-expression gives nothing...
+    assert features.hover(an, _at(text, "since(order.paid_at)", 1)) is None
+    # ...unless an earlier version checked: its types answer for the expressions unchanged
+    good = RK.read_text(encoding="utf-8")
+    an = analyze(str(RK), text, analyze(str(RK), good))
+    written = "order.after_sales_until < now"
+    hover = features.hover(an, _at(text, written, len("order.after_sales_until ")))
+    assert hover is not None and hover.markdown == f"```rulekit\n{written}: bool\n```"
+    assert hover.span == Span(_at(text, written), _at(text, written) + len(written))
+    # the expression that changed has no types to borrow
     assert features.hover(an, _at(text, "since(order.paid_at)", 1)) is None

@@ -54,6 +54,8 @@ class Analysis:
     index: Index | None
     #: whether ``index`` is of this very text
     fresh: bool
+    #: the index of the last version whose policy checked (the types of its expressions)
+    typed: Index | None = None
 
     @property
     def text(self) -> str:
@@ -65,15 +67,19 @@ def analyze(path: str, text: str, previous: Analysis | None = None) -> Analysis:
     text does not parse."""
     kind = kind_of(path, text)
     source = Source(text, path)
-    fallback = previous.index if previous is not None and previous.kind == kind else None
+    same = previous is not None and previous.kind == kind
+    fallback = previous.index if previous is not None and same else None
+    typed = previous.typed if previous is not None and same else None
     if kind == "scenarios":
         return Analysis(path, kind, source, _scenario_problems(path, text), None, False)
     if kind is None:
         return Analysis(path, kind, source, [], None, False)
     result = check_source(text, kind, path)
     if result.tree is None:
-        return Analysis(path, kind, source, result.diagnostics, fallback, False)
-    return Analysis(path, kind, source, result.diagnostics, build(result.tree, result.policy), True)
+        return Analysis(path, kind, source, result.diagnostics, fallback, False, typed)
+    index = build(result.tree, result.policy)
+    typed = index if result.policy is not None else typed
+    return Analysis(path, kind, source, result.diagnostics, index, True, typed)
 
 
 def _scenario_problems(path: str, text: str) -> list[Diagnostic]:

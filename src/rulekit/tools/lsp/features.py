@@ -171,7 +171,7 @@ def hover(an: Analysis, offset: int) -> Hover | None:
         text = _describe(an, index, o)
         if text is not None:
             return Hover(text, o.span)
-    return _expression_type(index, offset)
+    return _expression_type(an, index, offset)
 
 
 def _describe(an: Analysis, index: Index, o: Occurrence) -> str | None:
@@ -318,25 +318,35 @@ def _comment(index: Index, node: ast.Located) -> str | None:
     return " ".join(above) or None
 
 
-def _expression_type(index: Index, offset: int) -> Hover | None:
+def _expression_type(an: Analysis, index: Index, offset: int) -> Hover | None:
+    """The type of the smallest sub-expression at ``offset``. While the policy does not
+    check, the same expression (same text) of the last version that did answers."""
     site = index.expr_at(offset)
     if site is None:
         return None
-    source = site.ref.source
+    typed, shift = site, 0
+    if site.checked is None and an.typed is not None:
+        same = [s for s in an.typed.exprs if s.checked is not None and s.ref.text == site.ref.text]
+        if same:
+            typed = min(same, key=lambda s: abs(s.span.start - site.span.start))
+            shift = site.span.start - typed.span.start
+    if typed.checked is None:
+        return None
+    at = offset - shift
+    source = typed.ref.source
     best: tuple[expr_ast.Expr, Span] | None = None
-    for node in expr_ast.walk(site.ref.root):
+    for node in expr_ast.walk(typed.ref.root):
         span = host_span(source, node.span)
-        if span.start <= offset <= span.end and (
+        if span.start <= at <= span.end and (
             best is None or span.end - span.start <= best[1].end - best[1].start
         ):
             best = (node, span)
-    if best is None:
+    if best is None or best[0].id not in typed.checked.types:
         return None
     node, span = best
     written = source.snippet(node.span)
-    if site.checked is None or node.id not in site.checked.types:
-        return None
-    return Hover(_code(f"{written}: {site.checked.types[node.id]}"), span)
+    shown = Span(span.start + shift, span.end + shift)
+    return Hover(_code(f"{written}: {typed.checked.types[node.id]}"), shown)
 
 
 # -- completion -----------------------------------------------------------------------------
