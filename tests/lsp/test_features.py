@@ -131,6 +131,9 @@ def test_hostile_documents_are_answered_quickly() -> None:
             "facts {\n", "facts {\n" + "".join(f"  f.x{i}: int\n" for i in range(300)), 1
         ),
         "a long line": text.replace("// Kuaishou", "// " + "x" * 1_000_000, 1),
+        "a long dotted name": text.replace(
+            "const REJECTION_GRACE = 7d", "const REJECTION_GRACE = order" + ".f" * 20_000, 1
+        ),
         "deep nesting": text.replace(
             "const REJECTION_GRACE = 7d",
             "const REJECTION_GRACE = " + "(" * 5000 + "7d" + ")" * 5000,

@@ -266,19 +266,25 @@ class _Walker:
         self.index.exprs.append(site)
         nodes = expr_ast.walk(ref.root)
         bound = {n.var for n in nodes if isinstance(n, expr_ast.Comprehension)}
-        inside: set[int] = set()  # selects that are part of a longer fact path
-        for node in nodes:  # parents before children
-            if id(node) in inside:
-                continue
+        # The dotted path each name spells, with where it starts, children before parents:
+        # linear, as a path longer than every fact's is not carried on.
+        longest = max((len(f) for f in self.facts), default=0)
+        paths: dict[int, tuple[str, int]] = {}
+        for node in reversed(nodes):
             if isinstance(node, expr_ast.Select | expr_ast.Has):
-                path = expr_ast.path_of(node.operand)
-                if path is not None and path[0] not in bound:
-                    dotted = ".".join((*path, node.field))
-                    if dotted in self.facts:
-                        span = Span(_first(node.operand).span.start, node.field_span.end)
-                        self.add("fact", ast.Name(source, span, dotted))
-                        inside.update(id(n) for n in expr_ast.walk(node.operand))
+                inner = paths.get(id(node.operand))
+                if inner is None:
+                    continue
+                dotted = f"{inner[0]}.{node.field}"
+                if len(dotted) > longest:
+                    continue
+                if isinstance(node, expr_ast.Select):
+                    paths[id(node)] = (dotted, inner[1])
+                if dotted in self.facts:
+                    span = Span(inner[1], node.field_span.end)
+                    self.add("fact", ast.Name(source, span, dotted))
             elif isinstance(node, expr_ast.Ident) and node.name not in bound:
+                paths[id(node)] = (node.name, node.span.start)
                 if node.name in self.constants:
                     self.add("constant", ast.Name(source, node.span, node.name))
                 elif node.name in self.conditions:
@@ -293,10 +299,3 @@ class _Walker:
                 span = Span(node.span.start + 1, node.span.end - 1)
                 name = f"{self.members[node.value]}.{node.value}"
                 self.add("member", ast.Name(source, span, name))
-
-
-def _first(node: expr_ast.Expr) -> expr_ast.Expr:
-    """The identifier a dotted path starts with."""
-    while isinstance(node, expr_ast.Select):
-        node = node.operand
-    return node
