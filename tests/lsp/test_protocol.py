@@ -198,6 +198,26 @@ async def test_diagnostics_as_check_reports_them(client: Editor, tmp_path: Path)
     )
 
 
+async def test_columns_are_utf16_code_units(client: Editor, tmp_path: Path) -> None:
+    """rulekit counts characters; LSP (by default) UTF-16 code units: an emoji is two."""
+    text = 'policy p\nconst A = "\U0001f600" + B\n'
+    path = tmp_path / "emoji.rk"
+    got = await _published(client, path.as_uri(), lambda: _open(client, path, text))
+    assert [(d.code, _range(d.range)) for d in got] == [("RK0201", (1, 17, 1, 18))]
+    doc = types.TextDocumentIdentifier(path.as_uri())
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=doc, position=types.Position(1, 7))
+    )
+    assert hover is not None and _range(hover.range) == (1, 6, 1, 7)
+    assert isinstance(hover.contents, types.MarkupContent)
+    assert hover.contents.value == '```rulekit\nconst A = "\U0001f600" + B\n```'
+    # a position inside the emoji's two units is no character: nothing there
+    definition = await client.text_document_definition_async(
+        types.DefinitionParams(text_document=doc, position=types.Position(1, 12))
+    )
+    assert definition == []
+
+
 async def test_debounced_while_typing(client: Editor, tmp_path: Path) -> None:
     path = tmp_path / "typing.rk"
     uri = path.as_uri()
