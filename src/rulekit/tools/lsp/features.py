@@ -122,7 +122,7 @@ def rename(an: Analysis, offset: int, new_name: str) -> list[tuple[Span, str]]:
     _check_new_name(index, o, new_name)
     if o.kind == "member":
         enum = o.name.split(".")[0]
-        if f"{enum}.{new_name}" in {n for n in index.names("member")}:
+        if f"{enum}.{new_name}" in index.names("member"):
             raise RenameError(f"{enum} already has a member `{new_name}`")
     return [(u.span, new_name) for u in index.uses(o.kind, o.name)]
 

@@ -63,8 +63,8 @@ class Index:
         """The name written at ``offset`` (its end included, where editors put the cursor)."""
         starts = [o.span.start for o in self.occurrences]
         i = bisect.bisect_right(starts, offset) - 1
-        # Occurrences do not nest, but a fact's path may follow a shorter one on a line:
-        # look back over the few that start at or before the offset.
+        # Occurrences do not overlap, but one may end where the next starts (the cursor
+        # after the first is in both): look back over the few starting at or before it.
         for o in reversed(self.occurrences[max(0, i - 3) : i + 1]):
             if o.span.start <= offset <= o.span.end:
                 return o
