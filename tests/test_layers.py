@@ -32,10 +32,15 @@ ALLOWED: dict[str, set[str]] = {
     "": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools"},
 }
 
-#: third-party packages only the ``server`` and ``postgresql`` extras install
-EXTRAS = {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "psycopg"}
-#: where each may be imported
-EXTRAS_ALLOWED = {"service": EXTRAS - {"psycopg"}, "stores.postgres": {"psycopg"}}
+#: third-party packages only the ``server``, ``postgresql`` and ``lsp`` extras install
+LSP_EXTRA = {"pygls", "lsprotocol"}
+EXTRAS = {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "psycopg"} | LSP_EXTRA
+#: where each may be imported (the language server's features stay free of the protocol)
+EXTRAS_ALLOWED = {
+    "service": EXTRAS - {"psycopg"} - LSP_EXTRA,
+    "stores.postgres": {"psycopg"},
+    "tools.lsp.server": LSP_EXTRA,
+}
 
 
 def _modules() -> list[tuple[str, Path]]:

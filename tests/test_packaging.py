@@ -121,7 +121,16 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 LOCK = (ROOT / "requirements" / "dev.lock").read_text(encoding="utf-8")
 #: Imported by the service and the PostgreSQL store only: never by `import rulekit` or the
 #: CLI's authoring verbs, and not installed with the core wheel.
-NOT_CORE = ("fastapi", "pydantic", "starlette", "uvicorn", "prometheus_client", "psycopg")
+NOT_CORE = (
+    "fastapi",
+    "pydantic",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "psycopg",
+    "pygls",
+    "lsprotocol",
+)
 
 
 def test_the_wheel_is_typed_and_requires_only_the_core(wheel: Path) -> None:
@@ -148,6 +157,7 @@ def test_the_lock_pins_every_declared_requirement() -> None:
             *PYPROJECT["dependencies"],
             *extras["server"],
             *extras["postgresql"],
+            *extras["lsp"],
             *extras["dev"],
         ]
     ]
@@ -198,6 +208,7 @@ CORE_COMMANDS = [
         2,
         "pip install 'rulekit[server]'",
     ),
+    (["rulekit", "lsp"], 2, "pip install 'rulekit[lsp]'"),
     (
         # the worker runs on a core install: it gets as far as the store (none there yet)
         ["rulekit", "worker", "--once", "--store", "{tmp}/cases.db"],

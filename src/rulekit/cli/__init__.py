@@ -37,6 +37,7 @@ VERBS = (
     "graph",
     "diff",
     "compile",
+    "lsp",
     "demo",
     "serve",
     "worker",

@@ -90,6 +90,16 @@ class Source:
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return Position(line + 1, offset - self._line_starts[line] + 1)
 
+    def offset(self, line: int, column: int) -> int | None:
+        """The offset of 1-based ``line`` and ``column`` (the column may be one past the
+        line's end); None when there is no such place (an editor asking out of range)."""
+        if self.host is not None or not 1 <= line <= len(self._line_starts) or column < 1:
+            return None
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        end = len(self.text) if end < 0 else end
+        return start + column - 1 if start + column - 1 <= end else None
+
     def line_text(self, line: int) -> str:
         """The text of 1-based ``line`` without its newline (of the host, if embedded)."""
         if self.host is not None:

@@ -1051,6 +1051,22 @@ def _paths(env: Mapping[str, Type], prefix: str = "") -> list[str]:
     return out
 
 
+def signatures() -> dict[str, list[str]]:
+    """Each function's overloads as an author writes them (``string.contains(string) -> bool``,
+    ``size(list) -> int``): what an editor offers when completing a call."""
+    out: dict[str, list[str]] = {}
+    for name, sigs in sorted(_FUNCTIONS.items()):
+        for style, params, result in sigs:
+            shown = []
+            if style in ("global", "both"):
+                shown.append(f"{name}({', '.join(params)}) -> {result}")
+            if style in ("member", "both"):
+                rest = ", ".join(params[1:])
+                shown.append(f"{params[0]}.{name}({rest}) -> {result}")
+            out.setdefault(name, []).extend(shown)
+    return out
+
+
 def check(
     root: ast.Expr,
     source: Source,

@@ -180,7 +180,7 @@ def _did_you_mean(name: object, known: Iterable[str], what: str) -> str:
 
 
 #: A line that starts with a `scenarios` key: every scenario file has one (block style).
-_SCENARIOS_LINE = re.compile(r"""^(?:scenarios|'scenarios'|"scenarios")[ \t]*:""", re.M)
+SCENARIOS_LINE = re.compile(r"""^(?:scenarios|'scenarios'|"scenarios")[ \t]*:""", re.M)
 
 
 def is_scenario_file(path: Path) -> bool:
@@ -194,7 +194,7 @@ def is_scenario_file(path: Path) -> bool:
         text = read_text(path)
     except (OSError, UnicodeDecodeError):
         return False
-    return bool(_SCENARIOS_LINE.search(text)) and "scenarios" in (top_level_keys(text) or ())
+    return bool(SCENARIOS_LINE.search(text)) and "scenarios" in (top_level_keys(text) or ())
 
 
 def top_level_keys(text: str) -> list[str] | None:
@@ -213,12 +213,17 @@ def top_level_keys(text: str) -> list[str] | None:
 SCENARIO_KEYS = ("name", "workflow", "at", "facts", "steps", "open_error")
 
 
-def read(path: Path) -> ScenarioFile:
-    """Read and validate a scenario file; raises ScenarioFileError naming line and column."""
-    try:
-        text = read_text(path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise _fail(path, "", f"cannot read the file: {e}", None) from None
+def read(path: Path, text: str | None = None) -> ScenarioFile:
+    """Read and validate a scenario file; raises ScenarioFileError naming line and column.
+
+    ``text``: the file's text as an editor holds it (not saved yet); read from ``path``
+    when None. The policy it names is found relative to ``path`` either way.
+    """
+    if text is None:
+        try:
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError) as e:
+            raise _fail(path, "", f"cannot read the file: {e}", None) from None
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
