@@ -16,6 +16,7 @@ import pytest
 
 from rulekit.core.source import Source, Span
 from rulekit.expr.checker import signatures
+from rulekit.tools.convert import format_yaml_checked
 from rulekit.tools.lsp import features
 from rulekit.tools.lsp.document import analyze, kind_of
 
@@ -192,3 +193,13 @@ def test_hover_on_a_policy_with_errors_reads_the_syntax_tree() -> None:
     assert hover.span == Span(_at(text, written), _at(text, written) + len(written))
     # the expression that changed has no types to borrow
     assert features.hover(an, _at(text, "since(order.paid_at)", 1)) is None
+
+
+def test_yaml_policies_are_formatted_as_rulekit_fmt_lays_them_out() -> None:
+    path = Path(__file__).parents[1] / "policies" / "refunds.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert features.formatting(analyze(str(path), text)) == text  # fmt --check holds for it
+    messy = text.replace("\n", "\n\n", 3)  # blank lines the canonical layout drops
+    assert messy != text
+    assert features.formatting(analyze(str(path), messy)) == format_yaml_checked(messy, str(path))
+    assert features.formatting(analyze(str(path), text + "workflows: [")) is None

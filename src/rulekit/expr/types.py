@@ -188,18 +188,24 @@ _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*\Z")
 _OWN = ""
 
 
-def build_environment(
-    declarations: Mapping[str, str | Type], *, qualified: bool = False
-) -> dict[str, Type]:
-    """Turn ``{"order.amount": "money", ...}`` into top-level names and their types.
+class Declarations:
+    """Declared names and their types, added one at a time, each checked against those
+    added before it (a policy's checker reports each conflicting fact and goes on; adding
+    n names costs O(n), where rebuilding the environment for each would cost O(n^2)).
 
     ``qualified``: a name may be declared with names below it (``a.b`` and ``a.b.c``),
     as CEL's qualified names may be: ``a.b.c`` is then the longest declared prefix's, and
     ``a.b`` an object whose type for any other field is that of ``a.b``'s declared type.
     Otherwise (a policy's facts) that is a conflict.
     """
-    tree: dict[str, object] = {}
-    for name, spec in declarations.items():
+
+    def __init__(self, *, qualified: bool = False) -> None:
+        self._tree: dict[str, object] = {}
+        self._qualified = qualified
+
+    def add(self, name: str, spec: str | Type) -> None:
+        """Declare ``name``; raises :class:`DeclarationError`, leaving the declarations as
+        they were, when it is malformed or conflicts with one already added."""
         parts = name.split(".")
         if not all(_NAME.match(p) for p in parts):
             raise DeclarationError(
@@ -211,24 +217,56 @@ def build_environment(
             typ = spec if isinstance(spec, Type) else parse_type(spec)
         except TypeSyntaxError as e:
             raise DeclarationError(name, str(e)) from None
-        node = tree
-        for i, part in enumerate(parts[:-1]):
+        self._refuse_conflict(name, parts)
+        node = self._tree
+        for part in parts[:-1]:
             child = node.setdefault(part, {})
-            if qualified and isinstance(child, Type):
+            if isinstance(child, Type):  # qualified: it keeps its own type below the fields
                 child = node[part] = {_OWN: child}
-            if not isinstance(child, dict):
+            assert isinstance(child, dict)
+            node = child
+        existing = node.get(parts[-1])
+        if isinstance(existing, dict):
+            existing[_OWN] = typ
+        else:
+            node[parts[-1]] = typ
+
+    def _refuse_conflict(self, name: str, parts: list[str]) -> None:
+        """Raise, before anything changes, if ``name`` cannot join the declarations."""
+        node = self._tree
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                return  # a new branch: nothing below it to clash with
+            if isinstance(child, Type):
+                if self._qualified:
+                    return
                 raise DeclarationError(
                     name, f"`{'.'.join(parts[: i + 1])}` is declared as {child}, not an object"
                 )
+            assert isinstance(child, dict)
             node = child
         existing = node.get(parts[-1])
-        if qualified and isinstance(existing, dict) and _OWN not in existing:
-            existing[_OWN] = typ
-        elif existing is not None:
-            raise DeclarationError(name, "declared twice (or also has fields declared)")
-        else:
-            node[parts[-1]] = typ
-    return {k: _to_type(v, k) for k, v in tree.items()}
+        if existing is None:
+            return
+        if self._qualified and isinstance(existing, dict) and _OWN not in existing:
+            return
+        raise DeclarationError(name, "declared twice (or also has fields declared)")
+
+    def build(self) -> dict[str, Type]:
+        """The top-level names and their types."""
+        return {k: _to_type(v, k) for k, v in self._tree.items()}
+
+
+def build_environment(
+    declarations: Mapping[str, str | Type], *, qualified: bool = False
+) -> dict[str, Type]:
+    """Turn ``{"order.amount": "money", ...}`` into top-level names and their types
+    (``qualified`` as for :class:`Declarations`); raises :class:`DeclarationError`."""
+    env = Declarations(qualified=qualified)
+    for name, spec in declarations.items():
+        env.add(name, spec)
+    return env.build()
 
 
 def _to_type(node: object, path: str) -> Type:

@@ -30,9 +30,9 @@ from rulekit.expr.types import (
     DYN,
     NUMERIC,
     DeclarationError,
+    Declarations,
     Type,
     TypeSyntaxError,
-    build_environment,
     enum_of,
     parse_type,
 )
@@ -298,7 +298,7 @@ class _Checker:
 
     def facts(self) -> None:
         seen = self.duplicates([f.path for f in self.policy.facts], "fact")
-        good: dict[str, Type] = {}
+        good = Declarations()
         for decl in self.policy.facts:
             if seen.get(decl.path.text) is not decl.path:
                 continue
@@ -328,7 +328,7 @@ class _Checker:
                 continue
             t = self.type_of(decl.type)
             try:
-                build_environment({**good, decl.path.text: t})
+                good.add(decl.path.text, t)
             except DeclarationError as e:
                 self.error(
                     "RK0301",
@@ -336,7 +336,6 @@ class _Checker:
                     decl.path,
                 )
                 continue
-            good[decl.path.text] = t
             self.fact_types[decl.path.text] = ir.Fact(
                 decl.path.text,
                 t,
@@ -344,7 +343,7 @@ class _Checker:
                 position(decl),
                 tuple(dict.fromkeys(a.text for a in decl.by)),
             )
-        self.env = build_environment(good)
+        self.env = good.build()
 
     def declare_constants(self) -> None:
         seen = self.duplicates([c.name for c in self.policy.constants], "constant")

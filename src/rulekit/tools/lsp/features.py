@@ -19,6 +19,7 @@ from rulekit.expr import parser as expr_parser
 from rulekit.expr.checker import signatures
 from rulekit.policy import ast, ir
 from rulekit.policy.checker import RESERVED_FACT_ROOTS
+from rulekit.tools.convert import format_yaml_checked
 from rulekit.tools.formatter import FormatError, format_checked
 from rulekit.tools.lsp.document import Analysis
 from rulekit.tools.lsp.index import Index, Occurrence, host_span
@@ -505,11 +506,12 @@ def symbols(an: Analysis) -> list[Symbol]:
 
 
 def formatting(an: Analysis) -> str | None:
-    """The document in ``rulekit fmt``'s layout, or None when it cannot be formatted (not
-    a .rk file, or errors in it)."""
-    if an.kind != "rk":
+    """The document in ``rulekit fmt``'s layout (.rk or the canonical YAML form), or None
+    when it cannot be formatted (a scenario file, or errors in it)."""
+    layout = {"rk": format_checked, "yaml": format_yaml_checked}.get(an.kind or "")
+    if layout is None:
         return None
     try:
-        return format_checked(an.text, an.path)
+        return layout(an.text, an.path)
     except FormatError:
         return None
