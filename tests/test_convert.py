@@ -226,3 +226,46 @@ def test_a_change_of_hash_is_refused(
     assert not out.exists()
     with pytest.raises(ConvertError):
         convert(SHIPPED.read_text(), "rk", "yaml", "k.rk")
+
+
+SUPPRESSED = """\
+policy p version "1"
+
+// heading comment
+facts {
+  // rulekit: ignore RK0704 -- kept for the next version
+  order.unused: int
+  order.amount: money
+}
+
+actors a
+
+event e by a
+
+workflow w {
+  initial state s waits "forever" {
+    on e when order.amount > 1 -> d
+    // rulekit: ignore RK0708 -- the second is kept for the audit
+    on e when order.amount > 2 -> d
+  }
+  final state d
+}
+"""
+
+
+def test_suppression_directives_still_apply_after_converting_both_ways() -> None:
+    """A directive on a section's first entry stays on it (not above the section, where it
+    would name another line), and a YAML transition's warning, reported on its `when:`
+    line, is covered by the directive before its `- on:` item."""
+    from rulekit.analysis import check_source
+
+    def silenced(text: str, form: str) -> tuple[list[str], list[str]]:
+        result = check_source(text, form, f"p.{form}")
+        return [d.code for d in result.diagnostics], [s.diagnostic.code for s in result.suppressed]
+
+    assert silenced(SUPPRESSED, "rk") == ([], ["RK0704", "RK0708"])
+    as_yaml = convert(SUPPRESSED, "rk", "yaml", "p.rk").text
+    assert "facts:\n  # rulekit: ignore RK0704" in as_yaml
+    assert silenced(as_yaml, "yaml") == ([], ["RK0704", "RK0708"])
+    back = convert(as_yaml, "yaml", "rk", "p.yaml").text
+    assert back == SUPPRESSED

@@ -3,7 +3,8 @@ is written, and the directive itself is checked.
 
 A directive is a comment (``//`` in a .rk file, ``#`` in YAML) that starts with
 ``rulekit:``. ``ignore CODE[, CODE...] -- reason`` on a line of its own applies to the
-next line that holds code; written after code, to its own line. ``ignore-file`` applies
+next line that holds code; written after code, to its own line; in YAML, to the whole
+node that line starts (the lines below it indented deeper). ``ignore-file`` applies
 to the whole file and stands before its first line of code. A diagnostic is silenced
 when a directive naming its code applies to the line its header names. Only the codes
 of :data:`~rulekit.core.diagnostics.SUPPRESSIBLE` (the analyses' warnings and notes)
@@ -87,20 +88,31 @@ def apply(result: CheckResult, format: str) -> CheckResult:
     directives = _read(source, spans, "//" if format == "rk" else "#", problems)
     if not directives:
         return dataclasses.replace(result, diagnostics=_sorted(result.diagnostics, problems))
-    by_line: dict[tuple[int, str], _Directive] = {}
     by_file: dict[str, _Directive] = {}
     for d in directives:
         for code in d.codes:
             if d.file_wide:
                 by_file.setdefault(code, d)
-            elif d.target is not None:
-                by_line.setdefault((d.target, code), d)
+    # What each directive covers: its target line, and in YAML every line of the node
+    # that line starts (a transition's `when:` is part of its `- on:` item).
+    ends = _node_ends(text, spans) if format == "yaml" else None
+    covers = sorted(
+        (
+            (d.target, ends[d.target - 1] if ends is not None else d.target, n, d)
+            for n, d in enumerate(directives)
+            if not d.file_wide and d.target is not None
+        ),
+        key=lambda c: (c[0], -c[1], c[2]),
+    )
+    found_at = _covering(covers, result.diagnostics, source.file)
     kept: list[Diagnostic] = []
     suppressed = list(result.suppressed)
-    for found in result.diagnostics:
-        directive = None
-        if found.file == source.file and found.severity != "error":  # never an error
-            directive = by_line.get((found.line, found.code)) or by_file.get(found.code)
+    for i, found in enumerate(result.diagnostics):
+        directive = found_at.get(i) or (
+            by_file.get(found.code)
+            if found.file == source.file and found.severity != "error"  # never an error
+            else None
+        )
         if directive is None:
             kept.append(found)
             continue
@@ -112,6 +124,46 @@ def apply(result: CheckResult, format: str) -> CheckResult:
                 if code not in d.used:
                     problems.append(_unused(code, d, source, span))
     return dataclasses.replace(result, diagnostics=_sorted(kept, problems), suppressed=suppressed)
+
+
+def _covering(
+    covers: list[tuple[int, int, int, _Directive]], found: list[Diagnostic], file: str
+) -> dict[int, _Directive]:
+    """For each diagnostic (by index) that a line directive silences, that directive: the
+    innermost one naming its code whose lines cover the diagnostic's line. ``covers`` is
+    (first line, last line, order, directive) sorted by first line, longest first; the
+    ranges nest (a line, or a YAML node and the nodes inside it), so one sweep with a
+    stack per code finds them all: linear in the directives and the diagnostics."""
+    order = sorted(
+        (i for i, d in enumerate(found) if d.file == file and d.severity != "error"),
+        key=lambda i: found[i].line,
+    )
+    active: list[tuple[int, _Directive]] = []  # (last line, directive), innermost last
+    by_code: dict[str, list[_Directive]] = {}
+    out: dict[int, _Directive] = {}
+    k = 0
+
+    def leave(before: int) -> None:
+        while active and active[-1][0] < before:
+            _, d = active.pop()
+            for code in d.codes:
+                by_code[code].pop()
+
+    for i in order:
+        line = found[i].line
+        leave(line)
+        while k < len(covers) and covers[k][0] <= line:
+            first, last, _, d = covers[k]
+            k += 1
+            leave(first)
+            if last >= line:
+                active.append((last, d))
+                for code in d.codes:
+                    by_code.setdefault(code, []).append(d)
+        stack = by_code.get(found[i].code)
+        if stack:
+            out[i] = stack[-1]
+    return out
 
 
 def _sorted(found: list[Diagnostic], more: list[Diagnostic]) -> list[Diagnostic]:
@@ -304,6 +356,33 @@ def _next_code_lines(code_lines: list[bool]) -> list[int | None]:
         if code_lines[n]:
             upcoming = n + 1
     return out
+
+
+def _node_ends(text: str, comments: list[Span]) -> list[int]:
+    """For each line of a YAML text (0-based), the last line (1-based) of the node that
+    starts on it: the following lines of code indented deeper belong to it (a `- ` item's
+    indentation is its dash's)."""
+    stripped = []
+    pos = 0
+    for s in comments:
+        stripped.append(text[pos : s.start])
+        pos = s.end
+    stripped.append(text[pos:])
+    lines = "".join(stripped).split("\n")
+    ends = list(range(1, len(lines) + 1))
+    open_: list[tuple[int, int]] = []  # (indentation, 0-based line), deepest last
+    last_code = 0
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        while open_ and open_[-1][0] >= indent:
+            ends[open_.pop()[1]] = last_code
+        open_.append((indent, n))
+        last_code = n + 1
+    for _, n in open_:
+        ends[n] = last_code
+    return ends
 
 
 def _code_before(text: str, offset: int) -> bool:

@@ -16,7 +16,8 @@ by position:
 
 Comments inside an expression are part of its text and stay in it. The leading
 comments of a top-level section's first entry are printed above the section (``facts
-{``, ``constants:``). What cannot be carried is said by :attr:`Converted.dropped`: a
+{``, ``constants:``), but for a ``rulekit: ignore`` directive, which stays on the entry
+whose line it names. What cannot be carried is said by :attr:`Converted.dropped`: a
 ``//`` comment inside a YAML expression's string but outside the expression itself,
 which the .rk form has no place for.
 
@@ -198,6 +199,11 @@ def _attach(
         if k >= 0 and not lines[k].strip():
             notes.setdefault(key, _Notes()).blank = True
     return notes
+
+
+def _is_directive(body: str) -> bool:
+    """A comment that is a suppression directive (``rulekit: ignore ...``)."""
+    return body.lstrip().startswith("rulekit:")
 
 
 def _lines(text: str) -> _LineOf:
@@ -576,9 +582,13 @@ class _YamlPrinter:
                 self.lines.append("")
                 if isinstance(value, _Map) and value.entries:
                     first = value.entries[0][2]
-                    self.comments(first, 0)  # a section's heading comments above it
-                    if first is not None and first in self.notes:
-                        self.notes[first].before = []
+                    found = self.notes.get(first) if first is not None else None
+                    if found is not None:
+                        # a section's heading comments above it; a `rulekit: ignore`
+                        # directive stays on the entry whose line it names
+                        heading = [b for b in found.before if not _is_directive(b)]
+                        found.before = [b for b in found.before if _is_directive(b)]
+                        self.lines.extend("#" + b for b in heading)
             self.comments(anchor, 0)
             self.value(_yaml_key(key) + ":", value, anchor, 0)
 
@@ -760,9 +770,10 @@ class _RkPrinter:
         if p.facts:
             self.lines.append("")
             first = self.notes.get(id(p.facts[0]))
-            if first is not None:  # the block's heading comments above it
-                self.lines.extend("//" + body for body in first.before)
-                first.before = []
+            if first is not None:  # the block's heading comments above it, but a
+                # `rulekit: ignore` directive stays on the fact whose line it names
+                self.lines.extend("//" + b for b in first.before if not _is_directive(b))
+                first.before = [b for b in first.before if _is_directive(b)]
             self.lines.append("facts {")
             for n, f in enumerate(p.facts):
                 self.line(id(f), self.fact(f), first_in_block=n == 0)
