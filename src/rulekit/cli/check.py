@@ -183,13 +183,13 @@ def _policy_files(paths: list[str]) -> list[Path]:
                     f"policy: run it with `rulekit test {raw}`"
                 )
         try:
-            files += find_files([raw], _is_policy_file)
+            files += find_files([raw], is_policy_file)
         except FileNotFoundError:
             raise UsageError(f"no such file or folder: {raw}") from None
     return files
 
 
-def _is_policy_file(path: Path) -> bool:
+def is_policy_file(path: Path) -> bool:
     """Whether a file found in a folder is a policy: a .rk file, or a YAML file with a
     `policy` key at its top level that is not a scenario file (scenario files name their
     policy with a `policy` key too: `rulekit test` runs them)."""

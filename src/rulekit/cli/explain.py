@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def _scenario(args: argparse.Namespace) -> CaseExplanation | None:
     from pathlib import Path
 
-    from rulekit.cli.test import _print_scenario_error
+    from rulekit.cli.test import print_scenario_error
     from rulekit.core.errors import CompileError
     from rulekit.policy import load
     from rulekit.runtime import Engine
@@ -86,14 +86,14 @@ def _scenario(args: argparse.Namespace) -> CaseExplanation | None:
         sf = scenarios.read(path)
         scenario = scenario_runs.find(sf.scenarios, args.scenario)
         try:
-            policy = load(scenarios._shown_path(sf.policy_path))
+            policy = load(scenarios.shown_path(sf.policy_path))
         except CompileError as e:
-            _print_scenario_error(path, scenarios.load_error(sf, e))
+            print_scenario_error(path, scenarios.load_error(sf, e))
             print("\n" + e.rendered, file=sys.stderr)
             return None
         scenarios.check_names(sf, policy)
     except scenarios.ScenarioFileError as e:
-        _print_scenario_error(path, e)
+        print_scenario_error(path, e)
         return None
     except scenario_runs.ScenarioNotFound as e:
         raise UsageError(str(e)) from None

@@ -53,18 +53,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("- (standard input) is formatted alone: give no other PATH with it")
     if args.paths == ["-"]:
         return _one(sys.stdin.read(), "<stdin>", args, None)
-    from rulekit.cli.check import _is_policy_file
+    from rulekit.cli.check import is_policy_file
     from rulekit.policy import FORMATS
 
     try:
-        files = find_files(args.paths, _is_policy_file)
+        files = find_files(args.paths, is_policy_file)
     except FileNotFoundError as e:
         raise UsageError(f"no such file or folder: {e.args[0]}") from None
     if not files:
         raise UsageError("no policies (.rk or YAML) found in " + ", ".join(args.paths))
     status = EXIT_OK
     for path in files:
-        if FORMATS.get(path.suffix.lower()) == "yaml" and not _is_policy_file(path):
+        if FORMATS.get(path.suffix.lower()) == "yaml" and not is_policy_file(path):
             # named (by pre-commit, say) but a scenario file or other YAML: not a policy
             print(f"{path}: skipped: not a policy", file=sys.stderr)
             continue

@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
             try:
                 results.extend(scenarios.run_file(sf, policies, coverage))
             except CompileError as e:
-                _print_scenario_error(path, scenarios.load_error(sf, e))
+                print_scenario_error(path, scenarios.load_error(sf, e))
                 print("\n" + e.rendered, file=sys.stderr)
                 return EXIT_USAGE
         except scenarios.ScenarioFileError as e:
-            _print_scenario_error(path, e)
+            print_scenario_error(path, e)
             return EXIT_USAGE
     counted = list(coverage.values()) if coverage is not None else []
     if args.json:
@@ -163,7 +163,7 @@ def _write(path: str, kind: str | None, counted: list[Coverage]) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _print_scenario_error(path: Path, e: ScenarioFileError) -> None:
+def print_scenario_error(path: Path, e: ScenarioFileError) -> None:
     from rulekit.core import diagnostics as diag
 
     print(diag.render(e.diagnostic, _line(path, e.diagnostic.line)), file=sys.stderr)

@@ -43,7 +43,7 @@ _NO_CAUSE = Cause(None)
 _NO_DEADLINES: list[tuple[datetime, int, ir.Transition, datetime]] = []
 _ZERO = timedelta(0)
 #: the first moment after an instant: when an `as soon as` condition is judged at its instant
-_MOMENT = timedelta(microseconds=1)
+MOMENT = timedelta(microseconds=1)
 
 
 def clock_due(start: datetime, length: timedelta | calendar.BoundPeriod) -> datetime:
@@ -615,7 +615,7 @@ class Engine:
             variables = case.facts
             # `as soon as` is judged at the first moment after its instant (`now > x` is
             # true just after x), and taken at the instant itself, like any deadline.
-            judged = at + _MOMENT if transition.kind == "soon" else at
+            judged = at + MOMENT if transition.kind == "soon" else at
             if p.guard is not None:
                 held = _holds(p.guard, variables, judged)
                 if step.guard_seen is not None:
@@ -916,7 +916,7 @@ class Engine:
                 # which change only in a step (that schedules it again): judged now as it
                 # will be at the instant, it is scheduled only if it will then hold.
                 assert p.guard is not None
-                return due if _holds(p.guard, facts, max(due, at) + _MOMENT) else None
+                return due if _holds(p.guard, facts, max(due, at) + MOMENT) else None
             if t.rolled is not None or t.end_of_day:
                 rules = self._time_rules
                 rolled = rules.calendar(t.rolled) if t.rolled is not None else None
@@ -1084,7 +1084,7 @@ def _prepared(wf: ir.Workflow, t: ir.Transition, i: int) -> _Prepared:
         guard=guard.function if guard is not None else None,
         guard_reads_event=guard is not None and bool({"event", "actor"} & guard.variables),
         reads_event=any({"event", "actor"} & e.variables for e in _expressions(t)),
-        reads=_reads(t.guard),
+        reads=reads_of(t.guard),
         actors=frozenset(t.actors),
         target=wf.states[t.target] if t.target is not None else None,
         target_waits_for_nothing=t.target is not None
@@ -1301,7 +1301,7 @@ def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def _reads(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def reads_of(guard: ir.Expr | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The fact paths (and event fields) a guard reads, outermost first: what explain shows."""
     if guard is None:
         return ()

@@ -35,9 +35,9 @@ from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
 from rulekit.expr.interpreter import Clause
 from rulekit.policy import ir
-from rulekit.runtime.engine import _MOMENT, _reads
+from rulekit.runtime.engine import MOMENT, reads_of
 from rulekit.runtime.model import Record
-from rulekit.runtime.timeline import _flat, describe, show_time
+from rulekit.runtime.timeline import describe, flat, show_time
 
 
 class QuestionError(ValueError):
@@ -302,7 +302,7 @@ class _Chain:
             if r.kind == "clock":
                 self.clock_records.setdefault(str((r.data or {}).get("clock")), []).append(i)
             paths = (
-                [p for p, _ in _flat(r.data or {})]
+                [p for p, _ in flat(r.data or {})]
                 if r.kind in ("open", "update")
                 else [p for p, _ in r.sets]
             )
@@ -385,7 +385,7 @@ class _Chain:
         if effects:
             for emit in t.emits:
                 for _, arg in emit.args:
-                    for label, _ in _reads(arg):
+                    for label, _ in reads_of(arg):
                         self.source_of(label, i, i)
         if r.kind == "auto" and i > 0:
             before = self.records[i - 1]
@@ -397,7 +397,7 @@ class _Chain:
             entered = self.entry(i, r.source or "")
             counted = entered if entered is not None else i
             for expr in (t.deadline, t.start):
-                for label, _ in _reads(expr):
+                for label, _ in reads_of(expr):
                     self.source_of(label, counted + 1, i)
             for k in range(counted + 1, i):
                 if self.records[k].kind == "reschedule" and self.records[k].source == r.source:
@@ -545,7 +545,7 @@ def _judged(r: Record, t: ir.Transition | None) -> Condition | None:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    at = r.at + _MOMENT if t.kind == "soon" else r.at
+    at = r.at + MOMENT if t.kind == "soon" else r.at
     return judge(t.guard, variables, at)
 
 

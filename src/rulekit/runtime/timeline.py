@@ -25,7 +25,7 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
             "  opened  in", "  opened in"
         )
     if record.kind == "update":
-        changes = ", ".join(f"{k} = {stdlib.render(v)}" for k, v in _flat(record.data or {}))
+        changes = ", ".join(f"{k} = {stdlib.render(v)}" for k, v in flat(record.data or {}))
         return f"{when}  facts updated: {changes}"
     if record.kind == "advance":
         return f"{when}  time advanced"
@@ -99,12 +99,12 @@ def render(records: Iterable[Record], tz: tzinfo | None = None) -> str:
     return "\n".join(describe(r, tz) for r in records)
 
 
-def _flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
+def flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = []
     if isinstance(data, dict):
         for k, v in data.items():
             if isinstance(v, dict):
-                out.extend(_flat(v, f"{prefix}{k}."))
+                out.extend(flat(v, f"{prefix}{k}."))
             else:
                 out.append((f"{prefix}{k}", v))
     return out

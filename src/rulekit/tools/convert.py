@@ -90,7 +90,7 @@ def _describe(text: str, pos: int, body: str) -> _Comment:
 
 def _rk_comments(text: str, tree: ast.Policy) -> list[_Comment]:
     """The comments of a .rk file outside expressions, from the gaps between its tokens."""
-    tokens = formatter._tokens(formatter._parse_tree(text))
+    tokens = formatter.tokens(formatter.parse_tree(text))
     inside = sorted((e.root.span.start, e.root.span.end) for e in _expressions(tree))
     starts = [s for s, _ in inside]
     out = []
@@ -1015,7 +1015,7 @@ def format_yaml_checked(text: str, filename: str) -> str:
     out = to_yaml(result.tree, notes, whole=True)
     if out == text:
         return out
-    if formatter._meaning(result) != formatter._meaning(compile_source(out, "yaml", filename)):
+    if formatter.meaning(result) != formatter.meaning(compile_source(out, "yaml", filename)):
         what = "a different content hash" if result.policy is not None else "other errors"
         raise formatter.FormatError(
             f"{filename}: not formatted: the formatted policy would compile to {what} "

@@ -185,7 +185,7 @@ def _rule_names() -> frozenset[str]:
 _tree_parser: lark.Lark | None = None
 
 
-def _parse_tree(text: str) -> Tree[Token]:
+def parse_tree(text: str) -> Tree[Token]:
     global _tree_parser
     if _tree_parser is None:
         _tree_parser = lalr_parser(
@@ -197,7 +197,7 @@ def _parse_tree(text: str) -> Tree[Token]:
     return _tree_parser.parse(text)
 
 
-def _tokens(node: Tree[Token]) -> list[Token]:
+def tokens(node: Tree[Token]) -> list[Token]:
     return [t for t in node.scan_values(lambda v: isinstance(v, Token))]
 
 
@@ -236,7 +236,7 @@ def _units(tree: Tree[Token], text: str) -> list[_Unit]:
             elif child.data in rules:
                 walk(child, inner, cont)
             else:  # an expression, as written
-                toks = _tokens(child)
+                toks = tokens(child)
                 start, end = toks[0].start_pos or 0, toks[-1].end_pos or 0
                 units.append(_Unit(start, end, text[start:end], "EXPR", continuation=cont))
             is_element = not (isinstance(child, Token) and child.type in _LIST_PUNCTUATION)
@@ -266,7 +266,7 @@ def _gap(text: str) -> list[tuple[int, str]]:
 
 def format_text(text: str) -> str:
     """``text`` (a policy that parses) laid out canonically."""
-    units = _units(_parse_tree(text), text)
+    units = _units(parse_tree(text), text)
     p = _Printer()
     p.lines.append(_Line(0, ""))
     prev: _Unit | None = None
@@ -357,7 +357,7 @@ def format_checked(text: str, filename: str) -> str:
     if out == text:
         return out
     before, after = compile_source(text, "rk", filename), compile_source(out, "rk", filename)
-    if _meaning(before) != _meaning(after):
+    if meaning(before) != meaning(after):
         what = "a different content hash" if before.policy is not None else "other errors"
         raise FormatError(
             f"{filename}: not formatted: the formatted policy would compile to {what} "
@@ -366,7 +366,7 @@ def format_checked(text: str, filename: str) -> str:
     return out
 
 
-def _meaning(result: CheckResult) -> object:
+def meaning(result: CheckResult) -> object:
     if result.policy is not None:
         return artifact.to_json(result.policy)["hash"]
     return [(d.code, d.message) for d in result.diagnostics]

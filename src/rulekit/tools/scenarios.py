@@ -518,7 +518,7 @@ def load_policy(sf: ScenarioFile, policies: dict[Path, Policy] | None = None) ->
     against it (ScenarioFileError; a policy that does not compile: CompileError)."""
     cache = policies if policies is not None else {}
     if sf.policy_path not in cache:
-        cache[sf.policy_path] = load(_shown_path(sf.policy_path))
+        cache[sf.policy_path] = load(shown_path(sf.policy_path))
     check_names(sf, cache[sf.policy_path])
     return cache[sf.policy_path]
 
@@ -534,7 +534,7 @@ def coverage_of(
     return coverage[path]
 
 
-def _shown_path(path: Path) -> Path:
+def shown_path(path: Path) -> Path:
     """The path relative to the working directory when it is under it (shorter messages)."""
     try:
         return path.relative_to(Path.cwd())
