@@ -154,7 +154,10 @@ class Node:
 class Edge:
     """An edge on the diagram: ``kind`` is ``event``, ``deadline`` (after/at), ``auto``,
     ``soon`` or ``clock`` (a clock's expiry); ``rule`` is the transition's place as history
-    records name it (``file:line:col``), so a step can be matched to its edge."""
+    records name it (``file:line:col``), so a step can be matched to its edge; ``trigger``
+    tells the edge from the state's others as ``rulekit diff`` does (the event and its
+    guard; a deadline or an automatic transition by its target; a clock by its name), so
+    two versions' edges can be matched."""
 
     id: str
     source: str
@@ -165,6 +168,7 @@ class Edge:
     column: int
     cite: str | None
     rule: str
+    trigger: str
 
 
 def node_id(workflow: str, state: str) -> str:
@@ -191,6 +195,9 @@ def edges(wf: ir.Workflow) -> list[Edge]:
                     at.column,
                     t.cite,
                     str(t.at) if t.at is not None else "",
+                    f"on {t.event}" + (f" when {t.guard.text}" if t.guard else "")
+                    if t.kind == "event"
+                    else f"{t.kind} -> {t.target or 'stay'}",
                 )
             )
     for source, target, c in clock_edges(wf):
@@ -205,6 +212,7 @@ def edges(wf: ir.Workflow) -> list[Edge]:
                 c.at.column,
                 c.expiry.cite,
                 str(c.expiry.at) if c.expiry.at is not None else "",
+                f"clock {c.name}",
             )
         )
     return out

@@ -39,7 +39,7 @@ from rulekit.studio.models import (
     Side,
     Source,
 )
-from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields, timeline_entry
+from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
@@ -453,37 +453,31 @@ def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str,
     new_edges = graph.edges(wf)
     old_edges = graph.edges(before) if before is not None else []
 
-    def key(e: graph.Edge) -> tuple[str, str, str]:
-        return (
-            e.source,
-            e.kind,
-            e.label.split(" — ")[0].split(" [")[0] if e.kind == "event" else e.kind + e.target,
-        )
-
-    olds = {key(e): e for e in old_edges}
-    news = {key(e): e for e in new_edges}
+    olds = {(e.source, e.trigger): e for e in old_edges}
+    news = {(e.source, e.trigger): e for e in new_edges}
     added = [e.id for k, e in news.items() if k not in olds]
     changed = [e.id for k, e in news.items() if k in olds and olds[k].label != e.label]
     removed = [e for k, e in olds.items() if k not in news]
     marked = {e.id: e.source for e in new_edges if e.id in added or e.id in changed}
+    names = new.workflows.keys() | old.workflows.keys()
     out_changes = []
     for c in changes:
-        state = None
-        edge = None
-        wf_name = None
+        kind, workflow, state, edge = c.where, None, None, None
         if c.where.startswith("workflow "):
-            wf_name = c.where.removeprefix("workflow ")
-        elif "." in c.where and c.where.split(".")[0] in new.workflows | old.workflows:
-            wf_name, _, state = c.where.partition(".")
-            if wf_name == wf.name:
-                here = [i for i, s in marked.items() if s == state]
+            kind, workflow = "workflow", c.where.removeprefix("workflow ")
+        elif c.where.partition(".")[0] in names:
+            workflow, _, state = c.where.partition(".")
+            kind = "state"
+            if workflow == wf.name:
+                # the edge the change is on, when the state has just one marked
+                here = [i for i, source in marked.items() if source == state]
                 edge = here[0] if len(here) == 1 else None
         out_changes.append(
             {
-                "kind": c.where.split(" ")[0].split(".")[0] if wf_name is None else "workflow",
+                "kind": kind,
                 "breaking": c.breaking,
                 "text": str(c),
-                "workflow": wf_name,
+                "workflow": workflow,
                 "edge": edge,
                 "state": state,
             }

@@ -69,7 +69,7 @@ class Sim:
         self.path = path
         self.engine = Engine(policy)
         self.case: Case = self.engine.open(workflow, facts, at=at, by=by)
-        self.opened = {"workflow": workflow, "at": at, "facts": facts}
+        self.opened_at, self.opened_facts = at, facts
         wf = policy.workflows[workflow]
         self.edges = {(e.source, e.rule): e.id for e in graph.edges(wf)}
         self.tz: tzinfo | None = stdlib.time_zone(policy.timezone) if policy.timezone else None
@@ -150,15 +150,14 @@ class Sim:
 
     def scenario(self, policy_path: str, name: str) -> str:
         """The simulation as a scenario file naming ``policy_path``."""
-        opened = self.opened
         document = {
             "policy": policy_path,
             "scenarios": [
                 {
                     "name": name,
-                    "workflow": opened["workflow"],
-                    "at": opened["at"].isoformat(),
-                    "facts": opened["facts"],
+                    "workflow": self.case.workflow.name,
+                    "at": self.opened_at.isoformat(),
+                    "facts": self.opened_facts,
                     "steps": self.steps,
                 }
             ],
