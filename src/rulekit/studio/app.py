@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
+#: how far past a deadline ``next_deadline`` moves the clock (deadlines fire once their
+#: time has passed, at their due time; a second is the finest step the language writes)
+JUST_PAST = timedelta(seconds=1)
 TOKEN_META = '<meta name="rulekit-studio-token" content="{{token}}">'
 
 #: the studio's own error codes, beside the service's (docs/studio.md)
@@ -316,7 +320,8 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
                 due = s.case.next_deadline
                 if due is None:
                     raise ValueError("no deadline is pending")
-                s.advance(due)
+                # a deadline fires once its time has passed: go just past it
+                s.advance(due + JUST_PAST)
         except (ValueError, EvaluationError, stdlib.CelError) as e:
             raise StudioProblem("invalid_request", str(e)) from None
         except StepRefused as e:

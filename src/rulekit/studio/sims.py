@@ -133,15 +133,30 @@ class Sim:
                     "name": t.deadline.text if t.deadline is not None else t.kind,
                     "due": due.isoformat(),
                     "to": t.target,
-                    "edge": self.edges.get((c.state.name, str(t.at) if t.at else "")),
+                    "edge": self.edge(c.state.name, t),
                 }
                 for due, _order, t, _entered in c.deadlines
+            ]
+            + [
+                {
+                    "name": f"clock {name}",
+                    "due": clock.due.isoformat(),
+                    "to": c.workflow.clocks[name].expiry.target,
+                    "edge": self.edge(c.state.name, c.workflow.clocks[name].expiry),
+                }
+                for name, clock in c.clocks.items()
+                if clock.status == "running" and clock.due is not None and not c.final
             ],
             "allowed": allowed,
-            "timeline": [self.record(r) for r in c.history],
+            # as `rulekit simulate` shows it: without the records that only say time passed
+            "timeline": [self.record(r) for r in c.history if r.kind != "advance"],
             "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in c.effects],
             "refused": self.refused,
         }
+
+    def edge(self, state: str, t: ir.Transition) -> str | None:
+        """The id of the edge transition ``t`` draws from ``state``."""
+        return self.edges.get((state, str(t.at) if t.at is not None else ""))
 
     def record(self, r: Record) -> dict[str, Any]:
         """A history record as a timeline entry: its text as ``rulekit simulate`` prints
