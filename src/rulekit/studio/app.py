@@ -24,7 +24,7 @@ from rulekit.analysis import check_source, diff, graph
 from rulekit.core import diagnostics as diag
 from rulekit.core.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.policy import CheckResult, ir
+from rulekit.policy import CheckResult, artifact, ir
 from rulekit.service import problems
 from rulekit.studio import files as fs
 from rulekit.studio.gate import Gate, allowed_hosts
@@ -135,7 +135,7 @@ def _model(policy: ir.Policy) -> dict[str, Any]:
     return {
         "name": policy.name,
         "version": policy.version,
-        "hash": policy.hash,
+        "hash": policy.hash or artifact.to_json(policy)["hash"],
         "zone": policy.timezone,
         "workflows": [
             {
@@ -196,6 +196,13 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             return roots.resolve(path)
         except fs.OutsideRoots as e:
             raise StudioProblem("outside_roots", str(e)) from None
+
+    def write(found: Path, data: bytes, given: str) -> None:
+        try:
+            found.parent.mkdir(parents=True, exist_ok=True)
+            fs.write_atomically(found, data)
+        except OSError as e:
+            raise StudioProblem("invalid_request", f"cannot write {given}: {e.strerror or e}") from None
 
     def sim(id: str) -> Sim:
         found = sessions.get(id)
@@ -261,7 +268,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
                     etag=current,
                 )
         data = body.text.encode("utf-8")
-        fs.write_atomically(found, data)
+        write(found, data, body.path)
         return {"etag": fs.etag(data)}
 
     @app.post("/api/check")
@@ -350,7 +357,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         policy_file = resolve(s.path)
         relative = Path(os.path.relpath(policy_file, target.parent)).as_posix()
         data = s.scenario(relative, _scenario_name(s)).encode("utf-8")
-        fs.write_atomically(target, data)
+        write(target, data, body.path)
         return {"path": roots.relative(target), "etag": fs.etag(data)}
 
     @app.post("/api/scenarios/run")

@@ -90,7 +90,7 @@ class Sim:
         if at is not None and at > self.case.now:
             self.advance(at)
         step: dict[str, Any] = {
-            "send": {"event": event, "by": by, **({"payload": payload} if payload else {})}
+            "send": {"event": event, "by": by, **({"data": payload} if payload else {})}
         }
         try:
             self.engine.send(self.case, event, by, payload, at=self.case.now)
