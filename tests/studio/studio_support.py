@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from support import ROOT
 
 from rulekit.studio.app import create_app
+from support import ROOT
 
 POLICY = ROOT / "rules" / "kuaishou_after_sales.rk"
 TOKEN = "test-token"
