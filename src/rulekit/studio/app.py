@@ -202,7 +202,9 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             found.parent.mkdir(parents=True, exist_ok=True)
             fs.write_atomically(found, data)
         except OSError as e:
-            raise StudioProblem("invalid_request", f"cannot write {given}: {e.strerror or e}") from None
+            raise StudioProblem(
+                "invalid_request", f"cannot write {given}: {e.strerror or e}"
+            ) from None
 
     def sim(id: str) -> Sim:
         found = sessions.get(id)
