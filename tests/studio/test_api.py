@@ -472,8 +472,9 @@ def test_diff_reads_a_git_revision(client: TestClient, folder: Path) -> None:
     ).json()
     assert answer["changed"] == ["e:refund_only:awaiting_merchant:3"]
     assert answer["breaking"] is True
-    option = client.post(
-        "/api/diff",
-        json={"old": {"git": "--output=/tmp/x", "path": POLICY.name}, "new": {"path": POLICY.name}},
-    )
-    assert (option.status_code, option.json()["code"]) == (422, "invalid_request")
+    for rev in ("--output=/tmp/x", "HEAD:../secret.rk"):
+        refused = client.post(
+            "/api/diff",
+            json={"old": {"git": rev, "path": POLICY.name}, "new": {"path": POLICY.name}},
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_request"), rev

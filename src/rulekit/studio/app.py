@@ -116,9 +116,9 @@ def _policy(source: Source) -> ir.Policy:
 
 
 def _workflow(policy: ir.Policy, name: str | None) -> ir.Workflow:
-    if name is None:
+    if name is None and policy.workflows:
         return next(iter(policy.workflows.values()))
-    wf = policy.workflows.get(name)
+    wf = policy.workflows.get(name) if name is not None else None
     if wf is None:
         raise StudioProblem(
             "unknown_workflow", f"no workflow {name!r} (workflows: {', '.join(policy.workflows)})"
@@ -449,7 +449,7 @@ def _side(side: Side, resolve: Any, roots: fs.Roots) -> ir.Policy:
         assert side.path is not None
         found = resolve(side.path)
         if side.git is not None:
-            if side.git.startswith("-"):
+            if side.git.startswith("-") or ":" in side.git:
                 raise StudioProblem("invalid_request", f"{side.git!r} is not a git revision")
             # git finds the repository from the file's folder; the path is the file's there
             return diff.read(f"{side.git}:./{found.name}", cwd=found.parent)
