@@ -458,6 +458,33 @@ def _side(side: Side, resolve: Any, roots: fs.Roots) -> ir.Policy:
         raise StudioProblem("invalid_policy", str(e)) from None
 
 
+def _edge_of(
+    what: str,
+    state: str,
+    old_edges: list[graph.Edge],
+    new_edges: list[graph.Edge],
+    marked: dict[str, str],
+) -> str | None:
+    """The edge a change of ``state`` is on: named by its trigger, as ``rulekit diff``
+    writes it (``removed: on withdraw -> withdrawn``: the old version's edge), or else
+    the one edge of the state that is marked added or changed (None when it is not one)."""
+    for prefix, pool in (("removed: ", old_edges), ("added: ", new_edges)):
+        if what.startswith(prefix):
+            return next(
+                (
+                    e.id
+                    for e in pool
+                    if e.source == state and what.startswith(f"{prefix}{e.trigger} -> ")
+                ),
+                None,
+            )
+    named = [e.id for e in new_edges if e.source == state and what.startswith(f"{e.trigger}: ")]
+    if len(named) == 1:
+        return named[0]
+    here = [id for id, source in marked.items() if source == state]
+    return here[0] if len(here) == 1 else None
+
+
 def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str, Any]:
     """The changes, and the new version's diagram with each edge marked added, changed or
     removed (edges matched by state and trigger, compared by label)."""
@@ -483,9 +510,7 @@ def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str,
             workflow, _, state = c.where.partition(".")
             kind = "state"
             if workflow == wf.name:
-                # the edge the change is on, when the state has just one marked
-                here = [i for i, source in marked.items() if source == state]
-                edge = here[0] if len(here) == 1 else None
+                edge = _edge_of(c.what, state, old_edges, new_edges, marked)
         out_changes.append(
             {
                 "kind": kind,
