@@ -423,7 +423,7 @@ def test_diff_of_two_versions_marks_the_changed_edge(client: TestClient) -> None
     assert answer["breaking"] is True
     assert answer["changed"] == ["e:refund_only:awaiting_merchant:3"]
     assert answer["added"] == []
-    assert answer["removed"] == ["e:refund_only:awaiting_merchant:4"]
+    assert answer["removed"] == ["old:e:refund_only:awaiting_merchant:4"]
     assert answer["graph"]["removed_edges"] == [
         {
             "from": "awaiting_merchant",
@@ -438,7 +438,7 @@ def test_diff_of_two_versions_marks_the_changed_edge(client: TestClient) -> None
             "breaking": True,
             "text": "BREAKING refund_only.awaiting_merchant: removed: on withdraw -> withdrawn",
             "workflow": "refund_only",
-            "edge": "e:refund_only:awaiting_merchant:4",
+            "edge": "old:e:refund_only:awaiting_merchant:4",
             "state": "awaiting_merchant",
         },
         {

@@ -49,6 +49,8 @@ STATIC = Path(__file__).parent / "static"
 JUST_PAST = timedelta(seconds=1)
 TOKEN_META = '<meta name="rulekit-studio-token" content="{{token}}">'
 
+#: what the ids of the old version's edges start with in a comparison
+OLD = "old:"
 #: the studio's own error codes, beside the service's (docs/studio.md)
 STUDIO_PROBLEMS = {
     "outside_roots": (403, "The path is outside the folders the studio serves"),
@@ -467,12 +469,14 @@ def _edge_of(
 ) -> str | None:
     """The edge a change of ``state`` is on: named by its trigger, as ``rulekit diff``
     writes it (``removed: on withdraw -> withdrawn``: the old version's edge), or else
-    the one edge of the state that is marked added or changed (None when it is not one)."""
-    for prefix, pool in (("removed: ", old_edges), ("added: ", new_edges)):
+    the one edge of the state that is marked added or changed (None when it is not one).
+    A removed edge's id is the old version's, marked :data:`OLD` (it is not in the new
+    diagram, whose edges may have taken its number)."""
+    for prefix, pool, mark in (("removed: ", old_edges, OLD), ("added: ", new_edges, "")):
         if what.startswith(prefix):
             return next(
                 (
-                    e.id
+                    mark + e.id
                     for e in pool
                     if e.source == state and what.startswith(f"{prefix}{e.trigger} -> ")
                 ),
@@ -529,5 +533,5 @@ def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str,
         "graph": drawn,
         "added": added,
         "changed": changed,
-        "removed": [e.id for e in removed],
+        "removed": [OLD + e.id for e in removed],
     }
