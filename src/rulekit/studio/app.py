@@ -30,15 +30,25 @@ from rulekit.studio import files as fs
 from rulekit.studio.gate import Gate, allowed_hosts
 from rulekit.studio.models import (
     Advance,
+    Checked,
+    Compared,
     DiffRequest,
+    Exported,
+    Files,
+    FileText,
+    Graph,
     GraphRequest,
     OpenSim,
     PutFile,
+    Ran,
     RunScenarios,
+    Saved,
     SaveScenario,
     Send,
     Side,
+    SimView,
     Source,
+    Written,
 )
 from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields
 from rulekit.tools import scenarios
@@ -230,7 +240,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem("not_found", f"no asset {name!r}")
         return FileResponse(found, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
-    @app.get("/api/files")
+    @app.get("/api/files", response_model=Files)
     def list_files() -> dict[str, Any]:
         policies, found = [], []
         for f in roots.files((".rk", ".yaml", ".yml")):
@@ -247,7 +257,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "scenarios": found,
         }
 
-    @app.get("/api/file")
+    @app.get("/api/file", response_model=FileText)
     def read_file(path: str) -> dict[str, Any]:
         found = resolve(path)
         if not found.is_file():
@@ -260,7 +270,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "etag": fs.etag(data),
         }
 
-    @app.put("/api/file")
+    @app.put("/api/file", response_model=Written)
     def write_file(body: PutFile) -> dict[str, Any]:
         found = resolve(body.path)
         if body.etag is not None:
@@ -275,7 +285,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         write(found, data, body.path)
         return {"etag": fs.etag(data)}
 
-    @app.post("/api/check")
+    @app.post("/api/check", response_model=Checked)
     def check(body: Source) -> dict[str, Any]:
         result = _checked(body.text, body.format, body.path)
         lines = result.source.text.splitlines()
@@ -293,11 +303,11 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "policy": _model(result.policy) if result.policy is not None else None,
         }
 
-    @app.post("/api/graph")
+    @app.post("/api/graph", response_model=Graph)
     def graph_of(body: GraphRequest) -> dict[str, Any]:
         return _graph(_workflow(_policy(body), body.workflow))
 
-    @app.post("/api/sim", status_code=201)
+    @app.post("/api/sim", status_code=201, response_model=SimView)
     def open_sim(body: OpenSim) -> dict[str, Any]:
         policy = _policy(body)
         _workflow(policy, body.workflow)
@@ -310,7 +320,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         sessions.add(opened)
         return opened.view()
 
-    @app.post("/api/sim/{id}/send")
+    @app.post("/api/sim/{id}/send", response_model=SimView)
     def send(id: str, body: Send) -> dict[str, Any]:
         s = sim(id)
         try:
@@ -319,7 +329,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem("invalid_request", str(e)) from None
         return s.view()
 
-    @app.post("/api/sim/{id}/advance")
+    @app.post("/api/sim/{id}/advance", response_model=SimView)
     def advance(id: str, body: Advance) -> dict[str, Any]:
         s = sim(id)
         try:
@@ -339,18 +349,18 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem(e.code, e.message) from None
         return s.view()
 
-    @app.get("/api/sim/{id}")
+    @app.get("/api/sim/{id}", response_model=SimView)
     def get_sim(id: str) -> dict[str, Any]:
         return sim(id).view()
 
-    @app.get("/api/sim/{id}/scenario")
+    @app.get("/api/sim/{id}/scenario", response_model=Exported)
     def export(id: str) -> dict[str, Any]:
         s = sim(id)
         # for a file saved beside the policy
         policy_name = Path(s.path).name
         return {"yaml": s.scenario(policy_name, _scenario_name(s)), "filename": _filename(s)}
 
-    @app.post("/api/sim/{id}/scenario")
+    @app.post("/api/sim/{id}/scenario", response_model=Saved)
     def save(id: str, body: SaveScenario) -> dict[str, Any]:
         s = sim(id)
         target = resolve(body.path)
@@ -364,7 +374,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         write(target, data, body.path)
         return {"path": roots.relative(target), "etag": fs.etag(data)}
 
-    @app.post("/api/scenarios/run")
+    @app.post("/api/scenarios/run", response_model=Ran)
     def run_scenarios(body: RunScenarios) -> dict[str, Any]:
         try:
             found = scenarios.discover([str(resolve(p)) for p in body.paths])
@@ -397,7 +407,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         passed = sum(r["passed"] for r in results)
         return {"passed": passed, "failed": len(results) - passed, "results": results}
 
-    @app.post("/api/diff")
+    @app.post("/api/diff", response_model=Compared)
     def compare(body: DiffRequest) -> dict[str, Any]:
         old, new = _side(body.old, resolve, roots), _side(body.new, resolve, roots)
         return _compared(old, new, body.workflow)
