@@ -394,7 +394,11 @@ def test_running_scenarios_reports_passes_and_failures(client: TestClient, folde
     }
     assert (failed["name"], failed["passed"]) == ("wrong on purpose", False)
     assert "rejected" in failed["message"]
-    assert any("refunded" in entry["text"] for entry in failed["timeline"])
+    assert [(e["kind"], e["to"], e["edge"]) for e in failed["timeline"]] == [
+        ("open", "awaiting_merchant", None),
+        ("auto", "refunded", "e:refund_only:awaiting_merchant:0"),
+    ]
+    assert failed["timeline"][1]["cite"] == CITE_5
 
 
 REVIEW = "after REVIEW_WINDOW -> refunded emit refund(amount: order.amount)"

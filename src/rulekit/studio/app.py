@@ -50,7 +50,7 @@ from rulekit.studio.models import (
     Source,
     Written,
 )
-from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields
+from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields, timeline, zone
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
@@ -401,7 +401,9 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
                         "name": r.scenario,
                         "passed": failure is None,
                         "message": failure.message if failure else None,
-                        "timeline": _text_timeline(failure.timeline) if failure else [],
+                        "timeline": timeline(failure.case, zone(policies[sf.policy_path]))
+                        if failure and failure.case
+                        else [],
                     }
                 )
         passed = sum(r["passed"] for r in results)
@@ -433,23 +435,6 @@ def _filename(s: Sim) -> str:
 
 def _failed(file: str, name: str, message: str) -> dict[str, Any]:
     return {"file": file, "name": name, "passed": False, "message": message, "timeline": []}
-
-
-def _text_timeline(text: str) -> list[dict[str, Any]]:
-    """A failure's timeline, which ``rulekit test`` keeps as text: one entry a line."""
-    return [
-        {
-            "at": None,
-            "kind": "text",
-            "text": line,
-            "from": None,
-            "to": None,
-            "edge": None,
-            "cite": None,
-            "conditions": [],
-        }
-        for line in text.splitlines()
-    ]
 
 
 def _side(side: Side, resolve: Any, roots: fs.Roots) -> ir.Policy:
