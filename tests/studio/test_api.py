@@ -310,6 +310,16 @@ def test_opening_with_bad_facts_is_the_engines_refusal(client: TestClient) -> No
     assert answer.status_code == 422
     assert answer.json()["code"] == "invalid_fact"
     assert "missing" in answer.json()["detail"]
+    not_by_the_consumer = client.post(
+        "/api/sim", json=source(workflow="refund_only", facts=SLOW, at=OPENED, by="consumer")
+    )
+    assert not_by_the_consumer.status_code == 422
+    assert not_by_the_consumer.json()["code"] == "fact_not_allowed"
+    too_many = client.post(
+        "/api/sim",
+        json=source(workflow="refund_only", facts={f"x{i}": 1 for i in range(1001)}, at=OPENED),
+    )
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "invalid_request")
     no_offset = client.post(
         "/api/sim", json=source(workflow="refund_only", facts=SLOW, at="2026-03-01T12:00:00")
     )

@@ -76,13 +76,15 @@ STUDIO_PROBLEMS = {
 class StudioProblem(problems.Problem):
     """An error answered as a problem document, with extra members (``etag``)."""
 
-    def __init__(self, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, code: str, message: str, *, status: int | None = None, **extra: Any) -> None:
         super().__init__(code, message)
+        self.status = status
         self.extra = extra
 
 
 def _answer(e: StudioProblem) -> Response:
     status, title = STUDIO_PROBLEMS.get(e.code, problems.PROBLEMS.get(e.code, (422, "")))
+    status = e.status or status
     body = {
         "type": problems.TYPE_BASE + e.code,
         "title": title,
@@ -313,8 +315,8 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         _workflow(policy, body.workflow)
         try:
             opened = Sim(policy, body.path, body.workflow, body.facts, parse_time(body.at), body.by)
-        except StepRefused as e:
-            raise StudioProblem(e.code, e.message) from None
+        except StepRefused as e:  # the facts do not fit the policy: 422 whatever the code
+            raise StudioProblem(e.code, e.message, status=422) from None
         except (ValueError, EvaluationError, stdlib.CelError) as e:
             raise StudioProblem("invalid_request", str(e)) from None
         sessions.add(opened)

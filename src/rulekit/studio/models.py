@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# facts and payloads bounded as the service bounds them (values, nesting, Unicode text)
+from rulekit.service.models import Data
+
 Format = Literal["rk", "yaml"]
 
 
@@ -38,7 +41,7 @@ class GraphRequest(Source):
 
 class OpenSim(Source):
     workflow: str
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: Data = Field(default_factory=dict)
     at: str
     by: str | None = None
 
@@ -46,7 +49,7 @@ class OpenSim(Source):
 class Send(Body):
     event: str
     by: str
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: Data = Field(default_factory=dict)
     at: str | None = None
 
 
