@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from rulekit.studio.app import with_token
 from rulekit.studio.gate import MAX_BODY
 from rulekit.studio.sims import MAX_SESSIONS
 
@@ -21,6 +22,24 @@ def test_the_page_holds_the_token_and_needs_none(client: TestClient) -> None:
     assert page.status_code == 200
     assert f'<meta name="rulekit-studio-token" content="{TOKEN}">' in page.text
     assert page.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("page", "served"),
+    [
+        (
+            '<head><meta name="rulekit-studio-token" content=""></head>',
+            f'<head><meta name="rulekit-studio-token" content="{TOKEN}"></head>',
+        ),
+        (
+            '<html><head lang="en"><title>t</title></head>',
+            f'<html><head lang="en"><meta name="rulekit-studio-token" content="{TOKEN}">'
+            "<title>t</title></head>",
+        ),
+    ],
+)
+def test_the_token_goes_into_whatever_page_the_build_made(page: str, served: str) -> None:
+    assert with_token(page, TOKEN) == served
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Rulekit-Studio-Token": "guess"}])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -57,7 +58,8 @@ STATIC = Path(__file__).parent / "static"
 #: how far past a deadline ``next_deadline`` moves the clock (deadlines fire once their
 #: time has passed, at their due time; a second is the finest step the language writes)
 JUST_PAST = timedelta(seconds=1)
-TOKEN_META = '<meta name="rulekit-studio-token" content="{{token}}">'
+#: the page's token element, whatever its content (the build may leave it empty)
+TOKEN_META = re.compile(r'<meta\s+name="rulekit-studio-token"\s+content="[^"]*"\s*/?>')
 
 #: what the ids of the old version's edges start with in a comparison
 OLD = "old:"
@@ -94,6 +96,15 @@ def _answer(e: StudioProblem) -> Response:
         **e.extra,
     }
     return JSONResponse(body, status, media_type=problems.MEDIA_TYPE)
+
+
+def with_token(page: str, token: str) -> str:
+    """The page with this process's token in its ``rulekit-studio-token`` meta element
+    (added at the start of ``<head>`` when the page has none)."""
+    meta = f'<meta name="rulekit-studio-token" content="{html.escape(token)}">'
+    if TOKEN_META.search(page):
+        return TOKEN_META.sub(lambda _: meta, page, count=1)
+    return re.sub(r"<head[^>]*>", lambda m: m[0] + meta, page, count=1, flags=re.I)
 
 
 def new_token() -> str:
@@ -228,10 +239,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
-        page = (STATIC / "index.html").read_text(encoding="utf-8")
-        page = page.replace(
-            TOKEN_META, TOKEN_META.replace("{{token}}", html.escape(app.state.token))
-        )
+        page = with_token((STATIC / "index.html").read_text(encoding="utf-8"), app.state.token)
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/assets/{name:path}", include_in_schema=False)
