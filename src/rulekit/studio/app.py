@@ -25,7 +25,7 @@ from rulekit.analysis import check_source, diff, graph
 from rulekit.core import diagnostics as diag
 from rulekit.core.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.policy import CheckResult, artifact, ir
+from rulekit.policy import artifact, ir
 from rulekit.service import problems
 from rulekit.studio import files as fs
 from rulekit.studio.gate import Gate, allowed_hosts
@@ -51,7 +51,15 @@ from rulekit.studio.models import (
     Source,
     Written,
 )
-from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields, timeline, zone
+from rulekit.studio.sims import (
+    Sessions,
+    Sim,
+    parse_time,
+    payload_fields,
+    timeline,
+    type_info,
+    zone,
+)
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
@@ -127,12 +135,8 @@ def create_app(roots: list[str], host: str, port: int, token: str) -> Gate:
     return Gate(app, token, allowed_hosts(host, port))
 
 
-def _checked(text: str, format: str, path: str) -> CheckResult:
-    return check_source(text, format, path)
-
-
 def _policy(source: Source) -> ir.Policy:
-    result = _checked(source.text, source.format, source.path)
+    result = check_source(source.text, source.format, source.path)
     if result.policy is None:
         errors = [d for d in result.diagnostics if d.severity == "error"]
         first = errors[0].message if errors else "it does not compile"
@@ -153,10 +157,6 @@ def _workflow(policy: ir.Policy, name: str | None) -> ir.Workflow:
 
 def _model(policy: ir.Policy) -> dict[str, Any]:
     """The policy as the front end needs it: workflows and states, facts, events, actors."""
-
-    def enum(type_name: str) -> list[str] | None:
-        return list(policy.enums[type_name]) if type_name in policy.enums else None
-
     return {
         "name": policy.name,
         "version": policy.version,
@@ -176,10 +176,10 @@ def _model(policy: ir.Policy) -> dict[str, Any]:
         "facts": [
             {
                 "path": f.path,
-                "type": str(f.type),
+                **type_info(policy, f.type),
                 "optional": f.optional,
-                "enum": enum(str(f.type)),
-                "doc": getattr(f, "doc", None),
+                # the language has no documentation of a fact to show yet (a comment is not one)
+                "doc": None,
                 "by": list(f.by),
             }
             for f in policy.facts.values()
@@ -297,7 +297,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.post("/api/check", response_model=Checked)
     def check(body: Source) -> dict[str, Any]:
-        result = _checked(body.text, body.format, body.path)
+        result = check_source(body.text, body.format, body.path)
         lines = result.source.text.splitlines()
         return {
             "ok": result.policy is not None,

@@ -20,6 +20,7 @@ from rulekit.analysis import graph
 from rulekit.core.errors import StepRefused
 from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
+from rulekit.expr.types import Type
 from rulekit.policy import ir
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe
@@ -39,17 +40,21 @@ def parse_time(text: str) -> datetime:
     return at
 
 
+def type_info(policy: ir.Policy, t: Type) -> dict[str, Any]:
+    """A declared type as the API describes it: its name as the checker prints it, whether
+    it may be left out (``T?``), and an enum's values (what the front end's forms need)."""
+    optional = t.kind == "optional"
+    inner = t.params[0] if optional else t
+    return {
+        "type": str(inner),
+        "optional": optional,
+        "enum": list(policy.enums[inner.name]) if inner.kind == "enum" else None,
+    }
+
+
 def payload_fields(policy: ir.Policy, fields: tuple[ir.Field, ...]) -> list[dict[str, Any]]:
-    """An event's payload fields as the API describes them (what the front end's forms need)."""
-    return [
-        {
-            "name": f.name,
-            "type": str(f.type),
-            "optional": bool(getattr(f, "optional", False)),
-            "enum": list(policy.enums[str(f.type)]) if str(f.type) in policy.enums else None,
-        }
-        for f in fields
-    ]
+    """An event's payload fields as the API describes them."""
+    return [{"name": f.name, **type_info(policy, f.type)} for f in fields]
 
 
 class Sim:
