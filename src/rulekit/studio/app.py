@@ -13,7 +13,6 @@ import html
 import os
 import re
 import secrets
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,6 @@ from rulekit.studio.sims import (
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
-#: how far past a deadline ``next_deadline`` moves the clock (deadlines fire once their
-#: time has passed, at their due time; a second is the finest step the language writes)
-JUST_PAST = timedelta(seconds=1)
 #: the page's token element, whatever its content (the build may leave it empty)
 TOKEN_META = re.compile(r'<meta\s+name="rulekit-studio-token"\s+content="[^"]*"\s*/?>')
 
@@ -74,6 +70,7 @@ OLD = "old:"
 #: the studio's own error codes, beside the service's (docs/studio.md)
 STUDIO_PROBLEMS = {
     "outside_roots": (403, "The path is outside the folders the studio serves"),
+    "not_editable": (403, "The studio does not read or write this file"),
     "bad_token": (403, "No valid studio token"),
     "forbidden_host": (403, "Not this studio's address"),
     "not_found": (404, "No such file or simulation"),
@@ -222,6 +219,14 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         except fs.OutsideRoots as e:
             raise StudioProblem("outside_roots", str(e)) from None
 
+    def editable(path: str) -> Path:
+        try:
+            return roots.editable(path)
+        except fs.OutsideRoots as e:
+            raise StudioProblem("outside_roots", str(e)) from None
+        except fs.NotEditable as e:
+            raise StudioProblem("not_editable", str(e)) from None
+
     def write(found: Path, data: bytes, given: str) -> None:
         try:
             found.parent.mkdir(parents=True, exist_ok=True)
@@ -269,9 +274,13 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.get("/api/file", response_model=FileText)
     def read_file(path: str) -> dict[str, Any]:
-        found = resolve(path)
+        found = editable(path)
         if not found.is_file():
             raise StudioProblem("not_found", f"no file {path!r}")
+        if found.stat().st_size > fs.MAX_FILE:
+            raise StudioProblem(
+                "payload_too_large", f"{path} is larger than {fs.MAX_FILE} bytes: not a policy"
+            )
         data = found.read_bytes()
         return {
             "path": roots.relative(found),
@@ -282,7 +291,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.put("/api/file", response_model=Written)
     def write_file(body: PutFile) -> dict[str, Any]:
-        found = resolve(body.path)
+        found = editable(body.path)
         if body.etag is not None:
             current = fs.etag(found.read_bytes()) if found.is_file() else None
             if current != body.etag:
@@ -344,15 +353,11 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         s = sim(id)
         try:
             if body.by is not None:
-                s.advance(s.case.now + stdlib.parse_duration(body.by), body.by)
+                s.advance_by(body.by)
             elif body.to is not None:
                 s.advance(parse_time(body.to))
             else:
-                due = s.case.next_deadline
-                if due is None:
-                    raise ValueError("no deadline is pending")
-                # a deadline fires once its time has passed: go just past it
-                s.advance(due + JUST_PAST)
+                s.advance_to_next_deadline()
         except (ValueError, EvaluationError, stdlib.CelError) as e:
             raise StudioProblem("invalid_request", str(e)) from None
         except StepRefused as e:
@@ -373,7 +378,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
     @app.post("/api/sim/{id}/scenario", response_model=Saved)
     def save(id: str, body: SaveScenario) -> dict[str, Any]:
         s = sim(id)
-        target = resolve(body.path)
+        target = editable(body.path)
         if target.exists() and not body.overwrite:
             raise StudioProblem(
                 "exists", f"{body.path} exists: send `overwrite: true` to replace it"
