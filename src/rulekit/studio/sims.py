@@ -89,11 +89,16 @@ class Sim:
         self.lock = threading.RLock()
 
     def _expectation(self) -> dict[str, Any]:
+        """What the case shows now, as a scenario's ``expect``: its state (and outcome),
+        the effects emitted so far with their arguments, and the next deadline."""
         c = self.case
         want: dict[str, Any] = {"state": c.state.name}
         if c.final:
             want["final"] = True
-        want["effects"] = [e.name for e in c.effects]
+            want["outcome"] = c.outcome
+        want["effects"] = [{e.name: to_data(dict(e.args))} if e.args else e.name for e in c.effects]
+        due = c.next_deadline
+        want["deadline"] = {"at": due.isoformat()} if due is not None and not c.final else None
         return want
 
     def send(self, event: str, by: str, payload: dict[str, Any], at: datetime | None) -> None:
