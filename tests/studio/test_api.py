@@ -523,3 +523,19 @@ def test_an_exported_simulation_through_a_deadline_passes(client: TestClient, fo
     assert steps[3] == {"until": "2026-03-03T12:00:01+08:00"}
     (folder / exported["filename"]).write_text(exported["yaml"], encoding="utf-8")
     _rulekit_test(folder / exported["filename"])
+
+
+def test_the_yaml_form_is_checked_and_compared_like_the_rk_form(client: TestClient) -> None:
+    yaml_form = POLICY.with_suffix(".yaml")
+    text = yaml_form.read_text(encoding="utf-8")
+    checked = client.post(
+        "/api/check", json={"text": text, "format": "yaml", "path": yaml_form.name}
+    ).json()
+    rk = client.post("/api/check", json=source()).json()
+    assert checked["ok"] is True
+    assert checked["policy"]["hash"] == rk["policy"]["hash"]
+    same = client.post(
+        "/api/diff",
+        json={"old": {"text": text, "format": "yaml"}, "new": {"path": POLICY.name}},
+    ).json()
+    assert (same["changes"], same["breaking"], same["changed"]) == ([], False, [])
