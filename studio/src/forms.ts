@@ -3,7 +3,7 @@
 // values the engine takes (money as an exact decimal string, times as ISO-8601 with the
 // offset of the zone the user picked, durations as the language writes them).
 
-import type { Param } from "./model";
+import type { FactDecl, Param } from "./model";
 
 export type Widget = "money" | "timestamp" | "duration" | "int" | "bool" | "string" | "enum";
 
@@ -27,8 +27,8 @@ const BASIC: Record<string, Widget> = {
 };
 
 /** The field for one declaration (a fact has ``path``, a payload parameter ``name``). */
-export function fieldFor(decl: Param & { path?: string; doc?: string | null }): Field {
-  const name = decl.path ?? decl.name;
+export function fieldFor(decl: Param | FactDecl): Field {
+  const name = "path" in decl ? decl.path : decl.name;
   const type = decl.type.replace(/\?$/, "");
   const widget: Widget = decl.enum ? "enum" : (BASIC[type] ?? "string");
   return {
@@ -37,7 +37,7 @@ export function fieldFor(decl: Param & { path?: string; doc?: string | null }): 
     widget,
     optional: decl.optional,
     options: decl.enum ?? [],
-    doc: decl.doc ?? null,
+    doc: "doc" in decl ? decl.doc : null,
   };
 }
 

@@ -23,7 +23,7 @@ export interface Param {
   enum: string[] | null;
 }
 
-export interface FactDecl extends Param {
+export interface FactDecl extends Omit<Param, "name"> {
   path: string;
   doc: string | null;
   by: string[];
