@@ -27,9 +27,21 @@ ALLOWED: dict[str, set[str]] = {
     "stores": {"core", "expr", "policy", "runtime"},
     "service": {"core", "expr", "policy", "runtime", "stores"},
     "tools": {"core", "expr", "policy", "analysis", "runtime", "stores"},
+    # the studio's app, beside the service (it reuses the service's problem documents)
+    "studio": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools"},
     # the command line and the public API at the top may import every layer
-    "cli": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools"},
-    "": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools"},
+    "cli": {
+        "core",
+        "expr",
+        "policy",
+        "analysis",
+        "runtime",
+        "stores",
+        "service",
+        "tools",
+        "studio",
+    },
+    "": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools", "studio"},
 }
 
 #: third-party packages only the ``server``, ``postgresql`` and ``lsp`` extras install
@@ -38,6 +50,7 @@ EXTRAS = {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "p
 #: where each may be imported (the language server's features stay free of the protocol)
 EXTRAS_ALLOWED = {
     "service": EXTRAS - {"psycopg"} - LSP_EXTRA,
+    "studio": EXTRAS - {"psycopg"} - LSP_EXTRA,
     "stores.postgres": {"psycopg"},
     "tools.lsp.server": LSP_EXTRA,
 }

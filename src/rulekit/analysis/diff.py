@@ -34,14 +34,16 @@ class DiffInputError(Exception):
     """A side that cannot be read (message says which and why)."""
 
 
-def read(spec: str) -> ir.Policy:
-    """A policy from a path, or from a git revision: ``REV:path`` (``HEAD~1:rules/x.rk``).
+def read(spec: str, cwd: Path | None = None) -> ir.Policy:
+    """A policy from a path, or from a git revision: ``REV:path`` (``HEAD~1:rules/x.rk``),
+    the repository found from ``cwd`` (default: the working directory; the studio passes
+    the file's folder rather than changing the process's).
 
     Raises :class:`DiffInputError` naming the side (``spec``) and what is wrong with it.
     """
     try:
         if not Path(spec).exists() and ":" in spec:
-            text, fmt = _git_show(spec)
+            text, fmt = _git_show(spec, cwd)
         else:
             text, fmt = policy.read(spec)
     except CompileError as e:  # RK0001: no such file, no kind of policy file, unreadable
@@ -55,7 +57,7 @@ def read(spec: str) -> ir.Policy:
         raise DiffInputError(f"{spec} does not compile:\n{e.rendered}") from None
 
 
-def _git_show(spec: str) -> tuple[str, str]:
+def _git_show(spec: str, cwd: Path | None = None) -> tuple[str, str]:
     """(text, format) of ``REV:path`` in git."""
     rev, _, name = spec.partition(":")
     if rev.startswith("-"):  # never an option of git's, whatever the caller passes
@@ -65,6 +67,7 @@ def _git_show(spec: str) -> tuple[str, str]:
         ["git", "show", "--end-of-options", f"{rev}:{name}"],
         capture_output=True,
         check=False,
+        cwd=cwd,
     )
     if done.returncode != 0:
         error = done.stderr.decode("utf-8", "replace").strip()

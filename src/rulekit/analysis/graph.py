@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 from rulekit.policy import ir
 
@@ -139,8 +140,95 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def dot(workflows: list[ir.Workflow]) -> str:
-    """Graphviz DOT: one cluster per workflow."""
+@dataclass(frozen=True)
+class Node:
+    """A state on the diagram, with the id its DOT (and so its SVG) carries."""
+
+    id: str
+    state: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An edge on the diagram: ``kind`` is ``event``, ``deadline`` (after/at), ``auto``,
+    ``soon`` or ``clock`` (a clock's expiry); ``rule`` is the transition's place as history
+    records name it (``file:line:col``), so a step can be matched to its edge; ``trigger``
+    tells the edge from the state's others as ``rulekit diff`` does (the event and its
+    guard; a deadline or an automatic transition by its target; a clock by its name), so
+    two versions' edges can be matched."""
+
+    id: str
+    source: str
+    target: str
+    kind: str
+    label: str
+    line: int
+    column: int
+    cite: str | None
+    rule: str
+    trigger: str
+
+
+def node_id(workflow: str, state: str) -> str:
+    return f"n:{workflow}:{state}"
+
+
+def edges(wf: ir.Workflow) -> list[Edge]:
+    """Every edge of ``wf``'s diagram, in the order :func:`dot` draws them. An edge's id is
+    stable while the state's transitions keep their order: ``e:WORKFLOW:STATE:INDEX``, or
+    ``e:WORKFLOW:STATE:clock:NAME`` for a clock's expiry."""
+    out = []
+    kinds = {"after": "deadline", "at": "deadline"}
+    for state in wf.states.values():
+        for i, t in enumerate(state.transitions):
+            at = t.at or state.at
+            out.append(
+                Edge(
+                    f"e:{wf.name}:{state.name}:{i}",
+                    state.name,
+                    t.target if t.target is not None else state.name,
+                    kinds.get(t.kind, t.kind),
+                    label(t),
+                    at.line,
+                    at.column,
+                    t.cite,
+                    str(t.at) if t.at is not None else "",
+                    f"on {t.event}" + (f" when {t.guard.text}" if t.guard else "")
+                    if t.kind == "event"
+                    else f"{t.kind} -> {t.target or 'stay'}",
+                )
+            )
+    for source, target, c in clock_edges(wf):
+        out.append(
+            Edge(
+                f"e:{wf.name}:{source}:clock:{c.name}",
+                source,
+                target,
+                "clock",
+                clock_label(c),
+                c.at.line,
+                c.at.column,
+                c.expiry.cite,
+                str(c.expiry.at) if c.expiry.at is not None else "",
+                f"clock {c.name}",
+            )
+        )
+    return out
+
+
+def nodes(wf: ir.Workflow) -> list[Node]:
+    """The states of ``wf``'s diagram, with their ids and places in the source."""
+    return [
+        Node(node_id(wf.name, s.name), s.name, s.at.line, s.at.column) for s in wf.states.values()
+    ]
+
+
+def dot(workflows: list[ir.Workflow], *, ids: bool = False) -> str:
+    """Graphviz DOT: one cluster per workflow. With ``ids``, every state and edge carries
+    its :func:`nodes`/:func:`edges` id as an ``id`` attribute, which Graphviz copies into
+    the SVG (what the studio highlights by); without, the text ``rulekit graph`` prints."""
     lines = [
         "digraph rulekit {",
         "    rankdir=LR;",
@@ -149,6 +237,8 @@ def dot(workflows: list[ir.Workflow]) -> str:
     ]
     for wf in workflows:
         p = wf.name
+        # the edges come in the order edges() lists them
+        edge_ids = iter([f', id="{_dot_text(e.id)}"' if ids else "" for e in edges(wf)])
         lines.append(f'    subgraph "cluster_{p}" {{')
         lines.append(f'        label="{_dot_text(p)}";')
         lines.append(f'        "{p}:start" [shape=point, width=0.15, label=""];')
@@ -166,17 +256,20 @@ def dot(workflows: list[ir.Workflow]) -> str:
             if paused:
                 attrs[0] = f'label="{_dot_text(state.name)}\\n(clock {", ".join(paused)} paused)"'
 
+            if ids:
+                attrs.append(f'id="{_dot_text(node_id(p, state.name))}"')
             lines.append(f'        "{p}:{state.name}" [{", ".join(attrs)}];')
             for t in state.transitions:
                 target = t.target if t.target is not None else state.name
                 style = ", style=dashed" if t.kind in ("after", "at", "soon") else ""
                 lines.append(
-                    f'        "{p}:{state.name}" -> "{p}:{target}" [label="{_dot_text(label(t))}"{style}];'
+                    f'        "{p}:{state.name}" -> "{p}:{target}" [label="{_dot_text(label(t))}"{style}'
+                    f"{next(edge_ids)}];"
                 )
         for source, target, c in clock_edges(wf):
             lines.append(
                 f'        "{p}:{source}" -> "{p}:{target}" '
-                f'[label="{_dot_text(clock_label(c))}", style=dotted];'
+                f'[label="{_dot_text(clock_label(c))}", style=dotted{next(edge_ids)}];'
             )
         lines.append("    }")
     lines.append("}")

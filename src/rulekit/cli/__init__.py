@@ -38,6 +38,7 @@ VERBS = (
     "diff",
     "compile",
     "lsp",
+    "studio",
     "demo",
     "serve",
     "worker",

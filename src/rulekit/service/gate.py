@@ -98,24 +98,9 @@ class Gate:
         await self.app(scope, replayed, send)
 
     async def _body(self, request: Request, receive: Receive) -> bytes | None:
-        """The whole body, or None when it is longer than the limit (read no further)."""
-        limit = self.service.max_body
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return None
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: nothing more comes
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        return await read_body(
+            receive, request.headers.get("content-length", ""), self.service.max_body
+        )
 
     def _route(self, scope: Scope) -> str:
         """The template of the route the request went to (or would have: it may have been
@@ -128,3 +113,23 @@ class Gate:
             if match is not Match.NONE:
                 return str(getattr(route, "path", "unmatched"))
         return "unmatched"
+
+
+async def read_body(receive: Receive, declared: str, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than ``limit`` bytes (read no further: a
+    declared length, the Content-Length header's text, is refused before any of it is read)."""
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: nothing more comes
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

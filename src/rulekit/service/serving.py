@@ -36,7 +36,7 @@ def tokens_for(host: str, tokens_file: str | None, actors: set[str]) -> Tokens:
             return Tokens.load(tokens_file, actors)
         except TokensError as e:
             raise ServeError(str(e)) from None
-    if not _loopback(host):
+    if not is_loopback(host):
         raise ServeError(
             f"listening on {host} needs --tokens FILE "
             "(without one, only loopback development tokens are accepted)"
@@ -48,7 +48,8 @@ def tokens_for(host: str, tokens_file: str | None, actors: set[str]) -> Tokens:
     return DevTokens(actors)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost`` included)."""
     if host == "localhost":
         return True
     try:
