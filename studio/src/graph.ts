@@ -34,8 +34,6 @@ export async function drawGraph(
   const svg = (await viz()).renderSVGElement(graph.dot);
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "workflow diagram");
-  svg.removeAttribute("width");
-  svg.removeAttribute("height");
   const places = new Map<string, Place>();
   for (const n of graph.nodes) places.set(n.id, n);
   for (const e of graph.edges) places.set(e.id, e);

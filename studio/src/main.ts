@@ -242,7 +242,13 @@ function renderRun(): void {
   }
   const zone = policy.zone || "UTC";
   const fields = policy.facts.map(fieldFor);
-  const factsBox = h("fieldset", { "data-testid": "facts-form" }, h("legend", {}, "Facts"), ...fields.map((f) => input(f, zone, "fact")));
+  // Required facts first; the optional ones (most are stored by events later) folded away.
+  const required = fields.filter((f) => !f.optional);
+  const optional = fields.filter((f) => f.optional);
+  const factsBox = h("fieldset", { "data-testid": "facts-form" }, h("legend", {}, "Facts"),
+    ...required.map((f) => input(f, zone, "fact")),
+    optional.length ? h("details", {}, h("summary", {}, `Optional facts (${optional.length})`),
+      ...optional.map((f) => input(f, zone, "fact"))) : null);
   const zoneSel = zonePicker("fact-zone", zone);
   const at = h("input", { id: "open-at", "data-testid": "open-at", type: "datetime-local", step: "1", value: nowLocal(zone) });
   const by = h("select", { id: "open-by", "aria-label": "opened by" }, h("option", { value: "" }, "(nobody)"),
@@ -279,7 +285,7 @@ function timeline(records: TimelineRecord[]): HTMLElement {
       r.from || r.to ? h("span", {}, ` (${r.from ?? "·"} → ${r.to ?? "·"})`) : null,
       r.cite ? h("span", { class: "cite", "data-testid": "cite" }, ` [clause ${r.cite}]`) : null,
       r.conditions.length ? h("ul", {}, ...r.conditions.map((c) =>
-        h("li", { class: c.held ? "cond-held" : "cond-failed" }, `${c.held ? "✓" : "✗"} ${c.text} = ${JSON.stringify(c.value)}`))) : null)));
+        h("li", { class: c.held ? "cond-held" : "cond-failed" }, `${c.held ? "✓" : "✗"} ${c.text}: ${typeof c.value === "string" ? c.value : JSON.stringify(c.value)}`))) : null)));
 }
 
 async function simCall(path: string, body: unknown): Promise<void> {
@@ -434,7 +440,7 @@ function renderCompare(): void {
         h("p", { "data-testid": "diff-summary", class: d.breaking ? "breaking" : "" },
           `${d.changes.length} change${d.changes.length === 1 ? "" : "s"}${d.breaking ? ", breaking" : ""}`),
         h("ul", {}, ...d.changes.map((c) => h("li", { class: c.breaking ? "breaking" : "", "data-breaking": String(c.breaking) },
-          c.breaking ? "BREAKING " : "", `${c.kind}: ${c.text}`))),
+          c.breaking && !c.text.startsWith("BREAKING") ? "BREAKING " : "", c.text))),
         removed.length ? h("div", {}, h("h3", {}, "Removed edges"), h("ul", { "data-testid": "removed-edges" }, ...removed.map((r) => h("li", {}, r)))) : null,
       );
       await redraw();
