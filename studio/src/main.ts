@@ -3,9 +3,9 @@
 
 import "./style.css";
 import { basicSetup } from "codemirror";
-import { EditorView } from "@codemirror/view";
+import { EditorView, keymap } from "@codemirror/view";
 import { Compartment } from "@codemirror/state";
-import { linter, lintGutter } from "@codemirror/lint";
+import { linter, lintGutter, nextDiagnostic } from "@codemirror/lint";
 import { yaml } from "@codemirror/lang-yaml";
 import { ApiError, Client, readToken } from "./api";
 import { toCodeMirror, offsetOf } from "./diagnostics";
@@ -81,7 +81,7 @@ const checkLinter = linter(
 
 const editor = new EditorView({
   parent: $("edit"),
-  extensions: [basicSetup, language.of(rulekitLanguage), checkLinter, lintGutter(), EditorView.lineWrapping],
+  extensions: [keymap.of([{ key: "F8", run: nextDiagnostic }]), basicSetup, language.of(rulekitLanguage), checkLinter, lintGutter(), EditorView.lineWrapping],
 });
 
 function jumpTo(line: number, column: number): void {
@@ -464,6 +464,11 @@ for (const name of ["run", "test", "compare"]) {
   });
 }
 $("save").addEventListener("click", () => void save());
+// The status names the errors; clicking it goes to the next one (F8 in the editor too).
+$("check-status").addEventListener("click", () => {
+  nextDiagnostic(editor);
+  editor.focus();
+});
 $<HTMLSelectElement>("policy-select").addEventListener("change", (ev) => void openFile((ev.target as HTMLSelectElement).value));
 $<HTMLSelectElement>("workflow-select").addEventListener("change", (ev) => {
   app.workflow = (ev.target as HTMLSelectElement).value;
