@@ -19,6 +19,11 @@ export interface Marks {
   changed?: string[];
 }
 
+export interface View {
+  direction: "LR" | "TB"; // the layout's rank direction
+  fit: boolean; // scaled to the panel's width, or at Graphviz's own size (scrolls)
+}
+
 export interface Place {
   line: number;
   column: number;
@@ -29,9 +34,15 @@ export async function drawGraph(
   host: HTMLElement,
   graph: Graph,
   marks: Marks,
+  view: View,
   onJump: (place: Place, id: string) => void,
 ): Promise<void> {
-  const svg = (await viz()).renderSVGElement(graph.dot);
+  const dot = graph.dot.replace(/\brankdir\s*=\s*\w+/, `rankdir=${view.direction}`);
+  const svg = (await viz()).renderSVGElement(dot);
+  if (view.fit) {
+    svg.setAttribute("width", "100%");
+    svg.removeAttribute("height");
+  }
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "workflow diagram");
   const places = new Map<string, Place>();

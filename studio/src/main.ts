@@ -10,7 +10,7 @@ import { yaml } from "@codemirror/lang-yaml";
 import { ApiError, Client, readToken } from "./api";
 import { toCodeMirror, offsetOf } from "./diagnostics";
 import { collect, fieldFor, zoneChoices, zonedToIso, type Field } from "./forms";
-import { drawGraph, type Marks } from "./graph";
+import { drawGraph, type Marks, type View } from "./graph";
 import type { CheckResult, DiffResult, FileList, Format, Graph, PolicyModel, ScenarioRun, Sim, TimelineRecord } from "./model";
 import { rulekitLanguage } from "./rklang";
 import { besidePolicy, dirname, download } from "./scenario";
@@ -171,7 +171,12 @@ async function redraw(): Promise<void> {
   const marks: Marks = comparing
     ? { added: app.diff!.added, changed: app.diff!.changed }
     : { current: app.sim?.state, taken: app.sim?.timeline.map((r) => r.edge).filter((e): e is string => !!e) };
-  await drawGraph(host, graph, marks, (place) => jumpTo(place.line, place.column));
+  const view: View = {
+    direction: $<HTMLSelectElement>("diagram-direction").value === "TB" ? "TB" : "LR",
+    fit: $<HTMLInputElement>("diagram-fit").checked,
+  };
+  await drawGraph(host, graph, marks, view, (place) => jumpTo(place.line, place.column));
+  host.querySelector(".current")?.scrollIntoView({ block: "nearest", inline: "center" });
 }
 
 // ---- forms --------------------------------------------------------------------------
@@ -278,11 +283,15 @@ function renderRun(): void {
   if (app.sim) renderSim();
 }
 
+/** A record's text without the time it starts with (shown apart, in the record's ISO form). */
+function withoutTime(text: string): string {
+  return text.replace(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)?\s+/, "");
+}
+
 function timeline(records: TimelineRecord[]): HTMLElement {
   return h("ol", { class: "timeline", "data-testid": "timeline" }, ...records.map((r) =>
     h("li", { "data-kind": r.kind },
-      h("span", { class: "at" }, r.at), " ", h("strong", {}, r.kind), " ", r.text,
-      r.from || r.to ? h("span", {}, ` (${r.from ?? "·"} → ${r.to ?? "·"})`) : null,
+      h("span", { class: "at" }, r.at), " ", h("strong", {}, r.kind), " ", withoutTime(r.text),
       r.cite ? h("span", { class: "cite", "data-testid": "cite" }, ` [clause ${r.cite}]`) : null,
       r.conditions.length ? h("ul", {}, ...r.conditions.map((c) =>
         h("li", { class: c.held ? "cond-held" : "cond-failed" }, `${c.held ? "✓" : "✗"} ${c.text}: ${typeof c.value === "string" ? c.value : JSON.stringify(c.value)}`))) : null)));
@@ -464,6 +473,8 @@ for (const name of ["run", "test", "compare"]) {
   });
 }
 $("save").addEventListener("click", () => void save());
+$("diagram-direction").addEventListener("change", () => void redraw());
+$("diagram-fit").addEventListener("change", () => void redraw());
 // The status names the errors; clicking it goes to the next one (F8 in the editor too).
 $("check-status").addEventListener("click", () => {
   nextDiagnostic(editor);

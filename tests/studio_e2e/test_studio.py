@@ -172,6 +172,7 @@ def test_the_deadline_fires_at_its_due_time_and_the_export_passes(
     fired = page.locator('[data-testid="timeline"] > li[data-kind="deadline"]')
     assert fired.locator(".at").inner_text() == "2026-03-03T12:00:00+08:00"
     assert "48h passed without the merchant" in fired.inner_text()
+    fired.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "studio-timeline.png"))
     # save the scenario next to the policy, then run the folder from the Test panel
     page.get_by_test_id("tab-test").click()
@@ -187,6 +188,7 @@ def test_the_deadline_fires_at_its_due_time_and_the_export_passes(
     page.get_by_test_id("run-scenarios").click()
     page.get_by_test_id("scenario-summary").wait_for()
     assert page.get_by_test_id("scenario-summary").inner_text().endswith("0 failed")
+    page.get_by_test_id("scenario-summary").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "studio-test.png"))
 
 
@@ -224,4 +226,5 @@ def test_comparing_two_versions_marks_the_diagram(page: Any, shots: Path) -> Non
     assert page.locator('[data-breaking="true"]').count() >= 1
     assert "withdraw" in page.get_by_test_id("removed-edges").inner_text()
     page.wait_for_selector("#diagram .changed")
+    page.get_by_test_id("diff-summary").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "studio-compare.png"))
