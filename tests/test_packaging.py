@@ -92,6 +92,24 @@ def test_wheel_carries_the_grammars(installed: Path, tmp_path: Path) -> None:
     assert result.stdout.split() == ["True", "grammar"]
 
 
+def test_the_wheel_carries_the_studio_page(wheel: Path) -> None:
+    """The studio's page and its assets are package data: `rulekit studio` needs no Node."""
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+    assert "rulekit/studio/static/index.html" in names
+    shipped = {
+        n.removeprefix("rulekit/")
+        for n in names
+        if n.startswith("rulekit/studio/static/") and not n.endswith("/")
+    }
+    on_disk = {
+        p.relative_to(ROOT / "src" / "rulekit").as_posix()
+        for p in (ROOT / "src" / "rulekit" / "studio" / "static").rglob("*")
+        if p.is_file()
+    }
+    assert shipped == on_disk
+
+
 def test_installed_cli_runs(installed: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [str(installed / "bin" / "rulekit"), "eval", "size([1, 2, 3]) == 3 and 6h < 1d"],
@@ -209,6 +227,7 @@ CORE_COMMANDS = [
         "pip install 'rulekit[server]'",
     ),
     (["rulekit", "lsp"], 2, "pip install 'rulekit[lsp]'"),
+    (["rulekit", "studio", "{root}/rules", "--no-open"], 2, "pip install 'rulekit[server]'"),
     (
         # the worker runs on a core install: it gets as far as the store (none there yet)
         ["rulekit", "worker", "--once", "--store", "{tmp}/cases.db"],

@@ -310,6 +310,16 @@ def test_opening_with_bad_facts_is_the_engines_refusal(client: TestClient) -> No
     assert answer.status_code == 422
     assert answer.json()["code"] == "invalid_fact"
     assert "missing" in answer.json()["detail"]
+    not_by_the_consumer = client.post(
+        "/api/sim", json=source(workflow="refund_only", facts=SLOW, at=OPENED, by="consumer")
+    )
+    assert not_by_the_consumer.status_code == 422
+    assert not_by_the_consumer.json()["code"] == "fact_not_allowed"
+    too_many = client.post(
+        "/api/sim",
+        json=source(workflow="refund_only", facts={f"x{i}": 1 for i in range(1001)}, at=OPENED),
+    )
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "invalid_request")
     no_offset = client.post(
         "/api/sim", json=source(workflow="refund_only", facts=SLOW, at="2026-03-01T12:00:00")
     )
@@ -394,7 +404,11 @@ def test_running_scenarios_reports_passes_and_failures(client: TestClient, folde
     }
     assert (failed["name"], failed["passed"]) == ("wrong on purpose", False)
     assert "rejected" in failed["message"]
-    assert any("refunded" in entry["text"] for entry in failed["timeline"])
+    assert [(e["kind"], e["to"], e["edge"]) for e in failed["timeline"]] == [
+        ("open", "awaiting_merchant", None),
+        ("auto", "refunded", "e:refund_only:awaiting_merchant:0"),
+    ]
+    assert failed["timeline"][1]["cite"] == CITE_5
 
 
 REVIEW = "after REVIEW_WINDOW -> refunded emit refund(amount: order.amount)"
@@ -423,7 +437,7 @@ def test_diff_of_two_versions_marks_the_changed_edge(client: TestClient) -> None
     assert answer["breaking"] is True
     assert answer["changed"] == ["e:refund_only:awaiting_merchant:3"]
     assert answer["added"] == []
-    assert answer["removed"] == ["e:refund_only:awaiting_merchant:4"]
+    assert answer["removed"] == ["old:e:refund_only:awaiting_merchant:4"]
     assert answer["graph"]["removed_edges"] == [
         {
             "from": "awaiting_merchant",
@@ -438,7 +452,7 @@ def test_diff_of_two_versions_marks_the_changed_edge(client: TestClient) -> None
             "breaking": True,
             "text": "BREAKING refund_only.awaiting_merchant: removed: on withdraw -> withdrawn",
             "workflow": "refund_only",
-            "edge": "e:refund_only:awaiting_merchant:3",
+            "edge": "old:e:refund_only:awaiting_merchant:4",
             "state": "awaiting_merchant",
         },
         {
@@ -472,8 +486,9 @@ def test_diff_reads_a_git_revision(client: TestClient, folder: Path) -> None:
     ).json()
     assert answer["changed"] == ["e:refund_only:awaiting_merchant:3"]
     assert answer["breaking"] is True
-    option = client.post(
-        "/api/diff",
-        json={"old": {"git": "--output=/tmp/x", "path": POLICY.name}, "new": {"path": POLICY.name}},
-    )
-    assert (option.status_code, option.json()["code"]) == (422, "invalid_request")
+    for rev in ("--output=/tmp/x", "HEAD:../secret.rk"):
+        refused = client.post(
+            "/api/diff",
+            json={"old": {"git": rev, "path": POLICY.name}, "new": {"path": POLICY.name}},
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_request"), rev

@@ -42,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
     from rulekit.service import serving
     from rulekit.studio.app import create_app, new_token
 
-    roots = args.paths or ["."]
-    for root in roots:
-        if not Path(root).exists():
-            print(f"rulekit: error: {root}: no such file or folder", file=sys.stderr)
-            return EXIT_USAGE
     if not serving.is_loopback(args.host):
         print(
             f"rulekit: warning: listening on {args.host}: anyone who can reach it can read "
             "and write the files under the given paths (with the page's token)",
             file=sys.stderr,
         )
+    roots = args.paths or ["."]
+    for root in roots:
+        if not Path(root).exists():
+            print(f"rulekit: error: {root}: no such file or folder", file=sys.stderr)
+            return EXIT_USAGE
     try:
         listening = serving.listen(args.host, args.port)
     except serving.ServeError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -30,25 +31,38 @@ from rulekit.studio import files as fs
 from rulekit.studio.gate import Gate, allowed_hosts
 from rulekit.studio.models import (
     Advance,
+    Checked,
+    Compared,
     DiffRequest,
+    Exported,
+    Files,
+    FileText,
+    Graph,
     GraphRequest,
     OpenSim,
     PutFile,
+    Ran,
     RunScenarios,
+    Saved,
     SaveScenario,
     Send,
     Side,
+    SimView,
     Source,
+    Written,
 )
-from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields
+from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields, timeline, zone
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
 #: how far past a deadline ``next_deadline`` moves the clock (deadlines fire once their
 #: time has passed, at their due time; a second is the finest step the language writes)
 JUST_PAST = timedelta(seconds=1)
-TOKEN_META = '<meta name="rulekit-studio-token" content="{{token}}">'
+#: the page's token element, whatever its content (the build may leave it empty)
+TOKEN_META = re.compile(r'<meta\s+name="rulekit-studio-token"\s+content="[^"]*"\s*/?>')
 
+#: what the ids of the old version's edges start with in a comparison
+OLD = "old:"
 #: the studio's own error codes, beside the service's (docs/studio.md)
 STUDIO_PROBLEMS = {
     "outside_roots": (403, "The path is outside the folders the studio serves"),
@@ -64,13 +78,15 @@ STUDIO_PROBLEMS = {
 class StudioProblem(problems.Problem):
     """An error answered as a problem document, with extra members (``etag``)."""
 
-    def __init__(self, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, code: str, message: str, *, status: int | None = None, **extra: Any) -> None:
         super().__init__(code, message)
+        self.status = status
         self.extra = extra
 
 
 def _answer(e: StudioProblem) -> Response:
     status, title = STUDIO_PROBLEMS.get(e.code, problems.PROBLEMS.get(e.code, (422, "")))
+    status = e.status or status
     body = {
         "type": problems.TYPE_BASE + e.code,
         "title": title,
@@ -80,6 +96,15 @@ def _answer(e: StudioProblem) -> Response:
         **e.extra,
     }
     return JSONResponse(body, status, media_type=problems.MEDIA_TYPE)
+
+
+def with_token(page: str, token: str) -> str:
+    """The page with this process's token in its ``rulekit-studio-token`` meta element
+    (added at the start of ``<head>`` when the page has none)."""
+    meta = f'<meta name="rulekit-studio-token" content="{html.escape(token)}">'
+    if TOKEN_META.search(page):
+        return TOKEN_META.sub(lambda _: meta, page, count=1)
+    return re.sub(r"<head[^>]*>", lambda m: m[0] + meta, page, count=1, flags=re.I)
 
 
 def new_token() -> str:
@@ -116,9 +141,9 @@ def _policy(source: Source) -> ir.Policy:
 
 
 def _workflow(policy: ir.Policy, name: str | None) -> ir.Workflow:
-    if name is None:
+    if name is None and policy.workflows:
         return next(iter(policy.workflows.values()))
-    wf = policy.workflows.get(name)
+    wf = policy.workflows.get(name) if name is not None else None
     if wf is None:
         raise StudioProblem(
             "unknown_workflow", f"no workflow {name!r} (workflows: {', '.join(policy.workflows)})"
@@ -214,10 +239,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
-        page = (STATIC / "index.html").read_text(encoding="utf-8")
-        page = page.replace(
-            TOKEN_META, TOKEN_META.replace("{{token}}", html.escape(app.state.token))
-        )
+        page = with_token((STATIC / "index.html").read_text(encoding="utf-8"), app.state.token)
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/assets/{name:path}", include_in_schema=False)
@@ -228,7 +250,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem("not_found", f"no asset {name!r}")
         return FileResponse(found, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
-    @app.get("/api/files")
+    @app.get("/api/files", response_model=Files)
     def list_files() -> dict[str, Any]:
         policies, found = [], []
         for f in roots.files((".rk", ".yaml", ".yml")):
@@ -245,7 +267,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "scenarios": found,
         }
 
-    @app.get("/api/file")
+    @app.get("/api/file", response_model=FileText)
     def read_file(path: str) -> dict[str, Any]:
         found = resolve(path)
         if not found.is_file():
@@ -258,7 +280,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "etag": fs.etag(data),
         }
 
-    @app.put("/api/file")
+    @app.put("/api/file", response_model=Written)
     def write_file(body: PutFile) -> dict[str, Any]:
         found = resolve(body.path)
         if body.etag is not None:
@@ -273,7 +295,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         write(found, data, body.path)
         return {"etag": fs.etag(data)}
 
-    @app.post("/api/check")
+    @app.post("/api/check", response_model=Checked)
     def check(body: Source) -> dict[str, Any]:
         result = _checked(body.text, body.format, body.path)
         lines = result.source.text.splitlines()
@@ -291,24 +313,24 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             "policy": _model(result.policy) if result.policy is not None else None,
         }
 
-    @app.post("/api/graph")
+    @app.post("/api/graph", response_model=Graph)
     def graph_of(body: GraphRequest) -> dict[str, Any]:
         return _graph(_workflow(_policy(body), body.workflow))
 
-    @app.post("/api/sim", status_code=201)
+    @app.post("/api/sim", status_code=201, response_model=SimView)
     def open_sim(body: OpenSim) -> dict[str, Any]:
         policy = _policy(body)
         _workflow(policy, body.workflow)
         try:
             opened = Sim(policy, body.path, body.workflow, body.facts, parse_time(body.at), body.by)
-        except StepRefused as e:
-            raise StudioProblem(e.code, e.message) from None
+        except StepRefused as e:  # the facts do not fit the policy: 422 whatever the code
+            raise StudioProblem(e.code, e.message, status=422) from None
         except (ValueError, EvaluationError, stdlib.CelError) as e:
             raise StudioProblem("invalid_request", str(e)) from None
         sessions.add(opened)
         return opened.view()
 
-    @app.post("/api/sim/{id}/send")
+    @app.post("/api/sim/{id}/send", response_model=SimView)
     def send(id: str, body: Send) -> dict[str, Any]:
         s = sim(id)
         try:
@@ -317,7 +339,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem("invalid_request", str(e)) from None
         return s.view()
 
-    @app.post("/api/sim/{id}/advance")
+    @app.post("/api/sim/{id}/advance", response_model=SimView)
     def advance(id: str, body: Advance) -> dict[str, Any]:
         s = sim(id)
         try:
@@ -337,18 +359,18 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             raise StudioProblem(e.code, e.message) from None
         return s.view()
 
-    @app.get("/api/sim/{id}")
+    @app.get("/api/sim/{id}", response_model=SimView)
     def get_sim(id: str) -> dict[str, Any]:
         return sim(id).view()
 
-    @app.get("/api/sim/{id}/scenario")
+    @app.get("/api/sim/{id}/scenario", response_model=Exported)
     def export(id: str) -> dict[str, Any]:
         s = sim(id)
         # for a file saved beside the policy
         policy_name = Path(s.path).name
         return {"yaml": s.scenario(policy_name, _scenario_name(s)), "filename": _filename(s)}
 
-    @app.post("/api/sim/{id}/scenario")
+    @app.post("/api/sim/{id}/scenario", response_model=Saved)
     def save(id: str, body: SaveScenario) -> dict[str, Any]:
         s = sim(id)
         target = resolve(body.path)
@@ -362,7 +384,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         write(target, data, body.path)
         return {"path": roots.relative(target), "etag": fs.etag(data)}
 
-    @app.post("/api/scenarios/run")
+    @app.post("/api/scenarios/run", response_model=Ran)
     def run_scenarios(body: RunScenarios) -> dict[str, Any]:
         try:
             found = scenarios.discover([str(resolve(p)) for p in body.paths])
@@ -389,13 +411,15 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
                         "name": r.scenario,
                         "passed": failure is None,
                         "message": failure.message if failure else None,
-                        "timeline": _text_timeline(failure.timeline) if failure else [],
+                        "timeline": timeline(failure.case, zone(policies[sf.policy_path]))
+                        if failure and failure.case
+                        else [],
                     }
                 )
         passed = sum(r["passed"] for r in results)
         return {"passed": passed, "failed": len(results) - passed, "results": results}
 
-    @app.post("/api/diff")
+    @app.post("/api/diff", response_model=Compared)
     def compare(body: DiffRequest) -> dict[str, Any]:
         old, new = _side(body.old, resolve, roots), _side(body.new, resolve, roots)
         return _compared(old, new, body.workflow)
@@ -423,23 +447,6 @@ def _failed(file: str, name: str, message: str) -> dict[str, Any]:
     return {"file": file, "name": name, "passed": False, "message": message, "timeline": []}
 
 
-def _text_timeline(text: str) -> list[dict[str, Any]]:
-    """A failure's timeline, which ``rulekit test`` keeps as text: one entry a line."""
-    return [
-        {
-            "at": None,
-            "kind": "text",
-            "text": line,
-            "from": None,
-            "to": None,
-            "edge": None,
-            "cite": None,
-            "conditions": [],
-        }
-        for line in text.splitlines()
-    ]
-
-
 def _side(side: Side, resolve: Any, roots: fs.Roots) -> ir.Policy:
     """One version to compare, compiled (422 when it does not compile)."""
     try:
@@ -449,13 +456,42 @@ def _side(side: Side, resolve: Any, roots: fs.Roots) -> ir.Policy:
         assert side.path is not None
         found = resolve(side.path)
         if side.git is not None:
-            if side.git.startswith("-"):
+            if side.git.startswith("-") or ":" in side.git:
                 raise StudioProblem("invalid_request", f"{side.git!r} is not a git revision")
             # git finds the repository from the file's folder; the path is the file's there
             return diff.read(f"{side.git}:./{found.name}", cwd=found.parent)
         return diff.read(str(found))
     except diff.DiffInputError as e:
         raise StudioProblem("invalid_policy", str(e)) from None
+
+
+def _edge_of(
+    what: str,
+    state: str,
+    old_edges: list[graph.Edge],
+    new_edges: list[graph.Edge],
+    marked: dict[str, str],
+) -> str | None:
+    """The edge a change of ``state`` is on: named by its trigger, as ``rulekit diff``
+    writes it (``removed: on withdraw -> withdrawn``: the old version's edge), or else
+    the one edge of the state that is marked added or changed (None when it is not one).
+    A removed edge's id is the old version's, marked :data:`OLD` (it is not in the new
+    diagram, whose edges may have taken its number)."""
+    for prefix, pool, mark in (("removed: ", old_edges, OLD), ("added: ", new_edges, "")):
+        if what.startswith(prefix):
+            return next(
+                (
+                    mark + e.id
+                    for e in pool
+                    if e.source == state and what.startswith(f"{prefix}{e.trigger} -> ")
+                ),
+                None,
+            )
+    named = [e.id for e in new_edges if e.source == state and what.startswith(f"{e.trigger}: ")]
+    if len(named) == 1:
+        return named[0]
+    here = [id for id, source in marked.items() if source == state]
+    return here[0] if len(here) == 1 else None
 
 
 def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str, Any]:
@@ -483,9 +519,7 @@ def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str,
             workflow, _, state = c.where.partition(".")
             kind = "state"
             if workflow == wf.name:
-                # the edge the change is on, when the state has just one marked
-                here = [i for i, source in marked.items() if source == state]
-                edge = here[0] if len(here) == 1 else None
+                edge = _edge_of(c.what, state, old_edges, new_edges, marked)
         out_changes.append(
             {
                 "kind": kind,
@@ -504,5 +538,5 @@ def _compared(old: ir.Policy, new: ir.Policy, workflow: str | None) -> dict[str,
         "graph": drawn,
         "added": added,
         "changed": changed,
-        "removed": [e.id for e in removed],
+        "removed": [OLD + e.id for e in removed],
     }

@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# facts and payloads bounded as the service bounds them (values, nesting, Unicode text)
+from rulekit.service.models import Data
+
 Format = Literal["rk", "yaml"]
 
 
@@ -38,7 +41,7 @@ class GraphRequest(Source):
 
 class OpenSim(Source):
     workflow: str
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: Data = Field(default_factory=dict)
     at: str
     by: str | None = None
 
@@ -46,7 +49,7 @@ class OpenSim(Source):
 class Send(Body):
     event: str
     by: str
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: Data = Field(default_factory=dict)
     at: str | None = None
 
 
@@ -96,3 +99,219 @@ class DiffRequest(Body):
     old: Side
     new: Side
     workflow: str | None = None
+
+
+# -- answers ---------------------------------------------------------------------------
+# What each route answers (FastAPI checks the answer against them and writes them in
+# the OpenAPI document); ``from`` is a keyword in Python, so the members named so have
+# an alias.
+
+
+class PolicyFile(BaseModel):
+    path: str
+    format: Format
+
+
+class ScenarioFile(BaseModel):
+    path: str
+    policy: str | None = Field(description="the policy the file names, under the roots")
+
+
+class Files(BaseModel):
+    roots: list[str]
+    policies: list[PolicyFile]
+    scenarios: list[ScenarioFile]
+
+
+class FileText(BaseModel):
+    path: str
+    text: str
+    format: Format
+    etag: str = Field(description="the SHA-256 of the file's bytes")
+
+
+class Written(BaseModel):
+    etag: str
+
+
+class StateInfo(BaseModel):
+    name: str
+    final: bool
+    line: int
+    column: int
+
+
+class WorkflowInfo(BaseModel):
+    name: str
+    initial: str
+    states: list[StateInfo]
+
+
+class FieldInfo(BaseModel):
+    name: str
+    type: str
+    optional: bool
+    enum: list[str] | None
+
+
+class FactInfo(BaseModel):
+    path: str
+    type: str
+    optional: bool
+    enum: list[str] | None
+    doc: str | None
+    by: list[str]
+
+
+class EventInfo(BaseModel):
+    name: str
+    by: list[str]
+    payload: list[FieldInfo]
+
+
+class PolicyInfo(BaseModel):
+    name: str
+    version: str | None
+    hash: str
+    zone: str | None
+    workflows: list[WorkflowInfo]
+    facts: list[FactInfo]
+    events: list[EventInfo]
+    actors: list[str]
+
+
+class Checked(BaseModel):
+    ok: bool
+    diagnostics: list[dict[str, Any]] = Field(
+        description="as `rulekit check --format json` lists them, plus `rendered`"
+    )
+    policy: PolicyInfo | None
+
+
+class NodeInfo(BaseModel):
+    id: str
+    state: str
+    line: int
+    column: int
+
+
+class EdgeInfo(BaseModel):
+    id: str
+    from_: str = Field(alias="from")
+    to: str
+    kind: Literal["event", "deadline", "auto", "soon", "clock"]
+    label: str
+    line: int
+    column: int
+    cite: str | None
+
+
+class Graph(BaseModel):
+    dot: str
+    nodes: list[NodeInfo]
+    edges: list[EdgeInfo]
+
+
+class RemovedEdge(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    label: str
+
+
+class ComparedGraph(Graph):
+    removed_edges: list[RemovedEdge]
+
+
+class Condition(BaseModel):
+    text: str
+    value: str
+    held: bool
+
+
+class Entry(BaseModel):
+    at: str | None
+    kind: str
+    text: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    edge: str | None
+    cite: str | None
+    conditions: list[Condition]
+
+
+class Deadline(BaseModel):
+    name: str
+    due: str
+    to: str | None
+    edge: str | None
+
+
+class Allowed(BaseModel):
+    event: str
+    payload: list[FieldInfo]
+
+
+class EffectInfo(BaseModel):
+    name: str
+    args: dict[str, Any]
+
+
+class Refusal(BaseModel):
+    code: str
+    message: str
+
+
+class SimView(BaseModel):
+    id: str
+    workflow: str
+    now: str
+    state: str
+    final: bool
+    facts: dict[str, Any]
+    deadlines: list[Deadline]
+    allowed: dict[str, list[Allowed]]
+    timeline: list[Entry]
+    effects: list[EffectInfo]
+    refused: Refusal | None
+
+
+class Exported(BaseModel):
+    yaml: str
+    filename: str
+
+
+class Saved(BaseModel):
+    path: str
+    etag: str
+
+
+class ScenarioResult(BaseModel):
+    file: str
+    name: str
+    passed: bool
+    message: str | None
+    timeline: list[Entry]
+
+
+class Ran(BaseModel):
+    passed: int
+    failed: int
+    results: list[ScenarioResult]
+
+
+class ChangeInfo(BaseModel):
+    kind: str
+    breaking: bool
+    text: str
+    workflow: str | None
+    edge: str | None
+    state: str | None
+
+
+class Compared(BaseModel):
+    changes: list[ChangeInfo]
+    breaking: bool
+    graph: ComparedGraph
+    added: list[str]
+    changed: list[str]
+    removed: list[str]

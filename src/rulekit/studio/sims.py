@@ -70,9 +70,8 @@ class Sim:
         self.engine = Engine(policy)
         self.case: Case = self.engine.open(workflow, facts, at=at, by=by)
         self.opened_at, self.opened_facts = at, facts
-        wf = policy.workflows[workflow]
-        self.edges = {(e.source, e.rule): e.id for e in graph.edges(wf)}
-        self.tz: tzinfo | None = stdlib.time_zone(policy.timezone) if policy.timezone else None
+        self.edges = edge_ids(policy.workflows[workflow])
+        self.tz = zone(policy)
         self.steps: list[dict[str, Any]] = [{"expect": self._expectation()}]
         self.refused: dict[str, str] | None = None
 
@@ -149,7 +148,7 @@ class Sim:
             ],
             "allowed": allowed,
             # as `rulekit simulate` shows it: without the records that only say time passed
-            "timeline": [self.record(r) for r in c.history if r.kind != "advance"],
+            "timeline": timeline(c, self.tz, self.edges),
             "effects": [{"name": e.name, "args": to_data(dict(e.args))} for e in c.effects],
             "refused": self.refused,
         }
@@ -157,11 +156,6 @@ class Sim:
     def edge(self, state: str, t: ir.Transition) -> str | None:
         """The id of the edge transition ``t`` draws from ``state``."""
         return self.edges.get((state, str(t.at) if t.at is not None else ""))
-
-    def record(self, r: Record) -> dict[str, Any]:
-        """A history record as a timeline entry: its text as ``rulekit simulate`` prints
-        it, the edge it took, the condition that held with the values it read."""
-        return timeline_entry(r, self.tz, self.edges.get((r.source or "", r.rule or "")))
 
     def scenario(self, policy_path: str, name: str) -> str:
         """The simulation as a scenario file naming ``policy_path``."""
@@ -182,7 +176,33 @@ class Sim:
         )
 
 
+def zone(policy: ir.Policy) -> tzinfo | None:
+    """The zone a policy's times are shown in (None: as they were given)."""
+    return stdlib.time_zone(policy.timezone) if policy.timezone else None
+
+
+def edge_ids(wf: ir.Workflow) -> dict[tuple[str, str], str]:
+    """The diagram's edge ids by (source state, the rule's place), as records name them."""
+    return {(e.source, e.rule): e.id for e in graph.edges(wf)}
+
+
+def timeline(
+    case: Case, tz: tzinfo | None, edges: dict[tuple[str, str], str] | None = None
+) -> list[dict[str, Any]]:
+    """A case's history as timeline entries, as ``rulekit simulate`` shows it: without the
+    records that only say time passed."""
+    if edges is None:
+        edges = edge_ids(case.workflow)
+    return [
+        timeline_entry(r, tz, edges.get((r.source or "", r.rule or "")))
+        for r in case.history
+        if r.kind != "advance"
+    ]
+
+
 def timeline_entry(r: Record, tz: tzinfo | None, edge: str | None) -> dict[str, Any]:
+    """A history record as a timeline entry: its text as ``rulekit simulate`` prints it,
+    the edge it took, the condition that held with the values it read."""
     conditions = []
     if r.cause is not None and r.cause.guard is not None:
         conditions.append(

@@ -480,6 +480,9 @@ class Failure:
     timeline: str
     #: the scenario's clock when it failed
     clock: datetime | None = None
+    #: the case as it was when the scenario failed (None when none was opened): its
+    #: history as data, for the studio to show as it shows a simulation's
+    case: Case | None = None
 
 
 @dataclass
@@ -591,7 +594,7 @@ def _run(
         return Result(
             str(sf.path),
             scenario.name,
-            Failure(index, str(e), timeline, clock.astimezone(tz) if tz else clock),
+            Failure(index, str(e), timeline, clock.astimezone(tz) if tz else clock, case),
             len(scenario.steps),
         )
     except (EvaluationError, ValueError) as e:
@@ -599,7 +602,7 @@ def _run(
         return Result(
             str(sf.path),
             scenario.name,
-            Failure(index, f"error: {e}", timeline, clock.astimezone(tz) if tz else clock),
+            Failure(index, f"error: {e}", timeline, clock.astimezone(tz) if tz else clock, case),
             len(scenario.steps),
         )
 
