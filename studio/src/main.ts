@@ -176,7 +176,8 @@ async function redraw(): Promise<void> {
     fit: $<HTMLInputElement>("diagram-fit").checked,
   };
   await drawGraph(host, graph, marks, view, (place) => jumpTo(place.line, place.column));
-  host.querySelector(".current")?.scrollIntoView({ block: "nearest", inline: "center" });
+  // What the user is looking for: the case's state, or the first edge a comparison marks.
+  host.querySelector(".current, .changed, .added")?.scrollIntoView({ block: "center", inline: "center" });
 }
 
 // ---- forms --------------------------------------------------------------------------
@@ -435,6 +436,12 @@ function renderCompare(): void {
       if (kind.value === "git") return { git: rev.value.trim(), path: file.value.trim() };
       return { path: file.value.trim() };
     };
+    const shown = (): void => {
+      file.hidden = kind.value === "editor";
+      rev.hidden = kind.value !== "git";
+    };
+    kind.addEventListener("change", shown);
+    shown();
     return [h("div", { class: "row" }, h("strong", {}, name === "old" ? "Old" : "New"), kind, file, rev), get];
   };
   const [oldRow, oldSide] = side("old", "git");
