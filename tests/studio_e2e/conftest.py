@@ -79,7 +79,14 @@ def studio(folder: Path) -> Iterator[str]:
     """The URL of `rulekit studio FOLDER` running in a subprocess (port 0: a free one)."""
     _need_chromium()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("rulekit")), "studio", str(folder), "--no-open", "--port", "0"],
+        [
+            str(Path(sys.executable).with_name("rulekit")),
+            "studio",
+            str(folder),
+            "--no-open",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

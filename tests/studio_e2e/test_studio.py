@@ -91,7 +91,9 @@ def test_the_deliberate_error_is_shown_inline_and_goes_once_fixed(
     # fix it: select the misspelt name and type the right one
     mark.dblclick()
     page.keyboard.type("FAST_REFUND_LIMIT")
-    page.wait_for_function("document.querySelector('[data-testid=check-status]').textContent === 'ok'")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=check-status]').textContent === 'ok'"
+    )
     assert page.locator(".cm-lintRange-error").count() == 0
     page.wait_for_selector("#diagram svg")
     # saving: the file changed on disk meanwhile, so the studio asks before overwriting
@@ -105,7 +107,9 @@ def test_the_deliberate_error_is_shown_inline_and_goes_once_fixed(
 
     page.on("dialog", accept)
     page.get_by_test_id("save").click()
-    page.wait_for_function("document.querySelector('[data-testid=message]').textContent.startsWith('saved')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=message]').textContent.startsWith('saved')"
+    )
     assert asked and "changed on disk" in asked[0]
     assert on_disk.read_text(encoding="utf-8") == POLICY.read_text(encoding="utf-8")
     page.screenshot(path=str(shots / "studio-edit.png"))
@@ -137,13 +141,19 @@ def test_reject_escalate_and_export_the_simulation(page: Any, folder: Path) -> N
     merchant = page.locator('[data-actor="merchant"]')
     merchant.locator('[data-event="reject"] [data-field="reason"]').fill("used")
     page.get_by_test_id("send-merchant-reject").click()
-    page.wait_for_function("document.querySelector('[data-state]').dataset.state === 'merchant_rejected'")
+    page.wait_for_function(
+        "document.querySelector('[data-state]').dataset.state === 'merchant_rejected'"
+    )
     page.get_by_test_id("send-consumer-escalate").click()
-    page.wait_for_function("document.querySelector('[data-state]').dataset.state === 'platform_review'")
+    page.wait_for_function(
+        "document.querySelector('[data-state]').dataset.state === 'platform_review'"
+    )
     text = page.get_by_test_id("timeline").inner_text()
     assert "reject by merchant" in text and "4. either party may escalate" in text
     # the platform's ruling needs a decision: an enum, so a select with its values
-    decision = page.locator('[data-actor="platform"] [data-event="rule"] select[data-field="decision"]')
+    decision = page.locator(
+        '[data-actor="platform"] [data-event="rule"] select[data-field="decision"]'
+    )
     assert decision.locator("option").all_inner_texts() == ["refund", "reject", "return", "arrange"]
     # download the simulation as a scenario, and `rulekit test` passes it
     page.get_by_test_id("tab-test").click()
@@ -161,10 +171,15 @@ def test_the_deadline_fires_at_its_due_time_and_the_export_passes(
     page: Any, folder: Path, shots: Path
 ) -> None:
     open_case(page, SLOW)
-    assert "REVIEW_WINDOW due 2026-03-03T12:00:00+08:00" in page.get_by_test_id("deadlines").inner_text()
+    assert (
+        "REVIEW_WINDOW due 2026-03-03T12:00:00+08:00"
+        in page.get_by_test_id("deadlines").inner_text()
+    )
     page.get_by_test_id("advance-by").fill("48h")
     page.get_by_test_id("advance-by-go").click()
-    page.wait_for_function("document.querySelector('[data-testid=sim-now]').textContent.startsWith('2026-03-03T12')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=sim-now]').textContent.startsWith('2026-03-03T12')"
+    )
     assert state(page) == "awaiting_merchant"  # "within 48h" includes the 48th hour
     page.get_by_test_id("advance-by").fill("1h")
     page.get_by_test_id("advance-by-go").click()
@@ -178,7 +193,9 @@ def test_the_deadline_fires_at_its_due_time_and_the_export_passes(
     page.get_by_test_id("tab-test").click()
     page.get_by_test_id("export-save").click()
     saved = page.get_by_test_id("export-result")
-    page.wait_for_function("document.querySelector('[data-testid=export-result]').textContent.startsWith('saved')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=export-result]').textContent.startsWith('saved')"
+    )
     name = saved.inner_text().removeprefix("saved ").strip()
     exported = folder / name
     assert exported.exists()
