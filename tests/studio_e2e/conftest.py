@@ -54,8 +54,8 @@ def changed_version() -> str:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git repository whose HEAD holds the shipped policy; the working copy has a
-    deliberate error in it, and v2/ a changed version, for the comparison."""
+    """A git repository whose HEAD holds the shipped policy, and v2/ a changed version,
+    for the comparison."""
     root = tmp_path_factory.mktemp("studio") / "policies"
     root.mkdir()
     shutil.copy(POLICY, root / POLICY.name)
@@ -63,15 +63,24 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
     subprocess.run([*git, "add", "."], cwd=root, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "shipped"], cwd=root, check=True)
-    text = POLICY.read_text(encoding="utf-8")
-    assert text.count("order.amount < FAST_REFUND_LIMIT") == 1
-    (root / POLICY.name).write_text(
-        text.replace("order.amount < FAST_REFUND_LIMIT", f"order.amount < {TYPO}"),
-        encoding="utf-8",
-    )
     (root / "v2").mkdir()
     (root / "v2" / POLICY.name).write_text(changed_version(), encoding="utf-8")
     return root
+
+
+@pytest.fixture
+def broken(folder: Path) -> Iterator[Path]:
+    """The folder's policy with a deliberate error (a misspelt constant), put back as
+    shipped afterwards whatever happened, so no other test depends on this one."""
+    path = folder / POLICY.name
+    text = POLICY.read_text(encoding="utf-8")
+    assert text.count("order.amount < FAST_REFUND_LIMIT") == 1
+    path.write_text(
+        text.replace("order.amount < FAST_REFUND_LIMIT", f"order.amount < {TYPO}"),
+        encoding="utf-8",
+    )
+    yield path
+    path.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ main view is photographed (docs/images/studio-*.png are chosen from these)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,6 +56,10 @@ def open_case(page: Any, facts: dict[str, str], at: str = "2026-03-01T12:00:00")
     page.wait_for_selector('[data-testid="sim-state"]')
 
 
+def wait_state(page: Any, name: str) -> None:
+    page.wait_for_function(f"document.querySelector('[data-state]').dataset.state === '{name}'")
+
+
 def state(page: Any) -> str:
     text: str = page.get_by_test_id("sim-state").locator("strong").inner_text()
     return text
@@ -74,7 +80,7 @@ SLOW = {
 
 
 def test_the_deliberate_error_is_shown_inline_and_goes_once_fixed(
-    page: Any, folder: Path, shots: Path
+    broken: Path, page: Any, shots: Path
 ) -> None:
     status = page.get_by_test_id("check-status")
     assert status.inner_text() == "1 error"
@@ -97,7 +103,7 @@ def test_the_deliberate_error_is_shown_inline_and_goes_once_fixed(
     assert page.locator(".cm-lintRange-error").count() == 0
     page.wait_for_selector("#diagram svg")
     # saving: the file changed on disk meanwhile, so the studio asks before overwriting
-    on_disk = folder / POLICY.name
+    on_disk = broken
     on_disk.write_text(on_disk.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     asked: list[str] = []
 
@@ -245,3 +251,66 @@ def test_comparing_two_versions_marks_the_diagram(page: Any, shots: Path) -> Non
     page.wait_for_selector("#diagram .changed")
     page.get_by_test_id("diff-summary").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "studio-compare.png"))
+
+
+def test_the_next_deadline_and_a_time_move_the_clock(page: Any) -> None:
+    open_case(page, SLOW)
+    page.get_by_test_id("advance-to").fill("2026-03-02T12:00:00")
+    page.get_by_test_id("advance-zone").select_option("Asia/Shanghai")
+    page.get_by_test_id("advance-to-go").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=sim-now]').textContent"
+        " === '2026-03-02T12:00:00+08:00'"
+    )
+    # an hour later, written in another zone (the server keeps the offset it was given)
+    page.get_by_test_id("advance-to").fill("2026-03-02T05:00:00")  # 13:00 in Shanghai
+    page.get_by_test_id("advance-zone").select_option("UTC")
+    page.get_by_test_id("advance-to-go").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=sim-now]').textContent"
+        " === '2026-03-02T05:00:00+00:00'"
+    )
+    page.get_by_test_id("advance-next").click()
+    page.wait_for_function("document.querySelector('[data-state]').dataset.state === 'refunded'")
+    fired = page.locator('[data-testid="timeline"] > li[data-kind="deadline"]')
+    assert fired.locator(".at").inner_text() == "2026-03-03T12:00:00+08:00"
+    # no deadline left: the server's problem is shown, the case unchanged
+    page.get_by_test_id("advance-next").click()
+    page.wait_for_function("document.querySelector('[data-testid=message]').textContent !== ''")
+    assert state(page) == "refunded"
+
+
+def test_a_refused_event_shows_its_code(page: Any) -> None:
+    open_case(page, SLOW)
+    page.get_by_test_id("send-consumer-escalate").click()
+    wait_state(page, "platform_review")
+    # refund-only has no rule for a ruling of "return": the engine refuses it
+    rule = page.locator('[data-actor="platform"] [data-event="rule"]')
+    rule.locator('[data-field="decision"]').select_option("return")
+    page.get_by_test_id("send-platform-rule").click()
+    refused = page.get_by_test_id("refused")
+    refused.wait_for()
+    assert re.fullmatch(r"refused [a-z_]+: .+", refused.inner_text()), refused.inner_text()
+    assert state(page) == "platform_review"
+
+
+def test_clicking_an_edge_jumps_to_its_rule(page: Any) -> None:
+    page.wait_for_selector("#diagram svg")
+    edge = page.locator("#diagram .edge.clickable", has_text="approve by merchant").first
+    edge.scroll_into_view_if_needed()
+    edge.locator("text").first.click()
+    assert "on approve -> refunded" in page.locator(".cm-activeLine").inner_text()
+
+
+def test_a_yaml_policy_is_checked_and_drawn(page: Any, folder: Path) -> None:
+    (folder / "yaml").mkdir(exist_ok=True)
+    shutil.copy(POLICY.with_suffix(".yaml"), folder / "yaml" / POLICY.with_suffix(".yaml").name)
+    page.reload()
+    page.wait_for_function(CHECKED)
+    page.get_by_test_id("policy-select").select_option(f"yaml/{POLICY.stem}.yaml")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=check-status]').textContent === 'ok'"
+    )
+    assert page.locator('.cm-content[data-language="yaml"]').count() == 1
+    page.wait_for_selector("#diagram svg")
+    assert page.locator("#diagram .node", has_text="awaiting_merchant").count() >= 1
