@@ -2,13 +2,15 @@
 // WebAssembly (@viz-js/viz, bundled). Nodes and edges carry the server's ids as SVG
 // element ids, so highlighting and click-to-jump work by id.
 
-import { instance, type Viz } from "@viz-js/viz";
+import type { Viz } from "@viz-js/viz";
 import type { Graph } from "./model";
 
 let vizPromise: Promise<Viz> | null = null;
 
+/** Graphviz, loaded on first use: its WebAssembly is most of the page's weight, so the
+ * editor comes up first and the diagram follows. */
 function viz(): Promise<Viz> {
-  vizPromise ??= instance();
+  vizPromise ??= import("@viz-js/viz").then((m) => m.instance());
   return vizPromise;
 }
 
