@@ -106,6 +106,12 @@ async function openFile(path: string): Promise<void> {
   app.current = { path: file.path, format: file.format, etag: file.etag };
   app.policy = null;
   app.sim = null;
+  app.graph = null;
+  // Nothing of the previous file stays on show (or clickable) until this one is checked.
+  const status = $("check-status");
+  status.textContent = "checking…";
+  delete status.dataset.ok;
+  $("diagram").replaceChildren();
   editor.dispatch({
     changes: { from: 0, to: editor.state.doc.length, insert: file.text },
     effects: language.reconfigure(file.format === "yaml" ? yaml() : rulekitLanguage),
