@@ -354,12 +354,24 @@ def test_the_exported_scenario_passes_rulekit_test(client: TestClient, folder: P
     assert scenario["workflow"] == "refund_only"
     assert scenario["steps"][1:5] == [
         {"send": {"event": "reject", "by": "merchant", "data": {"reason": "used"}}},
-        {"expect": {"state": "merchant_rejected", "effects": []}},
+        {
+            "expect": {
+                "state": "merchant_rejected",
+                "effects": [],
+                "deadline": {"at": "2026-03-08T12:00:00+08:00"},
+            }
+        },
         {"send": {"event": "approve", "by": "merchant"}, "expect_error": "event_not_allowed"},
         {"send": {"event": "escalate", "by": "consumer"}},
     ]
     assert scenario["steps"][-1] == {
-        "expect": {"state": "refunded", "final": True, "effects": ["refund"]}
+        "expect": {
+            "state": "refunded",
+            "final": True,
+            "outcome": "refunded",
+            "effects": [{"refund": {"amount": "500"}}],
+            "deadline": None,
+        }
     }
     (folder / exported["filename"]).write_text(exported["yaml"], encoding="utf-8")
     assert _rulekit_test(folder / exported["filename"]) == 0
@@ -492,3 +504,38 @@ def test_diff_reads_a_git_revision(client: TestClient, folder: Path) -> None:
             json={"old": {"git": rev, "path": POLICY.name}, "new": {"path": POLICY.name}},
         )
         assert (refused.status_code, refused.json()["code"]) == (422, "invalid_request"), rev
+
+
+def test_an_exported_simulation_through_a_deadline_passes(client: TestClient, folder: Path) -> None:
+    id = open_case(client, SLOW)["id"]
+    client.post(f"/api/sim/{id}/advance", json={"by": "48h"})
+    client.post(f"/api/sim/{id}/advance", json={"next_deadline": True})
+    exported = client.get(f"/api/sim/{id}/scenario").json()
+    steps = yaml.safe_load(exported["yaml"])["scenarios"][0]["steps"]
+    assert [next(iter(step)) for step in steps] == [
+        "expect",
+        "advance",
+        "expect",
+        "until",
+        "expect",
+    ]
+    assert steps[1] == {"advance": "48h"}
+    assert steps[3] == {"until": "2026-03-03T12:00:01+08:00"}
+    (folder / exported["filename"]).write_text(exported["yaml"], encoding="utf-8")
+    _rulekit_test(folder / exported["filename"])
+
+
+def test_the_yaml_form_is_checked_and_compared_like_the_rk_form(client: TestClient) -> None:
+    yaml_form = POLICY.with_suffix(".yaml")
+    text = yaml_form.read_text(encoding="utf-8")
+    checked = client.post(
+        "/api/check", json={"text": text, "format": "yaml", "path": yaml_form.name}
+    ).json()
+    rk = client.post("/api/check", json=source()).json()
+    assert checked["ok"] is True
+    assert checked["policy"]["hash"] == rk["policy"]["hash"]
+    same = client.post(
+        "/api/diff",
+        json={"old": {"text": text, "format": "yaml"}, "new": {"path": POLICY.name}},
+    ).json()
+    assert (same["changes"], same["breaking"], same["changed"]) == ([], False, [])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from rulekit.studio import files as fs
 from rulekit.studio.app import with_token
 from rulekit.studio.gate import MAX_BODY
 from rulekit.studio.sims import MAX_SESSIONS
@@ -167,3 +168,30 @@ def test_a_hostile_policy_is_diagnosed_quickly_not_crashed(client: TestClient) -
         graph = client.post("/api/graph", json=source(text=text))
         assert graph.status_code == 422
         assert graph.json()["code"] in ("invalid_policy", "unknown_workflow")
+
+
+def test_only_policy_and_scenario_files_are_read_or_written(
+    client: TestClient, folder: Path
+) -> None:
+    """Not `.git/hooks/pre-commit` (code git runs), not `.env`, not a script: a page that
+    got the token still could not plant code or read secrets through the studio."""
+    (folder / ".git" / "hooks").mkdir(parents=True)
+    (folder / ".env").write_text("SECRET=1\n", encoding="utf-8")
+    (folder / ".hidden.yaml").write_text("a: 1\n", encoding="utf-8")
+    for path in (".git/hooks/pre-commit", ".env", "run.sh", ".hidden.yaml", ".git/x.rk"):
+        read = client.get("/api/file", params={"path": path})
+        assert (read.status_code, read.json()["code"]) == (403, "not_editable"), path
+        written = client.put("/api/file", json={"path": path, "text": "pwned", "etag": None})
+        assert (written.status_code, written.json()["code"]) == (403, "not_editable"), path
+    assert not (folder / ".git" / "hooks" / "pre-commit").exists()
+    assert not (folder / "run.sh").exists()
+    id = open_case(client, SLOW)["id"]
+    saved = client.post(f"/api/sim/{id}/scenario", json={"path": ".git/hooks/post-checkout"})
+    assert (saved.status_code, saved.json()["code"]) == (403, "not_editable")
+
+
+def test_a_huge_file_is_not_read(client: TestClient, folder: Path) -> None:
+    with (folder / "huge.yaml").open("wb") as f:
+        f.truncate(fs.MAX_FILE + 1)
+    answer = client.get("/api/file", params={"path": "huge.yaml"})
+    assert (answer.status_code, answer.json()["code"]) == (413, "payload_too_large")

@@ -13,7 +13,6 @@ import html
 import os
 import re
 import secrets
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from rulekit.analysis import check_source, diff, graph
 from rulekit.core import diagnostics as diag
 from rulekit.core.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr import stdlib
-from rulekit.policy import CheckResult, artifact, ir
+from rulekit.policy import artifact, ir
 from rulekit.service import problems
 from rulekit.studio import files as fs
 from rulekit.studio.gate import Gate, allowed_hosts
@@ -51,13 +50,18 @@ from rulekit.studio.models import (
     Source,
     Written,
 )
-from rulekit.studio.sims import Sessions, Sim, parse_time, payload_fields, timeline, zone
+from rulekit.studio.sims import (
+    Sessions,
+    Sim,
+    parse_time,
+    payload_fields,
+    timeline,
+    type_info,
+    zone,
+)
 from rulekit.tools import scenarios
 
 STATIC = Path(__file__).parent / "static"
-#: how far past a deadline ``next_deadline`` moves the clock (deadlines fire once their
-#: time has passed, at their due time; a second is the finest step the language writes)
-JUST_PAST = timedelta(seconds=1)
 #: the page's token element, whatever its content (the build may leave it empty)
 TOKEN_META = re.compile(r'<meta\s+name="rulekit-studio-token"\s+content="[^"]*"\s*/?>')
 
@@ -66,6 +70,7 @@ OLD = "old:"
 #: the studio's own error codes, beside the service's (docs/studio.md)
 STUDIO_PROBLEMS = {
     "outside_roots": (403, "The path is outside the folders the studio serves"),
+    "not_editable": (403, "The studio does not read or write this file"),
     "bad_token": (403, "No valid studio token"),
     "forbidden_host": (403, "Not this studio's address"),
     "not_found": (404, "No such file or simulation"),
@@ -127,12 +132,8 @@ def create_app(roots: list[str], host: str, port: int, token: str) -> Gate:
     return Gate(app, token, allowed_hosts(host, port))
 
 
-def _checked(text: str, format: str, path: str) -> CheckResult:
-    return check_source(text, format, path)
-
-
 def _policy(source: Source) -> ir.Policy:
-    result = _checked(source.text, source.format, source.path)
+    result = check_source(source.text, source.format, source.path)
     if result.policy is None:
         errors = [d for d in result.diagnostics if d.severity == "error"]
         first = errors[0].message if errors else "it does not compile"
@@ -153,10 +154,6 @@ def _workflow(policy: ir.Policy, name: str | None) -> ir.Workflow:
 
 def _model(policy: ir.Policy) -> dict[str, Any]:
     """The policy as the front end needs it: workflows and states, facts, events, actors."""
-
-    def enum(type_name: str) -> list[str] | None:
-        return list(policy.enums[type_name]) if type_name in policy.enums else None
-
     return {
         "name": policy.name,
         "version": policy.version,
@@ -176,10 +173,10 @@ def _model(policy: ir.Policy) -> dict[str, Any]:
         "facts": [
             {
                 "path": f.path,
-                "type": str(f.type),
+                **type_info(policy, f.type),
                 "optional": f.optional,
-                "enum": enum(str(f.type)),
-                "doc": getattr(f, "doc", None),
+                # the language has no documentation of a fact to show yet (a comment is not one)
+                "doc": None,
                 "by": list(f.by),
             }
             for f in policy.facts.values()
@@ -221,6 +218,14 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
             return roots.resolve(path)
         except fs.OutsideRoots as e:
             raise StudioProblem("outside_roots", str(e)) from None
+
+    def editable(path: str) -> Path:
+        try:
+            return roots.editable(path)
+        except fs.OutsideRoots as e:
+            raise StudioProblem("outside_roots", str(e)) from None
+        except fs.NotEditable as e:
+            raise StudioProblem("not_editable", str(e)) from None
 
     def write(found: Path, data: bytes, given: str) -> None:
         try:
@@ -269,9 +274,13 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.get("/api/file", response_model=FileText)
     def read_file(path: str) -> dict[str, Any]:
-        found = resolve(path)
+        found = editable(path)
         if not found.is_file():
             raise StudioProblem("not_found", f"no file {path!r}")
+        if found.stat().st_size > fs.MAX_FILE:
+            raise StudioProblem(
+                "payload_too_large", f"{path} is larger than {fs.MAX_FILE} bytes: not a policy"
+            )
         data = found.read_bytes()
         return {
             "path": roots.relative(found),
@@ -282,7 +291,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.put("/api/file", response_model=Written)
     def write_file(body: PutFile) -> dict[str, Any]:
-        found = resolve(body.path)
+        found = editable(body.path)
         if body.etag is not None:
             current = fs.etag(found.read_bytes()) if found.is_file() else None
             if current != body.etag:
@@ -297,7 +306,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
 
     @app.post("/api/check", response_model=Checked)
     def check(body: Source) -> dict[str, Any]:
-        result = _checked(body.text, body.format, body.path)
+        result = check_source(body.text, body.format, body.path)
         lines = result.source.text.splitlines()
         return {
             "ok": result.policy is not None,
@@ -344,15 +353,11 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
         s = sim(id)
         try:
             if body.by is not None:
-                s.advance(s.case.now + stdlib.parse_duration(body.by), body.by)
+                s.advance_by(body.by)
             elif body.to is not None:
                 s.advance(parse_time(body.to))
             else:
-                due = s.case.next_deadline
-                if due is None:
-                    raise ValueError("no deadline is pending")
-                # a deadline fires once its time has passed: go just past it
-                s.advance(due + JUST_PAST)
+                s.advance_to_next_deadline()
         except (ValueError, EvaluationError, stdlib.CelError) as e:
             raise StudioProblem("invalid_request", str(e)) from None
         except StepRefused as e:
@@ -373,7 +378,7 @@ def _routes(app: FastAPI, roots: fs.Roots, sessions: Sessions) -> None:
     @app.post("/api/sim/{id}/scenario", response_model=Saved)
     def save(id: str, body: SaveScenario) -> dict[str, Any]:
         s = sim(id)
-        target = resolve(body.path)
+        target = editable(body.path)
         if target.exists() and not body.overwrite:
             raise StudioProblem(
                 "exists", f"{body.path} exists: send `overwrite: true` to replace it"

@@ -23,6 +23,17 @@ class OutsideRoots(Exception):
     """A path that does not resolve to a place under the roots."""
 
 
+class NotEditable(Exception):
+    """A path under the roots that the studio does not read or write: not a policy or
+    scenario file, or in a hidden folder (``.git/hooks`` is code git runs)."""
+
+
+#: the files the studio reads and writes: policies and scenario files
+EDITABLE = (".rk", ".yaml", ".yml")
+#: the largest file the studio reads, in bytes (a policy is far smaller)
+MAX_FILE = 4 * 1024 * 1024
+
+
 def etag(data: bytes) -> str:
     """A file's version as the API names it: the SHA-256 of its bytes."""
     return hashlib.sha256(data).hexdigest()
@@ -54,6 +65,17 @@ class Roots:
             if self.contains(candidate):
                 return candidate
         raise OutsideRoots(f"{given!r} is outside the folders the studio serves")
+
+    def editable(self, given: str) -> Path:
+        """The policy or scenario file ``given`` names (:meth:`resolve`), which the studio
+        may read and write: NotEditable for any other kind of file, or one in a hidden
+        folder or hidden itself."""
+        found = self.resolve(given)
+        if found.suffix.lower() not in EDITABLE:
+            raise NotEditable(f"{given!r}: the studio reads and writes only .rk and YAML files")
+        if any(part.startswith(".") for part in Path(self.relative(found)).parts):
+            raise NotEditable(f"{given!r}: the studio does not read or write hidden files")
+        return found
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the first root that contains it, with POSIX separators."""

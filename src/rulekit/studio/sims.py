@@ -9,8 +9,9 @@ followed by an ``expect`` of what was seen after it. :class:`Sessions` holds at 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import OrderedDict
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -20,12 +21,17 @@ from rulekit.analysis import graph
 from rulekit.core.errors import StepRefused
 from rulekit.expr import stdlib
 from rulekit.expr.convert import to_data
+from rulekit.expr.types import Type
 from rulekit.policy import ir
 from rulekit.runtime import Case, Engine, Record
 from rulekit.runtime.timeline import describe
 
 #: simulations kept at once; opening one more drops the oldest
 MAX_SESSIONS = 100
+#: how far past a deadline :meth:`Sim.advance_to_next_deadline` moves the clock (deadlines
+#: fire once their time has passed, at their due time; a second is the finest step the
+#: language writes)
+JUST_PAST = timedelta(seconds=1)
 
 
 def parse_time(text: str) -> datetime:
@@ -39,17 +45,21 @@ def parse_time(text: str) -> datetime:
     return at
 
 
+def type_info(policy: ir.Policy, t: Type) -> dict[str, Any]:
+    """A declared type as the API describes it: its name as the checker prints it, whether
+    it may be left out (``T?``), and an enum's values (what the front end's forms need)."""
+    optional = t.kind == "optional"
+    inner = t.params[0] if optional else t
+    return {
+        "type": str(inner),
+        "optional": optional,
+        "enum": list(policy.enums[inner.name]) if inner.kind == "enum" else None,
+    }
+
+
 def payload_fields(policy: ir.Policy, fields: tuple[ir.Field, ...]) -> list[dict[str, Any]]:
-    """An event's payload fields as the API describes them (what the front end's forms need)."""
-    return [
-        {
-            "name": f.name,
-            "type": str(f.type),
-            "optional": bool(getattr(f, "optional", False)),
-            "enum": list(policy.enums[str(f.type)]) if str(f.type) in policy.enums else None,
-        }
-        for f in fields
-    ]
+    """An event's payload fields as the API describes them."""
+    return [{"name": f.name, **type_info(policy, f.type)} for f in fields]
 
 
 class Sim:
@@ -74,36 +84,63 @@ class Sim:
         self.tz = zone(policy)
         self.steps: list[dict[str, Any]] = [{"expect": self._expectation()}]
         self.refused: dict[str, str] | None = None
+        #: held by each request that reads or changes the simulation (requests run in
+        #: threads: two clicks must not step the case at once)
+        self.lock = threading.RLock()
 
     def _expectation(self) -> dict[str, Any]:
+        """What the case shows now, as a scenario's ``expect``: its state (and outcome),
+        the effects emitted so far with their arguments, and the next deadline."""
         c = self.case
         want: dict[str, Any] = {"state": c.state.name}
         if c.final:
             want["final"] = True
-        want["effects"] = [e.name for e in c.effects]
+            want["outcome"] = c.outcome
+        want["effects"] = [{e.name: to_data(dict(e.args))} if e.args else e.name for e in c.effects]
+        due = c.next_deadline
+        want["deadline"] = {"at": due.isoformat()} if due is not None and not c.final else None
         return want
 
     def send(self, event: str, by: str, payload: dict[str, Any], at: datetime | None) -> None:
-        """Deliver an event; a refusal is kept in ``refused`` (and as an ``expect_error``
-        step), the case unchanged."""
-        if at is not None and at > self.case.now:
-            self.advance(at)
-        step: dict[str, Any] = {
-            "send": {"event": event, "by": by, **({"data": payload} if payload else {})}
-        }
-        try:
-            self.engine.send(self.case, event, by, payload, at=self.case.now)
-        except StepRefused as e:
-            self.refused = {"code": e.code, "message": e.message}
-            step["expect_error"] = e.code
-            self.steps.append(step)
-            return
-        self.refused = None
-        self.steps += [step, {"expect": self._expectation()}]
+        """Deliver an event (at ``at``, when given: the clock moves there first); a refusal
+        is kept in ``refused`` (and as an ``expect_error`` step), the case unchanged."""
+        with self.lock:
+            if at is not None and at != self.case.now:
+                self._advance(at, None)
+            step: dict[str, Any] = {
+                "send": {"event": event, "by": by, **({"data": payload} if payload else {})}
+            }
+            try:
+                self.engine.send(self.case, event, by, payload, at=self.case.now)
+            except StepRefused as e:
+                self.refused = {"code": e.code, "message": e.message}
+                step["expect_error"] = e.code
+                self.steps.append(step)
+                return
+            self.refused = None
+            self.steps += [step, {"expect": self._expectation()}]
 
-    def advance(self, to: datetime, written: str | None = None) -> None:
-        """Move the clock to ``to`` (firing what falls due); ``written``: the duration the
-        user gave, kept as the scenario's step."""
+    def advance(self, to: datetime) -> None:
+        """Move the clock to ``to``, firing what falls due."""
+        with self.lock:
+            self._advance(to, None)
+
+    def advance_by(self, duration: str) -> None:
+        """Move the clock on by ``duration`` as the language writes it (``48h``, ``PT48H``),
+        kept as written in the scenario's step."""
+        with self.lock:
+            self._advance(self.case.now + stdlib.parse_duration(duration), duration)
+
+    def advance_to_next_deadline(self) -> None:
+        """Move the clock just past the next deadline (:data:`JUST_PAST`): a deadline fires
+        once its time has passed, and is recorded at its due time."""
+        with self.lock:
+            due = self.case.next_deadline
+            if due is None:
+                raise ValueError("no deadline is pending")
+            self._advance(due + JUST_PAST, None)
+
+    def _advance(self, to: datetime, written: str | None) -> None:
         if to < self.case.now:
             raise ValueError(f"time cannot go back: the case is at {self.case.now.isoformat()}")
         self.engine.advance(self.case, to)
@@ -113,6 +150,10 @@ class Sim:
 
     def view(self) -> dict[str, Any]:
         """The simulation as the API's ``Sim``."""
+        with self.lock:
+            return self._view()
+
+    def _view(self) -> dict[str, Any]:
         c = self.case
         allowed: dict[str, list[dict[str, Any]]] = {}
         for event, actors in self.engine.allowed(c).items():
@@ -159,6 +200,10 @@ class Sim:
 
     def scenario(self, policy_path: str, name: str) -> str:
         """The simulation as a scenario file naming ``policy_path``."""
+        with self.lock:
+            return self._scenario(policy_path, name)
+
+    def _scenario(self, policy_path: str, name: str) -> str:
         document = {
             "policy": policy_path,
             "scenarios": [
@@ -256,11 +301,14 @@ class Sessions:
     def __init__(self, limit: int = MAX_SESSIONS) -> None:
         self.limit = limit
         self._sims: OrderedDict[str, Sim] = OrderedDict()
+        self._lock = threading.Lock()
 
     def add(self, sim: Sim) -> None:
-        self._sims[sim.id] = sim
-        while len(self._sims) > self.limit:
-            self._sims.popitem(last=False)
+        with self._lock:
+            self._sims[sim.id] = sim
+            while len(self._sims) > self.limit:
+                self._sims.popitem(last=False)
 
     def get(self, id: str) -> Sim | None:
-        return self._sims.get(id)
+        with self._lock:
+            return self._sims.get(id)
