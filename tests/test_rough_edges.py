@@ -27,6 +27,7 @@ def test_dev_help_prints_the_commands_and_nothing_else() -> None:
         "bench",
         "lock",
         "editors",
+        "studio",
     ]
 
 
