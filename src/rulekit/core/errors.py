@@ -54,6 +54,19 @@ class EvaluationError(RuleError):
         return text
 
 
+#: The codes a step (an event, a fact update) or an opening can be refused with: the
+#: error codes of the scenario contract (scenarios.md), counted by scenario coverage.
+REFUSAL_CODES = (
+    "unknown_event",
+    "event_not_allowed",
+    "actor_not_allowed",
+    "guard_failed",
+    "invalid_payload",
+    "invalid_fact",
+    "case_closed",
+)
+
+
 class StepRefused(RuleError):
     """An event or fact update was refused; ``code`` is a scenarios.md error code."""
 

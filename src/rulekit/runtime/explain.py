@@ -37,7 +37,7 @@ from rulekit.expr.interpreter import Clause
 from rulekit.policy import ir
 from rulekit.runtime.engine import MOMENT, reads_of
 from rulekit.runtime.model import Record
-from rulekit.runtime.timeline import describe, flat, show_time
+from rulekit.runtime.timeline import describe, flat, outcome_lines, show_time
 
 
 class QuestionError(ValueError):
@@ -685,13 +685,7 @@ def _step_lines(s: Step, tz: tzinfo | None) -> list[str]:
         out.append(f'{pad}cite "{r.cite}"')
     if s.transition is not None and s.transition.assumption:
         out.append(f'{pad}assumption "{s.transition.assumption}"')
-    for path, value in r.sets:
-        out.append(f"{pad}set {path} = {stdlib.render(value)}")
-    for effect in r.effects:
-        args = ", ".join(f"{k}: {stdlib.render(v)}" for k, v in effect.args.items())
-        out.append(f"{pad}emit {effect.name}({args})")
-    if r.rule:
-        out.append(f"{pad}rule at {r.rule}")
+    out.extend(pad + line for line in outcome_lines(r))
     return out
 
 

@@ -61,14 +61,20 @@ def describe(record: Record, tz: tzinfo | None = None) -> str:
         details.append(f"because {record.cause.guard}" + (f" ({reads})" if reads else ""))
     if record.cite:
         details.append(f'cite "{record.cite}"')
-    for path, value in record.sets:
-        details.append(f"set {path} = {stdlib.render(value)}")
+    details += outcome_lines(record)
+    return line + "".join(f"\n      {d}" for d in details)
+
+
+def outcome_lines(record: Record) -> list[str]:
+    """What a record did, a line each: the facts it set, the effects it emitted, and the
+    rule it applied (``rulekit simulate`` and ``rulekit explain`` show them alike)."""
+    out = [f"set {path} = {stdlib.render(value)}" for path, value in record.sets]
     for e in record.effects:
         args = ", ".join(f"{k}: {stdlib.render(v)}" for k, v in e.args.items())
-        details.append(f"emit {e.name}({args})")
+        out.append(f"emit {e.name}({args})")
     if record.rule:
-        details.append(f"rule at {record.rule}")
-    return line + "".join(f"\n      {d}" for d in details)
+        out.append(f"rule at {record.rule}")
+    return out
 
 
 def _clock_line(record: Record, tz: tzinfo | None) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from rulekit.core import __version__
+from rulekit.core.errors import REFUSAL_CODES
 from rulekit.policy import ir
 from rulekit.runtime.model import Case, Record
 
@@ -31,16 +32,6 @@ FORMAT = "rulekit-coverage"
 VERSION = 1
 #: transition kinds that are deadlines: taken because time passed
 DEADLINE_KINDS = ("after", "at", "soon", "expiry")
-#: the codes a scenario's step (`send`, `update`) or opening can be refused with
-REFUSAL_CODES = (
-    "unknown_event",
-    "event_not_allowed",
-    "actor_not_allowed",
-    "guard_failed",
-    "invalid_payload",
-    "invalid_fact",
-    "case_closed",
-)
 
 
 @dataclass

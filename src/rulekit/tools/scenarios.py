@@ -21,7 +21,7 @@ import yaml
 
 from rulekit.core import diagnostics as diag
 from rulekit.core.diagnostics import Diagnostic
-from rulekit.core.errors import CompileError, EvaluationError, StepRefused
+from rulekit.core.errors import REFUSAL_CODES, CompileError, EvaluationError, StepRefused
 from rulekit.core.source import Source, Span, find_files, read_text
 from rulekit.expr import stdlib
 from rulekit.expr.convert import MAX_NESTING, ConversionError, convert
@@ -34,15 +34,6 @@ from rulekit.tools import coverage as cov
 
 STEP_KINDS = ("advance", "until", "send", "update", "expect")
 EXPECT_KEYS = ("state", "final", "outcome", "effects", "facts", "allowed", "deadline")
-ERROR_CODES = (
-    "unknown_event",
-    "event_not_allowed",
-    "actor_not_allowed",
-    "guard_failed",
-    "invalid_payload",
-    "invalid_fact",
-    "case_closed",
-)
 
 
 # -- reading scenario files ----------------------------------------------------------------
@@ -354,12 +345,12 @@ def _check_step(step: Any, bad: Any, sf: ScenarioFile) -> None:
     if "expect_error" in step:
         if kind not in ("send", "update"):
             raise sf.error("`expect_error` goes with `send` or `update`", step, "expect_error")
-        if step["expect_error"] not in ERROR_CODES:
+        if step["expect_error"] not in REFUSAL_CODES:
             raise sf.error(
                 f"unknown error code `{step['expect_error']}`",
                 step,
                 "expect_error",
-                help=_did_you_mean(step["expect_error"], ERROR_CODES, "codes"),
+                help=_did_you_mean(step["expect_error"], REFUSAL_CODES, "codes"),
             )
     value = step[kind]
     try:
