@@ -31,16 +31,20 @@ export interface Place {
   column: number;
 }
 
-/** Draw ``graph`` into ``host``; clicking a node or edge calls ``onJump`` with its place. */
+/** Draw ``graph`` into ``host``; clicking a node or edge calls ``onJump`` with its place.
+ * ``wanted`` is asked once the layout is done: a drawing no longer wanted (the page moved
+ * on while Graphviz worked) leaves ``host`` as it is. */
 export async function drawGraph(
   host: HTMLElement,
   graph: Graph,
   marks: Marks,
   view: View,
   onJump: (place: Place, id: string) => void,
+  wanted: () => boolean = () => true,
 ): Promise<void> {
   const dot = graph.dot.replace(/\brankdir\s*=\s*\w+/, `rankdir=${view.direction}`);
   const svg = (await viz()).renderSVGElement(dot);
+  if (!wanted()) return;
   if (view.fit) {
     svg.setAttribute("width", "100%");
     svg.removeAttribute("height");

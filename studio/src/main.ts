@@ -107,6 +107,7 @@ async function openFile(path: string): Promise<void> {
   app.policy = null;
   app.sim = null;
   app.graph = null;
+  drawing++; // a diagram of the previous file still being laid out is dropped
   // Nothing of the previous file stays on show (or clickable) until this one is checked.
   const status = $("check-status");
   status.textContent = "checking…";
@@ -156,20 +157,28 @@ function onPolicy(): void {
 
 async function refreshGraph(): Promise<void> {
   if (!app.current || !app.workflow) return;
+  const path = app.current.path;
   try {
-    app.graph = await client.post<Graph>("/api/graph", {
+    const graph = await client.post<Graph>("/api/graph", {
       text: editor.state.doc.toString(),
       format: app.current.format,
-      path: app.current.path,
+      path,
       workflow: app.workflow,
     });
+    if (app.current?.path !== path) return; // another file was opened meanwhile
+    app.graph = graph;
     await redraw();
   } catch (err) {
     say(problemText(err));
   }
 }
 
+/** Counts drawings (and file switches): Graphviz lays out asynchronously, and only the
+ * latest drawing may reach the page, never one of a file no longer open. */
+let drawing = 0;
+
 async function redraw(): Promise<void> {
+  const mine = ++drawing;
   const host = $("diagram");
   const comparing = !$("panel-compare").hidden && app.diff;
   const graph = comparing ? app.diff!.graph : app.graph;
@@ -181,7 +190,8 @@ async function redraw(): Promise<void> {
     direction: $<HTMLSelectElement>("diagram-direction").value === "TB" ? "TB" : "LR",
     fit: $<HTMLInputElement>("diagram-fit").checked,
   };
-  await drawGraph(host, graph, marks, view, (place) => jumpTo(place.line, place.column));
+  await drawGraph(host, graph, marks, view, (place) => jumpTo(place.line, place.column), () => mine === drawing);
+  if (mine !== drawing) return;
   // What the user is looking for: the case's state, or the first edge a comparison marks.
   host.querySelector(".current, .changed, .added")?.scrollIntoView({ block: "center", inline: "center" });
 }
