@@ -490,3 +490,23 @@ def test_a_verb_loads_only_what_it_runs_on(
         [sys.executable, "-c", LOADED_BY, json.dumps(argv), *never], capture_output=True, text=True
     )
     assert (done.stdout.split(), done.stderr) == (["0"] * len(verbs) + ["|"], "")
+
+
+def test_check_migrating_from_reports_what_the_old_version_needs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    new, old = GOLDEN / "migrate_unmapped.rk", GOLDEN / "old" / "migrate_v1.rk"
+    code, out, _ = run(capsys, "check", str(new), "--migrating-from", str(old), "--color", "never")
+    assert code == 1
+    assert "error[RK0341]" in out and "error[RK0343]" in out
+    # Without the old version at hand, only what the new one says alone is checked.
+    code, out, _ = run(capsys, "check", str(new), "--color", "never")
+    assert code == 0 and "RK034" not in out
+
+
+def test_check_migrating_from_a_broken_old_version_is_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    new, broken = GOLDEN / "migrate_unmapped.rk", GOLDEN / "many_problems_sorted.rk"
+    code, _, err = run(capsys, "check", str(new), "--migrating-from", str(broken))
+    assert code == 2 and "the old version does not check" in err
