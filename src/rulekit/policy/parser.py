@@ -187,6 +187,9 @@ class _PolicyBuilder(ExpressionBuilder):
     def migrate_state(self, c: list[Token]) -> ast.StateMap:
         return ast.StateMap(_src(), _cover(c[0], c[5]), _name(c[1]), _name(c[3]), _name(c[5]))
 
+    def migrate_set(self, c: list[Any]) -> tuple[str, list[ast.Assign]]:
+        return self.set_facts(c)
+
     def migrate_option(self, c: list[Token]) -> tuple[str, tuple[ast.Name, ast.Name]]:
         return ("option", (_name(c[0]), _name(c[1])))
 
