@@ -1,0 +1,112 @@
+"""Moving a store's open cases to a later policy version (docs/live-changes.md,
+"Migrations"): what ``rulekit migrate`` and the service's admin endpoint run.
+
+Each case moves in a transaction of its own (:meth:`SqlStore.migrate_case`), so a run
+that stops half-way (a crash, a kill) leaves every case either moved or not, and
+running it again moves the rest: a case already on the version is skipped.
+
+Layer: imports :mod:`rulekit.core`, :mod:`rulekit.runtime` and the stores' base.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rulekit.core.errors import StepRefused
+from rulekit.runtime.store import StoredCase, StoreError
+from rulekit.stores.base import SqlStore
+
+
+@dataclass
+class Moved:
+    """What a run did (or, dry, would do)."""
+
+    #: (case id, state before, state after), in id order
+    moved: list[tuple[str, str, str]] = field(default_factory=list)
+    #: open cases already on the version
+    skipped: int = 0
+    #: (case id, why) for cases the version's block refuses
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "moved": [{"case": c, "from": a, "to": b} for c, a, b in self.moved],
+            "skipped": self.skipped,
+            "refused": [{"case": c, "why": w} for c, w in self.refused],
+        }
+
+
+def version_hash(store: SqlStore, version: str, name: str | None = None) -> str:
+    """The hash of the registered policy version ``version`` (of policy ``name`` when
+    given); a :class:`StoreError` ``unknown_policy`` when none or several match."""
+    found = [
+        p["hash"]
+        for p in store.policies()
+        if p["version"] == version and (name is None or p["name"] == name)
+    ]
+    if len(found) != 1:
+        what = "no policy version" if not found else "several policies with version"
+        raise StoreError("unknown_policy", f"{what} {version!r} in the store")
+    return str(found[0])
+
+
+def migrate(
+    store: SqlStore,
+    to: str,
+    *,
+    workflow: str | None = None,
+    state: str | None = None,
+    batch: int = 100,
+    dry_run: bool = False,
+) -> Moved:
+    """Move the open cases of ``to``'s policy (narrowed to ``workflow`` and ``state``) to
+    the version whose hash is ``to``, ``batch`` cases read at a time; ``dry_run``: change
+    nothing, say what would move."""
+    target = store.engine(to).policy
+    out = Moved()
+    after: str | None = None
+    while True:
+        page = store.cases(workflow=workflow, state=state, after=after, limit=batch)
+        if not page:
+            return out
+        after = page[-1].id
+        for case in page:
+            if case.final:
+                continue
+            if case.policy == to:
+                out.skipped += 1
+                continue
+            if store.engine(case.policy).policy.name != target.name:
+                continue
+            try:
+                if dry_run:
+                    out.moved.append((case.id, case.state, _target(store, case.policy, to, case)))
+                    continue
+                record = store.migrate_case(case.id, to)
+            except StepRefused as e:
+                out.refused.append((case.id, e.message))
+                continue
+            if record is None:  # moved by someone else since the page was read
+                out.skipped += 1
+            else:
+                assert record.source is not None and record.target is not None
+                out.moved.append((case.id, record.source, record.target))
+
+
+def _target(store: SqlStore, old: str, new: str, case: StoredCase) -> str:
+    """The state the block of ``new`` moves ``case`` (of version ``old``) to."""
+    version = store.engine(old).policy.version or ""
+    policy = store.engine(new).policy
+    block = policy.migrations.get(version)
+    if block is None:
+        raise StepRefused(
+            "cannot_migrate",
+            f"version {policy.version} has no `migrate from` block for version {version}",
+        )
+    target = block.states.get(case.workflow, {}).get(case.state, case.state)
+    if target not in policy.workflows[case.workflow].states:
+        raise StepRefused(
+            "cannot_migrate", f"state `{case.state}` has no place in version {policy.version}"
+        )
+    return str(target)
