@@ -510,3 +510,38 @@ def test_check_migrating_from_a_broken_old_version_is_exit_2(
     new, broken = GOLDEN / "migrate_unmapped.rk", GOLDEN / "many_problems_sorted.rk"
     code, _, err = run(capsys, "check", str(new), "--migrating-from", str(broken))
     assert code == 2 and "the old version does not check" in err
+
+
+def test_migrate_moves_open_cases_then_has_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from decimal import Decimal
+
+    from rulekit import load
+    from rulekit.stores import open_store
+
+    url = str(tmp_path / "cases.db")
+    v1, v2 = (load(Path(__file__).parent / "migrate" / f"{n}.rk") for n in ("v1", "v2"))
+    with open_store(url, migrate=True) as store:
+        store.register(v1)
+        store.register(v2)
+        for i in range(3):
+            store.open("refund", {"order": {"amount": Decimal(10)}}, policy=v1.hash, id=f"C-{i}")
+        store.send("C-2", "ask", "buyer")
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--dry-run")
+    assert code == 0 and out.endswith(
+        "would move 3 cases to version 2, 0 already on it, 0 refused\n"
+    )
+    assert "C-2: review -> reviewing" in out
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--batch", "2")
+    assert (
+        code == 0
+        and out.splitlines()[-1] == "moved 3 cases to version 2, 0 already on it, 0 refused"
+    )
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--format", "json")
+    assert code == 0 and json.loads(out)["skipped"] == 3
+    # Back to version 1: it has no block for version 2, so every case is refused (exit 1).
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "1")
+    assert code == 1 and out.count("refused: ") == 3
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "9")
+    assert code == 2 and "no policy version '9'" in err
