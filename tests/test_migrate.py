@@ -113,3 +113,8 @@ def test_an_identity_migration_changes_only_the_version(
     ]
     assert moved.history[:-1] == case.history
     assert moved.history[-1].kind == "migrated" and moved.history[-1].data["facts"] == {}
+
+
+def test_the_yaml_form_writes_the_same_block() -> None:
+    """`migrate:` in YAML is `migrate from` in .rk: the same policy, to the content hash."""
+    assert load(TESTS / "migrate" / "v2.yaml").hash == V2.hash
