@@ -526,17 +526,28 @@ def test_migrate_moves_open_cases_then_has_nothing_to_do(
         store.register(v1)
         store.register(v2)
         for i in range(3):
-            store.open("refund", {"order": {"amount": Decimal(10)}}, policy=v1.hash, id=f"C-{i}")
+            facts = {"order": {"amount": Decimal(10)}}
+            store.open("refund", facts, policy=v1.hash, id=f"C-{i}")
         store.send("C-2", "ask", "buyer")
     code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--dry-run")
     assert code == 0 and out.endswith(
         "would move 3 cases to version 2, 0 already on it, 0 refused\n"
     )
     assert "C-2: review -> reviewing" in out
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "review")
+    assert code == 0 and out.startswith("C-2: review -> reviewing\nmoved 1 case to version 2")
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount +")
+    assert code == 2 and "--where 'order.amount +'" in err
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount")
+    assert code == 2 and "not a condition" in err
+    code, out, _ = run(
+        capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount > 10.00"
+    )
+    assert code == 0 and out.startswith("moved 0 cases")
     code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--batch", "2")
     assert (
         code == 0
-        and out.splitlines()[-1] == "moved 3 cases to version 2, 0 already on it, 0 refused"
+        and out.splitlines()[-1] == "moved 2 cases to version 2, 1 already on it, 0 refused"
     )
     code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--format", "json")
     assert code == 0 and json.loads(out)["skipped"] == 3

@@ -26,7 +26,12 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", required=True, metavar="VERSION", help="the version to move to")
     p.add_argument("--policy", metavar="NAME", help="the policy's name, if several have VERSION")
     p.add_argument("--workflow", metavar="NAME", help="only cases of this workflow")
-    p.add_argument("--where", metavar="STATE", help="only cases in this state")
+    p.add_argument(
+        "--where",
+        metavar="STATE|CONDITION",
+        help="only cases in this state, or for which this condition over the facts holds "
+        "(e.g. 'order.amount > 100.00')",
+    )
     p.add_argument(
         "--batch", type=int, default=100, metavar="N", help="cases read at a time (default 100)"
     )
@@ -38,7 +43,7 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 @store_verb
 def run(args: argparse.Namespace, url: str) -> int:
     from rulekit.stores import StoreError, open_store
-    from rulekit.stores.live_migration import migrate, version_hash
+    from rulekit.stores.live_migration import InvalidFilter, migrate, version_hash
 
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
@@ -47,14 +52,17 @@ def run(args: argparse.Namespace, url: str) -> int:
             to = version_hash(store, args.to, args.policy)
         except StoreError as e:
             raise UsageError(f"--to {args.to}: {e.message}") from None
-        done = migrate(
-            store,
-            to,
-            workflow=args.workflow,
-            state=args.where,
-            batch=args.batch,
-            dry_run=args.dry_run,
-        )
+        try:
+            done = migrate(
+                store,
+                to,
+                workflow=args.workflow,
+                where=args.where,
+                batch=args.batch,
+                dry_run=args.dry_run,
+            )
+        except InvalidFilter as e:
+            raise UsageError(f"--{e}") from None
     if args.format == "json":
         print(json.dumps({"to": args.to, "dry_run": args.dry_run, **done.to_dict()}, indent=2))
     else:

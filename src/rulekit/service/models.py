@@ -357,7 +357,12 @@ class MigrateCases(BaseModel):
         default=None, max_length=200, pattern=TEXT_PATTERN, description="its policy's name"
     )
     workflow: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
-    state: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
+    where: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=TEXT_PATTERN,
+        description="a state's name, or a condition over the case's facts",
+    )
     batch: int = Field(default=100, ge=1, le=1000)
     dry_run: bool = False
 

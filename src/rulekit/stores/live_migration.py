@@ -10,10 +10,12 @@ Layer: imports :mod:`rulekit.core`, :mod:`rulekit.runtime` and the stores' base.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulekit.core.errors import StepRefused
+from rulekit.core.errors import CompileError, EvaluationError, StepRefused
+from rulekit.expr.expression import Expression, compile_expression
 from rulekit.runtime.store import StoredCase, StoreError
 from rulekit.stores.base import SqlStore
 
@@ -37,6 +39,47 @@ class Moved:
         }
 
 
+class InvalidFilter(ValueError):
+    """A ``where`` condition that does not compile against a policy's facts, or fails."""
+
+
+_STATE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Where:
+    """``where``: a state's name, or a condition over a case's facts (checked against the
+    facts of each version the cases are on, compiled once per version)."""
+
+    def __init__(self, store: SqlStore, text: str | None) -> None:
+        self.store, self.text = store, text
+        self.state = text if text is not None and _STATE.fullmatch(text) else None
+        self.compiled: dict[str, Expression] = {}
+
+    def holds(self, case: StoredCase) -> bool:
+        if self.text is None:
+            return True
+        if self.state is not None:
+            return case.state == self.state
+        condition = self.compiled.get(case.policy)
+        if condition is None:
+            facts = self.store.engine(case.policy).policy.facts
+            try:
+                # enum facts are stored as their members' names: strings to a filter
+                types = {
+                    k: "string" if f.type.kind == "enum" else str(f.type) for k, f in facts.items()
+                }
+                condition = compile_expression(self.text, types)
+            except CompileError as e:
+                raise InvalidFilter(f"where {self.text!r}: {e.diagnostics[0].message}") from None
+            if condition.type.kind != "bool":
+                raise InvalidFilter(f"where {self.text!r} is {condition.type}, not a condition")
+            self.compiled[case.policy] = condition
+        try:
+            return bool(condition.evaluate(case.facts, now=case.updated_at))
+        except EvaluationError as e:
+            raise InvalidFilter(f"where {self.text!r} on case {case.id}: {e}") from None
+
+
 def version_hash(store: SqlStore, version: str, name: str | None = None) -> str:
     """The hash of the registered policy version ``version`` (of policy ``name`` when
     given); a :class:`StoreError` ``unknown_policy`` when none or several match."""
@@ -56,18 +99,21 @@ def migrate(
     to: str,
     *,
     workflow: str | None = None,
-    state: str | None = None,
+    where: str | None = None,
     batch: int = 100,
     dry_run: bool = False,
 ) -> Moved:
-    """Move the open cases of ``to``'s policy (narrowed to ``workflow`` and ``state``) to
-    the version whose hash is ``to``, ``batch`` cases read at a time; ``dry_run``: change
-    nothing, say what would move."""
+    """Move the open cases of ``to``'s policy (narrowed to ``workflow``, and by ``where``:
+    a state's name, or a condition over the case's facts such as ``order.amount > 100``)
+    to the version whose hash is ``to``, ``batch`` cases read at a time; ``dry_run``:
+    change nothing, say what would move. Raises :class:`InvalidFilter` for a ``where``
+    that is no condition over the facts."""
     target = store.engine(to).policy
+    wanted = _Where(store, where)
     out = Moved()
     after: str | None = None
     while True:
-        page = store.cases(workflow=workflow, state=state, after=after, limit=batch)
+        page = store.cases(workflow=workflow, state=wanted.state, after=after, limit=batch)
         if not page:
             return out
         after = page[-1].id
@@ -77,7 +123,7 @@ def migrate(
             if case.policy == to:
                 out.skipped += 1
                 continue
-            if store.engine(case.policy).policy.name != target.name:
+            if store.engine(case.policy).policy.name != target.name or not wanted.holds(case):
                 continue
             try:
                 if dry_run:

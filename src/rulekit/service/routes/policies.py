@@ -14,7 +14,8 @@ from rulekit.service.models import (
     RefusedCase,
     rendered,
 )
-from rulekit.stores.live_migration import migrate, version_hash
+from rulekit.service.problems import Problem
+from rulekit.stores.live_migration import InvalidFilter, migrate, version_hash
 
 router = APIRouter(tags=["policies"])
 
@@ -34,14 +35,17 @@ def migrate_cases(body: MigrateCases, service: Served, who: Who) -> Response:
     version are skipped, so asking again resumes a migration that stopped."""
     require_admin(who)
     store = service.store
-    done = migrate(
-        store,
-        version_hash(store, body.to, body.policy),
-        workflow=body.workflow,
-        state=body.state,
-        batch=body.batch,
-        dry_run=body.dry_run,
-    )
+    try:
+        done = migrate(
+            store,
+            version_hash(store, body.to, body.policy),
+            workflow=body.workflow,
+            where=body.where,
+            batch=body.batch,
+            dry_run=body.dry_run,
+        )
+    except InvalidFilter as e:
+        raise Problem("invalid_request", str(e)) from None
     return rendered(
         MigrationReport(
             to=body.to,
