@@ -1,6 +1,6 @@
 """Migrating stored cases to a later version (docs/live-changes.md, "Migrations"), on
-SQLite and PostgreSQL: one transaction per case, idempotent, resumable, and never half
-of a step."""
+every store (races: SQLite and PostgreSQL): one transaction per case, idempotent,
+resumable, and never half of a step."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 import rulekit
 from rulekit import StepRefused
-from rulekit.stores import SqlStore
+from rulekit.runtime import Store
 from rulekit.stores.live_migration import migrate, version_hash
 from support import TESTS
 
@@ -22,7 +22,7 @@ from .backends import Backend
 V1, V2 = (rulekit.load(TESTS / "migrate" / f"{n}.rk") for n in ("v1", "v2"))
 
 
-def _cases(store: SqlStore, n: int, asked: bool = True) -> list[str]:
+def _cases(store: Store, n: int, asked: bool = True) -> list[str]:
     ids = []
     for i in range(n):
         case, _ = store.open(
@@ -34,14 +34,14 @@ def _cases(store: SqlStore, n: int, asked: bool = True) -> list[str]:
     return ids
 
 
-def _both(store: SqlStore) -> tuple[str, str]:
+def _both(store: Store) -> tuple[str, str]:
     return store.register(V1), store.register(V2)
 
 
 def test_every_open_case_moves_with_a_record_and_a_second_run_is_a_no_op(
-    sql_backend: Backend,
+    backend: Backend,
 ) -> None:
-    store = sql_backend.sql()
+    store = backend.open()
     old, new = _both(store)
     ids = _cases(store, 5)
     assert version_hash(store, "2") == new
@@ -61,25 +61,26 @@ def test_every_open_case_moves_with_a_record_and_a_second_run_is_a_no_op(
 
 
 def test_a_run_stopped_half_way_is_resumed_by_running_it_again(
-    sql_backend: Backend, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = sql_backend.sql()
+    store = backend.open()
     _, new = _both(store)
     ids = _cases(store, 6)
-    real = SqlStore.migrate_case
+    kind = type(store)
+    real = kind.migrate_case
     calls = 0
 
-    def crashing(self: SqlStore, case_id: str, to: str) -> object:
+    def crashing(self: Store, case_id: str, to: str) -> object:
         nonlocal calls
         calls += 1
         if calls == 4:
             raise RuntimeError("the process died here")
         return real(self, case_id, to)
 
-    monkeypatch.setattr(SqlStore, "migrate_case", crashing)
+    monkeypatch.setattr(kind, "migrate_case", crashing)
     with pytest.raises(RuntimeError):
         migrate(store, new, batch=4)
-    monkeypatch.setattr(SqlStore, "migrate_case", real)
+    monkeypatch.setattr(kind, "migrate_case", real)
     moved = [i for i in ids if store.get(i).policy == new]
     assert moved == ids[:3]  # each case whole or not at all
     rest = migrate(store, new, batch=4)
@@ -120,8 +121,8 @@ def test_steps_racing_a_migration_are_never_lost_nor_see_half_a_case(
         assert [r.seq for r in history] == list(range(len(history)))
 
 
-def test_a_migrated_case_replays_to_itself(sql_backend: Backend) -> None:
-    store = sql_backend.sql()
+def test_a_migrated_case_replays_to_itself(backend: Backend) -> None:
+    store = backend.open()
     old, new = _both(store)
     (case_id,) = _cases(store, 1)
     store.migrate_case(case_id, new)
@@ -140,8 +141,8 @@ def test_a_migrated_case_replays_to_itself(sql_backend: Backend) -> None:
     assert steps(rebuilt.history) == steps(history)
 
 
-def test_a_version_without_a_block_for_the_case_refuses_it(sql_backend: Backend) -> None:
-    store = sql_backend.sql()
+def test_a_version_without_a_block_for_the_case_refuses_it(backend: Backend) -> None:
+    store = backend.open()
     old, new = _both(store)
     (case_id,) = _cases(store, 1)
     store.migrate_case(case_id, new)

@@ -1,11 +1,12 @@
 """Moving a store's open cases to a later policy version (docs/live-changes.md,
 "Migrations"): what ``rulekit migrate`` and the service's admin endpoint run.
 
-Each case moves in a transaction of its own (:meth:`SqlStore.migrate_case`), so a run
+Each case moves in a transaction of its own (``migrate_case`` of a store), so a run
 that stops half-way (a crash, a kill) leaves every case either moved or not, and
 running it again moves the rest: a case already on the version is skipped.
 
-Layer: imports :mod:`rulekit.core`, :mod:`rulekit.runtime` and the stores' base.
+Layer: imports :mod:`rulekit.core`, :mod:`rulekit.expr` and :mod:`rulekit.runtime`; works
+on any store (:class:`rulekit.runtime.Store`), SQL or in memory.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any
 
 from rulekit.core.errors import CompileError, EvaluationError, StepRefused
 from rulekit.expr.expression import Expression, compile_expression
-from rulekit.runtime.store import StoredCase, StoreError
-from rulekit.stores.base import SqlStore
+from rulekit.runtime.store import Store, StoredCase, StoreError
 
 
 @dataclass
@@ -50,7 +50,7 @@ class _Where:
     """``where``: a state's name, or a condition over a case's facts (checked against the
     facts of each version the cases are on, compiled once per version)."""
 
-    def __init__(self, store: SqlStore, text: str | None) -> None:
+    def __init__(self, store: Store, text: str | None) -> None:
         self.store, self.text = store, text
         self.state = text if text is not None and _STATE.fullmatch(text) else None
         self.compiled: dict[str, Expression] = {}
@@ -80,7 +80,7 @@ class _Where:
             raise InvalidFilter(f"where {self.text!r} on case {case.id}: {e}") from None
 
 
-def version_hash(store: SqlStore, version: str, name: str | None = None) -> str:
+def version_hash(store: Store, version: str, name: str | None = None) -> str:
     """The hash of the registered policy version ``version`` (of policy ``name`` when
     given); a :class:`StoreError` ``unknown_policy`` when none or several match."""
     found = [
@@ -95,7 +95,7 @@ def version_hash(store: SqlStore, version: str, name: str | None = None) -> str:
 
 
 def migrate(
-    store: SqlStore,
+    store: Store,
     to: str,
     *,
     workflow: str | None = None,
@@ -140,7 +140,7 @@ def migrate(
                 out.moved.append((case.id, record.source, record.target))
 
 
-def _target(store: SqlStore, old: str, new: str, case: StoredCase) -> str:
+def _target(store: Store, old: str, new: str, case: StoredCase) -> str:
     """The state the block of ``new`` moves ``case`` (of version ``old``) to."""
     version = store.engine(old).policy.version or ""
     policy = store.engine(new).policy
