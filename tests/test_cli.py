@@ -490,3 +490,69 @@ def test_a_verb_loads_only_what_it_runs_on(
         [sys.executable, "-c", LOADED_BY, json.dumps(argv), *never], capture_output=True, text=True
     )
     assert (done.stdout.split(), done.stderr) == (["0"] * len(verbs) + ["|"], "")
+
+
+def test_check_migrating_from_reports_what_the_old_version_needs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    new, old = GOLDEN / "migrate_unmapped.rk", GOLDEN / "old" / "migrate_v1.rk"
+    code, out, _ = run(capsys, "check", str(new), "--migrating-from", str(old), "--color", "never")
+    assert code == 1
+    assert "error[RK0341]" in out and "error[RK0343]" in out
+    # Without the old version at hand, only what the new one says alone is checked.
+    code, out, _ = run(capsys, "check", str(new), "--color", "never")
+    assert code == 0 and "RK034" not in out
+
+
+def test_check_migrating_from_a_broken_old_version_is_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    new, broken = GOLDEN / "migrate_unmapped.rk", GOLDEN / "many_problems_sorted.rk"
+    code, _, err = run(capsys, "check", str(new), "--migrating-from", str(broken))
+    assert code == 2 and "the old version does not check" in err
+
+
+def test_migrate_moves_open_cases_then_has_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from decimal import Decimal
+
+    from rulekit import load
+    from rulekit.stores import open_store
+
+    url = str(tmp_path / "cases.db")
+    v1, v2 = (load(Path(__file__).parent / "migrate" / f"{n}.rk") for n in ("v1", "v2"))
+    with open_store(url, migrate=True) as store:
+        store.register(v1)
+        store.register(v2)
+        for i in range(3):
+            facts = {"order": {"amount": Decimal(10)}}
+            store.open("refund", facts, policy=v1.hash, id=f"C-{i}")
+        store.send("C-2", "ask", "buyer")
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--dry-run")
+    assert code == 0 and out.endswith(
+        "would move 3 cases to version 2, 0 already on it, 0 refused\n"
+    )
+    assert "C-2: review -> reviewing" in out
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "review")
+    assert code == 0 and out.startswith("C-2: review -> reviewing\nmoved 1 case to version 2")
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount +")
+    assert code == 2 and "--where 'order.amount +'" in err
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount")
+    assert code == 2 and "not a condition" in err
+    code, out, _ = run(
+        capsys, "migrate", "--store", url, "--to", "2", "--where", "order.amount > 10.00"
+    )
+    assert code == 0 and out.startswith("moved 0 cases")
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--batch", "2")
+    assert (
+        code == 0
+        and out.splitlines()[-1] == "moved 2 cases to version 2, 1 already on it, 0 refused"
+    )
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "2", "--format", "json")
+    assert code == 0 and json.loads(out)["skipped"] == 3
+    # Back to version 1: it has no block for version 2, so every case is refused (exit 1).
+    code, out, _ = run(capsys, "migrate", "--store", url, "--to", "1")
+    assert code == 1 and out.count("refused: ") == 3
+    code, _, err = run(capsys, "migrate", "--store", url, "--to", "9")
+    assert code == 2 and "no policy version '9'" in err

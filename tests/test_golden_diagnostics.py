@@ -7,6 +7,9 @@
   may ask for what `rulekit check --max-open D` adds (RK0710) with a comment
   line `// max-open: D`. What inline directives (`// rulekit: ignore RK0707 -- why`)
   silence is listed after the diagnostics, each with the directive's line and reason.
+  A policy with a `migrate from` block may name the earlier version to check it against,
+  as `rulekit check --migrating-from OLD` does, with `// migrating-from: FILE` (FILE
+  relative to the policy, kept in a subfolder so it is not an input itself).
 
 Each input's output is in the `.out` file beside it. To accept new output
 after a deliberate wording change:
@@ -31,6 +34,7 @@ from rulekit.core.source import Source
 from rulekit.expr.expression import parse_and_check
 from rulekit.expr.stdlib import parse_duration
 from rulekit.policy import FORMATS
+from rulekit.policy.checker import check_migration
 from rulekit.tools import scenarios
 from support import TESTS
 
@@ -40,6 +44,7 @@ POLICIES = sorted(p for p in (GOLDEN / "policies").iterdir() if p.suffix in FORM
 SCENARIOS = sorted((GOLDEN / "scenarios").glob("*.yaml"))
 DECLARE = re.compile(r"^//\s*declare\s+([\w.]+)\s*:\s*(.+?)\s*$", re.M)
 MAX_OPEN = re.compile(r"^//\s*max-open:\s*(\S+)\s*$", re.M)
+MIGRATING_FROM = re.compile(r"^//\s*migrating-from:\s*(\S+)\s*$", re.M)
 
 
 def _render_expression(path: Path) -> str:
@@ -61,6 +66,10 @@ def _render_policy(path: Path) -> str:
     if limit is not None and result.policy is not None and result.ok:
         too_long = times.max_open(result.policy, parse_duration(limit.group(1)))
         result = replace(result, diagnostics=sorted([*result.diagnostics, *too_long], key=sort_key))
+    old = MIGRATING_FROM.search(text)
+    if old is not None and result.policy is not None and result.ok:
+        moved = check_migration(result.policy, load(path.parent / old.group(1)), result.source)
+        result = replace(result, diagnostics=sorted([*result.diagnostics, *moved], key=sort_key))
     if not result.diagnostics:
         out = "checked without problems\n"
     else:

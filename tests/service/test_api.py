@@ -72,6 +72,26 @@ def test_policies_lists_the_served_version(any_client: TestClient, kuaishou: Pol
     assert p["open_cases"] == 1
 
 
+def test_admins_migrate_cases_to_a_version_the_store_has(any_client: TestClient) -> None:
+    """The endpoint runs what `rulekit migrate` runs (tested on both stores in
+    tests/stores/test_migrate_store.py): here, what it answers."""
+    open_case(any_client)
+    body = {"to": "2023-01-31", "dry_run": True}
+    r = any_client.post("/policies/migrate", json=body, headers=auth("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "to": "2023-01-31",
+        "dry_run": True,
+        "moved": [],
+        "skipped": 1,
+        "refused": [],
+    }
+    r = any_client.post("/policies/migrate", json={"to": "1999"}, headers=auth("admin"))
+    assert (r.status_code, r.json()["code"]) == (422, "unknown_policy")
+    r = any_client.post("/policies/migrate", json=body, headers=auth("consumer"))
+    assert r.status_code == 403
+
+
 def test_a_case_from_opening_to_its_refund(any_client: TestClient) -> None:
     c = any_client
     r = c.post(
@@ -659,6 +679,7 @@ ROUTES = {
     ("post", "/effects/{key}/fail"),
     ("post", "/effects/{key}/retry"),
     ("get", "/effects"),
+    ("post", "/policies/migrate"),
 }
 
 

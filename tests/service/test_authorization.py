@@ -53,6 +53,8 @@ ACTOR = {
 
 # Expected outcomes: a status, or a status with the error code it must carry.
 OK, CREATED = 200, 201
+#: the served policy's version (a migration to it has nothing to move: a harmless request)
+KUAISHOU_VERSION = "2023-01-31"
 NOAUTH = (401, "unauthorized")
 HIDDEN = (404, "case_not_found")
 FORBIDDEN = (403, "forbidden")
@@ -178,6 +180,8 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
     "POST /effects/{key}/ack": ADMIN_ONLY,
     "POST /effects/{key}/fail": ADMIN_ONLY,
     "POST /effects/{key}/retry": ADMIN_ONLY,
+    # moving cases to a later version: the operator's (here a dry run to the served version)
+    "POST /policies/migrate": ADMIN_ONLY,
 }
 
 
@@ -246,6 +250,9 @@ def request_for(endpoint: str, case_id: str, parties: dict[str, str], effect: st
         return lambda c, h: c.get("/cases", params=page, headers=h)
     if endpoint == "GET /effects":
         return lambda c, h: c.get("/effects", params={"case_id": case_id}, headers=h)
+    if endpoint == "POST /policies/migrate":
+        body = {"to": KUAISHOU_VERSION, "dry_run": True, "batch": 1000}
+        return lambda c, h: c.post("/policies/migrate", json=body, headers=h)
     method, route = endpoint.split()
     url = path.get(endpoint, route)
     return lambda c, h: c.request(method, url, headers=h)

@@ -43,6 +43,7 @@ VERBS = (
     "serve",
     "worker",
     "db",
+    "migrate",
 )
 
 

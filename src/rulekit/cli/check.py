@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rulekit.analysis import times
     from rulekit.core.diagnostics import Diagnostic
     from rulekit.policy import CheckResult
+    from rulekit.policy.ir import Policy
 
 
 def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +63,13 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         "if nobody acts, e.g. 30d",
     )
     p.add_argument(
+        "--migrating-from",
+        metavar="OLD",
+        help="also check each policy's `migrate from` block against the earlier version OLD "
+        "(a policy file): every state a case can wait in is mapped, new required facts are "
+        "given values (RK0341, RK0343)",
+    )
+    p.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -74,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from rulekit import analysis
     from rulekit.analysis import times
     from rulekit.core import diagnostics as diag
+    from rulekit.policy.checker import check_migration
 
     limit = _max_open(args.max_open)
     if args.explain_times and args.format in ("github", "sarif"):
@@ -81,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     files = _policy_files(args.paths)
     if not files:
         raise UsageError("no policy files found in " + ", ".join(args.paths))
+    old = _old_version(args.migrating_from)
     results: list[tuple[Path, CheckResult, list[Diagnostic]]] = []
     explained: dict[Path, list[times.WorkflowTimes]] = {}
     names: dict[Path, list[times.Named]] = {}
@@ -93,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
                 names[path] = times.named(result.policy)
             if limit is not None:
                 found = sorted([*found, *times.max_open(result.policy, limit)], key=diag.sort_key)
+            if old is not None:
+                moved = check_migration(result.policy, old, result.source)
+                found = sorted([*found, *moved], key=diag.sort_key)
         results.append((path, result, found))
     errors = sum(d.severity == "error" for _, _, ds in results for d in ds)
     warnings = sum(d.severity == "warning" for _, _, ds in results for d in ds)
@@ -208,6 +221,18 @@ def is_policy_file(path: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return True  # let the checker report what is wrong with it
     return keys is None or "policy" in keys
+
+
+def _old_version(path: str | None) -> Policy | None:
+    """The policy ``--migrating-from`` names, which must itself check (exit 2 if not)."""
+    if path is None:
+        return None
+    from rulekit import analysis
+
+    result = analysis.check(path)
+    if result.policy is None or not result.ok:
+        raise UsageError(f"--migrating-from {path}: the old version does not check")
+    return result.policy
 
 
 def _use_color(choice: str) -> bool:

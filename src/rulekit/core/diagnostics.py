@@ -74,6 +74,10 @@ CODES: dict[str, str] = {
     "RK0334": "named condition or value reads the event",
     "RK0335": "invalid fact default",
     "RK0338": "`reschedule` not on a `stay`",
+    "RK0340": "migration names an unknown workflow or state",
+    "RK0341": "migration leaves an old state unmapped",
+    "RK0342": "invalid `migrate from` block",
+    "RK0343": "migration does not fit the old version",
     # Analyses (warnings)
     "RK0701": "unreachable state",
     "RK0702": "state with no way out",

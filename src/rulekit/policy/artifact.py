@@ -139,6 +139,17 @@ def to_json(policy: ir.Policy) -> dict[str, Any]:
         ]
     if policy.calendars:  # likewise
         body["calendars"] = [{"name": c.name, **c.to_data()} for c in policy.calendars]
+    if policy.migrations:  # likewise
+        body["migrations"] = [
+            {
+                "from": m.from_version,
+                "states": {wf: dict(states) for wf, states in m.states.items()},
+                "assigns": [{"fact": a.fact, "value": _expr(a.value)} for a in m.assigns],
+                "deadlines": m.deadlines,
+                "at": _at(m.at),
+            }
+            for m in policy.migrations.values()
+        ]
     body["hash"] = content_hash(body)
     return body
 
@@ -467,6 +478,7 @@ class _Reader:
                 stdlib.time_zone(p["timezone"])
             except stdlib.CelError as e:
                 self.fail(f"policy timezone: {e}")
+        migrations = self.migrations(d.get("migrations", []), env, consts, facts, workflows)
         if self.problems:
             return None
         return ir.Policy(
@@ -486,7 +498,43 @@ class _Reader:
             self.cost_limit,
             conditions,
             self.calendars,
+            migrations,
         )
+
+    def migrations(
+        self,
+        data: list[dict[str, Any]],
+        env: Mapping[str, Type],
+        consts: Mapping[str, tuple[Type, Any]],
+        facts: Mapping[str, ir.Fact],
+        workflows: Mapping[str, ir.Workflow],
+    ) -> dict[str, ir.Migration]:
+        """The `migrate from` blocks, their states and facts checked as the checker does."""
+        out: dict[str, ir.Migration] = {}
+        for m in data:
+            where = f"migration from {m['from']!r}"
+            if m["from"] in out:
+                self.fail(f"{where}: written twice")
+            for wf, states in m["states"].items():
+                if wf not in workflows:
+                    self.fail(f"{where}: unknown workflow {wf!r}")
+                    continue
+                for target in states.values():
+                    if target not in workflows[wf].states:
+                        self.fail(f"{where}: target state {target!r} does not exist")
+            assigns = []
+            for a in m["assigns"]:
+                if a["fact"] not in facts:
+                    self.fail(f"{where}: unknown fact {a['fact']!r}")
+                    continue
+                where_set = f"{where}, set {a['fact']}"
+                value = self.expr(a["value"], env, consts, where_set, facts[a["fact"]].type)
+                if value is not None:
+                    assigns.append(ir.Assign(a["fact"], value))
+            out[m["from"]] = ir.Migration(
+                m["from"], m["states"], tuple(assigns), m["deadlines"], self.pos(m.get("at"))
+            )
+        return out
 
     def workflow(
         self,

@@ -222,6 +222,29 @@ class ClockDecl(Located):
     expiry: Transition
 
 
+@dataclass(frozen=True)
+class StateMap(Located):
+    """``state WORKFLOW.OLD -> NEW`` in a ``migrate from`` block."""
+
+    workflow: Name
+    old: Name
+    new: Name
+
+
+@dataclass(frozen=True)
+class Migration(Located):
+    """``migrate from "VERSION" { ... }``: how a case of an earlier version moves over.
+
+    ``options`` are the ``NAME VALUE`` clauses as written (only ``deadlines keep`` or
+    ``deadlines recompute`` is valid: the checker says so, RK0342), so that a typo is a
+    diagnostic with a caret rather than a syntax error."""
+
+    from_version: Name
+    states: tuple[StateMap, ...]
+    assigns: tuple[Assign, ...]
+    options: tuple[tuple[Name, Name], ...]
+
+
 Part = State | EveryBlock | Use | ClockDecl
 
 
@@ -253,3 +276,5 @@ class Policy(Located):
     conditions: tuple[ConditionDecl, ...] = ()
     #: working-day calendars: `calendar NAME from "FILE"`
     calendars: tuple[CalendarDecl, ...] = ()
+    #: `migrate from "VERSION" { ... }` blocks
+    migrations: tuple[Migration, ...] = ()

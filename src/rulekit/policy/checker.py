@@ -115,6 +115,9 @@ class _Checker:
     #: every clock the workflow being built declares, with an error or not
     clock_names: set[str] = field(default_factory=set)
 
+    #: the `migrate from` blocks that checked, by the version they migrate from
+    migrations: dict[str, ir.Migration] = field(default_factory=dict)
+
     # -- reporting ------------------------------------------------------------------
     def error(
         self,
@@ -1142,6 +1145,89 @@ class _Checker:
             return None
         return ir.Emit(decl.name, tuple((p, given[p]) for p in params))
 
+    # -- migrations -------------------------------------------------------------------
+    def migration_blocks(self, workflows: Mapping[str, ir.Workflow]) -> None:
+        """Check each `migrate from` block against this version (RK0340, RK0342); what
+        it says about the old version is checked when that is at hand
+        (:func:`check_migration`)."""
+        seen: dict[str, ast.Name] = {}
+        for m in self.policy.migrations:
+            built = self.migration(m, workflows)
+            version = m.from_version.text
+            if version in seen or version == self.policy.version:
+                why = "twice" if version in seen else "though it is this policy's own version"
+                self.error(
+                    "RK0342",
+                    f'`migrate from "{version}"` is written {why}',
+                    m.from_version,
+                    "write one block per earlier version",
+                )
+            elif built is not None:
+                self.migrations[version] = built
+            seen.setdefault(version, m.from_version)
+
+    def migration(
+        self, m: ast.Migration, workflows: Mapping[str, ir.Workflow]
+    ) -> ir.Migration | None:
+        ok = True
+        states: dict[str, dict[str, str]] = {}
+        for sm in m.states:
+            wf = workflows.get(sm.workflow.text)
+            if wf is None:
+                self.unknown("RK0340", "workflow", sm.workflow, workflows, " to migrate to")
+                ok = False
+                continue
+            if sm.new.text not in wf.states:
+                extra = f" to migrate to in workflow {wf.name}"
+                self.unknown("RK0340", "state", sm.new, wf.states, extra)
+                ok = False
+                continue
+            mapped = states.setdefault(wf.name, {})
+            if sm.old.text in mapped:
+                self.error(
+                    "RK0342",
+                    f"state `{sm.old.text}` of workflow {wf.name} is mapped twice",
+                    sm.old,
+                    "a case in that state can move to one state only: keep one mapping",
+                )
+                ok = False
+                continue
+            mapped[sm.old.text] = sm.new.text
+        deadlines = "keep"
+        for key, value in m.options:
+            if key.text != "deadlines" or value.text not in ("keep", "recompute"):
+                self.error(
+                    "RK0342",
+                    f"`{key.text} {value.text}` is not a migration clause",
+                    key,
+                    "write `deadlines keep` or `deadlines recompute`",
+                )
+                ok = False
+            else:
+                deadlines = value.text
+        scope = _Scope(
+            dict(self.env),
+            {k: (c.type, c.value) for k, c in self.constants.items()},
+            {k: c.expr.compiled for k, c in self.conditions.items()},
+        )
+        assigns = []
+        for assign in m.assigns:
+            fact = self.fact_types.get(assign.fact.text)
+            if fact is None:
+                self.unknown("RK0310", "fact", assign.fact, self.fact_types)
+                ok = False
+                continue
+            checked = self.expression(
+                assign.expr, scope, None, f"the value of `{assign.fact.text}`", "RK0309", fact.type
+            )
+            if checked is None:
+                ok = False
+            else:
+                assigns.append(ir.Assign(assign.fact.text, checked))
+        if not ok:
+            return None
+        return ir.Migration(m.from_version.text, states, tuple(assigns), deadlines, position(m))
+
     def auto_cycles(self, wf: ast.Workflow, states: Mapping[str, ir.State]) -> None:
         """Automatic transitions that would chain forever once their condition holds."""
         edges: dict[str, list[ir.Transition]] = {
@@ -1243,6 +1329,7 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
     c = _Checker(policy)
     c.declarations()
     workflows = c.workflows()
+    c.migration_blocks(workflows)
     problems = sorted(c.diagnostics, key=diag.sort_key)
     if any(d.severity == "error" for d in problems):
         return None, problems
@@ -1263,5 +1350,82 @@ def check(policy: ast.Policy) -> tuple[ir.Policy | None, list[Diagnostic]]:
         cost_limit=c.cost_limit,
         conditions=c.conditions,
         calendars=c.time_rules.calendars,
+        migrations=c.migrations,
     )
     return result, problems
+
+
+def check_migration(new: ir.Policy, old: ir.Policy, source: Source) -> list[Diagnostic]:
+    """Check ``new``'s `migrate from` block for ``old`` against ``old`` itself.
+
+    Every state of the old version that can hold an open case (reachable from its
+    initial state, not final) must land somewhere: mapped, or kept by name (RK0341);
+    a mapping must name a state the old version has (RK0343); and a required fact the
+    old version did not have must be given a value (RK0343). ``source`` is the new
+    policy's text, for the carets."""
+    where = f'`migrate from "{old.version}"`'
+    migration = new.migrations.get(old.version or "")
+    problems: list[Diagnostic] = []
+
+    def report(code: str, message: str, at: ir.Position, help: str) -> None:
+        start = source.offset(at.line, at.column) or 0
+        end = source.offset(at.end_line, at.end_column) or start
+        span = Span(start, max(end, start + 1))
+        problems.append(diag.make(code, message, source, span, help=help))
+
+    if migration is None:
+        head = ir.Position(source.file, 1, 1, 1, 1)
+        known = ", ".join(f'"{v}"' for v in new.migrations) or "none"
+        report(
+            "RK0341",
+            f'version {new.version} has no `migrate from "{old.version}"` block',
+            head,
+            f"add one to say how its cases move over (blocks written: {known})",
+        )
+        return problems
+    for wf_name, old_wf in old.workflows.items():
+        new_wf = new.workflows.get(wf_name)
+        mapping = migration.states.get(wf_name, {})
+        for old_state in mapping:
+            if old_state not in old_wf.states:
+                report(
+                    "RK0343",
+                    f"state `{old_state}` is not a state of workflow {wf_name} "
+                    f"in version {old.version}",
+                    migration.at,
+                    "map the old version's states: " + ", ".join(sorted(old_wf.states)),
+                )
+        for state in _open_states(old_wf):
+            target = mapping.get(state, state)
+            if new_wf is None or target not in new_wf.states:
+                report(
+                    "RK0341",
+                    f"{where} leaves state `{state}` of workflow {wf_name} unmapped: "
+                    f"version {new.version} has no such state",
+                    migration.at,
+                    f"add `state {wf_name}.{state} -> NEW_STATE` to the block",
+                )
+    added = {a.fact for a in migration.assigns}
+    for name, fact in new.facts.items():
+        if name in old.facts or name in added or fact.optional or fact.default is not None:
+            continue
+        report(
+            "RK0343",
+            f"{where} gives no value to `{name}`, a required fact version "
+            f"{old.version} did not have",
+            migration.at,
+            f"add `set {name} = ...` to the block",
+        )
+    return sorted(problems, key=diag.sort_key)
+
+
+def _open_states(wf: ir.Workflow) -> list[str]:
+    """The states of ``wf`` a case can wait in: reachable from the initial one, not final."""
+    seen, todo = {wf.initial}, [wf.initial]
+    while todo:
+        state = wf.states[todo.pop()]
+        for t in state.transitions:
+            if t.target is not None and t.target not in seen and t.target in wf.states:
+                seen.add(t.target)
+                todo.append(t.target)
+    return sorted(s for s in seen if not wf.states[s].final)

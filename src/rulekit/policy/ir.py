@@ -271,6 +271,22 @@ class Workflow:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """How a case of version ``from_version`` moves over to this policy's version.
+
+    ``states``: workflow -> old state -> new state (a state not named keeps its name);
+    ``assigns``: facts added, computed over the case's facts as they were;
+    ``deadlines``: ``keep`` the waiting deadlines or ``recompute`` them from this
+    version's rules, counted from the time the case entered its state."""
+
+    from_version: str
+    states: Mapping[str, Mapping[str, str]]
+    assigns: tuple[Assign, ...]
+    deadlines: str
+    at: Position
+
+
+@dataclass(frozen=True)
 class Policy:
     """A checked, compiled policy: what ``rulekit.load`` returns."""
 
@@ -295,6 +311,8 @@ class Policy:
     #: working-day calendars, as declared (the first is the default); their content,
     #: read when the policy was compiled
     calendars: tuple[cal.WorkCalendar, ...] = ()
+    #: `migrate from` blocks: the earlier version each applies to -> the migration
+    migrations: Mapping[str, Migration] = field(default_factory=dict)
 
     def workflow(self, name: str) -> Workflow:
         return self.workflows[name]

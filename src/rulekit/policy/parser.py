@@ -176,6 +176,23 @@ class _PolicyBuilder(ExpressionBuilder):
         file = ast.Name(_src(), _tok_span(c[3]), _text(c[3]))
         return ("calendars", ast.CalendarDecl(_src(), _cover(c[0], c[3]), _name(c[1]), file))
 
+    def migrate_decl(self, c: list[Any]) -> tuple[str, ast.Migration]:
+        version = ast.Name(_src(), _tok_span(c[2]), _text(c[2]))
+        states = tuple(x for x in c if isinstance(x, ast.StateMap))
+        assigns = tuple(a for x in c if isinstance(x, tuple) and x[0] == "set" for a in x[1])
+        options = tuple(x[1] for x in c if isinstance(x, tuple) and x[0] == "option")
+        migration = ast.Migration(_src(), _cover(c[0], c[2]), version, states, assigns, options)
+        return ("migrations", migration)
+
+    def migrate_state(self, c: list[Token]) -> ast.StateMap:
+        return ast.StateMap(_src(), _cover(c[0], c[5]), _name(c[1]), _name(c[3]), _name(c[5]))
+
+    def migrate_set(self, c: list[Any]) -> tuple[str, list[ast.Assign]]:
+        return self.set_facts(c)
+
+    def migrate_option(self, c: list[Token]) -> tuple[str, tuple[ast.Name, ast.Name]]:
+        return ("option", (_name(c[0]), _name(c[1])))
+
     def actors_decl(self, c: list[Token]) -> tuple[str, list[ast.Name]]:
         return ("actors", [_name(t) for t in c if t.type == "IDENT"])
 
@@ -474,6 +491,7 @@ class _PolicyBuilder(ExpressionBuilder):
                 "workflows",
                 "conditions",
                 "calendars",
+                "migrations",
             )
         }
         for key, value in c[1:]:
@@ -537,6 +555,7 @@ expr_parser.KEYWORD_NAMES.update(
             "ASSUMPTION",
             "NOTE",
             "CALENDAR",
+            "MIGRATE",
             "CLOCK",
             "STARTS",
             "OPEN",
@@ -568,6 +587,7 @@ _DECLARATIONS = frozenset(
         "FRAGMENT",
         "WORKFLOW",
         "CALENDAR",
+        "MIGRATE",
         "CLOCK",
         "USE",
         "INITIAL",
@@ -708,6 +728,7 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
 def _expressions(policy: ast.Policy) -> list[ast.ExprRef]:
     out = [c.expr for c in policy.constants] + [c.expr for c in policy.conditions]
     out.extend(f.default for f in policy.facts if f.default is not None)
+    out.extend(a.expr for m in policy.migrations for a in m.assigns)
     for wf in (*policy.fragments, *policy.workflows):
         for part in wf.parts:
             transitions: tuple[ast.Transition, ...] = ()

@@ -227,6 +227,10 @@ class _Reader:
             ast.CalendarDecl(self.source, self.span(key), self.name(key), self.name(value))
             for key, value in _pairs(m.get("calendars"))
         )
+        migrations = tuple(
+            self.guarded(lambda k=key, v=value: self.migration(k, v))
+            for key, value in _pairs(m.get("migrate"))
+        )
         tz = m.get("timezone")
         cost_limit = m.get("cost_limit")
         return ast.Policy(
@@ -247,7 +251,26 @@ class _Reader:
             tuple(workflows),
             tuple(c for c in conditions if c is not None),
             calendars,
+            tuple(x for x in migrations if x is not None),
         )
+
+    def migration(self, key: yaml.Node, value: yaml.Node) -> ast.Migration:
+        """``migrate: {"1": {states: {WF: {OLD: NEW}}, set: {FACT: EXPR}, deadlines: keep}}``:
+        the .rk form's ``migrate from "1" { ... }``."""
+        m = _mapping(value)
+        states = tuple(
+            ast.StateMap(self.source, self.span(old), self.name(wf), self.name(old), self.name(new))
+            for wf, olds in _pairs(m.get("states"))
+            for old, new in _pairs(olds)
+        )
+        assigns = tuple(
+            ast.Assign(self.source, self.span(k), self.name(k), self.expr(v))
+            for k, v in _pairs(m.get("set"))
+        )
+        options = tuple(
+            (self.name(k), self.name(v)) for k, v in _pairs(value) if k.value == "deadlines"
+        )
+        return ast.Migration(self.source, self.span(key), self.name(key), states, assigns, options)
 
     def guarded(self, build: Any) -> Any:
         """Build a node; an expression that did not parse drops it (already reported)."""

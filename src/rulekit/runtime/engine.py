@@ -19,6 +19,7 @@ The engine keeps no per-case state of its own: a store can persist a
 from __future__ import annotations
 
 import builtins
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -1004,9 +1005,18 @@ class Engine:
         return out
 
     def replay(
-        self, history: Iterable[Record], workflow: str | None = None, id: str | None = None
+        self,
+        history: Iterable[Record],
+        workflow: str | None = None,
+        id: str | None = None,
+        *,
+        versions: Callable[[str], Engine] | None = None,
     ) -> Case:
-        """Rebuild a case from the inputs recorded in its history."""
+        """Rebuild a case from the inputs recorded in its history.
+
+        A `migrated` record switches to the engine of the policy it names (its ``data``'s
+        ``policy`` hash, looked up with ``versions``) and migrates the case there again,
+        so a migrated case replays on the versions it lived on, each for its stretch."""
         records = list(history)
         if not records or records[0].kind != "open":
             raise ValueError("a history starts with its `open` record")
@@ -1014,15 +1024,97 @@ class Engine:
         wf = workflow or first.workflow
         if wf is None:
             raise ValueError("cannot tell the workflow from the history: pass workflow=")
-        case = self.open(wf, first.data or {}, at=first.at, id=id)
+        engine = self
+        case = engine.open(wf, first.data or {}, at=first.at, id=id)
         for r in records[1:]:
             if r.kind == "event":
                 assert r.event is not None and r.actor is not None
-                self.send(case, r.event, r.actor, r.data, at=r.at, key=r.key)
+                engine.send(case, r.event, r.actor, r.data, at=r.at, key=r.key)
             elif r.kind == "update":
-                self.update(case, r.data or {}, at=r.at)
+                engine.update(case, r.data or {}, at=r.at)
             elif r.kind == "advance":
-                self.advance(case, r.at)
+                engine.advance(case, r.at)
+            elif r.kind == "migrated":
+                if versions is None:
+                    raise ValueError("the history was migrated: pass versions= to replay it")
+                data = r.data or {}
+                engine = versions(str(data["policy"]))
+                case = engine.migrate(case, str(data["from"]), r.at)
+        return case
+
+    def migrate(self, old: Case, from_version: str, at: datetime) -> Case:
+        """``old``, a case of version ``from_version``, as a case of this policy at ``at``:
+        as its `migrate from` block says (docs/live-changes.md, "Migrations"), with a
+        `migrated` record of what changed. ``old`` is left as it was.
+
+        Its state is mapped (or kept by name), the block's facts are computed over the
+        facts as they were, and its deadlines are recomputed from this version's rules,
+        counted from when it entered its state, or kept (``deadlines keep``: a pending
+        deadline whose expression is written the same in the new state keeps its time;
+        the others are counted). Raises :class:`StepRefused` (``cannot_migrate``) when
+        the policy has no block for ``from_version`` or the case does not fit it."""
+        m = self.policy.migrations.get(from_version)
+        wf = self.policy.workflows.get(old.workflow.name)
+        if m is None or wf is None:
+            what = "no `migrate from` block" if m is None else "no such workflow"
+            raise StepRefused(
+                "cannot_migrate",
+                f"version {self.policy.version} has {what} for case of version {from_version}"
+                f" (workflow {old.workflow.name})",
+            )
+        target = m.states.get(wf.name, {}).get(old.state.name, old.state.name)
+        if target not in wf.states:
+            raise StepRefused(
+                "cannot_migrate",
+                f"state `{old.state.name}` has no place in version {self.policy.version}",
+            )
+        values = [
+            (tuple(a.fact.split(".")), _evaluate(a.value.compiled.function, old.facts, at, a.fact))
+            for a in m.assigns
+        ]
+        tree = copy.deepcopy(old.facts)
+        _fill(tree, self._groups)
+        case = Case(wf, wf.states[target], tree, at, old.id)
+        for path, value in values:
+            _set_fact(case, path, value)
+        case.entered = old.entered
+        same = {
+            d[2].deadline.text: d[0]
+            for d in old.deadlines
+            if m.deadlines == "keep" and d[2].deadline is not None
+        }
+        pending = []
+        for order, p in enumerate(self._states[builtins.id(case.state)].deadlines):
+            assert p.tr.deadline is not None
+            kept = same.get(p.tr.deadline.text)
+            due = kept if kept is not None else self._due(p, case.facts, case.entered)
+            if due is not None:
+                pending.append((due, order, p.tr, case.entered))
+        pending.sort(key=lambda d: (d[0], d[1]))
+        case.deadlines = pending
+        clocks = {k: v for k, v in old.clocks.items() if k in wf.clocks}
+        if clocks:
+            case.clocks = clocks
+        case.now = max(at, old.now)
+        case.base = old.base
+        case.history = list(old.history)
+        case.history.append(
+            Record(
+                old.base + len(old.history),
+                at,
+                "migrated",
+                source=old.state.name,
+                target=target,
+                data={
+                    "from": from_version,
+                    "to": self.policy.version,
+                    "policy": self.policy.hash,
+                    "state": [old.state.name, target],
+                    "facts": {".".join(path): value for path, value in values},
+                    "deadlines": m.deadlines,
+                },
+            )
+        )
         return case
 
     # -- storing ---------------------------------------------------------------------------

@@ -275,6 +275,28 @@ class MemoryStore(StepsOnCases):
         self._keep(entry, result, key, before, t)
         return self._stored(entry), result
 
+    def migrate_case(self, case_id: str, to: str) -> Record | None:
+        """As :meth:`rulekit.stores.SqlStore.migrate_case`: move one open case to the
+        version ``to`` (None: it is on it already, or closed)."""
+        entry = self._cases.get(case_id)
+        if entry is None:
+            raise CaseNotFound(case_id)
+        if entry.policy == to or entry.case.final:
+            return None
+        engine = self.engine(to)
+        t = max(self._clock(), entry.case.now)
+        before = entry.case.next_deadline
+        case = engine.migrate(entry.case, entry.engine.policy.version or "", t)
+        entry.case, entry.engine, entry.policy = case, engine, to
+        entry.version += 1
+        entry.updated_at = t
+        due = case.next_deadline
+        if due != before:
+            entry.due = due
+            if due is not None:
+                heapq.heappush(self._due, (due, next(self._order), case_id))
+        return case.history[-1]
+
     def fire_due(self, *, limit: int = 100, now: datetime | None = None) -> list[Fired]:
         """Fire the deadlines due before ``now`` (default: the store's clock), ``limit`` at
         most, earliest first; each recorded at its due time. A deadline that fails is

@@ -299,6 +299,12 @@ class Store(Protocol):
         """Fire the deadlines due before ``now``, earliest first, ``limit`` at most."""
         ...
 
+    def migrate_case(self, case_id: str, to: str) -> Record | None:
+        """Move one open case to the policy version ``to`` (a hash), as that version's
+        `migrate from` block says, with a `migrated` record; None when the case is on
+        ``to`` already or closed (docs/live-changes.md, "Migrations")."""
+        ...
+
     def get(self, case_id: str) -> StoredCase: ...
 
     def history(self, case_id: str, *, after: int = -1, limit: int | None = None) -> list[Record]:

@@ -349,6 +349,43 @@ class PolicyList(BaseModel):
     policies: list[PolicyView]
 
 
+class MigrateCases(BaseModel):
+    """``POST /policies/migrate``: move open cases to a later version (``rulekit migrate``)."""
+
+    to: str = Field(max_length=200, pattern=TEXT_PATTERN, description="the version to move to")
+    policy: str | None = Field(
+        default=None, max_length=200, pattern=TEXT_PATTERN, description="its policy's name"
+    )
+    workflow: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
+    where: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=TEXT_PATTERN,
+        description="a state's name, or a condition over the case's facts",
+    )
+    batch: int = Field(default=100, ge=1, le=1000)
+    dry_run: bool = False
+
+
+class MovedCase(BaseModel):
+    case: str
+    from_state: str
+    to_state: str
+
+
+class RefusedCase(BaseModel):
+    case: str
+    why: str
+
+
+class MigrationReport(BaseModel):
+    to: str
+    dry_run: bool
+    moved: list[MovedCase]
+    skipped: int = Field(description="open cases already on the version")
+    refused: list[RefusedCase]
+
+
 def rendered(view: BaseModel, status_code: int = 200) -> Response:
     """``view`` as the response, serialized once, by pydantic's own JSON encoder.
 

@@ -534,6 +534,62 @@ class SqlStore(StepsOnCases):
 
         return self._run(work, write=True, safe=key is not None)
 
+    def migrate_case(self, case_id: str, to: str) -> Record | None:
+        """Move one open case to the policy version ``to`` (a hash), as that version's
+        `migrate from` block says, in a transaction of its own; returns the `migrated`
+        record, or None when there is nothing to do (the case is on ``to`` already, or
+        closed): running it again is a no-op, so a migration stopped half-way is resumed
+        by running it again.
+
+        The case's row is locked as a step locks it: a step on the case waits for the
+        migration or the migration for the step, never half of one and half of the other.
+        Raises :class:`StepRefused` (``cannot_migrate``) when ``to`` has no block for the
+        case's version or the case does not fit it."""
+
+        def work(cur: Cursor) -> Record | None:
+            row = self._lock_case(cur, case_id)
+            if row is None:
+                raise CaseNotFound(case_id)
+            if row[1] == to or bool(row[4]):
+                return None
+            loaded = self._load(row, cur)
+            engine = self._engine(cur, to)
+            t = max(self.dialect.now(cur), loaded.case.now)
+            case = engine.migrate(loaded.case, loaded.engine.policy.version or "", t)
+            tp = self.dialect.time_param
+            due = case.next_deadline
+            cur.execute(
+                "UPDATE rk_cases SET policy_hash = ?, state = ?, final = ?, outcome = ?, "
+                "facts = ?, deadlines = ?, case_time = ?, records = ?, version = ?, "
+                "updated_at = ?, next_due = ?, clocks = ?, entered_at = ? "
+                "WHERE id = ? AND version = ?",
+                (
+                    to,
+                    case.state.name,
+                    case.state.final,
+                    case.outcome,
+                    codec.dumps(case.facts),
+                    _pending_json(Engine.pending(case)),
+                    tp(case.now),
+                    case.base + len(case.history),
+                    loaded.version + 1,
+                    tp(t),
+                    tp(due) if due is not None else None,
+                    _clocks_json(case),
+                    codec.isoformat(case.entered),
+                    case_id,
+                    loaded.version,
+                ),
+            )
+            writes = _Writes()
+            self._collect_step(
+                writes, case_id, tuple(case.history), None, None, loaded.next_due, due, t
+            )
+            writes.flush(cur)
+            return case.history[-1]
+
+        return self._run(work, write=True)
+
     def _stepped(self, row: Any, loaded: _Loaded, t: datetime) -> StoredCase:
         """The case as a step at ``t`` on the case of ``row`` left it: what :meth:`get` would
         read back (times as the database gives them), without reading it again."""
@@ -908,7 +964,7 @@ class SqlStore(StepsOnCases):
         writes: _Writes,
         case_id: str,
         records: tuple[Record, ...],
-        result: StepResult,
+        result: StepResult | None,
         key: Key | None,
         due_before: datetime | None,
         due_after: datetime | None,
@@ -934,6 +990,7 @@ class SqlStore(StepsOnCases):
             for i, e in enumerate(r.effects)
         )
         if key is not None:
+            assert result is not None, "a keyed step has a result"
             writes.keys.append(
                 (
                     case_id,

@@ -152,6 +152,7 @@ def _anchors(tree: ast.Policy, extra: list[int]) -> list[tuple[int, int]]:
         *tree.events,
         *tree.effects,
         *tree.calendars,
+        *tree.migrations,
     ]
     for w in (*tree.fragments, *tree.workflows):
         nodes.append(w.name)
@@ -352,12 +353,33 @@ class _YamlBuilder:
         sections.append(
             ("effects", _Map([(e.name.text, _fields(e.params), id(e)) for e in p.effects]), None)
         )
+        sections.append(
+            (
+                "migrate",
+                _Map([(m.from_version.text, self.migration(m), id(m)) for m in p.migrations]),
+                None,
+            )
+        )
         for key, flows in (("fragments", p.fragments), ("workflows", p.workflows)):
             entries: list[tuple[str, _Node, int | None]] = [
                 (w.name.text, self.workflow(w), id(w.name)) for w in flows
             ]
             sections.append((key, _Map(entries, spaced=True), None))
         return _Map(top + [s for s in sections if not _empty(s[1])])
+
+    def migration(self, m: ast.Migration) -> _Map:
+        """A `migrate from` block as the YAML form's ``migrate`` entry."""
+        by_workflow: dict[str, list[tuple[str, _Node, int | None]]] = {}
+        for sm in m.states:
+            by_workflow.setdefault(sm.workflow.text, []).append(
+                (sm.old.text, _Scalar(sm.new.text), None)
+            )
+        entries: list[tuple[str, _Node, int | None]] = [
+            ("states", _Map([(wf, _Map(olds), None) for wf, olds in by_workflow.items()]), None),
+            ("set", _Map([(a.fact.text, self.expr(a.expr), None) for a in m.assigns]), None),
+        ]
+        entries += [(k.text, _Scalar(v.text), None) for k, v in m.options]
+        return _Map([e for e in entries if not _empty(e[1])])
 
     def fact(self, f: ast.FactDecl) -> _Node:
         t = _Scalar(str(f.type) + ("?" if f.optional else ""))
@@ -795,6 +817,16 @@ class _RkPrinter:
         for group in rest:
             for n, (anchor, text) in enumerate(group):
                 self.line(anchor, text, blank=n == 0)
+        for m in p.migrations:
+            self.line(id(m), f"migrate from {_rk_string(m.from_version.text)} {{", blank=True)
+            self.lines.extend(
+                f"  state {sm.workflow.text}.{sm.old.text} -> {sm.new.text}" for sm in m.states
+            )
+            if m.assigns:
+                sets = ", ".join(f"{a.fact.text} = {a.expr.text}" for a in m.assigns)
+                self.lines.append(f"  set {sets}")
+            self.lines.extend(f"  {k.text} {v.text}" for k, v in m.options)
+            self.lines.append("}")
         for w in (*p.fragments, *p.workflows):
             self.workflow(w)
         end = self.notes.get(0)

@@ -52,6 +52,10 @@ _STATEMENTS = frozenset(
         "fragment",
         "workflow",
         "calendar_decl",
+        "migrate_decl",
+        "migrate_state",
+        "migrate_set",
+        "migrate_option",
         "fact_decl",
         "state",
         "every_block",
@@ -61,9 +65,9 @@ _STATEMENTS = frozenset(
     ]
 )
 #: Blocks whose content is indented one level (an enum's braces hold one line).
-_BLOCKS = frozenset(["facts", "fragment", "workflow", "state_body", "every_block"])
+_BLOCKS = frozenset(["facts", "fragment", "workflow", "state_body", "every_block", "migrate_decl"])
 #: Lists whose continuation lines align with their first element.
-_LISTS = frozenset(["set_facts", "effect_args", "payload", "ident_list"])
+_LISTS = frozenset(["set_facts", "migrate_set", "effect_args", "payload", "ident_list"])
 _LIST_PUNCTUATION = frozenset(["SET", "LPAR", "RPAR", "COMMA"])
 _NO_SPACE_BEFORE = frozenset(["COMMA", "RPAR", "COLON", "QMARK", "DOT", "LPAR"])
 _NO_SPACE_AFTER = frozenset(["LPAR", "DOT"])
