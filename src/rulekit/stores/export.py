@@ -191,6 +191,13 @@ def export(
 
 
 # -- reading a file --------------------------------------------------------------------------
+def bounded(f: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``f``, none read past :data:`MAX_LINE` bytes (a longer one is cut there,
+    and :func:`read` refuses it): a hostile file cannot make a line fill memory."""
+    while raw := f.readline(MAX_LINE + 1):
+        yield raw
+
+
 def read(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any] | ExportedCase]]:
     """The header (a dict) and then each case of an export file, with its line number;
     raises :class:`ImportProblem` at the first line that is not one."""

@@ -17,11 +17,12 @@ Layer: tools; imports the runtime only.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
-import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from rulekit.core.errors import RuleError, StepRefused
@@ -116,30 +117,27 @@ def parse_gate(text: str) -> str:
     raise ValueError(f"unknown gate {text!r} (use effects, refused or state>N)")
 
 
-def sample(cases: Iterable[tuple[str, list[Record]]], n: int | None, seed: int) -> Iterator[Any]:
-    """About ``n`` of ``cases``, kept or not by a hash of the case id and ``seed`` alone, so
-    the same store gives the same sample whatever order it is read in; without ``n``, all."""
+def sample(
+    cases: Iterable[tuple[str, list[Record]]], n: int | None, seed: int
+) -> Iterator[tuple[str, list[Record]]]:
+    """``n`` of ``cases``: those whose id hashes lowest with ``seed``, so the same cases
+    whatever order they are read in, yielded in id order; without ``n``, all as they come.
+
+    Memory holds the ``n`` kept (a heap), never the whole store.
+    """
     if n is None:
         yield from cases
         return
-    # A reservoir would hold n histories; a keep-or-not draw per id holds none, at the price
-    # of an approximate count. Replays cost more than reads, so that is the trade we want.
-    rate: float | None = None
-    total: list[tuple[str, list[Record]]] = []
-    for item in cases:
-        if rate is None:
-            total.append(item)
-            if len(total) <= n:
-                continue
-            rate = n / len(total)
-            for kept in total:
-                if random.Random(f"{seed}:{kept[0]}").random() < rate:
-                    yield kept
-            total = []
-            continue
-        if random.Random(f"{seed}:{item[0]}").random() < rate:
-            yield item
-    yield from total  # no more than n cases: all of them
+    kept: list[tuple[int, str, list[Record]]] = []
+    for case_id, history in cases:
+        digest = hashlib.sha256(f"{seed}:{case_id}".encode()).digest()
+        rank = -int.from_bytes(digest[:8], "big")  # a max-heap of the n lowest
+        if len(kept) < n:
+            heapq.heappush(kept, (rank, case_id, history))
+        elif rank > kept[0][0]:
+            heapq.heapreplace(kept, (rank, case_id, history))
+    for _rank, case_id, history in sorted(kept, key=lambda k: k[1]):
+        yield case_id, history
 
 
 def assess(
@@ -266,7 +264,12 @@ def _moved(seconds: float | None) -> str:
     if seconds is None:
         return "appears/disappears"
     sign = "earlier" if seconds < 0 else "later"
-    return f"{timedelta(seconds=abs(seconds))} {sign}"
+    left, parts = int(abs(seconds)), list[str]()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return f"{''.join(parts)} {sign}"
 
 
 def _line(c: CaseImpact) -> tuple[str, str, str, str]:
