@@ -260,12 +260,14 @@ def dumps(report: Report) -> str:
     return json.dumps(to_json(report), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def _moved(seconds: float | None) -> str:
+def _moved(deadline: tuple[datetime | None, datetime | None, float | None]) -> str:
+    """How the next deadline moves, in hours as policies write windows (``24h earlier``)."""
+    _old, new, seconds = deadline
     if seconds is None:
-        return "appears/disappears"
+        return "none under NEW" if new is None else "none under OLD"
     sign = "earlier" if seconds < 0 else "later"
     left, parts = int(abs(seconds)), list[str]()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
         if left >= size or (unit == "s" and not parts):
             parts.append(f"{left // size}{unit}")
             left %= size
@@ -278,7 +280,7 @@ def _line(c: CaseImpact) -> tuple[str, str, str, str]:
         what = r.event or r.kind
         return c.id, c.state[0] + " -> ?", "", f"refused at record {r.seq} ({what}): {r.code}"
     state = f"{c.state[0]} -> {c.state[1]}" if c.state_differs else c.state[0]
-    due = _moved(c.deadline[2]) if c.deadline is not None else ""
+    due = _moved(c.deadline) if c.deadline is not None else ""
     fx = []
     for mark, effects in (("-", c.effects[0]), ("+", c.effects[1])):
         fx += [f"{mark}{n}({', '.join(f'{k}: {v}' for k, v in a.items())})" for n, a in effects]
