@@ -198,3 +198,22 @@ def test_a_version_that_is_not_the_cases_own_is_status_2(
     # c3 under NEW is refunded at once: taken as OLD, NEW's rules refuse c4's rejection
     code, _, err = run(capsys, "impact", str(new), str(OLD), "--store", store, "--at", AT)
     assert code == 2 and "OLD itself refuses" in err
+
+
+def test_the_docs_show_the_golden_report() -> None:
+    """docs/live-changes.md quotes the Kuaishou report's rows as the test produces them."""
+    docs = (ROOT / "docs" / "live-changes.md").read_text(encoding="utf-8")
+    rows = [
+        x
+        for x in (GOLDEN / "kuaishou.md").read_text(encoding="utf-8").splitlines()
+        if x.startswith("| c")
+    ]
+    assert rows and all(row in docs for row in rows)
+
+
+def test_the_ci_example_runs_impact() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-rules.yml").read_text())
+    runs = " ".join(step.get("run", "") for step in workflow["jobs"]["check"]["steps"])
+    assert "rulekit impact" in runs and "--format markdown" in runs
