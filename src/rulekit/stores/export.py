@@ -25,7 +25,6 @@ import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import IO, Any
@@ -37,7 +36,7 @@ from rulekit.core.errors import RuleError
 from rulekit.core.source import Source
 from rulekit.policy.artifact import from_json
 from rulekit.runtime.engine import Engine
-from rulekit.runtime.model import Record
+from rulekit.runtime.model import Case, Record
 from rulekit.stores import codec
 from rulekit.stores.base import (
     CASE_COLUMNS,
@@ -265,8 +264,6 @@ def import_case(store: SqlStore, engines: dict[str, Engine], case: ExportedCase,
         or codec.dumps(rebuilt.facts) != codec.dumps(d["facts"])
     ):
         raise ImportProblem(line, f"case {case.id}: its history does not rebuild the case it says")
-    case_time: datetime = max(d["case_time"], rebuilt.now)
-    tp = store.dialect.time_param
 
     def work(cur: Cursor) -> bool:
         cur.execute("SELECT record FROM rk_history WHERE case_id = ? ORDER BY seq", (case.id,))
@@ -276,46 +273,7 @@ def import_case(store: SqlStore, engines: dict[str, Engine], case: ExportedCase,
             if there == texts:
                 return False
             raise StoreError("import_conflict", f"case {case.id} is there with another history")
-        cur.execute(
-            f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                case.id,
-                d["policy"],
-                d["workflow"],
-                rebuilt.state.name,
-                rebuilt.state.final,
-                rebuilt.outcome,
-                codec.dumps(rebuilt.facts),
-                _pending_json(Engine.pending(rebuilt)),
-                tp(case_time),
-                len(texts),
-                d["version"],
-                codec.dumps(dict(d["parties"])),
-                tp(d["opened_at"]),
-                tp(d["updated_at"]),
-                store._due(rebuilt.next_deadline),
-                _clocks_json(rebuilt),
-                codec.isoformat(rebuilt.entered),
-            ),
-        )
-        if d["parties"]:
-            cur.executemany(
-                "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
-                [(case.id, a, p) for a, p in d["parties"].items()],
-            )
-        cur.executemany(
-            "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)",
-            [
-                (case.id, r.seq, tp(r.at), r.kind, t)
-                for r, t in zip(rebuilt.history, texts, strict=True)
-            ],
-        )
-        if rebuilt.next_deadline is not None and not rebuilt.state.final:
-            cur.execute(
-                "INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)",
-                (case.id, tp(rebuilt.next_deadline)),
-            )
+        insert(store, cur, case, rebuilt, texts)
         return True
 
     try:
@@ -324,6 +282,55 @@ def import_case(store: SqlStore, engines: dict[str, Engine], case: ExportedCase,
         if e.code == "import_conflict":
             raise ImportProblem(line, e.message) from None
         raise
+
+
+def insert(
+    store: SqlStore, cur: Cursor, case: ExportedCase, rebuilt: Case, texts: list[str]
+) -> None:
+    """Write the rows of ``case``, as ``rebuilt`` by replaying its history (``texts``: its
+    records as stored), in the transaction of ``cur``."""
+    d = case.data
+    tp = store.dialect.time_param
+    cur.execute(
+        f"INSERT INTO rk_cases ({CASE_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            case.id,
+            d["policy"],
+            d["workflow"],
+            rebuilt.state.name,
+            rebuilt.state.final,
+            rebuilt.outcome,
+            codec.dumps(rebuilt.facts),
+            _pending_json(Engine.pending(rebuilt)),
+            tp(max(d["case_time"], rebuilt.now)),
+            len(texts),
+            d["version"],
+            codec.dumps(dict(d["parties"])),
+            tp(d["opened_at"]),
+            tp(d["updated_at"]),
+            store._due(rebuilt.next_deadline),
+            _clocks_json(rebuilt),
+            codec.isoformat(rebuilt.entered),
+        ),
+    )
+    if d["parties"]:
+        cur.executemany(
+            "INSERT INTO rk_parties (case_id, actor, principal) VALUES (?, ?, ?)",
+            [(case.id, a, p) for a, p in d["parties"].items()],
+        )
+    cur.executemany(
+        "INSERT INTO rk_history (case_id, seq, at, kind, record) VALUES (?, ?, ?, ?, ?)",
+        [
+            (case.id, r.seq, tp(r.at), r.kind, t)
+            for r, t in zip(rebuilt.history, texts, strict=True)
+        ],
+    )
+    if rebuilt.next_deadline is not None and not rebuilt.state.final:
+        cur.execute(
+            "INSERT INTO rk_deadlines (case_id, due) VALUES (?, ?)",
+            (case.id, tp(rebuilt.next_deadline)),
+        )
 
 
 def import_file(store: SqlStore, lines: Iterable[str | bytes]) -> tuple[int, int]:
