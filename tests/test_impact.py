@@ -49,7 +49,7 @@ def new(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+def store(tmp_path_factory: pytest.TempPathFactory, new: Path) -> str:
     """The cases, each on a timeline whose outcome under NEW is known in advance."""
     url = str(tmp_path_factory.mktemp("store") / "cases.db")
     with open_store(url, migrate=True) as s:
@@ -70,6 +70,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
         s.open("refund_only", facts("128.00", shipped=False), id="c6-fast-128", at=T)
         s.open("refund_only", facts("500.00", shipped=True), id="c7-approved", at=T)
         s.send("c7-approved", "approve", "merchant", {}, at=T + H)
+        # already on NEW: not OLD's to replay, so not assessed
+        s.register(rulekit.load(new))
+        s.open("refund_only", facts("500.00", shipped=True), id="c8-on-new", at=T)
     return url
 
 
@@ -192,12 +195,25 @@ def test_bad_usage_is_status_2(
     assert code == 2 and message in err
 
 
-def test_a_version_that_is_not_the_cases_own_is_status_2(
+def test_an_old_the_store_does_not_keep_assesses_every_version(
+    capsys: pytest.CaptureFixture[str], store: str, new: Path, tmp_path: Path
+) -> None:
+    # a NEW-like OLD the store does not keep: every version's cases are replayed under it,
+    # and it refuses c4's rejection (refunded at 24h under it): not the cases' version
+    other = tmp_path / "other.rk"
+    other.write_text(new.read_text(encoding="utf-8").replace("2026-12-08", "2027-01-01"))
+    code, _, err = run(capsys, "impact", str(other), str(OLD), "--store", store, "--at", AT)
+    assert code == 2 and "OLD itself refuses" in err
+    assert "is not a version the cases are pinned to" in err
+
+
+def test_the_cases_of_new_are_new_s_own(
     capsys: pytest.CaptureFixture[str], store: str, new: Path
 ) -> None:
-    # c3 under NEW is refunded at once: taken as OLD, NEW's rules refuse c4's rejection
-    code, _, err = run(capsys, "impact", str(new), str(OLD), "--store", store, "--at", AT)
-    assert code == 2 and "OLD itself refuses" in err
+    code, out, _ = run(
+        capsys, "impact", str(new), str(new), "--store", store, "--at", AT, "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["assessed"] == 1  # c8-on-new alone
 
 
 def test_the_docs_show_the_golden_report() -> None:

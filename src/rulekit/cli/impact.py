@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise UsageError(f"{name}: {e.strerror}") from None
             with source:
-                report = _assess(args, old, new, _from_file(source, old.name), now, None)
+                report = _assess(args, old, new, _from_file(source, old), now, None)
         else:
             report = _from_store(args, old, new, now)
     except ImportProblem as e:
@@ -121,28 +121,49 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_store(args: argparse.Namespace, old: Policy, new: Policy, now: datetime) -> Report:
-    """The report over the store's open cases of OLD's policy (by name)."""
+    """The report over the store's open cases pinned to OLD (:func:`_pinned`)."""
     from rulekit.stores import DEFAULT_STORE, open_store
     from rulekit.stores.export import cases
 
     url = args.store or os.environ.get("RULEKIT_STORE") or DEFAULT_STORE
     with open_store(url) as store:
-        total = sum(p["open_cases"] for p in store.policies() if p["name"] == old.name)
+        versions = {p["hash"]: p["open_cases"] for p in store.policies() if p["name"] == old.name}
+        if _pinned(old, versions):
+            found = cases(store, open_only=True, version=old.hash)
+            return _assess(args, old, new, found, now, versions[old.hash])
         found = cases(store, open_only=True, policy=old.name)
-        return _assess(args, old, new, found, now, total)
+        return _assess(args, old, new, found, now, sum(versions.values()))
 
 
-def _from_file(source: IO[bytes], policy: str) -> Iterator[ExportedCase]:
-    """The open cases of an export file pinned to a version of ``policy`` (by name)."""
+def _pinned(old: Policy, versions: Iterable[str]) -> bool:
+    """Whether the cases to assess are those pinned to OLD itself: when the store (or the
+    export) keeps OLD, the cases of other versions of the policy are not OLD's to replay;
+    when it does not (OLD compiled from another source), those of every version, said on
+    stderr."""
+    if old.hash in versions:
+        return True
+    print(
+        f"rulekit: note: OLD ({old.hash[:19]}) is not a version the cases are pinned to: "
+        f"assessing the open cases of every version of {old.name}",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _from_file(source: IO[bytes], old: Policy) -> Iterator[ExportedCase]:
+    """The open cases of an export file pinned to OLD (:func:`_pinned`)."""
     from rulekit.stores.export import ExportedCase, bounded, read
 
-    names: dict[str, str] = {}
+    wanted: set[str] = set()
     for _line, item in read(bounded(source)):
         if isinstance(item, ExportedCase):
-            if not item.final and names.get(item.data["policy"]) == policy:
+            if not item.final and item.data["policy"] in wanted:
                 yield item
         else:
             names = {p["hash"]: p["name"] for p in item["policies"]}
+            wanted = {h for h, n in names.items() if n == old.name}
+            if _pinned(old, wanted):
+                wanted = {old.hash}
 
 
 def _assess(

@@ -111,16 +111,23 @@ def header(store: SqlStore, policy: str | None = None) -> dict[str, Any]:
 
 
 def cases(
-    store: SqlStore, *, open_only: bool = False, policy: str | None = None
+    store: SqlStore,
+    *,
+    open_only: bool = False,
+    policy: str | None = None,
+    version: str | None = None,
 ) -> Iterator[ExportedCase]:
     """Every case of ``store`` in id order with its history, a page per transaction
-    (``open_only``: not in a final state; ``policy``: pinned to a version of that name)."""
+    (``open_only``: not in a final state; ``policy``: pinned to a version of that name;
+    ``version``: pinned to that version, by hash)."""
     tv = store.dialect.time_value
     where = ["id > ?"]
     if open_only:
         where.append("final = ?")
     if policy is not None:
         where.append("policy_hash IN (SELECT hash FROM rk_policies WHERE name = ?)")
+    if version is not None:
+        where.append("policy_hash = ?")
     sql = f"SELECT {CASE_COLUMNS} FROM rk_cases WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
     after = ""
     while True:
@@ -129,6 +136,8 @@ def cases(
             params.append(False)
         if policy is not None:
             params.append(policy)
+        if version is not None:
+            params.append(version)
         rows, records = store._run(functools.partial(_page, sql=sql, params=[*params, PAGE]))
         if not rows:
             return
