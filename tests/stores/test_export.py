@@ -125,7 +125,30 @@ def edit_case(line: str, **changes: Any) -> str:
     return json.dumps(data)
 
 
+def with_record(line: str, record: dict[str, Any]) -> str:
+    history = json.loads(line)["history"]
+    return edit_case(line, history=[history[0], {"seq": 1, "at": history[0]["at"], **record}])
+
+
 HOSTILE: list[tuple[str, Any, int, str]] = [
+    (
+        "event without actor",
+        lambda ls: [ls[0], with_record(ls[1], {"kind": "event", "event": "approve"})],
+        2,
+        "actor",
+    ),
+    (
+        "update with a list",
+        lambda ls: [ls[0], with_record(ls[1], {"kind": "update", "data": [1, 2]})],
+        2,
+        "data",
+    ),
+    (
+        "update of an unknown fact",
+        lambda ls: [ls[0], with_record(ls[1], {"kind": "update", "data": {"__class__": 1}})],
+        2,
+        "refuses its history",
+    ),
     ("not json", lambda ls: [ls[0], "{nope"], 2, "not JSON"),
     ("no header", lambda ls: ls[1:], 1, "header"),
     ("two headers", lambda ls: [ls[0], ls[0]], 2, "header"),

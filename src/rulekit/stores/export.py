@@ -262,7 +262,7 @@ def import_case(store: SqlStore, engines: dict[str, Engine], case: ExportedCase,
         raise ImportProblem(line, f"case {case.id}: policy {d['policy']} is not in the header")
     try:
         rebuilt = engine.replay(case.history, id=case.id)
-    except (RuleError, ValueError, KeyError, AssertionError) as e:
+    except (RuleError, ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
         raise ImportProblem(line, f"case {case.id}: its policy refuses its history ({e})") from None
     texts = [_record_json(r) for r in rebuilt.history]
     if (

@@ -191,7 +191,14 @@ def _replay(
         case = engine.open(wf, first.data or {}, at=first.at)
         for r in history[1:]:
             if r.kind == "event":
-                assert r.event is not None and r.actor is not None
+                if r.event is None or r.actor is None:
+                    return Refusal(
+                        r.seq,
+                        r.kind,
+                        r.event,
+                        "bad_record",
+                        "an event record without event or actor",
+                    )
                 engine.send(case, r.event, r.actor, r.data, at=r.at, key=r.key)
             elif r.kind == "update":
                 engine.update(case, r.data or {}, at=r.at)
@@ -204,6 +211,8 @@ def _replay(
         return Refusal(r.seq, r.kind, r.event, e.code, e.message)
     except RuleError as e:
         return Refusal(r.seq, r.kind, r.event, "evaluation_error", str(e))
+    except (TypeError, ValueError, KeyError, AttributeError) as e:  # a record from a file
+        return Refusal(r.seq, r.kind, r.event, "bad_record", f"the record cannot be replayed ({e})")
     return case, due
 
 
