@@ -233,3 +233,24 @@ def test_the_ci_example_runs_impact() -> None:
     workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-rules.yml").read_text())
     runs = " ".join(step.get("run", "") for step in workflow["jobs"]["check"]["steps"])
     assert "rulekit impact" in runs and "--format markdown" in runs
+
+
+R = ("refund", {"amount": "500.00"})
+R4 = ("refund", {"amount": "400.00"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "only_old", "only_new"),
+    [
+        ([R], [R], (), ()),
+        ([R, R], [R], (R,), ()),
+        ([R], [R4], (R,), (R4,)),
+        ([], [R4], (), (R4,)),
+    ],
+)
+def test_effects_differ_as_a_multiset(
+    old: list[Any], new: list[Any], only_old: tuple[Any, ...], only_new: tuple[Any, ...]
+) -> None:
+    from rulekit.tools.impact import _difference
+
+    assert _difference(old, new) == (only_old, only_new)

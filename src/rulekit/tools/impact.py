@@ -159,9 +159,7 @@ def assess(
     if o_due != n_due:
         moved = (n_due - o_due).total_seconds() if o_due and n_due else None
         deadline = (o_due, n_due, moved)
-    o_fx, n_fx = _effects(o), _effects(n)
-    only_old = tuple(e for e in o_fx if e not in n_fx)
-    only_new = tuple(e for e in n_fx if e not in o_fx)
+    only_old, only_new = _difference(_effects(o), _effects(n))
     if o.state.name == n.state.name and deadline is None and not only_old and not only_new:
         return None
     return CaseImpact(
@@ -171,6 +169,24 @@ def assess(
 
 def _effects(case: Case) -> list[tuple[str, dict[str, Any]]]:
     return [(e.name, dict(e.args)) for e in case.effects]
+
+
+Effects = tuple[tuple[str, dict[str, Any]], ...]
+
+
+def _difference(
+    old: list[tuple[str, dict[str, Any]]], new: list[tuple[str, dict[str, Any]]]
+) -> tuple[Effects, Effects]:
+    """The effects only ``old`` emitted and only ``new`` did, counted as a multiset: two
+    refunds against one is one refund only under OLD. (Arguments are maps: not hashable.)"""
+    left = list(new)
+    only_old = []
+    for e in old:
+        if e in left:
+            left.remove(e)
+        else:
+            only_old.append(e)
+    return tuple(only_old), tuple(left)
 
 
 def _replay(
