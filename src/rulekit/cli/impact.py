@@ -67,7 +67,12 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         help="exit 1 when: effects (a case's past effects differ), refused (NEW refuses a "
         "history), state>N (more than N cases change state); may be repeated",
     )
-    p.add_argument("--sample", type=int, metavar="N", help="about N of the open cases")
+    p.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="only N of the open cases, the same ones for the same --seed",
+    )
     p.add_argument("--seed", type=int, default=0, help="which sample (default 0)")
     p.add_argument("--at", type=_time, metavar="TIME", help="the time to compare at (default: now)")
     p.add_argument("--progress", action="store_true", help="a progress line on stderr")
