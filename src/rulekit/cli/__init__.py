@@ -36,6 +36,8 @@ VERBS = (
     "explain",
     "graph",
     "diff",
+    "impact",
+    "export",
     "compile",
     "lsp",
     "studio",
