@@ -34,11 +34,11 @@ from typing import Any
 import rulekit
 from benchmarks.report import exit_status, machine_facts, ratio, seconds
 from rulekit.policy import Policy
+from rulekit.runtime import impact
 from rulekit.runtime.engine import Engine
 from rulekit.stores import SqlStore, open_store
 from rulekit.stores import export as ex
 from rulekit.stores.base import Cursor, _record_json
-from rulekit.tools import impact
 
 POLICY = Path(__file__).resolve().parent.parent / "rules" / "kuaishou_after_sales.rk"
 T = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)

@@ -251,6 +251,6 @@ R4 = ("refund", {"amount": "400.00"})
 def test_effects_differ_as_a_multiset(
     old: list[Any], new: list[Any], only_old: tuple[Any, ...], only_new: tuple[Any, ...]
 ) -> None:
-    from rulekit.tools.impact import _difference
+    from rulekit.runtime.impact import _difference
 
     assert _difference(old, new) == (only_old, only_new)

@@ -92,6 +92,31 @@ def test_admins_migrate_cases_to_a_version_the_store_has(any_client: TestClient)
     assert r.status_code == 403
 
 
+def test_admins_assess_export_and_import_cases(any_client: TestClient) -> None:
+    """The endpoints run what `rulekit impact`, `export` and `import` run (tested on both
+    stores in tests/test_impact.py and tests/stores/test_export.py): here, what they answer."""
+    case_id = open_case(any_client)["id"]
+    same = {"old": "2023-01-31", "new": "2023-01-31"}
+    r = any_client.post("/policies/impact", json=same, headers=auth("admin"))
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["format"], report["assessed"], report["changed"]) == ("rulekit-impact/1", 1, 0)
+    r = any_client.post("/policies/impact", json={**same, "new": "1999"}, headers=auth("admin"))
+    assert (r.status_code, r.json()["code"]) == (422, "unknown_policy")
+    r = any_client.get("/cases/export", headers=auth("admin"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    head, *lines = r.text.splitlines()
+    assert json.loads(head)["format"] == "rulekit-export/1"
+    assert [json.loads(line)["id"] for line in lines] == [case_id]
+    # the same cases again: each already here with the same history
+    r = any_client.post("/cases/import", content=r.content, headers=auth("admin"))
+    assert (r.status_code, r.json()) == (200, {"imported": 0, "skipped": 1})
+    broken = head + "\n" + "{not json\n"
+    r = any_client.post("/cases/import", content=broken.encode(), headers=auth("admin"))
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    assert "line 2" in r.json()["detail"]
+
+
 def test_a_case_from_opening_to_its_refund(any_client: TestClient) -> None:
     c = any_client
     r = c.post(
@@ -680,6 +705,9 @@ ROUTES = {
     ("post", "/effects/{key}/retry"),
     ("get", "/effects"),
     ("post", "/policies/migrate"),
+    ("post", "/policies/impact"),
+    ("get", "/cases/export"),
+    ("post", "/cases/import"),
 }
 
 

@@ -182,6 +182,11 @@ MATRIX: dict[str, dict[str, tuple[Outcome, Outcome]]] = {
     "POST /effects/{key}/retry": ADMIN_ONLY,
     # moving cases to a later version: the operator's (here a dry run to the served version)
     "POST /policies/migrate": ADMIN_ONLY,
+    # live rule changes: the operator's (impact of the served version on its own cases,
+    # every case exported, an empty export imported)
+    "POST /policies/impact": ADMIN_ONLY,
+    "GET /cases/export": ADMIN_ONLY,
+    "POST /cases/import": ADMIN_ONLY,
 }
 
 
@@ -233,6 +238,8 @@ def request_for(endpoint: str, case_id: str, parties: dict[str, str], effect: st
     if endpoint.startswith("POST /cases/{id}/events "):
         event = endpoint.split()[-1]
         return lambda c, h: c.post(f"/cases/{case_id}/events", json={"event": event}, headers=h)
+    if endpoint == "POST /cases/import":
+        return lambda c, h: c.post("/cases/import", content=b"", headers=h)
     if endpoint.startswith("POST /cases") and "{id}" not in endpoint:
         only = endpoint.split()[2:]  # the one party named, or all of them
         named = {a: p for a, p in parties.items() if not only or a in only}
@@ -253,6 +260,9 @@ def request_for(endpoint: str, case_id: str, parties: dict[str, str], effect: st
     if endpoint == "POST /policies/migrate":
         body = {"to": KUAISHOU_VERSION, "dry_run": True, "batch": 1000}
         return lambda c, h: c.post("/policies/migrate", json=body, headers=h)
+    if endpoint == "POST /policies/impact":
+        same = {"old": KUAISHOU_VERSION, "new": KUAISHOU_VERSION}
+        return lambda c, h: c.post("/policies/impact", json=same, headers=h)
     method, route = endpoint.split()
     url = path.get(endpoint, route)
     return lambda c, h: c.request(method, url, headers=h)

@@ -33,6 +33,13 @@ from rulekit.stores import SqlStore, open_store
 
 from .service_support import POLICY_FILE, auth, make_client, open_case
 
+
+@schemathesis.serializer("application/x-ndjson")
+def _json_lines(ctx: schemathesis.SerializationContext, value: object) -> bytes:
+    """POST /cases/import's body (an export: JSON Lines), as the generated text."""
+    return (value if isinstance(value, str) else repr(value)).encode()
+
+
 EXAMPLES = 15  # per operation and mode: ~400 requests in all, a few seconds
 
 

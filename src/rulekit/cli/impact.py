@@ -1,5 +1,5 @@
 """``rulekit impact OLD NEW``: what NEW would do to the cases open today
-(:mod:`rulekit.tools.impact`; docs/live-changes.md, "Impact of a new version")."""
+(:mod:`rulekit.runtime.impact`; docs/live-changes.md, "Impact of a new version")."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ if TYPE_CHECKING:
     from argparse import _SubParsersAction
 
     from rulekit.policy.ir import Policy
+    from rulekit.runtime.impact import Report
     from rulekit.runtime.model import Record
     from rulekit.stores.export import ExportedCase
-    from rulekit.tools.impact import Report
 
 
 def _gate(text: str) -> str:
-    from rulekit.tools.impact import parse_gate
+    from rulekit.runtime.impact import parse_gate
 
     try:
         return parse_gate(text)
@@ -82,9 +82,9 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from rulekit.analysis import diff
     from rulekit.core.errors import RuleError
+    from rulekit.runtime import impact
     from rulekit.stores import StoreError
     from rulekit.stores.export import ImportProblem
-    from rulekit.tools import impact
 
     if args.sample is not None and args.sample < 1:
         raise UsageError("--sample takes a number of cases, 1 or more")
@@ -179,7 +179,7 @@ def _assess(
     now: datetime,
     total: int | None,
 ) -> Report:
-    from rulekit.tools import impact
+    from rulekit.runtime import impact
 
     pairs: Iterator[tuple[str, list[Record]]] = ((c.id, c.history) for c in found)
     if args.progress:

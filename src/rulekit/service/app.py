@@ -25,7 +25,7 @@ from rulekit.core import __version__
 from rulekit.service import problems
 from rulekit.service.gate import Gate
 from rulekit.service.models import LIMITS
-from rulekit.service.routes import cases, effects, operations, policies
+from rulekit.service.routes import cases, effects, operations, policies, transfer
 from rulekit.service.state import Service
 
 __all__ = ["LIMITS", "Service", "create_app"]
@@ -54,7 +54,7 @@ def create_app(service: Service) -> FastAPI:
     # the routes the gate names in the metrics, in the order the app matches them: its own
     # (the OpenAPI document, /docs) first, then each router's
     routes = list(app.router.routes)
-    for module in (operations, policies, cases, effects):
+    for module in (operations, policies, transfer, cases, effects):
         app.include_router(module.router)
         routes.extend(module.router.routes)
     problems.install(app)

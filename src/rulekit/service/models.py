@@ -378,6 +378,25 @@ class RefusedCase(BaseModel):
     why: str
 
 
+class AssessImpact(BaseModel):
+    """``POST /policies/impact``: what version ``new`` would do to the open cases of
+    version ``old`` (``rulekit impact``; both versions registered in the store)."""
+
+    old: str = Field(max_length=200, pattern=TEXT_PATTERN, description="the cases' version")
+    new: str = Field(max_length=200, pattern=TEXT_PATTERN, description="the version to assess")
+    policy: str | None = Field(
+        default=None, max_length=200, pattern=TEXT_PATTERN, description="their policy's name"
+    )
+    at: datetime | None = Field(default=None, description="judge the cases at (default: now)")
+    sample: int | None = Field(default=None, ge=1, le=1_000_000, description="assess N cases")
+    seed: int = Field(default=0, ge=0, le=2**31, description="which N (the same every time)")
+
+
+class ImportReport(BaseModel):
+    imported: int = Field(description="cases written")
+    skipped: int = Field(description="cases already in the store with the same history")
+
+
 class MigrationReport(BaseModel):
     to: str
     dry_run: bool

@@ -186,11 +186,16 @@ def line(case: ExportedCase) -> str:
     return f'{head[:-1]},"history":[{records}]}}'
 
 
+def json_line(head: dict[str, Any]) -> str:
+    """The header as its line, newline included."""
+    return json.dumps(head, ensure_ascii=False, sort_keys=True) + "\n"
+
+
 def export(
     store: SqlStore, out: IO[str], *, open_only: bool = False, policy: str | None = None
 ) -> int:
     """Write the header and every case (as :func:`cases` selects them); returns how many."""
-    out.write(json.dumps(header(store, policy), ensure_ascii=False, sort_keys=True) + "\n")
+    out.write(json_line(header(store, policy)))
     n = 0
     for case in cases(store, open_only=open_only, policy=policy):
         out.write(line(case) + "\n")
