@@ -864,6 +864,30 @@ def test_an_unacknowledged_effect_dead_letters_after_its_last_lease(store: Store
     assert (dead.attempts, dead.last_error) == (2, "not acknowledged within its lease")
 
 
+def test_a_claim_takes_only_the_names_asked_for(store: Store) -> None:
+    """A relay claims only the effects it has routes for; the rest wait for another."""
+    _refunds(store, 2)
+    assert store.claim(names=["notify"]) == []
+    assert store.claim(names=[]) == []
+    assert [e.key for e in store.claim(names={"refund", "notify"}, limit=1)] == ["e0/1/0"]
+    assert [e.key for e in store.claim(names=("refund",))] == ["e1/1/0"]
+
+
+def test_a_refusal_for_good_dead_letters_at_once(store: Store) -> None:
+    _refunds(store, 1)
+    [e] = store.claim(lease=timedelta(hours=1))
+    dead = store.fail(e.key, "HTTP 410 Gone", dead=True)
+    assert (dead.status, dead.attempts, dead.last_error) == ("dead", 1, "HTTP 410 Gone")
+    assert store.fail(e.key, "again", dead=True).last_error == "HTTP 410 Gone"  # settled
+
+
+def test_an_effect_keeps_the_policy_version_that_emitted_it(store: Store) -> None:
+    _refunds(store, 1)
+    [e] = store.effects()
+    assert e.policy == store.get("e0").policy
+    assert [c.policy for c in store.claim()] == [e.policy]
+
+
 # -- the schema ---------------------------------------------------------------------------------
 
 

@@ -99,6 +99,9 @@ CODES: dict[str, str] = {
     "RK0752": "unknown code in a suppression",
     "RK0753": "code that cannot be suppressed",
     "RK0754": "unused suppression",
+    # The effect relay's configuration (relay.yaml)
+    "RK0901": "invalid relay configuration",
+    "RK0902": "secret not in the environment",
     # YAML form
     "RK0401": "not valid YAML",
     "RK0402": "invalid policy structure",

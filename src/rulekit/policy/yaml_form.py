@@ -576,7 +576,7 @@ _TYPE_WORDS = {
 }
 
 
-def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None, list[Any]]:
+def schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None, list[Any]]:
     """(message, help, path to point at) for a schema violation, in authors' words."""
     sub_schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     value: Any = error.validator_value
@@ -606,7 +606,7 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
 
         inner = next(jsonschema.Draft202012Validator(objects[0]).iter_errors(error.instance), None)
         if inner is not None:
-            message, help_, inner_path = _schema_problem(inner)
+            message, help_, inner_path = schema_problem(inner)
             return message, help_, [*path, *inner_path]
     if error.validator == "anyOf" and isinstance(error.instance, dict):
         for branch in value if isinstance(value, list) else []:
@@ -644,7 +644,7 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[str, str | None,
     return error.message, None, path
 
 
-def _node_at(root: yaml.Node, path: list[Any]) -> yaml.Node:
+def node_at(root: yaml.Node, path: list[Any]) -> yaml.Node:
     node = root
     for step in path:
         if isinstance(step, tuple):  # ("key", name): the key node itself
@@ -753,8 +753,8 @@ def parse(source: Source) -> tuple[ast.Policy | None, list[Diagnostic]]:
 
     validator = jsonschema.Draft202012Validator(schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        message, help_, path = _schema_problem(error)
-        reader.error("RK0402", message, _node_at(root, path), help_)
+        message, help_, path = schema_problem(error)
+        reader.error("RK0402", message, node_at(root, path), help_)
     if any(d.code in ("RK0402", "RK0403") for d in problems):
         return None, sorted(problems, key=diag.sort_key)
     policy = reader.policy(root)

@@ -20,7 +20,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +92,7 @@ class _Outgoing:
     args: Mapping[str, Any]
     at: datetime
     available_at: datetime
+    policy: str
     status: str = "pending"
     attempts: int = 0
     last_error: str | None = None
@@ -108,6 +109,7 @@ class _Outgoing:
             self.status,
             self.attempts,
             self.last_error,
+            self.policy,
         )
 
 
@@ -340,7 +342,7 @@ class MemoryStore(StepsOnCases):
     ) -> None:
         """What a step leaves besides the case: its version, its key, its effects in the
         outbox, and the case's next deadline in the index."""
-        case = entry.case
+        case, policy = entry.case, entry.policy
         assert case.id is not None
         entry.version += 1
         entry.updated_at = t
@@ -357,7 +359,15 @@ class MemoryStore(StepsOnCases):
             for i, e in enumerate(r.effects):
                 effect_key = f"{case.id}/{e.seq}/{i}"  # as a durable store's outbox keys it
                 self._outbox[effect_key] = _Outgoing(
-                    len(self._outbox) + 1, effect_key, case.id, e.seq, e.name, dict(e.args), e.at, t
+                    len(self._outbox) + 1,
+                    effect_key,
+                    case.id,
+                    e.seq,
+                    e.name,
+                    dict(e.args),
+                    e.at,
+                    t,
+                    policy,
                 )
         due = case.next_deadline
         if due != due_before:
@@ -437,14 +447,21 @@ class MemoryStore(StepsOnCases):
 
     # -- effects (the outbox) ----------------------------------------------------------------
     def claim(
-        self, *, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+        self,
+        *,
+        limit: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        names: Collection[str] | None = None,
     ) -> list[OutboxEffect]:
         """Claim effects to carry out; each stays claimed for ``lease`` (as
-        :meth:`rulekit.stores.SqlStore.claim`: at least once, then the dead letters)."""
+        :meth:`rulekit.stores.SqlStore.claim`: at least once, then the dead letters).
+        ``names``: only effects of those names."""
         now = self._clock()
         ready = []
         for e in self._outbox.values():
             if e.status != "pending" or e.available_at > now:
+                continue
+            if names is not None and e.name not in names:
                 continue
             if e.attempts >= self.max_attempts:
                 e.status = "dead"
@@ -465,13 +482,16 @@ class MemoryStore(StepsOnCases):
             e.status = "done"
         return e.view()
 
-    def fail(self, key: str, error: str, *, retry_in: timedelta = timedelta(0)) -> OutboxEffect:
-        """Report a failed delivery: tried again after ``retry_in``, dead after :attr:`max_attempts`."""
+    def fail(
+        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+    ) -> OutboxEffect:
+        """Report a failed delivery: tried again after ``retry_in``, dead after
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
         e = self._effect(key)
         if e.status == "pending":
             e.last_error = error
             e.available_at = self._clock() + retry_in
-            if e.attempts >= self.max_attempts:
+            if dead or e.attempts >= self.max_attempts:
                 e.status = "dead"
         return e.view()
 

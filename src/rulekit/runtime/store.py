@@ -12,7 +12,7 @@ kinds of store: the runtime never imports the SQL stores.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -77,6 +77,9 @@ class OutboxEffect:
     status: str
     attempts: int
     last_error: str | None = None
+    #: the hash of the policy version whose step emitted it (None: stored before rulekit
+    #: kept it, in a store upgraded since)
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -337,17 +340,25 @@ class Store(Protocol):
 
     # -- the outbox
     def claim(
-        self, *, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+        self,
+        *,
+        limit: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        names: Collection[str] | None = None,
     ) -> list[OutboxEffect]:
-        """Claim effects to carry out, each for ``lease``; at least once, then dead letters."""
+        """Claim effects to carry out, each for ``lease``; at least once, then dead letters.
+        ``names``: only effects of those names."""
         ...
 
     def ack(self, key: str) -> OutboxEffect:
         """Mark an effect carried out (acknowledging it again changes nothing)."""
         ...
 
-    def fail(self, key: str, error: str, *, retry_in: timedelta = timedelta(0)) -> OutboxEffect:
-        """Report a failed delivery: tried again after ``retry_in``, dead after ``max_attempts``."""
+    def fail(
+        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+    ) -> OutboxEffect:
+        """Report a failed delivery: tried again after ``retry_in``, dead after
+        ``max_attempts`` (at once with ``dead``)."""
         ...
 
     def retry_dead(self, key: str) -> OutboxEffect:

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -131,7 +131,7 @@ CASE_COLUMNS = (
     "id, policy_hash, workflow, state, final, outcome, facts, deadlines, case_time, records, "
     "version, parties, opened_at, updated_at, next_due, clocks, entered_at"
 )
-EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error"
+EFFECT_COLUMNS = "id, key, case_id, seq, name, args, at, status, attempts, last_error, policy"
 
 
 @dataclass
@@ -140,6 +140,8 @@ class _Loaded:
 
     case: Case
     engine: Engine
+    #: the hash of the policy version the case is pinned to
+    policy: str
     version: int
     next_due: datetime | None
     #: the facts as read, and their stored text: facts change copy-on-write, so while
@@ -194,7 +196,7 @@ class _Writes:
             ),
             (
                 "INSERT INTO rk_effects (key, case_id, seq, name, args, at, status, attempts, "
-                "available_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                "available_at, policy) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
                 self.effects,
             ),
             (
@@ -502,7 +504,9 @@ class SqlStore(StepsOnCases):
                     [(case_id, a, p) for a, p in parties.items()],
                 )
             writes = _Writes()
-            self._collect_step(writes, case_id, records, result, keyed, None, case.next_deadline, t)
+            self._collect_step(
+                writes, case_id, digest, records, result, keyed, None, case.next_deadline, t
+            )
             writes.flush(cur)
             return self._read(cur, case_id), result
 
@@ -583,7 +587,7 @@ class SqlStore(StepsOnCases):
             )
             writes = _Writes()
             self._collect_step(
-                writes, case_id, tuple(case.history), None, None, loaded.next_due, due, t
+                writes, case_id, to, tuple(case.history), None, None, loaded.next_due, due, t
             )
             writes.flush(cur)
             return case.history[-1]
@@ -751,14 +755,20 @@ class SqlStore(StepsOnCases):
 
     # -- effects (the outbox) ----------------------------------------------------------------
     def claim(
-        self, *, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+        self,
+        *,
+        limit: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        names: Collection[str] | None = None,
     ) -> list[OutboxEffect]:
         """Claim effects to carry out; each stays claimed for ``lease``.
 
         An effect not acknowledged within its lease is claimed again: delivery is at
         least once, so consumers deduplicate on ``key``. After :attr:`max_attempts`
-        deliveries it moves to the dead letters, and blocks nothing else.
+        deliveries it moves to the dead letters, and blocks nothing else. ``names``: only
+        effects of those names (a relay claims what it has routes for).
         """
+        only = sorted(set(names)) if names is not None else None
 
         def work(cur: Cursor) -> list[Any]:
             now = self.dialect.now(cur)
@@ -768,8 +778,10 @@ class SqlStore(StepsOnCases):
                 "WHERE status = 'pending' AND available_at <= ? AND attempts >= ?",
                 (self.dialect.time_param(now), self.max_attempts),
             )
-            return self._claim_effects(cur, now, limit, lease)
+            return self._claim_effects(cur, now, limit, lease, only)
 
+        if only is not None and not only:
+            return []
         return [self._effect(r) for r in self._run(work, write=True)]
 
     def ack(self, key: str) -> OutboxEffect:
@@ -785,16 +797,19 @@ class SqlStore(StepsOnCases):
 
         return self._run(work, write=True)
 
-    def fail(self, key: str, error: str, *, retry_in: timedelta = timedelta(0)) -> OutboxEffect:
-        """Report a failed delivery: tried again after ``retry_in``, dead after :attr:`max_attempts`."""
+    def fail(
+        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+    ) -> OutboxEffect:
+        """Report a failed delivery: tried again after ``retry_in``, dead after
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
 
         def work(cur: Cursor) -> OutboxEffect:
             now = self.dialect.now(cur)
             cur.execute(
                 "UPDATE rk_effects SET last_error = ?, available_at = ?, "
-                "status = CASE WHEN attempts >= ? THEN 'dead' ELSE status END "
+                "status = CASE WHEN attempts >= ? OR ? THEN 'dead' ELSE status END "
                 "WHERE key = ? AND status = 'pending'",
-                (error, self.dialect.time_param(now + retry_in), self.max_attempts, key),
+                (error, self.dialect.time_param(now + retry_in), self.max_attempts, dead, key),
             )
             return self._effect_by_key(cur, key)
 
@@ -852,15 +867,19 @@ class SqlStore(StepsOnCases):
         )
         return [tuple(r) for r in cur.fetchall()]
 
-    def _claim_effects(self, cur: Cursor, now: datetime, limit: int, lease: timedelta) -> list[Any]:
-        """Rows of up to ``limit`` claimable effects, now hidden for ``lease``."""
+    def _claim_effects(
+        self, cur: Cursor, now: datetime, limit: int, lease: timedelta, names: list[str] | None
+    ) -> list[Any]:
+        """Rows of up to ``limit`` claimable effects (of ``names``), now hidden for ``lease``."""
         tp = self.dialect.time_param
+        named = f" AND name IN ({', '.join('?' * len(names))})" if names is not None else ""
         cur.execute(
             "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
-            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ? "
-            f"ORDER BY available_at, id LIMIT ?{self.dialect.locking}{self.dialect.skip_locked}) "
+            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ?"
+            f"{named} ORDER BY available_at, id LIMIT ?"
+            f"{self.dialect.locking}{self.dialect.skip_locked}) "
             f"RETURNING {EFFECT_COLUMNS}",
-            (tp(now + lease), tp(now), limit),
+            (tp(now + lease), tp(now), *(names or ()), limit),
         )
         return sorted(cur.fetchall(), key=lambda r: r[0])
 
@@ -910,6 +929,7 @@ class SqlStore(StepsOnCases):
         return _Loaded(
             case,
             engine,
+            row[1],
             int(row[10]),
             due,
             facts,
@@ -951,6 +971,7 @@ class SqlStore(StepsOnCases):
         self._collect_step(
             writes,
             case.id,
+            loaded.policy,
             tuple(case.history),
             result,
             key,
@@ -963,6 +984,7 @@ class SqlStore(StepsOnCases):
         self,
         writes: _Writes,
         case_id: str,
+        policy: str,
         records: tuple[Record, ...],
         result: StepResult | None,
         key: Key | None,
@@ -970,7 +992,8 @@ class SqlStore(StepsOnCases):
         due_after: datetime | None,
         t: datetime,
     ) -> None:
-        """The step's history, outbox, idempotency key and next deadline."""
+        """The step's history, outbox (each effect with ``policy``, the version that emitted
+        it), idempotency key and next deadline."""
         tp, time = self.dialect.time_param, writes.time
         writes.history.extend(
             (case_id, r.seq, time(r.at, tp), r.kind, _record_json(r)) for r in records
@@ -985,6 +1008,7 @@ class SqlStore(StepsOnCases):
                 codec.dumps(dict(e.args)),
                 time(e.at, tp),
                 stamp,
+                policy,
             )
             for r in records
             for i, e in enumerate(r.effects)
@@ -1044,6 +1068,7 @@ class SqlStore(StepsOnCases):
             status=row[7],
             attempts=int(row[8]),
             last_error=row[9],
+            policy=row[10],
         )
 
     def _effect_by_key(self, cur: Cursor, key: str) -> OutboxEffect:
