@@ -192,14 +192,25 @@ class _Reader:
 
         text = self.source.text
         try:
-            if any(
-                isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)
-            ):
-                self.error(
-                    "RK0901",
-                    "YAML aliases (`*name`) are not allowed here",
-                    None,
-                    "write the values out",
+            alias = next(
+                (
+                    e
+                    for e in yaml.parse(text, Loader=yaml.SafeLoader)
+                    if isinstance(e, yaml.AliasEvent)
+                ),
+                None,
+            )
+            if alias is not None:  # pointed at, `*name` itself: the place to write the values
+                start, end = alias.start_mark, alias.end_mark
+                span = Span(start.index, end.index) if start and end else Span(0, 0)
+                self.problems.append(
+                    diag.make(
+                        "RK0901",
+                        "YAML aliases (`*name`) are not allowed here",
+                        self.source,
+                        span,
+                        help="write the values out",
+                    )
                 )
                 raise self.fail()
             root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -219,7 +230,7 @@ class _Reader:
         for error in sorted(
             validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
         ):
-            message, help_, path = schema_problem(error)
+            message, help_, path = _pattern_problem(error) or schema_problem(error)
             self.error("RK0901", message, node_at(root, path), help_)
         if self.problems:
             raise self.fail()
@@ -382,6 +393,36 @@ class _Reader:
                     f"every effect route `{r.name}` names an earlier route takes",
                     node_at(root, ["routes", i, "effects"]),
                 )
+
+
+#: What a value the schema checks with a pattern must be, by its key (the schema's regular
+#: expression is no help to someone writing the file).
+_PATTERN_WORDS = {
+    **dict.fromkeys(
+        ("lease", "poll", "initial", "max", "timeout", "duplicate_window"),
+        ("a duration", "a number and a unit, as in rule files: 500ms, 10s, 2m, 1h"),
+    ),
+    "url": (
+        "an http:// or https:// URL",
+        "the receiver's whole URL, as in https://example.com/hooks/rulekit",
+    ),
+    "servers": ("a nats:// or tls:// URL", "as in nats://127.0.0.1:4222"),
+    **dict.fromkeys(
+        ("secret_env", "token_env", "user_env", "password_env"),
+        ("an environment variable's name", "letters, digits and `_`, not starting with a digit"),
+    ),
+}
+
+
+def _pattern_problem(error: Any) -> tuple[str, str | None, list[Any]] | None:
+    """A value that does not match its pattern, in words (None: another kind of problem)."""
+    if error.validator != "pattern":
+        return None
+    keys = [k for k in error.absolute_path if isinstance(k, str)]
+    words = _PATTERN_WORDS.get(keys[-1]) if keys else None
+    if words is None:
+        return None
+    return f"`{error.instance}` is not {words[0]}", words[1], list(error.absolute_path)
 
 
 #: Headers every delivery carries, which a route's ``headers`` may not set.
