@@ -318,3 +318,29 @@ async def _until(check, seconds: float) -> None:  # type: ignore[no-untyped-def]
     while not check():
         assert time.monotonic() < deadline, "not in time"
         await asyncio.sleep(0.02)
+
+
+def test_run_survives_deliveries_that_end_before_it_waits_for_one(
+    store_url: str, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every slot taken, the relay waits for one to come free; the deliveries may all have
+    ended by then (while it read the gauges), and waiting on none must not stop it. The
+    gauges are read at every turn here, to give deliveries that time."""
+    from rulekit.relay import core
+
+    monkeypatch.setattr(core, "GAUGE_INTERVAL", 0.0)
+    c = config(tmp_path, receiver.url, concurrency=1, batch=1, poll=timedelta(milliseconds=20))
+    open_refunds(store_url, 300)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        with open_store(store_url) as store:
+            async with Relay(store, c, registry=CollectorRegistry()) as relay:
+                task = asyncio.create_task(relay.run(stop))
+                await _until(lambda: receiver.count() == 300 or task.done(), 120)
+                stop.set()
+                await task  # raised ValueError (asyncio.wait on no task) before the fix
+
+    asyncio.run(go())
+    with open_store(store_url) as store:
+        assert statuses(store) == {"done": 300}
