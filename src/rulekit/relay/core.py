@@ -202,8 +202,10 @@ class Relay:
                     task.add_done_callback(inflight.discard)
                 await self._gauges()
                 if claimed and len(claimed) == free:
-                    # every slot is busy: wait for one to come free
-                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    # every slot is busy: wait for one to come free (unless they all came
+                    # free while the gauges were read: asyncio.wait refuses an empty set)
+                    if inflight:
+                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 elif not claimed:
                     await _wait(stop, poll, inflight)
         finally:
