@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nats
@@ -87,9 +90,13 @@ async def make_stream(js: JetStreamContext, names: Names, window: float = 600) -
 
 
 async def started(url: str, names: Names, **target: object) -> JetStreamDestination:
-    options: dict[str, object] = {"stream": names.stream, "timeout": timedelta(seconds=5)}
+    options: dict[str, object] = {
+        "servers": (url,),
+        "stream": names.stream,
+        "timeout": timedelta(seconds=5),
+    }
     options.update(target)
-    dest = JetStreamDestination("events", JetStreamTarget(names.subject, (url,), **options))  # type: ignore[arg-type]
+    dest = JetStreamDestination("events", JetStreamTarget(names.subject, **options))
     await dest.start()
     return dest
 
@@ -286,6 +293,76 @@ async def test_an_unreachable_server_fails_start_in_bounded_time() -> None:
 
 @pytest.mark.nats
 @pytest.mark.asyncio
+async def test_a_server_that_never_answers_fails_start_in_bounded_time() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"nats://127.0.0.1:{silent.getsockname()[1]}"
+        dest = JetStreamDestination(
+            "events", JetStreamTarget("fx.{name}", (url,), timeout=timedelta(seconds=1))
+        )
+        began = time.monotonic()
+        with pytest.raises(DestinationError, match=rf"cannot connect to NATS at {url}"):
+            await dest.start()
+        assert time.monotonic() - began < BOUND
+
+
+@pytest.mark.nats
+@pytest.mark.asyncio
+async def test_a_server_down_among_several_is_passed_over(
+    nats_url: str, js: JetStreamContext, names: Names
+) -> None:
+    await make_stream(js, names)
+    down = f"nats://127.0.0.1:{free_port()}"
+    dest = await started(nats_url, names, servers=(down, nats_url))
+    try:
+        assert await deliver(dest, effect()) == DELIVERED
+    finally:
+        await dest.close()
+
+
+def stopped(pid: int) -> None:
+    """Wait until the process is stopped (a signal takes effect a moment after it is sent)."""
+    deadline = time.monotonic() + BOUND
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "SIGSTOP did not stop nats-server"
+        time.sleep(0.01)
+
+
+@pytest.mark.nats
+@pytest.mark.asyncio
+async def test_an_unacknowledged_publish_is_a_retry_and_its_redelivery_is_not_stored_twice(
+    nats_server: NatsServer,
+) -> None:
+    names = Names()
+    dest = await started(nats_server.url, names, create=True, timeout=timedelta(seconds=1))
+    assert nats_server.process is not None
+    try:
+        e = effect()
+        nats_server.process.send_signal(signal.SIGSTOP)  # hung, not gone: the socket stays
+        try:
+            stopped(nats_server.process.pid)
+            began = time.monotonic()
+            outcome = await deliver(dest, e)
+            assert outcome == Outcome.retry("JetStream did not acknowledge within 1s")
+            assert time.monotonic() - began < BOUND
+        finally:
+            nats_server.process.send_signal(signal.SIGCONT)
+        # the message was sent and the server stores it when it wakes: delivered again, it
+        # is recognised by its Nats-Msg-Id
+        assert await deliver(dest, e, attempt=2) == DELIVERED
+    finally:
+        await dest.close()
+    nc = await nats.connect(nats_server.url, allow_reconnect=False)
+    try:
+        msgs = await read_all(nc.jetstream(timeout=10), names)
+    finally:
+        await nc.close()
+    assert [m.headers["Nats-Msg-Id"] for m in msgs if m.headers] == [e.key]
+
+
+@pytest.mark.nats
+@pytest.mark.asyncio
 async def test_a_broker_restart_is_retried_and_nothing_doubles(nats_server: NatsServer) -> None:
     names = Names()
     dest = await started(nats_server.url, names, create=True, timeout=timedelta(seconds=1))
@@ -341,7 +418,11 @@ async def test_credentials_are_sent_and_a_refusal_says_so(
     nats_server.args = server_args
     nats_server.start()
     names = Names()
-    with pytest.raises(DestinationError, match=r"(?i)cannot connect.*authorization") as refused:
+    # the server refuses the login and closes the connection; whether the client reads the
+    # refusal or a reset first is a race TCP decides (a reset discards what was unread)
+    with pytest.raises(
+        DestinationError, match=r"(?i)cannot connect to NATS.*(authorization|connection reset)"
+    ) as refused:
         await started(nats_server.url, names, create=True, timeout=timedelta(seconds=1))
     assert all(secret not in str(refused.value) for secret in credentials.values())
     dest = await started(nats_server.url, names, create=True, **credentials)
