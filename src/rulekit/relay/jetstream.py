@@ -18,7 +18,6 @@ import contextlib
 import logging
 from datetime import timedelta
 
-import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
@@ -226,7 +225,7 @@ class JetStreamDestination:
         if self._nc.is_connected and not isinstance(e, nats.errors.StaleConnectionError):
             log.warning("route %s: NATS error: %s", self.name, _describe(e))
         else:  # a lost connection, or one failed attempt of many: logged once, when lost
-            log.debug("route %s: NATS connection attempt failed: %s", self.name, _describe(e))
+            log.debug("route %s: NATS connection: %s", self.name, _describe(e))
 
     async def _on_disconnected(self) -> None:
         if not self._nc.is_closed and self._js is not None:
@@ -263,6 +262,5 @@ def _headers_size(headers: dict[str, str]) -> int:
     return len(_HEADER_LINE) + lines + 2
 
 
-def _describe(e: BaseException | None) -> str:
-    text = str(e).strip() if e is not None else ""
-    return text or type(e).__name__
+def _describe(e: BaseException) -> str:
+    return str(e).strip() or type(e).__name__
