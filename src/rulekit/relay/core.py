@@ -160,21 +160,10 @@ class Relay:
 
     # -- running -------------------------------------------------------------------------
     async def run_once(self) -> RelayStats:
-        """Deliver what is claimable now, batch after batch, and return what came of it
-        (effects put back for later are not waited for: the next run takes them)."""
+        """Deliver what is claimable now and return what came of it (effects put back for
+        later are not waited for: the next run takes them)."""
         before = RelayStats(**vars(self.stats))
-        semaphore = asyncio.Semaphore(self.config.concurrency)
-
-        async def one(effect: OutboxEffect) -> None:
-            async with semaphore:
-                await self._handle(effect)
-
-        while True:
-            claimed = await self._claim(self.config.batch)
-            if claimed:
-                await asyncio.gather(*(one(e) for e in claimed))
-            if len(claimed) < self.config.batch:
-                break
+        await self._pump(None)
         await self._gauges(force=True)
         return RelayStats(
             self.stats.delivered - before.delivered,
@@ -184,38 +173,57 @@ class Relay:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then let the deliveries in flight finish."""
-        inflight: set[asyncio.Task[None]] = set()
+        """Deliver until ``stop`` is set, then let the deliveries in flight finish (for at
+        most a lease: an effect still unsettled then is delivered again later)."""
+        await self._pump(stop)
+
+    async def _pump(self, stop: asyncio.Event | None) -> None:
+        """Keep the delivery slots busy: claim as many effects as there are free slots (in
+        chunks of at least a quarter of them, so a busy relay does not claim one effect per
+        transaction), deliver each in a task, and settle it when it ends. ``stop`` None:
+        until nothing is claimable and nothing is in flight (:meth:`run_once`)."""
+        concurrency, batch = self.config.concurrency, self.config.batch
+        low = max(1, min(batch, concurrency) // 4)
         poll = self.config.poll.total_seconds()
+        inflight: set[asyncio.Task[None]] = set()
         try:
-            while not stop.is_set():
-                free = self.config.concurrency - len(inflight)
-                claimed: list[OutboxEffect] = []
-                if free > 0:
-                    try:
-                        claimed = await self._claim(min(self.config.batch, free))
-                    except Exception as e:  # the store is down: say so, try again
-                        log.error("relay: claiming effects failed: %s", _short(e))
+            while stop is None or not stop.is_set():
+                free = concurrency - len(inflight)
+                room = free >= low or not inflight
+                claimed = await self._claim(min(batch, free), raising=stop is None) if room else []
                 for effect in claimed:
                     task = asyncio.create_task(self._handle(effect))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                 await self._gauges()
-                if claimed and len(claimed) == free:
-                    # every slot is busy: wait for one to come free
+                if claimed and len(inflight) + low <= concurrency:
+                    continue  # room for more at once
+                if claimed or not room:
                     await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                elif not claimed:
+                elif stop is not None:
                     await _wait(stop, poll, inflight)
+                elif inflight:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    break  # once: nothing claimable, nothing in flight
         finally:
             if inflight:
                 log.info("relay: stopping after %d deliveries in flight", len(inflight))
                 await asyncio.wait(inflight, timeout=self.config.lease.total_seconds())
 
     # -- one effect ----------------------------------------------------------------------
-    async def _claim(self, limit: int) -> list[OutboxEffect]:
-        return await asyncio.to_thread(
-            self.store.claim, limit=limit, lease=self.config.lease, names=self._names
-        )
+    async def _claim(self, limit: int, *, raising: bool) -> list[OutboxEffect]:
+        """Claim up to ``limit`` effects; if the store fails, raise or (a relay that runs on)
+        say so and claim nothing this time."""
+        try:
+            return await asyncio.to_thread(
+                self.store.claim, limit=limit, lease=self.config.lease, names=self._names
+            )
+        except Exception as e:
+            if raising:
+                raise
+            log.error("relay: claiming effects failed: %s", _short(e))
+            return []
 
     async def _handle(self, effect: OutboxEffect) -> None:
         route = self.config.route(effect.name)
