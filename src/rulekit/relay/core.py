@@ -243,6 +243,15 @@ class Relay:
                 "relay: settling %s failed (it will be delivered again): %s", effect.key, _short(e)
             )
             return
+        if settled == "stale":
+            log.info(
+                "relay: %s failed (delivery %d) after its lease ran out and another delivery "
+                "began: %s",
+                effect.key,
+                effect.attempts,
+                outcome.error,
+            )
+            return
         if settled == "delivered":
             self.stats.delivered += 1
         elif settled == "dead":
@@ -273,16 +282,19 @@ class Relay:
 
     def _settle(self, effect: OutboxEffect, outcome: Outcome) -> str:
         """Record the outcome in the outbox (in a worker thread); returns what it came to:
-        delivered, retried, or dead (a retry after the last allowed delivery is dead)."""
+        delivered, retried, dead (a retry after the last allowed delivery is dead), or
+        stale (a failure reported after the effect was claimed again, which changes nothing)."""
         if outcome.status == "delivered":
             self.store.ack(effect.key)
             return "delivered"
         error = outcome.error or "delivery failed"
         if outcome.status == "dead":
-            self.store.fail(effect.key, error, dead=True)
-            return "dead"
-        wait = self.backoff(effect.attempts, outcome.retry_after)
-        after = self.store.fail(effect.key, error, retry_in=wait)
+            after = self.store.fail(effect.key, error, dead=True, attempt=effect.attempts)
+        else:
+            wait = self.backoff(effect.attempts, outcome.retry_after)
+            after = self.store.fail(effect.key, error, retry_in=wait, attempt=effect.attempts)
+        if after.attempts != effect.attempts:
+            return "stale"  # claimed again since: the report changed nothing
         return "dead" if after.status == "dead" else "retried"
 
     def backoff(self, attempt: int, asked: timedelta | None = None) -> timedelta:

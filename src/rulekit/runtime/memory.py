@@ -483,12 +483,19 @@ class MemoryStore(StepsOnCases):
         return e.view()
 
     def fail(
-        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+        self,
+        key: str,
+        error: str,
+        *,
+        retry_in: timedelta = timedelta(0),
+        dead: bool = False,
+        attempt: int | None = None,
     ) -> OutboxEffect:
         """Report a failed delivery: tried again after ``retry_in``, dead after
-        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good);
+        a report on an ``attempt`` claimed again since changes nothing."""
         e = self._effect(key)
-        if e.status == "pending":
+        if e.status == "pending" and (attempt is None or attempt == e.attempts):
             e.last_error = error
             e.available_at = self._clock() + retry_in
             if dead or e.attempts >= self.max_attempts:

@@ -798,18 +798,35 @@ class SqlStore(StepsOnCases):
         return self._run(work, write=True)
 
     def fail(
-        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+        self,
+        key: str,
+        error: str,
+        *,
+        retry_in: timedelta = timedelta(0),
+        dead: bool = False,
+        attempt: int | None = None,
     ) -> OutboxEffect:
         """Report a failed delivery: tried again after ``retry_in``, dead after
-        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good).
+        ``attempt``: the delivery this reports on (the claim's ``attempts``); if the effect
+        has been claimed again since (its lease ran out), the report is stale and changes
+        nothing, so it cannot cut short the lease of the delivery now in flight."""
+        fence = " AND attempts = ?" if attempt is not None else ""
 
         def work(cur: Cursor) -> OutboxEffect:
             now = self.dialect.now(cur)
             cur.execute(
                 "UPDATE rk_effects SET last_error = ?, available_at = ?, "
                 "status = CASE WHEN attempts >= ? OR ? THEN 'dead' ELSE status END "
-                "WHERE key = ? AND status = 'pending'",
-                (error, self.dialect.time_param(now + retry_in), self.max_attempts, dead, key),
+                f"WHERE key = ? AND status = 'pending'{fence}",
+                (
+                    error,
+                    self.dialect.time_param(now + retry_in),
+                    self.max_attempts,
+                    dead,
+                    key,
+                    *((attempt,) if attempt is not None else ()),
+                ),
             )
             return self._effect_by_key(cur, key)
 
