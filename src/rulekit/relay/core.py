@@ -104,6 +104,42 @@ def destination(route: Route, *, connections: int = 100) -> Destination:
     return JetStreamDestination(route.name, route.target)
 
 
+class _Acks:
+    """Acknowledgements, written together: while one write is under way, the deliveries
+    confirmed meanwhile gather, and the next write commits them all in one transaction
+    (group commit). A busy relay writes a transaction per batch, not per effect."""
+
+    #: keys acknowledged in one transaction at most
+    LIMIT = 500
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.waiting: list[tuple[str, asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def ack(self, key: str) -> None:
+        """Returns once ``key`` is acknowledged in the store (raises what the store raised)."""
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((key, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting[: self.LIMIT], self.waiting[self.LIMIT :]
+            try:
+                await asyncio.to_thread(self.store.ack_many, [key for key, _ in batch])
+            except Exception as e:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 class Relay:
     """Delivers a store's outbox as ``config`` routes it.
 
@@ -134,6 +170,7 @@ class Relay:
         self._rng = rng or random.Random()
         self._names = sorted(config.names) if config.names is not None else None
         self._gauges_at = 0.0
+        self._acks = _Acks(store)
 
     async def __aenter__(self) -> Relay:
         await self.start()
@@ -237,7 +274,11 @@ class Relay:
             if self.metrics is not None:
                 self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
         try:
-            settled = await asyncio.to_thread(self._settle, effect, outcome)
+            if outcome.status == "delivered":
+                await self._acks.ack(effect.key)
+                settled = "delivered"
+            else:
+                settled = await asyncio.to_thread(self._settle, effect, outcome)
         except Exception as e:  # the store is down: the lease runs out, it is claimed again
             log.error(
                 "relay: settling %s failed (it will be delivered again): %s", effect.key, _short(e)
@@ -281,12 +322,9 @@ class Relay:
             return Outcome.retry(f"delivery failed: {_short(e)}")
 
     def _settle(self, effect: OutboxEffect, outcome: Outcome) -> str:
-        """Record the outcome in the outbox (in a worker thread); returns what it came to:
-        delivered, retried, dead (a retry after the last allowed delivery is dead), or
-        stale (a failure reported after the effect was claimed again, which changes nothing)."""
-        if outcome.status == "delivered":
-            self.store.ack(effect.key)
-            return "delivered"
+        """Record a failed delivery in the outbox (in a worker thread); returns what it came
+        to: retried, dead (a retry after the last allowed delivery is dead), or stale (a
+        failure reported after the effect was claimed again, which changes nothing)."""
         error = outcome.error or "delivery failed"
         if outcome.status == "dead":
             after = self.store.fail(effect.key, error, dead=True, attempt=effect.attempts)

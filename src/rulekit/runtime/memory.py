@@ -482,6 +482,15 @@ class MemoryStore(StepsOnCases):
             e.status = "done"
         return e.view()
 
+    def ack_many(self, keys: Collection[str]) -> int:
+        """:meth:`ack` each of ``keys``; returns how many were pending until now."""
+        done = 0
+        for key in set(keys):
+            e = self._outbox.get(key)
+            if e is not None and e.status == "pending":
+                e.status, done = "done", done + 1
+        return done
+
     def fail(
         self,
         key: str,

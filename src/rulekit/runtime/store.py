@@ -354,6 +354,10 @@ class Store(Protocol):
         """Mark an effect carried out (acknowledging it again changes nothing)."""
         ...
 
+    def ack_many(self, keys: Collection[str]) -> int:
+        """:meth:`ack` each of ``keys`` at once; how many were pending until now."""
+        ...
+
     def fail(
         self,
         key: str,
