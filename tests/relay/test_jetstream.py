@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,15 @@ import pytest_asyncio
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
+import rulekit
 from rulekit.relay import message
-from rulekit.relay.config import JetStreamTarget
+from rulekit.relay.config import JetStreamTarget, loads_config
+from rulekit.relay.core import Relay
 from rulekit.relay.destinations import DELIVERED, DestinationError, Outcome
 from rulekit.relay.jetstream import JetStreamDestination, covers, wildcard
 from rulekit.runtime.store import OutboxEffect
+from rulekit.stores import open_store
+from support import ROOT
 
 from .conftest import free_port
 
@@ -430,3 +435,42 @@ async def test_credentials_are_sent_and_a_refusal_says_so(
         assert await deliver(dest, effect()) == DELIVERED
     finally:
         await dest.close()
+
+
+# -- through the relay -----------------------------------------------------------------------
+
+
+@pytest.mark.nats
+@pytest.mark.asyncio
+async def test_the_relay_delivers_the_outbox_to_a_stream(
+    nats_url: str, js: JetStreamContext, names: Names, tmp_path: Path
+) -> None:
+    store = open_store(tmp_path / "store.db", migrate=True)
+    store.register(rulekit.load(ROOT / "rules" / "kuaishou_after_sales.rk"))
+    paid = datetime.now(UTC) - timedelta(hours=2)
+    for i in range(20):  # fast refunds: each emits a refund as it opens
+        facts = {
+            "order": {"amount": Decimal("128.00"), "paid_at": paid, "shipped": False},
+            "shop": {"fast_refund_enabled": True},
+        }
+        store.open("refund_only", facts, id=f"case-{i}")
+    config = loads_config(
+        f"routes:\n  - name: events\n    effects: '*'\n    jetstream:\n"
+        f"      servers: [{nats_url}]\n      subject: {names.subject}\n"
+        f"      stream: {names.stream}\n      create: true\n",
+        "relay.yaml",
+        {},
+    )
+    try:
+        async with Relay(store, config) as relay:
+            stats = await relay.run_once()
+        counts = store.pending()
+    finally:
+        store.close()
+    assert (stats.delivered, stats.retried, stats.dead) == (20, 0, 0)
+    assert counts.get("effects_pending", 0) == 0 and counts["effects_done"] == 20
+    msgs = await read_all(js, names)
+    assert sorted(m.headers["Nats-Msg-Id"] for m in msgs if m.headers) == sorted(
+        f"case-{i}/1/0" for i in range(20)
+    )
+    assert {m.subject for m in msgs} == {f"{names.prefix}.refund"}
