@@ -25,8 +25,10 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"core", "expr", "policy"},
     "runtime": {"core", "expr", "policy"},
     "stores": {"core", "expr", "policy", "runtime"},
-    "service": {"core", "expr", "policy", "runtime", "stores"},
-    "tools": {"core", "expr", "policy", "analysis", "runtime", "stores"},
+    # the effect relay: a Store's outbox, delivered (it reads relay.yaml as policy YAML is read)
+    "relay": {"core", "expr", "policy", "runtime"},
+    "service": {"core", "expr", "policy", "runtime", "stores", "relay"},
+    "tools": {"core", "expr", "policy", "analysis", "runtime", "stores", "relay"},
     # the studio's app, beside the service (it reuses the service's problem documents)
     "studio": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools"},
     # the command line and the public API at the top may import every layer
@@ -37,20 +39,31 @@ ALLOWED: dict[str, set[str]] = {
         "analysis",
         "runtime",
         "stores",
+        "relay",
         "service",
         "tools",
         "studio",
     },
-    "": {"core", "expr", "policy", "analysis", "runtime", "stores", "service", "tools", "studio"},
+    "": {
+        *("core", "expr", "policy", "analysis", "runtime", "stores", "relay", "service"),
+        *("tools", "studio"),
+    },
 }
 
-#: third-party packages only the ``server``, ``postgresql`` and ``lsp`` extras install
+#: third-party packages only the ``server``, ``postgresql``, ``lsp`` and ``relay`` extras install
 LSP_EXTRA = {"pygls", "lsprotocol"}
-EXTRAS = {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "psycopg"} | LSP_EXTRA
+RELAY_EXTRA = {"httpx", "nats", "prometheus_client"}
+EXTRAS = (
+    {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "psycopg"}
+    | LSP_EXTRA
+    | RELAY_EXTRA
+)
 #: where each may be imported (the language server's features stay free of the protocol)
 EXTRAS_ALLOWED = {
-    "service": EXTRAS - {"psycopg"} - LSP_EXTRA,
-    "studio": EXTRAS - {"psycopg"} - LSP_EXTRA,
+    "service": EXTRAS - {"psycopg", "httpx", "nats"} - LSP_EXTRA,
+    "studio": EXTRAS - {"psycopg", "httpx", "nats"} - LSP_EXTRA,
+    "relay": RELAY_EXTRA,
+    "cli.relay": {"prometheus_client"},
     "stores.postgres": {"psycopg"},
     "tools.lsp.server": LSP_EXTRA,
 }

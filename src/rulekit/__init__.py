@@ -10,6 +10,8 @@ Public API (every name below; documented in docs/api.md):
   appended and the :class:`Effect` list they emitted.
 - :func:`open_store`: a durable store (SQLite or PostgreSQL); it raises :class:`StoreError`.
 - :func:`compile_expression` and :class:`Expression`: CEL conditions, checked and compiled.
+- :func:`verify_signature`: check a webhook delivery from ``rulekit relay``
+  (:class:`SignatureError` when it does not verify).
 - :class:`Diagnostic` and the errors :class:`RuleError`, :class:`CompileError`,
   :class:`EvaluationError`, :class:`StepRefused`.
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from rulekit.expr.expression import Expression, compile_expression
     from rulekit.expr.interpreter import Clause, Explanation
     from rulekit.policy import CheckResult, Policy, load, loads
+    from rulekit.relay.signing import SignatureError, verify_signature
     from rulekit.runtime import (
         Case,
         Cause,
@@ -61,6 +64,7 @@ _EXPORTS = {
     "Policy": "rulekit.policy",
     "Record": "rulekit.runtime",
     "RuleError": "rulekit.core.errors",
+    "SignatureError": "rulekit.relay.signing",
     "SimulatedClock": "rulekit.runtime",
     "StepRefused": "rulekit.core.errors",
     "StepResult": "rulekit.runtime",
@@ -73,6 +77,7 @@ _EXPORTS = {
     "load": "rulekit.policy",
     "loads": "rulekit.policy",
     "open_store": "rulekit.stores",
+    "verify_signature": "rulekit.relay.signing",
 }
 
 
@@ -107,6 +112,7 @@ __all__ = [
     "Policy",
     "Record",
     "RuleError",
+    "SignatureError",
     "SimulatedClock",
     "StepRefused",
     "StepResult",
@@ -119,4 +125,5 @@ __all__ = [
     "load",
     "loads",
     "open_store",
+    "verify_signature",
 ]

@@ -44,6 +44,7 @@ VERBS = (
     "demo",
     "serve",
     "worker",
+    "relay",
     "db",
     "migrate",
 )
