@@ -50,6 +50,8 @@ class Delivery:
     signature: str
     body: bytes
     verdict: str
+    #: what the receiver answered
+    status: int
 
 
 @dataclass
@@ -71,7 +73,9 @@ class _Receiver:
                 except SignatureError as e:
                     verdict, status = f"signature REFUSED: {e}", 400
                 with receiver.lock:
-                    receiver.deliveries.append(Delivery(self.requestline, header, body, verdict))
+                    receiver.deliveries.append(
+                        Delivery(self.requestline, header, body, verdict, status)
+                    )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -126,7 +130,7 @@ def _webhook(store: Store) -> None:
     with _receiving(secret) as (url, receiver):
         print(
             f"   A payment service listens on {url}; relay.yaml routes `refund` there, "
-            f"signed with a secret generated for this run (${SECRET_ENV})."
+            "signed with a secret generated for this run."
         )
         routes = f"  - name: payments\n    effects: [refund]\n    webhook:\n      url: {url}\n"
         config = _config(routes + f"      secret_env: {SECRET_ENV}\n", secret)
@@ -135,20 +139,19 @@ def _webhook(store: Store) -> None:
     if not deliveries:
         print("   The outbox had no refund to deliver.")
         return
+    outbox = store.effects(limit=1000)  # oldest first
     # delivered concurrently: shown in the outbox's order, the same on every run
-    outbox = {e.key: e for e in store.effects(limit=1000)}
-    order = list(outbox)
-    deliveries.sort(key=lambda d: order.index(_key(d.body)) if _key(d.body) in outbox else 0)
+    rank = {e.key: i for i, e in enumerate(outbox)}
+    deliveries.sort(key=lambda d: rank.get(_key(d.body), len(rank)))
     first = deliveries[0]
     print(f"\n   {first.request_line}")
     print(f"   {SIGNATURE_HEADER}: {first.signature}")
     print(f"   {first.body.decode()}")
-    print(f"   -> the receiver: {first.verdict}; it answers 200")
+    print(f"   -> the receiver: {first.verdict}; it answers {first.status}")
     for d in deliveries[1:]:
         print(f"   {d.request_line}: {_key(d.body)}, {d.verdict}")
-    outbox = {e.key: e for e in store.effects(limit=1000)}
-    keys = [_key(d.body) for d in deliveries]
-    status = ", ".join(f"{k} {outbox[k].status}" for k in keys if k in outbox)
+    delivered = {_key(d.body) for d in deliveries}
+    status = ", ".join(f"{e.key} {e.status}" for e in outbox if e.key in delivered)
     print(f"   The outbox after the relay's run: {status}.")
 
 
@@ -163,7 +166,7 @@ def _broker(store: Store, case_id: str, at: datetime, facts: dict[str, Any]) -> 
         return
     if not _reachable(url):
         print(
-            f"\n   NATS JetStream: no NATS server is reachable at {url}, so that part is skipped: {how}."
+            f"\n   NATS JetStream: no NATS server is reachable at {_where(url)}, so that part is skipped: {how}."
         )
         return
     store.open("refund_only", facts, id=case_id, at=at)
