@@ -62,7 +62,7 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 #: The packages each kind of route (and the metrics server) needs: the `relay` extra.
-_NEEDS = {"webhook": ("httpx",), "jetstream": ("nats",), "metrics": ("prometheus_client",)}
+_NEEDS = {"webhook": ("aiohttp",), "jetstream": ("nats",), "metrics": ("prometheus_client",)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from rulekit.stores import DEFAULT_STORE, StoreError
 
     logging.basicConfig(level=logging.INFO, format="rulekit: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         config = load_config(args.config)
     except ConfigError as e:
