@@ -118,7 +118,7 @@ def main(store: Store, case_id: str, at: datetime, facts: dict[str, Any]) -> Non
     """Deliver the store's pending refunds to a local webhook, then (NATS permitting) one
     more refund, of a case opened here as ``case_id`` with ``facts``, to JetStream."""
     print("\n== The relay: effects delivered to the systems that carry them out")
-    if find_spec("httpx") is None:
+    if find_spec("aiohttp") is None:
         print(f"   (skipped: the relay needs the `relay` extra: {INSTALL_HINT})")
         return
     _webhook(store)
