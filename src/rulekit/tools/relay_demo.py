@@ -166,7 +166,8 @@ def _broker(store: Store, case_id: str, at: datetime, facts: dict[str, Any]) -> 
         return
     if not _reachable(url):
         print(
-            f"\n   NATS JetStream: no NATS server is reachable at {_where(url)}, so that part is skipped: {how}."
+            f"\n   NATS JetStream: no NATS server is reachable at {_where(url)}, "
+            f"so that part is skipped: {how}."
         )
         return
     store.open("refund_only", facts, id=case_id, at=at)
@@ -182,7 +183,7 @@ def _broker(store: Store, case_id: str, at: datetime, facts: dict[str, Any]) -> 
     )
     try:
         asyncio.run(_run_once(store, config))
-    except RuleError as e:  # the broker refused the stream, or went away meanwhile
+    except (RuleError, OSError, TimeoutError) as e:  # refused the stream, or went away
         print(f"   JetStream: skipped ({e}).")
         return
     effects = store.effects(case_id=case_id)
