@@ -10,6 +10,8 @@
   A policy with a `migrate from` block may name the earlier version to check it against,
   as `rulekit check --migrating-from OLD` does, with `// migrating-from: FILE` (FILE
   relative to the policy, kept in a subfolder so it is not an input itself).
+- tests/golden/relay/*.yaml: relay configurations (``rulekit relay --config``), read with
+  PAYMENTS_SECRET set in their environment and nothing else.
 
 Each input's output is in the `.out` file beside it. To accept new output
 after a deliberate wording change:
@@ -35,6 +37,7 @@ from rulekit.expr.expression import parse_and_check
 from rulekit.expr.stdlib import parse_duration
 from rulekit.policy import FORMATS
 from rulekit.policy.checker import check_migration
+from rulekit.relay.config import ConfigError, loads_config
 from rulekit.tools import scenarios
 from support import TESTS
 
@@ -42,6 +45,7 @@ GOLDEN = TESTS / "golden"
 EXPRESSIONS = sorted((GOLDEN / "expressions").glob("*.cel"))
 POLICIES = sorted(p for p in (GOLDEN / "policies").iterdir() if p.suffix in FORMATS)
 SCENARIOS = sorted((GOLDEN / "scenarios").glob("*.yaml"))
+RELAY_CONFIGS = sorted((GOLDEN / "relay").glob("*.yaml"))
 DECLARE = re.compile(r"^//\s*declare\s+([\w.]+)\s*:\s*(.+?)\s*$", re.M)
 MAX_OPEN = re.compile(r"^//\s*max-open:\s*(\S+)\s*$", re.M)
 MIGRATING_FROM = re.compile(r"^//\s*migrating-from:\s*(\S+)\s*$", re.M)
@@ -99,6 +103,15 @@ def _render_scenario_file(path: Path) -> str:
     return "read without problems\n"
 
 
+def _render_relay_config(path: Path) -> str:
+    try:
+        loads_config(path.read_bytes(), path.name, {"PAYMENTS_SECRET": "s3cret"})
+    except ConfigError as e:
+        codes = " ".join(d.code for d in e.diagnostics)
+        return f"codes: {codes}\n\n{e}\n"
+    return "read without problems\n"
+
+
 def _compare(path: Path, actual: str) -> None:
     expected_path = (
         path.with_name(path.name + ".out") if path.suffix != ".cel" else path.with_suffix(".out")
@@ -124,6 +137,11 @@ def test_policy(path: Path) -> None:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario_file(path: Path) -> None:
     _compare(path, _render_scenario_file(path))
+
+
+@pytest.mark.parametrize("path", RELAY_CONFIGS, ids=[p.name for p in RELAY_CONFIGS])
+def test_relay_config(path: Path) -> None:
+    _compare(path, _render_relay_config(path))
 
 
 def test_every_code_has_a_golden_case() -> None:

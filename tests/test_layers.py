@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
 
 #: third-party packages only the ``server``, ``postgresql``, ``lsp`` and ``relay`` extras install
 LSP_EXTRA = {"pygls", "lsprotocol"}
-RELAY_EXTRA = {"httpx", "nats", "prometheus_client"}
+RELAY_EXTRA = {"aiohttp", "nats", "prometheus_client"}
 EXTRAS = (
     {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "psycopg"}
     | LSP_EXTRA
@@ -60,8 +60,8 @@ EXTRAS = (
 )
 #: where each may be imported (the language server's features stay free of the protocol)
 EXTRAS_ALLOWED = {
-    "service": EXTRAS - {"psycopg", "httpx", "nats"} - LSP_EXTRA,
-    "studio": EXTRAS - {"psycopg", "httpx", "nats"} - LSP_EXTRA,
+    "service": EXTRAS - {"psycopg", "aiohttp", "nats"} - LSP_EXTRA,
+    "studio": EXTRAS - {"psycopg", "aiohttp", "nats"} - LSP_EXTRA,
     "relay": RELAY_EXTRA,
     "cli.relay": {"prometheus_client"},
     "stores.postgres": {"psycopg"},

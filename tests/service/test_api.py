@@ -245,6 +245,7 @@ def test_the_outbox_claim_ack_fail_and_dead_letters(
         1,
     )
     assert effect["case_id"] == case["id"]
+    assert effect["policy"] == any_store.get(case["id"]).policy
     # leased: nobody else gets it meanwhile
     assert c.post("/effects/claim", json={}, headers=admin).json() == {"effects": []}
 
@@ -262,6 +263,10 @@ def test_the_outbox_claim_ack_fail_and_dead_letters(
     r = c.post(f"/effects/{key}/retry", headers=admin)
     assert (r.json()["status"], r.json()["attempts"]) == ("pending", 0)
     [third] = c.post("/effects/claim", json={}, headers=admin).json()["effects"]
+    # a report on an older claim changes nothing; one refused for good is dead at once
+    stale = {"error": "late", "attempt": 7, "dead": True}
+    r = c.post(f"/effects/{key}/fail", json=stale, headers=admin)
+    assert (r.json()["status"], r.json()["last_error"]) == ("pending", "bank down")
     r = c.post(f"/effects/{third['key']}/ack", headers=admin)
     assert r.json()["status"] == "done"
     assert c.post(f"/effects/{key}/ack", headers=admin).json()["status"] == "done"  # harmless

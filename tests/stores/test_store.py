@@ -881,6 +881,22 @@ def test_a_refusal_for_good_dead_letters_at_once(store: Store) -> None:
     assert store.fail(e.key, "again", dead=True).last_error == "HTTP 410 Gone"  # settled
 
 
+def test_a_failure_reported_after_the_effect_was_claimed_again_changes_nothing(
+    store: Store,
+) -> None:
+    """A relay whose lease ran out reports its failure late: the delivery in flight now
+    (claimed again) keeps its lease, so no third relay takes the effect meanwhile."""
+    _refunds(store, 1)
+    [first] = store.claim(lease=timedelta(0))
+    [second] = store.claim(lease=timedelta(hours=1))
+    assert (first.attempts, second.attempts) == (1, 2)
+    stale = store.fail(first.key, "timeout", attempt=first.attempts)
+    assert (stale.attempts, stale.last_error, stale.status) == (2, None, "pending")
+    assert store.claim() == []  # still leased to the second delivery
+    assert store.fail(first.key, "refused", dead=True, attempt=1).status == "pending"
+    assert store.fail(second.key, "503", attempt=2).last_error == "503"
+
+
 def test_an_effect_keeps_the_policy_version_that_emitted_it(store: Store) -> None:
     _refunds(store, 1)
     [e] = store.effects()

@@ -62,36 +62,22 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 #: The packages each kind of route (and the metrics server) needs: the `relay` extra.
-_NEEDS = {"webhook": ("httpx",), "jetstream": ("nats",), "metrics": ("prometheus_client",)}
+_NEEDS = {"webhook": ("aiohttp",), "jetstream": ("nats",), "metrics": ("prometheus_client",)}
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from rulekit.relay.config import ConfigError, WebhookTarget, load_config
+    from rulekit.relay.config import ConfigError, load_config
     from rulekit.stores import DEFAULT_STORE, StoreError
 
     logging.basicConfig(level=logging.INFO, format="rulekit: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         config = load_config(args.config)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_USAGE
-    kinds = {
-        "webhook" if isinstance(r.target, WebhookTarget) else "jetstream" for r in config.routes
-    }
-    if args.metrics_port is not None:
-        kinds.add("metrics")
-    missing = sorted(
-        {p for kind in kinds for p in _NEEDS[kind] if importlib.util.find_spec(p) is None}
-    )
-    if missing:
-        print(
-            f"rulekit: error: `rulekit relay` needs packages not installed here "
-            f"({', '.join(missing)}): pip install 'rulekit[relay]'",
-            file=sys.stderr,
-        )
+    if relay_packages_missing(config, metrics=args.metrics_port is not None):
         return EXIT_USAGE
     url = args.store or config.store or os.environ.get("RULEKIT_STORE") or DEFAULT_STORE
     try:
@@ -99,6 +85,28 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as e:
         print(f"rulekit: error: {e.message}", file=sys.stderr)
         return EXIT_USAGE if e.code == "invalid_store_url" else EXIT_FAILED
+
+
+def relay_packages_missing(config: RelayConfig, *, metrics: bool) -> bool:
+    """Whether a package the routes (and the metrics server) need is missing, in which case
+    it says which extra to install (the packages are looked up, not imported)."""
+    from rulekit.relay.config import WebhookTarget
+
+    kinds = {
+        "webhook" if isinstance(r.target, WebhookTarget) else "jetstream" for r in config.routes
+    }
+    if metrics:
+        kinds.add("metrics")
+    missing = sorted(
+        {p for kind in kinds for p in _NEEDS[kind] if importlib.util.find_spec(p) is None}
+    )
+    if missing:
+        print(
+            f"rulekit: error: the relay needs packages not installed here "
+            f"({', '.join(missing)}): pip install 'rulekit[relay]'",
+            file=sys.stderr,
+        )
+    return bool(missing)
 
 
 def _relay(args: argparse.Namespace, config: RelayConfig, url: str) -> int:

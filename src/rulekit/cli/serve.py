@@ -48,6 +48,12 @@ def add(verbs: _SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how often the in-process worker looks for due deadlines (default 1)",
     )
     p.add_argument(
+        "--relay",
+        metavar="FILE",
+        help="also deliver the outbox's effects here, as relay.yaml routes them "
+        "(`rulekit relay` in this process; docs/effects.md)",
+    )
+    p.add_argument(
         "--migrate",
         action="store_true",
         help="bring a PostgreSQL schema up to date first (SQLite stores always are)",
@@ -81,6 +87,18 @@ def run(args: argparse.Namespace, store: str) -> int:
     loaded = _policies(args.files)
     if loaded is None:
         return EXIT_USAGE
+    relay = None
+    if args.relay is not None:
+        from rulekit.cli.relay import relay_packages_missing
+        from rulekit.relay.config import ConfigError, load_config
+
+        try:
+            relay = load_config(args.relay)
+        except ConfigError as e:
+            print(str(e), file=sys.stderr)
+            return EXIT_USAGE
+        if relay_packages_missing(relay, metrics=False):
+            return EXIT_USAGE
     names = [p.name for p in loaded]
     try:
         tokens = serving.tokens_for(args.host, args.tokens, {a for p in loaded for a in p.actors})
@@ -96,6 +114,7 @@ def run(args: argparse.Namespace, store: str) -> int:
             tokens,
             worker_interval=None if args.no_worker else args.worker_interval,
             max_body=args.max_body or LIMITS["max_body"],
+            relay=relay,
         )
         logging.getLogger("rulekit").info(
             "serving %s on %s from http://%s:%d (OpenAPI at /openapi.json)%s",
@@ -105,6 +124,12 @@ def run(args: argparse.Namespace, store: str) -> int:
             listening.getsockname()[1],
             "" if args.no_worker else ", deadline worker in-process",
         )
+        if relay is not None:
+            logging.getLogger("rulekit").info(
+                "relaying effects as %s routes them (%d deliveries at once)",
+                relay.path,
+                relay.concurrency,
+            )
         serving.serve(create_app(service), listening)
     finally:
         listening.close()

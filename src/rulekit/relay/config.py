@@ -313,11 +313,19 @@ class _Reader:
         if "webhook" in data:
             w, wn = data["webhook"], node_at(node, ["webhook"])
             env = w["secret_env"]
+            # each variable with its own node: an error points at the one not set
+            paths: list[list[Any]] = (
+                [["secret_env"]]
+                if isinstance(env, str)
+                else [["secret_env", i] for i in range(len(env))]
+            )
             envs = [env] if isinstance(env, str) else list(env)
-            env_node = node_at(wn, ["secret_env"])
             target = WebhookTarget(
                 url=w["url"],
-                secrets=tuple(self.secret(v, env_node, name).encode() for v in envs),
+                secrets=tuple(
+                    self.secret(v, node_at(wn, path), name).encode()
+                    for v, path in zip(envs, paths, strict=True)
+                ),
                 timeout=self.duration(w, "timeout", wn, timedelta(seconds=10)),
                 headers=dict(w.get("headers", {})),
                 dead_after_4xx=w.get("dead_after_4xx", 3),

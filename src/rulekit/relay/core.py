@@ -104,6 +104,42 @@ def destination(route: Route, *, connections: int = 100) -> Destination:
     return JetStreamDestination(route.name, route.target)
 
 
+class _Acks:
+    """Acknowledgements, written together: while one write is under way, the deliveries
+    confirmed meanwhile gather, and the next write commits them all in one transaction
+    (group commit). A busy relay writes a transaction per batch, not per effect."""
+
+    #: keys acknowledged in one transaction at most
+    LIMIT = 500
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.waiting: list[tuple[str, asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def ack(self, key: str) -> None:
+        """Returns once ``key`` is acknowledged in the store (raises what the store raised)."""
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((key, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting[: self.LIMIT], self.waiting[self.LIMIT :]
+            try:
+                await asyncio.to_thread(self.store.ack_many, [key for key, _ in batch])
+            except Exception as e:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 class Relay:
     """Delivers a store's outbox as ``config`` routes it.
 
@@ -134,6 +170,7 @@ class Relay:
         self._rng = rng or random.Random()
         self._names = sorted(config.names) if config.names is not None else None
         self._gauges_at = 0.0
+        self._acks = _Acks(store)
 
     async def __aenter__(self) -> Relay:
         await self.start()
@@ -160,21 +197,10 @@ class Relay:
 
     # -- running -------------------------------------------------------------------------
     async def run_once(self) -> RelayStats:
-        """Deliver what is claimable now, batch after batch, and return what came of it
-        (effects put back for later are not waited for: the next run takes them)."""
+        """Deliver what is claimable now and return what came of it (effects put back for
+        later are not waited for: the next run takes them)."""
         before = RelayStats(**vars(self.stats))
-        semaphore = asyncio.Semaphore(self.config.concurrency)
-
-        async def one(effect: OutboxEffect) -> None:
-            async with semaphore:
-                await self._handle(effect)
-
-        while True:
-            claimed = await self._claim(self.config.batch)
-            if claimed:
-                await asyncio.gather(*(one(e) for e in claimed))
-            if len(claimed) < self.config.batch:
-                break
+        await self._pump(None)
         await self._gauges(force=True)
         return RelayStats(
             self.stats.delivered - before.delivered,
@@ -184,40 +210,57 @@ class Relay:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then let the deliveries in flight finish."""
-        inflight: set[asyncio.Task[None]] = set()
+        """Deliver until ``stop`` is set, then let the deliveries in flight finish (for at
+        most a lease: an effect still unsettled then is delivered again later)."""
+        await self._pump(stop)
+
+    async def _pump(self, stop: asyncio.Event | None) -> None:
+        """Keep the delivery slots busy: claim as many effects as there are free slots (in
+        chunks of at least a quarter of them, so a busy relay does not claim one effect per
+        transaction), deliver each in a task, and settle it when it ends. ``stop`` None:
+        until nothing is claimable and nothing is in flight (:meth:`run_once`)."""
+        concurrency, batch = self.config.concurrency, self.config.batch
+        low = max(1, min(batch, concurrency) // 4)
         poll = self.config.poll.total_seconds()
+        inflight: set[asyncio.Task[None]] = set()
         try:
-            while not stop.is_set():
-                free = self.config.concurrency - len(inflight)
-                claimed: list[OutboxEffect] = []
-                if free > 0:
-                    try:
-                        claimed = await self._claim(min(self.config.batch, free))
-                    except Exception as e:  # the store is down: say so, try again
-                        log.error("relay: claiming effects failed: %s", _short(e))
+            while stop is None or not stop.is_set():
+                free = concurrency - len(inflight)
+                room = free >= low or not inflight
+                claimed = await self._claim(min(batch, free), raising=stop is None) if room else []
                 for effect in claimed:
                     task = asyncio.create_task(self._handle(effect))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                 await self._gauges()
-                if claimed and len(claimed) == free:
-                    # every slot is busy: wait for one to come free (unless they all came
-                    # free while the gauges were read: asyncio.wait refuses an empty set)
-                    if inflight:
-                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                elif not claimed:
+                if claimed and len(inflight) + low <= concurrency:
+                    continue  # room for more at once
+                if claimed or not room:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                elif stop is not None:
                     await _wait(stop, poll, inflight)
+                elif inflight:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    break  # once: nothing claimable, nothing in flight
         finally:
             if inflight:
                 log.info("relay: stopping after %d deliveries in flight", len(inflight))
                 await asyncio.wait(inflight, timeout=self.config.lease.total_seconds())
 
     # -- one effect ----------------------------------------------------------------------
-    async def _claim(self, limit: int) -> list[OutboxEffect]:
-        return await asyncio.to_thread(
-            self.store.claim, limit=limit, lease=self.config.lease, names=self._names
-        )
+    async def _claim(self, limit: int, *, raising: bool) -> list[OutboxEffect]:
+        """Claim up to ``limit`` effects; if the store fails, raise or (a relay that runs on)
+        say so and claim nothing this time."""
+        try:
+            return await asyncio.to_thread(
+                self.store.claim, limit=limit, lease=self.config.lease, names=self._names
+            )
+        except Exception as e:
+            if raising:
+                raise
+            log.error("relay: claiming effects failed: %s", _short(e))
+            return []
 
     async def _handle(self, effect: OutboxEffect) -> None:
         route = self.config.route(effect.name)
@@ -231,10 +274,23 @@ class Relay:
             if self.metrics is not None:
                 self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
         try:
-            settled = await asyncio.to_thread(self._settle, effect, outcome)
+            if outcome.status == "delivered":
+                await self._acks.ack(effect.key)
+                settled = "delivered"
+            else:
+                settled = await asyncio.to_thread(self._settle, effect, outcome)
         except Exception as e:  # the store is down: the lease runs out, it is claimed again
             log.error(
                 "relay: settling %s failed (it will be delivered again): %s", effect.key, _short(e)
+            )
+            return
+        if settled == "stale":
+            log.info(
+                "relay: %s failed (delivery %d) after its lease ran out and another delivery "
+                "began: %s",
+                effect.key,
+                effect.attempts,
+                outcome.error,
             )
             return
         if settled == "delivered":
@@ -266,17 +322,17 @@ class Relay:
             return Outcome.retry(f"delivery failed: {_short(e)}")
 
     def _settle(self, effect: OutboxEffect, outcome: Outcome) -> str:
-        """Record the outcome in the outbox (in a worker thread); returns what it came to:
-        delivered, retried, or dead (a retry after the last allowed delivery is dead)."""
-        if outcome.status == "delivered":
-            self.store.ack(effect.key)
-            return "delivered"
+        """Record a failed delivery in the outbox (in a worker thread); returns what it came
+        to: retried, dead (a retry after the last allowed delivery is dead), or stale (a
+        failure reported after the effect was claimed again, which changes nothing)."""
         error = outcome.error or "delivery failed"
         if outcome.status == "dead":
-            self.store.fail(effect.key, error, dead=True)
-            return "dead"
-        wait = self.backoff(effect.attempts, outcome.retry_after)
-        after = self.store.fail(effect.key, error, retry_in=wait)
+            after = self.store.fail(effect.key, error, dead=True, attempt=effect.attempts)
+        else:
+            wait = self.backoff(effect.attempts, outcome.retry_after)
+            after = self.store.fail(effect.key, error, retry_in=wait, attempt=effect.attempts)
+        if after.attempts != effect.attempts:
+            return "stale"  # claimed again since: the report changed nothing
         return "dead" if after.status == "dead" else "retried"
 
     def backoff(self, attempt: int, asked: timedelta | None = None) -> timedelta:

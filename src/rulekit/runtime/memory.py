@@ -482,13 +482,29 @@ class MemoryStore(StepsOnCases):
             e.status = "done"
         return e.view()
 
+    def ack_many(self, keys: Collection[str]) -> int:
+        """:meth:`ack` each of ``keys``; returns how many were pending until now."""
+        done = 0
+        for key in set(keys):
+            e = self._outbox.get(key)
+            if e is not None and e.status == "pending":
+                e.status, done = "done", done + 1
+        return done
+
     def fail(
-        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+        self,
+        key: str,
+        error: str,
+        *,
+        retry_in: timedelta = timedelta(0),
+        dead: bool = False,
+        attempt: int | None = None,
     ) -> OutboxEffect:
         """Report a failed delivery: tried again after ``retry_in``, dead after
-        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good);
+        a report on an ``attempt`` claimed again since changes nothing."""
         e = self._effect(key)
-        if e.status == "pending":
+        if e.status == "pending" and (attempt is None or attempt == e.attempts):
             e.last_error = error
             e.available_at = self._clock() + retry_in
             if dead or e.attempts >= self.max_attempts:

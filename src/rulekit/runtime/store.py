@@ -354,11 +354,22 @@ class Store(Protocol):
         """Mark an effect carried out (acknowledging it again changes nothing)."""
         ...
 
+    def ack_many(self, keys: Collection[str]) -> int:
+        """:meth:`ack` each of ``keys`` at once; how many were pending until now."""
+        ...
+
     def fail(
-        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+        self,
+        key: str,
+        error: str,
+        *,
+        retry_in: timedelta = timedelta(0),
+        dead: bool = False,
+        attempt: int | None = None,
     ) -> OutboxEffect:
         """Report a failed delivery: tried again after ``retry_in``, dead after
-        ``max_attempts`` (at once with ``dead``)."""
+        ``max_attempts`` (at once with ``dead``); stale (changing nothing) when ``attempt``
+        is not the effect's latest claim."""
         ...
 
     def retry_dead(self, key: str) -> OutboxEffect:

@@ -15,6 +15,7 @@ dependencies (:mod:`.dependencies`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,7 +39,16 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service.worker is not None:
             service.worker.start()
+        relaying: asyncio.Task[None] | None = None
+        stop = asyncio.Event()
+        if service.relay is not None:
+            await service.relay.start()
+            relaying = asyncio.create_task(service.relay.run(stop))
         yield
+        if relaying is not None and service.relay is not None:
+            stop.set()  # deliveries in flight finish, each settled in the outbox
+            await relaying
+            await service.relay.close()
         if service.worker is not None:
             service.worker.stop()
 

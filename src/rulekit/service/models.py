@@ -112,6 +112,13 @@ class ClaimEffects(BaseModel):
 class FailEffect(BaseModel):
     error: str = Field(max_length=2000, pattern=TEXT_PATTERN)
     retry_in_seconds: float = Field(default=0, ge=0, le=86400 * 7)
+    dead: bool = Field(default=False, description="refused for good: to the dead letters now")
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="the claim's attempts: a report on an older claim changes nothing",
+    )
 
 
 # -- responses ---------------------------------------------------------------------------------
@@ -228,6 +235,7 @@ class EffectView(BaseModel):
     status: str
     attempts: int
     last_error: str | None
+    policy: str | None = Field(description="the policy version that emitted it")
 
     @classmethod
     def of(cls, e: OutboxEffect) -> EffectView:
@@ -241,6 +249,7 @@ class EffectView(BaseModel):
             status=e.status,
             attempts=e.attempts,
             last_error=e.last_error,
+            policy=e.policy,
         )
 
 

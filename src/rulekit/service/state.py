@@ -15,6 +15,8 @@ from prometheus_client.core import GaugeMetricFamily
 
 from rulekit.core.errors import StepRefused
 from rulekit.policy import Policy
+from rulekit.relay.config import RelayConfig
+from rulekit.relay.core import Relay
 from rulekit.runtime.model import StepResult
 from rulekit.service.auth import Tokens
 from rulekit.service.models import LIMITS
@@ -33,6 +35,7 @@ class Service:
         *,
         worker_interval: float | None = 1.0,
         max_body: int = LIMITS["max_body"],
+        relay: RelayConfig | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -70,6 +73,8 @@ class Service:
             if worker_interval
             else None
         )
+        #: the effect relay, run by the app's lifespan (its metrics beside the service's)
+        self.relay = Relay(store, relay, registry=self.registry) if relay is not None else None
 
     def step(
         self, kind: str, run: Callable[[], tuple[StoredCase, StepResult]]

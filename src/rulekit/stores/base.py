@@ -771,14 +771,7 @@ class SqlStore(StepsOnCases):
         only = sorted(set(names)) if names is not None else None
 
         def work(cur: Cursor) -> list[Any]:
-            now = self.dialect.now(cur)
-            cur.execute(
-                "UPDATE rk_effects SET status = 'dead', "
-                "last_error = COALESCE(last_error, 'not acknowledged within its lease') "
-                "WHERE status = 'pending' AND available_at <= ? AND attempts >= ?",
-                (self.dialect.time_param(now), self.max_attempts),
-            )
-            return self._claim_effects(cur, now, limit, lease, only)
+            return self._claim_effects(cur, self.dialect.now(cur), limit, lease, only)
 
         if only is not None and not only:
             return []
@@ -797,19 +790,60 @@ class SqlStore(StepsOnCases):
 
         return self._run(work, write=True)
 
+    def ack_many(self, keys: Collection[str]) -> int:
+        """:meth:`ack` each of ``keys`` in one transaction (a relay acknowledges what its
+        deliveries confirmed together); returns how many were pending until now. Unknown
+        keys are skipped."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return 0
+
+        def work(cur: Cursor) -> int:
+            stamp = self.dialect.time_param(self.dialect.now(cur))
+            done = 0
+            for at in range(0, len(wanted), 500):  # within every database's parameter limit
+                chunk = wanted[at : at + 500]
+                cur.execute(
+                    "UPDATE rk_effects SET status = 'done', done_at = ? "
+                    f"WHERE key IN ({', '.join('?' * len(chunk))}) AND status = 'pending' "
+                    "RETURNING id",
+                    (stamp, *chunk),
+                )
+                done += len(cur.fetchall())
+            return done
+
+        return self._run(work, write=True)
+
     def fail(
-        self, key: str, error: str, *, retry_in: timedelta = timedelta(0), dead: bool = False
+        self,
+        key: str,
+        error: str,
+        *,
+        retry_in: timedelta = timedelta(0),
+        dead: bool = False,
+        attempt: int | None = None,
     ) -> OutboxEffect:
         """Report a failed delivery: tried again after ``retry_in``, dead after
-        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good)."""
+        :attr:`max_attempts` (at once with ``dead``: the receiver refused it for good).
+        ``attempt``: the delivery this reports on (the claim's ``attempts``); if the effect
+        has been claimed again since (its lease ran out), the report is stale and changes
+        nothing, so it cannot cut short the lease of the delivery now in flight."""
+        fence = " AND attempts = ?" if attempt is not None else ""
 
         def work(cur: Cursor) -> OutboxEffect:
             now = self.dialect.now(cur)
             cur.execute(
                 "UPDATE rk_effects SET last_error = ?, available_at = ?, "
                 "status = CASE WHEN attempts >= ? OR ? THEN 'dead' ELSE status END "
-                "WHERE key = ? AND status = 'pending'",
-                (error, self.dialect.time_param(now + retry_in), self.max_attempts, dead, key),
+                f"WHERE key = ? AND status = 'pending'{fence}",
+                (
+                    error,
+                    self.dialect.time_param(now + retry_in),
+                    self.max_attempts,
+                    dead,
+                    key,
+                    *((attempt,) if attempt is not None else ()),
+                ),
             )
             return self._effect_by_key(cur, key)
 
@@ -870,16 +904,39 @@ class SqlStore(StepsOnCases):
     def _claim_effects(
         self, cur: Cursor, now: datetime, limit: int, lease: timedelta, names: list[str] | None
     ) -> list[Any]:
-        """Rows of up to ``limit`` claimable effects (of ``names``), now hidden for ``lease``."""
+        """Rows of up to ``limit`` claimable effects (of ``names``), now hidden for ``lease``.
+
+        The claimable effects are found through the pending index and locked; those
+        delivered :attr:`max_attempts` times already (their last lease ran out) move to the
+        dead letters instead. Only the rows found are touched: a claim costs the same with
+        a backlog of a million effects as with none."""
         tp = self.dialect.time_param
         named = f" AND name IN ({', '.join('?' * len(names))})" if names is not None else ""
+        while True:
+            cur.execute(
+                "SELECT id, attempts FROM rk_effects WHERE status = 'pending' AND available_at <= ?"
+                f"{named} ORDER BY available_at, id LIMIT ?"
+                f"{self.dialect.locking}{self.dialect.skip_locked}",
+                (tp(now), *(names or ()), limit),
+            )
+            found = cur.fetchall()
+            dead = [r[0] for r in found if r[1] >= self.max_attempts]
+            live = [r[0] for r in found if r[1] < self.max_attempts]
+            if dead:
+                cur.execute(
+                    "UPDATE rk_effects SET status = 'dead', "
+                    "last_error = COALESCE(last_error, 'not acknowledged within its lease') "
+                    f"WHERE id IN ({', '.join('?' * len(dead))})",
+                    dead,
+                )
+            if live or not dead:
+                break  # (only dead ones found: look again past them)
+        if not live:
+            return []
         cur.execute(
             "UPDATE rk_effects SET attempts = attempts + 1, available_at = ? "
-            "WHERE id IN (SELECT id FROM rk_effects WHERE status = 'pending' AND available_at <= ?"
-            f"{named} ORDER BY available_at, id LIMIT ?"
-            f"{self.dialect.locking}{self.dialect.skip_locked}) "
-            f"RETURNING {EFFECT_COLUMNS}",
-            (tp(now + lease), tp(now), *(names or ()), limit),
+            f"WHERE id IN ({', '.join('?' * len(live))}) RETURNING {EFFECT_COLUMNS}",
+            (tp(now + lease), *live),
         )
         return sorted(cur.fetchall(), key=lambda r: r[0])
 

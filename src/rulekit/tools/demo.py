@@ -3,9 +3,10 @@
 Checks the rule files, shows the fast-refund condition explained, then runs a
 case of each Kuaishou after-sales workflow durably, in the embedded store (a
 SQLite file, no server to install): events are sent, a deadline worker fires
-what falls due, the outbox hands the effects (refunds) to their consumer, and
-each case's timeline is read back from the store with the cause and citation
-of every transition. Times are given explicitly so the story is the same on
+what falls due, and each case's timeline is read back from the store with the
+cause and citation of every transition. Then the relay delivers the outbox's
+effects (refunds) to a local webhook that verifies their signatures, and to NATS
+JetStream when a server is reachable (:mod:`.relay_demo`). Times are given explicitly so the story is the same on
 every run; a service uses the database's clock.
 
 The example policy ships in the wheel (``rulekit/rules/``), so ``rulekit demo``
@@ -29,6 +30,7 @@ from rulekit.core.source import read_text
 from rulekit.policy import FORMATS, load
 from rulekit.runtime.timeline import render
 from rulekit.stores import SqlStore, open_store
+from rulekit.tools import relay_demo
 
 SHANGHAI = timezone(timedelta(hours=8))
 START = datetime(2026, 3, 1, 12, 0, tzinfo=SHANGHAI)
@@ -167,14 +169,13 @@ def _run(store: SqlStore) -> None:
     case, _ = store.open("exchange_repair", late, id="exchange", at=t)
     _show("exchange/repair after the validity period", store, case.id)
 
-    # The outbox: a payment service claims the effects, carries them out, acknowledges them.
-    claimed = store.claim(limit=100)
-    for effect in claimed:
-        store.ack(effect.key)
+    # The outbox: each step wrote its effects with the step; the relay delivers them.
+    pending = store.effects(status="pending")
     print(
-        f"\nThe outbox delivered {len(claimed)} effect(s) to their consumer, each with a stable key "
-        f"to deduplicate on ({', '.join(e.key for e in claimed)}); all acknowledged."
+        f"\nThe outbox holds {len(pending)} effect(s), written with the steps that emitted them, "
+        f"each with a stable key to deduplicate on ({', '.join(e.key for e in pending)})."
     )
     print(
         "Each case is pinned to the policy version it started on and replayable from its history."
     )
+    relay_demo.main(store, "broker-refund", t, _facts("86.00", 1, False))

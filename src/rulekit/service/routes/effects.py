@@ -34,7 +34,10 @@ def fail(key: str, body: FailEffect, service: Served, who: Who) -> Response:
     """Carrying out the effect failed: retried later, dead-lettered after too many tries."""
     require_admin(who)
     retry_in = timedelta(seconds=body.retry_in_seconds)
-    return rendered(EffectView.of(service.store.fail(key, body.error, retry_in=retry_in)))
+    failed = service.store.fail(
+        key, body.error, retry_in=retry_in, dead=body.dead, attempt=body.attempt
+    )
+    return rendered(EffectView.of(failed))
 
 
 @router.get("/effects", response_model=EffectList)

@@ -6,3 +6,6 @@
 -- now, which is the one that emitted them unless the case was migrated since.
 ALTER TABLE rk_effects ADD COLUMN policy TEXT;
 UPDATE rk_effects SET policy = (SELECT c.policy_hash FROM rk_cases c WHERE c.id = rk_effects.case_id);
+-- Effects by status in id order: the oldest pending effect (the relay's lag, read every few
+-- seconds) and a page of dead letters are found without scanning every effect delivered.
+CREATE INDEX rk_effects_status ON rk_effects (status, id);
