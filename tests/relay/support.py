@@ -98,6 +98,7 @@ class Received:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 resets a burst of relays connecting
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A relay killed or giving up mid-request resets its connection: not worth a
