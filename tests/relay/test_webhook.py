@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,11 +37,14 @@ from .support import (  # noqa: F401  (the fixtures store_url, postgres_url: fou
     Hang,
     Receiver,
     available_at,
+    environ,
     free_port,
     open_refunds,
     postgres_url_fixture,
+    relay_process,
     statuses,
     store_url_fixture,
+    wait_until,
     write_config,
 )
 
@@ -344,3 +352,77 @@ def test_run_survives_deliveries_that_end_before_it_waits_for_one(
     asyncio.run(go())
     with open_store(store_url) as store:
         assert statuses(store) == {"done": 300}
+
+
+# -- rulekit relay, as a process ------------------------------------------------------------------
+def _cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    config = write_config(tmp_path, url, extra="retry: {initial: 50ms, max: 200ms}\n")
+    return subprocess.run(
+        [sys.executable, "-m", "rulekit.cli", "relay", "--config", str(config), *args],
+        env=environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_once_exits_0_when_all_were_delivered_and_1_when_some_were_not(
+    store_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    keys = open_refunds(store_url, 4)
+    receiver.plan = lambda r: (
+        Answer(503) if r.key == keys[0] else Answer(410 if r.key == keys[1] else 200)
+    )
+    once = ("--store", store_url, "--once", "--format", "json")
+    failed = _cli(tmp_path, receiver.url, *once)
+    assert failed.returncode == 1, failed.stderr
+    assert json.loads(failed.stdout) | {"lag_seconds": 0} == {
+        "delivered": 2,
+        "retried": 2,  # the 410: a 4xx is dead only after dead_after_4xx (3) of them
+        "dead": 0,
+        "lag_seconds": 0,
+    }
+    assert "Traceback" not in failed.stderr
+    receiver.plan = lambda r: Answer()
+    time.sleep(TINY.maximum.total_seconds())
+    delivered = _cli(tmp_path, receiver.url, *once)
+    assert delivered.returncode == 0, delivered.stderr
+    assert json.loads(delivered.stdout) == {
+        "delivered": 2,
+        "retried": 0,
+        "dead": 0,
+        "lag_seconds": 0.0,
+    }
+    nothing = _cli(tmp_path, receiver.url, "--store", store_url, "--once")
+    assert (nothing.returncode, nothing.stdout) == (
+        0,
+        "delivered 0, retried later 0, dead-lettered 0; oldest pending effect: 0.0s\n",
+    )
+
+
+def test_the_metrics_endpoint_and_a_clean_stop(
+    store_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    open_refunds(store_url, 5)
+    port = free_port()
+    config = write_config(tmp_path, receiver.url, extra="poll: 100ms\n")
+    relay = relay_process(config, store_url, "--metrics-port", str(port))
+    try:
+        wait_until(lambda: receiver.count() == 5, 60, "5 effects delivered")
+
+        def delivered() -> bool:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            except OSError:
+                return False
+            return (
+                'rulekit_relay_effects_total{outcome="delivered",route="hooks"} 5.0'
+                in text.decode()
+            )
+
+        wait_until(delivered, 30, "the metrics count 5 delivered")
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(30) == 0
+    with open_store(store_url) as store:
+        assert statuses(store) == {"done": 5}
