@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -125,9 +126,21 @@ def test_a_5xx_is_retried_later_and_then_delivered(
     assert (effect(store_url, key).status, effect(store_url, key).attempts) == ("done", 2)
 
 
-def test_retry_after_is_honoured(store_url: str, receiver: Receiver, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        pytest.param(lambda: "30", id="seconds"),
+        pytest.param(
+            lambda: format_datetime(datetime.now(UTC) + timedelta(seconds=31), usegmt=True),
+            id="http-date",
+        ),
+    ],
+)
+def test_retry_after_is_honoured(
+    store_url: str, receiver: Receiver, tmp_path: Path, retry_after: Callable[[], str]
+) -> None:
     [key] = open_refunds(store_url, 1)
-    receiver.script(Answer(503, {"Retry-After": "30"}))
+    receiver.script(Answer(503, {"Retry-After": retry_after()}))
     before = datetime.now(UTC)
     run_once(
         store_url, config(tmp_path, receiver.url, retry=RetryPolicy(maximum=timedelta(hours=1)))
@@ -255,6 +268,14 @@ def test_effects_no_route_takes_are_not_claimed(
     with open_store(store_url) as store:
         assert [e.attempts for e in store.effects()] == [0, 0, 0]
         assert statuses(store) == {"pending": 3}
+    # rulekit relay says so as it starts: the store's policies emit refunds no route takes
+    done = _cli(tmp_path, receiver.url, "--store", store_url, "--once", effects="[notify]")
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"rulekit: no route in {tmp_path / 'relay.yaml'} takes effect `refund`: "
+        "it stays in the outbox for another relay"
+    ) in done.stderr.splitlines()
+    assert receiver.count() == 0
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -355,8 +376,12 @@ def test_run_survives_deliveries_that_end_before_it_waits_for_one(
 
 
 # -- rulekit relay, as a process ------------------------------------------------------------------
-def _cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    config = write_config(tmp_path, url, extra="retry: {initial: 50ms, max: 200ms}\n")
+def _cli(
+    tmp_path: Path, url: str, *args: str, effects: str = "[refund]"
+) -> subprocess.CompletedProcess[str]:
+    config = write_config(
+        tmp_path, url, effects=effects, extra="retry: {initial: 50ms, max: 200ms}\n"
+    )
     return subprocess.run(
         [sys.executable, "-m", "rulekit.cli", "relay", "--config", str(config), *args],
         env=environ(),
