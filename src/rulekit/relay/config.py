@@ -423,12 +423,13 @@ _PATTERN_WORDS = {
 
 
 def _pattern_problem(error: Any) -> tuple[str, str | None, list[Any]] | None:
-    """A value that does not match its pattern, in words (None: another kind of problem)."""
-    if error.validator != "pattern":
+    """A value that does not match its pattern, or is not even text (``lease: 60``), in
+    words (None: another kind of problem)."""
+    if error.validator not in ("pattern", "type"):
         return None
     keys = [k for k in error.absolute_path if isinstance(k, str)]
     words = _PATTERN_WORDS.get(keys[-1]) if keys else None
-    if words is None:
+    if words is None or (error.validator == "type" and "string" not in str(error.validator_value)):
         return None
     return f"`{error.instance}` is not {words[0]}", words[1], list(error.absolute_path)
 
