@@ -17,7 +17,6 @@ to the JetStream tests.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -40,12 +39,11 @@ import rulekit
 from rulekit.policy import Policy
 from rulekit.runtime import Store
 from rulekit.stores import open_store
-from support import ROOT
+from support import ROOT, postgres_schema
 
 KUAISHOU = ROOT / "rules" / "kuaishou_after_sales.rk"
 SECRET = "whsec-test-0123456789abcdef"
 SECRET_ENV = "RULEKIT_TEST_WEBHOOK_SECRET"
-PG_ENV = "RULEKIT_TEST_POSTGRES_DSN"
 #: an explicit time well in the past (effects are available at once); lag tests use now
 T = datetime(2021, 3, 1, 4, 0, tzinfo=UTC)
 
@@ -238,27 +236,7 @@ POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgresql)
 def postgres_url_fixture() -> Iterator[str]:
     """A fresh schema on RULEKIT_TEST_POSTGRES_DSN's server, migrated, dropped afterwards.
     Without the variable: skipped, except in CI (``CI=true``), where it is a failure."""
-    dsn = os.environ.get(PG_ENV, "").strip()
-    if not dsn:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set in CI: the relay on PostgreSQL would go untested")
-        pytest.skip(f"PostgreSQL tests need a server: set {PG_ENV}=postgresql://user@host/db")
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    schema = f"rk_relay_{os.getpid()}_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        pytest.fail(f"{PG_ENV} is set but PostgreSQL cannot be reached: {e}")
-    try:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        url = make_conninfo(dsn, options=f"-csearch_path={schema}")
-        open_store(url, migrate=True).close()
-        yield url
-    finally:
-        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.close()
+    yield from postgres_schema("rk_relay", "the relay on PostgreSQL")
 
 
 @pytest.fixture(name="store_url", params=["sqlite", POSTGRESQL])

@@ -19,8 +19,6 @@ sharing it, migrations, damaged files, lost connections) asks for ``sql_store`` 
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,14 +29,10 @@ import rulekit
 from rulekit.policy import Policy
 from rulekit.runtime import Store
 from rulekit.stores import SqlStore, open_store
+from support import postgres_schema
 
 from .backends import Backend
 from .helpers import KUAISHOU
-
-PG_ENV = "RULEKIT_TEST_POSTGRES_DSN"
-PG_SKIP = (
-    "PostgreSQL tests need a server: set RULEKIT_TEST_POSTGRES_DSN=postgresql://user@host:5432/db"
-)
 
 
 @pytest.fixture(scope="session")
@@ -49,27 +43,7 @@ def kuaishou() -> Policy:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The connection string of this session's own schema (created, migrated, then dropped)."""
-    dsn = os.environ.get(PG_ENV, "").strip()
-    if not dsn:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set in CI: the PostgreSQL store would go untested")
-        pytest.skip(PG_SKIP)
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    schema = f"rk_test_{os.getpid()}_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        pytest.fail(f"{PG_ENV} is set but PostgreSQL cannot be reached: {e}")
-    try:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        url = make_conninfo(dsn, options=f"-csearch_path={schema}")
-        open_store(url, migrate=True).close()
-        yield url
-    finally:
-        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.close()
+    yield from postgres_schema("rk_test", "the PostgreSQL store")
 
 
 @pytest.fixture(scope="session")
