@@ -145,3 +145,37 @@ def test_serve_on_a_port_in_use_is_one_clear_error(
         "(is another server there? choose another --port)"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_with_a_relay_whose_broker_is_down_refuses_to_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service does not start without the relay it was asked to run: exit 1 and why,
+    before it listens (uvicorn would print its lifespan's traceback)."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    relay = tmp_path / "relay.yaml"
+    relay.write_text(
+        "routes:\n  - name: events\n    effects: '*'\n    jetstream:\n"
+        f"      servers: [nats://127.0.0.1:{port}]\n      subject: rk.{{name}}\n"
+        "      timeout: 1s\n",
+        encoding="utf-8",
+    )
+    policy = Path(__file__).resolve().parents[2] / "rules" / "kuaishou_after_sales.rk"
+    code, out = _run(
+        [
+            "serve",
+            str(policy),
+            "--store",
+            str(tmp_path / "s.db"),
+            "--port",
+            "0",
+            "--relay",
+            str(relay),
+        ],
+        capsys,
+    )
+    assert code == 1, out
+    assert f"route `events`: cannot connect to NATS at nats://127.0.0.1:{port}" in out
+    assert "Traceback" not in out

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rulekit.cli.exits import EXIT_OK, EXIT_USAGE
+from rulekit.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rulekit.cli.store_verbs import add_store_option, server_extra_missing, store_verb
 
 if TYPE_CHECKING:
@@ -99,6 +99,16 @@ def run(args: argparse.Namespace, store: str) -> int:
             return EXIT_USAGE
         if relay_packages_missing(relay, metrics=False):
             return EXIT_USAGE
+        import asyncio
+
+        from rulekit.relay.core import reachable
+        from rulekit.relay.destinations import DestinationError
+
+        try:  # a broker down or a stream missing: said here, before the service starts
+            asyncio.run(reachable(relay))
+        except DestinationError as e:
+            print(f"rulekit: error: {e}", file=sys.stderr)
+            return EXIT_FAILED
     names = [p.name for p in loaded]
     try:
         tokens = serving.tokens_for(args.host, args.tokens, {a for p in loaded for a in p.actors})
@@ -130,11 +140,11 @@ def run(args: argparse.Namespace, store: str) -> int:
                 relay.path,
                 relay.concurrency,
             )
-        serving.serve(create_app(service), listening)
+        started = serving.serve(create_app(service), listening)
     finally:
         listening.close()
         opened.close()
-    return EXIT_OK
+    return EXIT_OK if started else EXIT_FAILED
 
 
 def _policies(files: list[str]) -> list[Policy] | None:

@@ -104,6 +104,16 @@ def destination(route: Route, *, connections: int = 100) -> Destination:
     return JetStreamDestination(route.name, route.target)
 
 
+async def reachable(config: RelayConfig) -> None:
+    """Start and close each route's destination once: raises :class:`DestinationError` for
+    the first that cannot start (a broker down, a stream missing), so a process that runs
+    the relay among other things can refuse to start and say why."""
+    for route in config.routes:
+        d = destination(route)
+        await d.start()
+        await d.close()
+
+
 class _Acks:
     """Acknowledgements, written together: while one write is under way, the deliveries
     confirmed meanwhile gather, and the next write commits them all in one transaction

@@ -85,8 +85,9 @@ def _bound(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: ASGIApp, listening: socket.socket) -> None:
-    """Serve ``app`` on ``listening`` until SIGINT or SIGTERM, then stop gracefully.
+def serve(app: ASGIApp, listening: socket.socket) -> bool:
+    """Serve ``app`` on ``listening`` until SIGINT or SIGTERM, then stop gracefully; False
+    when it never started (its lifespan's startup failed, and said why).
 
     The server runs in a thread of its own, where uvicorn installs no signal handlers
     (it does only on the main thread, and then raises the signal again once it has shut
@@ -118,3 +119,4 @@ def serve(app: ASGIApp, listening: socket.socket) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return bool(server.started)
