@@ -45,6 +45,7 @@ VERBS = (
     "serve",
     "worker",
     "relay",
+    "effects",
     "db",
     "migrate",
 )

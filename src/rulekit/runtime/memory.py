@@ -519,13 +519,21 @@ class MemoryStore(StepsOnCases):
         return e.view()
 
     def effects(
-        self, *, status: str | None = None, case_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        case_id: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxEffect]:
-        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``)."""
+        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``);
+        ``after``: only those whose ``id`` is greater (the next page)."""
         found = (
             e
             for e in self._outbox.values()
-            if (status is None or e.status == status) and (case_id is None or e.case_id == case_id)
+            if (status is None or e.status == status)
+            and (case_id is None or e.case_id == case_id)
+            and (after is None or e.id > after)
         )
         return [e.view() for e in itertools.islice(found, max(limit, 0))]
 

@@ -377,7 +377,13 @@ class Store(Protocol):
         ...
 
     def effects(
-        self, *, status: str | None = None, case_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        case_id: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxEffect]:
-        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``)."""
+        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``);
+        ``after``: only those whose ``id`` is greater (the next page)."""
         ...

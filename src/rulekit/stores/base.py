@@ -850,14 +850,22 @@ class SqlStore(StepsOnCases):
         return self._run(work, write=True)
 
     def effects(
-        self, *, status: str | None = None, case_id: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        case_id: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxEffect]:
-        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``)."""
+        """Effects in the outbox, oldest first (the dead letters: ``status="dead"``);
+        ``after``: only those whose ``id`` is greater (the next page)."""
         conditions: list[tuple[str, Sequence[Any]]] = [
             (f"{column} = ?", (value,))
             for column, value in (("status", status), ("case_id", case_id))
             if value is not None
         ]
+        if after is not None:
+            conditions.append(("id > ?", (after,)))
         rows = self._select(f"SELECT {EFFECT_COLUMNS} FROM rk_effects", conditions, limit)
         return [self._effect(r) for r in rows]
 
