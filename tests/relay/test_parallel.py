@@ -52,7 +52,8 @@ def _deliver_in_parallel(
         for p in procs:
             p.send_signal(signal.SIGTERM)
         codes = [p.wait(30) for p in procs]
-    assert codes == [0] * relays
+    logs = "\n".join(f.read_text(errors="replace")[-3000:] for f in sorted(tmp_path.glob("*.log")))
+    assert codes == [0] * relays, logs
     assert receiver.keys() == dict.fromkeys(keys, 1)  # every effect, each exactly once
     assert receiver.bad_signatures() == []
     with open_store(url) as store:

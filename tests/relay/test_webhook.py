@@ -349,16 +349,28 @@ async def _until(check, seconds: float) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.parametrize("concurrency", [1, 16])
 def test_run_survives_deliveries_that_end_before_it_waits_for_one(
-    store_url: str, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str,
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: int,
 ) -> None:
-    """Every slot taken, the relay waits for one to come free; the deliveries may all have
-    ended by then (while it read the gauges), and waiting on none must not stop it. The
-    gauges are read at every turn here, to give deliveries that time."""
+    """Every slot taken (1), or too few free to claim more (16: fewer than a quarter), the
+    relay waits for one to come free; the deliveries may all have ended by then (while it
+    read the gauges), and waiting on none must not stop it. The gauges are read at every
+    turn here, to give deliveries that time."""
     from rulekit.relay import core
 
     monkeypatch.setattr(core, "GAUGE_INTERVAL", 0.0)
-    c = config(tmp_path, receiver.url, concurrency=1, batch=1, poll=timedelta(milliseconds=20))
+    c = config(
+        tmp_path,
+        receiver.url,
+        concurrency=concurrency,
+        batch=concurrency,
+        poll=timedelta(milliseconds=20),
+    )
     open_refunds(store_url, 300)
 
     async def go() -> None:

@@ -90,7 +90,8 @@ def test_a_store_from_before_clocks_upgrades_and_runs_its_cases(
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE rk_cases DROP COLUMN clocks")
     db.execute("ALTER TABLE rk_cases DROP COLUMN entered_at")  # 0004, after clocks
-    db.execute("ALTER TABLE rk_effects DROP COLUMN policy")  # 0005
+    db.execute("DROP INDEX rk_effects_status")  # 0005
+    db.execute("ALTER TABLE rk_effects DROP COLUMN policy")
     db.execute("DELETE FROM rk_schema WHERE version >= 3")
     db.commit()
     db.close()

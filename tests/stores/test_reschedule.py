@@ -84,7 +84,8 @@ def test_a_store_from_before_reschedule_upgrades_and_keeps_each_entry(
             # What rulekit wrote before: schema 3, without the column.
             with store.dialect.transaction(True) as cur:  # type: ignore[attr-defined]
                 cur.execute("ALTER TABLE rk_cases DROP COLUMN entered_at")
-                cur.execute("ALTER TABLE rk_effects DROP COLUMN policy")  # 0005, after it
+                cur.execute("DROP INDEX rk_effects_status")  # 0005, after it
+                cur.execute("ALTER TABLE rk_effects DROP COLUMN policy")
                 cur.execute("DELETE FROM rk_schema WHERE version >= 4")
         with pytest.raises(StoreError) as behind:
             open_store(url)

@@ -246,11 +246,11 @@ class Relay:
                 if claimed and len(inflight) + low <= concurrency:
                     continue  # room for more at once
                 if claimed or not room:
-                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    await _one_ends(inflight)
                 elif stop is not None:
                     await _wait(stop, poll, inflight)
                 elif inflight:
-                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    await _one_ends(inflight)
                 else:
                     break  # once: nothing claimable, nothing in flight
         finally:
@@ -379,6 +379,13 @@ class Relay:
                 self.metrics.dead.set(counts.get("effects_dead", 0))
         except Exception as e:
             log.error("relay: reading the outbox's lag failed: %s", _short(e))
+
+
+async def _one_ends(inflight: set[asyncio.Task[None]]) -> None:
+    """Until one of the deliveries in flight ends; at once when none is left (they may all
+    have ended while the loop read the gauges: asyncio.wait refuses an empty set)."""
+    if inflight:
+        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
 
 
 async def _wait(stop: asyncio.Event, seconds: float, inflight: set[asyncio.Task[None]]) -> None:
