@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rulekit.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rulekit.cli.store_verbs import add_store_option, store_verb
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from argparse import _SubParsersAction
     from collections.abc import Iterator
 
-    from rulekit.runtime.store import OutboxEffect, Store
+    from rulekit.runtime.store import Store
 
 #: Dead letters read per page by ``retry --all``.
 _PAGE = 500
@@ -57,7 +57,7 @@ def run_list(args: argparse.Namespace, url: str) -> int:
     with open_store(url) as store:
         found = store.effects(status=args.status, case_id=args.case, limit=max(args.limit, 0))
     if args.format == "json":
-        print(json.dumps([_data(e) for e in found], ensure_ascii=False, indent=2))
+        print(json.dumps([e.to_data() for e in found], ensure_ascii=False, indent=2))
         return EXIT_OK
     for e in found:
         line = f"{e.key}  {e.name}  {e.status}  attempts {e.attempts}  emitted {e.at.isoformat()}"
@@ -99,20 +99,3 @@ def _all_dead(store: Store, name: str | None) -> Iterator[str]:
     while page := store.effects(status="dead", limit=_PAGE, after=after):
         yield from (e.key for e in page if name is None or e.name == name)
         after = page[-1].id
-
-
-def _data(e: OutboxEffect) -> dict[str, Any]:
-    from rulekit.expr.convert import to_data
-
-    return {
-        "key": e.key,
-        "case_id": e.case_id,
-        "seq": e.seq,
-        "name": e.name,
-        "args": to_data(dict(e.args)),
-        "at": e.at.isoformat(),
-        "status": e.status,
-        "attempts": e.attempts,
-        "last_error": e.last_error,
-        "policy": e.policy,
-    }

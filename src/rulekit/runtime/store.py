@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from rulekit.core.errors import RuleError
+from rulekit.expr.convert import to_data
 from rulekit.policy import ir
 from rulekit.runtime.engine import Engine
 from rulekit.runtime.model import Case, Record, StepResult
@@ -80,6 +81,22 @@ class OutboxEffect:
     #: the hash of the policy version whose step emitted it (None: stored before rulekit
     #: kept it, in a store upgraded since)
     policy: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """As plain JSON data, values as the HTTP API renders them (money as a decimal
+        string, times in RFC 3339): what ``GET /effects`` and ``rulekit effects`` show."""
+        return {
+            "key": self.key,
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "name": self.name,
+            "args": to_data(dict(self.args)),
+            "at": self.at.isoformat(),
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "policy": self.policy,
+        }
 
 
 @dataclass(frozen=True)

@@ -239,18 +239,7 @@ class EffectView(BaseModel):
 
     @classmethod
     def of(cls, e: OutboxEffect) -> EffectView:
-        return cls(
-            key=e.key,
-            case_id=e.case_id,
-            seq=e.seq,
-            name=e.name,
-            args=to_data(dict(e.args)),
-            at=e.at.isoformat(),
-            status=e.status,
-            attempts=e.attempts,
-            last_error=e.last_error,
-            policy=e.policy,
-        )
+        return cls(**e.to_data())
 
 
 class CaseView(BaseModel):
